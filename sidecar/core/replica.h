@@ -1,0 +1,107 @@
+/*
+ * replica.h
+ *	  The Zyzzyva replica as a pure state machine.
+ *
+ * Drive it with zz_replica_receive (a message arrived), zz_replica_tick
+ * (time passed) and zz_replica_execute_done (an asynchronous service
+ * finished a batch).  It answers through zz_io.  zz_replica_next_deadline
+ * tells the shell when it next needs a tick.
+ */
+#ifndef ZZ_REPLICA_H
+#define ZZ_REPLICA_H
+
+#include "crypto.h"
+#include "io.h"
+#include "service.h"
+#include "types.h"
+
+typedef struct zz_replica zz_replica;
+
+typedef enum zz_replica_mode
+{
+	ZZ_MODE_NORMAL = 0,
+	ZZ_MODE_VIEW_CHANGE = 1,
+	ZZ_MODE_STATE_TRANSFER = 2
+} zz_replica_mode;
+
+/* Test-only misbehaviour, for planted-bug tests and Byzantine simulation. */
+typedef enum zz_replica_bug
+{
+	ZZ_BUG_NONE = 0,
+	ZZ_BUG_ACCEPT_BAD_HISTORY = 1 << 0, /* accept ORDER-REQ with a wrong h_n */
+	ZZ_BUG_SKIP_DEDUP = 1 << 1, /* execute a (client, t) twice */
+	ZZ_BUG_UNSAFE_NEW_VIEW = 1 << 2 /* the published (unsafe) new-view rule */
+} zz_replica_bug;
+
+/* Counters for status views and benchmarks. */
+typedef struct zz_replica_stats
+{
+	uint64_t	batches_ordered;	/* as primary */
+	uint64_t	batches_executed;
+	uint64_t	requests_executed;
+	uint64_t	spec_responses;
+	uint64_t	local_commits;
+	uint64_t	cached_replies;
+	uint64_t	confirm_reqs;
+	uint64_t	fill_holes;
+	uint64_t	checkpoints_stable;
+	uint64_t	view_changes;
+	uint64_t	rollbacks;		/* batches undone */
+	uint64_t	poms;
+	uint64_t	i_hates;
+	uint64_t	state_transfers;
+	uint64_t	rejected;		/* messages rejected as malformed or invalid */
+} zz_replica_stats;
+
+/* A read-only summary of the replica's position. */
+typedef struct zz_replica_status
+{
+	uint32_t	id;
+	zz_view		view;
+	zz_replica_mode mode;
+	zz_seq		max_seq;		/* highest ORDER-REQ accepted */
+	zz_seq		last_executed;
+	zz_seq		committed;		/* highest seq covered by a CC or stable checkpoint */
+	zz_seq		stable_seq;
+	zz_digest	stable_state;
+	zz_digest	history;		/* h at last_executed */
+} zz_replica_status;
+
+extern zz_replica *zz_replica_create(const zz_params *params, uint32_t id,
+									 zz_crypto *crypto, const zz_service *svc,
+									 const zz_io *io);
+extern void zz_replica_free(zz_replica *r);
+
+/* A message arrived.  Malformed or unauthenticated input is counted and dropped. */
+extern void zz_replica_receive(zz_replica *r, zz_time now, const uint8_t *buf, size_t len);
+
+/* Time passed; fire whatever timers are due. */
+extern void zz_replica_tick(zz_replica *r, zz_time now);
+
+/* When the replica next wants zz_replica_tick; UINT64_MAX if never. */
+extern zz_time zz_replica_next_deadline(const zz_replica *r);
+
+/* An asynchronous service finished the batch at res->seq (ownership passes). */
+extern void zz_replica_execute_done(zz_replica *r, zz_time now, zz_exec_result *res);
+
+/*
+ * The process restarted: forget volatile state (the primary's open batch,
+ * buffered out-of-order messages, timers) and keep what the shell persists
+ * (history, checkpoints, view, client table).
+ */
+extern void zz_replica_restart(zz_replica *r, zz_time now);
+
+extern void zz_replica_get_status(const zz_replica *r, zz_replica_status *out);
+extern const zz_replica_stats *zz_replica_get_stats(const zz_replica *r);
+extern void zz_replica_set_bugs(zz_replica *r, unsigned bugs);
+
+/*
+ * Inspection for the simulator's checker: the committed prefix is reported
+ * as (seq, h_seq) pairs through a callback, from the lowest seq the replica
+ * still knows to its committed point.
+ */
+typedef void (*zz_history_visit) (void *ctx, zz_seq seq, const zz_digest *h,
+								  zz_view view, bool committed);
+extern void zz_replica_visit_history(const zz_replica *r, zz_history_visit fn, void *ctx);
+
+#endif							/* ZZ_REPLICA_H */
