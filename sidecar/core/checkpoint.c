@@ -1,0 +1,510 @@
+/*
+ * checkpoint.c
+ *	  CHECKPOINT, stable checkpoints and state transfer (protocol.md
+ *	  section 7).
+ *
+ * Every cp_interval sequence numbers a replica signs CHECKPOINT(n, h_n, a)
+ * where a digests the service state and the client table after executing
+ * n.  2f+1 matching CHECKPOINTs make n stable: the log at or below n is
+ * truncated and the service may drop its undo there.  A replica that finds
+ * a stable checkpoint beyond the history it holds, or whose own digest
+ * disagrees with one, fetches the state of that checkpoint from a peer
+ * and checks it against the certified digest before installing it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica_int.h"
+
+static const uint8_t tag_cp_state[] = "zz-cp-state";
+
+/*
+ * a = H(service digest || H(client table)).
+ */
+static void
+checkpoint_digest(zz_replica *r, const zz_digest *svc, const uint8_t *table,
+				  size_t table_len, zz_digest *out)
+{
+	zz_digest	th;
+	zz_iov		iov[3];
+
+	zz_hash(r->crypto, table, table_len, &th);
+	iov[0].base = tag_cp_state;
+	iov[0].len = sizeof(tag_cp_state);
+	iov[1].base = svc;
+	iov[1].len = sizeof(*svc);
+	iov[2].base = &th;
+	iov[2].len = sizeof(th);
+	zz_hashv(r->crypto, iov, 3, out);
+}
+
+static zz_cp_state *
+cp_state_for(zz_replica *r, zz_seq seq)
+{
+	int			i;
+
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+		if (r->cp_states[i].table != NULL && r->cp_states[i].seq == seq)
+			return &r->cp_states[i];
+	return NULL;
+}
+
+/*
+ * A slot for our own checkpoint state at seq: a free one, else the oldest
+ * that is not the stable checkpoint.
+ */
+static zz_cp_state *
+cp_state_slot(zz_replica *r, zz_seq seq)
+{
+	zz_cp_state *best = NULL;
+	int			i;
+
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+	{
+		zz_cp_state *s = &r->cp_states[i];
+
+		if (s->table == NULL || s->seq == seq)
+			return s;
+		if (s->seq != r->stable_seq && (best == NULL || s->seq < best->seq))
+			best = s;
+	}
+	return best;
+}
+
+static zz_cp_votes *
+votes_for(zz_replica *r, zz_seq seq, bool create)
+{
+	zz_cp_votes *victim = NULL;
+	int			i;
+
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+		if (r->votes[i].seq == seq)
+			return &r->votes[i];
+	if (!create)
+		return NULL;
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+	{
+		zz_cp_votes *v = &r->votes[i];
+
+		if (v->seq <= r->stable_seq)
+		{
+			victim = v;
+			break;
+		}
+		/* All busy: evict the highest, which is the least useful. */
+		if (victim == NULL || v->seq > victim->seq)
+			victim = v;
+	}
+	if (victim->seq > r->stable_seq && victim->seq < seq)
+		return NULL;
+	memset(victim, 0, sizeof(*victim));
+	victim->seq = seq;
+	return victim;
+}
+
+/*
+ * Send this replica's own signed CHECKPOINT for its stable checkpoint to a
+ * replica that asked for history we truncated.
+ */
+void
+zz_send_stable_checkpoint(zz_replica *r, uint32_t to)
+{
+	zz_cp_state *s = cp_state_for(r, r->stable_seq);
+
+	if (s == NULL || s->own.seq != r->stable_seq)
+		return;
+	zz_buf_reset(&r->out);
+	zz_encode_checkpoint(&r->out, &s->own);
+	zz_send_replica(r, to, &r->out);
+}
+
+/*
+ * The CHECKPOINT signatures in a proof: 2f+1 distinct replicas over one
+ * (n, h_n, a).
+ */
+bool
+zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p)
+{
+	bool		seen[ZZ_MAX_N] = {false};
+	uint32_t	i;
+
+	if (p->count < zz_quorum(&r->p) || p->count > r->p.n)
+		return false;
+	for (i = 0; i < p->count; i++)
+	{
+		if (p->replicas[i] >= r->p.n || seen[p->replicas[i]])
+			return false;
+		seen[p->replicas[i]] = true;
+		zz_checkpoint_signing_bytes(&r->sigbuf, p->seq, &p->history, &p->state,
+									p->replicas[i]);
+		if (!zz_verify(r->crypto, p->replicas[i], r->sigbuf.data, r->sigbuf.len,
+					   &p->sigs[i]))
+			return false;
+	}
+	return true;
+}
+
+static void
+start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
+{
+	zz_state_request m;
+	uint32_t	i;
+
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_seq >= proof->seq)
+		return;
+	if (r->svc.install == NULL)
+		return;
+	r->mode = ZZ_MODE_STATE_TRANSFER;
+	r->transfer_seq = proof->seq;
+	zz_replica_trace(r, "state transfer to checkpoint %llu", (unsigned long long) proof->seq);
+
+	/* Ask one signer now; the timer rotates through the others. */
+	memset(&m, 0, sizeof(m));
+	m.replica = r->id;
+	m.seq = proof->seq;
+	zz_state_request_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_state_request(&r->out, &m);
+	for (i = 0; i < proof->count; i++)
+	{
+		uint32_t	peer = proof->replicas[(r->transfer_peer + i) % proof->count];
+
+		if (peer != r->id)
+		{
+			zz_send_replica(r, peer, &r->out);
+			r->transfer_peer = (r->transfer_peer + i + 1) % proof->count;
+			break;
+		}
+	}
+	r->transfer_deadline = r->now + r->p.checkpoint_resend;
+}
+
+/*
+ * seq is stable with this proof and our own state agrees: truncate.
+ */
+static void
+make_stable(zz_replica *r, const zz_cp_proof *proof)
+{
+	int			i;
+
+	zz_truncate_below(r, proof->seq);
+	r->stable_proof = *proof;
+	r->stable_history = proof->history;
+	r->stats.checkpoints_stable++;
+	if (r->has_cc && r->max_cc.seq <= proof->seq)
+		r->has_cc = false;
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+	{
+		if (r->cp_states[i].table != NULL && r->cp_states[i].seq < proof->seq)
+		{
+			free(r->cp_states[i].table);
+			memset(&r->cp_states[i], 0, sizeof(r->cp_states[i]));
+		}
+	}
+	zz_replica_trace(r, "checkpoint %llu stable", (unsigned long long) proof->seq);
+}
+
+/*
+ * Look for 2f+1 matching votes at seq and act on them.
+ */
+static void
+check_stable(zz_replica *r, zz_seq seq)
+{
+	zz_cp_votes *v = votes_for(r, seq, false);
+	zz_cp_proof proof;
+	uint32_t	i,
+				j;
+
+	if (v == NULL || seq <= r->stable_seq)
+		return;
+	for (i = 0; i < r->p.n; i++)
+	{
+		if (!v->have[i])
+			continue;
+		memset(&proof, 0, sizeof(proof));
+		proof.seq = seq;
+		proof.history = v->vote[i].history;
+		proof.state = v->vote[i].state;
+		for (j = 0; j < r->p.n; j++)
+		{
+			if (v->have[j] && zz_digest_eq(&v->vote[j].history, &proof.history) &&
+				zz_digest_eq(&v->vote[j].state, &proof.state))
+			{
+				proof.replicas[proof.count] = j;
+				proof.sigs[proof.count] = v->vote[j].sig;
+				proof.count++;
+			}
+		}
+		if (proof.count >= zz_quorum(&r->p))
+			break;
+	}
+	if (i == r->p.n)
+		return;
+
+	if (v->have[r->id])
+	{
+		if (zz_digest_eq(&v->vote[r->id].history, &proof.history) &&
+			zz_digest_eq(&v->vote[r->id].state, &proof.state))
+			make_stable(r, &proof);
+		else
+		{
+			zz_replica_trace(r, "diverged from stable checkpoint %llu",
+							 (unsigned long long) seq);
+			start_state_transfer(r, &proof);
+		}
+	}
+	else if (seq > r->max_seq)
+		start_state_transfer(r, &proof);
+	/* else: we hold the ORDER-REQs and will vote when we execute seq. */
+}
+
+/*
+ * Record a valid CHECKPOINT vote (one per replica per seq).
+ */
+static void
+record_vote(zz_replica *r, const zz_checkpoint *cp)
+{
+	zz_cp_votes *v = votes_for(r, cp->seq, true);
+
+	if (v == NULL || v->have[cp->replica])
+		return;
+	v->have[cp->replica] = true;
+	v->vote[cp->replica] = *cp;
+	check_stable(r, cp->seq);
+}
+
+/*
+ * After executing a checkpoint sequence number: sign and send our
+ * CHECKPOINT, and keep the client table as of this point for state
+ * transfer.
+ */
+void
+zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_digest)
+{
+	zz_cp_state *s = cp_state_slot(r, seq);
+	zz_buf		table;
+	zz_checkpoint cp;
+	zz_digest	zero = {{0}};
+
+	if (s == NULL)
+		return;
+	zz_buf_init(&table);
+	zz_client_table_serialize(r, &table);
+	free(s->table);
+	s->seq = seq;
+	s->svc_digest = svc_digest ? *svc_digest : zero;
+	s->table = table.data;
+	s->table_len = table.len;
+
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = seq;
+	cp.history = r->exec_history;
+	checkpoint_digest(r, &s->svc_digest, s->table, s->table_len, &cp.state);
+	cp.replica = r->id;
+	zz_checkpoint_signing_bytes(&r->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &cp.sig);
+	s->own = cp;
+	r->my_cp = cp;
+	zz_buf_reset(&r->out);
+	zz_encode_checkpoint(&r->out, &cp);
+	zz_broadcast(r, &r->out);
+	r->cp_resend_deadline = r->now + r->p.checkpoint_resend;
+	record_vote(r, &cp);
+}
+
+void
+zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_checkpoint cp;
+
+	if (zz_decode_checkpoint(buf, len, &cp) != ZZ_OK || cp.replica >= r->p.n ||
+		cp.replica == r->id || cp.seq == 0 || cp.seq % r->p.cp_interval != 0)
+		goto reject;
+	zz_checkpoint_signing_bytes(&r->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
+	if (!zz_verify(r->crypto, cp.replica, r->sigbuf.data, r->sigbuf.len, &cp.sig))
+		goto reject;
+	if (cp.seq < r->stable_seq)
+	{
+		/* The sender lags: show it our stable checkpoint. */
+		zz_send_stable_checkpoint(r, cp.replica);
+		return;
+	}
+	if (cp.seq == r->stable_seq)
+		return;
+	record_vote(r, &cp);
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/*
+ * Serve the state of our stable checkpoint: the certified proof, then the
+ * service digest, the client table and the service's snapshot.
+ */
+void
+zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_state_request m;
+	zz_state_reply rep;
+	zz_cp_state *s;
+	uint8_t    *snap = NULL;
+	size_t		snap_len = 0;
+	zz_buf		blob;
+	uint32_t	tl;
+
+	if (zz_decode_state_request(buf, len, &m) != ZZ_OK || m.replica >= r->p.n)
+		goto reject;
+	zz_state_request_signing_bytes(&r->sigbuf, &m);
+	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
+		goto reject;
+	if (r->stable_seq < m.seq || r->stable_proof.count == 0 || r->svc.snapshot == NULL)
+		return;
+	s = cp_state_for(r, r->stable_seq);
+	if (s == NULL || !r->svc.snapshot(r->svc.ctx, r->stable_seq, &snap, &snap_len))
+		return;
+	zz_buf_init(&blob);
+	tl = (uint32_t) s->table_len;
+	zz_buf_append(&blob, &s->svc_digest, sizeof(s->svc_digest));
+	zz_buf_append(&blob, &tl, sizeof(tl));
+	zz_buf_append(&blob, s->table, s->table_len);
+	zz_buf_append(&blob, snap, snap_len);
+	free(snap);
+	memset(&rep, 0, sizeof(rep));
+	rep.replica = r->id;
+	rep.cp = r->stable_proof;
+	rep.state = blob.data;
+	rep.state_len = (uint32_t) blob.len;
+	zz_buf_reset(&r->out);
+	zz_encode_state_reply(&r->out, &rep);
+	zz_send_replica(r, m.replica, &r->out);
+	zz_buf_free(&blob);
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/*
+ * Install a transferred checkpoint after checking it against the digest
+ * 2f+1 replicas signed.  A peer that sends wrong state is ignored; the
+ * timer asks another.
+ */
+void
+zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_state_reply m;
+	zz_digest	svc,
+				a;
+	uint32_t	tl;
+	const uint8_t *table,
+			   *snap;
+	size_t		snap_len;
+	uint32_t	i;
+	zz_cp_state *s;
+
+	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK)
+		goto reject;
+	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_seq ||
+		m.cp.seq <= r->stable_seq)
+		return;
+	if (!zz_cp_proof_valid(r, &m.cp) || m.state_len < sizeof(svc) + 4)
+		goto reject;
+	memcpy(&svc, m.state, sizeof(svc));
+	memcpy(&tl, m.state + sizeof(svc), 4);
+	if (tl > m.state_len - sizeof(svc) - 4)
+		goto reject;
+	table = m.state + sizeof(svc) + 4;
+	snap = table + tl;
+	snap_len = m.state_len - sizeof(svc) - 4 - tl;
+	checkpoint_digest(r, &svc, table, tl, &a);
+	if (!zz_digest_eq(&a, &m.cp.state))
+		goto reject;
+	if (!r->svc.install(r->svc.ctx, m.cp.seq, snap, snap_len, &svc))
+		goto reject;
+	if (!zz_client_table_install(r, table, tl))
+		goto reject;
+
+	/* The log restarts at the installed checkpoint. */
+	for (i = 0; i < r->ring_cap; i++)
+		zz_entry_clear(&r->ring[i]);
+	r->stable_seq = r->max_seq = r->last_executed = m.cp.seq;
+	r->stable_history = r->max_history = r->exec_history = m.cp.history;
+	r->stable_proof = m.cp;
+	if (r->has_cc && r->max_cc.seq <= m.cp.seq)
+		r->has_cc = false;
+	s = cp_state_slot(r, m.cp.seq);
+	if (s != NULL)
+	{
+		free(s->table);
+		memset(s, 0, sizeof(*s));
+		s->seq = m.cp.seq;
+		s->svc_digest = svc;
+		s->table = malloc(tl ? tl : 1);
+		if (s->table == NULL)
+			abort();
+		memcpy(s->table, table, tl);
+		s->table_len = tl;
+	}
+	if (r->svc.mark_stable)
+		r->svc.mark_stable(r->svc.ctx, m.cp.seq);
+	r->mode = ZZ_MODE_NORMAL;
+	r->transfer_seq = 0;
+	r->transfer_deadline = UINT64_MAX;
+	r->stats.state_transfers++;
+	zz_replica_trace(r, "installed checkpoint %llu from R%u",
+					 (unsigned long long) m.cp.seq, m.replica);
+	return;
+reject:
+	r->stats.rejected++;
+	zz_replica_trace(r, "rejected STATE-REPLY from R%u", m.replica);
+}
+
+zz_time
+zz_checkpoint_deadline(const zz_replica *r)
+{
+	zz_time		t = UINT64_MAX;
+
+	if (r->my_cp.seq > r->stable_seq && r->cp_resend_deadline)
+		t = r->cp_resend_deadline;
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline < t)
+		t = r->transfer_deadline;
+	return t;
+}
+
+/*
+ * Resend an unstable CHECKPOINT (lost votes would otherwise stall
+ * truncation and, through flow control, the primary), and retry a state
+ * transfer with another peer.
+ */
+void
+zz_checkpoint_tick(zz_replica *r)
+{
+	if (r->my_cp.seq > r->stable_seq && r->cp_resend_deadline &&
+		r->cp_resend_deadline <= r->now)
+	{
+		zz_buf_reset(&r->out);
+		zz_encode_checkpoint(&r->out, &r->my_cp);
+		zz_broadcast(r, &r->out);
+		r->cp_resend_deadline = r->now + r->p.checkpoint_resend;
+	}
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline <= r->now)
+	{
+		zz_cp_votes *v = votes_for(r, r->transfer_seq, false);
+		zz_seq		target = r->transfer_seq;
+
+		r->mode = ZZ_MODE_NORMAL;
+		r->transfer_seq = 0;
+		r->transfer_deadline = UINT64_MAX;
+		if (v != NULL)
+		{
+			/* Rebuild the proof from the votes and ask the next peer. */
+			check_stable(r, target);
+		}
+		if (r->mode != ZZ_MODE_STATE_TRANSFER && r->stable_seq < target)
+		{
+			/* Votes were evicted; wait for resent CHECKPOINTs. */
+			zz_replica_trace(r, "state transfer to %llu waiting for votes",
+							 (unsigned long long) target);
+		}
+	}
+}

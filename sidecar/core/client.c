@@ -1,0 +1,445 @@
+/*
+ * client.c
+ *	  The Zyzzyva client (protocol.md section 4, steps 1 and 4).
+ *
+ * The client sends REQUEST to the primary it believes in, then gathers
+ * SPEC-RESPONSEs.  Matching means the same (v, n, h_n, H(r), c, t).
+ *   a. 3f+1 matching: complete (fast path).
+ *   b. 2f+1..3f matching when the commit timer fires: check the response
+ *	    cores' signatures, send COMMIT with the certificate to all, and
+ *	    complete on 2f+1 LOCAL-COMMITs.
+ *   c. fewer: retransmit REQUEST to all replicas, with growing intervals.
+ *   d. two responses whose ORDER-REQ headers conflict for one (v, n): POM.
+ * Only complete results reach the caller.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "merkle.h"
+#include "message.h"
+
+/* The latest SPEC-RESPONSE from one replica, with the bytes it points into. */
+typedef struct zz_resp_slot
+{
+	bool		have;
+	uint8_t    *raw;			/* owned copy of the message */
+	zz_spec_response m;			/* points into raw */
+	zz_digest	reply_digest;
+	bool		sig_checked;
+	bool		sig_ok;
+} zz_resp_slot;
+
+struct zz_client
+{
+	zz_params	p;
+	uint32_t	id;
+	zz_crypto  *crypto;
+	zz_io		io;
+	zz_client_done done;
+	void	   *done_ctx;
+	unsigned	bugs;
+	zz_client_stats stats;
+
+	zz_view		view;			/* our belief; picks the primary */
+	uint64_t	next_ts;
+
+	/* The outstanding request. */
+	bool		busy;
+	uint64_t	ts;
+	zz_buf		req;			/* encoded REQUEST, for retransmission */
+	zz_digest	req_digest;
+	zz_time		sent_at;
+	zz_time		commit_deadline;
+	zz_time		retransmit_deadline;
+	zz_time		retransmit_interval;
+	zz_resp_slot resp[ZZ_MAX_N];
+
+	/* The commit phase. */
+	bool		committing;
+	zz_commit	commit;
+	bool		local_commit[ZZ_MAX_N];
+	int			commit_group;	/* replica whose response the CC is for */
+
+	zz_buf		out;
+	zz_buf		sigbuf;
+};
+
+zz_client *
+zz_client_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
+				 const zz_io *io, zz_client_done done, void *done_ctx)
+{
+	zz_client  *c;
+
+	if (params->n != 3 * params->f + 1 || params->n > ZZ_MAX_N)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->p = *params;
+	c->id = id;
+	c->crypto = crypto;
+	c->io = *io;
+	c->done = done;
+	c->done_ctx = done_ctx;
+	c->next_ts = 1;
+	zz_buf_init(&c->req);
+	zz_buf_init(&c->out);
+	zz_buf_init(&c->sigbuf);
+	return c;
+}
+
+static void
+clear_responses(zz_client *c)
+{
+	int			i;
+
+	for (i = 0; i < ZZ_MAX_N; i++)
+	{
+		free(c->resp[i].raw);
+		memset(&c->resp[i], 0, sizeof(c->resp[i]));
+	}
+}
+
+void
+zz_client_free(zz_client *c)
+{
+	if (c == NULL)
+		return;
+	clear_responses(c);
+	zz_buf_free(&c->req);
+	zz_buf_free(&c->out);
+	zz_buf_free(&c->sigbuf);
+	free(c);
+}
+
+void
+zz_client_set_bugs(zz_client *c, unsigned bugs)
+{
+	c->bugs = bugs;
+}
+
+const zz_client_stats *
+zz_client_get_stats(const zz_client *c)
+{
+	return &c->stats;
+}
+
+bool
+zz_client_busy(const zz_client *c)
+{
+	return c->busy;
+}
+
+/*
+ * Submit a new operation: REQUEST with a MAC authenticator (one MAC per
+ * replica), sent to the primary of the view we believe in.
+ */
+uint64_t
+zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
+{
+	zz_request	q;
+	uint32_t	i;
+
+	if (c->busy || op_len > ZZ_MAX_OP_LEN)
+		return 0;
+	memset(&q, 0, sizeof(q));
+	q.client = c->id;
+	if ((c->bugs & ZZ_CLIENT_BUG_REUSE_TIMESTAMP) && c->next_ts > 1 && (c->next_ts & 1))
+		q.timestamp = c->next_ts - 1;	/* faulty: an old t with a new op */
+	else
+		q.timestamp = c->next_ts++;
+	q.op = op;
+	q.op_len = op_len;
+	q.n_auth = (uint8_t) c->p.n;
+	zz_request_digest(c->crypto, &q, &c->req_digest);
+	for (i = 0; i < c->p.n; i++)
+		zz_mac_compute(c->crypto, i, &c->req_digest, &q.auth[i]);
+	zz_buf_reset(&c->req);
+	if (!zz_encode_request(&c->req, &q))
+		return 0;
+
+	clear_responses(c);
+	c->busy = true;
+	c->committing = false;
+	memset(c->local_commit, 0, sizeof(c->local_commit));
+	c->ts = q.timestamp;
+	c->sent_at = now;
+	c->commit_deadline = now + c->p.commit_timeout;
+	c->retransmit_interval = c->p.retransmit_timeout;
+	c->retransmit_deadline = now + c->retransmit_interval;
+	c->stats.submitted++;
+	c->io.to_replica(c->io.ctx, zz_primary_of(&c->p, c->view), c->req.data, c->req.len);
+	return q.timestamp;
+}
+
+static bool
+responses_match(const zz_resp_slot *a, const zz_resp_slot *b)
+{
+	return a->m.view == b->m.view && a->m.seq == b->m.seq &&
+		zz_digest_eq(&a->m.history, &b->m.history) &&
+		zz_digest_eq(&a->reply_digest, &b->reply_digest);
+}
+
+/*
+ * How many replicas sent a response matching replica i's.
+ */
+static uint32_t
+count_matching(const zz_client *c, uint32_t i)
+{
+	uint32_t	j,
+				k = 0;
+
+	for (j = 0; j < c->p.n; j++)
+		if (c->resp[j].have && responses_match(&c->resp[i], &c->resp[j]))
+			k++;
+	return k;
+}
+
+static void
+complete(zz_client *c, zz_time now, const zz_resp_slot *s, zz_completion_path path)
+{
+	zz_completion done;
+
+	memset(&done, 0, sizeof(done));
+	done.timestamp = c->ts;
+	done.view = s->m.view;
+	done.seq = s->m.seq;
+	done.history = s->m.history;
+	done.path = path;
+	done.reply = s->m.reply;
+	done.reply_len = s->m.reply_len;
+	done.latency = now - c->sent_at;
+	if (s->m.view > c->view)
+		c->view = s->m.view;
+	c->busy = false;
+	c->committing = false;
+	if (path == ZZ_PATH_FAST)
+		c->stats.completed_fast++;
+	else
+		c->stats.completed_commit++;
+	if (c->done)
+		c->done(c->done_ctx, c->id, &done);
+	clear_responses(c);
+}
+
+/*
+ * Is replica i's response core signed, and does its reply sit in the
+ * signed reply tree?  Checked lazily: only the commit path needs it.
+ */
+static bool
+response_certifiable(zz_client *c, zz_resp_slot *s)
+{
+	zz_digest	leaf;
+
+	if (s->sig_checked)
+		return s->sig_ok;
+	s->sig_checked = true;
+	s->sig_ok = false;
+	zz_response_core_signing_bytes(&c->sigbuf, s->m.view, s->m.seq, &s->m.history,
+								   &s->m.reply_root);
+	if (!zz_verify(c->crypto, s->m.replica, c->sigbuf.data, c->sigbuf.len, &s->m.core_sig))
+		return false;
+	zz_reply_leaf(c->crypto, s->m.client, s->m.timestamp, s->m.reply, s->m.reply_len, &leaf);
+	s->sig_ok = zz_merkle_verify(c->crypto, &leaf, s->m.order.count, s->m.index,
+								 s->m.path, s->m.path_len, &s->m.reply_root);
+	return s->sig_ok;
+}
+
+static void
+send_commit(zz_client *c)
+{
+	uint32_t	i;
+
+	zz_buf_reset(&c->out);
+	zz_encode_commit(&c->out, &c->commit);
+	for (i = 0; i < c->p.n; i++)
+		c->io.to_replica(c->io.ctx, i, c->out.data, c->out.len);
+	c->stats.commits_sent++;
+}
+
+/*
+ * The commit timer fired: build a commit certificate from 2f+1 matching,
+ * certifiable responses, if we have them.
+ */
+static bool
+try_commit(zz_client *c)
+{
+	uint32_t	i,
+				j;
+
+	for (i = 0; i < c->p.n; i++)
+	{
+		zz_commit_cert *cc = &c->commit.cc;
+
+		if (!c->resp[i].have || count_matching(c, i) < zz_quorum(&c->p))
+			continue;
+		memset(&c->commit, 0, sizeof(c->commit));
+		c->commit.client = c->id;
+		c->commit.timestamp = c->ts;
+		cc->view = c->resp[i].m.view;
+		cc->seq = c->resp[i].m.seq;
+		cc->history = c->resp[i].m.history;
+		for (j = 0; j < c->p.n; j++)
+		{
+			zz_resp_slot *s = &c->resp[j];
+
+			if (!s->have || !responses_match(&c->resp[i], s) || !response_certifiable(c, s))
+				continue;
+			cc->entries[cc->count].replica = s->m.replica;
+			cc->entries[cc->count].reply_root = s->m.reply_root;
+			cc->entries[cc->count].sig = s->m.core_sig;
+			cc->count++;
+		}
+		if (cc->count < zz_quorum(&c->p))
+			continue;
+		if (c->bugs & ZZ_CLIENT_BUG_BAD_CC)
+			cc->entries[0].sig.b[0] ^= 1;
+		c->committing = true;
+		c->commit_group = (int) i;
+		memset(c->local_commit, 0, sizeof(c->local_commit));
+		send_commit(c);
+		return true;
+	}
+	return false;
+}
+
+static void
+on_spec_response(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
+{
+	zz_spec_response m;
+	zz_digest	d;
+	zz_resp_slot *s;
+	uint32_t	need;
+
+	if (zz_decode_spec_response(buf, len, &m) != ZZ_OK || m.replica >= c->p.n)
+		goto reject;
+	if (!c->busy || m.client != c->id || m.timestamp != c->ts)
+		return;					/* stale or not ours */
+	zz_spec_response_mac_digest(c->crypto, &m, &d);
+	if (!zz_mac_check(c->crypto, m.replica, &d, &m.mac))
+		goto reject;
+
+	/* Keep the newest response per replica (a view change re-executes). */
+	s = &c->resp[m.replica];
+	if (s->have && s->m.view > m.view)
+		return;
+	free(s->raw);
+	memset(s, 0, sizeof(*s));
+	s->raw = malloc(len);
+	if (s->raw == NULL)
+		abort();
+	memcpy(s->raw, buf, len);
+	if (zz_decode_spec_response(s->raw, len, &s->m) != ZZ_OK)
+	{
+		free(s->raw);
+		s->raw = NULL;
+		goto reject;
+	}
+	s->have = true;
+	zz_hash(c->crypto, s->m.reply, s->m.reply_len, &s->reply_digest);
+
+	need = (c->bugs & ZZ_CLIENT_BUG_COMPLETE_ON_2F) ? 2 * c->p.f : c->p.n;
+	if (count_matching(c, m.replica) >= need)
+	{
+		complete(c, now, s, ZZ_PATH_FAST);
+		return;
+	}
+	if (c->committing || now < c->commit_deadline || (c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+		return;
+	try_commit(c);
+	return;
+reject:
+	c->stats.rejected++;
+}
+
+static void
+on_local_commit(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
+{
+	zz_local_commit m;
+	zz_digest	d;
+	uint32_t	i,
+				k = 0;
+
+	if (zz_decode_local_commit(buf, len, &m) != ZZ_OK || m.replica >= c->p.n)
+		goto reject;
+	if (!c->busy || !c->committing || m.client != c->id || m.timestamp != c->ts)
+		return;
+	zz_local_commit_mac_digest(c->crypto, &m, &d);
+	if (!zz_mac_check(c->crypto, m.replica, &d, &m.mac))
+		goto reject;
+	if (m.view != c->commit.cc.view || m.seq != c->commit.cc.seq ||
+		!zz_digest_eq(&m.history, &c->commit.cc.history))
+		return;
+	c->local_commit[m.replica] = true;
+	for (i = 0; i < c->p.n; i++)
+		k += c->local_commit[i];
+	if (k >= zz_quorum(&c->p))
+		complete(c, now, &c->resp[c->commit_group], ZZ_PATH_COMMIT);
+	return;
+reject:
+	c->stats.rejected++;
+}
+
+void
+zz_client_receive(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
+{
+	zz_msg_type t;
+
+	if (zz_msg_peek_type(buf, len, &t) != ZZ_OK)
+	{
+		c->stats.rejected++;
+		return;
+	}
+	if (t == ZZ_MSG_SPEC_RESPONSE)
+		on_spec_response(c, now, buf, len);
+	else if (t == ZZ_MSG_LOCAL_COMMIT)
+		on_local_commit(c, now, buf, len);
+	else
+		c->stats.rejected++;
+}
+
+zz_time
+zz_client_next_deadline(const zz_client *c)
+{
+	zz_time		t;
+
+	if (!c->busy)
+		return UINT64_MAX;
+	t = c->retransmit_deadline;
+	if (!c->committing && c->commit_deadline < t && !(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+		t = c->commit_deadline;
+	return t;
+}
+
+void
+zz_client_tick(zz_client *c, zz_time now)
+{
+	uint32_t	i;
+
+	if (!c->busy)
+		return;
+	if (!c->committing && now >= c->commit_deadline && !(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+	{
+		c->commit_deadline = UINT64_MAX;
+		try_commit(c);
+	}
+	if (now >= c->retransmit_deadline)
+	{
+		if (c->committing)
+			send_commit(c);		/* LOCAL-COMMITs may have been lost */
+		else
+		{
+			for (i = 0; i < c->p.n; i++)
+				c->io.to_replica(c->io.ctx, i, c->req.data, c->req.len);
+		}
+		/* Responses may come from a newer view: allow a fresh commit try. */
+		if (!c->committing)
+			c->commit_deadline = now + c->p.commit_timeout;
+		c->stats.retransmissions++;
+		c->retransmit_interval *= 2;
+		if (c->retransmit_interval > c->p.retransmit_max)
+			c->retransmit_interval = c->p.retransmit_max;
+		c->retransmit_deadline = now + c->retransmit_interval;
+	}
+}

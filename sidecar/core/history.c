@@ -1,0 +1,515 @@
+/*
+ * history.c
+ *	  The replica's log window, its client table, and the hashing that ties
+ *	  them together: batch digests, the history chain h_n and the Merkle
+ *	  tree over a batch's replies (protocol.md section 2).
+ *
+ * The log keeps, for every sequence number after the last stable
+ * checkpoint, the ORDER-REQ as issued (with its view), the replies and the
+ * undo of the client table.  Truncation drops what a stable checkpoint
+ * covers; rollback undoes a speculative suffix (section 8), in the service
+ * and in the client table, never below the stable checkpoint.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica_int.h"
+
+static const uint8_t tag_batch[] = "zz-batch";
+static const uint8_t tag_chain[] = "zz-chain";
+static const uint8_t tag_leaf[] = "zz-leaf";
+static const uint8_t tag_node[] = "zz-node";
+static const uint8_t tag_root[] = "zz-root";
+
+/*
+ * The entry holding seq, or NULL if seq is outside (stable_seq, max_seq].
+ */
+zz_entry *
+zz_entry_at(zz_replica *r, zz_seq seq)
+{
+	zz_entry   *e;
+
+	if (seq <= r->stable_seq || seq > r->max_seq)
+		return NULL;
+	e = &r->ring[seq % r->ring_cap];
+	return e->used ? e : NULL;
+}
+
+/*
+ * Release everything an entry owns and mark its slot free.
+ */
+void
+zz_entry_clear(zz_entry *e)
+{
+	uint32_t	i;
+
+	if (!e->used)
+		return;
+	if (e->replies)
+	{
+		for (i = 0; i < e->order->hdr.count; i++)
+			free(e->replies[i].data);
+		free(e->replies);
+	}
+	for (i = 0; i < e->n_undo; i++)
+		free(e->undo[i].prev_cached);
+	free(e->undo);
+	free(e->skipped);
+	free(e->leaves);
+	free(e->req_digests);
+	zz_order_req_free(e->order);
+	memset(e, 0, sizeof(*e));
+}
+
+/*
+ * Find a client's record; with create, insert an empty one.  Open
+ * addressing with linear probing; records are never deleted.
+ */
+zz_client_rec *
+zz_client_lookup(zz_replica *r, uint32_t client, bool create)
+{
+	uint32_t	mask,
+				i;
+
+	if (create && (r->clients_used + 1) * 2 > r->clients_cap)
+	{
+		uint32_t	oldcap = r->clients_cap;
+		zz_client_rec *old = r->clients;
+		uint32_t	newcap = oldcap ? oldcap * 2 : 64;
+		zz_client_rec *fresh = calloc(newcap, sizeof(*fresh));
+
+		if (fresh == NULL)
+			return NULL;
+		r->clients = fresh;
+		r->clients_cap = newcap;
+		for (i = 0; i < oldcap; i++)
+		{
+			if (old[i].used)
+			{
+				uint32_t	j = (old[i].client * 2654435761u) & (newcap - 1);
+
+				while (fresh[j].used)
+					j = (j + 1) & (newcap - 1);
+				fresh[j] = old[i];
+			}
+		}
+		free(old);
+	}
+	if (r->clients_cap == 0)
+		return NULL;
+	mask = r->clients_cap - 1;
+	for (i = (client * 2654435761u) & mask;; i = (i + 1) & mask)
+	{
+		zz_client_rec *c = &r->clients[i];
+
+		if (c->used && c->client == client)
+			return c;
+		if (!c->used)
+		{
+			if (!create)
+				return NULL;
+			c->used = true;
+			c->client = client;
+			r->clients_used++;
+			return c;
+		}
+	}
+}
+
+/*
+ * d = H(batch): the digests of the batch's requests in order.
+ */
+void
+zz_batch_digest(zz_crypto *c, const zz_digest *req_digests, uint32_t count,
+				zz_digest *out)
+{
+	zz_iov		iov[3] = {
+		{tag_batch, sizeof(tag_batch)},
+		{&count, sizeof(count)},
+		{req_digests, (size_t) count * sizeof(zz_digest)}
+	};
+
+	zz_hashv(c, iov, 3, out);
+}
+
+/*
+ * h_n = H(h_{n-1} || n || d).
+ */
+void
+zz_chain_history(zz_crypto *c, const zz_digest *prev, zz_seq seq,
+				 const zz_digest *d, zz_digest *out)
+{
+	uint64_t	n = seq;
+	zz_iov		iov[4] = {
+		{tag_chain, sizeof(tag_chain)},
+		{prev, sizeof(*prev)},
+		{&n, sizeof(n)},
+		{d, sizeof(*d)}
+	};
+
+	zz_hashv(c, iov, 4, out);
+}
+
+/*
+ * A Merkle leaf binds one reply to its client and timestamp, so a signed
+ * root commits each client to exactly its own reply.
+ */
+void
+zz_reply_leaf(zz_crypto *c, uint32_t client, uint64_t ts,
+			  const uint8_t *reply, uint32_t len, zz_digest *out)
+{
+	zz_iov		iov[5] = {
+		{tag_leaf, sizeof(tag_leaf)},
+		{&client, sizeof(client)},
+		{&ts, sizeof(ts)},
+		{&len, sizeof(len)},
+		{reply, len}
+	};
+
+	zz_hashv(c, iov, 5, out);
+}
+
+static void
+merkle_node(zz_crypto *c, const zz_digest *l, const zz_digest *r, zz_digest *out)
+{
+	zz_iov		iov[3] = {
+		{tag_node, sizeof(tag_node)},
+		{l, sizeof(*l)},
+		{r, sizeof(*r)}
+	};
+
+	zz_hashv(c, iov, 3, out);
+}
+
+static void
+merkle_finish(zz_crypto *c, uint32_t count, const zz_digest *top, zz_digest *root)
+{
+	zz_iov		iov[3] = {
+		{tag_root, sizeof(tag_root)},
+		{&count, sizeof(count)},
+		{top, sizeof(*top)}
+	};
+
+	zz_hashv(c, iov, 3, root);
+}
+
+/*
+ * Reduce one level in place: pairs are hashed, an odd last node moves up
+ * unchanged.  Returns the new width.
+ */
+static uint32_t
+merkle_level(zz_crypto *c, zz_digest *nodes, uint32_t width)
+{
+	uint32_t	i,
+				w = 0;
+
+	for (i = 0; i + 1 < width; i += 2)
+		merkle_node(c, &nodes[i], &nodes[i + 1], &nodes[w++]);
+	if (width & 1)
+		nodes[w++] = nodes[width - 1];
+	return w;
+}
+
+/*
+ * R over count leaves.  The root also binds the count, so a batch of k
+ * leaves cannot pass for a batch of another size.
+ */
+void
+zz_merkle_root(zz_crypto *c, const zz_digest *leaves, uint32_t count, zz_digest *root)
+{
+	zz_digest  *work;
+	uint32_t	w = count;
+
+	if (count == 0)
+	{
+		zz_digest	zero = {{0}};
+
+		merkle_finish(c, 0, &zero, root);
+		return;
+	}
+	work = malloc(sizeof(zz_digest) * count);
+	if (work == NULL)
+		abort();
+	memcpy(work, leaves, sizeof(zz_digest) * count);
+	while (w > 1)
+		w = merkle_level(c, work, w);
+	merkle_finish(c, count, &work[0], root);
+	free(work);
+}
+
+/*
+ * The sibling path of leaf index; levels where the node has no sibling
+ * (odd last node) contribute nothing.  Returns the path's length.
+ */
+uint8_t
+zz_merkle_path(zz_crypto *c, const zz_digest *leaves, uint32_t count,
+			   uint32_t index, zz_digest *path)
+{
+	zz_digest  *work;
+	uint32_t	w = count;
+	uint8_t		len = 0;
+
+	work = malloc(sizeof(zz_digest) * (count ? count : 1));
+	if (work == NULL)
+		abort();
+	memcpy(work, leaves, sizeof(zz_digest) * count);
+	while (w > 1)
+	{
+		uint32_t	sib = index ^ 1;
+
+		if (sib < w)
+			path[len++] = work[sib];
+		w = merkle_level(c, work, w);
+		index >>= 1;
+	}
+	free(work);
+	return len;
+}
+
+/*
+ * Check that leaf sits at index among count leaves under root.
+ */
+bool
+zz_merkle_verify(zz_crypto *c, const zz_digest *leaf, uint32_t count,
+				 uint32_t index, const zz_digest *path, uint8_t path_len,
+				 const zz_digest *root)
+{
+	zz_digest	cur = *leaf,
+				got;
+	uint32_t	w = count;
+	uint8_t		used = 0;
+
+	if (count == 0 || index >= count)
+		return false;
+	while (w > 1)
+	{
+		uint32_t	sib = index ^ 1;
+
+		if (sib < w)
+		{
+			if (used >= path_len)
+				return false;
+			if (index & 1)
+				merkle_node(c, &path[used], &cur, &cur);
+			else
+				merkle_node(c, &cur, &path[used], &cur);
+			used++;
+		}
+		w = (w + 1) / 2;
+		index >>= 1;
+	}
+	if (used != path_len)
+		return false;
+	merkle_finish(c, count, &cur, &got);
+	return zz_digest_eq(&got, root);
+}
+
+/*
+ * A stable checkpoint at seq: drop the log at or below it and let the
+ * service forget its undo there.
+ */
+void
+zz_truncate_below(zz_replica *r, zz_seq seq)
+{
+	zz_seq		s;
+	zz_entry   *e;
+
+	if (seq <= r->stable_seq)
+		return;
+	for (s = r->stable_seq + 1; s <= seq && s <= r->max_seq; s++)
+	{
+		e = &r->ring[s % r->ring_cap];
+		if (s == seq && e->used)
+			r->stable_history = e->order->hdr.history;
+		zz_entry_clear(e);
+	}
+	r->stable_seq = seq;
+	if (r->svc.mark_stable)
+		r->svc.mark_stable(r->svc.ctx, seq);
+}
+
+/*
+ * Undo the client-table effects of one entry, newest request first.
+ */
+static void
+undo_client_effects(zz_replica *r, zz_entry *e)
+{
+	uint32_t	i;
+
+	for (i = e->n_undo; i-- > 0;)
+	{
+		zz_client_undo *u = &e->undo[i];
+		zz_client_rec *c = zz_client_lookup(r, u->client, false);
+
+		if (c == NULL)
+			continue;
+		free(c->cached);
+		c->last_ts = u->prev_ts;
+		c->last_req = u->prev_req;
+		c->last_seq = u->prev_seq;
+		c->cached = u->prev_cached;
+		c->cached_len = u->prev_cached_len;
+		u->prev_cached = NULL;
+	}
+}
+
+/*
+ * Roll the log back to seq: undo, newest first, every batch above it, in
+ * the service and in the client table.  Never below the stable checkpoint.
+ */
+bool
+zz_rollback_to(zz_replica *r, zz_seq seq)
+{
+	zz_seq		s;
+	zz_seq		undone = 0;
+	uint32_t	i;
+
+	if (seq < r->stable_seq)
+		return false;
+	if (r->last_executed > seq)
+	{
+		if (r->svc.rollback == NULL || !r->svc.rollback(r->svc.ctx, seq))
+			return false;
+	}
+	for (s = r->max_seq; s > seq; s--)
+	{
+		zz_entry   *e = &r->ring[s % r->ring_cap];
+
+		if (!e->used)
+			continue;
+		if (e->submitted)
+		{
+			undo_client_effects(r, e);
+			undone++;
+		}
+		zz_entry_clear(e);
+	}
+	r->stats.rollbacks += undone;
+	r->max_seq = seq;
+	if (r->last_executed > seq)
+		r->last_executed = seq;
+	if (seq == r->stable_seq)
+		r->max_history = r->stable_history;
+	else
+		r->max_history = zz_entry_at(r, seq)->order->hdr.history;
+	r->exec_history = r->max_history;
+
+	/* What is ordered is now exactly what is executed or still in the log. */
+	for (i = 0; i < r->clients_cap; i++)
+	{
+		zz_client_rec *c = &r->clients[i];
+
+		if (!c->used)
+			continue;
+		c->ordered_ts = c->last_ts;
+		c->ordered_seq = c->last_seq;
+	}
+	for (s = r->last_executed + 1; s <= r->max_seq; s++)
+	{
+		zz_entry   *e = zz_entry_at(r, s);
+
+		if (e == NULL)
+			continue;
+		for (i = 0; i < e->order->hdr.count; i++)
+		{
+			zz_client_rec *c = zz_client_lookup(r, e->order->reqs[i].client, true);
+
+			if (c && e->order->reqs[i].timestamp > c->ordered_ts)
+			{
+				c->ordered_ts = e->order->reqs[i].timestamp;
+				c->ordered_seq = s;
+			}
+		}
+	}
+	zz_replica_trace(r, "rolled back to %llu (%llu batches undone)",
+					 (unsigned long long) seq, (unsigned long long) undone);
+	return true;
+}
+
+static int
+cmp_rec(const void *a, const void *b)
+{
+	const zz_client_rec *x = *(const zz_client_rec *const *) a;
+	const zz_client_rec *y = *(const zz_client_rec *const *) b;
+
+	return (x->client > y->client) - (x->client < y->client);
+}
+
+/*
+ * The client table's replicated part (what exactly-once needs) in a
+ * canonical order: u32 count, then per client u32 id, u64 last_ts, the
+ * request digest and u64 last_seq.  It is part of the checkpoint digest
+ * and of state transfer.
+ */
+void
+zz_client_table_serialize(zz_replica *r, zz_buf *b)
+{
+	zz_client_rec **v;
+	uint32_t	i,
+				n = 0;
+
+	zz_buf_reset(b);
+	v = malloc(sizeof(*v) * (r->clients_used ? r->clients_used : 1));
+	if (v == NULL)
+		abort();
+	for (i = 0; i < r->clients_cap; i++)
+		if (r->clients[i].used && r->clients[i].last_ts > 0)
+			v[n++] = &r->clients[i];
+	qsort(v, n, sizeof(*v), cmp_rec);
+	zz_buf_append(b, &n, sizeof(n));
+	for (i = 0; i < n; i++)
+	{
+		zz_buf_append(b, &v[i]->client, sizeof(v[i]->client));
+		zz_buf_append(b, &v[i]->last_ts, sizeof(v[i]->last_ts));
+		zz_buf_append(b, &v[i]->last_req, sizeof(v[i]->last_req));
+		zz_buf_append(b, &v[i]->last_seq, sizeof(v[i]->last_seq));
+	}
+	free(v);
+}
+
+#define ZZ_CLIENT_TABLE_REC (4 + 8 + ZZ_DIGEST_LEN + 8)
+
+/*
+ * Replace the client table with a serialized one (state transfer).  The
+ * caller has already checked it against a certified digest; this only
+ * rejects a malformed encoding.
+ */
+bool
+zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len)
+{
+	uint32_t	n,
+				i;
+
+	if (len < 4)
+		return false;
+	memcpy(&n, p, 4);
+	if ((len - 4) / ZZ_CLIENT_TABLE_REC < n || len != 4 + (size_t) n * ZZ_CLIENT_TABLE_REC)
+		return false;
+	for (i = 0; i < r->clients_cap; i++)
+	{
+		free(r->clients[i].cached);
+		r->clients[i].cached = NULL;
+		r->clients[i].cached_len = 0;
+		r->clients[i].last_ts = 0;
+		r->clients[i].ordered_ts = 0;
+		r->clients[i].last_seq = 0;
+		r->clients[i].ordered_seq = 0;
+	}
+	p += 4;
+	for (i = 0; i < n; i++, p += ZZ_CLIENT_TABLE_REC)
+	{
+		uint32_t	id;
+		zz_client_rec *c;
+
+		memcpy(&id, p, 4);
+		c = zz_client_lookup(r, id, true);
+		if (c == NULL)
+			return false;
+		memcpy(&c->last_ts, p + 4, 8);
+		memcpy(&c->last_req, p + 12, ZZ_DIGEST_LEN);
+		memcpy(&c->last_seq, p + 12 + ZZ_DIGEST_LEN, 8);
+		c->ordered_ts = c->last_ts;
+		c->ordered_seq = c->last_seq;
+	}
+	return true;
+}

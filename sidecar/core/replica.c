@@ -1,0 +1,1114 @@
+/*
+ * replica.c
+ *	  The Zyzzyva replica's normal case (protocol.md sections 4-6):
+ *	  REQUEST, the primary's batching into ORDER-REQ, acceptance and
+ *	  speculative execution, SPEC-RESPONSE, COMMIT and LOCAL-COMMIT,
+ *	  cached replies, CONFIRM-REQ and FILL-HOLE.
+ *
+ * Checkpoints live in checkpoint.c, the view change in viewchange.c, the
+ * log and client table in history.c.  Nothing here does I/O or reads a
+ * clock: time arrives as an argument and messages leave through zz_io.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica_int.h"
+
+#define ZZ_FILL_HOLE_MAX 64		/* ORDER-REQs resent per FILL-HOLE */
+
+/*
+ * A line of trace for humans, when the shell asked for traces.
+ */
+void
+zz_replica_trace(zz_replica *r, const char *fmt,...)
+{
+	char		line[512];
+	int			off;
+	va_list		ap;
+
+	if (r->io.trace == NULL)
+		return;
+	off = snprintf(line, sizeof(line), "R%u v%llu: ", r->id, (unsigned long long) r->view);
+	va_start(ap, fmt);
+	vsnprintf(line + off, sizeof(line) - off, fmt, ap);
+	va_end(ap);
+	r->io.trace(r->io.ctx, line);
+}
+
+void
+zz_send_replica(zz_replica *r, uint32_t to, const zz_buf *b)
+{
+	if (to != r->id && to < r->p.n)
+		r->io.to_replica(r->io.ctx, to, b->data, b->len);
+}
+
+void
+zz_broadcast(zz_replica *r, const zz_buf *b)
+{
+	uint32_t	i;
+
+	for (i = 0; i < r->p.n; i++)
+		zz_send_replica(r, i, b);
+}
+
+static bool
+is_primary(const zz_replica *r)
+{
+	return zz_primary_of(&r->p, r->view) == r->id;
+}
+
+/*
+ * Create a replica at view 0 with an empty history.
+ */
+zz_replica *
+zz_replica_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
+				  const zz_service *svc, const zz_io *io)
+{
+	zz_replica *r;
+
+	if (params->n != 3 * params->f + 1 || params->n > ZZ_MAX_N || id >= params->n ||
+		params->cp_interval == 0 || params->cp_interval > ZZ_MAX_CP_INTERVAL ||
+		params->batch_max == 0 || params->batch_max > ZZ_MAX_BATCH)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->p = *params;
+	r->id = id;
+	r->crypto = crypto;
+	r->svc = *svc;
+	r->io = *io;
+	r->ring_cap = 2 * params->cp_interval + 2;
+	r->ring = calloc(r->ring_cap, sizeof(zz_entry));
+	r->future = calloc(r->ring_cap, sizeof(zz_order_req *));
+	r->batch = calloc(params->batch_max, sizeof(zz_pending));
+	zz_buf_init(&r->out);
+	zz_buf_init(&r->sigbuf);
+	r->vc = zz_vc_create(r);
+	if (r->ring == NULL || r->future == NULL || r->batch == NULL || r->vc == NULL ||
+		zz_client_lookup(r, 0, true) == NULL)
+	{
+		zz_replica_free(r);
+		return NULL;
+	}
+	r->batch_deadline = UINT64_MAX;
+	r->fill_hole_deadline = UINT64_MAX;
+	return r;
+}
+
+static void
+drop_batch(zz_replica *r)
+{
+	uint32_t	i;
+
+	for (i = 0; i < r->batch_len; i++)
+		free(r->batch[i].op_copy);
+	r->batch_len = 0;
+	r->batch_deadline = UINT64_MAX;
+}
+
+static void
+drop_future(zz_replica *r)
+{
+	uint32_t	i;
+
+	for (i = 0; i < r->ring_cap; i++)
+	{
+		if (r->future[i])
+			zz_order_req_free(r->future[i]);
+		r->future[i] = NULL;
+	}
+	r->fill_hole_deadline = UINT64_MAX;
+}
+
+void
+zz_replica_free(zz_replica *r)
+{
+	uint32_t	i;
+
+	if (r == NULL)
+		return;
+	if (r->ring)
+		for (i = 0; i < r->ring_cap; i++)
+			zz_entry_clear(&r->ring[i]);
+	if (r->future)
+		drop_future(r);
+	if (r->batch)
+		drop_batch(r);
+	for (i = 0; i < r->clients_cap; i++)
+		free(r->clients[i].cached);
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+		free(r->cp_states[i].table);
+	zz_vc_free(r->vc);
+	free(r->clients);
+	free(r->ring);
+	free(r->future);
+	free(r->batch);
+	zz_buf_free(&r->out);
+	zz_buf_free(&r->sigbuf);
+	free(r);
+}
+
+void
+zz_replica_set_bugs(zz_replica *r, unsigned bugs)
+{
+	r->bugs = bugs;
+}
+
+const zz_replica_stats *
+zz_replica_get_stats(const zz_replica *r)
+{
+	return &r->stats;
+}
+
+/*
+ * The highest sequence number known committed: covered by the max CC or
+ * by the stable checkpoint.
+ */
+static zz_seq
+committed_seq(const zz_replica *r)
+{
+	zz_seq		c = r->stable_seq;
+
+	if (r->has_cc && r->max_cc.seq > c && r->max_cc.seq <= r->last_executed)
+		c = r->max_cc.seq;
+	return c;
+}
+
+void
+zz_replica_get_status(const zz_replica *r, zz_replica_status *out)
+{
+	out->id = r->id;
+	out->view = r->view;
+	out->mode = r->mode;
+	out->max_seq = r->max_seq;
+	out->last_executed = r->last_executed;
+	out->committed = committed_seq(r);
+	out->stable_seq = r->stable_seq;
+	out->stable_state = r->stable_proof.state;
+	out->history = r->exec_history;
+}
+
+void
+zz_replica_visit_history(const zz_replica *r, zz_history_visit fn, void *ctx)
+{
+	zz_seq		s,
+				c = committed_seq(r);
+
+	if (r->stable_seq > 0)
+		fn(ctx, r->stable_seq, &r->stable_history, 0, true);
+	for (s = r->stable_seq + 1; s <= r->last_executed; s++)
+	{
+		const zz_entry *e = &r->ring[s % r->ring_cap];
+
+		if (e->used)
+			fn(ctx, s, &e->order->hdr.history, e->order->hdr.view, s <= c);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * REQUEST
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Resend the SPEC-RESPONSE a client was already sent for its latest
+ * request.  (A client that was committing retransmits its COMMIT, which
+ * is answered with a fresh LOCAL-COMMIT.)
+ */
+static void
+resend_cached(zz_replica *r, zz_client_rec *c)
+{
+	if (c->cached == NULL)
+		return;
+	r->stats.cached_replies++;
+	r->io.to_client(r->io.ctx, c->client, c->cached, c->cached_len);
+}
+
+/*
+ * The primary closes its open batch: one ORDER-REQ for all of it, signed
+ * once, sent to every backup, and accepted locally.
+ */
+static void
+close_batch(zz_replica *r)
+{
+	zz_order_req m;
+	zz_digest  *digests;
+	uint32_t	i;
+
+	if (r->batch_len == 0 || r->mode != ZZ_MODE_NORMAL || !is_primary(r))
+		return;
+	if (r->max_seq + 1 > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
+		return;					/* flow control: wait for a checkpoint */
+
+	memset(&m, 0, sizeof(m));
+	digests = malloc(sizeof(zz_digest) * r->batch_len);
+	m.reqs = malloc(sizeof(zz_request) * r->batch_len);
+	if (digests == NULL || m.reqs == NULL)
+		abort();
+	for (i = 0; i < r->batch_len; i++)
+	{
+		digests[i] = r->batch[i].digest;
+		m.reqs[i] = r->batch[i].req;
+	}
+	m.hdr.view = r->view;
+	m.hdr.seq = r->max_seq + 1;
+	m.hdr.count = r->batch_len;
+	zz_batch_digest(r->crypto, digests, r->batch_len, &m.hdr.batch_digest);
+	zz_chain_history(r->crypto, &r->max_history, m.hdr.seq, &m.hdr.batch_digest,
+					 &m.hdr.history);
+	m.hdr.nd_time = r->now;
+	memcpy(&m.hdr.nd_seed, m.hdr.history.b, sizeof(m.hdr.nd_seed));
+	zz_order_hdr_signing_bytes(&r->sigbuf, &m.hdr);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.hdr.sig);
+
+	zz_buf_reset(&r->out);
+	zz_encode_order_req(&r->out, &m);
+	zz_broadcast(r, &r->out);
+	r->stats.batches_ordered++;
+	zz_replica_trace(r, "ORDER-REQ n=%llu count=%u", (unsigned long long) m.hdr.seq,
+					 m.hdr.count);
+	zz_accept_order_req(r, &m, true);
+
+	free(digests);
+	free(m.reqs);
+	drop_batch(r);
+}
+
+/*
+ * Check the MAC authenticator entry meant for this replica.
+ */
+static bool
+request_authentic(zz_replica *r, const zz_request *q, zz_digest *d)
+{
+	zz_request_digest(r->crypto, q, d);
+	if (q->n_auth != r->p.n)
+		return false;
+	return zz_mac_check(r->crypto, q->client, d, &q->auth[r->id]);
+}
+
+/*
+ * Append a request to the primary's open batch unless it is stale or
+ * already there.  Closes the batch when full.
+ */
+static void
+primary_add_request(zz_replica *r, const zz_request *q, const zz_digest *d)
+{
+	zz_client_rec *c = zz_client_lookup(r, q->client, true);
+	zz_pending *p;
+
+	if (c == NULL || q->timestamp <= c->ordered_ts)
+		return;
+	if (r->batch_len >= r->p.batch_max)
+		return;					/* flow control held the batch; client retries */
+	p = &r->batch[r->batch_len];
+	p->op_copy = malloc(q->op_len ? q->op_len : 1);
+	if (p->op_copy == NULL)
+		abort();
+	memcpy(p->op_copy, q->op, q->op_len);
+	p->req = *q;
+	p->req.op = p->op_copy;
+	p->digest = *d;
+	c->ordered_ts = q->timestamp;
+	if (r->batch_len++ == 0)
+		r->batch_deadline = r->now + r->p.batch_timeout;
+	if (r->batch_len >= r->p.batch_max)
+		close_batch(r);
+}
+
+/*
+ * Forward a retransmitted request to the primary (section 5) and start the
+ * CONFIRM-REQ timer.
+ */
+static void
+send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
+{
+	zz_confirm_req m;
+
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.request = *q;
+	zz_confirm_req_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_confirm_req(&r->out, &m);
+	zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
+	r->stats.confirm_reqs++;
+	if (c->confirm_deadline == 0 || c->confirm_deadline == UINT64_MAX)
+		c->confirm_deadline = r->now + r->p.confirm_timeout;
+}
+
+static void
+on_request(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_request	q;
+	zz_digest	d;
+	zz_client_rec *c;
+
+	if (zz_decode_request(buf, len, &q) != ZZ_OK || !request_authentic(r, &q, &d))
+	{
+		r->stats.rejected++;
+		return;
+	}
+	c = zz_client_lookup(r, q.client, true);
+	if (c == NULL)
+		return;
+	if (q.timestamp <= c->last_ts)
+	{
+		/* Executed: resend the cached reply if it is the same request. */
+		if (q.timestamp == c->last_ts && zz_digest_eq(&d, &c->last_req))
+			resend_cached(r, c);
+		return;
+	}
+	if (r->mode != ZZ_MODE_NORMAL)
+		return;
+	if (is_primary(r))
+	{
+		if (q.timestamp <= c->ordered_ts)
+		{
+			/* Ordered, not yet executed: the backups may lack the ORDER-REQ. */
+			zz_entry   *e = zz_entry_at(r, c->ordered_seq);
+
+			if (e != NULL)
+			{
+				zz_buf_reset(&r->out);
+				zz_encode_order_req(&r->out, e->order);
+				zz_broadcast(r, &r->out);
+			}
+			return;
+		}
+		primary_add_request(r, &q, &d);
+	}
+	else if (q.timestamp > c->ordered_ts)
+		send_confirm_req(r, &q, c);
+}
+
+/*
+ * The primary answers a CONFIRM-REQ with the ORDER-REQ that holds the
+ * request, or orders it now.
+ */
+static void
+on_confirm_req(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_confirm_req m;
+	zz_client_rec *c;
+	zz_digest	d;
+
+	if (zz_decode_confirm_req(buf, len, &m) != ZZ_OK || m.replica >= r->p.n)
+		goto reject;
+	zz_confirm_req_signing_bytes(&r->sigbuf, &m);
+	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
+		goto reject;
+	if (m.view != r->view || !is_primary(r) || r->mode != ZZ_MODE_NORMAL)
+		return;
+	if (!request_authentic(r, &m.request, &d))
+		goto reject;
+	c = zz_client_lookup(r, m.request.client, true);
+	if (c == NULL)
+		return;
+	if (m.request.timestamp <= c->ordered_ts)
+	{
+		zz_entry   *e = zz_entry_at(r, c->ordered_ts > c->last_ts ? c->ordered_seq : c->last_seq);
+
+		if (e != NULL)
+		{
+			zz_buf_reset(&r->out);
+			zz_encode_order_req(&r->out, e->order);
+			zz_send_replica(r, m.replica, &r->out);
+		}
+		return;
+	}
+	primary_add_request(r, &m.request, &d);
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/* ------------------------------------------------------------------------
+ * ORDER-REQ
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Append an ORDER-REQ at max_seq + 1 if it passes every acceptance check
+ * of section 4 step 3 (the signature was checked by the caller when
+ * verified is true), then execute what can be executed.
+ */
+bool
+zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
+{
+	zz_entry   *e;
+	zz_digest  *digests;
+	zz_digest	d,
+				h;
+	uint32_t	i;
+
+	if (m->hdr.seq != r->max_seq + 1 || m->hdr.count == 0 ||
+		m->hdr.seq > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
+		return false;
+	if (!verified)
+	{
+		zz_order_hdr_signing_bytes(&r->sigbuf, &m->hdr);
+		if (!zz_verify(r->crypto, zz_primary_of(&r->p, m->hdr.view), r->sigbuf.data,
+					   r->sigbuf.len, &m->hdr.sig))
+			return false;
+	}
+	digests = malloc(sizeof(zz_digest) * m->hdr.count);
+	if (digests == NULL)
+		abort();
+	for (i = 0; i < m->hdr.count; i++)
+	{
+		bool		ok;
+
+		if (verified)
+		{
+			zz_request_digest(r->crypto, &m->reqs[i], &digests[i]);
+			continue;
+		}
+		ok = request_authentic(r, &m->reqs[i], &digests[i]);
+		if (!ok)
+		{
+			zz_replica_trace(r, "ORDER-REQ n=%llu: request %u fails its MAC",
+							 (unsigned long long) m->hdr.seq, i);
+			free(digests);
+			return false;
+		}
+	}
+	zz_batch_digest(r->crypto, digests, m->hdr.count, &d);
+	zz_chain_history(r->crypto, &r->max_history, m->hdr.seq, &d, &h);
+	if (!zz_digest_eq(&d, &m->hdr.batch_digest) ||
+		(!zz_digest_eq(&h, &m->hdr.history) && !(r->bugs & ZZ_BUG_ACCEPT_BAD_HISTORY)))
+	{
+		zz_replica_trace(r, "ORDER-REQ n=%llu rejected: batch or history digest mismatch",
+						 (unsigned long long) m->hdr.seq);
+		free(digests);
+		return false;
+	}
+
+	e = &r->ring[m->hdr.seq % r->ring_cap];
+	zz_entry_clear(e);
+	e->order = zz_order_req_clone(m);
+	if (e->order == NULL)
+		abort();
+	e->used = true;
+	e->req_digests = digests;
+	r->max_seq = m->hdr.seq;
+	r->max_history = m->hdr.history;
+	for (i = 0; i < m->hdr.count; i++)
+	{
+		zz_client_rec *c = zz_client_lookup(r, m->reqs[i].client, true);
+
+		if (c && m->reqs[i].timestamp > c->ordered_ts)
+		{
+			c->ordered_ts = m->reqs[i].timestamp;
+			c->ordered_seq = m->hdr.seq;
+		}
+		if (c)
+			c->confirm_deadline = UINT64_MAX;
+	}
+	zz_try_execute(r);
+	return true;
+}
+
+/*
+ * Ask for the ORDER-REQs between max_seq and an ORDER-REQ that arrived
+ * early (section 6): the primary first, every replica on later rounds.
+ */
+static void
+send_fill_hole(zz_replica *r, zz_seq to)
+{
+	zz_fill_hole m;
+
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.from_seq = r->max_seq + 1;
+	m.to_seq = to;
+	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_fill_hole(&r->out, &m);
+	if (r->fill_hole_round == 0)
+		zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
+	else
+		zz_broadcast(r, &r->out);
+	r->stats.fill_holes++;
+	r->fill_hole_round++;
+	r->fill_hole_deadline = r->now + r->p.fill_hole_timeout;
+}
+
+/*
+ * Apply buffered ORDER-REQs that have become next in line.
+ */
+static void
+drain_future(zz_replica *r)
+{
+	for (;;)
+	{
+		uint32_t	slot = (uint32_t) ((r->max_seq + 1) % r->ring_cap);
+		zz_order_req *f = r->future[slot];
+
+		if (f == NULL)
+			break;
+		r->future[slot] = NULL;
+		if (f->hdr.seq == r->max_seq + 1 && f->hdr.view == r->view)
+			zz_accept_order_req(r, f, false);
+		zz_order_req_free(f);
+	}
+}
+
+static zz_seq
+highest_future(zz_replica *r)
+{
+	zz_seq		hi = 0;
+	uint32_t	i;
+
+	for (i = 0; i < r->ring_cap; i++)
+		if (r->future[i] && r->future[i]->hdr.seq > hi)
+			hi = r->future[i]->hdr.seq;
+	return hi;
+}
+
+static void
+on_order_req(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_order_req m;
+	zz_entry   *e;
+
+	if (zz_decode_order_req(buf, len, &m) != ZZ_OK)
+	{
+		r->stats.rejected++;
+		return;
+	}
+	if (m.hdr.view != r->view || r->mode != ZZ_MODE_NORMAL || is_primary(r))
+		goto done;
+	if (m.hdr.seq <= r->max_seq)
+	{
+		/* A second, different ORDER-REQ for an accepted (v, n) is a POM. */
+		e = zz_entry_at(r, m.hdr.seq);
+		if (e != NULL && e->order->hdr.view == m.hdr.view &&
+			memcmp(&e->order->hdr.history, &m.hdr.history, sizeof(zz_digest)) != 0)
+		{
+			zz_order_hdr_signing_bytes(&r->sigbuf, &m.hdr);
+			if (zz_verify(r->crypto, zz_primary_of(&r->p, m.hdr.view), r->sigbuf.data,
+						  r->sigbuf.len, &m.hdr.sig))
+				zz_report_pom(r, &e->order->hdr, &m.hdr);
+		}
+		goto done;
+	}
+	if (m.hdr.seq > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
+		goto done;				/* beyond the window: flow control */
+	if (m.hdr.seq == r->max_seq + 1)
+	{
+		if (!zz_accept_order_req(r, &m, false))
+			r->stats.rejected++;
+		drain_future(r);
+		if (highest_future(r) == 0)
+		{
+			r->fill_hole_deadline = UINT64_MAX;
+			r->fill_hole_round = 0;
+		}
+	}
+	else
+	{
+		uint32_t	slot = (uint32_t) (m.hdr.seq % r->ring_cap);
+
+		if (r->future[slot] == NULL)
+			r->future[slot] = zz_order_req_clone(&m);
+		if (r->fill_hole_deadline == UINT64_MAX)
+			send_fill_hole(r, m.hdr.seq - 1);
+	}
+done:
+	zz_order_req_release(&m);
+}
+
+/*
+ * Answer a FILL-HOLE with the ORDER-REQs we hold in the range.  Any
+ * replica may answer: the ORDER-REQs carry the primary's signature.
+ */
+static void
+on_fill_hole(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_fill_hole m;
+	zz_seq		s,
+				end;
+
+	if (zz_decode_fill_hole(buf, len, &m) != ZZ_OK || m.replica >= r->p.n ||
+		m.from_seq > m.to_seq)
+		goto reject;
+	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
+		goto reject;
+	if (m.from_seq <= r->stable_seq)
+	{
+		/* Truncated here: show the checkpoint so it can transfer state. */
+		zz_send_stable_checkpoint(r, m.replica);
+		return;
+	}
+	if (m.view != r->view)
+		return;
+	end = m.to_seq < r->max_seq ? m.to_seq : r->max_seq;
+	if (end - m.from_seq >= ZZ_FILL_HOLE_MAX)
+		end = m.from_seq + ZZ_FILL_HOLE_MAX - 1;
+	for (s = m.from_seq; s <= end; s++)
+	{
+		zz_entry   *e = zz_entry_at(r, s);
+
+		if (e == NULL || e->order->hdr.view != r->view)
+			continue;
+		zz_buf_reset(&r->out);
+		zz_encode_order_req(&r->out, e->order);
+		zz_send_replica(r, m.replica, &r->out);
+	}
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/* ------------------------------------------------------------------------
+ * Speculative execution and SPEC-RESPONSE
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Send one request's SPEC-RESPONSE and remember it as the client's cached
+ * reply.
+ */
+static void
+send_spec_response(zz_replica *r, zz_entry *e, uint32_t i)
+{
+	zz_spec_response m;
+	zz_digest	d;
+	zz_client_rec *c;
+	const zz_request *q = &e->order->reqs[i];
+
+	memset(&m, 0, sizeof(m));
+	m.view = e->order->hdr.view;
+	m.seq = e->order->hdr.seq;
+	m.history = e->order->hdr.history;
+	m.reply_root = e->reply_root;
+	m.replica = r->id;
+	m.core_sig = e->core_sig;
+	m.client = q->client;
+	m.timestamp = q->timestamp;
+	m.index = i;
+	m.reply = e->replies[i].data;
+	m.reply_len = e->replies[i].len;
+	m.path_len = zz_merkle_path(r->crypto, e->leaves, e->order->hdr.count, i, m.path);
+	m.order = e->order->hdr;
+	zz_spec_response_mac_digest(r->crypto, &m, &d);
+	zz_mac_compute(r->crypto, q->client, &d, &m.mac);
+	zz_buf_reset(&r->out);
+	zz_encode_spec_response(&r->out, &m);
+	r->io.to_client(r->io.ctx, q->client, r->out.data, r->out.len);
+	r->stats.spec_responses++;
+
+	c = zz_client_lookup(r, q->client, false);
+	if (c != NULL && c->last_ts == q->timestamp)
+	{
+		free(c->cached);
+		c->cached = malloc(r->out.len);
+		if (c->cached == NULL)
+			abort();
+		memcpy(c->cached, r->out.data, r->out.len);
+		c->cached_len = (uint32_t) r->out.len;
+	}
+}
+
+/*
+ * The service finished entry e: build the reply tree, sign the response
+ * core once for the whole batch, answer every client, and checkpoint.
+ */
+static void
+finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
+{
+	uint32_t	i,
+				k = 0,
+				count = e->order->hdr.count;
+	zz_seq		seq = e->order->hdr.seq;
+
+	e->replies = calloc(count, sizeof(zz_reply));
+	e->leaves = malloc(sizeof(zz_digest) * count);
+	if (e->replies == NULL || e->leaves == NULL)
+		abort();
+	for (i = 0; i < count; i++)
+	{
+		const zz_request *q = &e->order->reqs[i];
+
+		if (!e->skipped[i] && k < res->count)
+		{
+			e->replies[i] = res->replies[k];
+			res->replies[k].data = NULL;
+			k++;
+		}
+		zz_reply_leaf(r->crypto, q->client, q->timestamp, e->replies[i].data,
+					  e->replies[i].len, &e->leaves[i]);
+	}
+	zz_merkle_root(r->crypto, e->leaves, count, &e->reply_root);
+	zz_response_core_signing_bytes(&r->sigbuf, e->order->hdr.view, seq,
+								   &e->order->hdr.history, &e->reply_root);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &e->core_sig);
+	e->executed = true;
+	r->last_executed = seq;
+	r->exec_history = e->order->hdr.history;
+	r->stats.batches_executed++;
+
+	for (i = 0; i < count; i++)
+		if (!e->skipped[i])
+			send_spec_response(r, e, i);
+
+	if (seq % r->p.cp_interval == 0)
+		zz_checkpoint_after_execute(r, seq, res->has_digest ? &res->state : NULL);
+	zz_exec_result_free(res);
+}
+
+/*
+ * Hand the next accepted batch to the service.  Requests whose (client, t)
+ * already executed are skipped deterministically: every correct replica
+ * decides the same from the same history.  Executes synchronously
+ * completing services in a loop.
+ */
+void
+zz_try_execute(zz_replica *r)
+{
+	while (r->last_executed < r->max_seq)
+	{
+		zz_entry   *e = zz_entry_at(r, r->last_executed + 1);
+		zz_op	   *ops;
+		uint32_t	i,
+					nops = 0,
+					count;
+		zz_exec_result res;
+		zz_exec_status st;
+
+		if (e == NULL || e->submitted)
+			return;
+		count = e->order->hdr.count;
+		ops = malloc(sizeof(zz_op) * count);
+		e->skipped = calloc(count, sizeof(bool));
+		e->undo = calloc(count, sizeof(zz_client_undo));
+		if (ops == NULL || e->skipped == NULL || e->undo == NULL)
+			abort();
+		for (i = 0; i < count; i++)
+		{
+			const zz_request *q = &e->order->reqs[i];
+			zz_client_rec *c = zz_client_lookup(r, q->client, true);
+			zz_client_undo *u;
+
+			if (c == NULL)
+				abort();
+			if (q->timestamp <= c->last_ts && !(r->bugs & ZZ_BUG_SKIP_DEDUP))
+			{
+				e->skipped[i] = true;
+				continue;
+			}
+			u = &e->undo[e->n_undo++];
+			u->client = c->client;
+			u->prev_ts = c->last_ts;
+			u->prev_req = c->last_req;
+			u->prev_seq = c->last_seq;
+			u->prev_cached = c->cached;
+			u->prev_cached_len = c->cached_len;
+			c->cached = NULL;
+			c->cached_len = 0;
+			c->last_ts = q->timestamp;
+			c->last_req = e->req_digests[i];
+			c->last_seq = e->order->hdr.seq;
+			ops[nops].client = q->client;
+			ops[nops].timestamp = q->timestamp;
+			ops[nops].data = q->op;
+			ops[nops].len = q->op_len;
+			nops++;
+		}
+		e->submitted = true;
+		r->stats.requests_executed += nops;
+		memset(&res, 0, sizeof(res));
+		st = r->svc.execute(r->svc.ctx, e->order->hdr.seq, e->order->hdr.nd_time,
+							e->order->hdr.nd_seed, ops, nops,
+							e->order->hdr.seq % r->p.cp_interval == 0, &res);
+		free(ops);
+		if (st == ZZ_EXEC_PENDING)
+			return;
+		if (st == ZZ_EXEC_FAILED)
+		{
+			zz_replica_trace(r, "service failed at n=%llu", (unsigned long long) e->order->hdr.seq);
+			return;
+		}
+		finish_execution(r, e, &res);
+	}
+}
+
+void
+zz_replica_execute_done(zz_replica *r, zz_time now, zz_exec_result *res)
+{
+	zz_entry   *e;
+
+	r->now = now;
+	e = zz_entry_at(r, res->seq);
+	if (e == NULL || !e->submitted || e->executed || res->seq != r->last_executed + 1)
+	{
+		zz_exec_result_free(res);
+		return;
+	}
+	finish_execution(r, e, res);
+	zz_try_execute(r);
+}
+
+/* ------------------------------------------------------------------------
+ * COMMIT
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A commit certificate is valid when 2f+1 distinct replicas signed the
+ * response core (view, seq, h_n, their R).
+ */
+bool
+zz_cc_valid(zz_replica *r, const zz_commit_cert *cc)
+{
+	bool		seen[ZZ_MAX_N] = {false};
+	uint32_t	i,
+				good = 0;
+
+	if (cc->count < zz_quorum(&r->p) || cc->count > r->p.n)
+		return false;
+	for (i = 0; i < cc->count; i++)
+	{
+		const zz_cc_entry *en = &cc->entries[i];
+
+		if (en->replica >= r->p.n || seen[en->replica])
+			return false;
+		seen[en->replica] = true;
+		zz_response_core_signing_bytes(&r->sigbuf, cc->view, cc->seq, &cc->history,
+									   &en->reply_root);
+		if (!zz_verify(r->crypto, en->replica, r->sigbuf.data, r->sigbuf.len, &en->sig))
+			return false;
+		good++;
+	}
+	return good >= zz_quorum(&r->p);
+}
+
+/*
+ * The history digest this replica holds at seq, if it still knows it.
+ */
+static bool
+history_at(zz_replica *r, zz_seq seq, zz_digest *out)
+{
+	zz_entry   *e;
+
+	if (seq == r->stable_seq)
+	{
+		*out = r->stable_history;
+		return true;
+	}
+	e = zz_entry_at(r, seq);
+	if (e == NULL || !e->executed)
+		return false;
+	*out = e->order->hdr.history;
+	return true;
+}
+
+static void
+on_commit(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_commit	m;
+	zz_digest	mine,
+				d;
+	zz_local_commit lc;
+
+	if (zz_decode_commit(buf, len, &m) != ZZ_OK)
+		goto reject;
+	if (m.cc.seq > r->last_executed || m.cc.seq < r->stable_seq)
+		return;					/* the client retransmits once we catch up */
+	if (!history_at(r, m.cc.seq, &mine))
+		return;
+	if (!zz_digest_eq(&mine, &m.cc.history))
+	{
+		/* A valid CC that conflicts with our history: the primary lied. */
+		if (zz_cc_valid(r, &m.cc))
+			zz_hate_primary(r, "commit certificate conflicts with local history");
+		return;
+	}
+	/* Already committed at or beyond it: no need to check signatures again. */
+	if (!(r->has_cc && r->max_cc.seq >= m.cc.seq) && m.cc.seq > r->stable_seq)
+	{
+		if (!zz_cc_valid(r, &m.cc))
+			goto reject;
+		r->has_cc = true;
+		r->max_cc = m.cc;
+	}
+	memset(&lc, 0, sizeof(lc));
+	lc.view = m.cc.view;
+	lc.seq = m.cc.seq;
+	lc.history = m.cc.history;
+	lc.replica = r->id;
+	lc.client = m.client;
+	lc.timestamp = m.timestamp;
+	zz_local_commit_mac_digest(r->crypto, &lc, &d);
+	zz_mac_compute(r->crypto, m.client, &d, &lc.mac);
+	zz_buf_reset(&r->out);
+	zz_encode_local_commit(&r->out, &lc);
+	r->io.to_client(r->io.ctx, m.client, r->out.data, r->out.len);
+	r->stats.local_commits++;
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/* ------------------------------------------------------------------------
+ * Dispatch and time
+ * ------------------------------------------------------------------------ */
+
+void
+zz_replica_receive(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
+{
+	zz_msg_type t;
+
+	r->now = now;
+	if (zz_msg_peek_type(buf, len, &t) != ZZ_OK)
+	{
+		r->stats.rejected++;
+		return;
+	}
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && t != ZZ_MSG_STATE_REPLY &&
+		t != ZZ_MSG_CHECKPOINT && t != ZZ_MSG_STATE_REQUEST)
+		return;
+	switch (t)
+	{
+		case ZZ_MSG_REQUEST:
+			on_request(r, buf, len);
+			break;
+		case ZZ_MSG_ORDER_REQ:
+			on_order_req(r, buf, len);
+			break;
+		case ZZ_MSG_COMMIT:
+			on_commit(r, buf, len);
+			break;
+		case ZZ_MSG_CONFIRM_REQ:
+			on_confirm_req(r, buf, len);
+			break;
+		case ZZ_MSG_FILL_HOLE:
+			on_fill_hole(r, buf, len);
+			break;
+		case ZZ_MSG_CHECKPOINT:
+			zz_on_checkpoint(r, buf, len);
+			break;
+		case ZZ_MSG_STATE_REQUEST:
+			zz_on_state_request(r, buf, len);
+			break;
+		case ZZ_MSG_STATE_REPLY:
+			zz_on_state_reply(r, buf, len);
+			break;
+		case ZZ_MSG_POM:
+			zz_on_pom(r, buf, len);
+			break;
+		case ZZ_MSG_I_HATE_THE_PRIMARY:
+			zz_on_i_hate(r, buf, len);
+			break;
+		case ZZ_MSG_VIEW_CHANGE:
+			zz_on_view_change(r, buf, len);
+			break;
+		case ZZ_MSG_NEW_VIEW:
+			zz_on_new_view(r, buf, len);
+			break;
+		case ZZ_MSG_VIEW_CONFIRM:
+			zz_on_view_confirm(r, buf, len);
+			break;
+		default:
+			/* SPEC-RESPONSE and LOCAL-COMMIT go to clients, not replicas. */
+			r->stats.rejected++;
+			break;
+	}
+}
+
+static zz_time
+min_time(zz_time a, zz_time b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * The earliest CONFIRM-REQ timer among clients.
+ */
+static zz_time
+confirm_deadline(const zz_replica *r)
+{
+	zz_time		t = UINT64_MAX;
+	uint32_t	i;
+
+	for (i = 0; i < r->clients_cap; i++)
+		if (r->clients[i].used && r->clients[i].confirm_deadline != 0)
+			t = min_time(t, r->clients[i].confirm_deadline);
+	return t;
+}
+
+zz_time
+zz_replica_next_deadline(const zz_replica *r)
+{
+	zz_time		t = r->batch_deadline;
+
+	t = min_time(t, r->fill_hole_deadline);
+	t = min_time(t, zz_checkpoint_deadline(r));
+	t = min_time(t, zz_vc_deadline(r));
+	t = min_time(t, confirm_deadline(r));
+	return t;
+}
+
+void
+zz_replica_tick(zz_replica *r, zz_time now)
+{
+	uint32_t	i;
+
+	r->now = now;
+	if (r->batch_deadline <= now)
+	{
+		r->batch_deadline = UINT64_MAX;
+		close_batch(r);
+		if (r->batch_len > 0)	/* held by flow control: try again later */
+			r->batch_deadline = now + r->p.batch_timeout;
+	}
+	if (r->fill_hole_deadline <= now)
+	{
+		zz_seq		hi = highest_future(r);
+
+		r->fill_hole_deadline = UINT64_MAX;
+		if (hi > r->max_seq + 1 && r->mode == ZZ_MODE_NORMAL)
+			send_fill_hole(r, hi - 1);
+		else
+			r->fill_hole_round = 0;
+		if (r->fill_hole_round > 2)
+			zz_hate_primary(r, "fill-hole timed out");
+	}
+	for (i = 0; i < r->clients_cap; i++)
+	{
+		zz_client_rec *c = &r->clients[i];
+
+		if (c->used && c->confirm_deadline != 0 && c->confirm_deadline <= now)
+		{
+			c->confirm_deadline = UINT64_MAX;
+			if (r->mode == ZZ_MODE_NORMAL && !is_primary(r))
+				zz_hate_primary(r, "CONFIRM-REQ timed out");
+		}
+	}
+	zz_checkpoint_tick(r);
+	zz_vc_tick(r);
+}
+
+void
+zz_replica_restart(zz_replica *r, zz_time now)
+{
+	uint32_t	i;
+
+	r->now = now;
+	drop_batch(r);
+	drop_future(r);
+	r->fill_hole_round = 0;
+	for (i = 0; i < r->clients_cap; i++)
+	{
+		r->clients[i].confirm_deadline = UINT64_MAX;
+		if (r->clients[i].ordered_ts > r->clients[i].last_ts &&
+			zz_entry_at(r, r->clients[i].ordered_seq) == NULL)
+			r->clients[i].ordered_ts = r->clients[i].last_ts;
+	}
+	r->cp_resend_deadline = now;
+	zz_replica_trace(r, "restarted at n=%llu", (unsigned long long) r->last_executed);
+}

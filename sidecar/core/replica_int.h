@@ -1,0 +1,198 @@
+/*
+ * replica_int.h
+ *	  The replica's internal state, shared by the files that implement its
+ *	  steps: replica.c (dispatch, REQUEST, ORDER-REQ, execution,
+ *	  SPEC-RESPONSE, COMMIT), history.c (the log window, client table,
+ *	  Merkle trees), checkpoint.c (CHECKPOINT, stable checkpoints, state
+ *	  transfer) and viewchange.c (I-HATE-THE-PRIMARY, VIEW-CHANGE, NEW-VIEW).
+ *
+ * Not part of the core's interface: shells use replica.h.
+ */
+#ifndef ZZ_REPLICA_INT_H
+#define ZZ_REPLICA_INT_H
+
+#include "merkle.h"
+#include "message.h"
+#include "replica.h"
+
+/*
+ * Undo of one executed request's effect on the client table, so a rolled
+ * back batch restores exactly what it replaced.
+ */
+typedef struct zz_client_undo
+{
+	uint32_t	client;
+	uint64_t	prev_ts;
+	zz_digest	prev_req;
+	zz_seq		prev_seq;
+	uint8_t    *prev_cached;	/* owned while the entry lives */
+	uint32_t	prev_cached_len;
+} zz_client_undo;
+
+/* One sequence number of the log: an accepted ORDER-REQ and its execution. */
+typedef struct zz_entry
+{
+	bool		used;
+	zz_order_req *order;		/* clone, owns requests and ops */
+	zz_digest  *req_digests;	/* per request */
+	bool		submitted;		/* handed to the service */
+	bool		executed;		/* replies known, responses sent */
+	bool	   *skipped;		/* per request: duplicate, not executed */
+	zz_reply   *replies;		/* per request (skipped: empty) */
+	zz_digest  *leaves;			/* Merkle leaves */
+	zz_digest	reply_root;
+	zz_sig		core_sig;
+	uint32_t	n_undo;
+	zz_client_undo *undo;
+} zz_entry;
+
+/* Per-client record: exactly-once and the cached reply (section 2). */
+typedef struct zz_client_rec
+{
+	bool		used;
+	uint32_t	client;
+	uint64_t	last_ts;		/* highest timestamp executed */
+	zz_digest	last_req;		/* its request digest */
+	zz_seq		last_seq;		/* where it executed */
+	uint8_t    *cached;			/* encoded SPEC-RESPONSE sent for it */
+	uint32_t	cached_len;
+	uint64_t	ordered_ts;		/* highest timestamp in an accepted ORDER-REQ */
+	zz_seq		ordered_seq;
+	zz_time		confirm_deadline;	/* backup: CONFIRM-REQ outstanding */
+} zz_client_rec;
+
+/* A request waiting in the primary's open batch. */
+typedef struct zz_pending
+{
+	zz_request	req;			/* op points into op_copy */
+	uint8_t    *op_copy;
+	zz_digest	digest;
+} zz_pending;
+
+/* CHECKPOINT votes for one sequence number. */
+typedef struct zz_cp_votes
+{
+	zz_seq		seq;			/* 0: slot free */
+	bool		have[ZZ_MAX_N];
+	zz_checkpoint vote[ZZ_MAX_N];
+} zz_cp_votes;
+
+#define ZZ_CP_SLOTS 6
+
+/* Serialized client table at one of our own checkpoints. */
+typedef struct zz_cp_state
+{
+	zz_seq		seq;
+	zz_digest	svc_digest;
+	uint8_t    *table;
+	size_t		table_len;
+	zz_checkpoint own;			/* the CHECKPOINT we signed for it */
+} zz_cp_state;
+
+typedef struct zz_vc_state zz_vc_state; /* viewchange.c */
+
+struct zz_replica
+{
+	zz_params	p;
+	uint32_t	id;
+	zz_crypto  *crypto;
+	zz_service	svc;
+	zz_io		io;
+	unsigned	bugs;
+	zz_replica_stats stats;
+
+	zz_view		view;
+	zz_replica_mode mode;
+
+	/* The log window: (stable_seq, max_seq], at most 2 x cp_interval. */
+	zz_seq		stable_seq;
+	zz_digest	stable_history;
+	zz_cp_proof stable_proof;
+	zz_seq		max_seq;
+	zz_digest	max_history;
+	zz_seq		last_executed;
+	zz_digest	exec_history;
+	zz_entry   *ring;
+	uint32_t	ring_cap;
+
+	/* Commit certificates. */
+	bool		has_cc;
+	zz_commit_cert max_cc;
+
+	/* Client table: open addressing on client id. */
+	zz_client_rec *clients;
+	uint32_t	clients_cap;
+	uint32_t	clients_used;
+
+	/* Primary: the open batch. */
+	zz_pending *batch;
+	uint32_t	batch_len;
+	zz_time		batch_deadline;
+
+	/* ORDER-REQs that arrived ahead of a hole, keyed by seq. */
+	zz_order_req **future;		/* ring_cap slots, by seq % ring_cap */
+	zz_time		fill_hole_deadline;
+	uint32_t	fill_hole_round;
+
+	/* Checkpoints. */
+	zz_cp_votes votes[ZZ_CP_SLOTS];
+	zz_cp_state cp_states[ZZ_CP_SLOTS];
+	zz_checkpoint my_cp;		/* latest own CHECKPOINT, for resending */
+	zz_time		cp_resend_deadline;
+	zz_seq		transfer_seq;	/* state transfer target, 0 if none */
+	zz_time		transfer_deadline;
+	uint32_t	transfer_peer;
+
+	zz_vc_state *vc;
+
+	zz_time		now;
+	zz_buf		out;			/* scratch for encoding */
+	zz_buf		sigbuf;			/* scratch for signing inputs */
+};
+
+/* history.c */
+extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);
+extern void zz_entry_clear(zz_entry *e);
+extern zz_client_rec *zz_client_lookup(zz_replica *r, uint32_t client, bool create);
+extern void zz_batch_digest(zz_crypto *c, const zz_digest *req_digests, uint32_t count,
+							zz_digest *out);
+extern void zz_chain_history(zz_crypto *c, const zz_digest *prev, zz_seq seq,
+							 const zz_digest *d, zz_digest *out);
+extern void zz_truncate_below(zz_replica *r, zz_seq seq);
+extern bool zz_rollback_to(zz_replica *r, zz_seq seq);
+extern void zz_client_table_serialize(zz_replica *r, zz_buf *b);
+extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len);
+
+/* replica.c */
+extern void zz_replica_trace(zz_replica *r, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+extern void zz_send_replica(zz_replica *r, uint32_t to, const zz_buf *b);
+extern void zz_broadcast(zz_replica *r, const zz_buf *b);
+extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified);
+extern void zz_try_execute(zz_replica *r);
+extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
+
+/* checkpoint.c */
+extern void zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_digest);
+extern void zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
+extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
+extern void zz_checkpoint_tick(zz_replica *r);
+extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
+extern zz_time zz_checkpoint_deadline(const zz_replica *r);
+
+/* viewchange.c */
+extern zz_vc_state *zz_vc_create(zz_replica *r);
+extern void zz_vc_free(zz_vc_state *vc);
+extern void zz_on_pom(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_i_hate(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_view_change(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_new_view(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_hate_primary(zz_replica *r, const char *why);
+extern void zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_hdr *b);
+extern void zz_vc_tick(zz_replica *r);
+extern zz_time zz_vc_deadline(const zz_replica *r);
+
+#endif							/* ZZ_REPLICA_INT_H */
