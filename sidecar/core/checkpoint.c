@@ -5,8 +5,21 @@
  *
  * Every cp_interval sequence numbers a replica signs CHECKPOINT(n, h_n, a)
  * where a digests the service state and the client table after executing
- * n.  2f+1 matching CHECKPOINTs make n stable: the log at or below n is
- * truncated and the service may drop its undo there.  A replica that finds
+ * n.  2f+1 matching CHECKPOINTs certify n: the replica keeps that proof and
+ * reports it in a VIEW-CHANGE, where the new history starts from the
+ * highest proof in the set.
+ *
+ * Truncation waits one interval.  A correct replica sends its CHECKPOINT
+ * for n + cp_interval only once it holds the proof for n, so 2f+1 votes
+ * for n + cp_interval show that at least f+1 correct replicas hold the
+ * proof for n.  Every quorum of 2f+1 VIEW-CHANGEs then contains one, the
+ * new history extends n, and n is stable: the log at or below it is
+ * truncated and the service may drop its undo there.  (Truncating on the
+ * first proof would be unsafe: the proof might be known to one replica
+ * only, and a view change could then choose a history that leaves the
+ * checkpoint, which its holder can no longer roll back to.)
+ *
+ * A replica that finds
  * a stable checkpoint beyond the history it holds, or whose own digest
  * disagrees with one, fetches the state of that checkpoint from a peer
  * and checks it against the certified digest before installing it.
@@ -103,15 +116,16 @@ votes_for(zz_replica *r, zz_seq seq, bool create)
 }
 
 /*
- * Send this replica's own signed CHECKPOINT for its stable checkpoint to a
- * replica that asked for history we truncated.
+ * Send this replica's own signed CHECKPOINT for its highest certified
+ * checkpoint to a replica that lags (it asked for history we truncated, or
+ * voted for an old checkpoint): with 2f+1 of these it can transfer state.
  */
 void
 zz_send_stable_checkpoint(zz_replica *r, uint32_t to)
 {
-	zz_cp_state *s = cp_state_for(r, r->stable_seq);
+	zz_cp_state *s = cp_state_for(r, r->cert_proof.seq);
 
-	if (s == NULL || s->own.seq != r->stable_seq)
+	if (s == NULL || s->own.seq != r->cert_proof.seq || s->own.seq == 0)
 		return;
 	zz_buf_reset(&r->out);
 	zz_encode_checkpoint(&r->out, &s->own);
@@ -150,12 +164,15 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 	zz_state_request m;
 	uint32_t	i;
 
-	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_seq >= proof->seq)
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_seq > proof->seq)
 		return;
 	if (r->svc.install == NULL)
 		return;
+	if (r->mode != ZZ_MODE_STATE_TRANSFER)
+		r->stats.state_transfers++;
 	r->mode = ZZ_MODE_STATE_TRANSFER;
 	r->transfer_seq = proof->seq;
+	r->transfer_proof = *proof;
 	zz_replica_trace(r, "state transfer to checkpoint %llu", (unsigned long long) proof->seq);
 
 	/* Ask one signer now; the timer rotates through the others. */
@@ -181,28 +198,78 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 }
 
 /*
- * seq is stable with this proof and our own state agrees: truncate.
+ * Fetch the state of a certified checkpoint that a new history starts from.
+ */
+void
+zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof)
+{
+	start_state_transfer(r, proof);
+}
+
+/*
+ * Send our own CHECKPOINT vote and keep resending it until it is certified.
  */
 static void
-make_stable(zz_replica *r, const zz_cp_proof *proof)
+send_own_vote(zz_replica *r, const zz_checkpoint *cp)
+{
+	r->my_cp = *cp;
+	zz_buf_reset(&r->out);
+	zz_encode_checkpoint(&r->out, cp);
+	zz_broadcast(r, &r->out);
+	r->cp_resend_deadline = r->now + r->p.checkpoint_resend;
+}
+
+/*
+ * Truncate at seq, whose proof at least f+1 correct replicas hold.
+ */
+static void
+make_stable(zz_replica *r, zz_seq seq)
 {
 	int			i;
+	zz_cp_state *s = cp_state_for(r, seq);
 
-	zz_truncate_below(r, proof->seq);
-	r->stable_proof = *proof;
-	r->stable_history = proof->history;
+	if (seq <= r->stable_seq || seq > r->last_executed || s == NULL)
+		return;
+	zz_truncate_below(r, seq);
+	r->stable_proof = s->proof;
+	r->stable_history = s->own.history;
 	r->stats.checkpoints_stable++;
-	if (r->has_cc && r->max_cc.seq <= proof->seq)
+	if (r->has_cc && r->max_cc.seq <= seq)
 		r->has_cc = false;
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 	{
-		if (r->cp_states[i].table != NULL && r->cp_states[i].seq < proof->seq)
+		if (r->cp_states[i].table != NULL && r->cp_states[i].seq < seq)
 		{
 			free(r->cp_states[i].table);
 			memset(&r->cp_states[i], 0, sizeof(r->cp_states[i]));
 		}
 	}
-	zz_replica_trace(r, "checkpoint %llu stable", (unsigned long long) proof->seq);
+	zz_replica_trace(r, "checkpoint %llu stable", (unsigned long long) seq);
+}
+
+/*
+ * 2f+1 votes matching our own certify seq: keep the proof, release our
+ * vote for the next checkpoint, and truncate at the one before.
+ */
+static void
+certify(zz_replica *r, const zz_cp_proof *proof)
+{
+	zz_cp_state *s = cp_state_for(r, proof->seq);
+
+	if (s != NULL && s->proof.count == 0)
+		s->proof = *proof;
+	if (proof->seq > r->cert_proof.seq)
+	{
+		r->cert_proof = *proof;
+		zz_replica_trace(r, "checkpoint %llu certified", (unsigned long long) proof->seq);
+	}
+	if (r->has_queued_cp && r->queued_cp.seq <= proof->seq + r->p.cp_interval)
+	{
+		r->has_queued_cp = false;
+		send_own_vote(r, &r->queued_cp);
+	}
+	if (proof->seq > r->p.cp_interval)
+		make_stable(r, proof->seq - r->p.cp_interval);
 }
 
 /*
@@ -242,11 +309,13 @@ check_stable(zz_replica *r, zz_seq seq)
 	if (i == r->p.n)
 		return;
 
+	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+		return;					/* the new history decides; votes are kept */
 	if (v->have[r->id])
 	{
 		if (zz_digest_eq(&v->vote[r->id].history, &proof.history) &&
 			zz_digest_eq(&v->vote[r->id].state, &proof.state))
-			make_stable(r, &proof);
+			certify(r, &proof);
 		else
 		{
 			zz_replica_trace(r, "diverged from stable checkpoint %llu",
@@ -305,11 +374,14 @@ zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_dige
 	zz_checkpoint_signing_bytes(&r->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &cp.sig);
 	s->own = cp;
-	r->my_cp = cp;
-	zz_buf_reset(&r->out);
-	zz_encode_checkpoint(&r->out, &cp);
-	zz_broadcast(r, &r->out);
-	r->cp_resend_deadline = r->now + r->p.checkpoint_resend;
+	if (seq <= r->cert_proof.seq + r->p.cp_interval)
+		send_own_vote(r, &cp);
+	else
+	{
+		/* Vote once the previous checkpoint is certified (see above). */
+		r->has_queued_cp = true;
+		r->queued_cp = cp;
+	}
 	record_vote(r, &cp);
 }
 
@@ -324,13 +396,13 @@ zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_checkpoint_signing_bytes(&r->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
 	if (!zz_verify(r->crypto, cp.replica, r->sigbuf.data, r->sigbuf.len, &cp.sig))
 		goto reject;
-	if (cp.seq < r->stable_seq)
+	if (cp.seq < r->cert_proof.seq)
 	{
-		/* The sender lags: show it our stable checkpoint. */
+		/* The sender lags: show it our certified checkpoint. */
 		zz_send_stable_checkpoint(r, cp.replica);
 		return;
 	}
-	if (cp.seq == r->stable_seq)
+	if (cp.seq <= r->stable_seq)
 		return;
 	record_vote(r, &cp);
 	return;
@@ -339,7 +411,7 @@ reject:
 }
 
 /*
- * Serve the state of our stable checkpoint: the certified proof, then the
+ * Serve the state of our highest certified checkpoint: its proof, then the
  * service digest, the client table and the service's snapshot.
  */
 void
@@ -358,10 +430,10 @@ zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_state_request_signing_bytes(&r->sigbuf, &m);
 	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
 		goto reject;
-	if (r->stable_seq < m.seq || r->stable_proof.count == 0 || r->svc.snapshot == NULL)
-		return;
-	s = cp_state_for(r, r->stable_seq);
-	if (s == NULL || !r->svc.snapshot(r->svc.ctx, r->stable_seq, &snap, &snap_len))
+	s = cp_state_for(r, r->cert_proof.seq);
+	if (r->cert_proof.seq < m.seq || r->cert_proof.count == 0 || s == NULL ||
+		r->svc.snapshot == NULL ||
+		!r->svc.snapshot(r->svc.ctx, r->cert_proof.seq, &snap, &snap_len))
 		return;
 	zz_buf_init(&blob);
 	tl = (uint32_t) s->table_len;
@@ -372,7 +444,7 @@ zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len)
 	free(snap);
 	memset(&rep, 0, sizeof(rep));
 	rep.replica = r->id;
-	rep.cp = r->stable_proof;
+	rep.cp = r->cert_proof;
 	rep.state = blob.data;
 	rep.state_len = (uint32_t) blob.len;
 	zz_buf_reset(&r->out);
@@ -430,6 +502,8 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	r->stable_seq = r->max_seq = r->last_executed = m.cp.seq;
 	r->stable_history = r->max_history = r->exec_history = m.cp.history;
 	r->stable_proof = m.cp;
+	r->cert_proof = m.cp;
+	r->has_queued_cp = false;
 	if (r->has_cc && r->max_cc.seq <= m.cp.seq)
 		r->has_cc = false;
 	s = cp_state_slot(r, m.cp.seq);
@@ -444,15 +518,16 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 			abort();
 		memcpy(s->table, table, tl);
 		s->table_len = tl;
+		s->proof = m.cp;
 	}
 	if (r->svc.mark_stable)
 		r->svc.mark_stable(r->svc.ctx, m.cp.seq);
 	r->mode = ZZ_MODE_NORMAL;
 	r->transfer_seq = 0;
 	r->transfer_deadline = UINT64_MAX;
-	r->stats.state_transfers++;
 	zz_replica_trace(r, "installed checkpoint %llu from R%u",
 					 (unsigned long long) m.cp.seq, m.replica);
+	zz_vc_after_install(r);
 	return;
 reject:
 	r->stats.rejected++;
@@ -489,22 +564,9 @@ zz_checkpoint_tick(zz_replica *r)
 	}
 	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline <= r->now)
 	{
-		zz_cp_votes *v = votes_for(r, r->transfer_seq, false);
-		zz_seq		target = r->transfer_seq;
-
-		r->mode = ZZ_MODE_NORMAL;
-		r->transfer_seq = 0;
-		r->transfer_deadline = UINT64_MAX;
-		if (v != NULL)
-		{
-			/* Rebuild the proof from the votes and ask the next peer. */
-			check_stable(r, target);
-		}
-		if (r->mode != ZZ_MODE_STATE_TRANSFER && r->stable_seq < target)
-		{
-			/* Votes were evicted; wait for resent CHECKPOINTs. */
-			zz_replica_trace(r, "state transfer to %llu waiting for votes",
-							 (unsigned long long) target);
-		}
+		/* No good answer in time: ask the next signer. */
+		zz_replica_trace(r, "state transfer to %llu: asking another replica",
+						 (unsigned long long) r->transfer_seq);
+		start_state_transfer(r, &r->transfer_proof);
 	}
 }

@@ -117,19 +117,24 @@ zz_client_lookup(zz_replica *r, uint32_t client, bool create)
 }
 
 /*
- * d = H(batch): the digests of the batch's requests in order.
+ * d = H(batch): the primary's nondeterministic choices and the digests of
+ * the batch's requests in order.  The choices are inside d, and so inside
+ * h_n, because execution depends on them: two replicas with one history
+ * must have executed with the same inputs.
  */
 void
-zz_batch_digest(zz_crypto *c, const zz_digest *req_digests, uint32_t count,
-				zz_digest *out)
+zz_batch_digest(zz_crypto *c, uint64_t nd_time, uint64_t nd_seed,
+				const zz_digest *req_digests, uint32_t count, zz_digest *out)
 {
-	zz_iov		iov[3] = {
+	zz_iov		iov[5] = {
 		{tag_batch, sizeof(tag_batch)},
+		{&nd_time, sizeof(nd_time)},
+		{&nd_seed, sizeof(nd_seed)},
 		{&count, sizeof(count)},
 		{req_digests, (size_t) count * sizeof(zz_digest)}
 	};
 
-	zz_hashv(c, iov, 3, out);
+	zz_hashv(c, iov, 5, out);
 }
 
 /*

@@ -98,8 +98,8 @@ zz_replica_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 	return r;
 }
 
-static void
-drop_batch(zz_replica *r)
+void
+zz_drop_batch(zz_replica *r)
 {
 	uint32_t	i;
 
@@ -136,7 +136,7 @@ zz_replica_free(zz_replica *r)
 	if (r->future)
 		drop_future(r);
 	if (r->batch)
-		drop_batch(r);
+		zz_drop_batch(r);
 	for (i = 0; i < r->clients_cap; i++)
 		free(r->clients[i].cached);
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
@@ -255,11 +255,12 @@ close_batch(zz_replica *r)
 	m.hdr.view = r->view;
 	m.hdr.seq = r->max_seq + 1;
 	m.hdr.count = r->batch_len;
-	zz_batch_digest(r->crypto, digests, r->batch_len, &m.hdr.batch_digest);
+	m.hdr.nd_time = r->now;
+	m.hdr.nd_seed = r->max_seq * 0x9e3779b97f4a7c15ull ^ r->now;	/* any value will do */
+	zz_batch_digest(r->crypto, m.hdr.nd_time, m.hdr.nd_seed, digests, r->batch_len,
+					&m.hdr.batch_digest);
 	zz_chain_history(r->crypto, &r->max_history, m.hdr.seq, &m.hdr.batch_digest,
 					 &m.hdr.history);
-	m.hdr.nd_time = r->now;
-	memcpy(&m.hdr.nd_seed, m.hdr.history.b, sizeof(m.hdr.nd_seed));
 	zz_order_hdr_signing_bytes(&r->sigbuf, &m.hdr);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.hdr.sig);
 
@@ -273,7 +274,7 @@ close_batch(zz_replica *r)
 
 	free(digests);
 	free(m.reqs);
-	drop_batch(r);
+	zz_drop_batch(r);
 }
 
 /*
@@ -475,7 +476,7 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 			return false;
 		}
 	}
-	zz_batch_digest(r->crypto, digests, m->hdr.count, &d);
+	zz_batch_digest(r->crypto, m->hdr.nd_time, m->hdr.nd_seed, digests, m->hdr.count, &d);
 	zz_chain_history(r->crypto, &r->max_history, m->hdr.seq, &d, &h);
 	if (!zz_digest_eq(&d, &m->hdr.batch_digest) ||
 		(!zz_digest_eq(&h, &m->hdr.history) && !(r->bugs & ZZ_BUG_ACCEPT_BAD_HISTORY)))
@@ -581,6 +582,19 @@ on_order_req(zz_replica *r, const uint8_t *buf, size_t len)
 		r->stats.rejected++;
 		return;
 	}
+	if (m.hdr.view > r->view)
+	{
+		/* A view change we missed: ask for its NEW-VIEW. */
+		zz_request_new_view(r, m.hdr.view);
+		goto done;
+	}
+	if (m.hdr.view == r->view && r->mode == ZZ_MODE_VIEW_CHANGE)
+	{
+		/* The new primary re-issuing the new history in its view. */
+		if (!zz_vc_relabel(r, &m))
+			r->stats.rejected++;
+		goto done;
+	}
 	if (m.hdr.view != r->view || r->mode != ZZ_MODE_NORMAL || is_primary(r))
 		goto done;
 	if (m.hdr.seq <= r->max_seq)
@@ -640,6 +654,12 @@ on_fill_hole(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
 	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
 		goto reject;
+	if (m.view < r->view)
+	{
+		/* The sender missed a view change: show it the NEW-VIEW. */
+		zz_vc_send_new_view_to(r, m.replica);
+		return;
+	}
 	if (m.from_seq <= r->stable_seq)
 	{
 		/* Truncated here: show the checkpoint so it can transfer state. */
@@ -745,21 +765,41 @@ finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
 					  e->replies[i].len, &e->leaves[i]);
 	}
 	zz_merkle_root(r->crypto, e->leaves, count, &e->reply_root);
-	zz_response_core_signing_bytes(&r->sigbuf, e->order->hdr.view, seq,
-								   &e->order->hdr.history, &e->reply_root);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &e->core_sig);
 	e->executed = true;
 	r->last_executed = seq;
 	r->exec_history = e->order->hdr.history;
 	r->stats.batches_executed++;
 
-	for (i = 0; i < count; i++)
-		if (!e->skipped[i])
-			send_spec_response(r, e, i);
+	/*
+	 * During a view change, answer nothing: entries adopted from the new
+	 * history are answered once they carry the new view (viewchange.c).
+	 */
+	if (r->mode == ZZ_MODE_NORMAL && e->order->hdr.view == r->view)
+		zz_respond_entry(r, e);
 
 	if (seq % r->p.cp_interval == 0)
 		zz_checkpoint_after_execute(r, seq, res->has_digest ? &res->state : NULL);
 	zz_exec_result_free(res);
+	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+		zz_vc_progress(r);
+}
+
+/*
+ * Sign the batch's response core once, under the view its ORDER-REQ now
+ * carries, and send every client its SPEC-RESPONSE.
+ */
+void
+zz_respond_entry(zz_replica *r, zz_entry *e)
+{
+	uint32_t	i;
+
+	zz_response_core_signing_bytes(&r->sigbuf, e->order->hdr.view, e->order->hdr.seq,
+								   &e->order->hdr.history, &e->reply_root);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &e->core_sig);
+	for (i = 0; i < e->order->hdr.count; i++)
+		if (!e->skipped[i])
+			send_spec_response(r, e, i);
+	e->responded = true;
 }
 
 /*
@@ -1099,7 +1139,7 @@ zz_replica_restart(zz_replica *r, zz_time now)
 	uint32_t	i;
 
 	r->now = now;
-	drop_batch(r);
+	zz_drop_batch(r);
 	drop_future(r);
 	r->fill_hole_round = 0;
 	for (i = 0; i < r->clients_cap; i++)

@@ -42,6 +42,7 @@ typedef struct zz_entry
 	zz_digest  *leaves;			/* Merkle leaves */
 	zz_digest	reply_root;
 	zz_sig		core_sig;
+	bool		responded;		/* SPEC-RESPONSEs sent under the current label */
 	uint32_t	n_undo;
 	zz_client_undo *undo;
 } zz_entry;
@@ -87,6 +88,7 @@ typedef struct zz_cp_state
 	uint8_t    *table;
 	size_t		table_len;
 	zz_checkpoint own;			/* the CHECKPOINT we signed for it */
+	zz_cp_proof proof;			/* 2f+1 votes matching it (count 0: not yet) */
 } zz_cp_state;
 
 typedef struct zz_vc_state zz_vc_state; /* viewchange.c */
@@ -108,6 +110,7 @@ struct zz_replica
 	zz_seq		stable_seq;
 	zz_digest	stable_history;
 	zz_cp_proof stable_proof;
+	zz_cp_proof cert_proof;		/* highest checkpoint with 2f+1 votes matching ours */
 	zz_seq		max_seq;
 	zz_digest	max_history;
 	zz_seq		last_executed;
@@ -137,9 +140,12 @@ struct zz_replica
 	/* Checkpoints. */
 	zz_cp_votes votes[ZZ_CP_SLOTS];
 	zz_cp_state cp_states[ZZ_CP_SLOTS];
-	zz_checkpoint my_cp;		/* latest own CHECKPOINT, for resending */
+	zz_checkpoint my_cp;		/* latest own CHECKPOINT sent, for resending */
+	bool		has_queued_cp;
+	zz_checkpoint queued_cp;	/* own CHECKPOINT waiting for the previous certificate */
 	zz_time		cp_resend_deadline;
 	zz_seq		transfer_seq;	/* state transfer target, 0 if none */
+	zz_cp_proof transfer_proof;
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
 
@@ -154,8 +160,8 @@ struct zz_replica
 extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);
 extern void zz_entry_clear(zz_entry *e);
 extern zz_client_rec *zz_client_lookup(zz_replica *r, uint32_t client, bool create);
-extern void zz_batch_digest(zz_crypto *c, const zz_digest *req_digests, uint32_t count,
-							zz_digest *out);
+extern void zz_batch_digest(zz_crypto *c, uint64_t nd_time, uint64_t nd_seed,
+							const zz_digest *req_digests, uint32_t count, zz_digest *out);
 extern void zz_chain_history(zz_crypto *c, const zz_digest *prev, zz_seq seq,
 							 const zz_digest *d, zz_digest *out);
 extern void zz_truncate_below(zz_replica *r, zz_seq seq);
@@ -171,6 +177,9 @@ extern void zz_broadcast(zz_replica *r, const zz_buf *b);
 extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified);
 extern void zz_try_execute(zz_replica *r);
 extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
+extern void zz_respond_entry(zz_replica *r, zz_entry *e);
+extern void zz_drop_batch(zz_replica *r);
+extern void zz_request_new_view(zz_replica *r, zz_view v);
 
 /* checkpoint.c */
 extern void zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_digest);
@@ -180,6 +189,7 @@ extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
+extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern zz_time zz_checkpoint_deadline(const zz_replica *r);
 
 /* viewchange.c */
@@ -193,6 +203,10 @@ extern void zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_hate_primary(zz_replica *r, const char *why);
 extern void zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_hdr *b);
 extern void zz_vc_tick(zz_replica *r);
+extern void zz_vc_progress(zz_replica *r);
+extern bool zz_vc_relabel(zz_replica *r, const zz_order_req *m);
+extern void zz_vc_after_install(zz_replica *r);
+extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);
 extern zz_time zz_vc_deadline(const zz_replica *r);
 
 #endif							/* ZZ_REPLICA_INT_H */

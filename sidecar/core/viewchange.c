@@ -2,84 +2,1243 @@
  * viewchange.c
  *	  The view change (protocol.md section 8): proofs of misbehaviour,
  *	  I-HATE-THE-PRIMARY, VIEW-CHANGE, NEW-VIEW with the corrected rule,
- *	  VIEW-CONFIRM.
+ *	  re-issuing the new history in the new view, VIEW-CONFIRM.
  *
- * This first version records the triggers (POM, timers, conflicting CCs)
- * and counts them; the view change itself is issue 3's work.
+ * Flow.  A replica that suspects the primary of view v sends
+ * I-HATE-THE-PRIMARY(v).  On f+1 of them (its own included) it stops
+ * taking part in v and sends VIEW-CHANGE(v+1): its highest certified
+ * checkpoint, its max commit certificate, every ORDER-REQ it holds after
+ * the checkpoint (each with the view it was issued in), and the f+1
+ * I-HATE proofs.  The primary of v+1 collects 2f+1 valid VIEW-CHANGEs and
+ * sends NEW-VIEW with them.  Every replica checks every piece of evidence
+ * and computes the new history G itself (compute_new_history below), rolls
+ * back its speculative suffix where it differs from G, adopts and executes
+ * G, and waits for the new primary to re-issue G's ORDER-REQs in view v+1.
+ * Then it sends VIEW-CONFIRM(v+1, n, h_n); 2f+1 matching ones end the view
+ * change, and only then are the clients answered under the new view.
+ *
+ * Why re-issue: the rule counts ORDER-REQs by the view they were issued
+ * in.  An entry carried into view v+1 must count as a view v+1 entry
+ * later, or a stale certificate from an older view could outrank a request
+ * that completed in v+1.  Re-signed by the new primary, the entry proves
+ * its new view to any third party.
+ *
+ * A view change that does not finish in time makes the replica hate the
+ * new primary in turn (I-HATE(v+1)), and the next view change waits twice
+ * as long.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "replica_int.h"
 
+#define ZZ_HATE_SLOTS 4
+
+typedef struct zz_hate_votes
+{
+	bool		used;
+	zz_view		view;
+	bool		have[ZZ_MAX_N];
+	zz_sig		sig[ZZ_MAX_N];
+} zz_hate_votes;
+
+/* The new history G computed from a NEW-VIEW's 2f+1 VIEW-CHANGEs. */
+typedef struct zz_new_history
+{
+	zz_seq		start;			/* highest valid certified checkpoint */
+	zz_digest	start_history;
+	zz_cp_proof start_proof;
+	zz_seq		end;			/* last slot of G */
+	zz_digest	end_history;
+	zz_order_req **entries;		/* clones, slots start+1 .. end */
+} zz_new_history;
+
 struct zz_vc_state
 {
-	zz_view		hated_view;		/* we sent I-HATE for this view */
+	zz_hate_votes hates[ZZ_HATE_SLOTS];
 	bool		hated;
+	zz_view		hated_view;		/* highest view we sent I-HATE for */
+
+	/* The view change in progress (r->mode == ZZ_MODE_VIEW_CHANGE). */
+	zz_view		target;
+	zz_time		deadline;
+	zz_time		timeout;
+	zz_buf		my_vc;			/* our encoded VIEW-CHANGE for target */
+	bool		vc_have[ZZ_MAX_N];
+	uint8_t    *vc_raw[ZZ_MAX_N];
+	size_t		vc_len[ZZ_MAX_N];
+	zz_view_change vcs[ZZ_MAX_N];	/* decoded from vc_raw */
+	bool		sent_new_view;
+
+	/* Installing the new view. */
+	bool		have_g;
+	zz_new_history g;
+	bool		awaiting_transfer;
+	bool		confirm_sent;
+	zz_view_confirm my_confirm;
+	bool		confirm_have[ZZ_MAX_N];
+	zz_view_confirm confirms[ZZ_MAX_N];
+	zz_time		reissue_deadline;	/* new primary: resend NEW-VIEW and re-issues */
+
+	/* After: what moved us into r->view, for replicas that missed it. */
+	zz_buf		nv_raw;
+	bool		confirm_replied[ZZ_MAX_N];
+	zz_time		nv_request_deadline;
 };
+
+static void store_vc(zz_replica *r, const uint8_t *buf, size_t len, uint32_t from);
+static void maybe_send_new_view(zz_replica *r);
 
 zz_vc_state *
 zz_vc_create(zz_replica *r)
 {
-	return calloc(1, sizeof(zz_vc_state));
+	zz_vc_state *vc = calloc(1, sizeof(zz_vc_state));
+
+	if (vc == NULL)
+		return NULL;
+	zz_buf_init(&vc->my_vc);
+	zz_buf_init(&vc->nv_raw);
+	vc->timeout = r->p.view_change_timeout;
+	vc->deadline = UINT64_MAX;
+	vc->reissue_deadline = UINT64_MAX;
+	return vc;
+}
+
+static void
+free_history(zz_new_history *g)
+{
+	zz_seq		i;
+
+	if (g->entries)
+		for (i = 0; i < g->end - g->start; i++)
+			zz_order_req_free(g->entries[i]);
+	free(g->entries);
+	memset(g, 0, sizeof(*g));
+}
+
+static void
+clear_vcs(zz_vc_state *vc)
+{
+	int			i;
+
+	for (i = 0; i < ZZ_MAX_N; i++)
+	{
+		if (vc->vc_have[i])
+			zz_view_change_release(&vc->vcs[i]);
+		free(vc->vc_raw[i]);
+		vc->vc_raw[i] = NULL;
+		vc->vc_have[i] = false;
+	}
 }
 
 void
 zz_vc_free(zz_vc_state *vc)
 {
+	if (vc == NULL)
+		return;
+	clear_vcs(vc);
+	free_history(&vc->g);
+	zz_buf_free(&vc->my_vc);
+	zz_buf_free(&vc->nv_raw);
 	free(vc);
+}
+
+/* ------------------------------------------------------------------------
+ * Evidence checks
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Do the entries of a VIEW-CHANGE form a chain from its checkpoint, each
+ * signed by the primary of the view it claims, each batch matching its
+ * digest?  A correct replica's log always does.
+ */
+static bool
+entries_valid(zz_replica *r, const zz_view_change *m)
+{
+	zz_digest	prev = m->cp.history;
+	zz_digest	d,
+				h;
+	zz_digest  *digests = NULL;
+	uint32_t	i,
+				j;
+	bool		ok = true;
+
+	if (m->n_entries > 2 * r->p.cp_interval)
+		return false;
+	for (i = 0; i < m->n_entries && ok; i++)
+	{
+		const zz_order_req *e = &m->entries[i];
+
+		if (e->hdr.seq != m->cp.seq + 1 + i || e->hdr.view >= m->new_view ||
+			e->hdr.count == 0)
+			return false;
+		zz_order_hdr_signing_bytes(&r->sigbuf, &e->hdr);
+		if (!zz_verify(r->crypto, zz_primary_of(&r->p, e->hdr.view), r->sigbuf.data,
+					   r->sigbuf.len, &e->hdr.sig))
+			return false;
+		digests = realloc(digests, sizeof(zz_digest) * e->hdr.count);
+		if (digests == NULL)
+			abort();
+		for (j = 0; j < e->hdr.count; j++)
+			zz_request_digest(r->crypto, &e->reqs[j], &digests[j]);
+		zz_batch_digest(r->crypto, e->hdr.nd_time, e->hdr.nd_seed, digests,
+						e->hdr.count, &d);
+		zz_chain_history(r->crypto, &prev, e->hdr.seq, &d, &h);
+		ok = zz_digest_eq(&d, &e->hdr.batch_digest) && zz_digest_eq(&h, &e->hdr.history);
+		prev = h;
+	}
+	free(digests);
+	return ok;
+}
+
+/*
+ * The entry a VIEW-CHANGE reports at seq, or NULL.
+ */
+static const zz_order_req *
+vc_entry(const zz_view_change *m, zz_seq seq)
+{
+	if (seq <= m->cp.seq || seq > m->cp.seq + m->n_entries)
+		return NULL;
+	return &m->entries[seq - m->cp.seq - 1];
+}
+
+/*
+ * Is this commit certificate usable evidence in m: valid, beyond the
+ * sender's checkpoint, and inside the history the sender reports?
+ */
+static bool
+vc_cc_usable(const zz_view_change *m)
+{
+	const zz_order_req *e;
+
+	if (!m->has_cc || m->cc.seq <= m->cp.seq)
+		return false;
+	e = vc_entry(m, m->cc.seq);
+	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cc.history);
+}
+
+/*
+ * Check every piece of evidence in a VIEW-CHANGE for view v.  Signatures,
+ * f+1 I-HATE proofs for v-1, the checkpoint proof, the entries' chain and
+ * signatures, and the CC (valid, and inside the sender's own history).
+ */
+static bool
+vc_valid(zz_replica *r, const zz_view_change *m, zz_view v)
+{
+	bool		seen[ZZ_MAX_N] = {false};
+	uint32_t	i;
+
+	if (m->new_view != v || v == 0 || m->replica >= r->p.n)
+		return false;
+	zz_view_change_signing_bytes(&r->sigbuf, m);
+	if (r->sigbuf.len == 0 ||
+		!zz_verify(r->crypto, m->replica, r->sigbuf.data, r->sigbuf.len, &m->sig))
+		return false;
+	if (m->n_hate < r->p.f + 1)
+		return false;
+	for (i = 0; i < m->n_hate; i++)
+	{
+		uint32_t	who = m->hate_replicas[i];
+
+		if (who >= r->p.n || seen[who])
+			return false;
+		seen[who] = true;
+		zz_i_hate_signing_bytes(&r->sigbuf, v - 1, who);
+		if (!zz_verify(r->crypto, who, r->sigbuf.data, r->sigbuf.len, &m->hate_sigs[i]))
+			return false;
+	}
+	if (m->cp.count == 0)
+	{
+		zz_digest	zero = {{0}};
+
+		if (m->cp.seq != 0 || !zz_digest_eq(&m->cp.history, &zero))
+			return false;
+	}
+	else if (!zz_cp_proof_valid(r, &m->cp))
+		return false;
+	if (!entries_valid(r, m))
+		return false;
+	if (m->has_cc && m->cc.seq > m->cp.seq)
+	{
+		if (!vc_cc_usable(m) || !zz_cc_valid(r, &m->cc))
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * The new history
+ * ------------------------------------------------------------------------ */
+
+static bool
+append_selected(zz_new_history *g, const zz_order_req *e)
+{
+	zz_seq		k = e->hdr.seq - g->start - 1;
+	zz_order_req **grown = realloc(g->entries, sizeof(*grown) * (k + 1));
+
+	if (grown == NULL)
+		return false;
+	g->entries = grown;
+	g->entries[k] = zz_order_req_clone(e);
+	if (g->entries[k] == NULL)
+		return false;
+	g->end = e->hdr.seq;
+	g->end_history = e->hdr.history;
+	return true;
+}
+
+/*
+ * The corrected rule ("the highest view wins"; protocol.md section 8).
+ *
+ * Start at the highest valid certified checkpoint in the set.  For each
+ * slot s above it, consider only the VIEW-CHANGEs whose reported history
+ * agrees with G so far ("alive"): entries that chain from the selected
+ * history, and CCs whose prefix does not conflict with it.  Let w be the
+ * highest view of a live CC covering s.  If f+1 live VIEW-CHANGEs report
+ * one entry at s issued in a view above w (any view if no CC covers s),
+ * select it.  Otherwise select the entry at s of the highest-view live CC
+ * covering s.  Otherwise stop: nothing at s or beyond can have completed.
+ *
+ * Why it is safe: a request completes either on 3f+1 matching responses
+ * in some view u, so every correct replica holds it labelled u and f+1 of
+ * them are in any 2f+1 VIEW-CHANGEs, while no CC of view >= u can conflict
+ * with it; or on a CC of view u that 2f+1 replicas adopted, so one correct
+ * replica in the set reports it, and any entry of a higher view at s was
+ * built on top of it.
+ */
+static bool
+compute_new_history(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
+					zz_new_history *g)
+{
+	bool		alive[ZZ_MAX_N];
+	uint32_t	i,
+				j,
+				best_cp = 0;
+	zz_seq		s;
+
+	memset(g, 0, sizeof(*g));
+	for (i = 1; i < k; i++)
+		if (vcs[i]->cp.seq > vcs[best_cp]->cp.seq)
+			best_cp = i;
+	g->start = g->end = vcs[best_cp]->cp.seq;
+	g->start_history = g->end_history = vcs[best_cp]->cp.history;
+	g->start_proof = vcs[best_cp]->cp;
+
+	for (i = 0; i < k; i++)
+	{
+		const zz_order_req *e = vc_entry(vcs[i], g->start);
+
+		if (vcs[i]->cp.seq == g->start)
+			alive[i] = zz_digest_eq(&vcs[i]->cp.history, &g->start_history);
+		else
+			alive[i] = e != NULL && zz_digest_eq(&e->hdr.history, &g->start_history);
+	}
+
+	for (s = g->start + 1;; s++)
+	{
+		const zz_order_req *chosen = NULL;
+		int			cc_holder = -1;
+		bool		any_cc = false;
+		zz_view		w = 0;
+
+		/* w: the highest view of a live CC covering s. */
+		for (i = 0; i < k; i++)
+		{
+			const zz_view_change *m = vcs[i];
+
+			if (!alive[i] || !vc_cc_usable(m) || m->cc.seq < s)
+				continue;
+			if (!any_cc || m->cc.view > w ||
+				(m->cc.view == w && m->cc.seq > vcs[cc_holder]->cc.seq))
+			{
+				w = m->cc.view;
+				cc_holder = (int) i;
+			}
+			any_cc = true;
+		}
+
+		/* f+1 live reports of one entry issued in a view above w. */
+		for (i = 0; i < k && chosen == NULL; i++)
+		{
+			const zz_order_req *e = alive[i] ? vc_entry(vcs[i], s) : NULL;
+			uint32_t	support = 0;
+
+			if (e == NULL || (any_cc && e->hdr.view <= w))
+				continue;
+			for (j = 0; j < k; j++)
+			{
+				const zz_order_req *o = alive[j] ? vc_entry(vcs[j], s) : NULL;
+
+				if (o != NULL && (!any_cc || o->hdr.view > w) &&
+					zz_digest_eq(&o->hdr.history, &e->hdr.history))
+					support++;
+			}
+			if (support >= r->p.f + 1)
+				chosen = e;
+		}
+		if (chosen == NULL && cc_holder >= 0)
+			chosen = vc_entry(vcs[cc_holder], s);
+		if (chosen == NULL)
+			break;
+		if (!append_selected(g, chosen))
+			return false;
+		for (i = 0; i < k; i++)
+		{
+			const zz_order_req *e = vc_entry(vcs[i], s);
+
+			alive[i] = alive[i] && e != NULL &&
+				zz_digest_eq(&e->hdr.history, &chosen->hdr.history);
+		}
+	}
+	return true;
+}
+
+/*
+ * The rule as first published, kept only so tests can show that the
+ * shipped scenarios catch it: take the CC with the highest sequence
+ * number, whatever its view, copy its holder's history up to it, then
+ * append entries that f+1 VIEW-CHANGEs report.  Unsafe (Abraham et al.).
+ */
+static bool
+compute_new_history_unsafe(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
+						   zz_new_history *g)
+{
+	uint32_t	i,
+				j,
+				best_cp = 0;
+	int			cc_holder = -1;
+	zz_seq		s;
+
+	memset(g, 0, sizeof(*g));
+	for (i = 1; i < k; i++)
+		if (vcs[i]->cp.seq > vcs[best_cp]->cp.seq)
+			best_cp = i;
+	g->start = g->end = vcs[best_cp]->cp.seq;
+	g->start_history = g->end_history = vcs[best_cp]->cp.history;
+	g->start_proof = vcs[best_cp]->cp;
+	for (i = 0; i < k; i++)
+		if (vc_cc_usable(vcs[i]) && vcs[i]->cc.seq > g->start &&
+			(cc_holder < 0 || vcs[i]->cc.seq > vcs[cc_holder]->cc.seq))
+			cc_holder = (int) i;
+	for (s = g->start + 1;; s++)
+	{
+		const zz_order_req *chosen = NULL;
+
+		if (cc_holder >= 0 && s <= vcs[cc_holder]->cc.seq)
+			chosen = vc_entry(vcs[cc_holder], s);
+		for (i = 0; i < k && chosen == NULL; i++)
+		{
+			const zz_order_req *e = vc_entry(vcs[i], s);
+			uint32_t	support = 0;
+
+			if (e == NULL)
+				continue;
+			for (j = 0; j < k; j++)
+			{
+				const zz_order_req *o = vc_entry(vcs[j], s);
+
+				if (o && zz_digest_eq(&o->hdr.history, &e->hdr.history))
+					support++;
+			}
+			if (support >= r->p.f + 1)
+				chosen = e;
+		}
+		if (chosen == NULL)
+			break;
+		/* It must still chain from what was selected below it. */
+		{
+			zz_digest	h;
+
+			zz_chain_history(r->crypto, &g->end_history, s, &chosen->hdr.batch_digest, &h);
+			if (!zz_digest_eq(&h, &chosen->hdr.history))
+				break;
+		}
+		if (!append_selected(g, chosen))
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * I-HATE-THE-PRIMARY and starting a view change
+ * ------------------------------------------------------------------------ */
+
+static zz_hate_votes *
+hate_slot(zz_vc_state *vc, zz_view v, bool create)
+{
+	zz_hate_votes *low = NULL;
+	int			i;
+
+	for (i = 0; i < ZZ_HATE_SLOTS; i++)
+		if (vc->hates[i].used && vc->hates[i].view == v)
+			return &vc->hates[i];
+	if (!create)
+		return NULL;
+	for (i = 0; i < ZZ_HATE_SLOTS; i++)
+		if (!vc->hates[i].used || low == NULL || vc->hates[i].view < low->view)
+			low = &vc->hates[i];
+	memset(low, 0, sizeof(*low));
+	low->used = true;
+	low->view = v;
+	return low;
+}
+
+static uint32_t
+hate_count(const zz_hate_votes *h, uint32_t n)
+{
+	uint32_t	i,
+				c = 0;
+
+	for (i = 0; i < n; i++)
+		c += h->have[i];
+	return c;
+}
+
+/*
+ * Our VIEW-CHANGE for view v: certified checkpoint, max CC, every
+ * ORDER-REQ after the checkpoint, f+1 I-HATE proofs for v-1.
+ */
+static bool
+build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig *hate_sigs,
+				  uint32_t n_hate)
+{
+	zz_view_change m;
+	zz_seq		s;
+	uint32_t	i;
+	bool		ok;
+
+	memset(&m, 0, sizeof(m));
+	m.new_view = v;
+	m.replica = r->id;
+	if (r->cert_proof.count > 0)
+		m.cp = r->cert_proof;
+	if (r->has_cc && r->max_cc.seq > m.cp.seq && r->max_cc.seq <= r->max_seq)
+	{
+		m.has_cc = 1;
+		m.cc = r->max_cc;
+	}
+	m.n_entries = (uint32_t) (r->max_seq - m.cp.seq);
+	m.entries = calloc(m.n_entries ? m.n_entries : 1, sizeof(zz_order_req));
+	if (m.entries == NULL)
+		return false;
+	for (s = m.cp.seq + 1, i = 0; s <= r->max_seq; s++, i++)
+	{
+		zz_entry   *e = zz_entry_at(r, s);
+
+		if (e == NULL)
+		{
+			free(m.entries);
+			return false;
+		}
+		m.entries[i] = *e->order;
+	}
+	m.n_hate = (uint8_t) n_hate;
+	for (i = 0; i < n_hate; i++)
+	{
+		m.hate_replicas[i] = haters[i];
+		m.hate_sigs[i] = hate_sigs[i];
+	}
+	zz_view_change_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->vc->my_vc);
+	ok = zz_encode_view_change(&r->vc->my_vc, &m);
+	free(m.entries);
+	return ok;
+}
+
+/*
+ * Leave view v-1 and ask for view v, with the f+1 I-HATE proofs that
+ * justify it.
+ */
+static void
+start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig *hate_sigs,
+				  uint32_t n_hate)
+{
+	zz_vc_state *vc = r->vc;
+
+	if (v <= r->view || (r->mode == ZZ_MODE_VIEW_CHANGE && vc->target >= v))
+		return;
+	if (r->mode == ZZ_MODE_STATE_TRANSFER)
+		return;					/* no history to report yet */
+	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+		vc->timeout *= 2;		/* the last one did not finish */
+	if (!build_view_change(r, v, haters, hate_sigs, n_hate))
+		return;
+	r->mode = ZZ_MODE_VIEW_CHANGE;
+	vc->target = v;
+	vc->deadline = r->now + vc->timeout;
+	vc->sent_new_view = false;
+	vc->have_g = false;
+	vc->awaiting_transfer = false;
+	vc->confirm_sent = false;
+	memset(vc->confirm_have, 0, sizeof(vc->confirm_have));
+	free_history(&vc->g);
+	clear_vcs(vc);
+	zz_drop_batch(r);
+	zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
+	zz_broadcast(r, &vc->my_vc);
+	store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
+	maybe_send_new_view(r);
+}
+
+/*
+ * Record an I-HATE vote; f+1 for view v start the change to v+1.
+ */
+static void
+add_hate(zz_replica *r, zz_view v, uint32_t who, const zz_sig *sig)
+{
+	zz_hate_votes *h;
+	uint32_t	haters[ZZ_MAX_N];
+	zz_sig		sigs[ZZ_MAX_N];
+	uint32_t	i,
+				n = 0;
+
+	if (v < r->view)
+		return;
+	h = hate_slot(r->vc, v, true);
+	if (h->have[who])
+		return;
+	h->have[who] = true;
+	h->sig[who] = *sig;
+	if (hate_count(h, r->p.n) < r->p.f + 1)
+		return;
+	for (i = 0; i < r->p.n && n < r->p.f + 1; i++)
+	{
+		if (h->have[i])
+		{
+			haters[n] = i;
+			sigs[n] = h->sig[i];
+			n++;
+		}
+	}
+	start_view_change(r, v + 1, haters, sigs, n);
+}
+
+static void
+hate_view(zz_replica *r, zz_view v, const char *why)
+{
+	zz_i_hate	m;
+
+	if (r->vc->hated && r->vc->hated_view >= v)
+		return;
+	r->vc->hated = true;
+	r->vc->hated_view = v;
+	r->stats.i_hates++;
+	zz_replica_trace(r, "I-HATE-THE-PRIMARY of view %llu: %s", (unsigned long long) v, why);
+	memset(&m, 0, sizeof(m));
+	m.view = v;
+	m.replica = r->id;
+	zz_i_hate_signing_bytes(&r->sigbuf, v, r->id);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_i_hate(&r->out, &m);
+	zz_broadcast(r, &r->out);
+	add_hate(r, v, r->id, &m.sig);
 }
 
 void
 zz_hate_primary(zz_replica *r, const char *why)
 {
-	if (r->vc->hated && r->vc->hated_view == r->view)
-		return;
-	r->vc->hated = true;
-	r->vc->hated_view = r->view;
-	r->stats.i_hates++;
-	zz_replica_trace(r, "I-HATE-THE-PRIMARY: %s", why);
-}
-
-void
-zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_hdr *b)
-{
-	r->stats.poms++;
-	zz_hate_primary(r, "proof of misbehaviour");
-}
-
-void
-zz_on_pom(zz_replica *r, const uint8_t *buf, size_t len)
-{
+	if (r->mode == ZZ_MODE_NORMAL)
+		hate_view(r, r->view, why);
 }
 
 void
 zz_on_i_hate(zz_replica *r, const uint8_t *buf, size_t len)
 {
+	zz_i_hate	m;
+
+	if (zz_decode_i_hate(buf, len, &m) != ZZ_OK || m.replica >= r->p.n)
+		goto reject;
+	zz_i_hate_signing_bytes(&r->sigbuf, m.view, m.replica);
+	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
+		goto reject;
+	add_hate(r, m.view, m.replica, &m.sig);
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/*
+ * Two ORDER-REQ headers signed by one primary for one (v, n) that differ:
+ * tell everyone, and hate that primary.
+ */
+void
+zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_hdr *b)
+{
+	zz_pom		m;
+
+	r->stats.poms++;
+	m.a = *a;
+	m.b = *b;
+	zz_buf_reset(&r->out);
+	zz_encode_pom(&r->out, &m);
+	zz_broadcast(r, &r->out);
+	if (a->view == r->view)
+		zz_hate_primary(r, "proof of misbehaviour");
+}
+
+void
+zz_on_pom(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_pom		m;
+	uint32_t	primary;
+
+	if (zz_decode_pom(buf, len, &m) != ZZ_OK || m.a.view != m.b.view || m.a.seq != m.b.seq ||
+		(zz_digest_eq(&m.a.history, &m.b.history) &&
+		 zz_digest_eq(&m.a.batch_digest, &m.b.batch_digest)))
+		goto reject;
+	primary = zz_primary_of(&r->p, m.a.view);
+	zz_order_hdr_signing_bytes(&r->sigbuf, &m.a);
+	if (!zz_verify(r->crypto, primary, r->sigbuf.data, r->sigbuf.len, &m.a.sig))
+		goto reject;
+	zz_order_hdr_signing_bytes(&r->sigbuf, &m.b);
+	if (!zz_verify(r->crypto, primary, r->sigbuf.data, r->sigbuf.len, &m.b.sig))
+		goto reject;
+	if (m.a.view == r->view)
+	{
+		r->stats.poms++;
+		zz_hate_primary(r, "proof of misbehaviour received");
+	}
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/* ------------------------------------------------------------------------
+ * VIEW-CHANGE and NEW-VIEW
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Keep a validated VIEW-CHANGE for the target view (own copy of the bytes).
+ */
+static void
+store_vc(zz_replica *r, const uint8_t *buf, size_t len, uint32_t from)
+{
+	zz_vc_state *vc = r->vc;
+	uint8_t    *raw;
+
+	if (from >= r->p.n || vc->vc_have[from])
+		return;
+	raw = malloc(len);
+	if (raw == NULL)
+		abort();
+	memcpy(raw, buf, len);
+	if (zz_decode_view_change(raw, len, &vc->vcs[from]) != ZZ_OK)
+	{
+		free(raw);
+		return;
+	}
+	vc->vc_raw[from] = raw;
+	vc->vc_len[from] = len;
+	vc->vc_have[from] = true;
+}
+
+static void handle_new_view(zz_replica *r, const uint8_t *buf, size_t len);
+
+/*
+ * The new primary: with 2f+1 valid VIEW-CHANGEs, send NEW-VIEW.
+ */
+static void
+maybe_send_new_view(zz_replica *r)
+{
+	zz_vc_state *vc = r->vc;
+	zz_new_view m;
+	zz_buf		b;
+	uint32_t	i;
+
+	if (r->mode != ZZ_MODE_VIEW_CHANGE || vc->sent_new_view ||
+		zz_primary_of(&r->p, vc->target) != r->id)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.new_view = vc->target;
+	m.replica = r->id;
+	m.vcs = calloc(r->p.n, sizeof(zz_view_change));
+	if (m.vcs == NULL)
+		abort();
+	for (i = 0; i < r->p.n && m.n_vc < zz_quorum(&r->p); i++)
+		if (vc->vc_have[i])
+			m.vcs[m.n_vc++] = vc->vcs[i];
+	if (m.n_vc < zz_quorum(&r->p))
+	{
+		free(m.vcs);
+		return;
+	}
+	zz_new_view_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_init(&b);
+	if (zz_encode_new_view(&b, &m))
+	{
+		vc->sent_new_view = true;
+		zz_replica_trace(r, "NEW-VIEW %llu", (unsigned long long) vc->target);
+		zz_broadcast(r, &b);
+		handle_new_view(r, b.data, b.len);
+	}
+	zz_buf_free(&b);
+	free(m.vcs);
 }
 
 void
 zz_on_view_change(zz_replica *r, const uint8_t *buf, size_t len)
 {
+	zz_view_change m;
+	zz_vc_state *vc = r->vc;
+
+	if (zz_decode_view_change(buf, len, &m) != ZZ_OK)
+	{
+		r->stats.rejected++;
+		return;
+	}
+	if (m.new_view <= r->view)
+	{
+		/* A replica still asking for the view we are in: show it NEW-VIEW. */
+		if (m.new_view == r->view && r->mode == ZZ_MODE_NORMAL && m.replica < r->p.n)
+			zz_vc_send_new_view_to(r, m.replica);
+		goto done;
+	}
+	if (!vc_valid(r, &m, m.new_view))
+	{
+		r->stats.rejected++;
+		goto done;
+	}
+	/* A valid VIEW-CHANGE carries f+1 I-HATEs: enough to join it. */
+	if (r->mode != ZZ_MODE_VIEW_CHANGE || m.new_view > vc->target)
+		start_view_change(r, m.new_view, m.hate_replicas, m.hate_sigs, m.n_hate);
+	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.new_view == vc->target)
+	{
+		store_vc(r, buf, len, m.replica);
+		maybe_send_new_view(r);
+	}
+done:
+	zz_view_change_release(&m);
+}
+
+/*
+ * Replace the log from the first slot where it differs from G, and make
+ * sure what precedes G's start is ours.
+ */
+static void
+adopt_new_history(zz_replica *r)
+{
+	zz_vc_state *vc = r->vc;
+	zz_new_history *g = &vc->g;
+	zz_seq		s,
+				from,
+				keep;
+
+	if (g->end < r->stable_seq)
+	{
+		zz_replica_trace(r, "new history ends below our stable checkpoint");
+		return;
+	}
+	/* We need G's starting point: our own, or transferred. */
+	if (g->start > r->stable_seq)
+	{
+		zz_entry   *e = zz_entry_at(r, g->start);
+
+		if (e == NULL || !e->executed ||
+			!zz_digest_eq(&e->order->hdr.history, &g->start_history) ||
+			g->end > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
+		{
+			/* Fetch the certified checkpoint G starts from (checkpoint.c). */
+			vc->awaiting_transfer = true;
+			zz_checkpoint_transfer(r, &g->start_proof);
+			return;
+		}
+	}
+	else if (g->start < r->stable_seq)
+	{
+		const zz_order_req *e = g->entries[r->stable_seq - g->start - 1];
+
+		if (!zz_digest_eq(&e->hdr.history, &r->stable_history))
+		{
+			zz_replica_trace(r, "new history conflicts with our stable checkpoint");
+			return;
+		}
+	}
+
+	/* Keep the longest prefix of our log that G shares. */
+	from = g->start > r->stable_seq ? g->start : r->stable_seq;
+	keep = from;
+	for (s = from + 1; s <= g->end && s <= r->max_seq; s++)
+	{
+		zz_entry   *e = zz_entry_at(r, s);
+
+		if (e == NULL || !zz_digest_eq(&e->order->hdr.history,
+									   &g->entries[s - g->start - 1]->hdr.history))
+			break;
+		keep = s;
+	}
+	if (keep < r->max_seq)
+	{
+		if (!zz_rollback_to(r, keep))
+		{
+			zz_replica_trace(r, "rollback to %llu failed", (unsigned long long) keep);
+			return;
+		}
+	}
+	for (s = keep + 1; s <= g->end; s++)
+	{
+		if (!zz_accept_order_req(r, g->entries[s - g->start - 1], true))
+		{
+			zz_replica_trace(r, "cannot adopt entry %llu of the new history",
+							 (unsigned long long) s);
+			return;
+		}
+	}
+	vc->have_g = true;
+	zz_replica_trace(r, "adopted new history (%llu, %llu]",
+					 (unsigned long long) g->start, (unsigned long long) g->end);
+
+	/* The new primary re-issues G in its view. */
+	if (zz_primary_of(&r->p, r->view) == r->id)
+	{
+		zz_seq		lo = g->start > r->stable_seq ? g->start : r->stable_seq;
+
+		for (s = lo + 1; s <= g->end; s++)
+		{
+			zz_entry   *e = zz_entry_at(r, s);
+
+			e->order->hdr.view = r->view;
+			zz_order_hdr_signing_bytes(&r->sigbuf, &e->order->hdr);
+			zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &e->order->hdr.sig);
+			e->responded = false;
+			zz_buf_reset(&r->out);
+			zz_encode_order_req(&r->out, e->order);
+			zz_broadcast(r, &r->out);
+		}
+		vc->reissue_deadline = r->now + r->p.fill_hole_timeout;
+	}
+	zz_vc_progress(r);
+}
+
+/*
+ * A NEW-VIEW: check it and all its evidence, compute G ourselves, adopt.
+ */
+static void
+handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_vc_state *vc = r->vc;
+	zz_new_view m;
+	const zz_view_change *set[ZZ_MAX_N];
+	bool		seen[ZZ_MAX_N] = {false};
+	uint32_t	i;
+	bool		ok;
+
+	if (zz_decode_new_view(buf, len, &m) != ZZ_OK)
+		goto reject;
+	if (m.new_view <= r->view)
+		goto done;
+	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.new_view < vc->target)
+		goto done;
+	if (m.replica != zz_primary_of(&r->p, m.new_view) || m.n_vc < zz_quorum(&r->p))
+		goto reject_m;
+	zz_new_view_signing_bytes(&r->sigbuf, &m);
+	if (r->sigbuf.len == 0 ||
+		!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
+		goto reject_m;
+	for (i = 0; i < m.n_vc; i++)
+	{
+		if (m.vcs[i].replica >= r->p.n || seen[m.vcs[i].replica] ||
+			!vc_valid(r, &m.vcs[i], m.new_view))
+			goto reject_m;
+		seen[m.vcs[i].replica] = true;
+		set[i] = &m.vcs[i];
+	}
+
+	/* Enter the view change for m.new_view if we were not in it. */
+	r->mode = ZZ_MODE_VIEW_CHANGE;
+	if (vc->target != m.new_view)
+	{
+		vc->target = m.new_view;
+		vc->deadline = r->now + vc->timeout;
+		vc->confirm_sent = false;
+		memset(vc->confirm_have, 0, sizeof(vc->confirm_have));
+		zz_drop_batch(r);
+	}
+	free_history(&vc->g);
+	if (r->bugs & ZZ_BUG_UNSAFE_NEW_VIEW)
+		ok = compute_new_history_unsafe(r, set, m.n_vc, &vc->g);
+	else
+		ok = compute_new_history(r, set, m.n_vc, &vc->g);
+	if (!ok)
+		goto done;
+	r->view = m.new_view;
+	zz_buf_reset(&vc->nv_raw);
+	zz_buf_append(&vc->nv_raw, buf, len);
+	memset(vc->confirm_replied, 0, sizeof(vc->confirm_replied));
+	zz_replica_trace(r, "NEW-VIEW %llu accepted: history (%llu, %llu]",
+					 (unsigned long long) m.new_view, (unsigned long long) vc->g.start,
+					 (unsigned long long) vc->g.end);
+	zz_new_view_release(&m);
+	adopt_new_history(r);
+	return;
+reject_m:
+	r->stats.rejected++;
+done:
+	zz_new_view_release(&m);
+	return;
+reject:
+	r->stats.rejected++;
 }
 
 void
 zz_on_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 {
+	handle_new_view(r, buf, len);
+}
+
+/*
+ * A state transfer that a new history needed has finished: adopt G.
+ */
+void
+zz_vc_after_install(zz_replica *r)
+{
+	if (!r->vc->awaiting_transfer)
+		return;
+	r->vc->awaiting_transfer = false;
+	r->mode = ZZ_MODE_VIEW_CHANGE;
+	adopt_new_history(r);
+}
+
+/*
+ * The new primary re-issued an entry of G in the new view: take its
+ * signature and view, provided it is exactly the entry we adopted.
+ */
+bool
+zz_vc_relabel(zz_replica *r, const zz_order_req *m)
+{
+	zz_vc_state *vc = r->vc;
+	zz_entry   *e;
+	zz_order_req *copy;
+
+	if (!vc->have_g || m->hdr.seq > vc->g.end)
+		return true;			/* not for us yet; the primary resends */
+	e = zz_entry_at(r, m->hdr.seq);
+	if (e == NULL || e->order->hdr.view == r->view)
+		return true;
+	zz_order_hdr_signing_bytes(&r->sigbuf, &m->hdr);
+	if (!zz_verify(r->crypto, zz_primary_of(&r->p, r->view), r->sigbuf.data, r->sigbuf.len,
+				   &m->hdr.sig))
+		return false;
+	if (!zz_digest_eq(&m->hdr.history, &e->order->hdr.history) ||
+		!zz_digest_eq(&m->hdr.batch_digest, &e->order->hdr.batch_digest) ||
+		m->hdr.nd_time != e->order->hdr.nd_time || m->hdr.nd_seed != e->order->hdr.nd_seed ||
+		m->hdr.count != e->order->hdr.count)
+	{
+		zz_hate_primary(r, "re-issued ORDER-REQ differs from the new history");
+		return false;
+	}
+	copy = zz_order_req_clone(e->order);
+	if (copy == NULL)
+		abort();
+	copy->hdr = m->hdr;
+	zz_order_req_free(e->order);
+	e->order = copy;
+	e->responded = false;
+	zz_vc_progress(r);
+	return true;
+}
+
+/*
+ * When all of G carries the new view and is executed, send VIEW-CONFIRM.
+ */
+void
+zz_vc_progress(zz_replica *r)
+{
+	zz_vc_state *vc = r->vc;
+	zz_seq		s;
+
+	if (r->mode != ZZ_MODE_VIEW_CHANGE || !vc->have_g || vc->confirm_sent ||
+		r->last_executed < vc->g.end)
+		return;
+	for (s = r->stable_seq + 1; s <= vc->g.end; s++)
+	{
+		zz_entry   *e = zz_entry_at(r, s);
+
+		if (s > vc->g.start && (e == NULL || e->order->hdr.view != r->view))
+			return;
+	}
+	memset(&vc->my_confirm, 0, sizeof(vc->my_confirm));
+	vc->my_confirm.view = r->view;
+	vc->my_confirm.seq = vc->g.end;
+	vc->my_confirm.history = vc->g.end_history;
+	vc->my_confirm.replica = r->id;
+	zz_view_confirm_signing_bytes(&r->sigbuf, &vc->my_confirm);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &vc->my_confirm.sig);
+	vc->confirm_sent = true;
+	zz_buf_reset(&r->out);
+	zz_encode_view_confirm(&r->out, &vc->my_confirm);
+	zz_broadcast(r, &r->out);
+	vc->confirm_have[r->id] = true;
+	vc->confirms[r->id] = vc->my_confirm;
+	zz_on_view_confirm(r, NULL, 0);
+}
+
+/*
+ * 2f+1 matching VIEW-CONFIRMs: the view change is over.  Answer the
+ * clients for everything now labelled with the new view.
+ */
+static void
+enter_view(zz_replica *r)
+{
+	zz_vc_state *vc = r->vc;
+	zz_seq		s;
+
+	r->mode = ZZ_MODE_NORMAL;
+	r->stats.view_changes++;
+	vc->deadline = UINT64_MAX;
+	vc->reissue_deadline = UINT64_MAX;
+	vc->timeout = r->p.view_change_timeout;
+	vc->target = 0;
+	free_history(&vc->g);
+	vc->have_g = false;
+	clear_vcs(vc);
+	r->fill_hole_round = 0;
+	r->fill_hole_deadline = UINT64_MAX;
+	zz_replica_trace(r, "entered view %llu at n=%llu", (unsigned long long) r->view,
+					 (unsigned long long) r->max_seq);
+	for (s = r->stable_seq + 1; s <= r->last_executed; s++)
+	{
+		zz_entry   *e = zz_entry_at(r, s);
+
+		if (e != NULL && e->executed && !e->responded && e->order->hdr.view == r->view)
+			zz_respond_entry(r, e);
+	}
 }
 
 void
 zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len)
 {
+	zz_vc_state *vc = r->vc;
+	zz_view_confirm m;
+	uint32_t	i,
+				k = 0;
+
+	if (buf != NULL)
+	{
+		if (zz_decode_view_confirm(buf, len, &m) != ZZ_OK || m.replica >= r->p.n)
+			goto reject;
+		zz_view_confirm_signing_bytes(&r->sigbuf, &m);
+		if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
+			goto reject;
+		if (m.view != r->view)
+			return;
+		if (r->mode == ZZ_MODE_NORMAL)
+		{
+			/* It is still confirming a view we are in: help it along. */
+			if (!vc->confirm_replied[m.replica] && vc->my_confirm.view == r->view)
+			{
+				vc->confirm_replied[m.replica] = true;
+				zz_buf_reset(&r->out);
+				zz_encode_view_confirm(&r->out, &vc->my_confirm);
+				zz_send_replica(r, m.replica, &r->out);
+			}
+			return;
+		}
+		vc->confirm_have[m.replica] = true;
+		vc->confirms[m.replica] = m;
+	}
+	if (r->mode != ZZ_MODE_VIEW_CHANGE || !vc->confirm_sent)
+		return;
+	for (i = 0; i < r->p.n; i++)
+		if (vc->confirm_have[i] && vc->confirms[i].seq == vc->my_confirm.seq &&
+			zz_digest_eq(&vc->confirms[i].history, &vc->my_confirm.history))
+			k++;
+	if (k >= zz_quorum(&r->p))
+		enter_view(r);
+	return;
+reject:
+	r->stats.rejected++;
+}
+
+/* ------------------------------------------------------------------------
+ * Replicas that missed a view change
+ * ------------------------------------------------------------------------ */
+
+bool
+zz_vc_send_new_view_to(zz_replica *r, uint32_t to)
+{
+	zz_buf	   *nv = &r->vc->nv_raw;
+
+	if (nv->len == 0 || to >= r->p.n)
+		return false;
+	zz_send_replica(r, to, nv);
+	return true;
+}
+
+/*
+ * We saw traffic of a view above ours: ask that view's primary for the
+ * NEW-VIEW (a FILL-HOLE from an older view is answered with it).
+ */
+void
+zz_request_new_view(zz_replica *r, zz_view v)
+{
+	zz_fill_hole m;
+
+	if (r->vc->nv_request_deadline != 0 && r->vc->nv_request_deadline > r->now)
+		return;
+	r->vc->nv_request_deadline = r->now + r->p.fill_hole_timeout;
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.from_seq = r->max_seq + 1;
+	m.to_seq = r->max_seq + 1;
+	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_fill_hole(&r->out, &m);
+	zz_send_replica(r, zz_primary_of(&r->p, v), &r->out);
+}
+
+/* ------------------------------------------------------------------------
+ * Time
+ * ------------------------------------------------------------------------ */
+
+zz_time
+zz_vc_deadline(const zz_replica *r)
+{
+	zz_time		t = UINT64_MAX;
+
+	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+	{
+		t = r->vc->deadline;
+		if (r->vc->reissue_deadline < t)
+			t = r->vc->reissue_deadline;
+	}
+	return t;
 }
 
 void
 zz_vc_tick(zz_replica *r)
 {
-}
+	zz_vc_state *vc = r->vc;
 
-zz_time
-zz_vc_deadline(const zz_replica *r)
-{
-	return UINT64_MAX;
+	if (r->mode != ZZ_MODE_VIEW_CHANGE)
+		return;
+	if (vc->reissue_deadline <= r->now)
+	{
+		/* New primary: some replicas may have missed NEW-VIEW or re-issues. */
+		zz_seq		s;
+
+		zz_broadcast(r, &vc->nv_raw);
+		for (s = r->stable_seq + 1; s <= vc->g.end && vc->have_g; s++)
+		{
+			zz_entry   *e = zz_entry_at(r, s);
+
+			if (e == NULL || e->order->hdr.view != r->view)
+				continue;
+			zz_buf_reset(&r->out);
+			zz_encode_order_req(&r->out, e->order);
+			zz_broadcast(r, &r->out);
+		}
+		vc->reissue_deadline = r->now + r->p.fill_hole_timeout;
+	}
+	if (vc->deadline <= r->now)
+	{
+		/* The view change to target did not finish: hate its primary too. */
+		vc->deadline = r->now + vc->timeout;
+		zz_broadcast(r, &vc->my_vc);
+		hate_view(r, vc->target, "view change timed out");
+	}
 }
