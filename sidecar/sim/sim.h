@@ -1,0 +1,122 @@
+/*
+ * sim.h
+ *	  The deterministic simulator: n = 3f+1 replicas and a few clients in
+ *	  one process, one seeded PRNG, simulated time in microseconds.
+ *
+ * zz_sim_run() plays one seed: it builds the cluster, draws a fault
+ * schedule (delay, reordering, duplication, loss, partitions, crashes and
+ * restarts, all within a fault period, crashes and partitions hitting at
+ * most f replicas), drives clients that submit random key-value
+ * operations, and checks the invariants of checker.h after every step.
+ * The same config and seed always give the same run, event for event.
+ *
+ * The CLI (main.c), the unit tests and the core benchmark all call it.
+ */
+#ifndef ZZ_SIM_H
+#define ZZ_SIM_H
+
+#include "crypto.h"
+#include "types.h"
+
+/* Bugs a test plants, to show the checker catches them. */
+typedef enum zz_sim_plant
+{
+	ZZ_PLANT_NONE = 0,
+	ZZ_PLANT_CLIENT_2F,			/* clients complete on 2f matching responses */
+	ZZ_PLANT_BAD_HISTORY,		/* correct replicas accept a wrong h_n */
+	ZZ_PLANT_SKIP_DEDUP			/* correct replicas execute a (c, t) twice */
+} zz_sim_plant;
+
+/* Violation kinds, as bits (a run may show several). */
+typedef enum zz_violation
+{
+	ZZ_V_AGREEMENT = 1 << 0,	/* two completions/commits at one seq differ */
+	ZZ_V_CHAIN = 1 << 1,		/* one h_n over two different prefixes */
+	ZZ_V_VALIDITY = 1 << 2,		/* a completed reply no correct replica gave */
+	ZZ_V_EXACTLY_ONCE = 1 << 3, /* a (c, t) executed or completed twice */
+	ZZ_V_LIVENESS = 1 << 4,		/* a request did not complete in time */
+	ZZ_V_CHECKPOINT = 1 << 5,	/* stable checkpoints at one seq differ */
+	ZZ_V_STEP_LIMIT = 1 << 6	/* the run did not end (livelock) */
+} zz_violation;
+
+#define ZZ_V_KINDS 7
+
+extern const char *zz_violation_name(unsigned kind_bit);
+
+/* What a run (or a sweep) exercised. */
+typedef struct zz_sim_stats
+{
+	uint64_t	seeds;
+	uint64_t	steps;
+	uint64_t	messages;		/* delivered */
+	uint64_t	dropped;		/* lost, partitioned or to a crashed node */
+	uint64_t	duplicated;
+	uint64_t	forged;			/* messages a Byzantine node rewrote */
+	uint64_t	submitted;
+	uint64_t	completed_fast;
+	uint64_t	completed_commit;
+	uint64_t	retransmissions;
+	uint64_t	commits_sent;
+	uint64_t	poms_sent;
+	uint64_t	fill_holes;
+	uint64_t	confirm_reqs;
+	uint64_t	checkpoints_stable;
+	uint64_t	view_changes;
+	uint64_t	rollbacks;
+	uint64_t	state_transfers;
+	uint64_t	cached_replies;
+	uint64_t	crashes;
+	uint64_t	partitions;
+	zz_time		sim_time;		/* simulated microseconds */
+} zz_sim_stats;
+
+/* A line of trace for humans (messages, replica traces, violations). */
+typedef void (*zz_sim_trace_fn) (void *ctx, const char *line);
+
+typedef struct zz_sim_config
+{
+	uint32_t	f;
+	uint32_t	clients;		/* 0: drawn from the seed, 2..5 */
+	uint32_t	requests;		/* per client; 0: drawn, 30..60 */
+	zz_crypto_mode crypto;
+	bool		byzantine;		/* up to f replicas (and one client) misbehave */
+	zz_sim_plant plant;
+	bool		faults;			/* false: a reliable, delayed network only */
+	zz_time		liveness_bound; /* after the fault period; 0: 10 s */
+	uint64_t	max_steps;		/* 0: 2,000,000 */
+	zz_sim_trace_fn trace;		/* NULL: no trace (fast) */
+	void	   *trace_ctx;
+} zz_sim_config;
+
+typedef struct zz_sim_result
+{
+	unsigned	violations;		/* ZZ_V_* bits */
+	char		first[512];		/* the first violation, readable */
+	uint64_t	first_step;
+	zz_time		first_time;
+	uint64_t	event_hash;		/* over every delivery: equal runs, equal hash */
+	zz_sim_stats stats;
+} zz_sim_result;
+
+extern void zz_sim_config_default(zz_sim_config *cfg, uint32_t f);
+
+/* Play one seed.  Returns true if no invariant was violated. */
+extern bool zz_sim_run(const zz_sim_config *cfg, uint64_t seed, zz_sim_result *res);
+
+/* Add one run's stats into a sweep's totals. */
+extern void zz_sim_stats_add(zz_sim_stats *sum, const zz_sim_stats *one);
+
+/* The command line that replays one seed alone, e.g. for a failure report. */
+extern void zz_sim_replay_command(const zz_sim_config *cfg, uint64_t seed,
+								  char *out, size_t cap);
+
+/*
+ * One readable line for an encoded message: its type and key fields
+ * (view, seq, client, timestamp, ...).  Used by the trace.
+ */
+extern void zz_sim_format_message(const uint8_t *buf, size_t len, char *out, size_t cap);
+
+extern const char *zz_sim_plant_name(zz_sim_plant p);
+extern bool zz_sim_plant_parse(const char *s, zz_sim_plant *out);
+
+#endif							/* ZZ_SIM_H */
