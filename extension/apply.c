@@ -1,0 +1,393 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  Executing an ordered batch of requests: zyzzyva.apply_batch().
+ *
+ * The daemon hands each batch the protocol has ordered to apply_batch(), in
+ * sequence order.  The batch runs in the caller's transaction (one
+ * transaction per batch), each request in its own subtransaction, so that
+ * an ERROR raised by a request rolls back only that request's changes and
+ * becomes its reply, the same reply on every replica, instead of failing
+ * the batch.  Errors that are facts about this replica rather than about
+ * the request (cancel, deadlock, out of memory, ...) fail the whole batch;
+ * the daemon retries it.  The batch, its replies, the new history digest
+ * and the digest lanes are stored in the same transaction, so a crash
+ * leaves database and protocol state consistent.
+ *
+ * A request calls one replicated function, named by its canonical
+ * signature and with arguments in canonical text (wire.c).  It runs as
+ *
+ *	 SELECT schema.function($1, ..., $n)
+ *
+ * with each argument converted by its type's input function and the result
+ * printed by its type's output function, under the pinned settings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "zyzzyva.h"
+
+PG_FUNCTION_INFO_V1(zyzzyva_apply_batch);
+
+static SPIPlanPtr registry_plan = NULL;
+
+/*
+ * The outcome of one request.
+ */
+typedef struct ZzOutcome
+{
+	int			sqlerrcode;		/* 0 on success */
+	char	   *text;			/* result (NULL = SQL NULL), or error message */
+} ZzOutcome;
+
+/*
+ * Is signature in the registry?  Compared as a string: requests must use the
+ * canonical form that replicate_function() stored.
+ */
+static bool
+is_replicated(const char *signature)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (registry_plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare("SELECT 1 FROM zyzzyva.function_registry "
+									   "WHERE signature = $1", 1, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		registry_plan = plan;
+	}
+	values[0] = CStringGetTextDatum(signature);
+	if (SPI_execute_plan(registry_plan, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read zyzzyva.function_registry");
+	return SPI_processed > 0;
+}
+
+/*
+ * Run one call inside the current subtransaction and return its result's
+ * canonical text, allocated in outcxt.  Every failure is an ERROR, which the
+ * caller turns into the reply.
+ */
+static char *
+run_call(const ZzRequest *req, MemoryContext outcxt)
+{
+	ZzCall		call;
+	const char *why;
+	Oid			fnoid;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	Oid		   *argtypes;
+	Datum	   *values;
+	char	   *nulls;
+	bool		variadic;
+	StringInfoData sql;
+	char	   *result;
+
+	if (!zz_decode_call(req->call, req->call_len, &call, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed request: %s", why)));
+
+	if (!is_replicated(call.signature))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function %s is not replicated", call.signature),
+				 errhint("Only functions declared with zyzzyva.replicate_function() can be called, by their canonical signature (see zyzzyva.replicated_functions).")));
+
+	fnoid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
+												 CStringGetDatum(call.signature)));
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fnoid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->pronargs != call.nargs)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed request: function %s takes %d arguments, the request passes %d",
+						call.signature, proc->pronargs, call.nargs)));
+
+	argtypes = palloc(sizeof(Oid) * Max(call.nargs, 1));
+	values = palloc(sizeof(Datum) * Max(call.nargs, 1));
+	nulls = palloc(sizeof(char) * Max(call.nargs, 1));
+	for (int i = 0; i < call.nargs; i++)
+	{
+		Oid			infunc,
+					ioparam;
+
+		argtypes[i] = proc->proargtypes.values[i];
+		getTypeInputInfo(argtypes[i], &infunc, &ioparam);
+		values[i] = OidInputFunctionCall(infunc, call.args[i], ioparam, -1);
+		nulls[i] = call.args[i] == NULL ? 'n' : ' ';
+	}
+	variadic = OidIsValid(proc->provariadic);
+
+	/* identifiers are quoted; values are parameters */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s(",
+					 quote_qualified_identifier(get_namespace_name(proc->pronamespace),
+												NameStr(proc->proname)));
+	for (int i = 0; i < call.nargs; i++)
+		appendStringInfo(&sql, "%s%s$%d", i > 0 ? ", " : "",
+						 variadic && i == call.nargs - 1 ? "VARIADIC " : "", i + 1);
+	appendStringInfoChar(&sql, ')');
+	ReleaseSysCache(tup);
+
+	if (SPI_execute_with_args(sql.data, call.nargs, argtypes, values, nulls,
+							  false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "replicated call did not return one row");
+	result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return result ? MemoryContextStrdup(outcxt, result) : NULL;
+}
+
+/*
+ * Execute one request in its own subtransaction (the pattern of PL/Python's
+ * subtransactions) and return its outcome, allocated in outcxt.
+ */
+static ZzOutcome
+execute_request(const ZzRequest *req, MemoryContext outcxt)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ZzOutcome	out = {0, NULL};
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		SPI_connect();
+		out.text = run_call(req, outcxt);
+		SPI_finish();
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(outcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		if (zz_is_environmental_error(edata->sqlerrcode))
+			ReThrowError(edata);
+		out.sqlerrcode = edata->sqlerrcode;
+		out.text = edata->message ? edata->message : "";
+	}
+	PG_END_TRY();
+	return out;
+}
+
+/*
+ * Seed PostgreSQL's own random() from the batch, so that a call that slips
+ * past the planner check (determinism.c) still gives every replica the
+ * same value.
+ */
+static void
+seed_builtin_random(void)
+{
+	double		s = (double) (zz_random_bits(0) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+
+	DirectFunctionCall1(setseed, Float8GetDatum(s));
+}
+
+/*
+ * Read last_seq and view of the last applied batch (the state row is
+ * already locked by zz_enter_mode).
+ */
+static void
+read_position(int64 *last_seq, int64 *last_view)
+{
+	bool		isnull;
+
+	SPI_connect();
+	if (SPI_execute("SELECT last_seq, view FROM zyzzyva.replica_state WHERE id = 1",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read zyzzyva.replica_state");
+	*last_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											SPI_tuptable->tupdesc, 1, &isnull));
+	*last_view = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+											 SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_finish();
+}
+
+/*
+ * Record the applied batch and the new position, with the digest lanes, in
+ * the batch's transaction.
+ */
+static void
+record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
+			 int64 nd_seed, bytea *requests, StringInfo replies)
+{
+	Oid			logtypes[8] = {INT8OID, INT8OID, BYTEAOID, INT8OID, INT8OID,
+	BYTEAOID, BYTEAOID, TIMESTAMPTZOID};
+	Datum		logvalues[8];
+	Oid			statetypes[4] = {INT8OID, INT8OID, BYTEAOID, BYTEAOID};
+	Datum		statevalues[4];
+	Oid			saved_user;
+	int			saved_sec;
+
+	logvalues[0] = statevalues[0] = Int64GetDatum(seq);
+	logvalues[1] = statevalues[1] = Int64GetDatum(view);
+	logvalues[2] = statevalues[2] = PointerGetDatum(history);
+	logvalues[3] = Int64GetDatum(nd_time);
+	logvalues[4] = Int64GetDatum(nd_seed);
+	logvalues[5] = PointerGetDatum(requests);
+	logvalues[6] = PointerGetDatum(cstring_to_text_with_len(replies->data, replies->len));
+	/* local bookkeeping, outside the digest: the wall clock is fine here */
+	logvalues[7] = TimestampTzGetDatum(GetCurrentTimestamp());
+	statevalues[3] = PointerGetDatum(zz_lanes_bytea());
+
+	zz_as_owner(&saved_user, &saved_sec);
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO zyzzyva.batch_log "
+							  "(seq, view, history, nd_time, nd_seed, requests, replies, applied_at) "
+							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+							  8, logtypes, logvalues, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record batch " INT64_FORMAT, seq);
+	if (SPI_execute_with_args("UPDATE zyzzyva.replica_state "
+							  "SET last_seq = $1, view = $2, last_history = $3, lanes = $4 "
+							  "WHERE id = 1",
+							  4, statetypes, statevalues, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not record the position after batch " INT64_FORMAT, seq);
+	SPI_finish();
+	zz_restore_user(saved_user, saved_sec);
+	zz_exec.lanes_dirty = false;
+}
+
+/*
+ * zyzzyva.apply_batch(seq bigint, view bigint, history bytea,
+ *					   nd_time bigint, nd_seed bigint, requests bytea)
+ * returns table (request integer, sqlstate text, result text, reply bytea)
+ *
+ * Apply ordered batch seq (which must follow the last applied one) and
+ * return one reply per request, in order.  See the file header.
+ */
+Datum
+zyzzyva_apply_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int64		seq,
+				view,
+				nd_time,
+				nd_seed,
+				last_seq,
+				last_view;
+	bytea	   *history,
+			   *requests;
+	ZzRequest  *reqs;
+	int			nreqs;
+	MemoryContext reqcxt;
+	StringInfoData replies;
+
+	for (int i = 0; i < 6; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("arguments of zyzzyva.apply_batch() must not be null")));
+	seq = PG_GETARG_INT64(0);
+	view = PG_GETARG_INT64(1);
+	history = PG_GETARG_BYTEA_P(2);
+	nd_time = PG_GETARG_INT64(3);
+	nd_seed = PG_GETARG_INT64(4);
+	requests = PG_GETARG_BYTEA_P(5);
+	if (VARSIZE_ANY_EXHDR(history) != ZZ_SHA256_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("history must be a %d-byte SHA-256 digest", ZZ_SHA256_BYTES)));
+	if (view < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("view must not be negative")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	reqs = zz_decode_batch(VARDATA_ANY(requests), VARSIZE_ANY_EXHDR(requests), &nreqs);
+
+	zz_enter_mode(ZZ_MODE_APPLY);
+	zz_forget_unchecked_plans();
+	read_position(&last_seq, &last_view);
+	if (seq != last_seq + 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is out of order", seq),
+				 errdetail("The last applied batch is " INT64_FORMAT ".", last_seq),
+				 errhint("Apply batches in sequence order, or roll back with zyzzyva.rollback_to() first.")));
+	if (view < last_view)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " comes from view " INT64_FORMAT
+						", older than view " INT64_FORMAT " of the last applied batch",
+						seq, view, last_view)));
+
+	zz_exec.seq = seq;
+	zz_exec.nd_time = nd_time;
+	zz_exec.nd_seed = nd_seed;
+	zz_exec.undo_ord = 0;
+
+	reqcxt = AllocSetContextCreate(CurrentMemoryContext, "zyzzyva request",
+								   ALLOCSET_DEFAULT_SIZES);
+	initStringInfo(&replies);
+	zz_put_uint32(&replies, (uint32) nreqs);
+	for (int i = 0; i < nreqs; i++)
+	{
+		ZzOutcome	out;
+		StringInfoData reply;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(reqcxt);
+		zz_exec.request = i;
+		zz_exec.random_calls = 0;
+		seed_builtin_random();
+
+		out = execute_request(&reqs[i], reqcxt);
+
+		initStringInfo(&reply);
+		if (out.sqlerrcode == 0)
+			zz_encode_reply_value(&reply, out.text);
+		else
+			zz_encode_reply_error(&reply, out.sqlerrcode, out.text);
+		zz_put_uint32(&replies, (uint32) reply.len);
+		appendBinaryStringInfo(&replies, reply.data, reply.len);
+
+		values[0] = Int32GetDatum(i);
+		values[1] = CStringGetTextDatum(unpack_sql_state(out.sqlerrcode));
+		if (out.text != NULL)
+			values[2] = CStringGetTextDatum(out.text);
+		else
+			nulls[2] = true;
+		values[3] = PointerGetDatum(cstring_to_text_with_len(reply.data, reply.len));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pfree(reply.data);
+	}
+	zz_exec.request = -1;
+	MemoryContextDelete(reqcxt);
+
+	record_batch(seq, view, history, nd_time, nd_seed, requests, &replies);
+	zz_leave_mode();
+	return (Datum) 0;
+}

@@ -1,0 +1,238 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  Declaring replicated tables and functions.
+ *
+ * The registry (zyzzyva.table_registry, zyzzyva.function_registry) names
+ * objects by schema-qualified name and, for functions, argument types:
+ * OIDs differ from one replica to the next, names do not.  The registry and
+ * the current definitions of the objects it names are part of the state
+ * digest (zyzzyva.schema_items).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/catalog.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "zyzzyva.h"
+
+PG_FUNCTION_INFO_V1(zyzzyva_replicate_table);
+PG_FUNCTION_INFO_V1(zyzzyva_replicate_function);
+
+/*
+ * Run a statement through SPI and check its result; values are parameters,
+ * never interpolated.
+ */
+static uint64
+run(const char *sql, int nargs, Oid *argtypes, Datum *values, int expect)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
+										   false, 0);
+
+	if (rc != expect)
+		elog(ERROR, "SPI_execute_with_args failed for \"%s\": %s",
+			 sql, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/*
+ * zyzzyva.replicate_table(regclass) returns void
+ *
+ * Make a table replicated: check it can be (an ordinary, permanent table
+ * with a primary key, since undo and state transfer find rows by key), add
+ * its current rows to the digest, record it in the registry, and install
+ * the capture and truncate triggers.  From then on only replicated
+ * execution may write it.
+ */
+Datum
+zyzzyva_replicate_table(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Relation	rel;
+	char	   *nspname,
+			   *relname,
+			   *qualname;
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	Oid			saved_user;
+	int			saved_sec;
+	StringInfoData sql;
+
+	zz_require_no_mode("zyzzyva.replicate_table()");
+
+	/* blocks writers until commit, as CREATE TRIGGER would */
+	rel = table_open(relid, ShareRowExclusiveLock);
+	nspname = get_namespace_name(RelationGetNamespace(rel));
+	relname = pstrdup(RelationGetRelationName(rel));
+	qualname = quote_qualified_identifier(nspname, relname);
+
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replicate partitioned table %s", qualname),
+				 errhint("Replicate an ordinary table; partitioned tables are not supported yet.")));
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot replicate %s: it is not a table", qualname)));
+	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replicate temporary table %s", qualname)));
+	if (IsCatalogRelation(rel) || strcmp(nspname, "zyzzyva") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replicate %s: it belongs to the system or to zyzzyva",
+						qualname)));
+	if (!OidIsValid(RelationGetPrimaryKeyIndex(rel)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s has no primary key", qualname),
+				 errdetail("Undo and state transfer find the rows of a replicated table by its primary key."),
+				 errhint("Add one with ALTER TABLE %s ADD PRIMARY KEY (...), then call zyzzyva.replicate_table() again.",
+						 qualname)));
+
+	zz_enter_mode(ZZ_MODE_REGISTER);
+	SPI_connect();
+
+	values[0] = CStringGetTextDatum(nspname);
+	values[1] = CStringGetTextDatum(relname);
+	if (run("SELECT 1 FROM zyzzyva.table_registry "
+			"WHERE schema_name = $1 AND table_name = $2",
+			2, argtypes, values, SPI_OK_SELECT) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("table %s is already replicated", qualname)));
+
+	/* the rows already there become part of the replicated state */
+	zz_digest_table_rows(qualname, &zz_exec.lanes);
+	zz_exec.lanes_dirty = true;
+
+	zz_as_owner(&saved_user, &saved_sec);
+	run("INSERT INTO zyzzyva.table_registry (schema_name, table_name) VALUES ($1, $2)",
+		2, argtypes, values, SPI_OK_INSERT);
+	zz_restore_user(saved_user, saved_sec);
+
+	/* identifiers cannot be parameters: they are quoted */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "CREATE TRIGGER zyzzyva_capture AFTER INSERT OR UPDATE OR DELETE ON %s "
+					 "FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();"
+					 "CREATE TRIGGER zyzzyva_refuse_truncate BEFORE TRUNCATE ON %s "
+					 "FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.refuse_truncate();"
+					 "ALTER TABLE %s ENABLE ALWAYS TRIGGER zyzzyva_capture, "
+					 "ENABLE ALWAYS TRIGGER zyzzyva_refuse_truncate",
+					 qualname, qualname, qualname);
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the triggers of %s", qualname);
+
+	SPI_finish();
+	zz_leave_mode();
+	table_close(rel, NoLock);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Is this type one whose values cannot travel as text (a pseudo-type)?
+ */
+static bool
+is_pseudo_type(Oid typid)
+{
+	return get_typtype(typid) == TYPTYPE_PSEUDO;
+}
+
+/*
+ * zyzzyva.replicate_function(regprocedure) returns text
+ *
+ * Record a function as replicated, under its canonical signature (returned),
+ * after checking that calls to it can travel as requests: an ordinary
+ * function, not returning a set, whose arguments all have text forms.
+ */
+Datum
+zyzzyva_replicate_function(PG_FUNCTION_ARGS)
+{
+	Oid			fnoid = PG_GETARG_OID(0);
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	char	   *signature,
+			   *nspname;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	Oid			saved_user;
+	int			saved_sec;
+
+	zz_require_no_mode("zyzzyva.replicate_function()");
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function with OID %u does not exist", fnoid)));
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	signature = format_procedure_qualified(fnoid);
+	nspname = get_namespace_name(proc->pronamespace);
+
+	if (proc->prokind != PROKIND_FUNCTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot replicate %s: only ordinary functions can be replicated",
+						signature),
+				 errhint("Wrap the procedure or aggregate in a function.")));
+	if (proc->proretset)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replicate %s: it returns a set", signature),
+				 errhint("Return an array or a single row instead.")));
+	if (strcmp(nspname, "zyzzyva") == 0 || strcmp(nspname, "pg_catalog") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replicate %s: it belongs to the system or to zyzzyva",
+						signature)));
+	for (int i = 0; i < proc->pronargs; i++)
+		if (is_pseudo_type(proc->proargtypes.values[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot replicate %s: argument %d has pseudo-type %s",
+							signature, i + 1,
+							format_type_be(proc->proargtypes.values[i])),
+					 errhint("Replicated calls carry their arguments as text; declare a concrete type.")));
+	if (is_pseudo_type(proc->prorettype) &&
+		proc->prorettype != VOIDOID && proc->prorettype != RECORDOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replicate %s: it returns pseudo-type %s",
+						signature, format_type_be(proc->prorettype))));
+
+	values[0] = CStringGetTextDatum(signature);
+	values[1] = CStringGetTextDatum(nspname);
+	values[2] = CStringGetTextDatum(NameStr(proc->proname));
+	ReleaseSysCache(tup);
+
+	SPI_connect();
+	if (run("SELECT 1 FROM zyzzyva.function_registry WHERE signature = $1",
+			1, argtypes, values, SPI_OK_SELECT) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FUNCTION),
+				 errmsg("function %s is already replicated", signature)));
+	zz_as_owner(&saved_user, &saved_sec);
+	run("INSERT INTO zyzzyva.function_registry (signature, schema_name, function_name) "
+		"VALUES ($1, $2, $3)",
+		3, argtypes, values, SPI_OK_INSERT);
+	zz_restore_user(saved_user, saved_sec);
+	SPI_finish();
+
+	PG_RETURN_TEXT_P(cstring_to_text(signature));
+}

@@ -1,0 +1,485 @@
+/*-------------------------------------------------------------------------
+ *
+ * wire.c
+ *	  The byte formats of requests and replies.
+ *
+ * A request names a replicated function by its canonical signature and
+ * carries its arguments in canonical text form; the sidecar carries these
+ * bytes opaquely (they are a REQUEST's operation), and apply_batch()
+ * receives a batch of them from the daemon.  All integers are big-endian
+ * (network order, as in PostgreSQL's own binary formats); all text is in
+ * the database's server encoding, which must be the same on every replica.
+ *
+ *	 batch	 := count:uint32 request{count}
+ *	 request := client:uint32 timestamp:uint64 len:uint32 call[len]
+ *	 call	 := siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
+ *	 arg	 := len:int32 text[len]				(len = -1: SQL NULL)
+ *
+ *	 reply	 := 'V' len:int32 text[len]			(the result; -1: NULL)
+ *			  | 'E' sqlstate[5] len:uint32 message[len]
+ *
+ * The signature is the form format_procedure_qualified() prints, for
+ * example "public.transfer(integer,integer,numeric)"; it is compared with
+ * the registry as a string, never resolved through an OID.  A value's text
+ * is what the type's output function prints under the pinned settings
+ * (zyzzyva.c).  A malformed batch is the daemon's bug and fails the whole
+ * call; a malformed call is a client's and becomes that request's error
+ * reply, the same on every replica.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "zyzzyva.h"
+
+#define ZZ_MAX_SIGNATURE	(64 * 1024)
+
+PG_FUNCTION_INFO_V1(zyzzyva_encode_call);
+PG_FUNCTION_INFO_V1(zyzzyva_encode_batch);
+PG_FUNCTION_INFO_V1(zyzzyva_decode_batch);
+PG_FUNCTION_INFO_V1(zyzzyva_decode_reply);
+
+/* A bounds-checked reader over a byte string. */
+typedef struct ZzReader
+{
+	const char *p;
+	size_t		left;
+} ZzReader;
+
+static bool
+rd_bytes(ZzReader *r, const char **out, size_t n)
+{
+	if (r->left < n)
+		return false;
+	*out = r->p;
+	r->p += n;
+	r->left -= n;
+	return true;
+}
+
+static bool
+rd_uint32(ZzReader *r, uint32 *v)
+{
+	const char *b;
+
+	if (!rd_bytes(r, &b, 4))
+		return false;
+	*v = ((uint32) (uint8) b[0] << 24) | ((uint32) (uint8) b[1] << 16) |
+		((uint32) (uint8) b[2] << 8) | (uint32) (uint8) b[3];
+	return true;
+}
+
+static bool
+rd_uint64(ZzReader *r, uint64 *v)
+{
+	uint32		hi,
+				lo;
+
+	if (!rd_uint32(r, &hi) || !rd_uint32(r, &lo))
+		return false;
+	*v = ((uint64) hi << 32) | lo;
+	return true;
+}
+
+/*
+ * Append a big-endian uint32.
+ */
+void
+zz_put_uint32(StringInfo buf, uint32 v)
+{
+	char		b[4];
+
+	b[0] = (char) (v >> 24);
+	b[1] = (char) (v >> 16);
+	b[2] = (char) (v >> 8);
+	b[3] = (char) v;
+	appendBinaryStringInfo(buf, b, 4);
+}
+
+static void
+put_uint64(StringInfo buf, uint64 v)
+{
+	zz_put_uint32(buf, (uint32) (v >> 32));
+	zz_put_uint32(buf, (uint32) v);
+}
+
+/*
+ * Copy len bytes of text into a palloc'd C string, or say why they are not
+ * text in the server encoding.
+ */
+static char *
+text_from_wire(const char *p, size_t len, const char **why)
+{
+	if (memchr(p, '\0', len) != NULL)
+	{
+		*why = "text contains a zero byte";
+		return NULL;
+	}
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), p, (int) len, true))
+	{
+		*why = "text is not valid in the server encoding";
+		return NULL;
+	}
+	return pnstrdup(p, len);
+}
+
+/*
+ * Split a batch into its requests.  The requests point into data, which the
+ * caller keeps alive.  A malformed batch raises an ERROR: batches come from
+ * the local daemon, and a malformed one means the daemon is broken.
+ */
+ZzRequest *
+zz_decode_batch(const char *data, size_t len, int *count)
+{
+	ZzReader	r = {data, len};
+	uint32		n;
+	ZzRequest  *reqs;
+
+	/* each request takes at least 16 bytes, so count is bounded by len */
+	if (!rd_uint32(&r, &n) || n > r.left / 16)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed batch: request count does not fit the batch")));
+	reqs = palloc0(sizeof(ZzRequest) * Max(n, 1));
+	for (uint32 i = 0; i < n; i++)
+	{
+		if (!rd_uint32(&r, &reqs[i].client) ||
+			!rd_uint64(&r, &reqs[i].timestamp) ||
+			!rd_uint32(&r, &reqs[i].call_len) ||
+			!rd_bytes(&r, &reqs[i].call, reqs[i].call_len))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+					 errmsg("malformed batch: request %u is truncated", i)));
+	}
+	if (r.left != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed batch: %zu trailing bytes", r.left)));
+	*count = (int) n;
+	return reqs;
+}
+
+/*
+ * Decode one call into palloc'd strings.  Returns false and sets *why if the
+ * bytes are not a well-formed call; never reads past len.
+ */
+bool
+zz_decode_call(const char *data, size_t len, ZzCall *call, const char **why)
+{
+	ZzReader	r = {data, len};
+	uint32		siglen,
+				nargs;
+	const char *p;
+
+	if (!rd_uint32(&r, &siglen) || siglen > ZZ_MAX_SIGNATURE ||
+		!rd_bytes(&r, &p, siglen))
+	{
+		*why = "the signature is truncated";
+		return false;
+	}
+	if (siglen == 0)
+	{
+		*why = "the signature is empty";
+		return false;
+	}
+	if ((call->signature = text_from_wire(p, siglen, why)) == NULL)
+		return false;
+	if (!rd_uint32(&r, &nargs) || nargs > FUNC_MAX_ARGS || nargs > r.left / 4)
+	{
+		*why = "the argument count does not fit the request";
+		return false;
+	}
+	call->nargs = (int) nargs;
+	call->args = palloc0(sizeof(char *) * Max(nargs, 1));
+	for (uint32 i = 0; i < nargs; i++)
+	{
+		uint32		alen;
+
+		if (!rd_uint32(&r, &alen))
+		{
+			*why = "an argument is truncated";
+			return false;
+		}
+		if (alen == 0xFFFFFFFF)
+			continue;			/* SQL NULL */
+		if (!rd_bytes(&r, &p, alen))
+		{
+			*why = "an argument is truncated";
+			return false;
+		}
+		if ((call->args[i] = text_from_wire(p, alen, why)) == NULL)
+			return false;
+	}
+	if (r.left != 0)
+	{
+		*why = "trailing bytes after the last argument";
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Append the encoding of a call.
+ */
+void
+zz_encode_call(StringInfo buf, const ZzCall *call)
+{
+	size_t		siglen = strlen(call->signature);
+
+	zz_put_uint32(buf, (uint32) siglen);
+	appendBinaryStringInfo(buf, call->signature, (int) siglen);
+	zz_put_uint32(buf, (uint32) call->nargs);
+	for (int i = 0; i < call->nargs; i++)
+	{
+		if (call->args[i] == NULL)
+			zz_put_uint32(buf, 0xFFFFFFFF);
+		else
+		{
+			size_t		alen = strlen(call->args[i]);
+
+			zz_put_uint32(buf, (uint32) alen);
+			appendBinaryStringInfo(buf, call->args[i], (int) alen);
+		}
+	}
+}
+
+/*
+ * Append a successful reply: the result's canonical text, or NULL.
+ */
+void
+zz_encode_reply_value(StringInfo buf, const char *value)
+{
+	appendStringInfoChar(buf, 'V');
+	if (value == NULL)
+		zz_put_uint32(buf, 0xFFFFFFFF);
+	else
+	{
+		size_t		len = strlen(value);
+
+		zz_put_uint32(buf, (uint32) len);
+		appendBinaryStringInfo(buf, value, (int) len);
+	}
+}
+
+/*
+ * Append an error reply: the SQLSTATE and the primary message.
+ */
+void
+zz_encode_reply_error(StringInfo buf, int sqlerrcode, const char *message)
+{
+	size_t		len = strlen(message);
+
+	appendStringInfoChar(buf, 'E');
+	appendBinaryStringInfo(buf, unpack_sql_state(sqlerrcode), 5);
+	zz_put_uint32(buf, (uint32) len);
+	appendBinaryStringInfo(buf, message, (int) len);
+}
+
+/*
+ * zyzzyva.encode_call(signature text, args text[]) returns bytea
+ *
+ * The bytes of one call, as the call path sends them to the sidecar; also
+ * how tests and operators build requests by hand.
+ */
+Datum
+zyzzyva_encode_call(PG_FUNCTION_ARGS)
+{
+	ZzCall		call;
+	StringInfoData buf;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("signature must not be null")));
+	call.signature = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	call.nargs = 0;
+	call.args = NULL;
+	if (!PG_ARGISNULL(1))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *nulls;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("args must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &call.nargs);
+		if (call.nargs > FUNC_MAX_ARGS)
+			ereport(ERROR,
+					(errcode(ERRCODE_TOO_MANY_ARGUMENTS),
+					 errmsg("a call can pass at most %d arguments", FUNC_MAX_ARGS)));
+		call.args = palloc0(sizeof(char *) * Max(call.nargs, 1));
+		for (int i = 0; i < call.nargs; i++)
+			if (!nulls[i])
+				call.args[i] = TextDatumGetCString(elems[i]);
+	}
+	initStringInfo(&buf);
+	zz_encode_call(&buf, &call);
+	PG_RETURN_BYTEA_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
+ * zyzzyva.encode_batch(calls bytea[], clients integer[], timestamps bigint[])
+ * returns bytea
+ *
+ * Frame calls into a batch as the daemon does.  A NULL clients array means
+ * client 0 for all; a NULL timestamps array means 1, 2, 3, ...
+ */
+Datum
+zyzzyva_encode_batch(PG_FUNCTION_ARGS)
+{
+	Datum	   *calls,
+			   *clients = NULL,
+			   *stamps = NULL;
+	bool	   *cnulls,
+			   *nulls;
+	int			n,
+				nclients = 0,
+				nstamps = 0;
+	StringInfoData buf;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("calls must not be null")));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), BYTEAOID, -1, false,
+					  TYPALIGN_INT, &calls, &cnulls, &n);
+	if (!PG_ARGISNULL(1))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), INT4OID, 4, true,
+						  TYPALIGN_INT, &clients, &nulls, &nclients);
+	if (!PG_ARGISNULL(2))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), INT8OID, 8,
+						  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &stamps, &nulls,
+						  &nstamps);
+	if ((clients != NULL && nclients != n) || (stamps != NULL && nstamps != n))
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("clients and timestamps must have one element per call")));
+
+	initStringInfo(&buf);
+	zz_put_uint32(&buf, (uint32) n);
+	for (int i = 0; i < n; i++)
+	{
+		bytea	   *call;
+
+		if (cnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("call %d is null", i + 1)));
+		call = DatumGetByteaPP(calls[i]);
+		zz_put_uint32(&buf, clients ? (uint32) DatumGetInt32(clients[i]) : 0);
+		put_uint64(&buf, stamps ? (uint64) DatumGetInt64(stamps[i]) : (uint64) i + 1);
+		zz_put_uint32(&buf, VARSIZE_ANY_EXHDR(call));
+		appendBinaryStringInfo(&buf, VARDATA_ANY(call), VARSIZE_ANY_EXHDR(call));
+	}
+	PG_RETURN_BYTEA_P(cstring_to_text_with_len(buf.data, buf.len));
+}
+
+/*
+ * zyzzyva.decode_batch(requests bytea) returns table (request, client,
+ * timestamp, signature, args, error)
+ *
+ * Show what a batch holds, the way apply_batch() reads it: for a debugging
+ * session, and for tests of the decoder's rejection of malformed input.
+ */
+Datum
+zyzzyva_decode_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bytea	   *batch = PG_GETARG_BYTEA_PP(0);
+	ZzRequest  *reqs;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	reqs = zz_decode_batch(VARDATA_ANY(batch), VARSIZE_ANY_EXHDR(batch), &n);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, true, true, true};
+		ZzCall		call;
+		const char *why = NULL;
+
+		values[0] = Int32GetDatum(i);
+		values[1] = Int64GetDatum((int64) reqs[i].client);
+		values[2] = Int64GetDatum((int64) reqs[i].timestamp);
+		if (zz_decode_call(reqs[i].call, reqs[i].call_len, &call, &why))
+		{
+			Datum	   *elems = palloc(sizeof(Datum) * Max(call.nargs, 1));
+			bool	   *enulls = palloc(sizeof(bool) * Max(call.nargs, 1));
+			int			dims[1] = {call.nargs};
+			int			lbs[1] = {1};
+
+			for (int a = 0; a < call.nargs; a++)
+			{
+				enulls[a] = call.args[a] == NULL;
+				elems[a] = enulls[a] ? (Datum) 0 : CStringGetTextDatum(call.args[a]);
+			}
+			values[3] = CStringGetTextDatum(call.signature);
+			values[4] = PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs,
+														   TEXTOID, -1, false,
+														   TYPALIGN_INT));
+			nulls[3] = nulls[4] = false;
+		}
+		else
+		{
+			values[5] = CStringGetTextDatum(why);
+			nulls[5] = false;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * zyzzyva.decode_reply(reply bytea) returns table (sqlstate, result)
+ *
+ * Read a reply: '00000' and the result text, or the SQLSTATE and message.
+ */
+Datum
+zyzzyva_decode_reply(PG_FUNCTION_ARGS)
+{
+	bytea	   *reply = PG_GETARG_BYTEA_PP(0);
+	ZzReader	r = {VARDATA_ANY(reply), VARSIZE_ANY_EXHDR(reply)};
+	const char *kind,
+			   *state = "00000",
+			   *text = NULL;
+	uint32		len;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, true};
+	bool		ok;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	ok = rd_bytes(&r, &kind, 1);
+	if (ok && *kind == 'E')
+		ok = rd_bytes(&r, &state, 5);
+	else if (ok && *kind != 'V')
+		ok = false;
+	ok = ok && rd_uint32(&r, &len);
+	if (ok && !(*kind == 'V' && len == 0xFFFFFFFF))
+		ok = rd_bytes(&r, &text, len);
+	if (!ok || r.left != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed reply")));
+
+	values[0] = PointerGetDatum(cstring_to_text_with_len(state, 5));
+	if (text != NULL)
+	{
+		values[1] = PointerGetDatum(cstring_to_text_with_len(text, len));
+		nulls[1] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,318 @@
+/*-------------------------------------------------------------------------
+ *
+ * zyzzyva.c
+ *	  Module load, settings, and the modes of replicated execution.
+ *
+ * The library must be loaded through shared_preload_libraries: its hooks
+ * must be in place in every backend before any replicated function runs,
+ * not only in backends that happen to have called one of its functions.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+#include "zyzzyva.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+ZzExec		zz_exec;
+
+char	   *zz_socket_path = NULL;
+int			zz_call_timeout = 30000;
+
+/*
+ * Settings that change how values are read or printed, or whether a
+ * statement fails, pinned while a backend executes replicated requests or
+ * reads replicated rows.  Replicas must print every value the same way,
+ * since results travel as text and rows are hashed as text.
+ */
+static const struct
+{
+	const char *name;
+	const char *value;
+}			zz_pinned[] =
+{
+	{"DateStyle", "ISO, YMD"},
+	{"IntervalStyle", "postgres"},
+	{"TimeZone", "UTC"},
+	{"timezone_abbreviations", "Default"},
+	{"extra_float_digits", "1"},
+	{"bytea_output", "hex"},
+	{"lc_messages", "C"},
+	{"lc_monetary", "C"},
+	{"lc_numeric", "C"},
+	{"lc_time", "C"},
+	{"xmloption", "content"},
+	{"xmlbinary", "base64"},
+	{"quote_all_identifiers", "off"},
+	{"standard_conforming_strings", "on"},
+	{"default_text_search_config", "pg_catalog.simple"},
+	{"gin_fuzzy_search_limit", "0"},
+	{"search_path", "public"},
+	{"statement_timeout", "0"},
+	{"lock_timeout", "0"},
+};
+
+/*
+ * Subtransactions entered while a mode is active, with the digest lanes as
+ * they were when each began, so that the abort of a subtransaction (a
+ * request's ERROR, or an EXCEPTION block inside a replicated function)
+ * takes back its changes to the digest along with its changes to rows.
+ */
+typedef struct ZzSavedLanes
+{
+	SubTransactionId subid;
+	ZzLtHash	lanes;
+} ZzSavedLanes;
+
+static ZzSavedLanes *zz_saved = NULL;
+static int	zz_nsaved = 0;
+static int	zz_maxsaved = 0;
+
+/*
+ * Forget every mode state; the pinned settings are restored by the
+ * transaction machinery itself when this is called at an abort.
+ */
+static void
+zz_reset(void)
+{
+	zz_exec.mode = ZZ_MODE_NONE;
+	zz_nsaved = 0;
+}
+
+/*
+ * At the end of a transaction no mode survives.  A mode is normally left
+ * explicitly; this covers errors that escape apply_batch() or rollback_to().
+ */
+static void
+zz_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+		zz_reset();
+}
+
+/*
+ * Keep the digest lanes in step with subtransactions (see ZzSavedLanes), and
+ * leave the mode if the subtransaction that entered it aborts.
+ */
+static void
+zz_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	if (zz_exec.mode == ZZ_MODE_NONE)
+		return;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			if (zz_nsaved == zz_maxsaved)
+			{
+				zz_maxsaved = Max(16, zz_maxsaved * 2);
+				zz_saved = zz_saved == NULL ?
+					MemoryContextAlloc(TopMemoryContext, sizeof(ZzSavedLanes) * zz_maxsaved) :
+					repalloc(zz_saved, sizeof(ZzSavedLanes) * zz_maxsaved);
+			}
+			zz_saved[zz_nsaved].subid = mySubid;
+			zz_saved[zz_nsaved].lanes = zz_exec.lanes;
+			zz_nsaved++;
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+			while (zz_nsaved > 0 && zz_saved[zz_nsaved - 1].subid >= mySubid)
+				zz_nsaved--;
+			break;
+		case SUBXACT_EVENT_ABORT_SUB:
+			if (mySubid <= zz_exec.entered_in)
+			{
+				zz_reset();
+				break;
+			}
+			while (zz_nsaved > 0 && zz_saved[zz_nsaved - 1].subid > mySubid)
+				zz_nsaved--;
+			if (zz_nsaved > 0 && zz_saved[zz_nsaved - 1].subid == mySubid)
+			{
+				zz_exec.lanes = zz_saved[zz_nsaved - 1].lanes;
+				zz_nsaved--;
+			}
+			break;
+		case SUBXACT_EVENT_PRE_COMMIT_SUB:
+			break;
+	}
+}
+
+/*
+ * The owner of schema zyzzyva, who owns the extension's tables.
+ */
+static Oid
+zz_schema_owner(void)
+{
+	Oid			nspid = get_namespace_oid("zyzzyva", false);
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nspid);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Enter a mode of replicated execution: pin the settings (restored by
+ * zz_leave_mode, or by the abort of this (sub)transaction), note who owns
+ * the extension's tables, and for the modes that change rows load the
+ * digest lanes, locking the state row against concurrent appliers.
+ */
+void
+zz_enter_mode(ZzMode mode)
+{
+	zz_require_no_mode("this function");
+	zz_exec.owner = zz_schema_owner();
+
+	zz_exec.guc_nestlevel = NewGUCNestLevel();
+	for (int i = 0; i < lengthof(zz_pinned); i++)
+		(void) set_config_option(zz_pinned[i].name, zz_pinned[i].value,
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	/*
+	 * Undo replays before-images: user triggers and foreign-key checks must
+	 * not fire, exactly as when logical replication applies changes.  The
+	 * capture trigger is ENABLE ALWAYS and still fires.
+	 */
+	(void) set_config_option("session_replication_role",
+							 mode == ZZ_MODE_UNDO ? "replica" : "origin",
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+
+	zz_exec.seq = 0;
+	zz_exec.nd_time = 0;
+	zz_exec.nd_seed = 0;
+	zz_exec.request = -1;
+	zz_exec.undo_ord = 0;
+	zz_exec.random_calls = 0;
+	zz_exec.entered_in = GetCurrentSubTransactionId();
+	zz_nsaved = 0;
+	zz_exec.mode = mode;
+	zz_lanes_load(mode != ZZ_MODE_DIGEST);
+}
+
+/*
+ * Leave the current mode: store the lanes if rows changed, and
+ * restore the settings that zz_enter_mode pinned.
+ */
+void
+zz_leave_mode(void)
+{
+	ZzMode		mode = zz_exec.mode;
+
+	Assert(mode != ZZ_MODE_NONE);
+	if (mode != ZZ_MODE_DIGEST && zz_exec.lanes_dirty)
+		zz_lanes_store();
+	zz_reset();
+	AtEOXact_GUC(true, zz_exec.guc_nestlevel);
+}
+
+/*
+ * Refuse to start something that must not run inside replicated execution
+ * (a nested apply_batch(), a registration, a rollback).
+ */
+void
+zz_require_no_mode(const char *what)
+{
+	if (zz_exec.mode != ZZ_MODE_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot be called during replicated execution", what),
+				 errhint("Call it from the session that manages the replica, not from a replicated function.")));
+}
+
+/*
+ * Switch to the owner of schema zyzzyva to write the extension's own tables
+ * from inside a replicated function, which may run as a role that cannot.
+ * The abort of a (sub)transaction restores the user by itself.
+ */
+void
+zz_as_owner(Oid *saved_user, int *saved_sec)
+{
+	GetUserIdAndSecContext(saved_user, saved_sec);
+	SetUserIdAndSecContext(zz_exec.mode != ZZ_MODE_NONE ? zz_exec.owner : zz_schema_owner(),
+						   *saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+void
+zz_restore_user(Oid saved_user, int saved_sec)
+{
+	SetUserIdAndSecContext(saved_user, saved_sec);
+}
+
+/*
+ * Is this error a fact about this replica's environment rather than a
+ * deterministic outcome of the request?  Such errors (cancel, shutdown,
+ * deadlock, lack of memory or disk, I/O failures, internal errors) must not
+ * become a reply that other replicas would not give: they fail the whole
+ * batch, and the daemon retries it.
+ */
+bool
+zz_is_environmental_error(int sqlerrcode)
+{
+	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return class == ERRCODE_TO_CATEGORY(ERRCODE_TRANSACTION_ROLLBACK) ||	/* 40 */
+		class == ERRCODE_TO_CATEGORY(ERRCODE_INSUFFICIENT_RESOURCES) || /* 53 */
+		class == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION) ||	/* 57 */
+		class == ERRCODE_TO_CATEGORY(ERRCODE_SYSTEM_ERROR) ||	/* 58 */
+		class == ERRCODE_TO_CATEGORY(ERRCODE_INTERNAL_ERROR) || /* XX */
+		class == ERRCODE_TO_CATEGORY(ERRCODE_CONNECTION_EXCEPTION) ||	/* 08 */
+		sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		sqlerrcode == ERRCODE_OBJECT_IN_USE;
+}
+
+/*
+ * Module load: refuse to load other than at server start, define the
+ * settings, install the hooks.
+ */
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("zyzzyva must be loaded via shared_preload_libraries"),
+				 errhint("Add zyzzyva to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomStringVariable("zyzzyva.socket_path",
+							   "Path of the local zyzzyvad socket that replicated calls go through.",
+							   "Empty means that no sidecar is configured.",
+							   &zz_socket_path,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("zyzzyva.call_timeout",
+							"Longest wait for the sidecar to complete a replicated call.",
+							"Zero waits without limit (statement_timeout and cancel still apply).",
+							&zz_call_timeout,
+							30000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("zyzzyva");
+
+	RegisterXactCallback(zz_xact_callback, NULL);
+	RegisterSubXactCallback(zz_subxact_callback, NULL);
+	zz_determinism_init();
+}

@@ -1,0 +1,123 @@
+/*-------------------------------------------------------------------------
+ *
+ * zyzzyva.h
+ *	  Declarations shared by the files of the zyzzyva extension.
+ *
+ * The extension is the database side of zyzzyva: it declares which tables
+ * and functions are replicated, executes ordered batches of requests
+ * (apply.c), records undo so that a speculative suffix can be rolled back
+ * (capture.c, undo.c), keeps an incremental digest of the replicated state
+ * (digest.c, lthash.c) and keeps replicated execution deterministic
+ * (determinism.c).
+ *
+ * A backend is in one of three modes.  In ZZ_MODE_NONE replicated tables
+ * refuse writes.  In ZZ_MODE_APPLY, while apply_batch() runs a batch, the
+ * capture trigger records undo and updates the digest.  In ZZ_MODE_UNDO,
+ * while rollback_to() replays undo, the trigger only updates the digest.
+ * Both active modes pin the settings that change how values read and print,
+ * so that every replica produces the same text.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ZYZZYVA_H
+#define ZYZZYVA_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/relcache.h"
+
+#include "lthash.h"
+
+typedef enum ZzMode
+{
+	ZZ_MODE_NONE = 0,
+	ZZ_MODE_APPLY,
+	ZZ_MODE_UNDO,
+	ZZ_MODE_REGISTER,			/* replicate_table(): adds existing rows */
+	ZZ_MODE_DIGEST				/* settings pinned to read rows, no writes */
+} ZzMode;
+
+/*
+ * The state of replicated execution in this backend.  Only meaningful while
+ * mode != ZZ_MODE_NONE; reset at the end of the transaction, and at the
+ * abort of the subtransaction that entered the mode.
+ */
+typedef struct ZzExec
+{
+	ZzMode		mode;
+	SubTransactionId entered_in;	/* subtransaction that entered the mode */
+	int			guc_nestlevel;	/* to restore the pinned settings */
+	Oid			owner;			/* owner of schema zyzzyva: writes its tables */
+
+	/* the batch being applied (ZZ_MODE_APPLY) */
+	int64		seq;
+	int64		nd_time;		/* microseconds since the Unix epoch */
+	int64		nd_seed;
+	int32		request;		/* index of the running request, from 0 */
+	int32		undo_ord;		/* order of the next undo record in seq */
+	uint64		random_calls;	/* zyzzyva.random() calls in this request */
+
+	/* the running LtHash of all rows of replicated tables */
+	ZzLtHash	lanes;
+	bool		lanes_dirty;	/* changed since loaded or stored */
+} ZzExec;
+
+extern ZzExec zz_exec;
+
+/* GUCs */
+extern char *zz_socket_path;
+extern int	zz_call_timeout;
+
+/* zyzzyva.c */
+extern void zz_enter_mode(ZzMode mode);
+extern void zz_leave_mode(void);
+extern void zz_require_no_mode(const char *what);
+extern void zz_as_owner(Oid *saved_user, int *saved_sec);
+extern void zz_restore_user(Oid saved_user, int saved_sec);
+extern bool zz_is_environmental_error(int sqlerrcode);
+
+/* digest.c */
+extern void zz_lanes_load(bool lock);
+extern void zz_lanes_store(void);
+extern bytea *zz_lanes_bytea(void);
+extern char *zz_relation_qualname(Relation rel);
+extern char *zz_row_text(Relation rel, HeapTuple tuple);
+extern void zz_row_hash(ZzLtHash *out, const char *qualname, const char *rowtext);
+extern void zz_digest_table_rows(const char *qualname, ZzLtHash *acc);
+extern void zz_state_digest(uint8 out[ZZ_SHA256_BYTES]);
+extern void zz_sha256(const void *data, size_t len, uint8 out[ZZ_SHA256_BYTES]);
+
+/* determinism.c */
+extern void zz_determinism_init(void);
+extern void zz_forget_unchecked_plans(void);
+extern uint64 zz_random_bits(uint64 counter);
+
+/* wire.c: see wire.c for the byte formats */
+typedef struct ZzCall
+{
+	char	   *signature;
+	int			nargs;
+	char	  **args;			/* NULL entries are SQL NULLs */
+} ZzCall;
+
+typedef struct ZzRequest
+{
+	uint32		client;
+	uint64		timestamp;
+	const char *call;			/* points into the batch */
+	uint32		call_len;
+} ZzRequest;
+
+extern ZzRequest *zz_decode_batch(const char *data, size_t len, int *count);
+extern bool zz_decode_call(const char *data, size_t len, ZzCall *call,
+						   const char **why);
+extern void zz_encode_call(StringInfo buf, const ZzCall *call);
+extern void zz_encode_reply_value(StringInfo buf, const char *value);
+extern void zz_encode_reply_error(StringInfo buf, int sqlerrcode,
+								  const char *message);
+extern void zz_put_uint32(StringInfo buf, uint32 v);
+
+#endif							/* ZYZZYVA_H */

@@ -1,0 +1,289 @@
+/* sql/zyzzyva--0.1.sql: the zyzzyva extension, version 0.1 */
+
+\echo Use "CREATE EXTENSION zyzzyva" to load this file. \quit
+
+-- ---------------------------------------------------------------------
+-- Registry: what is replicated.  Objects are named, never identified by
+-- OID: OIDs differ from one replica to the next.
+-- ---------------------------------------------------------------------
+
+-- Replicated functions, by canonical signature: what
+-- format_procedure_qualified() prints, e.g. public.transfer(integer,integer,numeric).
+CREATE TABLE zyzzyva.function_registry (
+    signature     text PRIMARY KEY,
+    schema_name   name NOT NULL,
+    function_name name NOT NULL
+);
+
+-- Replicated tables, by schema and name.
+CREATE TABLE zyzzyva.table_registry (
+    schema_name name NOT NULL,
+    table_name  name NOT NULL,
+    PRIMARY KEY (schema_name, table_name)
+);
+
+-- ---------------------------------------------------------------------
+-- Protocol state, written in the same transaction as the batch it
+-- describes, so that a crash of either process leaves the two consistent.
+-- ---------------------------------------------------------------------
+
+-- The replica's position: one row.
+CREATE TABLE zyzzyva.replica_state (
+    id             integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    last_seq       bigint NOT NULL DEFAULT 0,       -- last applied batch
+    view           bigint NOT NULL DEFAULT 0,       -- its view
+    last_history   bytea NOT NULL DEFAULT decode(repeat('00', 32), 'hex'),  -- its h_n
+    stable_seq     bigint NOT NULL DEFAULT 0,       -- stable checkpoint
+    stable_history bytea NOT NULL DEFAULT decode(repeat('00', 32), 'hex'),
+    stable_digest  bytea,                           -- agreed state digest
+    stable_proof   bytea,                           -- 2f+1 CHECKPOINTs (daemon's encoding)
+    max_cc_seq     bigint NOT NULL DEFAULT 0,       -- highest commit certificate
+    max_cc         bytea,                           -- (daemon's encoding)
+    lanes          bytea NOT NULL DEFAULT decode(repeat('00', 2048), 'hex')  -- LtHash of all replicated rows
+);
+-- the lanes are rewritten with every batch: keep them in the row
+ALTER TABLE zyzzyva.replica_state ALTER COLUMN lanes SET STORAGE PLAIN;
+INSERT INTO zyzzyva.replica_state DEFAULT VALUES;
+
+-- Applied batches since the stable checkpoint (the checkpoint's own batch is
+-- kept for its history digest).  requests is the batch as applied; replies
+-- is count:uint32 followed by (len:uint32 reply) per request.
+CREATE TABLE zyzzyva.batch_log (
+    seq        bigint PRIMARY KEY,
+    view       bigint NOT NULL,
+    history    bytea NOT NULL,
+    nd_time    bigint NOT NULL,
+    nd_seed    bigint NOT NULL,
+    requests   bytea NOT NULL,
+    replies    bytea NOT NULL,
+    applied_at timestamptz NOT NULL     -- local clock, outside the digest
+);
+
+-- Undo: the before- and after-image of every row change made by a batch
+-- above the stable checkpoint, in canonical row text.  rel is a local OID:
+-- undo never leaves this replica.
+CREATE TABLE zyzzyva.undo_log (
+    seq     bigint NOT NULL,
+    ord     integer NOT NULL,           -- order of the change within the batch
+    request integer NOT NULL,           -- position of its request in the batch
+    rel     oid NOT NULL,
+    old_row text,                       -- NULL for an insert
+    new_row text,                       -- NULL for a delete
+    PRIMARY KEY (seq, ord),
+    CHECK (old_row IS NOT NULL OR new_row IS NOT NULL)
+);
+
+-- ---------------------------------------------------------------------
+-- Declaring replicated objects
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION zyzzyva.replicate_table(rel regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_table' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION zyzzyva.replicate_table(regclass) IS
+    'make a table replicated: it needs a primary key; from then on only replicated functions may write it';
+
+CREATE FUNCTION zyzzyva.replicate_function(fn regprocedure) RETURNS text
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_function' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
+    'make a function callable as a replicated request; returns its canonical signature';
+
+CREATE FUNCTION zyzzyva.capture() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'zyzzyva_capture' LANGUAGE C;
+CREATE FUNCTION zyzzyva.refuse_truncate() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'zyzzyva_refuse_truncate' LANGUAGE C;
+
+-- ---------------------------------------------------------------------
+-- Requests and replies (byte formats: extension/wire.c)
+--   batch   := count:uint32 request{count}
+--   request := client:uint32 timestamp:uint64 len:uint32 call[len]
+--   call    := siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
+--   arg     := len:int32 text[len]                 (len = -1: NULL)
+--   reply   := 'V' len:int32 text[len]             (result; -1: NULL)
+--            | 'E' sqlstate[5] len:uint32 message[len]
+-- Integers big-endian; text in the server encoding.
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION zyzzyva.encode_call(signature text, VARIADIC args text[] DEFAULT '{}')
+    RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION zyzzyva.encode_call(text, text[]) IS
+    'the bytes of a call of a replicated function, arguments in canonical text';
+
+CREATE FUNCTION zyzzyva.encode_batch(calls bytea[], clients integer[] DEFAULT NULL,
+                                     timestamps bigint[] DEFAULT NULL)
+    RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_batch' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION zyzzyva.encode_batch(bytea[], integer[], bigint[]) IS
+    'frame calls into a batch for apply_batch (default client 0, timestamps 1, 2, ...)';
+
+CREATE FUNCTION zyzzyva.decode_batch(requests bytea)
+    RETURNS TABLE (request integer, client bigint, client_timestamp bigint,
+                   signature text, args text[], error text)
+    AS 'MODULE_PATHNAME', 'zyzzyva_decode_batch' LANGUAGE C STRICT IMMUTABLE;
+
+CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result text)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'zyzzyva_decode_reply' LANGUAGE C STRICT IMMUTABLE;
+
+-- ---------------------------------------------------------------------
+-- Applying, rolling back, checkpoints
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION zyzzyva.apply_batch(seq bigint, view bigint, history bytea,
+                                    nd_time bigint, nd_seed bigint, requests bytea)
+    RETURNS TABLE (request integer, sqlstate text, result text, reply bytea)
+    AS 'MODULE_PATHNAME', 'zyzzyva_apply_batch' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea) IS
+    'execute ordered batch seq in this transaction, one subtransaction per request; one reply per request';
+
+CREATE FUNCTION zyzzyva.rollback_to(seq bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'zyzzyva_rollback_to' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION zyzzyva.rollback_to(bigint) IS
+    'undo every batch above seq (never below the stable checkpoint); returns the number of batches undone';
+
+CREATE FUNCTION zyzzyva.mark_stable(seq bigint, state_digest bytea DEFAULT NULL,
+                                    proof bytea DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'zyzzyva_mark_stable' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.mark_stable(bigint, bytea, bytea) IS
+    'record a stable checkpoint and delete the undo at or below it; returns the undo records deleted';
+
+CREATE FUNCTION zyzzyva.record_commit(seq bigint, cc bytea) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'zyzzyva_record_commit' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.record_commit(bigint, bytea) IS
+    'keep the highest commit certificate; returns whether this one was adopted';
+
+-- ---------------------------------------------------------------------
+-- Determinism: the primary's nondeterministic choices for the batch
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION zyzzyva.now() RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'zyzzyva_now' LANGUAGE C STABLE;
+COMMENT ON FUNCTION zyzzyva.now() IS
+    'the time the primary chose for the batch; use it instead of now() in replicated functions';
+
+CREATE FUNCTION zyzzyva.random() RETURNS double precision
+    AS 'MODULE_PATHNAME', 'zyzzyva_random' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.random() IS
+    'a value in [0, 1) derived from the batch seed; use it instead of random() in replicated functions';
+
+-- ---------------------------------------------------------------------
+-- State digest
+-- ---------------------------------------------------------------------
+
+-- The definition of a table as the digest sees it: columns (type,
+-- collation, nullability, default or generation expression, identity),
+-- constraints, unique indexes and triggers, in a fixed order.
+CREATE FUNCTION zyzzyva.table_definition(rel regclass) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT concat_ws(E'\n',
+        (SELECT string_agg(concat('column ', quote_ident(a.attname), ' ',
+                                  format_type(a.atttypid, a.atttypmod),
+                                  (SELECT ' collate ' || quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
+                                     FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+                                    WHERE co.oid = a.attcollation),
+                                  CASE WHEN a.attnotnull THEN ' not null' END,
+                                  CASE a.attidentity WHEN 'a' THEN ' identity always'
+                                                     WHEN 'd' THEN ' identity by default' END,
+                                  CASE WHEN a.attgenerated = 's' THEN ' generated ' ELSE ' default ' END
+                                      || pg_get_expr(d.adbin, d.adrelid)),
+                           E'\n' ORDER BY a.attnum)
+           FROM pg_attribute a
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped),
+        (SELECT string_agg(concat('constraint ', quote_ident(c.conname), ' ', pg_get_constraintdef(c.oid)),
+                           E'\n' ORDER BY c.conname COLLATE "C")
+           FROM pg_constraint c WHERE c.conrelid = rel),
+        (SELECT string_agg('index ' || pg_get_indexdef(i.indexrelid),
+                           E'\n' ORDER BY pg_get_indexdef(i.indexrelid) COLLATE "C")
+           FROM pg_index i WHERE i.indrelid = rel AND i.indisunique),
+        (SELECT string_agg('trigger ' || pg_get_triggerdef(t.oid) || ' ' || t.tgenabled,
+                           E'\n' ORDER BY t.tgname COLLATE "C")
+           FROM pg_trigger t WHERE t.tgrelid = rel AND NOT t.tgisinternal))
+$$;
+
+-- What the state digest covers besides rows: the current definition of
+-- every replicated function and table.
+CREATE VIEW zyzzyva.schema_items AS
+    SELECT 'function'::text AS kind, f.signature AS identity,
+           coalesce(pg_get_functiondef(to_regprocedure(f.signature)), '(missing)') AS definition
+      FROM zyzzyva.function_registry f
+    UNION ALL
+    SELECT 'table', quote_ident(t.schema_name) || '.' || quote_ident(t.table_name),
+           coalesce(zyzzyva.table_definition(
+                        to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name))),
+                    '(missing)')
+      FROM zyzzyva.table_registry t;
+
+CREATE FUNCTION zyzzyva.state_digest() RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_state_digest' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.state_digest() IS
+    'SHA-256 over the LtHash of all replicated rows and the replicated schema: what CHECKPOINTs compare';
+
+CREATE FUNCTION zyzzyva.verify_digest() RETURNS boolean
+    AS 'MODULE_PATHNAME', 'zyzzyva_verify_digest' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.verify_digest() IS
+    'recompute the row digest from every replicated row and compare it with the incremental one (reads everything)';
+
+-- ---------------------------------------------------------------------
+-- Views
+-- ---------------------------------------------------------------------
+
+CREATE VIEW zyzzyva.replicated_functions AS
+    SELECT f.signature,
+           p.oid::regprocedure AS function,        -- NULL if dropped since
+           l.lanname AS language,
+           CASE p.provolatile WHEN 'v' THEN 'volatile' WHEN 's' THEN 'stable'
+                              WHEN 'i' THEN 'immutable' END AS volatility,
+           format_type(p.prorettype, NULL) AS result_type
+      FROM zyzzyva.function_registry f
+      LEFT JOIN pg_proc p ON p.oid = to_regprocedure(f.signature)
+      LEFT JOIN pg_language l ON l.oid = p.prolang;
+
+CREATE VIEW zyzzyva.replicated_tables AS
+    SELECT t.schema_name, t.table_name, r.rel AS relation,
+           (SELECT array_agg(a.attname ORDER BY k.ord)
+              FROM pg_index i
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             WHERE i.indrelid = r.rel AND i.indisprimary) AS primary_key,
+           EXISTS (SELECT 1 FROM pg_trigger g
+                    WHERE g.tgrelid = r.rel AND g.tgname = 'zyzzyva_capture'
+                      AND g.tgenabled = 'A') AS capturing
+      FROM zyzzyva.table_registry t
+     CROSS JOIN LATERAL (SELECT to_regclass(quote_ident(t.schema_name) || '.'
+                                           || quote_ident(t.table_name)) AS rel) r;
+
+-- What this database knows of the replica's position.  The sidecar's view
+-- of the protocol (replica id, n, f, mode, peers, request statistics)
+-- is not stored here.
+CREATE VIEW zyzzyva.status AS
+    SELECT s.last_seq AS last_applied_seq,
+           s.view AS last_applied_view,
+           s.last_history,
+           s.stable_seq,
+           s.stable_history,
+           s.stable_digest,
+           s.max_cc_seq,
+           zyzzyva.state_digest() AS state_digest,
+           (SELECT count(*) FROM zyzzyva.batch_log) AS logged_batches,
+           (SELECT count(*) FROM zyzzyva.undo_log) AS undo_records
+      FROM zyzzyva.replica_state s;
+
+-- ---------------------------------------------------------------------
+-- Privileges: reading is for everyone; changing replicated state is for
+-- the daemon's role and the administrator (grant as needed).
+-- ---------------------------------------------------------------------
+
+GRANT USAGE ON SCHEMA zyzzyva TO PUBLIC;
+GRANT SELECT ON zyzzyva.replicated_functions, zyzzyva.replicated_tables,
+                zyzzyva.status, zyzzyva.schema_items TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    zyzzyva.replicate_table(regclass),
+    zyzzyva.replicate_function(regprocedure),
+    zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea),
+    zyzzyva.rollback_to(bigint),
+    zyzzyva.mark_stable(bigint, bytea, bytea),
+    zyzzyva.record_commit(bigint, bytea),
+    zyzzyva.verify_digest()
+  FROM PUBLIC;
