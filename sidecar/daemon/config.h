@@ -1,0 +1,98 @@
+/*
+ * config.h
+ *	  One replica's configuration file: `key = value` lines.
+ *
+ *	  # comment
+ *	  id = 1
+ *	  f = 1
+ *	  replica.0 = 127.0.0.1:7000 keys/replica-0.pub
+ *	  ...
+ *	  private_key = keys/replica-1.key
+ *
+ * Relative paths are taken relative to the file's directory.  Durations
+ * take a unit (us, ms, s; a bare number is microseconds).  Every problem is
+ * reported as "FILE:LINE: message" (or "FILE: message" for a key that is
+ * missing altogether) through an error callback, and loading goes on to
+ * find the rest, so one --check-config run shows them all.
+ */
+#ifndef ZZD_CONFIG_H
+#define ZZD_CONFIG_H
+
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "types.h"
+
+typedef enum svc_kind
+{
+	SVC_KV = 0,					/* the in-memory key-value service */
+	SVC_NULL = 1				/* the paper's 0/0 benchmark service */
+} svc_kind;
+
+typedef struct cfg_addr
+{
+	char		text[300];		/* as written: host:port */
+	struct sockaddr_storage sa;
+	socklen_t	salen;
+} cfg_addr;
+
+typedef struct cfg_replica
+{
+	bool		present;
+	int			line;
+	cfg_addr	addr;
+	char		pubkey[PATH_MAX];
+} cfg_replica;
+
+typedef struct daemon_config
+{
+	char		path[PATH_MAX];
+	uint32_t	id;
+	uint32_t	f;
+	uint32_t	n;
+	cfg_replica replicas[ZZ_MAX_N];
+	char		private_key[PATH_MAX];
+	int			private_key_line;
+	char		mac_secret[PATH_MAX];
+	int			mac_secret_line;
+	cfg_addr	listen;			/* defaults to replica.<id>'s address */
+	char		client_socket[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+	uint32_t	client_socket_mode; /* 0600 or 0660 */
+	svc_kind	service;
+	uint32_t	null_reply_size;
+	uint32_t	max_clients;	/* local client slots */
+	uint64_t	peer_queue_max; /* bytes queued per peer before dropping */
+	zz_time		reconnect_max;	/* cap of the reconnect backoff */
+	zz_time		handshake_timeout;
+	zz_time		ping_interval;
+	zlog_level	log_level;
+	zz_params	params;
+} daemon_config;
+
+typedef void (*cfg_err_fn) (void *arg, const char *msg);
+
+/*
+ * Parse and check the file (syntax, ranges, required keys, one address per
+ * replica).  Key files are checked separately by keys_load.  Returns true
+ * if no error was reported.
+ */
+extern bool cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void *arg);
+
+/*
+ * Copy the settings that may change without a restart from `next` into
+ * `cur`, and report (through err) each changed setting that needs a
+ * restart.  Returns the number of settings applied.
+ */
+extern int	cfg_apply_reload(daemon_config *cur, const daemon_config *next,
+							 cfg_err_fn err, void *arg);
+
+/* Format an error "FILE:LINE: ..." (line 0: "FILE: ...") through err. */
+extern void cfg_report(cfg_err_fn err, void *arg, const char *path, int line,
+					   const char *fmt,...) __attribute__((format(printf, 5, 6)));
+
+#endif							/* ZZD_CONFIG_H */

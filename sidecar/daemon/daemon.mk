@@ -1,0 +1,54 @@
+# zyzzyvad, its tools and its multi-process tests.  Included by the root
+# Makefile: same compiler flags (CFLAGS_ZZ), same BUILD directory, same
+# SANITIZE switch.  Links the protocol core (libzzcore.a) and OpenSSL.
+
+DAEMON_SRC := $(filter-out sidecar/daemon/main.c,$(wildcard sidecar/daemon/*.c))
+DAEMON_OBJ := $(patsubst sidecar/%.c,$(BUILD)/%.o,$(DAEMON_SRC))
+DAEMON_HDR := $(wildcard sidecar/daemon/*.h sidecar/core/*.h)
+DAEMON_CFLAGS := $(CFLAGS_ZZ) -Isidecar/daemon
+DAEMON_LIBS := -lssl -lcrypto
+DAEMON_BINS := $(BUILD)/zyzzyvad $(BUILD)/zyzzyva-keygen $(BUILD)/zyzzyva-cli \
+               $(BUILD)/zyzzyva-bench $(BUILD)/zyzzyva-probe
+
+.PHONY: daemon daemon-test
+all: daemon
+daemon: $(DAEMON_BINS)
+
+$(BUILD)/daemon/%.o: sidecar/daemon/%.c $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -c $< -o $@
+
+$(BUILD)/tools/%.o: sidecar/tools/%.c $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -c $< -o $@
+
+$(BUILD)/daemon/tests/%.o: sidecar/daemon/tests/%.c $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -c $< -o $@
+
+$(BUILD)/libzzdaemon.a: $(DAEMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/zyzzyvad: $(BUILD)/daemon/main.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+$(BUILD)/zyzzyva-keygen: $(BUILD)/tools/keygen.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+$(BUILD)/zyzzyva-cli: $(BUILD)/tools/cli.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+$(BUILD)/zyzzyva-bench: $(BUILD)/tools/bench.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS) -lm
+
+$(BUILD)/zyzzyva-probe: $(BUILD)/daemon/tests/probe.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+# The multi-process tests: TAP scripts run by prove, with the binaries
+# above (ZZ_BUILD tells the scripts where they are).
+daemon-test: $(DAEMON_BINS)
+	ZZ_BUILD=$(abspath $(BUILD)) ZZ_TOOLS=$(abspath sidecar/tools) \
+		prove sidecar/daemon/tests/
+
+EXTRA_TESTS += daemon-test

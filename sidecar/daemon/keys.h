@@ -1,0 +1,48 @@
+/*
+ * keys.h
+ *	  A replica's key material as the daemon uses it: its own Ed25519
+ *	  private key, every replica's public key, the cluster's MAC secret,
+ *	  and a cluster id that every member computes the same way.
+ *
+ * The core loads its own copy through zz_keyset_load; the transport needs
+ * the OpenSSL keys themselves (TLS certificates and pinning), so they are
+ * loaded here too, and checked: the private key file must not be readable
+ * or writable by group or others, and must match the public key that the
+ * configuration lists for this replica.
+ */
+#ifndef ZZD_KEYS_H
+#define ZZD_KEYS_H
+
+#include <openssl/evp.h>
+
+#include "config.h"
+
+#define KEYS_SECRET_MIN		32
+#define KEYS_SECRET_MAX		1024
+
+typedef struct daemon_keys
+{
+	EVP_PKEY   *priv;
+	EVP_PKEY   *pub[ZZ_MAX_N];
+	uint32_t	n;
+	uint8_t		mac_secret[KEYS_SECRET_MAX];
+	size_t		mac_secret_len;
+	zz_digest	cluster_id;		/* SHA-256 over f and every public key */
+} daemon_keys;
+
+/* Load and check every key file named by cfg; errors point at its lines. */
+extern bool keys_load(const daemon_config *cfg, daemon_keys *k, cfg_err_fn err, void *arg);
+extern void keys_free(daemon_keys *k);
+
+/* Which replica owns this public key; -1 if none does. */
+extern int	keys_find_replica(const daemon_keys *k, const EVP_PKEY *pk);
+
+/*
+ * Key generation (zyzzyva-keygen): DIR/replica-ID.key (0600) and
+ * DIR/replica-ID.pub (0644); a MAC secret of 32 random bytes (0600).
+ * Existing files are kept unless force.
+ */
+extern bool keys_generate(const char *dir, uint32_t id, bool force, char *err, size_t errlen);
+extern bool keys_generate_secret(const char *path, bool force, char *err, size_t errlen);
+
+#endif							/* ZZD_KEYS_H */

@@ -1,0 +1,532 @@
+/*
+ * node.c
+ *	  Wiring the core into the reactor (see node.h).
+ *
+ * The core is a pure state machine; this file is its shell.  Time is
+ * CLOCK_MONOTONIC in microseconds.  Bytes arrive from the peer mesh and
+ * are pushed into zz_replica_receive or a local zz_client; what the core
+ * sends comes out through zz_io:
+ *
+ *	  to another replica		-> peer mesh (FT_REPLICA_MSG)
+ *	  to a client of another	-> peer mesh, to the client's replica (FT_CLIENT_MSG)
+ *	  to ourselves / our client -> the mailbox
+ *
+ * The mailbox makes local delivery asynchronous: the replica may send to
+ * one of our clients, whose reaction may send to our replica, and neither
+ * state machine is ever re-entered from inside its own call.  It is drained
+ * in the loop's before-sleep hook, before output is flushed, so local
+ * messages cost no extra loop turn.
+ *
+ * One reactor timer follows the earliest deadline of the replica and of the
+ * busy clients.  Signals arrive through a signalfd: SIGHUP reloads what can
+ * be reloaded, SIGTERM and SIGINT stop the loop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "config.h"
+#include "event.h"
+#include "keys.h"
+#include "kvservice.h"
+#include "local.h"
+#include "log.h"
+#include "node.h"
+#include "nullservice.h"
+#include "peer.h"
+#include "replica.h"
+
+#define MB_REPLICA		1
+#define MB_CLIENT		2
+#define MB_HDR			9		/* kind u8, client u32, length u32 */
+#define MB_MAX_ROUNDS	64		/* mailbox swaps per before-sleep */
+
+typedef struct node
+{
+	ev_loop    *loop;
+	daemon_config cfg;
+	daemon_keys keys;
+	zz_keyset  *ks;
+	zz_crypto  *crypto;
+	zz_kvservice *kv;
+	nullsvc    *ns;
+	zz_replica *replica;
+	peer_mesh  *mesh;
+	local_endpoint *local;
+	zz_io		io;
+	zz_buf		mailbox[2];		/* [0] filling, [1] draining */
+	uint64_t	core_timer;
+	zz_time		core_deadline;
+	int			sigfd;
+	zz_time		started;
+} node;
+
+/*
+ * Report a configuration problem through the log.
+ */
+static void
+node_cfg_error(void *arg, const char *msg)
+{
+	zlog(*(zlog_level *) arg, "%s", msg);
+}
+
+/*
+ * Queue a message for ourselves or one of our clients.
+ */
+static void
+node_mailbox_push(node *nd, uint8_t kind, uint32_t client, const uint8_t *buf, size_t len)
+{
+	uint8_t		hdr[MB_HDR];
+
+	hdr[0] = kind;
+	frame_put_u32(hdr + 1, client);
+	frame_put_u32(hdr + 5, (uint32_t) len);
+	if (!zz_buf_reserve(&nd->mailbox[0], MB_HDR + len) ||
+		!zz_buf_append(&nd->mailbox[0], hdr, MB_HDR) ||
+		!zz_buf_append(&nd->mailbox[0], buf, len))
+		zlog(ZLOG_WARNING, "out of memory: local message dropped");
+}
+
+/*
+ * zz_io.to_replica: for the replica and for every local client.
+ */
+static void
+node_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
+{
+	node	   *nd = ctx;
+
+	if (replica == nd->cfg.id)
+		node_mailbox_push(nd, MB_REPLICA, 0, buf, len);
+	else
+		(void) peer_send_replica(nd->mesh, replica, buf, len);
+}
+
+/*
+ * zz_io.to_client: local clients through the mailbox, others through
+ * their replica.
+ */
+static void
+node_to_client(void *ctx, uint32_t client, const uint8_t *buf, size_t len)
+{
+	node	   *nd = ctx;
+	uint32_t	owner = client >> 16;
+
+	if (owner == nd->cfg.id)
+		node_mailbox_push(nd, MB_CLIENT, client, buf, len);
+	else if (owner < nd->cfg.n)
+		(void) peer_send_client(nd->mesh, owner, client, buf, len);
+}
+
+/*
+ * zz_io.trace: the core's trace lines, at debug level.
+ */
+static void
+node_trace(void *ctx, const char *line)
+{
+	zlog(ZLOG_DEBUG, "core: %s", line);
+}
+
+/*
+ * Peer mesh: a message for our replica.
+ */
+static void
+node_replica_msg(void *arg, uint32_t from, const uint8_t *buf, size_t len)
+{
+	node	   *nd = arg;
+
+	zz_replica_receive(nd->replica, ev_now(), buf, len);
+}
+
+/*
+ * Peer mesh: a message for one of our clients.
+ */
+static void
+node_client_msg(void *arg, uint32_t from, uint32_t client, const uint8_t *buf, size_t len)
+{
+	node	   *nd = arg;
+
+	local_client_receive(nd->local, client, ev_now(), buf, len);
+}
+
+/*
+ * Deliver what the mailbox holds; deliveries may queue more, so swap and
+ * repeat, a bounded number of rounds (the rest waits one loop turn).
+ */
+static bool
+node_drain_mailbox(node *nd)
+{
+	for (int round = 0; round < MB_MAX_ROUNDS; round++)
+	{
+		zz_buf		tmp;
+		size_t		off = 0;
+
+		if (nd->mailbox[0].len == 0)
+			return true;
+		tmp = nd->mailbox[1];
+		nd->mailbox[1] = nd->mailbox[0];
+		nd->mailbox[0] = tmp;
+		zz_buf_reset(&nd->mailbox[0]);
+		while (off + MB_HDR <= nd->mailbox[1].len)
+		{
+			const uint8_t *p = nd->mailbox[1].data + off;
+			uint32_t	client = frame_get_u32(p + 1);
+			uint32_t	len = frame_get_u32(p + 5);
+			zz_time		now = ev_now();
+
+			if (p[0] == MB_REPLICA)
+				zz_replica_receive(nd->replica, now, p + MB_HDR, len);
+			else
+				local_client_receive(nd->local, client, now, p + MB_HDR, len);
+			off += MB_HDR + len;
+		}
+		zz_buf_reset(&nd->mailbox[1]);
+	}
+	return nd->mailbox[0].len == 0;
+}
+
+static void node_core_timer(ev_loop *loop, uint64_t id, void *arg);
+
+/*
+ * Point the core timer at the earliest deadline (or now, if the mailbox
+ * still holds messages).
+ */
+static void
+node_arm_core_timer(node *nd, bool now)
+{
+	zz_time		d = zz_replica_next_deadline(nd->replica);
+	zz_time		lt = local_next_deadline(nd->local);
+
+	if (lt < d)
+		d = lt;
+	if (now)
+		d = ev_now();
+	if (nd->core_timer != 0 && d == nd->core_deadline)
+		return;
+	if (nd->core_timer != 0)
+		ev_del_timer(nd->loop, nd->core_timer);
+	nd->core_timer = 0;
+	nd->core_deadline = d;
+	if (d != UINT64_MAX)
+		nd->core_timer = ev_add_timer(nd->loop, d, node_core_timer, nd);
+}
+
+/*
+ * The core timer: tick the replica and the busy clients.
+ */
+static void
+node_core_timer(ev_loop *loop, uint64_t id, void *arg)
+{
+	node	   *nd = arg;
+	zz_time		now = ev_now();
+
+	nd->core_timer = 0;
+	zz_replica_tick(nd->replica, now);
+	local_tick(nd->local, now);
+}
+
+/*
+ * Before each sleep: frames buffered by resumed clients, the mailbox, the
+ * core timer, then every output queue in one write each.
+ */
+static void
+node_before_sleep(ev_loop *loop, void *arg)
+{
+	node	   *nd = arg;
+	bool		drained;
+
+	conn_run_resumed();
+	drained = node_drain_mailbox(nd);
+	node_arm_core_timer(nd, !drained);
+	conn_flush_all();
+	conn_reap();
+}
+
+/*
+ * SIGHUP: reload the file; apply what may change now, warn about the rest.
+ */
+static void
+node_reload(node *nd)
+{
+	daemon_config *next = malloc(sizeof(daemon_config));
+	zlog_level	lvl = ZLOG_ERROR;
+	zlog_level	warn = ZLOG_WARNING;
+	int			applied;
+
+	if (next == NULL)
+		return;
+	zlog(ZLOG_INFO, "SIGHUP: reloading %s", nd->cfg.path);
+	if (!cfg_load(nd->cfg.path, next, node_cfg_error, &lvl))
+	{
+		zlog(ZLOG_ERROR, "reload failed; keeping the running configuration");
+		free(next);
+		return;
+	}
+	applied = cfg_apply_reload(&nd->cfg, next, node_cfg_error, &warn);
+	zlog_set_level(nd->cfg.log_level);
+	peer_mesh_reload(nd->mesh);
+	zlog(ZLOG_INFO, "reload done: %d setting%s changed", applied, applied == 1 ? "" : "s");
+	free(next);
+}
+
+/*
+ * The signalfd is readable.
+ */
+static void
+node_signal(ev_loop *loop, int fd, void *arg, int mask)
+{
+	node	   *nd = arg;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t) sizeof(si))
+	{
+		if (si.ssi_signo == SIGHUP)
+			node_reload(nd);
+		else
+		{
+			zlog(ZLOG_INFO, "signal %u: shutting down", si.ssi_signo);
+			ev_stop(loop);
+		}
+	}
+}
+
+/*
+ * Route SIGHUP, SIGTERM and SIGINT to a signalfd; ignore SIGPIPE.
+ */
+static bool
+node_signals(node *nd)
+{
+	sigset_t	set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return false;
+	nd->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return nd->sigfd >= 0 && ev_add_file(nd->loop, nd->sigfd, EV_READABLE, node_signal, nd);
+}
+
+/*
+ * Hex of a digest into out (65 bytes).
+ */
+static void
+node_hex(const zz_digest *d, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < ZZ_DIGEST_LEN; i++)
+	{
+		out[2 * i] = hex[d->b[i] >> 4];
+		out[2 * i + 1] = hex[d->b[i] & 15];
+	}
+	out[2 * ZZ_DIGEST_LEN] = '\0';
+}
+
+/*
+ * The status text: the replica's position and counters, the local
+ * clients, the peers.
+ */
+static void
+node_status(void *arg, zz_buf *out)
+{
+	node	   *nd = arg;
+	zz_replica_status st;
+	const zz_replica_stats *rs = zz_replica_get_stats(nd->replica);
+	static const char *const modes[] = {"normal", "view_change", "state_transfer"};
+	char		h[2 * ZZ_DIGEST_LEN + 1];
+	char		a[2 * ZZ_DIGEST_LEN + 1];
+	char		text[2048];
+	int			n;
+
+	zz_replica_get_status(nd->replica, &st);
+	node_hex(&st.history, h);
+	node_hex(&st.stable_state, a);
+	n = snprintf(text, sizeof(text),
+				 "id: %u\nf: %u\nn: %u\npid: %d\nuptime_s: %llu\nservice: %s\n"
+				 "view: %llu\nprimary: %u\nmode: %s\nmax_seq: %llu\nlast_executed: %llu\n"
+				 "committed: %llu\nstable_seq: %llu\nhistory: %s\nstable_state: %s\n"
+				 "peers_connected: %u\n"
+				 "batches_ordered: %llu\nbatches_executed: %llu\nrequests_executed: %llu\n"
+				 "spec_responses: %llu\nlocal_commits: %llu\ncached_replies: %llu\n"
+				 "confirm_reqs: %llu\nfill_holes: %llu\ncheckpoints_stable: %llu\n"
+				 "view_changes: %llu\nrollbacks: %llu\npoms: %llu\nrejected: %llu\n",
+				 nd->cfg.id, nd->cfg.f, nd->cfg.n, (int) getpid(),
+				 (unsigned long long) ((ev_now() - nd->started) / 1000000),
+				 nd->cfg.service == SVC_KV ? "kv" : "null",
+				 (unsigned long long) st.view, zz_primary_of(&nd->cfg.params, st.view),
+				 st.mode <= ZZ_MODE_STATE_TRANSFER ? modes[st.mode] : "?",
+				 (unsigned long long) st.max_seq, (unsigned long long) st.last_executed,
+				 (unsigned long long) st.committed, (unsigned long long) st.stable_seq,
+				 h, a, peer_mesh_connected(nd->mesh),
+				 (unsigned long long) rs->batches_ordered,
+				 (unsigned long long) rs->batches_executed,
+				 (unsigned long long) rs->requests_executed,
+				 (unsigned long long) rs->spec_responses,
+				 (unsigned long long) rs->local_commits,
+				 (unsigned long long) rs->cached_replies,
+				 (unsigned long long) rs->confirm_reqs,
+				 (unsigned long long) rs->fill_holes,
+				 (unsigned long long) rs->checkpoints_stable,
+				 (unsigned long long) rs->view_changes,
+				 (unsigned long long) rs->rollbacks,
+				 (unsigned long long) rs->poms,
+				 (unsigned long long) rs->rejected);
+	if (n > 0)
+		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	local_status(nd->local, out);
+	peer_mesh_status(nd->mesh, out);
+}
+
+/*
+ * Load the core's key set (its own copy of the keys) from the files.
+ */
+static bool
+node_load_keyset(node *nd, char *err, size_t errlen)
+{
+	const char *pubs[ZZ_MAX_N];
+
+	for (uint32_t i = 0; i < nd->cfg.n; i++)
+		pubs[i] = nd->cfg.replicas[i].pubkey;
+	nd->ks = zz_keyset_load(nd->cfg.n, pubs, nd->cfg.private_key, nd->cfg.id,
+							nd->keys.mac_secret, nd->keys.mac_secret_len, err, errlen);
+	return nd->ks != NULL;
+}
+
+/*
+ * Build everything from the configuration.  Errors are logged.
+ */
+static bool
+node_init(node *nd, const char *path)
+{
+	zlog_level	lvl = ZLOG_ERROR;
+	char		err[1024];
+	const zz_service *svc;
+	peer_handlers h;
+
+	memset(nd, 0, sizeof(*nd));
+	nd->sigfd = -1;
+	zz_buf_init(&nd->mailbox[0]);
+	zz_buf_init(&nd->mailbox[1]);
+	if (!cfg_load(path, &nd->cfg, node_cfg_error, &lvl))
+		return false;
+	snprintf(err, sizeof(err), "r%u", nd->cfg.id);
+	zlog_init(err, nd->cfg.log_level);
+	if (!keys_load(&nd->cfg, &nd->keys, node_cfg_error, &lvl))
+		return false;
+	if (!node_load_keyset(nd, err, sizeof(err)))
+	{
+		zlog(ZLOG_ERROR, "keys: %s", err);
+		return false;
+	}
+	nd->crypto = zz_crypto_create(nd->ks, true, nd->cfg.id);
+	nd->loop = ev_loop_create();
+	if (nd->crypto == NULL || nd->loop == NULL)
+	{
+		zlog(ZLOG_ERROR, "out of memory");
+		return false;
+	}
+	if (nd->cfg.service == SVC_KV)
+	{
+		nd->kv = zz_kv_create();
+		svc = nd->kv ? zz_kv_service(nd->kv) : NULL;
+	}
+	else
+	{
+		nd->ns = nullsvc_create(nd->cfg.null_reply_size);
+		svc = nd->ns ? nullsvc_service(nd->ns) : NULL;
+	}
+	nd->io.ctx = nd;
+	nd->io.to_replica = node_to_replica;
+	nd->io.to_client = node_to_client;
+	nd->io.trace = node_trace;
+	nd->replica = svc ? zz_replica_create(&nd->cfg.params, nd->cfg.id, nd->crypto, svc, &nd->io)
+		: NULL;
+	if (nd->replica == NULL)
+	{
+		zlog(ZLOG_ERROR, "cannot create the replica state machine");
+		return false;
+	}
+	h.arg = nd;
+	h.replica_msg = node_replica_msg;
+	h.client_msg = node_client_msg;
+	nd->mesh = peer_mesh_create(nd->loop, &nd->cfg, &nd->keys, &h, err, sizeof(err));
+	if (nd->mesh == NULL)
+	{
+		zlog(ZLOG_ERROR, "%s", err);
+		return false;
+	}
+	nd->local = local_create(nd->loop, &nd->cfg, nd->ks, &nd->io, node_status, nd);
+	if (nd->local == NULL)
+	{
+		zlog(ZLOG_ERROR, "out of memory");
+		return false;
+	}
+	if (!node_signals(nd))
+	{
+		zlog(ZLOG_ERROR, "cannot set up signal handling: %s", strerror(errno));
+		return false;
+	}
+	if (!peer_mesh_start(nd->mesh, err, sizeof(err)) ||
+		!local_start(nd->local, err, sizeof(err)))
+	{
+		zlog(ZLOG_ERROR, "%s", err);
+		return false;
+	}
+	ev_set_before_sleep(nd->loop, node_before_sleep, nd);
+	nd->started = ev_now();
+	return true;
+}
+
+/*
+ * Tear down in reverse order.
+ */
+static void
+node_free(node *nd)
+{
+	local_free(nd->local);
+	peer_mesh_free(nd->mesh);
+	zz_replica_free(nd->replica);
+	zz_kv_free(nd->kv);
+	nullsvc_free(nd->ns);
+	zz_crypto_free(nd->crypto);
+	zz_keyset_free(nd->ks);
+	keys_free(&nd->keys);
+	if (nd->sigfd >= 0)
+		close(nd->sigfd);
+	ev_loop_free(nd->loop);
+	zz_buf_free(&nd->mailbox[0]);
+	zz_buf_free(&nd->mailbox[1]);
+}
+
+/*
+ * Run the daemon.
+ */
+int
+node_main(const char *config_path)
+{
+	node	   *nd = malloc(sizeof(node));
+	int			rc = 1;
+
+	if (nd == NULL)
+		return 1;
+	if (node_init(nd, config_path))
+	{
+		zlog(ZLOG_INFO, "replica %u of %u (f = %u) running, pid %d", nd->cfg.id, nd->cfg.n,
+			 nd->cfg.f, (int) getpid());
+		rc = ev_run(nd->loop) ? 0 : 1;
+		/* Flush what is queued (best effort), then close. */
+		conn_flush_all();
+	}
+	node_free(nd);
+	if (rc == 0)
+		zlog(ZLOG_INFO, "stopped");
+	free(nd);
+	return rc;
+}
