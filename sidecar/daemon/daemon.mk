@@ -8,7 +8,8 @@ DAEMON_HDR := $(wildcard sidecar/daemon/*.h sidecar/core/*.h)
 DAEMON_CFLAGS := $(CFLAGS_ZZ) -Isidecar/daemon
 DAEMON_LIBS := -lssl -lcrypto
 DAEMON_BINS := $(BUILD)/zyzzyvad $(BUILD)/zyzzyva-keygen $(BUILD)/zyzzyva-cli \
-               $(BUILD)/zyzzyva-bench $(BUILD)/zyzzyva-probe
+               $(if $(wildcard sidecar/tools/bench.c),$(BUILD)/zyzzyva-bench) \
+               $(if $(wildcard sidecar/daemon/tests/probe.c),$(BUILD)/zyzzyva-probe)
 
 .PHONY: daemon daemon-test
 all: daemon
