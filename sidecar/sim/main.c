@@ -3,7 +3,7 @@
  *	  zyzzyva-sim: run the deterministic simulator over a range of seeds.
  *
  *	  zyzzyva-sim --seeds N [--first S] | --seed S
- *				  [--f F] [--byzantine] [--real-crypto] [--plant BUG]
+ *				  [--f F] [--byzantine] [--real-crypto] [--plant BUG [--plant-control]]
  *				  [--no-faults] [--clients C] [--requests R]
  *				  [--jobs J] [--trace] [--quiet]
  *
@@ -36,7 +36,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 			"usage: zyzzyva-sim (--seeds N [--first S] | --seed S) [--f F] [--byzantine]\n"
-			"                   [--real-crypto] [--plant client-2f|bad-history|skip-dedup]\n"
+			"                   [--real-crypto] [--plant client-2f|bad-history|skip-dedup\n"
+			"                   [--plant-control]]\n"
 			"                   [--no-faults] [--clients C] [--requests R] [--jobs J]\n"
 			"                   [--trace] [--quiet]\n");
 }
@@ -293,6 +294,8 @@ main(int argc, char **argv)
 			}
 			i++;
 		}
+		else if (strcmp(a, "--plant-control") == 0)
+			cfg.plant_control = true;
 		else if (strcmp(a, "--byzantine") == 0)
 			cfg.byzantine = true;
 		else if (strcmp(a, "--real-crypto") == 0)

@@ -320,7 +320,8 @@ sim_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t *buf, size_t len)
 			ev.buf = malloc(len ? len : 1);
 			if (ev.buf == NULL)
 				abort();
-			memcpy(ev.buf, buf, len);
+			if (len > 0)
+				memcpy(ev.buf, buf, len);
 		}
 		heap_push(s, ev);
 	}
@@ -510,15 +511,22 @@ cast_byzantine(zz_sim *s, unsigned *replica_bugs, unsigned *client_bugs)
 	{
 		case ZZ_PLANT_CLIENT_2F:
 			*client_bugs = ZZ_CLIENT_BUG_COMPLETE_ON_2F;
-			return 1u;
+			break;
 		case ZZ_PLANT_BAD_HISTORY:
 			*replica_bugs = ZZ_BUG_ACCEPT_BAD_HISTORY;
-			return 1u;
+			break;
 		case ZZ_PLANT_SKIP_DEDUP:
 			*replica_bugs = ZZ_BUG_SKIP_DEDUP;
-			return 1u;
+			break;
 		case ZZ_PLANT_NONE:
 			break;
+	}
+	if (s->cfg.plant != ZZ_PLANT_NONE)
+	{
+		/* The scenario: replica 0, the first primary, is the faulty one. */
+		if (s->cfg.plant_control)
+			*replica_bugs = *client_bugs = 0;
+		return 1u;
 	}
 	if (!s->cfg.byzantine)
 		return 0;
@@ -1097,7 +1105,8 @@ zz_sim_replay_command(const zz_sim_config *cfg, uint64_t seed, char *out, size_t
 	if (cfg->crypto == ZZ_CRYPTO_REAL && o > 0 && (size_t) o < cap)
 		o += snprintf(out + o, cap - o, " --real-crypto");
 	if (cfg->plant != ZZ_PLANT_NONE && o > 0 && (size_t) o < cap)
-		o += snprintf(out + o, cap - o, " --plant %s", zz_sim_plant_name(cfg->plant));
+		o += snprintf(out + o, cap - o, " --plant %s%s", zz_sim_plant_name(cfg->plant),
+					  cfg->plant_control ? " --plant-control" : "");
 	if (!cfg->faults && o > 0 && (size_t) o < cap)
 		o += snprintf(out + o, cap - o, " --no-faults");
 	if (cfg->clients && o > 0 && (size_t) o < cap)

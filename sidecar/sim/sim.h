@@ -81,6 +81,7 @@ typedef struct zz_sim_config
 	zz_crypto_mode crypto;
 	bool		byzantine;		/* up to f replicas (and one client) misbehave */
 	zz_sim_plant plant;
+	bool		plant_control;	/* the plant's scenario without the bug itself */
 	bool		faults;			/* false: a reliable, delayed network only */
 	zz_time		liveness_bound; /* after the fault period; 0: 10 s */
 	uint64_t	max_steps;		/* 0: 2,000,000 */
