@@ -213,7 +213,7 @@ cfg_parse_number(const char *s, const char *const *units, const uint64_t *mult,
 /*
  * Parse "host:port" with host an IPv4 literal, "localhost", or "[IPv6]".
  */
-static bool
+bool
 cfg_parse_addr(const char *s, cfg_addr *a)
 {
 	char		host[256];

@@ -91,6 +91,9 @@ extern bool cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void 
 extern int	cfg_apply_reload(daemon_config *cur, const daemon_config *next,
 							 cfg_err_fn err, void *arg);
 
+/* Parse "host:port" (IPv4, [IPv6] or localhost).  False if malformed. */
+extern bool cfg_parse_addr(const char *s, cfg_addr *a);
+
 /* Format an error "FILE:LINE: ..." (line 0: "FILE: ...") through err. */
 extern void cfg_report(cfg_err_fn err, void *arg, const char *path, int line,
 					   const char *fmt,...) __attribute__((format(printf, 5, 6)));

@@ -259,10 +259,17 @@ conn_handshake(conn *c)
 		{
 			long		vr = SSL_get_verify_result(c->ssl);
 
-			snprintf(why, sizeof(why), "TLS handshake failed: %s%s%s",
-					 tls_error_text(detail, sizeof(detail)),
-					 vr != X509_V_OK ? "; certificate: " : "",
-					 vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
+			if (c->pin.why != NULL)
+			{
+				ERR_clear_error();
+				snprintf(why, sizeof(why), "TLS handshake failed: peer certificate refused: %s",
+						 c->pin.why);
+			}
+			else
+				snprintf(why, sizeof(why), "TLS handshake failed: %s%s%s",
+						 tls_error_text(detail, sizeof(detail)),
+						 vr != X509_V_OK ? "; certificate: " : "",
+						 vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
 		}
 		else
 			snprintf(why, sizeof(why), "TLS handshake failed: %s",

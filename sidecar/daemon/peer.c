@@ -213,7 +213,7 @@ static void
 peer_dial(peer_mesh *m, peer_slot *s)
 {
 	const cfg_addr *a = &m->cfg->replicas[s->id].addr;
-	tls_pin		pin = {m->keys, 1u << s->id};
+	tls_pin		pin = {m->keys, 1u << s->id, NULL};
 	peer_link  *l;
 	char		desc[96];
 	int			one = 1;
@@ -280,7 +280,7 @@ peer_accept(ev_loop *loop, int lfd, void *arg, int mask)
 	{
 		struct sockaddr_storage sa;
 		socklen_t	salen = sizeof(sa);
-		tls_pin		pin = {m->keys, (1u << m->cfg->id) - 1};
+		tls_pin		pin = {m->keys, (1u << m->cfg->id) - 1, NULL};
 		char		addr[80];
 		char		desc[96];
 		peer_link  *l;

@@ -60,6 +60,9 @@ tls_verify(int preverify_ok, X509_STORE_CTX *xs)
 	who = keys_find_replica(pin->keys, X509_get0_pubkey(cert));
 	if (who < 0 || (pin->allow_mask & (1u << who)) == 0)
 	{
+		pin->why = who < 0 ? "its key is not the key of any configured replica"
+			: "its key is a replica's that may not take this connection "
+			"(replicas dial only higher ids)";
 		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
 		return 0;
 	}

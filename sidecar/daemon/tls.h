@@ -34,6 +34,7 @@ typedef struct tls_pin
 {
 	const daemon_keys *keys;	/* NULL: accept any key (test probes only) */
 	uint32_t	allow_mask;		/* bit i: replica i may be the peer */
+	const char *why;			/* set when the peer's key was refused */
 } tls_pin;
 
 /*
