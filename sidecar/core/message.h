@@ -210,6 +210,13 @@ typedef struct zz_cp_proof
 } zz_cp_proof;
 
 /* ---- VIEW-CHANGE ---- */
+
+/*
+ * A replica holds no ORDER-REQ beyond its stable checkpoint + 2 x
+ * cp_interval (protocol.md section 2), so no VIEW-CHANGE has more entries.
+ */
+#define ZZ_MAX_VC_ENTRIES	(2 * ZZ_MAX_CP_INTERVAL)
+
 typedef struct zz_view_change
 {
 	zz_view		new_view;		/* v + 1 */
@@ -263,7 +270,10 @@ typedef struct zz_state_reply
 
 /*
  * Encoding.  zz_buf is a growable output buffer; encoders append to it and
- * return false only on allocation failure.
+ * return false on allocation failure, or if the struct breaks a rule the
+ * decoder enforces (a count or length over its limit, a replica id >=
+ * ZZ_MAX_N, a presence byte not 0 or 1, a NULL array with a nonzero count,
+ * a result over ZZ_MAX_MSG_LEN).  On false nothing is appended.
  */
 typedef struct zz_buf
 {
@@ -323,7 +333,8 @@ extern void zz_order_req_free(zz_order_req *m);	/* for clones */
 
 /*
  * Signing inputs: domain tag + fixed-width fields.  Each writes into b
- * (reset first) the exact bytes to sign or verify.
+ * (reset first) the exact bytes to sign or verify.  If the struct breaks a
+ * limit (as for the encoders) or memory runs out, b is left empty.
  */
 extern void zz_order_hdr_signing_bytes(zz_buf *b, const zz_order_hdr *h);
 extern void zz_response_core_signing_bytes(zz_buf *b, zz_view v, zz_seq n,
