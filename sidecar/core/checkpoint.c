@@ -232,6 +232,13 @@ make_stable(zz_replica *r, zz_seq seq)
 		return;
 	zz_truncate_below(r, seq);
 	r->stable_proof = s->proof;
+	if (s->proof.count == 0)
+	{
+		/* Certified before our votes arrived: our own digest is the same. */
+		r->stable_proof.seq = seq;
+		r->stable_proof.history = s->own.history;
+		r->stable_proof.state = s->own.state;
+	}
 	r->stable_history = s->own.history;
 	r->stats.checkpoints_stable++;
 	if (r->has_cc && r->max_cc.seq <= seq)
@@ -361,6 +368,7 @@ zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_dige
 	zz_buf_init(&table);
 	zz_client_table_serialize(r, &table);
 	free(s->table);
+	memset(s, 0, sizeof(*s));
 	s->seq = seq;
 	s->svc_digest = svc_digest ? *svc_digest : zero;
 	s->table = table.data;
@@ -539,7 +547,7 @@ zz_checkpoint_deadline(const zz_replica *r)
 {
 	zz_time		t = UINT64_MAX;
 
-	if (r->my_cp.seq > r->stable_seq && r->cp_resend_deadline)
+	if (r->my_cp.seq > r->cert_proof.seq && r->cp_resend_deadline)
 		t = r->cp_resend_deadline;
 	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline < t)
 		t = r->transfer_deadline;
@@ -554,7 +562,7 @@ zz_checkpoint_deadline(const zz_replica *r)
 void
 zz_checkpoint_tick(zz_replica *r)
 {
-	if (r->my_cp.seq > r->stable_seq && r->cp_resend_deadline &&
+	if (r->my_cp.seq > r->cert_proof.seq && r->cp_resend_deadline &&
 		r->cp_resend_deadline <= r->now)
 	{
 		zz_buf_reset(&r->out);

@@ -24,6 +24,7 @@ typedef struct zz_resp_slot
 {
 	bool		have;
 	uint8_t    *raw;			/* owned copy of the message */
+	size_t		raw_len;
 	zz_spec_response m;			/* points into raw */
 	zz_digest	reply_digest;
 	bool		sig_checked;
@@ -59,7 +60,11 @@ struct zz_client
 	bool		committing;
 	zz_commit	commit;
 	bool		local_commit[ZZ_MAX_N];
+	zz_view		lc_view;		/* the certificate local_commit[] counts for */
+	zz_seq		lc_seq;
+	zz_digest	lc_history;
 	int			commit_group;	/* replica whose response the CC is for */
+	zz_resp_slot commit_rep;	/* a copy of that response: the reply to return */
 
 	zz_buf		out;
 	zz_buf		sigbuf;
@@ -90,14 +95,53 @@ zz_client_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 }
 
 static void
+clear_slot(zz_resp_slot *s)
+{
+	free(s->raw);
+	memset(s, 0, sizeof(*s));
+}
+
+static void
 clear_responses(zz_client *c)
 {
 	int			i;
 
 	for (i = 0; i < ZZ_MAX_N; i++)
+		clear_slot(&c->resp[i]);
+	clear_slot(&c->commit_rep);
+}
+
+/*
+ * Keep a response of our own: raw bytes, and the decoded view into them.
+ */
+static bool
+fill_slot(zz_resp_slot *s, const uint8_t *buf, size_t len)
+{
+	clear_slot(s);
+	s->raw = malloc(len ? len : 1);
+	if (s->raw == NULL)
+		abort();
+	memcpy(s->raw, buf, len);
+	if (zz_decode_spec_response(s->raw, len, &s->m) != ZZ_OK)
 	{
-		free(c->resp[i].raw);
-		memset(&c->resp[i], 0, sizeof(c->resp[i]));
+		clear_slot(s);
+		return false;
+	}
+	s->raw_len = len;
+	s->have = true;
+	return true;
+}
+
+static void
+copy_slot(zz_resp_slot *dst, const zz_resp_slot *src)
+{
+	if (src == dst)
+		return;
+	if (fill_slot(dst, src->raw, src->raw_len))
+	{
+		dst->reply_digest = src->reply_digest;
+		dst->sig_checked = src->sig_checked;
+		dst->sig_ok = src->sig_ok;
 	}
 }
 
@@ -163,6 +207,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	c->busy = true;
 	c->committing = false;
 	memset(c->local_commit, 0, sizeof(c->local_commit));
+	c->lc_seq = 0;
 	c->ts = q.timestamp;
 	c->sent_at = now;
 	c->commit_deadline = now + c->p.commit_timeout;
@@ -295,9 +340,18 @@ try_commit(zz_client *c)
 			continue;
 		if (c->bugs & ZZ_CLIENT_BUG_BAD_CC)
 			cc->entries[0].sig.b[0] ^= 1;
+		/* LOCAL-COMMITs for the same certificate still count. */
+		if (cc->view != c->lc_view || cc->seq != c->lc_seq ||
+			!zz_digest_eq(&cc->history, &c->lc_history))
+		{
+			memset(c->local_commit, 0, sizeof(c->local_commit));
+			c->lc_view = cc->view;
+			c->lc_seq = cc->seq;
+			c->lc_history = cc->history;
+		}
 		c->committing = true;
 		c->commit_group = (int) i;
-		memset(c->local_commit, 0, sizeof(c->local_commit));
+		copy_slot(&c->commit_rep, &c->resp[i]);
 		send_commit(c);
 		return true;
 	}
@@ -324,19 +378,8 @@ on_spec_response(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 	s = &c->resp[m.replica];
 	if (s->have && s->m.view > m.view)
 		return;
-	free(s->raw);
-	memset(s, 0, sizeof(*s));
-	s->raw = malloc(len);
-	if (s->raw == NULL)
-		abort();
-	memcpy(s->raw, buf, len);
-	if (zz_decode_spec_response(s->raw, len, &s->m) != ZZ_OK)
-	{
-		free(s->raw);
-		s->raw = NULL;
+	if (!fill_slot(s, buf, len))
 		goto reject;
-	}
-	s->have = true;
 	zz_hash(c->crypto, s->m.reply, s->m.reply_len, &s->reply_digest);
 
 	need = (c->bugs & ZZ_CLIENT_BUG_COMPLETE_ON_2F) ? 2 * c->p.f : c->p.n;
@@ -363,19 +406,19 @@ on_local_commit(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 
 	if (zz_decode_local_commit(buf, len, &m) != ZZ_OK || m.replica >= c->p.n)
 		goto reject;
-	if (!c->busy || !c->committing || m.client != c->id || m.timestamp != c->ts)
+	if (!c->busy || c->lc_seq == 0 || m.client != c->id || m.timestamp != c->ts)
 		return;
 	zz_local_commit_mac_digest(c->crypto, &m, &d);
 	if (!zz_mac_check(c->crypto, m.replica, &d, &m.mac))
 		goto reject;
-	if (m.view != c->commit.cc.view || m.seq != c->commit.cc.seq ||
-		!zz_digest_eq(&m.history, &c->commit.cc.history))
+	if (m.view != c->lc_view || m.seq != c->lc_seq ||
+		!zz_digest_eq(&m.history, &c->lc_history))
 		return;
 	c->local_commit[m.replica] = true;
 	for (i = 0; i < c->p.n; i++)
 		k += c->local_commit[i];
 	if (k >= zz_quorum(&c->p))
-		complete(c, now, &c->resp[c->commit_group], ZZ_PATH_COMMIT);
+		complete(c, now, &c->commit_rep, ZZ_PATH_COMMIT);
 	return;
 reject:
 	c->stats.rejected++;
@@ -426,16 +469,18 @@ zz_client_tick(zz_client *c, zz_time now)
 	}
 	if (now >= c->retransmit_deadline)
 	{
+		/*
+		 * Retransmit the request to all replicas, and a pending COMMIT too.
+		 * A certificate may never gather LOCAL-COMMITs (its history was
+		 * rolled back in a view change): fresh responses then let the
+		 * commit timer form a new one.
+		 */
 		if (c->committing)
-			send_commit(c);		/* LOCAL-COMMITs may have been lost */
-		else
-		{
-			for (i = 0; i < c->p.n; i++)
-				c->io.to_replica(c->io.ctx, i, c->req.data, c->req.len);
-		}
-		/* Responses may come from a newer view: allow a fresh commit try. */
-		if (!c->committing)
-			c->commit_deadline = now + c->p.commit_timeout;
+			send_commit(c);
+		for (i = 0; i < c->p.n; i++)
+			c->io.to_replica(c->io.ctx, i, c->req.data, c->req.len);
+		c->committing = false;
+		c->commit_deadline = now + c->p.commit_timeout;
 		c->stats.retransmissions++;
 		c->retransmit_interval *= 2;
 		if (c->retransmit_interval > c->p.retransmit_max)

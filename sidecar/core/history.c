@@ -52,10 +52,13 @@ zz_entry_clear(zz_entry *e)
 		free(e->replies);
 	}
 	for (i = 0; i < e->n_undo; i++)
+	{
 		free(e->undo[i].prev_cached);
+		free(e->undo[i].prev_reply);
+	}
 	free(e->undo);
 	free(e->skipped);
-	free(e->leaves);
+	free(e->tree);
 	free(e->req_digests);
 	zz_order_req_free(e->order);
 	memset(e, 0, sizeof(*e));
@@ -199,31 +202,14 @@ merkle_finish(zz_crypto *c, uint32_t count, const zz_digest *top, zz_digest *roo
 }
 
 /*
- * Reduce one level in place: pairs are hashed, an odd last node moves up
- * unchanged.  Returns the new width.
- */
-static uint32_t
-merkle_level(zz_crypto *c, zz_digest *nodes, uint32_t width)
-{
-	uint32_t	i,
-				w = 0;
-
-	for (i = 0; i + 1 < width; i += 2)
-		merkle_node(c, &nodes[i], &nodes[i + 1], &nodes[w++]);
-	if (width & 1)
-		nodes[w++] = nodes[width - 1];
-	return w;
-}
-
-/*
  * R over count leaves.  The root also binds the count, so a batch of k
  * leaves cannot pass for a batch of another size.
  */
 void
 zz_merkle_root(zz_crypto *c, const zz_digest *leaves, uint32_t count, zz_digest *root)
 {
-	zz_digest  *work;
-	uint32_t	w = count;
+	zz_digest  *tree;
+	uint32_t	n;
 
 	if (count == 0)
 	{
@@ -232,42 +218,94 @@ zz_merkle_root(zz_crypto *c, const zz_digest *leaves, uint32_t count, zz_digest 
 		merkle_finish(c, 0, &zero, root);
 		return;
 	}
-	work = malloc(sizeof(zz_digest) * count);
-	if (work == NULL)
+	tree = malloc(sizeof(zz_digest) * ZZ_MERKLE_TREE_LEN(count));
+	if (tree == NULL)
 		abort();
-	memcpy(work, leaves, sizeof(zz_digest) * count);
-	while (w > 1)
-		w = merkle_level(c, work, w);
-	merkle_finish(c, count, &work[0], root);
-	free(work);
+	n = zz_merkle_tree(c, leaves, count, tree);
+	merkle_finish(c, count, &tree[n - 1], root);
+	free(tree);
 }
 
 /*
- * The sibling path of leaf index; levels where the node has no sibling
- * (odd last node) contribute nothing.  Returns the path's length.
+ * R from a tree built by zz_merkle_tree.
+ */
+void
+zz_merkle_tree_root(zz_crypto *c, const zz_digest *tree, uint32_t ndigests, uint32_t count,
+					zz_digest *root)
+{
+	merkle_finish(c, count, &tree[ndigests - 1], root);
+}
+
+/*
+ * All levels of the tree, leaves first, in one array: level 0 is the
+ * count leaves, each next level ceil(width / 2) nodes, the last one node.
+ * Building it once per batch lets every request's path be read off it.
+ * Returns the number of digests written (at most ZZ_MERKLE_TREE_LEN(count)).
+ */
+uint32_t
+zz_merkle_tree(zz_crypto *c, const zz_digest *leaves, uint32_t count, zz_digest *tree)
+{
+	uint32_t	w = count,
+				off = 0,
+				i;
+
+	if (tree != leaves)
+		memcpy(tree, leaves, sizeof(zz_digest) * count);
+	while (w > 1)
+	{
+		zz_digest  *lvl = tree + off;
+		zz_digest  *up = lvl + w;
+
+		for (i = 0; i + 1 < w; i += 2)
+			merkle_node(c, &lvl[i], &lvl[i + 1], &up[i / 2]);
+		if (w & 1)
+			up[w / 2] = lvl[w - 1];
+		off += w;
+		w = (w + 1) / 2;
+	}
+	return off + 1;
+}
+
+/*
+ * The sibling path of leaf index, read off a tree from zz_merkle_tree;
+ * levels where the node has no sibling (odd last node) contribute
+ * nothing.  Returns the path's length.
  */
 uint8_t
-zz_merkle_path(zz_crypto *c, const zz_digest *leaves, uint32_t count,
-			   uint32_t index, zz_digest *path)
+zz_merkle_tree_path(const zz_digest *tree, uint32_t count, uint32_t index, zz_digest *path)
 {
-	zz_digest  *work;
-	uint32_t	w = count;
+	uint32_t	w = count,
+				off = 0;
 	uint8_t		len = 0;
 
-	work = malloc(sizeof(zz_digest) * (count ? count : 1));
-	if (work == NULL)
-		abort();
-	memcpy(work, leaves, sizeof(zz_digest) * count);
 	while (w > 1)
 	{
 		uint32_t	sib = index ^ 1;
 
 		if (sib < w)
-			path[len++] = work[sib];
-		w = merkle_level(c, work, w);
+			path[len++] = tree[off + sib];
+		off += w;
+		w = (w + 1) / 2;
 		index >>= 1;
 	}
-	free(work);
+	return len;
+}
+
+/*
+ * The path of one leaf, building the tree (tests and one-off callers).
+ */
+uint8_t
+zz_merkle_path(zz_crypto *c, const zz_digest *leaves, uint32_t count,
+			   uint32_t index, zz_digest *path)
+{
+	zz_digest  *tree = malloc(sizeof(zz_digest) * ZZ_MERKLE_TREE_LEN(count));
+	uint8_t		len;
+
+	if (tree == NULL)
+		abort();
+	zz_merkle_tree(c, leaves, count, tree);
+	len = zz_merkle_tree_path(tree, count, index, path);
+	free(tree);
 	return len;
 }
 
@@ -324,8 +362,13 @@ zz_truncate_below(zz_replica *r, zz_seq seq)
 	for (s = r->stable_seq + 1; s <= seq && s <= r->max_seq; s++)
 	{
 		e = &r->ring[s % r->ring_cap];
-		if (s == seq && e->used)
-			r->stable_history = e->order->hdr.history;
+		if (e->used)
+		{
+			if (s == seq)
+				r->stable_history = e->order->hdr.history;
+			r->past_seq[s % r->ring_cap] = s;
+			r->past_history[s % r->ring_cap] = e->order->hdr.history;
+		}
 		zz_entry_clear(e);
 	}
 	r->stable_seq = seq;
@@ -349,12 +392,57 @@ undo_client_effects(zz_replica *r, zz_entry *e)
 		if (c == NULL)
 			continue;
 		free(c->cached);
+		free(c->reply);
 		c->last_ts = u->prev_ts;
 		c->last_req = u->prev_req;
 		c->last_seq = u->prev_seq;
+		c->last_history = u->prev_history;
 		c->cached = u->prev_cached;
 		c->cached_len = u->prev_cached_len;
+		c->reply = u->prev_reply;
+		c->reply_len = u->prev_reply_len;
 		u->prev_cached = NULL;
+		u->prev_reply = NULL;
+	}
+}
+
+/*
+ * What each client has ordered is exactly what is executed or still in
+ * the log: recompute it after the log or the open batch lost entries
+ * (rollback, a view change dropping the primary's batch).  Otherwise a
+ * request that was ordered and then dropped would never be ordered again.
+ */
+void
+zz_recompute_ordered(zz_replica *r)
+{
+	zz_seq		s;
+	uint32_t	i;
+
+	for (i = 0; i < r->clients_cap; i++)
+	{
+		zz_client_rec *c = &r->clients[i];
+
+		if (!c->used)
+			continue;
+		c->ordered_ts = c->last_ts;
+		c->ordered_seq = c->last_seq;
+	}
+	for (s = r->last_executed + 1; s <= r->max_seq; s++)
+	{
+		zz_entry   *e = zz_entry_at(r, s);
+
+		if (e == NULL)
+			continue;
+		for (i = 0; i < e->order->hdr.count; i++)
+		{
+			zz_client_rec *c = zz_client_lookup(r, e->order->reqs[i].client, true);
+
+			if (c && e->order->reqs[i].timestamp > c->ordered_ts)
+			{
+				c->ordered_ts = e->order->reqs[i].timestamp;
+				c->ordered_seq = s;
+			}
+		}
 	}
 }
 
@@ -367,7 +455,6 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 {
 	zz_seq		s;
 	zz_seq		undone = 0;
-	uint32_t	i;
 
 	if (seq < r->stable_seq)
 		return false;
@@ -399,33 +486,7 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 		r->max_history = zz_entry_at(r, seq)->order->hdr.history;
 	r->exec_history = r->max_history;
 
-	/* What is ordered is now exactly what is executed or still in the log. */
-	for (i = 0; i < r->clients_cap; i++)
-	{
-		zz_client_rec *c = &r->clients[i];
-
-		if (!c->used)
-			continue;
-		c->ordered_ts = c->last_ts;
-		c->ordered_seq = c->last_seq;
-	}
-	for (s = r->last_executed + 1; s <= r->max_seq; s++)
-	{
-		zz_entry   *e = zz_entry_at(r, s);
-
-		if (e == NULL)
-			continue;
-		for (i = 0; i < e->order->hdr.count; i++)
-		{
-			zz_client_rec *c = zz_client_lookup(r, e->order->reqs[i].client, true);
-
-			if (c && e->order->reqs[i].timestamp > c->ordered_ts)
-			{
-				c->ordered_ts = e->order->reqs[i].timestamp;
-				c->ordered_seq = s;
-			}
-		}
-	}
+	zz_recompute_ordered(r);
 	zz_replica_trace(r, "rolled back to %llu (%llu batches undone)",
 					 (unsigned long long) seq, (unsigned long long) undone);
 	return true;
@@ -441,10 +502,35 @@ cmp_rec(const void *a, const void *b)
 }
 
 /*
- * The client table's replicated part (what exactly-once needs) in a
- * canonical order: u32 count, then per client u32 id, u64 last_ts, the
- * request digest and u64 last_seq.  It is part of the checkpoint digest
- * and of state transfer.
+ * The reply a client was last given: from its cached SPEC-RESPONSE, or as
+ * installed by state transfer.
+ */
+bool
+zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len)
+{
+	zz_spec_response m;
+
+	if (c->cached != NULL && zz_decode_spec_response(c->cached, c->cached_len, &m) == ZZ_OK)
+	{
+		*reply = m.reply;
+		*len = m.reply_len;
+		return true;
+	}
+	if (c->reply != NULL || c->last_ts == 0)
+	{
+		*reply = c->reply;
+		*len = c->reply_len;
+		return c->reply != NULL;
+	}
+	return false;
+}
+
+/*
+ * The client table's replicated part (what exactly-once and late answers
+ * need) in a canonical order: u32 count, then per client u32 id, u64
+ * last_ts, the request digest, u64 last_seq, h at last_seq, and the reply
+ * (u32 length + bytes).  It is part of the checkpoint digest and of state
+ * transfer.
  */
 void
 zz_client_table_serialize(zz_replica *r, zz_buf *b)
@@ -464,15 +550,23 @@ zz_client_table_serialize(zz_replica *r, zz_buf *b)
 	zz_buf_append(b, &n, sizeof(n));
 	for (i = 0; i < n; i++)
 	{
+		const uint8_t *reply = NULL;
+		uint32_t	len = 0;
+
+		if (!zz_client_reply(v[i], &reply, &len))
+			len = 0;
 		zz_buf_append(b, &v[i]->client, sizeof(v[i]->client));
 		zz_buf_append(b, &v[i]->last_ts, sizeof(v[i]->last_ts));
 		zz_buf_append(b, &v[i]->last_req, sizeof(v[i]->last_req));
 		zz_buf_append(b, &v[i]->last_seq, sizeof(v[i]->last_seq));
+		zz_buf_append(b, &v[i]->last_history, sizeof(v[i]->last_history));
+		zz_buf_append(b, &len, sizeof(len));
+		zz_buf_append(b, reply, len);
 	}
 	free(v);
 }
 
-#define ZZ_CLIENT_TABLE_REC (4 + 8 + ZZ_DIGEST_LEN + 8)
+#define ZZ_CLIENT_TABLE_REC (4 + 8 + ZZ_DIGEST_LEN + 8 + ZZ_DIGEST_LEN + 4)
 
 /*
  * Replace the client table with a serialized one (state transfer).  The
@@ -482,30 +576,38 @@ zz_client_table_serialize(zz_replica *r, zz_buf *b)
 bool
 zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len)
 {
+	const uint8_t *end = p + len;
 	uint32_t	n,
 				i;
 
 	if (len < 4)
 		return false;
 	memcpy(&n, p, 4);
-	if ((len - 4) / ZZ_CLIENT_TABLE_REC < n || len != 4 + (size_t) n * ZZ_CLIENT_TABLE_REC)
+	p += 4;
+	if ((size_t) (end - p) / ZZ_CLIENT_TABLE_REC < n)
 		return false;
 	for (i = 0; i < r->clients_cap; i++)
 	{
-		free(r->clients[i].cached);
-		r->clients[i].cached = NULL;
-		r->clients[i].cached_len = 0;
-		r->clients[i].last_ts = 0;
-		r->clients[i].ordered_ts = 0;
-		r->clients[i].last_seq = 0;
-		r->clients[i].ordered_seq = 0;
+		zz_client_rec *c = &r->clients[i];
+
+		free(c->cached);
+		free(c->reply);
+		c->cached = c->reply = NULL;
+		c->cached_len = c->reply_len = 0;
+		c->last_ts = c->ordered_ts = 0;
+		c->last_seq = c->ordered_seq = 0;
 	}
-	p += 4;
-	for (i = 0; i < n; i++, p += ZZ_CLIENT_TABLE_REC)
+	for (i = 0; i < n; i++)
 	{
-		uint32_t	id;
+		uint32_t	id,
+					rl;
 		zz_client_rec *c;
 
+		if ((size_t) (end - p) < ZZ_CLIENT_TABLE_REC)
+			return false;
+		memcpy(&rl, p + ZZ_CLIENT_TABLE_REC - 4, 4);
+		if (rl > ZZ_MAX_REPLY_LEN || (size_t) (end - p) - ZZ_CLIENT_TABLE_REC < rl)
+			return false;
 		memcpy(&id, p, 4);
 		c = zz_client_lookup(r, id, true);
 		if (c == NULL)
@@ -513,8 +615,15 @@ zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len)
 		memcpy(&c->last_ts, p + 4, 8);
 		memcpy(&c->last_req, p + 12, ZZ_DIGEST_LEN);
 		memcpy(&c->last_seq, p + 12 + ZZ_DIGEST_LEN, 8);
+		memcpy(&c->last_history, p + 20 + ZZ_DIGEST_LEN, ZZ_DIGEST_LEN);
+		c->reply = malloc(rl ? rl : 1);
+		if (c->reply == NULL)
+			return false;
+		memcpy(c->reply, p + ZZ_CLIENT_TABLE_REC, rl);
+		c->reply_len = rl;
 		c->ordered_ts = c->last_ts;
 		c->ordered_seq = c->last_seq;
+		p += ZZ_CLIENT_TABLE_REC + rl;
 	}
-	return true;
+	return p == end;
 }

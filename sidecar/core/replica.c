@@ -83,11 +83,14 @@ zz_replica_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 	r->ring_cap = 2 * params->cp_interval + 2;
 	r->ring = calloc(r->ring_cap, sizeof(zz_entry));
 	r->future = calloc(r->ring_cap, sizeof(zz_order_req *));
+	r->past_seq = calloc(r->ring_cap, sizeof(zz_seq));
+	r->past_history = calloc(r->ring_cap, sizeof(zz_digest));
 	r->batch = calloc(params->batch_max, sizeof(zz_pending));
 	zz_buf_init(&r->out);
 	zz_buf_init(&r->sigbuf);
 	r->vc = zz_vc_create(r);
 	if (r->ring == NULL || r->future == NULL || r->batch == NULL || r->vc == NULL ||
+		r->past_seq == NULL || r->past_history == NULL ||
 		zz_client_lookup(r, 0, true) == NULL)
 	{
 		zz_replica_free(r);
@@ -102,11 +105,14 @@ void
 zz_drop_batch(zz_replica *r)
 {
 	uint32_t	i;
+	bool		had = r->batch_len > 0;
 
 	for (i = 0; i < r->batch_len; i++)
 		free(r->batch[i].op_copy);
 	r->batch_len = 0;
 	r->batch_deadline = UINT64_MAX;
+	if (had)
+		zz_recompute_ordered(r);
 }
 
 static void
@@ -138,12 +144,17 @@ zz_replica_free(zz_replica *r)
 	if (r->batch)
 		zz_drop_batch(r);
 	for (i = 0; i < r->clients_cap; i++)
+	{
 		free(r->clients[i].cached);
+		free(r->clients[i].reply);
+	}
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 		free(r->cp_states[i].table);
 	zz_vc_free(r->vc);
 	free(r->clients);
 	free(r->ring);
+	free(r->past_seq);
+	free(r->past_history);
 	free(r->future);
 	free(r->batch);
 	zz_buf_free(&r->out);
@@ -215,15 +226,54 @@ zz_replica_visit_history(const zz_replica *r, zz_history_visit fn, void *ctx)
 /*
  * Resend the SPEC-RESPONSE a client was already sent for its latest
  * request.  (A client that was committing retransmits its COMMIT, which
- * is answered with a fresh LOCAL-COMMIT.)
+ * is answered with a fresh LOCAL-COMMIT.)  A request below the stable
+ * checkpoint is answered from the client table, which state transfer also
+ * carries.
  */
 static void
 resend_cached(zz_replica *r, zz_client_rec *c)
 {
-	if (c->cached == NULL)
+	zz_spec_response m;
+	zz_digest	d;
+	const uint8_t *reply;
+	uint32_t	len;
+
+	if (c->last_seq > r->stable_seq && c->cached != NULL)
+	{
+		r->stats.cached_replies++;
+		r->io.to_client(r->io.ctx, c->client, c->cached, c->cached_len);
 		return;
+	}
+	if (c->last_seq > r->stable_seq || !zz_client_reply(c, &reply, &len))
+		return;
+
+	/*
+	 * Covered by a stable checkpoint, so committed, and every correct
+	 * replica holds the same reply in its client table: answer with a
+	 * response core of its own, a batch of one at (0, n, h_n), which every
+	 * correct replica builds identically.
+	 */
+	memset(&m, 0, sizeof(m));
+	m.seq = c->last_seq;
+	m.history = c->last_history;
+	m.replica = r->id;
+	m.client = c->client;
+	m.timestamp = c->last_ts;
+	m.reply = reply;
+	m.reply_len = len;
+	m.order.seq = c->last_seq;
+	m.order.history = c->last_history;
+	m.order.count = 1;
+	zz_reply_leaf(r->crypto, c->client, c->last_ts, reply, len, &d);
+	zz_merkle_root(r->crypto, &d, 1, &m.reply_root);
+	zz_response_core_signing_bytes(&r->sigbuf, 0, m.seq, &m.history, &m.reply_root);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.core_sig);
+	zz_spec_response_mac_digest(r->crypto, &m, &d);
+	zz_mac_compute(r->crypto, c->client, &d, &m.mac);
+	zz_buf_reset(&r->out);
+	zz_encode_spec_response(&r->out, &m);
+	r->io.to_client(r->io.ctx, c->client, r->out.data, r->out.len);
 	r->stats.cached_replies++;
-	r->io.to_client(r->io.ctx, c->client, c->cached, c->cached_len);
 }
 
 /*
@@ -337,8 +387,13 @@ send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
 	zz_encode_confirm_req(&r->out, &m);
 	zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
 	r->stats.confirm_reqs++;
-	if (c->confirm_deadline == 0 || c->confirm_deadline == UINT64_MAX)
+	if (c->confirm_deadline == 0 || c->confirm_deadline == UINT64_MAX ||
+		c->confirm_view != r->view)
+	{
 		c->confirm_deadline = r->now + r->p.confirm_timeout;
+		c->confirm_ts = q->timestamp;
+		c->confirm_view = r->view;
+	}
 }
 
 static void
@@ -505,7 +560,7 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 			c->ordered_ts = m->reqs[i].timestamp;
 			c->ordered_seq = m->hdr.seq;
 		}
-		if (c)
+		if (c && c->ordered_ts >= c->confirm_ts)
 			c->confirm_deadline = UINT64_MAX;
 	}
 	zz_try_execute(r);
@@ -714,7 +769,7 @@ send_spec_response(zz_replica *r, zz_entry *e, uint32_t i)
 	m.index = i;
 	m.reply = e->replies[i].data;
 	m.reply_len = e->replies[i].len;
-	m.path_len = zz_merkle_path(r->crypto, e->leaves, e->order->hdr.count, i, m.path);
+	m.path_len = zz_merkle_tree_path(e->tree, e->order->hdr.count, i, m.path);
 	m.order = e->order->hdr;
 	zz_spec_response_mac_digest(r->crypto, &m, &d);
 	zz_mac_compute(r->crypto, q->client, &d, &m.mac);
@@ -748,8 +803,8 @@ finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
 	zz_seq		seq = e->order->hdr.seq;
 
 	e->replies = calloc(count, sizeof(zz_reply));
-	e->leaves = malloc(sizeof(zz_digest) * count);
-	if (e->replies == NULL || e->leaves == NULL)
+	e->tree = malloc(sizeof(zz_digest) * ZZ_MERKLE_TREE_LEN(count));
+	if (e->replies == NULL || e->tree == NULL)
 		abort();
 	for (i = 0; i < count; i++)
 	{
@@ -762,9 +817,10 @@ finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
 			k++;
 		}
 		zz_reply_leaf(r->crypto, q->client, q->timestamp, e->replies[i].data,
-					  e->replies[i].len, &e->leaves[i]);
+					  e->replies[i].len, &e->tree[i]);
 	}
-	zz_merkle_root(r->crypto, e->leaves, count, &e->reply_root);
+	zz_merkle_tree_root(r->crypto, e->tree, zz_merkle_tree(r->crypto, e->tree, count, e->tree),
+						count, &e->reply_root);
 	e->executed = true;
 	r->last_executed = seq;
 	r->exec_history = e->order->hdr.history;
@@ -847,13 +903,17 @@ zz_try_execute(zz_replica *r)
 			u->prev_ts = c->last_ts;
 			u->prev_req = c->last_req;
 			u->prev_seq = c->last_seq;
+			u->prev_history = c->last_history;
 			u->prev_cached = c->cached;
 			u->prev_cached_len = c->cached_len;
-			c->cached = NULL;
-			c->cached_len = 0;
+			u->prev_reply = c->reply;
+			u->prev_reply_len = c->reply_len;
+			c->cached = c->reply = NULL;
+			c->cached_len = c->reply_len = 0;
 			c->last_ts = q->timestamp;
 			c->last_req = e->req_digests[i];
 			c->last_seq = e->order->hdr.seq;
+			c->last_history = e->order->hdr.history;
 			ops[nops].client = q->client;
 			ops[nops].timestamp = q->timestamp;
 			ops[nops].data = q->op;
@@ -940,6 +1000,14 @@ history_at(zz_replica *r, zz_seq seq, zz_digest *out)
 		*out = r->stable_history;
 		return true;
 	}
+	if (seq < r->stable_seq)
+	{
+		/* Truncated, and so committed: answer from the digests we kept. */
+		if (r->past_seq[seq % r->ring_cap] != seq)
+			return false;
+		*out = r->past_history[seq % r->ring_cap];
+		return true;
+	}
 	e = zz_entry_at(r, seq);
 	if (e == NULL || !e->executed)
 		return false;
@@ -957,10 +1025,18 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 
 	if (zz_decode_commit(buf, len, &m) != ZZ_OK)
 		goto reject;
-	if (m.cc.seq > r->last_executed || m.cc.seq < r->stable_seq)
+	if (m.cc.seq > r->last_executed)
 		return;					/* the client retransmits once we catch up */
 	if (!history_at(r, m.cc.seq, &mine))
-		return;
+	{
+		zz_client_rec *c = zz_client_lookup(r, m.client, false);
+
+		/* Truncated and forgotten: the client table still knows its own. */
+		if (c == NULL || m.cc.seq > r->stable_seq || c->last_seq != m.cc.seq ||
+			c->last_ts != m.timestamp)
+			return;
+		mine = c->last_history;
+	}
 	if (!zz_digest_eq(&mine, &m.cc.history))
 	{
 		/* A valid CC that conflicts with our history: the primary lied. */
@@ -1125,7 +1201,8 @@ zz_replica_tick(zz_replica *r, zz_time now)
 		if (c->used && c->confirm_deadline != 0 && c->confirm_deadline <= now)
 		{
 			c->confirm_deadline = UINT64_MAX;
-			if (r->mode == ZZ_MODE_NORMAL && !is_primary(r))
+			if (r->mode == ZZ_MODE_NORMAL && !is_primary(r) && c->confirm_view == r->view &&
+				c->ordered_ts < c->confirm_ts)
 				zz_hate_primary(r, "CONFIRM-REQ timed out");
 		}
 	}

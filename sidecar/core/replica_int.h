@@ -25,8 +25,11 @@ typedef struct zz_client_undo
 	uint64_t	prev_ts;
 	zz_digest	prev_req;
 	zz_seq		prev_seq;
+	zz_digest	prev_history;
 	uint8_t    *prev_cached;	/* owned while the entry lives */
 	uint32_t	prev_cached_len;
+	uint8_t    *prev_reply;		/* owned while the entry lives */
+	uint32_t	prev_reply_len;
 } zz_client_undo;
 
 /* One sequence number of the log: an accepted ORDER-REQ and its execution. */
@@ -39,7 +42,7 @@ typedef struct zz_entry
 	bool		executed;		/* replies known, responses sent */
 	bool	   *skipped;		/* per request: duplicate, not executed */
 	zz_reply   *replies;		/* per request (skipped: empty) */
-	zz_digest  *leaves;			/* Merkle leaves */
+	zz_digest  *tree;			/* Merkle tree over the replies, leaves first */
 	zz_digest	reply_root;
 	zz_sig		core_sig;
 	bool		responded;		/* SPEC-RESPONSEs sent under the current label */
@@ -55,11 +58,16 @@ typedef struct zz_client_rec
 	uint64_t	last_ts;		/* highest timestamp executed */
 	zz_digest	last_req;		/* its request digest */
 	zz_seq		last_seq;		/* where it executed */
+	zz_digest	last_history;	/* h at last_seq */
 	uint8_t    *cached;			/* encoded SPEC-RESPONSE sent for it */
 	uint32_t	cached_len;
+	uint8_t    *reply;			/* its reply, when there is no cached response */
+	uint32_t	reply_len;		/* (installed by state transfer) */
 	uint64_t	ordered_ts;		/* highest timestamp in an accepted ORDER-REQ */
 	zz_seq		ordered_seq;
 	zz_time		confirm_deadline;	/* backup: CONFIRM-REQ outstanding */
+	uint64_t	confirm_ts;		/* ... for this timestamp */
+	zz_view		confirm_view;	/* ... sent in this view */
 } zz_client_rec;
 
 /* A request waiting in the primary's open batch. */
@@ -117,6 +125,8 @@ struct zz_replica
 	zz_digest	exec_history;
 	zz_entry   *ring;
 	uint32_t	ring_cap;
+	zz_seq	   *past_seq;		/* h_n of truncated entries, by seq % ring_cap, */
+	zz_digest  *past_history;	/* so late COMMITs can still be answered */
 
 	/* Commit certificates. */
 	bool		has_cc;
@@ -166,7 +176,9 @@ extern void zz_chain_history(zz_crypto *c, const zz_digest *prev, zz_seq seq,
 							 const zz_digest *d, zz_digest *out);
 extern void zz_truncate_below(zz_replica *r, zz_seq seq);
 extern bool zz_rollback_to(zz_replica *r, zz_seq seq);
+extern void zz_recompute_ordered(zz_replica *r);
 extern void zz_client_table_serialize(zz_replica *r, zz_buf *b);
+extern bool zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len);
 extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len);
 
 /* replica.c */
