@@ -326,7 +326,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	reqs = zz_decode_batch(VARDATA_ANY(requests), VARSIZE_ANY_EXHDR(requests), &nreqs);
 
-	zz_enter_mode(ZZ_MODE_APPLY);
+	zz_enter_mode(ZZ_MODE_APPLY, "zyzzyva.apply_batch()");
 	zz_forget_unchecked_plans();
 	read_position(&last_seq, &last_view);
 	if (seq != last_seq + 1)

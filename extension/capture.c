@@ -3,10 +3,12 @@
  * capture.c
  *	  The row-change trigger on replicated tables.
  *
- * replicate_table() installs zyzzyva.capture() as an AFTER ROW trigger,
- * enabled ALWAYS so that session_replication_role cannot switch it off.
- * It fires after the row's final version is known (BEFORE triggers have
- * run) and does, by mode:
+ * replicate_table() installs two triggers, enabled ALWAYS so that
+ * session_replication_role cannot switch them off: zyzzyva.guard(), BEFORE
+ * each statement, refuses writes outside replicated execution (and
+ * TRUNCATE always) before anything runs; zyzzyva.capture(), AFTER each row,
+ * when the row's final version is known (BEFORE triggers have run), does,
+ * by mode:
  *
  *	 apply		record the undo (before- and after-image, keyed by sequence
  *				number and order) and update the digest;
@@ -31,7 +33,7 @@
 #include "zyzzyva.h"
 
 PG_FUNCTION_INFO_V1(zyzzyva_capture);
-PG_FUNCTION_INFO_V1(zyzzyva_refuse_truncate);
+PG_FUNCTION_INFO_V1(zyzzyva_guard);
 
 static SPIPlanPtr undo_insert_plan = NULL;
 
@@ -82,6 +84,20 @@ write_undo(Relation rel, const char *oldtext, const char *newtext)
 }
 
 /*
+ * Refuse a write to a replicated table outside replicated execution.
+ */
+static void
+refuse_write(Relation rel, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot %s replicated table \"%s\" outside replicated execution",
+					what, RelationGetRelationName(rel)),
+			 errdetail("Replicated tables change only through replicated functions, so that every replica applies the same changes in the same order."),
+			 errhint("Call a replicated function (see zyzzyva.replicated_functions) to change this table.")));
+}
+
+/*
  * zyzzyva.capture(): the AFTER INSERT OR UPDATE OR DELETE row trigger of a
  * replicated table.  See the file header.
  */
@@ -115,15 +131,10 @@ zyzzyva_capture(PG_FUNCTION_ARGS)
 	else
 		oldtup = trigdata->tg_trigtuple;
 
+	/* zyzzyva.guard() refused this already, unless the mode ended since */
 	if (zz_exec.mode != ZZ_MODE_APPLY && zz_exec.mode != ZZ_MODE_UNDO)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot %s replicated table \"%s\" outside replicated execution",
-						newtup == NULL ? "delete from" :
-						oldtup == NULL ? "insert into" : "update",
-						RelationGetRelationName(rel)),
-				 errdetail("Replicated tables change only through replicated functions, so that every replica applies the same changes in the same order."),
-				 errhint("Call a replicated function (see zyzzyva.replicated_functions) to change this table.")));
+		refuse_write(rel, newtup == NULL ? "delete from" :
+					 oldtup == NULL ? "insert into" : "update");
 
 	qualname = zz_relation_qualname(rel);
 	if (oldtup != NULL)
@@ -147,23 +158,36 @@ zyzzyva_capture(PG_FUNCTION_ARGS)
 }
 
 /*
- * zyzzyva.refuse_truncate(): the BEFORE TRUNCATE trigger of a replicated
- * table.  TRUNCATE fires no row triggers, so it would change rows without
- * undo or digest: refuse it always.
+ * zyzzyva.guard(): the BEFORE statement trigger of a replicated table, for
+ * INSERT, UPDATE, DELETE and TRUNCATE.  It refuses a write outside
+ * replicated execution before any row changes or any user trigger runs,
+ * and refuses TRUNCATE always: it fires no row triggers, so it would change
+ * rows without undo or digest.
  */
 Datum
-zyzzyva_refuse_truncate(PG_FUNCTION_ARGS)
+zyzzyva_guard(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TriggerEvent event;
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("zyzzyva.refuse_truncate() must be called as a trigger")));
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot truncate replicated table \"%s\"",
-					RelationGetRelationName(trigdata->tg_relation)),
-			 errhint("Delete the rows through a replicated function, which records undo and keeps the digest.")));
+				 errmsg("zyzzyva.guard() must be called as a BEFORE statement trigger")));
+
+	rel = trigdata->tg_relation;
+	event = trigdata->tg_event;
+	if (TRIGGER_FIRED_BY_TRUNCATE(event))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot truncate replicated table \"%s\"",
+						RelationGetRelationName(rel)),
+				 errhint("Delete the rows through a replicated function, which records undo and keeps the digest.")));
+	if (zz_exec.mode != ZZ_MODE_APPLY && zz_exec.mode != ZZ_MODE_UNDO)
+		refuse_write(rel, TRIGGER_FIRED_BY_INSERT(event) ? "insert into" :
+					 TRIGGER_FIRED_BY_UPDATE(event) ? "update" : "delete from");
 	return PointerGetDatum(NULL);
 }

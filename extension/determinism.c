@@ -10,14 +10,15 @@
  * random generator, transaction ids, backend ids, sequences) are refused
  * while a batch is applied: a planner hook walks each query planned in
  * replicated execution, after rewriting, so column defaults and views are
- * checked too.
+ * checked too, and again after planning, which inlines simple SQL
+ * functions into the query.
  *
  * A plan cached before replicated execution would escape that check, so a
  * backend that planned statements inside functions outside replicated
  * execution resets its plan cache when it next applies a batch (a daemon's
  * apply session never does, and pays nothing).  What still slips through
- * (an inlined SQL function, a C function) is caught by the state digest at
- * the next checkpoint.
+ * (a C function, a SQL function inlined inside a sublink) is caught by the
+ * state digest at the next checkpoint.
  *
  *-------------------------------------------------------------------------
  */
@@ -166,14 +167,25 @@ static PlannedStmt *
 zz_planner(Query *parse, const char *query_string, int cursorOptions,
 		   ParamListInfo boundParams)
 {
+	PlannedStmt *stmt;
+
 	if (zz_exec.mode == ZZ_MODE_APPLY)
 		(void) query_tree_walker(parse, check_walker, NULL, 0);
 	else if (zz_exec.mode == ZZ_MODE_NONE && zz_exec_depth > 0)
 		zz_planned_outside = true;
 
 	if (prev_planner_hook)
-		return prev_planner_hook(parse, query_string, cursorOptions, boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
+		stmt = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	else
+		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
+
+	/*
+	 * The planner rewrites its input in place, inlining SQL functions into
+	 * the query's expressions: walk it again to see their bodies.
+	 */
+	if (zz_exec.mode == ZZ_MODE_APPLY)
+		(void) query_tree_walker(parse, check_walker, NULL, 0);
+	return stmt;
 }
 
 /*

@@ -338,7 +338,7 @@ zyzzyva_state_digest(PG_FUNCTION_ARGS)
 	bool		own_mode = zz_exec.mode == ZZ_MODE_NONE;
 
 	if (own_mode)
-		zz_enter_mode(ZZ_MODE_DIGEST);
+		zz_enter_mode(ZZ_MODE_DIGEST, "zyzzyva.state_digest()");
 	zz_state_digest(d);
 	if (own_mode)
 		zz_leave_mode();
@@ -360,7 +360,7 @@ zyzzyva_verify_digest(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	bool		equal;
 
-	zz_enter_mode(ZZ_MODE_DIGEST);
+	zz_enter_mode(ZZ_MODE_DIGEST, "zyzzyva.verify_digest()");
 	zz_lthash_zero(&full);
 	SPI_connect();
 	if (SPI_execute("SELECT quote_ident(schema_name) || '.' || quote_ident(table_name) "

@@ -54,7 +54,7 @@ run(const char *sql, int nargs, Oid *argtypes, Datum *values, int expect)
  * Make a table replicated: check it can be (an ordinary, permanent table
  * with a primary key, since undo and state transfer find rows by key), add
  * its current rows to the digest, record it in the registry, and install
- * the capture and truncate triggers.  From then on only replicated
+ * the guard and capture triggers (capture.c).  From then on only replicated
  * execution may write it.
  */
 Datum
@@ -91,7 +91,7 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	if (rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot replicate temporary table %s", qualname)));
+				 errmsg("cannot replicate temporary table \"%s\"", relname)));
 	if (IsCatalogRelation(rel) || strcmp(nspname, "zyzzyva") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -105,7 +105,13 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 				 errhint("Add one with ALTER TABLE %s ADD PRIMARY KEY (...), then call zyzzyva.replicate_table() again.",
 						 qualname)));
 
-	zz_enter_mode(ZZ_MODE_REGISTER);
+	/*
+	 * Keep the lock but not the relcache reference: ALTER TABLE below
+	 * refuses a table that this session still has open.
+	 */
+	table_close(rel, NoLock);
+
+	zz_enter_mode(ZZ_MODE_REGISTER, "zyzzyva.replicate_table()");
 	SPI_connect();
 
 	values[0] = CStringGetTextDatum(nspname);
@@ -129,19 +135,19 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	/* identifiers cannot be parameters: they are quoted */
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
+					 "CREATE TRIGGER zyzzyva_guard "
+					 "BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
+					 "FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.guard();"
 					 "CREATE TRIGGER zyzzyva_capture AFTER INSERT OR UPDATE OR DELETE ON %s "
 					 "FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();"
-					 "CREATE TRIGGER zyzzyva_refuse_truncate BEFORE TRUNCATE ON %s "
-					 "FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.refuse_truncate();"
-					 "ALTER TABLE %s ENABLE ALWAYS TRIGGER zyzzyva_capture, "
-					 "ENABLE ALWAYS TRIGGER zyzzyva_refuse_truncate",
+					 "ALTER TABLE %s ENABLE ALWAYS TRIGGER zyzzyva_guard, "
+					 "ENABLE ALWAYS TRIGGER zyzzyva_capture",
 					 qualname, qualname, qualname);
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the triggers of %s", qualname);
 
 	SPI_finish();
 	zz_leave_mode();
-	table_close(rel, NoLock);
 	PG_RETURN_VOID();
 }
 

@@ -243,7 +243,7 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 	int			saved_sec;
 	MemoryContext rowcxt;
 
-	zz_enter_mode(ZZ_MODE_UNDO);
+	zz_enter_mode(ZZ_MODE_UNDO, "zyzzyva.rollback_to()");
 	SPI_connect();
 	read_marks(&last_seq, &stable_seq, &max_cc_seq, false);
 	if (target < stable_seq)

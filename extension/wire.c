@@ -162,7 +162,7 @@ zz_decode_batch(const char *data, size_t len, int *count)
 	if (r.left != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("malformed batch: %zu trailing bytes", r.left)));
+				 errmsg("malformed batch: %zu bytes after the last request", r.left)));
 	*count = (int) n;
 	return reqs;
 }

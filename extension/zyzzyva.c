@@ -178,9 +178,9 @@ zz_schema_owner(void)
  * digest lanes, locking the state row against concurrent appliers.
  */
 void
-zz_enter_mode(ZzMode mode)
+zz_enter_mode(ZzMode mode, const char *caller)
 {
-	zz_require_no_mode("this function");
+	zz_require_no_mode(caller);
 	zz_exec.owner = zz_schema_owner();
 
 	zz_exec.guc_nestlevel = NewGUCNestLevel();

@@ -72,7 +72,7 @@ extern char *zz_socket_path;
 extern int	zz_call_timeout;
 
 /* zyzzyva.c */
-extern void zz_enter_mode(ZzMode mode);
+extern void zz_enter_mode(ZzMode mode, const char *caller);
 extern void zz_leave_mode(void);
 extern void zz_require_no_mode(const char *what);
 extern void zz_as_owner(Oid *saved_user, int *saved_sec);

@@ -87,10 +87,11 @@ CREATE FUNCTION zyzzyva.replicate_function(fn regprocedure) RETURNS text
 COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
     'make a function callable as a replicated request; returns its canonical signature';
 
+-- the triggers replicate_table() installs (extension/capture.c)
+CREATE FUNCTION zyzzyva.guard() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'zyzzyva_guard' LANGUAGE C;
 CREATE FUNCTION zyzzyva.capture() RETURNS trigger
     AS 'MODULE_PATHNAME', 'zyzzyva_capture' LANGUAGE C;
-CREATE FUNCTION zyzzyva.refuse_truncate() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'zyzzyva_refuse_truncate' LANGUAGE C;
 
 -- ---------------------------------------------------------------------
 -- Requests and replies (byte formats: extension/wire.c)
@@ -197,7 +198,7 @@ LANGUAGE sql STABLE AS $$
         (SELECT string_agg('index ' || pg_get_indexdef(i.indexrelid),
                            E'\n' ORDER BY pg_get_indexdef(i.indexrelid) COLLATE "C")
            FROM pg_index i WHERE i.indrelid = rel AND i.indisunique),
-        (SELECT string_agg('trigger ' || pg_get_triggerdef(t.oid) || ' ' || t.tgenabled,
+        (SELECT string_agg('trigger ' || pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text,
                            E'\n' ORDER BY t.tgname COLLATE "C")
            FROM pg_trigger t WHERE t.tgrelid = rel AND NOT t.tgisinternal))
 $$;

@@ -1,0 +1,30 @@
+# extension/extension.mk: the PostgreSQL extension's part of the root
+# Makefile (included at its end).
+#
+#   make extension-build     build extension/zyzzyva.so (PGXS)
+#   make extension-install   install it into the local PostgreSQL (as root)
+#   make regress-check       install, then run the pg_regress suite on a
+#                            throw-away server (as the postgres user)
+
+PG_CONFIG ?= pg_config
+PGXS_MK := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+
+.PHONY: extension-build extension-install extension-clean regress-check
+
+all: extension-build
+
+extension-build:
+	@test -f "$(PGXS_MK)" || { echo "PGXS not found: install postgresql-server-dev-15"; exit 1; }
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) with_llvm=no
+
+extension-install: extension-build
+	$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) with_llvm=no install
+
+regress-check: extension-install
+	PG_CONFIG=$(PG_CONFIG) bash regress/pg_regress.sh
+
+EXTRA_TESTS += regress-check
+
+clean: extension-clean
+extension-clean:
+	-$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) clean
