@@ -575,6 +575,24 @@ cfg_defaults(daemon_config *cfg)
 }
 
 /*
+ * The core's defaults suit its simulator, whose network never stalls.
+ * Between processes that share two cores, a request can wait milliseconds
+ * behind a busy loop; timers that trigger CONFIRM-REQ, FILL-HOLE and view
+ * changes get room for that.  The commit timer stays short: it decides
+ * what a request costs when a replica is down.
+ */
+static void
+cfg_network_defaults(zz_params *p)
+{
+	p->retransmit_timeout = 50 * MS;
+	p->retransmit_max = 1 * SEC;
+	p->fill_hole_timeout = 20 * MS;
+	p->checkpoint_resend = 200 * MS;
+	p->confirm_timeout = 200 * MS;
+	p->view_change_timeout = 500 * MS;
+}
+
+/*
  * Cross-setting checks once every line is applied.
  */
 static bool
@@ -682,6 +700,7 @@ cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void *arg)
 	}
 	if (!zz_params_default(&cfg->params, set_line[fkey] > 0 ? cfg->f : 1))
 		ok = false;
+	cfg_network_defaults(&cfg->params);
 
 	/* Pass 2: everything, in file order. */
 	for (int i = 0; i < nlines; i++)

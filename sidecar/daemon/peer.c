@@ -45,6 +45,7 @@ typedef struct peer_slot
 	uint64_t	reconnect_timer;
 	zz_time		backoff;
 	zz_time		last_ping;
+	uint32_t	unanswered;		/* pings sent since we last heard anything */
 	zz_time		rtt;
 	zz_time		since;			/* connected or disconnected since */
 	bool		fail_logged;	/* a failed dial since the last session was logged */
@@ -413,6 +414,7 @@ peer_on_hello(peer_link *l, const frame *f)
 	s->sessions++;
 	s->backoff = PEER_BACKOFF_MIN;
 	s->last_ping = 0;
+	s->unanswered = 0;
 	zlog(ZLOG_INFO, "peer %d connected (%s)", l->peer, l->outbound ? "we dialed" : "it dialed");
 	return CONN_CONTINUE;
 }
@@ -553,18 +555,24 @@ peer_housekeeping(ev_loop *loop, uint64_t id, void *arg)
 
 		if (!s->open || s->link == NULL)
 			continue;
-		if (now - conn_get_stats(s->link->c)->last_heard >
-			PEER_SILENT_PINGS * m->cfg->ping_interval)
+		/*
+		 * Silence is counted in pings that went unanswered, not in time
+		 * since the last byte: if our own loop stalled, the peer's bytes
+		 * are waiting in our socket and the peer is not to blame.
+		 */
+		if (conn_get_stats(s->link->c)->last_heard >= s->last_ping)
+			s->unanswered = 0;
+		if (now - s->last_ping < m->cfg->ping_interval)
+			continue;
+		if (s->unanswered >= PEER_SILENT_PINGS)
 		{
-			conn_close(s->link->c, "silent for too long");
+			conn_close(s->link->c, "silent for too long (pings unanswered)");
 			continue;
 		}
-		if (now - s->last_ping >= m->cfg->ping_interval)
-		{
-			frame_put_u64(ts, now);
-			(void) conn_send(s->link->c, FT_PING, ts, sizeof(ts), NULL, 0);
-			s->last_ping = now;
-		}
+		frame_put_u64(ts, now);
+		(void) conn_send(s->link->c, FT_PING, ts, sizeof(ts), NULL, 0);
+		s->last_ping = now;
+		s->unanswered++;
 	}
 	m->housekeeping_timer = ev_add_timer(loop, now + PEER_HOUSEKEEPING, peer_housekeeping, m);
 }

@@ -7,11 +7,13 @@
  *	  TARGET	--connect HOST:PORT		TCP (plain, unless an IDENTITY is given)
  *				--unix PATH				the local client socket
  *	  IDENTITY	--tls KEYFILE			TLS 1.3 with a self-signed cert for this key
+ *				--tls-nocert			TLS 1.3 presenting no certificate
  *				--as CONFIG --to N		be the replica CONFIG describes, dialing
  *										replica N (its address from CONFIG unless
  *										--connect says otherwise)
  *	  STEP		--hello					HELLO from --as's id to N, correct cluster id
  *				--hello-claim FROM		HELLO that claims another sender
+ *				--hello-bad-cluster		HELLO with a wrong cluster id
  *				--frame TYPE HEX		one frame (payload in hex, "" for none)
  *				--header TYPE LEN		a frame header alone, declaring LEN bytes
  *				--raw HEX				raw bytes
@@ -152,7 +154,7 @@ probe_frame(probe *p, uint8_t type, const uint8_t *payload, size_t len)
  * Send a HELLO claiming to come from `from`.
  */
 static bool
-probe_hello(probe *p, uint32_t from)
+probe_hello(probe *p, uint32_t from, bool bad_cluster)
 {
 	uint8_t		h[HELLO_LEN];
 
@@ -162,6 +164,8 @@ probe_hello(probe *p, uint32_t from)
 	frame_put_u32(h + 4, from);
 	frame_put_u32(h + 8, p->to);
 	memcpy(h + 12, p->keys.cluster_id.b, ZZ_DIGEST_LEN);
+	if (bad_cluster)
+		h[12] ^= 1;
 	return probe_frame(p, FT_HELLO, h, sizeof(h));
 }
 
@@ -248,6 +252,26 @@ probe_connect(const char *hostport, const char *unix_path)
 }
 
 /*
+ * TLS 1.3 client handshake presenting no certificate at all.
+ */
+static bool
+probe_tls_nocert(probe *p)
+{
+	char		err[1024];
+
+	p->ctx = SSL_CTX_new(TLS_client_method());
+	if (p->ctx == NULL || SSL_CTX_set_min_proto_version(p->ctx, TLS1_3_VERSION) != 1)
+		probe_die("%s", "cannot set up TLS");
+	p->ssl = SSL_new(p->ctx);
+	if (p->ssl == NULL || SSL_set_fd(p->ssl, p->fd) != 1 || SSL_connect(p->ssl) != 1)
+	{
+		printf("closed: TLS handshake failed: %s\n", tls_error_text(err, sizeof(err)));
+		return false;
+	}
+	return true;
+}
+
+/*
  * TLS client handshake presenting priv; the server's key is not checked
  * (the probe tests the daemon, not the other way round).
  */
@@ -282,6 +306,7 @@ main(int argc, char **argv)
 	int			first_step = 0;
 	bool		closed;
 	bool		secure = true;
+	bool		nocert = false;
 	uint64_t	got;
 	int			i;
 
@@ -296,6 +321,8 @@ main(int argc, char **argv)
 			unix_path = argv[++i];
 		else if (strcmp(argv[i], "--tls") == 0 && i + 1 < argc)
 			tlskey = argv[++i];
+		else if (strcmp(argv[i], "--tls-nocert") == 0)
+			nocert = true;
 		else if (strcmp(argv[i], "--as") == 0 && i + 1 < argc)
 			as = argv[++i];
 		else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
@@ -337,6 +364,8 @@ main(int argc, char **argv)
 	}
 	else if (as != NULL)
 		secure = probe_tls(&p, p.keys.priv);
+	else if (nocert)
+		secure = probe_tls_nocert(&p);
 	if (!secure)
 		return strcmp(expect, "closed") == 0 ? 0 : 1;
 
@@ -346,9 +375,11 @@ main(int argc, char **argv)
 		bool		ok = true;
 
 		if (strcmp(argv[i], "--hello") == 0)
-			ok = probe_hello(&p, p.cfg.id);
+			ok = probe_hello(&p, p.cfg.id, false);
+		else if (strcmp(argv[i], "--hello-bad-cluster") == 0)
+			ok = probe_hello(&p, p.cfg.id, true);
 		else if (strcmp(argv[i], "--hello-claim") == 0 && i + 1 < argc)
-			ok = probe_hello(&p, (uint32_t) atoi(argv[++i]));
+			ok = probe_hello(&p, (uint32_t) atoi(argv[++i]), false);
 		else if (strcmp(argv[i], "--frame") == 0 && i + 2 < argc)
 		{
 			size_t		len;
@@ -375,6 +406,8 @@ main(int argc, char **argv)
 			ok = probe_write(&p, raw, len);
 			free(raw);
 		}
+		else if (strcmp(argv[i], "--tls-nocert") == 0)
+			continue;
 		else if (strcmp(argv[i], "--sleep") == 0 && i + 1 < argc)
 			usleep((useconds_t) atoi(argv[++i]) * 1000);
 		else if (strcmp(argv[i], "--connect") == 0 || strcmp(argv[i], "--unix") == 0 ||

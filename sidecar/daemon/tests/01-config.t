@@ -1,0 +1,150 @@
+#!/usr/bin/perl
+# Configuration checking (zyzzyvad --check-config) and key files
+# (zyzzyva-keygen): errors name the file and line; private keys must be 0600.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use ZZ;
+
+my $dir = test_dir();
+
+# Run zyzzyvad --check-config on a file; returns (exit code, stderr+stdout).
+sub check {
+	my ($file) = @_;
+	my $out = `${\ bin('zyzzyvad')} --check-config $file 2>&1`;
+	return ($? >> 8, $out);
+}
+
+# Write lines to a file; returns its path.
+sub write_conf {
+	my ($name, @lines) = @_;
+	my $path = "$dir/$name";
+	open(my $fh, '>', $path) or die "$path: $!";
+	print $fh map { "$_\n" } @lines;
+	close($fh);
+	return $path;
+}
+
+# --- keygen ---
+mkdir("$dir/k") or die;
+is(system(bin('zyzzyva-keygen'), "$dir/k", 5), 0, 'keygen writes a key pair');
+is((stat("$dir/k/replica-5.key"))[2] & 07777, 0600, 'private key is 0600');
+is((stat("$dir/k/replica-5.pub"))[2] & 07777, 0644, 'public key is 0644');
+like(ZZ::slurp("$dir/k/replica-5.key"), qr/BEGIN PRIVATE KEY/, 'private key is PEM');
+{
+	umask(0);
+	my $out = `${\ bin('zyzzyva-keygen')} $dir/k 6 2>&1`;
+	umask(022);
+	is((stat("$dir/k/replica-6.key"))[2] & 07777, 0600, 'private key is 0600 whatever the umask');
+}
+my $out = `${\ bin('zyzzyva-keygen')} $dir/k 5 2>&1`;
+isnt($? >> 8, 0, 'keygen refuses to overwrite a key');
+like($out, qr/exists.*--force/, '... and says how to replace it');
+is(system(bin('zyzzyva-keygen'), '--secret', "$dir/k/mac"), 0, 'keygen writes a MAC secret');
+is(-s "$dir/k/mac", 32, 'MAC secret has 32 bytes');
+is((stat("$dir/k/mac"))[2] & 07777, 0600, 'MAC secret is 0600');
+$out = `${\ bin('zyzzyva-keygen')} $dir/k 99 2>&1`;
+isnt($? >> 8, 0, 'keygen refuses an id out of range');
+
+# --- a generated cluster's configuration is valid ---
+my $c = "$dir/c";
+cluster_init($c, '--f', 1);
+my ($rc, $msg) = check("$c/replica-1.conf");
+is($rc, 0, 'generated configuration passes --check-config') or diag($msg);
+like($msg, qr/OK \(replica 1 of n = 4, f = 1/, '... and says what it is');
+
+# The generated file's lines, to build broken variants from.
+my @good = grep { !/^#/ } split(/\n/, ZZ::slurp("$c/replica-1.conf"));
+s{(keys/|run/)}{$c/$1}g for @good;    # absolute paths: the variants live elsewhere
+
+# --- one error per kind, each pointing at its line ---
+my $f = write_conf('typo.conf', @good, 'bach_size = 8');
+my $line = scalar(@good) + 1;
+($rc, $msg) = check($f);
+is($rc, 1, 'unknown key fails');
+like($msg, qr/^\Q$f\E:$line: unknown key 'bach_size' \(did you mean 'batch_size'\?\)$/m,
+	'unknown key: FILE:LINE and a suggestion');
+
+$f = write_conf('range.conf', @good, '', '# comment', 'batch_size = 5000');
+$line = scalar(@good) + 3;
+($rc, $msg) = check($f);
+like($msg, qr/^\Q$f\E:$line: batch_size = 5000 is out of range \(1 \.\. 1024\)$/m,
+	'out of range value: line counted past blank lines and comments');
+
+$f = write_conf('dur.conf', @good, 'commit_timeout = 5 parsecs');
+($rc, $msg) = check($f);
+like($msg, qr/:\d+: commit_timeout: '5 parsecs' is not a duration/, 'bad duration');
+
+$f = write_conf('dup.conf', @good, 'batch_size = 8', 'batch_size = 16');
+$line = scalar(@good) + 2;
+($rc, $msg) = check($f);
+like($msg, qr/:$line: duplicate key 'batch_size' \(first set on line ${\ ($line - 1)}\)/,
+	'duplicate key names both lines');
+
+$f = write_conf('noeq.conf', 'just words', @good);
+($rc, $msg) = check($f);
+like($msg, qr/^\Q$f\E:1: expected 'key = value'/m, 'line without = ');
+
+my @no3 = grep { !/^replica\.3 / } @good;
+$f = write_conf('missing.conf', @no3);
+($rc, $msg) = check($f);
+like($msg, qr/^\Q$f\E: missing 'replica\.3' \(f = 1 needs replica\.0 \.\. replica\.3\)$/m,
+	'missing replica');
+
+my @noid = grep { !/^id / } @good;
+$f = write_conf('noid.conf', @noid);
+($rc, $msg) = check($f);
+like($msg, qr/missing required key 'id'/, 'missing required key');
+
+$f = write_conf('beyond.conf', @good, 'replica.4 = 127.0.0.1:9 /nonexistent');
+($rc, $msg) = check($f);
+like($msg, qr/:\d+: replica\.4 is beyond replica\.3/, 'replica beyond n');
+
+$f = write_conf('many.conf', 'bogus', @good, 'bach_size = 8', 'ping_interval = 1 fortnight');
+($rc, $msg) = check($f);
+like($msg, qr/3 errors/, 'every error of a file is reported in one run');
+
+$f = write_conf('addr.conf', map { s/^replica\.2 = \S+/replica.2 = nowhere/r } @good);
+($rc, $msg) = check($f);
+like($msg, qr/:\d+: replica\.2: 'nowhere' is not host:port/, 'bad address');
+
+# --- key files ---
+my @nopub = map { s{replica-2\.pub}{replica-77.pub}r } @good;
+$f = write_conf('nopub.conf', @nopub);
+my ($publine) = grep { $nopub[$_ - 1] =~ /^replica\.2 / } 1 .. @nopub;
+($rc, $msg) = check($f);
+like($msg, qr/^\Q$f\E:$publine: replica\.2: cannot open public key/m,
+	'missing public key file: error at its replica line');
+
+system('cp', "$c/keys/replica-1.key", "$dir/loose.key");
+chmod(0640, "$dir/loose.key");
+my @loose = map { s{^private_key = .*}{private_key = $dir/loose.key}r } @good;
+$f = write_conf('loose.conf', @loose);
+my ($keyline) = grep { $loose[$_ - 1] =~ /^private_key/ } 1 .. @loose;
+($rc, $msg) = check($f);
+is($rc, 1, 'group-readable private key fails');
+like($msg, qr/^\Q$f\E:$keyline: private_key: .*accessible by group or others \(mode 0640\); run chmod 600/m,
+	'group-readable private key: error at its line, with the fix');
+{
+	my $log = "$dir/loose.log";
+	my $pid = start_daemon($f, $log);
+	ok(wait_until(5, sub { waitpid($pid, POSIX::WNOHANG()) == $pid }), 'daemon refuses to start with it');
+	like(ZZ::slurp($log), qr/accessible by group or others/, '... and logs why');
+}
+
+my @other = map { s{^private_key = .*}{private_key = $c/keys/replica-2.key}r } @good;
+$f = write_conf('other.conf', @other);
+($rc, $msg) = check($f);
+like($msg, qr/private_key does not match replica\.1's public key/, 'private key of another replica');
+
+open(my $sfh, '>', "$dir/short.secret") or die;
+print $sfh "x" x 8;
+close($sfh);
+chmod(0600, "$dir/short.secret");
+$f = write_conf('secret.conf', map { s{^mac_secret = .*}{mac_secret = $dir/short.secret}r } @good);
+($rc, $msg) = check($f);
+like($msg, qr/mac_secret: MAC secret .* must hold 32 to 1024 bytes/, 'short MAC secret');
+
+done_testing();

@@ -1,0 +1,113 @@
+#!/usr/bin/perl
+# A 4-replica cluster on loopback: requests from the local socket of every
+# replica complete (fast path); concurrent clients; a backup killed by its
+# pid and requests still complete (commit path), and again after it returns;
+# SIGHUP reloads; SIGTERM stops cleanly.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use POSIX ();
+use ZZ;
+
+my $dir = test_dir();
+cluster_init($dir, '--f', 1);
+my $n = 4;
+my @pid;
+my @sock = map { "$dir/run/replica-$_.sock" } 0 .. $n - 1;
+$pid[$_] = start_daemon("$dir/replica-$_.conf", "$dir/replica-$_.log") for 0 .. $n - 1;
+
+ok(wait_until(15, sub { !grep { (cli_status($_)->{peers_connected} // -1) != $n - 1 } @sock }),
+	'all replicas connected to all peers');
+
+# --- every replica's socket ---
+for my $i (0 .. $n - 1) {
+	my ($rc, $out) = cli($sock[$i], "PUT key$i value$i", "GET key$i");
+	is($rc, 0, "requests via replica $i complete") or diag($out);
+	like($out, qr/^path=fast view=0 seq=\d+ reply=OK\npath=fast view=0 seq=\d+ reply=VALUE value$i\n\z/,
+		"... on the fast path, with the right results");
+}
+
+# --- concurrent clients on every replica ---
+{
+	my @kids;
+	for my $k (0 .. 7) {
+		my $kid = fork();
+		die "fork: $!" unless defined $kid;
+		if ($kid == 0) {
+			my ($rc) = cli($sock[$k % $n], map { 'ADD counter 1' } 1 .. 25);
+			POSIX::_exit($rc);
+		}
+		push @kids, $kid;
+	}
+	my $bad = 0;
+	for my $kid (@kids) {
+		waitpid($kid, 0);
+		$bad++ if $? != 0;
+	}
+	is($bad, 0, '8 concurrent clients (2 per replica), 25 requests each, all complete');
+	my ($rc, $out) = cli($sock[2], 'GET counter');
+	like($out, qr/reply=VALUE 200$/m, 'the counter saw each of the 200 increments once');
+}
+
+# All replicas executed the same history.
+ok(wait_until(5, sub {
+	my @st = map { cli_status($_) } @sock;
+	my %h = map { ($_->{history} // '') . '@' . ($_->{last_executed} // '') => 1 } @st;
+	return keys(%h) == 1;
+}), 'all replicas report the same last_executed and history');
+
+# --- a backup killed by its pid ---
+ZZ::kill_daemon($pid[3]);
+for my $i (0 .. 2) {
+	my ($rc, $out) = cli($sock[$i], "PUT down$i yes", "GET down$i");
+	is($rc, 0, "replica 3 down: requests via replica $i complete") or diag($out);
+	like($out, qr/^path=commit .*reply=OK\npath=commit .*reply=VALUE yes\n\z/,
+		'... through the commit path');
+}
+ok(wait_until(5, sub { (cli_status($sock[0])->{peers_connected} // 0) == 2 }),
+	'replica 0 sees replica 3 gone');
+
+# --- it comes back ---
+$pid[3] = start_daemon("$dir/replica-3.conf", "$dir/replica-3.log");
+ok(wait_until(15, sub { !grep { (cli_status($_)->{peers_connected} // -1) != $n - 1 } @sock }),
+	'replica 3 restarted and the mesh is whole again');
+for my $i (0 .. 2) {
+	my ($rc, $out) = cli($sock[$i], "ADD back 1");
+	is($rc, 0, "replica 3 back: requests via replica $i complete") or diag($out);
+}
+TODO: {
+	local $TODO = 'client timestamps restart at 1 after a daemon restart (.daemon-findings.md #1)';
+	my ($rc, $out) = cli($sock[3], 'GET back');
+	is($rc, 0, 'requests via the restarted replica complete');
+}
+
+# --- SIGHUP ---
+{
+	my $conf = "$dir/replica-0.conf";
+	my $text = ZZ::slurp($conf);
+	open(my $fh, '>', $conf) or die;
+	print $fh $text, "log_level = debug\nbatch_size = 7\n";
+	close($fh);
+	kill('HUP', $pid[0]);
+	ok(wait_until(5, sub { ZZ::slurp("$dir/replica-0.log") =~ /reload done: 1 setting changed/ }),
+		'SIGHUP applies log_level');
+	like(ZZ::slurp("$dir/replica-0.log"), qr/'batch_size' changed; the new value takes effect only after a restart/,
+		'... and says that batch_size needs a restart');
+	open($fh, '>', $conf) or die;
+	print $fh $text, "bogus_key = 1\n";
+	close($fh);
+	kill('HUP', $pid[0]);
+	ok(wait_until(5, sub { ZZ::slurp("$dir/replica-0.log") =~ /reload failed; keeping the running configuration/ }),
+		'a broken file on SIGHUP is refused and the daemon keeps running');
+	my ($rc, $out) = cli($sock[1], 'GET key1');
+	like($out, qr/VALUE value1/, 'the cluster still serves');
+}
+
+# --- SIGTERM ---
+for my $i (0 .. $n - 1) {
+	is(ZZ::stop_daemon($pid[$i]), 0, "replica $i exits 0 on SIGTERM");
+	ok(!-e $sock[$i], "... and removes its socket");
+}
+done_testing();
