@@ -316,23 +316,34 @@ check_stable(zz_replica *r, zz_seq seq)
 	if (i == r->p.n)
 		return;
 
-	if (r->mode == ZZ_MODE_VIEW_CHANGE)
-		return;					/* the new history decides; votes are kept */
-	if (v->have[r->id])
+	if (v->have[r->id] && zz_digest_eq(&v->vote[r->id].history, &proof.history) &&
+		zz_digest_eq(&v->vote[r->id].state, &proof.state))
+		certify(r, &proof);
+	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
+		return;					/* the new history decides first; votes are kept */
+	else if (v->have[r->id])
 	{
-		if (zz_digest_eq(&v->vote[r->id].history, &proof.history) &&
-			zz_digest_eq(&v->vote[r->id].state, &proof.state))
-			certify(r, &proof);
-		else
-		{
-			zz_replica_trace(r, "diverged from stable checkpoint %llu",
-							 (unsigned long long) seq);
-			start_state_transfer(r, &proof);
-		}
+		zz_replica_trace(r, "diverged from certified checkpoint %llu",
+						 (unsigned long long) seq);
+		start_state_transfer(r, &proof);
 	}
 	else if (seq > r->max_seq)
 		start_state_transfer(r, &proof);
 	/* else: we hold the ORDER-REQs and will vote when we execute seq. */
+}
+
+/*
+ * Look at every checkpoint we hold votes for again (after a view change,
+ * which holds back state transfers).
+ */
+void
+zz_checkpoint_recheck(zz_replica *r)
+{
+	int			i;
+
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+		if (r->votes[i].seq > r->stable_seq)
+			check_stable(r, r->votes[i].seq);
 }
 
 /*
@@ -404,14 +415,34 @@ zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_checkpoint_signing_bytes(&r->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
 	if (!zz_verify(r->crypto, cp.replica, r->sigbuf.data, r->sigbuf.len, &cp.sig))
 		goto reject;
-	if (cp.seq < r->cert_proof.seq)
+	if (cp.seq <= r->cert_proof.seq)
 	{
-		/* The sender lags: show it our certified checkpoint. */
-		zz_send_stable_checkpoint(r, cp.replica);
-		return;
+		/*
+		 * The sender has not certified what we have: it missed votes,
+		 * and nobody resends a certified vote.  Answer with ours for that
+		 * checkpoint, or for our latest one if it lags further.
+		 */
+		zz_cp_state *s = cp_state_for(r, cp.seq);
+		bool		answer;
+
+		/* At most once per half resend interval per replica: no echoes. */
+		answer = r->vote_reply_at[cp.replica] == 0 ||
+			r->now >= r->vote_reply_at[cp.replica] + r->p.checkpoint_resend / 2;
+		if (answer)
+		{
+			r->vote_reply_at[cp.replica] = r->now ? r->now : 1;
+			if (s != NULL && s->own.seq == cp.seq)
+			{
+				zz_buf_reset(&r->out);
+				zz_encode_checkpoint(&r->out, &s->own);
+				zz_send_replica(r, cp.replica, &r->out);
+			}
+			else
+				zz_send_stable_checkpoint(r, cp.replica);
+		}
+		if (cp.seq <= r->stable_seq)
+			return;
 	}
-	if (cp.seq <= r->stable_seq)
-		return;
 	record_vote(r, &cp);
 	return;
 reject:

@@ -151,6 +151,7 @@ struct zz_replica
 	zz_cp_votes votes[ZZ_CP_SLOTS];
 	zz_cp_state cp_states[ZZ_CP_SLOTS];
 	zz_checkpoint my_cp;		/* latest own CHECKPOINT sent, for resending */
+	zz_time		vote_reply_at[ZZ_MAX_N];	/* last answer to a lagging voter */
 	bool		has_queued_cp;
 	zz_checkpoint queued_cp;	/* own CHECKPOINT waiting for the previous certificate */
 	zz_time		cp_resend_deadline;
@@ -202,6 +203,7 @@ extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
+extern void zz_checkpoint_recheck(zz_replica *r);
 extern zz_time zz_checkpoint_deadline(const zz_replica *r);
 
 /* viewchange.c */

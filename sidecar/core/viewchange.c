@@ -80,9 +80,11 @@ struct zz_vc_state
 	zz_view_confirm confirms[ZZ_MAX_N];
 	zz_time		reissue_deadline;	/* new primary: resend NEW-VIEW and re-issues */
 
+	uint32_t	stalls;			/* deadlines passed with G adopted */
+
 	/* After: what moved us into r->view, for replicas that missed it. */
 	zz_buf		nv_raw;
-	bool		confirm_replied[ZZ_MAX_N];
+	zz_time		confirm_reply_at[ZZ_MAX_N];
 	zz_time		nv_request_deadline;
 };
 
@@ -966,7 +968,8 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	r->view = m.new_view;
 	zz_buf_reset(&vc->nv_raw);
 	zz_buf_append(&vc->nv_raw, buf, len);
-	memset(vc->confirm_replied, 0, sizeof(vc->confirm_replied));
+	memset(vc->confirm_reply_at, 0, sizeof(vc->confirm_reply_at));
+	vc->stalls = 0;
 	zz_replica_trace(r, "NEW-VIEW %llu accepted: history (%llu, %llu]",
 					 (unsigned long long) m.new_view, (unsigned long long) vc->g.start,
 					 (unsigned long long) vc->g.end);
@@ -1105,6 +1108,7 @@ enter_view(zz_replica *r)
 		if (e != NULL && e->executed && !e->responded && e->order->hdr.view == r->view)
 			zz_respond_entry(r, e);
 	}
+	zz_checkpoint_recheck(r);
 }
 
 void
@@ -1127,9 +1131,11 @@ zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len)
 		if (r->mode == ZZ_MODE_NORMAL)
 		{
 			/* It is still confirming a view we are in: help it along. */
-			if (!vc->confirm_replied[m.replica] && vc->my_confirm.view == r->view)
+			if (vc->my_confirm.view == r->view &&
+				(vc->confirm_reply_at[m.replica] == 0 ||
+				 r->now >= vc->confirm_reply_at[m.replica] + r->p.fill_hole_timeout))
 			{
-				vc->confirm_replied[m.replica] = true;
+				vc->confirm_reply_at[m.replica] = r->now ? r->now : 1;
 				zz_buf_reset(&r->out);
 				zz_encode_view_confirm(&r->out, &vc->my_confirm);
 				zz_send_replica(r, m.replica, &r->out);
@@ -1191,6 +1197,30 @@ zz_request_new_view(zz_replica *r, zz_view v)
 	zz_send_replica(r, zz_primary_of(&r->p, v), &r->out);
 }
 
+/*
+ * Ask the new primary for the entries of G it re-issued in its view (a
+ * FILL-HOLE in the new view is answered with them).
+ */
+static void
+request_reissue(zz_replica *r)
+{
+	zz_vc_state *vc = r->vc;
+	zz_fill_hole m;
+
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.from_seq = (vc->g.start > r->stable_seq ? vc->g.start : r->stable_seq) + 1;
+	m.to_seq = vc->g.end;
+	if (m.from_seq > m.to_seq)
+		return;
+	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_fill_hole(&r->out, &m);
+	zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
+}
+
 /* ------------------------------------------------------------------------
  * Time
  * ------------------------------------------------------------------------ */
@@ -1236,8 +1266,25 @@ zz_vc_tick(zz_replica *r)
 	}
 	if (vc->deadline <= r->now)
 	{
-		/* The view change to target did not finish: hate its primary too. */
 		vc->deadline = r->now + vc->timeout;
+		if (vc->have_g && r->view == vc->target && vc->stalls++ < 3)
+		{
+			/*
+			 * We hold the new history but messages were lost: fetch the
+			 * re-issued entries from the new primary, or show our
+			 * VIEW-CONFIRM again so the others answer with theirs.
+			 */
+			if (!vc->confirm_sent)
+				request_reissue(r);
+			else
+			{
+				zz_buf_reset(&r->out);
+				zz_encode_view_confirm(&r->out, &vc->my_confirm);
+				zz_broadcast(r, &r->out);
+			}
+			return;
+		}
+		/* The view change to target did not finish: hate its primary too. */
 		zz_broadcast(r, &vc->my_vc);
 		hate_view(r, vc->target, "view change timed out");
 	}
