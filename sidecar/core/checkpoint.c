@@ -333,6 +333,33 @@ check_stable(zz_replica *r, zz_seq seq)
 }
 
 /*
+ * The log was rolled back to seq: our checkpoints above it describe states
+ * that no longer exist.  Forget them and our votes for them.
+ */
+void
+zz_checkpoint_rollback(zz_replica *r, zz_seq seq)
+{
+	int			i;
+
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+	{
+		zz_cp_state *s = &r->cp_states[i];
+
+		if (s->table != NULL && s->seq > seq)
+		{
+			free(s->table);
+			memset(s, 0, sizeof(*s));
+		}
+		if (r->votes[i].seq > seq)
+			r->votes[i].have[r->id] = false;
+	}
+	if (r->has_queued_cp && r->queued_cp.seq > seq)
+		r->has_queued_cp = false;
+	if (r->my_cp.seq > seq)
+		memset(&r->my_cp, 0, sizeof(r->my_cp));
+}
+
+/*
  * Look at every checkpoint we hold votes for again (after a view change,
  * which holds back state transfers).
  */
@@ -354,8 +381,13 @@ record_vote(zz_replica *r, const zz_checkpoint *cp)
 {
 	zz_cp_votes *v = votes_for(r, cp->seq, true);
 
-	if (v == NULL || v->have[cp->replica])
+	if (v == NULL)
 		return;
+	if (v->have[cp->replica] &&
+		zz_digest_eq(&v->vote[cp->replica].history, &cp->history) &&
+		zz_digest_eq(&v->vote[cp->replica].state, &cp->state))
+		return;
+	/* A newer vote replaces an older one: a rollback re-executes seq. */
 	v->have[cp->replica] = true;
 	v->vote[cp->replica] = *cp;
 	check_stable(r, cp->seq);

@@ -477,6 +477,7 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 		zz_entry_clear(e);
 	}
 	r->stats.rollbacks += undone;
+	zz_checkpoint_rollback(r, seq);
 	r->max_seq = seq;
 	if (r->last_executed > seq)
 		r->last_executed = seq;
@@ -502,27 +503,16 @@ cmp_rec(const void *a, const void *b)
 }
 
 /*
- * The reply a client was last given: from its cached SPEC-RESPONSE, or as
- * installed by state transfer.
+ * The reply a client was last given, kept in its record from execution
+ * (or installed by state transfer), so every correct replica serializes
+ * the same table whether or not it has answered the client yet.
  */
 bool
 zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len)
 {
-	zz_spec_response m;
-
-	if (c->cached != NULL && zz_decode_spec_response(c->cached, c->cached_len, &m) == ZZ_OK)
-	{
-		*reply = m.reply;
-		*len = m.reply_len;
-		return true;
-	}
-	if (c->reply != NULL || c->last_ts == 0)
-	{
-		*reply = c->reply;
-		*len = c->reply_len;
-		return c->reply != NULL;
-	}
-	return false;
+	*reply = c->reply;
+	*len = c->reply_len;
+	return c->reply != NULL;
 }
 
 /*

@@ -474,6 +474,16 @@ on_confirm_req(zz_replica *r, const uint8_t *buf, size_t len)
 			zz_encode_order_req(&r->out, e->order);
 			zz_send_replica(r, m.replica, &r->out);
 		}
+		else
+			zz_replica_trace(r, "CONFIRM-REQ c=%u t=%llu: ordered_ts=%llu last_ts=%llu "
+							 "ordered_seq=%llu last_seq=%llu stable=%llu max=%llu batch=%u",
+							 c->client, (unsigned long long) m.request.timestamp,
+							 (unsigned long long) c->ordered_ts,
+							 (unsigned long long) c->last_ts,
+							 (unsigned long long) c->ordered_seq,
+							 (unsigned long long) c->last_seq,
+							 (unsigned long long) r->stable_seq,
+							 (unsigned long long) r->max_seq, r->batch_len);
 		return;
 	}
 	primary_add_request(r, &m.request, &d);
@@ -667,7 +677,11 @@ on_order_req(zz_replica *r, const uint8_t *buf, size_t len)
 		goto done;
 	}
 	if (m.hdr.seq > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
-		goto done;				/* beyond the window: flow control */
+	{
+		zz_replica_trace(r, "ORDER-REQ n=%llu beyond the window (stable %llu)",
+						 (unsigned long long) m.hdr.seq, (unsigned long long) r->stable_seq);
+		goto done;				/* flow control */
+	}
 	if (m.hdr.seq == r->max_seq + 1)
 	{
 		if (!zz_accept_order_req(r, &m, false))
@@ -812,9 +826,21 @@ finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
 
 		if (!e->skipped[i] && k < res->count)
 		{
+			zz_client_rec *c = zz_client_lookup(r, q->client, false);
+
 			e->replies[i] = res->replies[k];
 			res->replies[k].data = NULL;
 			k++;
+			if (c != NULL && c->last_ts == q->timestamp && c->last_seq == seq)
+			{
+				free(c->reply);
+				c->reply = malloc(e->replies[i].len ? e->replies[i].len : 1);
+				if (c->reply == NULL)
+					abort();
+				if (e->replies[i].len > 0)
+					memcpy(c->reply, e->replies[i].data, e->replies[i].len);
+				c->reply_len = e->replies[i].len;
+			}
 		}
 		zz_reply_leaf(r->crypto, q->client, q->timestamp, e->replies[i].data,
 					  e->replies[i].len, &e->tree[i]);

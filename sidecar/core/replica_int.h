@@ -61,8 +61,8 @@ typedef struct zz_client_rec
 	zz_digest	last_history;	/* h at last_seq */
 	uint8_t    *cached;			/* encoded SPEC-RESPONSE sent for it */
 	uint32_t	cached_len;
-	uint8_t    *reply;			/* its reply, when there is no cached response */
-	uint32_t	reply_len;		/* (installed by state transfer) */
+	uint8_t    *reply;			/* its reply (from execution or state transfer) */
+	uint32_t	reply_len;
 	uint64_t	ordered_ts;		/* highest timestamp in an accepted ORDER-REQ */
 	zz_seq		ordered_seq;
 	zz_time		confirm_deadline;	/* backup: CONFIRM-REQ outstanding */
@@ -204,6 +204,7 @@ extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern void zz_checkpoint_recheck(zz_replica *r);
+extern void zz_checkpoint_rollback(zz_replica *r, zz_seq seq);
 extern zz_time zz_checkpoint_deadline(const zz_replica *r);
 
 /* viewchange.c */
