@@ -53,3 +53,9 @@ daemon-test: $(DAEMON_BINS)
 		prove sidecar/daemon/tests/
 
 EXTRA_TESTS += daemon-test
+
+# The 0/0 benchmark: a null-service cluster, single client, batched load,
+# one backup killed.  Not part of make test (it measures, it does not check).
+.PHONY: bench-null
+bench-null: daemon
+	ZZ_BUILD=$(abspath $(BUILD)) sidecar/tools/bench-null.sh

@@ -481,6 +481,7 @@ local_status(const local_endpoint *le, zz_buf *out)
 	uint64_t	done = le->completed_fast + le->completed_commit;
 	uint64_t	retrans = 0;
 	uint64_t	commits = 0;
+	uint64_t	crypto_ops = 0;
 	char		text[512];
 	int			n;
 
@@ -490,21 +491,26 @@ local_status(const local_endpoint *le, zz_buf *out)
 		{
 			const zz_client_stats *st = zz_client_get_stats(le->slots[i].client);
 
+			const zz_crypto_stats *cs = zz_crypto_get_stats(le->slots[i].crypto);
+
 			retrans += st->retransmissions;
 			commits += st->commits_sent;
+			crypto_ops += cs->signs + cs->verifies + cs->macs + cs->mac_checks;
 		}
 	}
 	n = snprintf(text, sizeof(text),
 				 "clients_connected: %u\nclients_accepted: %llu\nclients_refused: %llu\n"
 				 "requests_outstanding: %u\nrequests_completed_fast: %llu\n"
 				 "requests_completed_commit: %llu\nrequests_retransmissions: %llu\n"
-				 "requests_commits_sent: %llu\nrequests_mean_latency_us: %llu\n",
+				 "requests_commits_sent: %llu\nrequests_mean_latency_us: %llu\n"
+				 "clients_crypto_ops: %llu\n",
 				 le->nconns, (unsigned long long) le->accepted,
 				 (unsigned long long) le->refused, le->nbusy,
 				 (unsigned long long) le->completed_fast,
 				 (unsigned long long) le->completed_commit,
 				 (unsigned long long) retrans, (unsigned long long) commits,
-				 (unsigned long long) (done ? le->latency_sum / done : 0));
+				 (unsigned long long) (done ? le->latency_sum / done : 0),
+				 (unsigned long long) crypto_ops);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) n);
 }

@@ -380,6 +380,17 @@ node_status(void *arg, zz_buf *out)
 				 (unsigned long long) rs->rejected);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	{
+		const zz_crypto_stats *cs = zz_crypto_get_stats(nd->crypto);
+
+		n = snprintf(text, sizeof(text),
+					 "crypto_signs: %llu\ncrypto_verifies: %llu\ncrypto_macs: %llu\n"
+					 "crypto_mac_checks: %llu\n",
+					 (unsigned long long) cs->signs, (unsigned long long) cs->verifies,
+					 (unsigned long long) cs->macs, (unsigned long long) cs->mac_checks);
+		if (n > 0)
+			(void) zz_buf_append(out, text, (size_t) n);
+	}
 	local_status(nd->local, out);
 	peer_mesh_status(nd->mesh, out);
 }

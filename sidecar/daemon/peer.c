@@ -768,6 +768,8 @@ void
 peer_mesh_status(const peer_mesh *m, zz_buf *out)
 {
 	zz_time		now = ev_now();
+	uint64_t	frames_in = 0;
+	uint64_t	frames_out = 0;
 
 	for (uint32_t i = 0; i < m->cfg->n; i++)
 	{
@@ -789,6 +791,8 @@ peer_mesh_status(const peer_mesh *m, zz_buf *out)
 			st.dropped += cur->dropped;
 			st.last_heard = cur->last_heard;
 		}
+		frames_in += st.frames_in;
+		frames_out += st.frames_out;
 		n = snprintf(line, sizeof(line),
 					 "peer.%u: %s addr=%s since_ms=%llu rtt_us=%llu sessions=%llu "
 					 "frames_in=%llu frames_out=%llu bytes_in=%llu bytes_out=%llu dropped=%llu "
@@ -805,8 +809,11 @@ peer_mesh_status(const peer_mesh *m, zz_buf *out)
 	}
 	{
 		char		line[128];
-		int			n = snprintf(line, sizeof(line), "peers_rejected: %llu\n",
-								 (unsigned long long) m->rejected);
+		int			n = snprintf(line, sizeof(line),
+								 "peers_rejected: %llu\nframes_in_total: %llu\nframes_out_total: %llu\n",
+								 (unsigned long long) m->rejected,
+								 (unsigned long long) frames_in,
+								 (unsigned long long) frames_out);
 
 		(void) zz_buf_append(out, line, (size_t) n);
 	}

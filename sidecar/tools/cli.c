@@ -12,142 +12,13 @@
  * number.  Exit status: 0 if every request completed, 1 otherwise.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "frame.h"
-
-#define CLI_MAX_REPLY	(ZZ_MAX_REPLY_LEN + 64)
-
-/*
- * Milliseconds on the monotonic clock.
- */
-static long long
-cli_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Connect to the daemon's socket.
- */
-static int
-cli_connect(const char *path)
-{
-	struct sockaddr_un sa;
-	int			fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
-	{
-		errno = ENAMETOOLONG;
-		close(fd);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-	{
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * Write all of buf.
- */
-static bool
-cli_write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t) n;
-	}
-	return true;
-}
-
-/*
- * Read one frame, waiting until deadline_ms.  The payload is malloc'd.
- */
-static bool
-cli_read_frame(int fd, long long deadline_ms, uint8_t *type, uint8_t **payload,
-			   uint32_t *len, const char **why)
-{
-	uint8_t		hdr[FRAME_HDR_LEN];
-	size_t		have = 0;
-	size_t		want = FRAME_HDR_LEN;
-	uint8_t    *buf = hdr;
-
-	*payload = NULL;
-	while (have < want)
-	{
-		struct pollfd pfd = {fd, POLLIN, 0};
-		long long	left = deadline_ms - cli_ms();
-		ssize_t		n;
-
-		if (left <= 0 || poll(&pfd, 1, (int) (left > 60000 ? 60000 : left)) < 0)
-		{
-			if (left <= 0)
-			{
-				*why = "timed out waiting for the reply";
-				free(*payload);
-				return false;
-			}
-			continue;
-		}
-		if (pfd.revents == 0)
-			continue;
-		n = read(fd, buf + have, want - have);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-		{
-			*why = "the daemon closed the connection";
-			free(*payload);
-			return false;
-		}
-		have += (size_t) n;
-		if (buf == hdr && have == FRAME_HDR_LEN)
-		{
-			*type = hdr[0];
-			*len = frame_get_u32(hdr + 1);
-			if (*len > CLI_MAX_REPLY)
-			{
-				*why = "reply frame too large";
-				return false;
-			}
-			*payload = malloc(*len ? *len : 1);
-			if (*payload == NULL)
-			{
-				*why = "out of memory";
-				return false;
-			}
-			buf = *payload;
-			have = 0;
-			want = *len;
-		}
-	}
-	return true;
-}
+#include "lclient.h"
 
 /*
  * Print usage.
@@ -166,21 +37,17 @@ static bool
 cli_roundtrip(int fd, uint8_t type, const char *payload, size_t plen, bool verbose,
 			  long long timeout_ms)
 {
-	uint8_t		hdr[FRAME_HDR_LEN];
 	uint8_t		rtype = 0;
 	uint8_t    *reply;
 	uint32_t	rlen = 0;
 	const char *why = NULL;
 
-	hdr[0] = type;
-	frame_put_u32(hdr + 1, (uint32_t) plen);
-	if (!cli_write_all(fd, hdr, sizeof(hdr)) ||
-		!cli_write_all(fd, (const uint8_t *) payload, plen))
+	if (!lclient_send(fd, type, payload, plen))
 	{
 		fprintf(stderr, "zyzzyva-cli: write: %s\n", strerror(errno));
 		return false;
 	}
-	if (!cli_read_frame(fd, cli_ms() + timeout_ms, &rtype, &reply, &rlen, &why))
+	if (!lclient_recv(fd, timeout_ms, &rtype, &reply, &rlen, &why))
 	{
 		fprintf(stderr, "zyzzyva-cli: %s\n", why);
 		return false;
@@ -250,7 +117,7 @@ main(int argc, char **argv)
 		cli_usage(stderr);
 		return 2;
 	}
-	fd = cli_connect(path);
+	fd = lclient_connect(path);
 	if (fd < 0)
 	{
 		fprintf(stderr, "zyzzyva-cli: cannot connect to %s: %s\n", path, strerror(errno));
