@@ -66,6 +66,8 @@ struct zz_client
 	int			commit_group;	/* replica whose response the CC is for */
 	zz_resp_slot commit_rep;	/* a copy of that response: the reply to return */
 
+	bool		pom_sent;		/* for the outstanding request */
+
 	zz_buf		out;
 	zz_buf		sigbuf;
 };
@@ -206,6 +208,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	clear_responses(c);
 	c->busy = true;
 	c->committing = false;
+	c->pom_sent = false;
 	memset(c->local_commit, 0, sizeof(c->local_commit));
 	c->lc_seq = 0;
 	c->ts = q.timestamp;
@@ -358,6 +361,52 @@ try_commit(zz_client *c)
 	return false;
 }
 
+/*
+ * Step 4d: two responses carrying different ORDER-REQs for one (v, n),
+ * both signed by that view's primary, prove it equivocated.  Tell every
+ * replica (once per request); they check the signatures themselves.
+ */
+static void
+check_equivocation(zz_client *c, const zz_resp_slot *s)
+{
+	uint32_t	j;
+
+	static const zz_sig unsigned_hdr;
+
+	/* Answers from the client table carry no ORDER-REQ to compare. */
+	if (c->pom_sent || memcmp(&s->m.order.sig, &unsigned_hdr, sizeof(zz_sig)) == 0)
+		return;
+	for (j = 0; j < c->p.n; j++)
+	{
+		const zz_resp_slot *o = &c->resp[j];
+		zz_pom		pom;
+
+		if (!o->have || o == s || o->m.order.view != s->m.order.view ||
+			o->m.order.seq != s->m.order.seq ||
+			(zz_digest_eq(&o->m.order.history, &s->m.order.history) &&
+			 zz_digest_eq(&o->m.order.batch_digest, &s->m.order.batch_digest)))
+			continue;
+		zz_order_hdr_signing_bytes(&c->sigbuf, &s->m.order);
+		if (!zz_verify(c->crypto, zz_primary_of(&c->p, s->m.order.view), c->sigbuf.data,
+					   c->sigbuf.len, &s->m.order.sig))
+			return;
+		zz_order_hdr_signing_bytes(&c->sigbuf, &o->m.order);
+		if (!zz_verify(c->crypto, zz_primary_of(&c->p, o->m.order.view), c->sigbuf.data,
+					   c->sigbuf.len, &o->m.order.sig))
+			continue;
+		pom.a = s->m.order;
+		pom.b = o->m.order;
+		zz_buf_reset(&c->out);
+		if (!zz_encode_pom(&c->out, &pom))
+			return;
+		for (j = 0; j < c->p.n; j++)
+			c->io.to_replica(c->io.ctx, j, c->out.data, c->out.len);
+		c->pom_sent = true;
+		c->stats.poms_sent++;
+		return;
+	}
+}
+
 static void
 on_spec_response(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 {
@@ -383,6 +432,7 @@ on_spec_response(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 	if (!fill_slot(s, buf, len))
 		goto reject;
 	zz_hash(c->crypto, s->m.reply, s->m.reply_len, &s->reply_digest);
+	check_equivocation(c, s);
 
 	need = (c->bugs & ZZ_CLIENT_BUG_COMPLETE_ON_2F) ? 2 * c->p.f : c->p.n;
 	if (count_matching(c, m.replica) >= need)

@@ -202,11 +202,18 @@ zz_replica_get_status(const zz_replica *r, zz_replica_status *out)
 	out->history = r->exec_history;
 }
 
+/*
+ * "Committed" here means what can never be rolled back: the stable
+ * checkpoint.  A CC this replica holds is not enough on its own: until the
+ * client has 2f+1 LOCAL-COMMITs it may be the only replica that saw it,
+ * and a view change that does not hear from it may choose otherwise
+ * (the request was not complete, so no client was told).
+ */
 void
 zz_replica_visit_history(const zz_replica *r, zz_history_visit fn, void *ctx)
 {
 	zz_seq		s,
-				c = committed_seq(r);
+				c = r->stable_seq;
 
 	if (r->stable_seq > 0)
 		fn(ctx, r->stable_seq, &r->stable_history, 0, true);

@@ -61,7 +61,8 @@ typedef struct zz_replica_status
 	zz_replica_mode mode;
 	zz_seq		max_seq;		/* highest ORDER-REQ accepted */
 	zz_seq		last_executed;
-	zz_seq		committed;		/* highest seq covered by a CC or stable checkpoint */
+	zz_seq		committed;		/* highest seq covered by a CC it holds or a stable
+								 * checkpoint */
 	zz_seq		stable_seq;
 	zz_digest	stable_state;
 	zz_digest	history;		/* h at last_executed */
@@ -96,9 +97,10 @@ extern const zz_replica_stats *zz_replica_get_stats(const zz_replica *r);
 extern void zz_replica_set_bugs(zz_replica *r, unsigned bugs);
 
 /*
- * Inspection for the simulator's checker: the committed prefix is reported
- * as (seq, h_seq) pairs through a callback, from the lowest seq the replica
- * still knows to its committed point.
+ * Inspection for the simulator's checker: the executed history is reported
+ * as (seq, h_seq) pairs through a callback, from the stable checkpoint to
+ * the last executed seq; committed marks what can never be rolled back
+ * (at or below the stable checkpoint).
  */
 typedef void (*zz_history_visit) (void *ctx, zz_seq seq, const zz_digest *h,
 								  zz_view view, bool committed);
