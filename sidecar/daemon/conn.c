@@ -592,6 +592,10 @@ conn_send(conn *c, uint8_t type, const void *p1, size_t l1, const void *p2, size
 
 /*
  * Stop reading c (its sender is pushed back by the socket buffers).
+ *
+ * The socket stays registered until it actually becomes readable while
+ * paused (conn_event unregisters it then): a client that waits for its
+ * answer before sending again, the usual case, costs no epoll_ctl calls.
  */
 void
 conn_pause(conn *c)
@@ -599,8 +603,6 @@ conn_pause(conn *c)
 	if (c->paused || c->state == C_CLOSED)
 		return;
 	c->paused = true;
-	if (c->state == C_OPEN)
-		conn_watch(c, c->write_wants_read, c->write_blocked || c->read_wants_write);
 }
 
 /*
