@@ -319,7 +319,7 @@ check_stable(zz_replica *r, zz_seq seq)
 	if (v->have[r->id] && zz_digest_eq(&v->vote[r->id].history, &proof.history) &&
 		zz_digest_eq(&v->vote[r->id].state, &proof.state))
 		certify(r, &proof);
-	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
+	else if (r->mode == ZZ_MODE_VIEW_CHANGE && !zz_vc_transfer_ok(r, seq))
 		return;					/* the new history decides first; votes are kept */
 	else if (v->have[r->id])
 	{

@@ -221,6 +221,7 @@ extern void zz_vc_tick(zz_replica *r);
 extern void zz_vc_progress(zz_replica *r);
 extern bool zz_vc_relabel(zz_replica *r, const zz_order_req *m);
 extern void zz_vc_after_install(zz_replica *r);
+extern bool zz_vc_transfer_ok(const zz_replica *r, zz_seq seq);
 extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);
 extern zz_time zz_vc_deadline(const zz_replica *r);
 

@@ -997,11 +997,34 @@ zz_on_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 void
 zz_vc_after_install(zz_replica *r)
 {
-	if (!r->vc->awaiting_transfer)
-		return;
-	r->vc->awaiting_transfer = false;
-	r->mode = ZZ_MODE_VIEW_CHANGE;
-	adopt_new_history(r);
+	zz_vc_state *vc = r->vc;
+
+	if (vc->awaiting_transfer)
+	{
+		vc->awaiting_transfer = false;
+		r->mode = ZZ_MODE_VIEW_CHANGE;
+		adopt_new_history(r);
+	}
+	else if (vc->have_g && vc->target == r->view && r->stable_seq >= vc->g.end)
+	{
+		/*
+		 * We had adopted the new history but lost its re-issued entries,
+		 * which the others truncated since: the installed checkpoint
+		 * covers it, so confirm from there.
+		 */
+		r->mode = ZZ_MODE_VIEW_CHANGE;
+		zz_vc_progress(r);
+	}
+}
+
+/*
+ * May a certified checkpoint's state be fetched during the view change?
+ * Only once the new history is adopted and the checkpoint covers it.
+ */
+bool
+zz_vc_transfer_ok(const zz_replica *r, zz_seq seq)
+{
+	return r->vc->have_g && r->vc->target == r->view && seq >= r->vc->g.end;
 }
 
 /*
