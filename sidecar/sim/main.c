@@ -12,6 +12,8 @@
  * the exit status is 1 if any seed failed, 2 on bad usage.
  */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +24,31 @@
 
 #define MAX_JOBS 64
 
-/* What one worker (or the whole sweep) adds up. */
+/* What the whole sweep adds up. */
 typedef struct sweep_totals
 {
 	uint64_t	passed;
 	uint64_t	failed;
+	uint64_t	crashed;
 	uint64_t	by_kind[ZZ_V_KINDS];
 	zz_sim_stats stats;
 } sweep_totals;
+
+/* What a worker reports per seed through its pipe. */
+typedef struct seed_record
+{
+	uint64_t	seed;
+	uint64_t	index;			/* position in the sweep */
+	uint32_t	crashed;
+	uint32_t	violations;
+	zz_sim_stats stats;
+} seed_record;
+
+/* The seed a worker is running, for its crash handler. */
+static volatile sig_atomic_t crash_fd = -1;
+static seed_record crash_rec;
+static char crash_msg[512];
+static size_t crash_msg_len;
 
 static void
 usage(FILE *out)
@@ -70,102 +89,223 @@ write_all(int fd, const void *buf, size_t len)
 }
 
 /*
- * Run seeds first + j, first + j + jobs, ... below first + count, adding
- * into *t.  A failure is printed as one block with one write, so parallel
- * workers do not interleave within it.
+ * A seed crashed the process (a core bug: segfault or abort).  Say which,
+ * tell the parent through the pipe, and die; the parent carries on with
+ * the next seed.  Only async-signal-safe calls.
  */
 static void
-run_share(const zz_sim_config *cfg, uint64_t first, uint64_t count, unsigned j,
-		  unsigned jobs, sweep_totals *t)
+on_crash(int sig)
 {
-	for (uint64_t i = j; i < count; i += jobs)
+	write_all(STDOUT_FILENO, crash_msg, crash_msg_len);
+	if (crash_fd >= 0)
 	{
-		uint64_t	seed = first + i;
-		zz_sim_result res;
+		crash_rec.crashed = (uint32_t) sig;
+		write_all(crash_fd, &crash_rec, sizeof(crash_rec));
+	}
+	_exit(4);
+}
 
-		if (zz_sim_run(cfg, seed, &res))
-			t->passed++;
-		else
-		{
-			char		cmd[256];
-			char		block[1024];
-			int			len;
+static void
+catch_crashes(void)
+{
+	signal(SIGSEGV, on_crash);
+	signal(SIGABRT, on_crash);
+	signal(SIGBUS, on_crash);
+	signal(SIGFPE, on_crash);
+	signal(SIGILL, on_crash);
+}
 
-			t->failed++;
-			for (int k = 0; k < ZZ_V_KINDS; k++)
-				if (res.violations & (1u << k))
-					t->by_kind[k]++;
-			zz_sim_replay_command(cfg, seed, cmd, sizeof(cmd));
-			len = snprintf(block, sizeof(block),
-						   "FAIL seed %llu (step %llu, t=%.6fs): %s\n  replay: %s\n",
-						   (unsigned long long) seed, (unsigned long long) res.first_step,
-						   res.first_time / 1e6, res.first, cmd);
-			fflush(stdout);
-			write_all(STDOUT_FILENO, block, (size_t) (len < (int) sizeof(block) ? len : (int) sizeof(block) - 1));
-		}
-		zz_sim_stats_add(&t->stats, &res.stats);
+/* Run one seed; print its failure as one block (one write, no interleaving). */
+static void
+run_seed(const zz_sim_config *cfg, uint64_t seed, seed_record *rec)
+{
+	zz_sim_result res;
+	char		cmd[256];
+
+	zz_sim_replay_command(cfg, seed, cmd, sizeof(cmd));
+	crash_msg_len = (size_t) snprintf(crash_msg, sizeof(crash_msg),
+									  "FAIL seed %llu: the process crashed\n  replay: %s\n",
+									  (unsigned long long) seed, cmd);
+	if (crash_msg_len >= sizeof(crash_msg))
+		crash_msg_len = sizeof(crash_msg) - 1;
+	crash_rec.seed = seed;
+	crash_rec.index = rec->index;
+	fflush(stdout);
+	zz_sim_run(cfg, seed, &res);
+	rec->seed = seed;
+	rec->crashed = 0;
+	rec->violations = res.violations;
+	rec->stats = res.stats;
+	if (res.violations)
+	{
+		char		block[1024];
+		int			len = snprintf(block, sizeof(block),
+								   "FAIL seed %llu (step %llu, t=%.6fs): %s\n  replay: %s\n",
+								   (unsigned long long) seed,
+								   (unsigned long long) res.first_step,
+								   res.first_time / 1e6, res.first, cmd);
+
+		fflush(stdout);
+		write_all(STDOUT_FILENO, block, len < (int) sizeof(block) ? (size_t) len : sizeof(block) - 1);
 	}
 }
 
-/* Fork jobs workers over the range and merge what they report. */
-static bool
-run_parallel(const zz_sim_config *cfg, uint64_t first, uint64_t count, unsigned jobs,
-			 sweep_totals *t)
+static void
+add_record(sweep_totals *t, const seed_record *rec)
 {
-	int			fds[MAX_JOBS];
-	pid_t		pids[MAX_JOBS];
+	if (rec->crashed)
+	{
+		t->failed++;
+		t->crashed++;
+		return;
+	}
+	if (rec->violations == 0)
+		t->passed++;
+	else
+	{
+		t->failed++;
+		for (int k = 0; k < ZZ_V_KINDS; k++)
+			if (rec->violations & (1u << k))
+				t->by_kind[k]++;
+	}
+	zz_sim_stats_add(&t->stats, &rec->stats);
+}
+
+/* One worker: indices from, from + jobs, ... below count; records to fd. */
+static void
+worker(const zz_sim_config *cfg, uint64_t first, uint64_t count, uint64_t from,
+	   unsigned jobs, int fd)
+{
+	crash_fd = fd;
+	catch_crashes();
+	for (uint64_t i = from; i < count; i += jobs)
+	{
+		seed_record rec;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.index = i;
+		run_seed(cfg, first + i, &rec);
+		if (!write_all(fd, &rec, sizeof(rec)))
+			_exit(3);
+	}
+	fflush(stdout);
+	_exit(0);
+}
+
+typedef struct worker_state
+{
+	pid_t		pid;
+	int			fd;
+	uint64_t	next;			/* index of the next seed it owes */
+	size_t		got;			/* bytes of a partial record */
+	bool		crashed;		/* its last record was a crash */
+	seed_record rec;
+} worker_state;
+
+static bool
+spawn(const zz_sim_config *cfg, uint64_t first, uint64_t count, unsigned jobs,
+	  worker_state *w)
+{
+	int			p[2];
 
 	fflush(stdout);
+	if (pipe(p) != 0 || (w->pid = fork()) < 0)
+	{
+		perror("zyzzyva-sim: fork");
+		return false;
+	}
+	if (w->pid == 0)
+	{
+		close(p[0]);
+		worker(cfg, first, count, w->next, jobs, p[1]);
+	}
+	close(p[1]);
+	w->fd = p[0];
+	w->got = 0;
+	w->crashed = false;
+	return true;
+}
+
+/*
+ * Fork jobs workers over the seed range (worker j takes indices j,
+ * j + jobs, ...), merge the records they stream back, and replace a worker
+ * that a seed crashed so the sweep still covers every seed.
+ */
+static bool
+run_sweep(const zz_sim_config *cfg, uint64_t first, uint64_t count, unsigned jobs,
+		  sweep_totals *t)
+{
+	worker_state ws[MAX_JOBS];
+	unsigned	live = 0;
+
 	for (unsigned j = 0; j < jobs; j++)
 	{
-		int			p[2];
-
-		if (pipe(p) != 0 || (pids[j] = fork()) < 0)
+		ws[j].next = j;
+		if (ws[j].next < count)
 		{
-			perror("zyzzyva-sim: fork");
+			if (!spawn(cfg, first, count, jobs, &ws[j]))
+				return false;
+			live++;
+		}
+		else
+			ws[j].fd = -1;
+	}
+	while (live > 0)
+	{
+		struct pollfd pfd[MAX_JOBS];
+
+		for (unsigned j = 0; j < jobs; j++)
+		{
+			pfd[j].fd = ws[j].fd;
+			pfd[j].events = POLLIN;
+			pfd[j].revents = 0;
+		}
+		if (poll(pfd, jobs, -1) < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			perror("zyzzyva-sim: poll");
 			return false;
 		}
-		if (pids[j] == 0)
+		for (unsigned j = 0; j < jobs; j++)
 		{
-			sweep_totals mine;
+			worker_state *w = &ws[j];
+			ssize_t		r;
 
-			close(p[0]);
-			memset(&mine, 0, sizeof(mine));
-			run_share(cfg, first, count, j, jobs, &mine);
-			fflush(stdout);
-			_exit(write_all(p[1], &mine, sizeof(mine)) ? 0 : 3);
-		}
-		close(p[1]);
-		fds[j] = p[0];
-	}
-	for (unsigned j = 0; j < jobs; j++)
-	{
-		sweep_totals part;
-		size_t		got = 0;
-		int			status;
-
-		while (got < sizeof(part))
-		{
-			ssize_t		r = read(fds[j], (char *) &part + got, sizeof(part) - got);
-
+			if (w->fd < 0 || !(pfd[j].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(w->fd, (char *) &w->rec + w->got, sizeof(w->rec) - w->got);
 			if (r < 0 && errno == EINTR)
 				continue;
-			if (r <= 0)
-				break;
-			got += (size_t) r;
+			if (r > 0)
+			{
+				w->got += (size_t) r;
+				if (w->got == sizeof(w->rec))
+				{
+					add_record(t, &w->rec);
+					w->crashed = w->rec.crashed != 0;
+					w->next = w->rec.index + jobs;
+					w->got = 0;
+				}
+				continue;
+			}
+			/* End of this worker: done, or replaced after a crash. */
+			close(w->fd);
+			w->fd = -1;
+			waitpid(w->pid, NULL, 0);
+			live--;
+			if (w->next < count)
+			{
+				if (!w->crashed)
+				{
+					fprintf(stderr, "zyzzyva-sim: a worker died without a word\n");
+					return false;
+				}
+				if (!spawn(cfg, first, count, jobs, w))
+					return false;
+				live++;
+			}
 		}
-		close(fds[j]);
-		waitpid(pids[j], &status, 0);
-		if (got != sizeof(part) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		{
-			fprintf(stderr, "zyzzyva-sim: worker %u died\n", j);
-			return false;
-		}
-		t->passed += part.passed;
-		t->failed += part.failed;
-		for (int k = 0; k < ZZ_V_KINDS; k++)
-			t->by_kind[k] += part.by_kind[k];
-		zz_sim_stats_add(&t->stats, &part.stats);
 	}
 	return true;
 }
@@ -202,6 +342,8 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
 	if (t->failed)
 	{
 		printf("  failures by kind:");
+		if (t->crashed)
+			printf(" crashed %llu", (unsigned long long) t->crashed);
 		for (int k = 0; k < ZZ_V_KINDS; k++)
 			if (t->by_kind[k])
 				printf(" %s %llu", zz_violation_name(1u << k),
@@ -330,17 +472,24 @@ main(int argc, char **argv)
 		cfg.trace = print_trace_line;
 		jobs = 1;				/* one readable trace */
 	}
+	if (jobs > MAX_JOBS)
+		jobs = MAX_JOBS;
 	if (jobs > count)
 		jobs = count;
 
 	memset(&t, 0, sizeof(t));
-	if (jobs > 1)
+	if (one)
 	{
-		if (!run_parallel(&cfg, first, count, (unsigned) jobs, &t))
-			return 2;
+		seed_record rec;
+
+		/* One seed runs in this process: its trace and crash stay here. */
+		memset(&rec, 0, sizeof(rec));
+		catch_crashes();
+		run_seed(&cfg, first, &rec);
+		add_record(&t, &rec);
 	}
-	else
-		run_share(&cfg, first, count, 0, 1, &t);
+	else if (!run_sweep(&cfg, first, count, (unsigned) jobs, &t))
+		return 2;
 	if (!quiet && !(one && tracing))
 		print_summary(&cfg, first, count, &t);
 	printf("%llu passed, %llu failed\n", (unsigned long long) t.passed,
