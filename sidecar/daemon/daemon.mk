@@ -59,3 +59,19 @@ EXTRA_TESTS += daemon-test
 .PHONY: bench-null
 bench-null: daemon
 	ZZ_BUILD=$(abspath $(BUILD)) sidecar/tools/bench-null.sh
+
+# libFuzzer targets (clang from Debian): make fuzz builds them; run one with
+#   build/fuzz/fuzz_conn -max_total_time=600 sidecar/daemon/tests/corpus/
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+              -Isidecar/core -Isidecar/daemon
+# Only what a framed connection needs, so that a core file being edited
+# elsewhere does not stop the fuzzer from building.
+FUZZ_DAEMON_SRC := $(addprefix sidecar/daemon/,conn.c frame.c event.c log.c tls.c keys.c config.c)
+FUZZ_CORE_SRC := $(addprefix sidecar/core/,message.c params.c crypto.c)
+
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_conn
+
+$(BUILD)/fuzz/fuzz_conn: sidecar/daemon/tests/fuzz_conn.c $(FUZZ_DAEMON_SRC) $(FUZZ_CORE_SRC) $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_DAEMON_SRC) $(FUZZ_CORE_SRC) -lssl -lcrypto -lm
