@@ -31,6 +31,8 @@
 
 static const uint8_t tag_cp_state[] = "zz-cp-state";
 
+static void record_vote(zz_replica *r, const zz_checkpoint *cp);
+
 /*
  * a = H(service digest || H(client table)).
  */
@@ -333,6 +335,34 @@ check_stable(zz_replica *r, zz_seq seq)
 }
 
 /*
+ * A certified checkpoint learned from elsewhere (a VIEW-CHANGE's proof):
+ * its signatures are CHECKPOINT votes, already verified by the caller.
+ * Counting them lets us certify it too when our own vote matches.
+ */
+void
+zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p)
+{
+	uint32_t	i;
+
+	if (p->count == 0 || p->seq <= r->cert_proof.seq)
+		return;
+	for (i = 0; i < p->count; i++)
+	{
+		zz_checkpoint cp;
+
+		if (p->replicas[i] == r->id)
+			continue;
+		memset(&cp, 0, sizeof(cp));
+		cp.seq = p->seq;
+		cp.history = p->history;
+		cp.state = p->state;
+		cp.replica = p->replicas[i];
+		cp.sig = p->sigs[i];
+		record_vote(r, &cp);
+	}
+}
+
+/*
  * The log was rolled back to seq: our checkpoints above it describe states
  * that no longer exist.  Forget them and our votes for them.
  */
@@ -593,6 +623,25 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 	if (r->svc.mark_stable)
 		r->svc.mark_stable(r->svc.ctx, m.cp.seq);
+	if (s != NULL)
+	{
+		/*
+		 * Our state is now the certified one: vote for it.  Replicas that
+		 * have not certified it yet may need our vote (nobody resends a
+		 * certified vote), and their next votes wait on it.
+		 */
+		s->own.seq = m.cp.seq;
+		s->own.history = m.cp.history;
+		s->own.state = m.cp.state;
+		s->own.replica = r->id;
+		zz_checkpoint_signing_bytes(&r->sigbuf, s->own.seq, &s->own.history,
+									&s->own.state, r->id);
+		zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &s->own.sig);
+		r->my_cp = s->own;
+		zz_buf_reset(&r->out);
+		zz_encode_checkpoint(&r->out, &s->own);
+		zz_broadcast(r, &r->out);
+	}
 	r->mode = ZZ_MODE_NORMAL;
 	r->transfer_seq = 0;
 	r->transfer_deadline = UINT64_MAX;

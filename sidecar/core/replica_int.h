@@ -204,6 +204,7 @@ extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern void zz_checkpoint_recheck(zz_replica *r);
+extern void zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_rollback(zz_replica *r, zz_seq seq);
 extern zz_time zz_checkpoint_deadline(const zz_replica *r);
 

@@ -859,6 +859,9 @@ adopt_new_history(zz_replica *r)
 		}
 	}
 
+	/* G starts from a certified checkpoint: count its votes as ours. */
+	zz_checkpoint_learn_proof(r, &g->start_proof);
+
 	/* Keep the longest prefix of our log that G shares. */
 	from = g->start > r->stable_seq ? g->start : r->stable_seq;
 	keep = from;
