@@ -280,7 +280,6 @@ main(int argc, char **argv)
 	uint64_t	frames = 0;
 	uint64_t	crypto_max = 0;
 	double		secs;
-	double		rate;
 
 	memset(&b, 0, sizeof(b));
 	for (int i = 1; i < argc; i++)
@@ -383,36 +382,44 @@ main(int argc, char **argv)
 	}
 	qsort(b.lat, b.nlat, sizeof(uint32_t), bench_cmp);
 	secs = (double) (b.measure_end - b.measure_start) / 1e6;
-	rate = b.nlat / secs;
-	printf("config=%s clients=%d outstanding=%d size=%u requests=%zu requests_per_s=%.0f "
-		   "p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f fast_path_share=%.3f "
-		   "msgs_per_request=%.2f crypto_ops_per_request=%.2f\n",
-		   config, clients, outstanding, b.oplen, b.nlat, rate,
-		   bench_quantile(&b, 0.5), bench_quantile(&b, 0.99), bench_quantile(&b, 0.999),
-		   b.nlat ? (double) b.fast / b.nlat : 0.0,
-		   b.nlat ? (double) frames / b.nlat : 0.0,
-		   b.nlat ? (double) crypto_max / b.nlat : 0.0);
-	if (csv)
 	{
-		FILE	   *fp;
-		bool		fresh = access(csv, F_OK) != 0;
+		/* One set of figures, as key=value on stdout and as a CSV row. */
+		static const char *const names[] = {"requests_per_s", "p50_ms", "p99_ms", "p999_ms",
+			"fast_path_share", "msgs_per_request", "crypto_ops_per_request"};
+		double		per = b.nlat ? 1.0 / (double) b.nlat : 0.0;
+		double		vals[] = {b.nlat / secs, bench_quantile(&b, 0.5), bench_quantile(&b, 0.99),
+			bench_quantile(&b, 0.999), b.fast * per, frames * per, crypto_max * per};
+		FILE	   *fp = NULL;
+		int			nv = (int) (sizeof(vals) / sizeof(vals[0]));
 
-		fp = fopen(csv, "a");
-		if (fp == NULL)
+		printf("config=%s clients=%d outstanding=%d size=%u requests=%zu", config, clients,
+			   outstanding, b.oplen, b.nlat);
+		for (int i = 0; i < nv; i++)
+			printf(" %s=%.3f", names[i], vals[i]);
+		printf("\n");
+		if (csv)
 		{
-			fprintf(stderr, "zyzzyva-bench: cannot write %s: %s\n", csv, strerror(errno));
-			return 1;
+			bool		fresh = access(csv, F_OK) != 0;
+
+			fp = fopen(csv, "a");
+			if (fp == NULL)
+			{
+				fprintf(stderr, "zyzzyva-bench: cannot write %s: %s\n", csv, strerror(errno));
+				return 1;
+			}
+			if (fresh)
+			{
+				fprintf(fp, "config,clients,outstanding,size,duration_s,requests");
+				for (int i = 0; i < nv; i++)
+					fprintf(fp, ",%s", names[i]);
+				fprintf(fp, "\n");
+			}
+			fprintf(fp, "%s,%d,%d,%u,%.3f,%zu", config, clients, outstanding, b.oplen, secs, b.nlat);
+			for (int i = 0; i < nv; i++)
+				fprintf(fp, ",%.3f", vals[i]);
+			fprintf(fp, "\n");
+			fclose(fp);
 		}
-		if (fresh)
-			fprintf(fp, "config,clients,outstanding,size,duration_s,requests,requests_per_s,"
-					"p50_ms,p99_ms,p999_ms,fast_path_share,msgs_per_request,crypto_ops_per_request\n");
-		fprintf(fp, "%s,%d,%d,%u,%.3f,%zu,%.0f,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f\n",
-				config, clients, outstanding, b.oplen, secs, b.nlat, rate,
-				bench_quantile(&b, 0.5), bench_quantile(&b, 0.99), bench_quantile(&b, 0.999),
-				b.nlat ? (double) b.fast / b.nlat : 0.0,
-				b.nlat ? (double) frames / b.nlat : 0.0,
-				b.nlat ? (double) crypto_max / b.nlat : 0.0);
-		fclose(fp);
 	}
 	return b.nlat > 0 && b.errors == 0 ? 0 : 1;
 }
