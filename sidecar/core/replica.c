@@ -685,9 +685,17 @@ on_order_req(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 	if (m.hdr.seq > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
 	{
+		zz_seq		win_end = r->stable_seq + 2 * (zz_seq) r->p.cp_interval;
+
+		/*
+		 * Flow control.  If we also lag inside the window, fill that in:
+		 * executing it is what lets the next checkpoint move the window.
+		 */
 		zz_replica_trace(r, "ORDER-REQ n=%llu beyond the window (stable %llu)",
 						 (unsigned long long) m.hdr.seq, (unsigned long long) r->stable_seq);
-		goto done;				/* flow control */
+		if (r->max_seq < win_end && r->fill_hole_deadline == UINT64_MAX)
+			send_fill_hole(r, win_end);
+		goto done;
 	}
 	if (m.hdr.seq == r->max_seq + 1)
 	{
