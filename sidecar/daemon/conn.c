@@ -473,11 +473,9 @@ conn_flush(conn *c)
 			zz_buf_free(&c->out);
 			zz_buf_init(&c->out);
 		}
-		if (c->write_blocked)
-		{
-			c->write_blocked = false;
-			conn_watch(c, !c->paused || c->write_wants_read, c->read_wants_write);
-		}
+		/* Drained: stop watching writability (level-triggered, it would spin). */
+		c->write_blocked = false;
+		conn_watch(c, !c->paused || c->write_wants_read, c->read_wants_write);
 	}
 	else if (c->out_off >= CONN_WRITE_CHUNK)
 	{
@@ -556,10 +554,7 @@ conn_event(ev_loop *loop, int fd, void *arg, int mask)
 				conn_read(c);
 		}
 		if (c->state == C_OPEN)
-		{
-			c->write_blocked = false;
 			conn_flush(c);
-		}
 	}
 }
 
