@@ -35,6 +35,9 @@ struct zz_forger
 	zz_view		view;
 	zz_seq		fork_at;
 	bool		lie_cp;
+	zz_vc_lie	vc_lie;
+	bool		has_old_cc;
+	zz_commit_cert old_cc;		/* the first certificate it reported */
 	fg_slot    *slots;
 	zz_seq		nslots;
 	zz_order_req *old;			/* an earlier ORDER-REQ, for duplicates */
@@ -61,10 +64,25 @@ zz_forge_mode_name(zz_forge_mode m)
 	return "?";
 }
 
+const char *
+zz_vc_lie_name(zz_vc_lie l)
+{
+	switch (l)
+	{
+		case ZZ_VC_HONEST:
+			return "honest";
+		case ZZ_VC_WITHHOLD:
+			return "withhold";
+		case ZZ_VC_STALE_CC:
+			return "stale-cc";
+	}
+	return "?";
+}
+
 zz_forger *
 zz_forger_create(const zz_params *p, uint32_t replica, zz_crypto *crypto,
 				 zz_forge_mode mode, uint32_t victims, zz_view fork_view,
-				 zz_seq fork_at, bool lie_checkpoints)
+				 zz_seq fork_at, bool lie_checkpoints, zz_vc_lie vc_lie)
 {
 	zz_forger  *fg = calloc(1, sizeof(zz_forger));
 
@@ -78,6 +96,7 @@ zz_forger_create(const zz_params *p, uint32_t replica, zz_crypto *crypto,
 	fg->view = fork_view;
 	fg->fork_at = fork_at ? fork_at : 1;
 	fg->lie_cp = lie_checkpoints;
+	fg->vc_lie = vc_lie;
 	zz_buf_init(&fg->out);
 	zz_buf_init(&fg->sb);
 	return fg;
@@ -294,6 +313,48 @@ rewrite_checkpoint(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen
 	return dup_bytes(fg->out.data, fg->out.len, outlen);
 }
 
+/*
+ * The faulty replica's own VIEW-CHANGE, with entries withheld or an old
+ * certificate in place of the current one, signed again by the liar.
+ */
+static uint8_t *
+rewrite_view_change(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
+{
+	zz_view_change m;
+	uint32_t	n_entries;
+	uint8_t    *res = NULL;
+
+	if (zz_decode_view_change(buf, len, &m) != ZZ_OK)
+		return NULL;
+	n_entries = m.n_entries;
+	if (m.replica != fg->id)
+		goto done;
+	if (m.has_cc && !fg->has_old_cc)
+	{
+		fg->has_old_cc = true;
+		fg->old_cc = m.cc;
+	}
+	if (fg->vc_lie == ZZ_VC_WITHHOLD)
+	{
+		m.n_entries = 0;
+		m.has_cc = 0;
+	}
+	else if (fg->vc_lie == ZZ_VC_STALE_CC && fg->has_old_cc && m.has_cc &&
+			 (m.cc.seq != fg->old_cc.seq || m.cc.view != fg->old_cc.view))
+		m.cc = fg->old_cc;
+	else
+		goto done;
+	zz_view_change_signing_bytes(&fg->sb, &m);
+	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
+	zz_buf_reset(&fg->out);
+	zz_encode_view_change(&fg->out, &m);
+	res = dup_bytes(fg->out.data, fg->out.len, outlen);
+done:
+	m.n_entries = n_entries;
+	zz_view_change_release(&m);
+	return res;
+}
+
 uint8_t *
 zz_forger_rewrite(zz_forger *fg, uint32_t to, const uint8_t *buf, size_t len,
 				  size_t *outlen)
@@ -304,6 +365,8 @@ zz_forger_rewrite(zz_forger *fg, uint32_t to, const uint8_t *buf, size_t len,
 		return NULL;
 	if (t == ZZ_MSG_CHECKPOINT && fg->lie_cp)
 		return rewrite_checkpoint(fg, buf, len, outlen);
+	if (t == ZZ_MSG_VIEW_CHANGE && fg->vc_lie != ZZ_VC_HONEST)
+		return rewrite_view_change(fg, buf, len, outlen);
 	if (t == ZZ_MSG_ORDER_REQ && fg->mode != ZZ_FORGE_NONE && to < 32 &&
 		(fg->victims & (1u << to)))
 		return rewrite_order_req(fg, buf, len, outlen);

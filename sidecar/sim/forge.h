@@ -36,12 +36,28 @@ typedef enum zz_forge_mode
 	ZZ_FORGE_ND
 } zz_forge_mode;
 
+/*
+ * Lies in the faulty replica's own VIEW-CHANGE messages (section 8: the
+ * new-view rule must survive them), re-signed with its own key:
+ *	VC_WITHHOLD			report no ORDER-REQ entries and no commit certificate
+ *	VC_STALE_CC			report the oldest commit certificate it ever had
+ *						instead of its current one (the Abraham et al. move)
+ */
+typedef enum zz_vc_lie
+{
+	ZZ_VC_HONEST = 0,
+	ZZ_VC_WITHHOLD,
+	ZZ_VC_STALE_CC
+} zz_vc_lie;
+
 typedef struct zz_forger zz_forger;
 
 extern zz_forger *zz_forger_create(const zz_params *p, uint32_t replica,
 								   zz_crypto *crypto, zz_forge_mode mode,
 								   uint32_t victims, zz_view fork_view,
-								   zz_seq fork_at, bool lie_checkpoints);
+								   zz_seq fork_at, bool lie_checkpoints,
+								   zz_vc_lie vc_lie);
+extern const char *zz_vc_lie_name(zz_vc_lie l);
 extern void zz_forger_free(zz_forger *fg);
 extern const char *zz_forge_mode_name(zz_forge_mode m);
 

@@ -546,6 +546,7 @@ make_byzantine(zz_sim *s, sim_node *nd)
 	uint32_t	victims = 0;
 	zz_seq		fork_at = zz_rng_range(&s->rng, 2, 8);
 	bool		lie_cp = false;
+	zz_vc_lie	vc_lie = ZZ_VC_HONEST;
 
 	nd->byzantine = true;
 	zz_checker_set_faulty_replica(s->ck, nd->id);
@@ -570,15 +571,16 @@ make_byzantine(zz_sim *s, sim_node *nd)
 				victims = (uint32_t) zz_rng_next(&s->rng);
 			fork_at = zz_rng_range(&s->rng, 2, 30);
 			lie_cp = zz_rng_below(&s->rng, 3) == 0;
+			vc_lie = (zz_vc_lie) zz_rng_below(&s->rng, 3);
 			if (zz_rng_below(&s->rng, 2) == 0)
 				nd->shim.lie_ppm = (uint32_t) zz_rng_range(&s->rng, 1000, 300000);
 			break;
 	}
 	nd->forger = zz_forger_create(&s->params, nd->id, nd->crypto, mode, victims,
-								  nd->id, fork_at, lie_cp);
-	trace(s, "byzantine     R%u forge=%s victims=%#x fork_at=%llu lie_cp=%d lie_ppm=%u",
+								  nd->id, fork_at, lie_cp, vc_lie);
+	trace(s, "byzantine     R%u forge=%s victims=%#x fork_at=%llu lie_cp=%d lie_ppm=%u vc=%s",
 		  nd->id, zz_forge_mode_name(mode), victims & ((1u << s->n) - 1),
-		  (unsigned long long) fork_at, lie_cp, nd->shim.lie_ppm);
+		  (unsigned long long) fork_at, lie_cp, nd->shim.lie_ppm, zz_vc_lie_name(vc_lie));
 }
 
 /*
