@@ -20,7 +20,8 @@
  *	 SELECT schema.function($1, ..., $n)
  *
  * with each argument converted by its type's input function and the result
- * printed by its type's output function, under the pinned settings.
+ * printed by its type's output function, under the pinned settings.  The
+ * statement is prepared once per signature and kept.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,6 +37,8 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -46,7 +49,34 @@
 
 PG_FUNCTION_INFO_V1(zyzzyva_apply_batch);
 
-static SPIPlanPtr registry_plan = NULL;
+/*
+ * The replicated functions, as of the start of the batch: sorted canonical
+ * signatures.  Registration is refused inside replicated execution, so the
+ * set cannot change while a batch runs.
+ */
+static char **zz_registry = NULL;
+static int	zz_nregistry = 0;
+
+/*
+ * Prepared calls, by canonical signature, kept across batches.  Any change
+ * to pg_proc marks them stale and they are rebuilt, so that a replaced
+ * function is called the same way here as on a replica that never cached
+ * it.
+ */
+#define ZZ_CACHED_SIGNATURE 1024
+
+typedef struct ZzCallPlan
+{
+	char		signature[ZZ_CACHED_SIGNATURE];	/* hash key */
+	SPIPlanPtr	plan;			/* NULL until completely built */
+	int			nargs;
+	Oid			argtypes[FUNC_MAX_ARGS];
+	Oid			infunc[FUNC_MAX_ARGS];
+	Oid			ioparam[FUNC_MAX_ARGS];
+} ZzCallPlan;
+
+static HTAB *zz_call_plans = NULL;
+static bool zz_call_plans_stale = false;
 
 /*
  * The outcome of one request.
@@ -57,30 +87,142 @@ typedef struct ZzOutcome
 	char	   *text;			/* result (NULL = SQL NULL), or error message */
 } ZzOutcome;
 
+static int
+compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
- * Is signature in the registry?  Compared as a string: requests must use the
+ * Load the registry's signatures into cxt for the batch.
+ */
+static void
+load_registry(MemoryContext cxt)
+{
+	Oid			saved_user;
+	int			saved_sec;
+
+	zz_as_owner(&saved_user, &saved_sec);
+	SPI_connect();
+	if (SPI_execute("SELECT signature FROM zyzzyva.function_registry", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read zyzzyva.function_registry");
+	zz_nregistry = (int) SPI_processed;
+	zz_registry = MemoryContextAlloc(cxt, sizeof(char *) * Max(zz_nregistry, 1));
+	for (int i = 0; i < zz_nregistry; i++)
+		zz_registry[i] = MemoryContextStrdup(cxt,
+											 SPI_getvalue(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	zz_restore_user(saved_user, saved_sec);
+	qsort(zz_registry, zz_nregistry, sizeof(char *), compare_strings);
+}
+
+/*
+ * Is signature replicated?  Compared as a string: requests must use the
  * canonical form that replicate_function() stored.
  */
 static bool
 is_replicated(const char *signature)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
+	return bsearch(&signature, zz_registry, zz_nregistry, sizeof(char *),
+				   compare_strings) != NULL;
+}
 
-	if (registry_plan == NULL)
+static void
+call_plans_invalidate(Datum arg, int cacheid, uint32 hashvalue)
+{
+	zz_call_plans_stale = true;
+}
+
+/*
+ * Drop every prepared call if pg_proc changed since they were made.  Only
+ * at the start of a request, when no entry is in use.
+ */
+static void
+call_plans_flush_if_stale(void)
+{
+	HASH_SEQ_STATUS status;
+	ZzCallPlan *entry;
+
+	if (zz_call_plans == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare("SELECT 1 FROM zyzzyva.function_registry "
-									   "WHERE signature = $1", 1, argtypes);
+		HASHCTL		ctl;
 
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		registry_plan = plan;
+		ctl.keysize = ZZ_CACHED_SIGNATURE;
+		ctl.entrysize = sizeof(ZzCallPlan);
+		zz_call_plans = hash_create("zyzzyva prepared calls", 64, &ctl,
+									HASH_ELEM | HASH_STRINGS);
+		CacheRegisterSyscacheCallback(PROCOID, call_plans_invalidate, (Datum) 0);
+		zz_call_plans_stale = false;
+		return;
 	}
-	values[0] = CStringGetTextDatum(signature);
-	if (SPI_execute_plan(registry_plan, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read zyzzyva.function_registry");
-	return SPI_processed > 0;
+	if (!zz_call_plans_stale)
+		return;
+	hash_seq_init(&status, zz_call_plans);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->plan != NULL)
+			SPI_freeplan(entry->plan);
+		(void) hash_search(zz_call_plans, entry->signature, HASH_REMOVE, NULL);
+	}
+	zz_call_plans_stale = false;
+}
+
+/*
+ * Prepare the call of a replicated function:
+ *
+ *	 SELECT schema.function($1, ..., $n)
+ *
+ * with the parameters typed as the function's arguments (VARIADIC before the
+ * last one if the function is variadic), and note how to read each argument.
+ */
+static void
+prepare_call(ZzCallPlan *cp, const char *signature, int nargs_given)
+{
+	Oid			fnoid;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	bool		variadic;
+	StringInfoData sql;
+	SPIPlanPtr	plan;
+
+	fnoid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
+												 CStringGetDatum(signature)));
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fnoid);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->pronargs != nargs_given)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed request: function %s takes %d arguments, the request passes %d",
+						signature, proc->pronargs, nargs_given)));
+
+	cp->nargs = proc->pronargs;
+	for (int i = 0; i < cp->nargs; i++)
+	{
+		cp->argtypes[i] = proc->proargtypes.values[i];
+		getTypeInputInfo(cp->argtypes[i], &cp->infunc[i], &cp->ioparam[i]);
+	}
+	variadic = OidIsValid(proc->provariadic);
+
+	/* identifiers are quoted; values are parameters */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s(",
+					 quote_qualified_identifier(get_namespace_name(proc->pronamespace),
+												NameStr(proc->proname)));
+	for (int i = 0; i < cp->nargs; i++)
+		appendStringInfo(&sql, "%s%s$%d", i > 0 ? ", " : "",
+						 variadic && i == cp->nargs - 1 ? "VARIADIC " : "", i + 1);
+	appendStringInfoChar(&sql, ')');
+	ReleaseSysCache(tup);
+
+	plan = SPI_prepare(sql.data, cp->nargs, cp->argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+			 sql.data, SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	cp->plan = plan;
 }
 
 /*
@@ -93,14 +235,10 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 {
 	ZzCall		call;
 	const char *why;
-	Oid			fnoid;
-	HeapTuple	tup;
-	Form_pg_proc proc;
-	Oid		   *argtypes;
+	ZzCallPlan	local;
+	ZzCallPlan *cp;
 	Datum	   *values;
 	char	   *nulls;
-	bool		variadic;
-	StringInfoData sql;
 	char	   *result;
 
 	if (!zz_decode_call(req->call, req->call_len, &call, &why))
@@ -114,48 +252,42 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 				 errmsg("function %s is not replicated", call.signature),
 				 errhint("Only functions declared with zyzzyva.replicate_function() can be called, by their canonical signature (see zyzzyva.replicated_functions).")));
 
-	fnoid = DatumGetObjectId(DirectFunctionCall1(regprocedurein,
-												 CStringGetDatum(call.signature)));
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fnoid);
-	proc = (Form_pg_proc) GETSTRUCT(tup);
-	if (proc->pronargs != call.nargs)
+	call_plans_flush_if_stale();
+	if (strlen(call.signature) < ZZ_CACHED_SIGNATURE)
+	{
+		bool		found;
+
+		cp = hash_search(zz_call_plans, call.signature, HASH_ENTER, &found);
+		if (!found)
+			cp->plan = NULL;
+		if (cp->plan == NULL)
+			prepare_call(cp, call.signature, call.nargs);
+	}
+	else
+	{
+		cp = &local;
+		prepare_call(cp, call.signature, call.nargs);
+	}
+	if (cp->nargs != call.nargs)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("malformed request: function %s takes %d arguments, the request passes %d",
-						call.signature, proc->pronargs, call.nargs)));
+						call.signature, cp->nargs, call.nargs)));
 
-	argtypes = palloc(sizeof(Oid) * Max(call.nargs, 1));
 	values = palloc(sizeof(Datum) * Max(call.nargs, 1));
 	nulls = palloc(sizeof(char) * Max(call.nargs, 1));
 	for (int i = 0; i < call.nargs; i++)
 	{
-		Oid			infunc,
-					ioparam;
-
-		argtypes[i] = proc->proargtypes.values[i];
-		getTypeInputInfo(argtypes[i], &infunc, &ioparam);
-		values[i] = OidInputFunctionCall(infunc, call.args[i], ioparam, -1);
+		values[i] = OidInputFunctionCall(cp->infunc[i], call.args[i], cp->ioparam[i], -1);
 		nulls[i] = call.args[i] == NULL ? 'n' : ' ';
 	}
-	variadic = OidIsValid(proc->provariadic);
 
-	/* identifiers are quoted; values are parameters */
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT %s(",
-					 quote_qualified_identifier(get_namespace_name(proc->pronamespace),
-												NameStr(proc->proname)));
-	for (int i = 0; i < call.nargs; i++)
-		appendStringInfo(&sql, "%s%s$%d", i > 0 ? ", " : "",
-						 variadic && i == call.nargs - 1 ? "VARIADIC " : "", i + 1);
-	appendStringInfoChar(&sql, ')');
-	ReleaseSysCache(tup);
-
-	if (SPI_execute_with_args(sql.data, call.nargs, argtypes, values, nulls,
-							  false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(cp->plan, values, nulls, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "replicated call did not return one row");
 	result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (cp == &local)
+		SPI_freeplan(local.plan);
 	return result ? MemoryContextStrdup(outcxt, result) : NULL;
 }
 
@@ -347,6 +479,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_exec.nd_seed = nd_seed;
 	zz_exec.undo_ord = 0;
 
+	load_registry(CurrentMemoryContext);
 	reqcxt = AllocSetContextCreate(CurrentMemoryContext, "zyzzyva request",
 								   ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&replies);
@@ -385,6 +518,8 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		pfree(reply.data);
 	}
 	zz_exec.request = -1;
+	zz_registry = NULL;
+	zz_nregistry = 0;
 	MemoryContextDelete(reqcxt);
 
 	record_batch(seq, view, history, nd_time, nd_seed, requests, &replies);

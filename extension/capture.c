@@ -64,19 +64,12 @@ write_undo(Relation rel, const char *oldtext, const char *newtext)
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
-	if (undo_insert_plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare("INSERT INTO zyzzyva.undo_log "
-									   "(seq, ord, request, rel, old_row, new_row) "
-									   "VALUES ($1, $2, $3, $4, $5, $6)",
-									   6, argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		undo_insert_plan = plan;
-	}
-	if (SPI_execute_plan(undo_insert_plan, values, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(zz_keep_plan(&undo_insert_plan,
+									  "INSERT INTO zyzzyva.undo_log "
+									  "(seq, ord, request, rel, old_row, new_row) "
+									  "VALUES ($1, $2, $3, $4, $5, $6)",
+									  6, argtypes),
+						 values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write an undo record");
 	SPI_finish();
 	zz_restore_user(saved_user, saved_sec);

@@ -58,10 +58,12 @@ typedef struct ZzRowOut
 static HTAB *zz_row_out = NULL;
 
 /*
- * Prepare a statement once per backend and keep it.
+ * Prepare a statement once per backend and keep it in *slot.  The plan
+ * cache revalidates it after DDL, so it survives the extension's tables
+ * being recreated.
  */
-static SPIPlanPtr
-keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+SPIPlanPtr
+zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
@@ -94,11 +96,11 @@ zz_lanes_load(bool lock)
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
 	if (lock)
-		plan = keep_plan(&lanes_lock_plan,
+		plan = zz_keep_plan(&lanes_lock_plan,
 						 "SELECT lanes FROM zyzzyva.replica_state WHERE id = 1 FOR UPDATE",
 						 0, NULL);
 	else
-		plan = keep_plan(&lanes_load_plan,
+		plan = zz_keep_plan(&lanes_load_plan,
 						 "SELECT lanes FROM zyzzyva.replica_state WHERE id = 1",
 						 0, NULL);
 	if (SPI_execute_plan(plan, NULL, NULL, !lock, 1) != SPI_OK_SELECT ||
@@ -146,7 +148,7 @@ zz_lanes_store(void)
 	values[0] = PointerGetDatum(zz_lanes_bytea());
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
-	if (SPI_execute_plan(keep_plan(&lanes_store_plan,
+	if (SPI_execute_plan(zz_keep_plan(&lanes_store_plan,
 								   "UPDATE zyzzyva.replica_state SET lanes = $1 WHERE id = 1",
 								   1, argtypes),
 						 values, NULL, false, 0) != SPI_OK_UPDATE)

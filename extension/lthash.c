@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * lthash.c
- *	  LtHash16 over OpenSSL's SHAKE256 (see lthash.h).
+ *	  LtHash16 over OpenSSL: SHA-256, expanded by AES-256-CTR (see lthash.h).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,27 +20,55 @@ zz_lthash_zero(ZzLtHash *h)
 	memset(h, 0, sizeof(*h));
 }
 
+/* OpenSSL's algorithms and contexts, fetched once */
+static EVP_MD *zz_sha256_md = NULL;
+static EVP_CIPHER *zz_aes_ctr = NULL;
+static EVP_MD_CTX *zz_md_ctx = NULL;
+static EVP_CIPHER_CTX *zz_cipher_ctx = NULL;
+
+static bool
+lthash_init(void)
+{
+	if (zz_cipher_ctx != NULL)
+		return true;
+	if (zz_sha256_md == NULL)
+		zz_sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (zz_aes_ctr == NULL)
+		zz_aes_ctr = EVP_CIPHER_fetch(NULL, "AES-256-CTR", NULL);
+	if (zz_md_ctx == NULL)
+		zz_md_ctx = EVP_MD_CTX_new();
+	if (zz_sha256_md == NULL || zz_aes_ctr == NULL || zz_md_ctx == NULL)
+		return false;
+	zz_cipher_ctx = EVP_CIPHER_CTX_new();
+	return zz_cipher_ctx != NULL;
+}
+
 /*
- * Hash one element: expand SHAKE256(data) to 2048 bytes and read them as
- * 1024 little-endian 16-bit lanes.  Returns false only if OpenSSL fails
- * (out of memory), which the caller reports.
+ * Hash one element: key AES-256-CTR with SHA-256(data) and read the first
+ * 2048 bytes of keystream as 1024 little-endian 16-bit lanes.  Returns false
+ * only if OpenSSL fails (out of memory), which the caller reports.
  */
 bool
 zz_lthash_of(ZzLtHash *out, const void *data, size_t len)
 {
+	static const uint8_t zeros[ZZ_LTHASH_BYTES];
+	static const uint8_t iv[16];
+	uint8_t		key[ZZ_SHA256_BYTES];
 	uint8_t		buf[ZZ_LTHASH_BYTES];
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	bool		ok;
+	unsigned int keylen;
+	int			outlen;
 
-	if (ctx == NULL)
+	if (!lthash_init() ||
+		EVP_DigestInit_ex(zz_md_ctx, zz_sha256_md, NULL) != 1 ||
+		EVP_DigestUpdate(zz_md_ctx, data, len) != 1 ||
+		EVP_DigestFinal_ex(zz_md_ctx, key, &keylen) != 1 ||
+		keylen != sizeof(key) ||
+		EVP_EncryptInit_ex(zz_cipher_ctx, zz_aes_ctr, NULL, key, iv) != 1 ||
+		EVP_EncryptUpdate(zz_cipher_ctx, buf, &outlen, zeros, sizeof(zeros)) != 1 ||
+		outlen != (int) sizeof(buf))
 		return false;
-	ok = EVP_DigestInit_ex(ctx, EVP_shake256(), NULL) == 1 &&
-		EVP_DigestUpdate(ctx, data, len) == 1 &&
-		EVP_DigestFinalXOF(ctx, buf, sizeof(buf)) == 1;
-	EVP_MD_CTX_free(ctx);
-	if (ok)
-		zz_lthash_from_bytes(out, buf);
-	return ok;
+	zz_lthash_from_bytes(out, buf);
+	return true;
 }
 
 /*

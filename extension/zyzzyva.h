@@ -80,6 +80,8 @@ extern void zz_restore_user(Oid saved_user, int saved_sec);
 extern bool zz_is_environmental_error(int sqlerrcode);
 
 /* digest.c */
+extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
+							   Oid *argtypes);
 extern void zz_lanes_load(bool lock);
 extern void zz_lanes_store(void);
 extern bytea *zz_lanes_bytea(void);
