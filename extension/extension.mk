@@ -5,11 +5,13 @@
 #   make extension-install   install it into the local PostgreSQL (as root)
 #   make regress-check       install, then run the pg_regress suite on a
 #                            throw-away server (as the postgres user)
+#   make tap-check           install, then run the TAP tests in regress/t
+#                            (PostgreSQL::Test::Cluster, as the postgres user)
 
 PG_CONFIG ?= pg_config
 PGXS_MK := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 
-.PHONY: extension-build extension-install extension-clean regress-check
+.PHONY: extension-build extension-install extension-clean regress-check tap-check
 
 all: extension-build
 
@@ -23,7 +25,10 @@ extension-install: extension-build
 regress-check: extension-install
 	PG_CONFIG=$(PG_CONFIG) bash regress/pg_regress.sh
 
-EXTRA_TESTS += regress-check
+tap-check: extension-install
+	PG_CONFIG=$(PG_CONFIG) bash regress/tap.sh
+
+EXTRA_TESTS += regress-check tap-check
 
 clean: extension-clean
 extension-clean:
