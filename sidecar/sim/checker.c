@@ -710,6 +710,22 @@ zz_checker_stable(zz_checker *ck, uint32_t replica, zz_seq seq, const zz_digest 
 						short_hex(state, b), replica);
 }
 
+void
+zz_checker_local_commit_sent(zz_checker *ck, uint32_t replica, zz_seq seq,
+							 zz_view replica_view, zz_view vc_view, zz_seq vc_seq)
+{
+	if (!zz_checker_replica_correct(ck, replica))
+		return;
+	if (replica_view < vc_view && seq > vc_seq)
+		zz_checker_fail(ck, ZZ_V_PROTOCOL,
+						"correct replica %u sent LOCAL-COMMIT for seq %llu in view %llu "
+						"after its VIEW-CHANGE to view %llu, which certifies only up to "
+						"seq %llu",
+						replica, (unsigned long long) seq,
+						(unsigned long long) replica_view, (unsigned long long) vc_view,
+						(unsigned long long) vc_seq);
+}
+
 /* ------------------------------------------------------- client feeds */
 
 void
@@ -891,6 +907,8 @@ zz_violation_name(unsigned kind_bit)
 			return "checkpoint";
 		case ZZ_V_STEP_LIMIT:
 			return "step-limit";
+		case ZZ_V_PROTOCOL:
+			return "step-rule";
 	}
 	return "violation";
 }

@@ -21,7 +21,12 @@
  *					 (ZZ_V_CHECKPOINT);
  *	liveness		 once the fault period is over, each outstanding request
  *					 completes within a bound; all complete by the end
- *					 (ZZ_V_LIVENESS).
+ *					 (ZZ_V_LIVENESS);
+ *	step rules		 a correct replica that has sent VIEW-CHANGE sends no
+ *					 LOCAL-COMMIT beyond what that VIEW-CHANGE certifies
+ *					 until it moves to the new view: the CC it would vouch
+ *					 for is missing from the VIEW-CHANGE it already sent
+ *					 (ZZ_V_PROTOCOL).
  */
 #ifndef ZZ_SIM_CHECKER_H
 #define ZZ_SIM_CHECKER_H
@@ -63,6 +68,16 @@ extern void zz_checker_history(zz_checker *ck, uint32_t replica, zz_seq seq,
 							   const zz_digest *h, bool committed);
 extern void zz_checker_stable(zz_checker *ck, uint32_t replica, zz_seq seq,
 							  const zz_digest *state);
+
+/*
+ * A replica sends a LOCAL-COMMIT for seq while in view replica_view, having
+ * sent VIEW-CHANGE(vc_view) whose CC or checkpoint reached vc_seq.  Until
+ * it enters vc_view, committing beyond vc_seq vouches for a CC that its
+ * VIEW-CHANGE does not carry.
+ */
+extern void zz_checker_local_commit_sent(zz_checker *ck, uint32_t replica,
+										 zz_seq seq, zz_view replica_view,
+										 zz_view vc_view, zz_seq vc_seq);
 
 /* ---- from clients ---- */
 extern void zz_checker_submitted(zz_checker *ck, uint32_t client, uint64_t ts,

@@ -298,8 +298,17 @@ run_sweep(const zz_sim_config *cfg, uint64_t first, uint64_t count, unsigned job
 			{
 				if (!w->crashed)
 				{
-					fprintf(stderr, "zyzzyva-sim: a worker died without a word\n");
-					return false;
+					/* Died before its handler could speak (e.g. stack overflow). */
+					char		cmd[256];
+
+					zz_sim_replay_command(cfg, first + w->next, cmd, sizeof(cmd));
+					printf("FAIL seed %llu: the process died\n  replay: %s\n",
+						   (unsigned long long) (first + w->next), cmd);
+					t->failed++;
+					t->crashed++;
+					w->next += jobs;
+					if (w->next >= count)
+						continue;
 				}
 				if (!spawn(cfg, first, count, jobs, w))
 					return false;

@@ -85,6 +85,8 @@ typedef struct sim_node
 	bool		byzantine;
 	zz_forger  *forger;
 	zz_replica_status seen;		/* status at the last inspection */
+	zz_view		vc_view;		/* highest VIEW-CHANGE it sent */
+	zz_seq		vc_cc_seq;		/* what that VIEW-CHANGE certified */
 
 	/* client */
 	zz_client  *client;
@@ -257,6 +259,45 @@ cut_off(const zz_sim *s, uint32_t idx)
 }
 
 /*
+ * Step rules checked on what a correct replica sends (see checker.h).  The
+ * replica is mid-call, but its status is a plain read.
+ */
+static void
+watch_replica_send(zz_sim *s, sim_node *from, const uint8_t *buf, size_t len)
+{
+	zz_msg_type t;
+	zz_replica_status st;
+
+	if (zz_msg_peek_type(buf, len, &t) != ZZ_OK)
+		return;
+	if (t == ZZ_MSG_VIEW_CHANGE)
+	{
+		zz_view_change vc;
+
+		if (zz_decode_view_change(buf, len, &vc) != ZZ_OK)
+			return;
+		if (vc.replica == from->id && vc.new_view >= from->vc_view)
+		{
+			from->vc_view = vc.new_view;
+			from->vc_cc_seq = vc.has_cc ? vc.cc.seq : 0;
+			if (vc.cp.seq > from->vc_cc_seq)
+				from->vc_cc_seq = vc.cp.seq;
+		}
+		zz_view_change_release(&vc);
+	}
+	else if (t == ZZ_MSG_LOCAL_COMMIT)
+	{
+		zz_local_commit lc;
+
+		if (zz_decode_local_commit(buf, len, &lc) != ZZ_OK)
+			return;
+		zz_replica_get_status(from->replica, &st);
+		zz_checker_local_commit_sent(s->ck, from->id, lc.seq, st.view,
+									 from->vc_view, from->vc_cc_seq);
+	}
+}
+
+/*
  * A node sends: apply Byzantine rewriting, partitions, loss, duplication
  * and delay, and queue what survives.  The bytes are copied.
  */
@@ -269,6 +310,8 @@ sim_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t *buf, size_t len)
 
 	if (to >= s->n + s->k || to == from->idx)
 		return;
+	if (from->is_replica && !from->byzantine)
+		watch_replica_send(s, from, buf, len);
 	if (from->forger != NULL && to < s->n &&
 		(forged = zz_forger_rewrite(from->forger, to, buf, len, &flen)) != NULL)
 	{

@@ -36,10 +36,11 @@ typedef enum zz_violation
 	ZZ_V_EXACTLY_ONCE = 1 << 3, /* a (c, t) executed or completed twice */
 	ZZ_V_LIVENESS = 1 << 4,		/* a request did not complete in time */
 	ZZ_V_CHECKPOINT = 1 << 5,	/* stable checkpoints at one seq differ */
-	ZZ_V_STEP_LIMIT = 1 << 6	/* the run did not end (livelock) */
+	ZZ_V_STEP_LIMIT = 1 << 6,	/* the run did not end (livelock) */
+	ZZ_V_PROTOCOL = 1 << 7		/* a correct replica broke a step rule */
 } zz_violation;
 
-#define ZZ_V_KINDS 7
+#define ZZ_V_KINDS 8
 
 extern const char *zz_violation_name(unsigned kind_bit);
 

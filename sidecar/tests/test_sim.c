@@ -236,6 +236,22 @@ test_checker_liveness(void **state)
 	zz_checker_free(ck);
 }
 
+static void
+test_checker_step_rule(void **state)
+{
+	zz_checker *ck = zz_checker_create(4, 1);
+
+	zz_checker_local_commit_sent(ck, 1, 9, 0, 0, 0);	/* no view change */
+	zz_checker_local_commit_sent(ck, 2, 9, 1, 1, 0);	/* already in view 1 */
+	zz_checker_local_commit_sent(ck, 2, 9, 0, 1, 12);	/* its VC carries a CC for 12 */
+	zz_checker_set_faulty_replica(ck, 3);
+	zz_checker_local_commit_sent(ck, 3, 9, 0, 1, 0);	/* faulty: anything goes */
+	assert_int_equal(zz_checker_violations(ck), 0);
+	zz_checker_local_commit_sent(ck, 1, 9, 0, 1, 8);
+	assert_int_equal(zz_checker_violations(ck), ZZ_V_PROTOCOL);
+	zz_checker_free(ck);
+}
+
 /* ------------------------------------------------------- planted bugs */
 
 /*
@@ -426,6 +442,7 @@ main(void)
 		cmocka_unit_test(test_checker_exactly_once),
 		cmocka_unit_test(test_checker_checkpoint),
 		cmocka_unit_test(test_checker_liveness),
+		cmocka_unit_test(test_checker_step_rule),
 		cmocka_unit_test(test_plant_client_2f),
 		cmocka_unit_test(test_plant_bad_history),
 		cmocka_unit_test(test_plant_skip_dedup),
