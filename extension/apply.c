@@ -87,6 +87,9 @@ typedef struct ZzOutcome
 	char	   *text;			/* result (NULL = SQL NULL), or error message */
 } ZzOutcome;
 
+/*
+ * qsort/bsearch comparator over C strings, byte order.
+ */
 static int
 compare_strings(const void *a, const void *b)
 {
@@ -128,6 +131,10 @@ is_replicated(const char *signature)
 				   compare_strings) != NULL;
 }
 
+/*
+ * Syscache callback: pg_proc changed.  Entries may be in use right now,
+ * so only mark them; call_plans_flush_if_stale() drops them later.
+ */
 static void
 call_plans_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {

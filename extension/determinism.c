@@ -15,8 +15,9 @@
  *
  * A plan cached before replicated execution would escape that check, so a
  * backend that planned statements inside functions outside replicated
- * execution resets its plan cache when it next applies a batch (a daemon's
- * apply session never does, and pays nothing).  What still slips through
+ * execution (and outside the extension's own functions, which run in a
+ * mode) resets its plan cache when it next applies a batch: a daemon's
+ * apply session never does, and pays nothing.  What still slips through
  * (a C function, a SQL function inlined inside a sublink) is caught by the
  * state digest at the next checkpoint.
  *
@@ -211,6 +212,9 @@ zz_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_END_TRY();
 }
 
+/*
+ * The same for ExecutorFinish, where AFTER triggers run.
+ */
 static void
 zz_ExecutorFinish(QueryDesc *queryDesc)
 {

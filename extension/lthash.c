@@ -26,6 +26,9 @@ static EVP_CIPHER *zz_aes_ctr = NULL;
 static EVP_MD_CTX *zz_md_ctx = NULL;
 static EVP_CIPHER_CTX *zz_cipher_ctx = NULL;
 
+/*
+ * Fetch the algorithms and make the contexts, once per process.
+ */
 static bool
 lthash_init(void)
 {

@@ -111,7 +111,7 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	 */
 	table_close(rel, NoLock);
 
-	zz_enter_mode(ZZ_MODE_REGISTER, "zyzzyva.replicate_table()");
+	zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.replicate_table()");
 	SPI_connect();
 
 	values[0] = CStringGetTextDatum(nspname);
@@ -227,6 +227,7 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(NameStr(proc->proname));
 	ReleaseSysCache(tup);
 
+	zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.replicate_function()");
 	SPI_connect();
 	if (run("SELECT 1 FROM zyzzyva.function_registry WHERE signature = $1",
 			1, argtypes, values, SPI_OK_SELECT) > 0)
@@ -239,6 +240,7 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 		3, argtypes, values, SPI_OK_INSERT);
 	zz_restore_user(saved_user, saved_sec);
 	SPI_finish();
+	zz_leave_mode();
 
 	PG_RETURN_TEXT_P(cstring_to_text(signature));
 }

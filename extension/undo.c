@@ -104,6 +104,10 @@ append_key_match(StringInfo buf, Relation rel)
 	index_close(pk, AccessShareLock);
 }
 
+/*
+ * Prepare one undo statement, its parameters row images as text; the plan
+ * lives for one rollback_to() call.
+ */
 static SPIPlanPtr
 prepare(const char *sql, int nargs)
 {
@@ -371,7 +375,7 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("seq must not be null")));
 	seq = PG_GETARG_INT64(0);
-	zz_require_no_mode("zyzzyva.mark_stable()");
+	zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.mark_stable()");
 
 	SPI_connect();
 	read_marks(&last_seq, &stable_seq, &max_cc_seq, true);
@@ -413,6 +417,7 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not delete batches below " INT64_FORMAT, seq);
 	zz_restore_user(saved_user, saved_sec);
 	SPI_finish();
+	zz_leave_mode();
 	PG_RETURN_INT64((int64) deleted);
 }
 
@@ -440,7 +445,7 @@ zyzzyva_record_commit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("seq and cc must not be null")));
 	seq = PG_GETARG_INT64(0);
-	zz_require_no_mode("zyzzyva.record_commit()");
+	zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.record_commit()");
 
 	SPI_connect();
 	read_marks(&last_seq, &stable_seq, &max_cc_seq, true);
@@ -452,6 +457,7 @@ zyzzyva_record_commit(PG_FUNCTION_ARGS)
 	if (seq <= max_cc_seq)
 	{
 		SPI_finish();
+		zz_leave_mode();
 		PG_RETURN_BOOL(false);
 	}
 	values[0] = Int64GetDatum(seq);
@@ -463,5 +469,6 @@ zyzzyva_record_commit(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not record the commit certificate of batch " INT64_FORMAT, seq);
 	zz_restore_user(saved_user, saved_sec);
 	SPI_finish();
+	zz_leave_mode();
 	PG_RETURN_BOOL(true);
 }

@@ -54,6 +54,9 @@ typedef struct ZzReader
 	size_t		left;
 } ZzReader;
 
+/*
+ * Take the next n bytes, or fail without moving if fewer are left.
+ */
 static bool
 rd_bytes(ZzReader *r, const char **out, size_t n)
 {
@@ -65,6 +68,9 @@ rd_bytes(ZzReader *r, const char **out, size_t n)
 	return true;
 }
 
+/*
+ * Read a big-endian uint32.
+ */
 static bool
 rd_uint32(ZzReader *r, uint32 *v)
 {
@@ -77,6 +83,9 @@ rd_uint32(ZzReader *r, uint32 *v)
 	return true;
 }
 
+/*
+ * Read a big-endian uint64.
+ */
 static bool
 rd_uint64(ZzReader *r, uint64 *v)
 {
@@ -104,6 +113,9 @@ zz_put_uint32(StringInfo buf, uint32 v)
 	appendBinaryStringInfo(buf, b, 4);
 }
 
+/*
+ * Append a big-endian uint64.
+ */
 static void
 put_uint64(StringInfo buf, uint64 v)
 {

@@ -253,6 +253,9 @@ zz_as_owner(Oid *saved_user, int *saved_sec)
 						   *saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
+/*
+ * Undo zz_as_owner.
+ */
 void
 zz_restore_user(Oid saved_user, int saved_sec)
 {

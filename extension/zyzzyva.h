@@ -14,8 +14,10 @@
  * refuse writes.  In ZZ_MODE_APPLY, while apply_batch() runs a batch, the
  * capture trigger records undo and updates the digest.  In ZZ_MODE_UNDO,
  * while rollback_to() replays undo, the trigger only updates the digest.
- * Both active modes pin the settings that change how values read and print,
- * so that every replica produces the same text.
+ * Every mode pins the settings that change how values read and print, so
+ * that every replica produces the same text; ZZ_MODE_ADMIN (registration,
+ * stable checkpoints, commit certificates) and ZZ_MODE_DIGEST (reading the
+ * digest) write no replicated rows.
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +38,7 @@ typedef enum ZzMode
 	ZZ_MODE_NONE = 0,
 	ZZ_MODE_APPLY,
 	ZZ_MODE_UNDO,
-	ZZ_MODE_REGISTER,			/* replicate_table(): adds existing rows */
+	ZZ_MODE_ADMIN,				/* registration, checkpoint marks */
 	ZZ_MODE_DIGEST				/* settings pinned to read rows, no writes */
 } ZzMode;
 
