@@ -1066,6 +1066,14 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 
 	if (zz_decode_commit(buf, len, &m) != ZZ_OK)
 		goto reject;
+
+	/*
+	 * Once our VIEW-CHANGE is out, the max CC it reports is final: a
+	 * LOCAL-COMMIT now would help a client complete on a certificate the
+	 * new view may never hear of.  The client retries in the new view.
+	 */
+	if (r->mode != ZZ_MODE_NORMAL)
+		return;
 	if (m.cc.seq > r->last_executed)
 		return;					/* the client retransmits once we catch up */
 	if (!history_at(r, m.cc.seq, &mine))
