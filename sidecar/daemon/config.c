@@ -579,11 +579,17 @@ cfg_defaults(daemon_config *cfg)
  * Between processes that share two cores, a request can wait milliseconds
  * behind a busy loop; timers that trigger CONFIRM-REQ, FILL-HOLE and view
  * changes get room for that.  The commit timer stays short: it decides
- * what a request costs when a replica is down.
+ * what a request costs when a replica is down.  The batch timer is zero.
  */
 static void
 cfg_network_defaults(zz_params *p)
 {
+	/*
+	 * A batch closes at the end of the loop turn in which its first request
+	 * arrived: alone when the load is light (no added latency), with all
+	 * that queued up meanwhile when the replica is busy.
+	 */
+	p->batch_timeout = 0;
 	p->retransmit_timeout = 50 * MS;
 	p->retransmit_max = 1 * SEC;
 	p->fill_hole_timeout = 20 * MS;

@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 ZZ_BUILD=$BIN "$here/zyzzyva-cluster" start "$dir" --f 1 --service null \
-	--set batch_size=64 --set batch_timeout=0 --set log_level=warning >/dev/null ||
+	--set batch_size=64 --set log_level=warning >/dev/null ||
 	{ echo "bench-null: cluster did not start" >&2; exit 1; }
 all=$(echo "$dir"/run/replica-{0,1,2,3}.sock | tr ' ' ',')
 three=$(echo "$dir"/run/replica-{0,1,2}.sock | tr ' ' ',')
