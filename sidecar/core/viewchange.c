@@ -81,6 +81,8 @@ struct zz_vc_state
 	zz_time		reissue_deadline;	/* new primary: resend NEW-VIEW and re-issues */
 
 	uint32_t	stalls;			/* deadlines passed with G adopted */
+	bool		has_bad_reissue;	/* a re-issued header that contradicts G */
+	zz_order_hdr bad_reissue;
 
 	/* After: what moved us into r->view, for replicas that missed it. */
 	zz_buf		nv_raw;
@@ -1055,8 +1057,18 @@ zz_vc_relabel(zz_replica *r, const zz_order_req *m)
 		m->hdr.nd_time != e->order->hdr.nd_time || m->hdr.nd_seed != e->order->hdr.nd_seed ||
 		m->hdr.count != e->order->hdr.count)
 	{
-		zz_hate_primary(r, "re-issued ORDER-REQ differs from the new history");
+		/* Keep it: with the genuine one from a peer it proves equivocation. */
+		zz_replica_trace(r, "re-issued ORDER-REQ n=%llu differs from the new history",
+						 (unsigned long long) m->hdr.seq);
+		vc->has_bad_reissue = true;
+		vc->bad_reissue = m->hdr;
 		return false;
+	}
+	if (vc->has_bad_reissue && vc->bad_reissue.seq == m->hdr.seq &&
+		vc->bad_reissue.view == m->hdr.view)
+	{
+		vc->has_bad_reissue = false;
+		zz_report_pom(r, &vc->bad_reissue, &m->hdr);
 	}
 	copy = zz_order_req_clone(e->order);
 	if (copy == NULL)
@@ -1244,7 +1256,16 @@ request_reissue(zz_replica *r)
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
 	zz_buf_reset(&r->out);
 	zz_encode_fill_hole(&r->out, &m);
-	zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
+
+	/*
+	 * First the new primary; then everyone (protocol.md section 6): any
+	 * replica in the view holds the re-issued entries with the primary's
+	 * signature, so a primary that starves us cannot keep us out.
+	 */
+	if (vc->stalls <= 1)
+		zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
+	else
+		zz_broadcast(r, &r->out);
 }
 
 /* ------------------------------------------------------------------------
