@@ -171,6 +171,13 @@ zz_client_get_stats(const zz_client *c)
 	return &c->stats;
 }
 
+void
+zz_client_set_next_timestamp(zz_client *c, uint64_t ts)
+{
+	if (!c->busy && ts > c->next_ts)
+		c->next_ts = ts;
+}
+
 bool
 zz_client_busy(const zz_client *c)
 {

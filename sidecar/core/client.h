@@ -71,6 +71,15 @@ extern void zz_client_free(zz_client *c);
  */
 extern uint64_t zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len);
 
+/*
+ * Start this client's timestamps at ts.  A client id that outlives its
+ * process (the daemon's per-slot clients) must never reuse a timestamp, or
+ * replicas answer its new request with the cached reply of an old one:
+ * restart from something larger than anything used before, such as the
+ * wall clock in microseconds.  Ignored while a request is outstanding.
+ */
+extern void zz_client_set_next_timestamp(zz_client *c, uint64_t ts);
+
 extern void zz_client_receive(zz_client *c, zz_time now, const uint8_t *buf, size_t len);
 extern void zz_client_tick(zz_client *c, zz_time now);
 extern zz_time zz_client_next_deadline(const zz_client *c);

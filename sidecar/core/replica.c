@@ -40,7 +40,8 @@ zz_replica_trace(zz_replica *r, const char *fmt,...)
 void
 zz_send_replica(zz_replica *r, uint32_t to, const zz_buf *b)
 {
-	if (to != r->id && to < r->p.n)
+	/* An empty buffer is an encoding that failed or never happened. */
+	if (to != r->id && to < r->p.n && b->len > 0)
 		r->io.to_replica(r->io.ctx, to, b->data, b->len);
 }
 
