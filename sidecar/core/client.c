@@ -26,7 +26,6 @@ typedef struct zz_resp_slot
 	uint8_t    *raw;			/* owned copy of the message */
 	size_t		raw_len;
 	zz_spec_response m;			/* points into raw */
-	zz_digest	reply_digest;
 	bool		sig_checked;
 	bool		sig_ok;
 } zz_resp_slot;
@@ -141,7 +140,6 @@ copy_slot(zz_resp_slot *dst, const zz_resp_slot *src)
 		return;
 	if (fill_slot(dst, src->raw, src->raw_len))
 	{
-		dst->reply_digest = src->reply_digest;
 		dst->sig_checked = src->sig_checked;
 		dst->sig_ok = src->sig_ok;
 	}
@@ -233,7 +231,8 @@ responses_match(const zz_resp_slot *a, const zz_resp_slot *b)
 {
 	return a->m.view == b->m.view && a->m.seq == b->m.seq &&
 		zz_digest_eq(&a->m.history, &b->m.history) &&
-		zz_digest_eq(&a->reply_digest, &b->reply_digest);
+		a->m.reply_len == b->m.reply_len &&
+		memcmp(a->m.reply, b->m.reply, a->m.reply_len) == 0;
 }
 
 /*
@@ -438,7 +437,6 @@ on_spec_response(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 	s = &c->resp[m.replica];
 	if (!fill_slot(s, buf, len))
 		goto reject;
-	zz_hash(c->crypto, s->m.reply, s->m.reply_len, &s->reply_digest);
 	check_equivocation(c, s);
 
 	need = (c->bugs & ZZ_CLIENT_BUG_COMPLETE_ON_2F) ? 2 * c->p.f : c->p.n;

@@ -351,8 +351,10 @@ extern void zz_state_request_signing_bytes(zz_buf *b, const zz_state_request *m)
 
 /*
  * Digests that MACs cover.  A request's digest covers (client, timestamp,
- * op) but not its authenticator.  The MAC'd digest of a SPEC-RESPONSE or
- * LOCAL-COMMIT covers every field but the MAC.
+ * op) but not its authenticator.  A SPEC-RESPONSE's covers every field
+ * up to and including the reply (not the Merkle path or the ORDER-REQ
+ * header, which carry their own proofs); a LOCAL-COMMIT's every field but
+ * the MAC.
  */
 extern void zz_request_digest(struct zz_crypto *c, const zz_request *r, zz_digest *out);
 extern void zz_spec_response_mac_digest(struct zz_crypto *c, const zz_spec_response *m,
