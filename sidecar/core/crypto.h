@@ -95,7 +95,7 @@ extern void zz_mac_compute(zz_crypto *c, uint32_t peer, const zz_digest *d,
 extern bool zz_mac_check(zz_crypto *c, uint32_t peer, const zz_digest *d,
 						 const zz_mac *mac);
 
-/* Constant-time comparison of two digests. */
+/* Comparison of two digests (public values: not constant-time). */
 extern bool zz_digest_eq(const zz_digest *a, const zz_digest *b);
 
 #endif							/* ZZ_CRYPTO_H */
