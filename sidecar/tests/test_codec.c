@@ -933,7 +933,7 @@ test_signing_bytes(void **state)
 /*
  * MAC'd digests: a request's covers (client, t, op) and not the
  * authenticator; a SPEC-RESPONSE's is SHA-256 of the tag and the encoding
- * without type byte and MAC.
+ * from after the type byte through the reply.
  */
 static void
 test_mac_digests(void **state)
@@ -961,14 +961,23 @@ test_mac_digests(void **state)
 	zz_spec_response_mac_digest(NULL, &sr, &d1);
 	iov[0].base = tag;
 	iov[0].len = sizeof(tag);
+	/* Everything from after the type byte through the reply ... */
 	iov[1].base = s->enc.data + 1;
-	iov[1].len = s->enc.len - 1 - ZZ_MAC_LEN;
+	iov[1].len = s->enc.len - 1 - ZZ_MAC_LEN -
+		(1 + (size_t) sr.path_len * ZZ_DIGEST_LEN +
+		 (8 + 8 + 2 * ZZ_DIGEST_LEN + 8 + 8 + 4 + ZZ_SIG_LEN));
 	zz_hashv(NULL, iov, 2, &d2);
 	assert_memory_equal(d1.b, d2.b, ZZ_DIGEST_LEN);
 	sr.mac.b[0] ^= 1;
 	zz_spec_response_mac_digest(NULL, &sr, &d2);
 	assert_true(zz_digest_eq(&d1, &d2));
+	/* ... but not the path or the ORDER-REQ header (their own proofs) ... */
 	sr.order.nd_time++;
+	sr.path[0].b[0] ^= 1;
+	zz_spec_response_mac_digest(NULL, &sr, &d2);
+	assert_true(zz_digest_eq(&d1, &d2));
+	/* ... while the reply and the client's timestamp are covered. */
+	sr.timestamp++;
 	zz_spec_response_mac_digest(NULL, &sr, &d2);
 	assert_false(zz_digest_eq(&d1, &d2));
 
