@@ -7,7 +7,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use POSIX ();
-use Time::HiRes qw(sleep);
 use ZZ;
 
 my $dir = test_dir();
@@ -34,7 +33,8 @@ for my $k (0 .. 5) {
 	}
 	push @kids, $kid;
 }
-sleep(0.2);
+# Kill the primary once the load is under way (bounded wait).
+wait_until(10, sub { (cli_status($sock[1])->{requests_executed} // 0) >= 100 });
 ZZ::kill_daemon($pid[0]);
 my $bad = 0;
 for my $kid (@kids) {
