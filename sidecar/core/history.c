@@ -52,10 +52,7 @@ zz_entry_clear(zz_entry *e)
 		free(e->replies);
 	}
 	for (i = 0; i < e->n_undo; i++)
-	{
-		free(e->undo[i].prev_cached);
 		free(e->undo[i].prev_reply);
-	}
 	free(e->undo);
 	free(e->skipped);
 	free(e->tree);
@@ -391,17 +388,14 @@ undo_client_effects(zz_replica *r, zz_entry *e)
 
 		if (c == NULL)
 			continue;
-		free(c->cached);
 		free(c->reply);
 		c->last_ts = u->prev_ts;
 		c->last_req = u->prev_req;
 		c->last_seq = u->prev_seq;
 		c->last_history = u->prev_history;
-		c->cached = u->prev_cached;
-		c->cached_len = u->prev_cached_len;
+		c->last_index = u->prev_index;
 		c->reply = u->prev_reply;
 		c->reply_len = u->prev_reply_len;
-		u->prev_cached = NULL;
 		u->prev_reply = NULL;
 	}
 }
@@ -580,10 +574,9 @@ zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len)
 	{
 		zz_client_rec *c = &r->clients[i];
 
-		free(c->cached);
 		free(c->reply);
-		c->cached = c->reply = NULL;
-		c->cached_len = c->reply_len = 0;
+		c->reply = NULL;
+		c->reply_len = 0;
 		c->last_ts = c->ordered_ts = 0;
 		c->last_seq = c->ordered_seq = 0;
 	}

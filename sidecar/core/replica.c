@@ -18,6 +18,8 @@
 
 #define ZZ_FILL_HOLE_MAX 64		/* ORDER-REQs resent per FILL-HOLE */
 
+static void send_spec_response(zz_replica *r, zz_entry *e, uint32_t i);
+
 /*
  * A line of trace for humans, when the shell asked for traces.
  */
@@ -145,10 +147,7 @@ zz_replica_free(zz_replica *r)
 	if (r->batch)
 		zz_drop_batch(r);
 	for (i = 0; i < r->clients_cap; i++)
-	{
-		free(r->clients[i].cached);
 		free(r->clients[i].reply);
-	}
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 		free(r->cp_states[i].table);
 	zz_vc_free(r->vc);
@@ -246,10 +245,16 @@ resend_cached(zz_replica *r, zz_client_rec *c)
 	const uint8_t *reply;
 	uint32_t	len;
 
-	if (c->last_seq > r->stable_seq && c->cached != NULL)
+	if (c->last_seq > r->stable_seq)
 	{
-		r->stats.cached_replies++;
-		r->io.to_client(r->io.ctx, c->client, c->cached, c->cached_len);
+		zz_entry   *e = zz_entry_at(r, c->last_seq);
+
+		/* Unanswered entries (view change in progress) are answered later. */
+		if (e != NULL && e->responded && c->last_index < e->order->hdr.count)
+		{
+			r->stats.cached_replies++;
+			send_spec_response(r, e, c->last_index);
+		}
 		return;
 	}
 	if (c->last_seq > r->stable_seq || !zz_client_reply(c, &reply, &len))
@@ -776,15 +781,13 @@ reject:
  * ------------------------------------------------------------------------ */
 
 /*
- * Send one request's SPEC-RESPONSE and remember it as the client's cached
- * reply.
+ * Send one request's SPEC-RESPONSE (also to resend it on retransmission).
  */
 static void
 send_spec_response(zz_replica *r, zz_entry *e, uint32_t i)
 {
 	zz_spec_response m;
 	zz_digest	d;
-	zz_client_rec *c;
 	const zz_request *q = &e->order->reqs[i];
 
 	memset(&m, 0, sizeof(m));
@@ -807,17 +810,6 @@ send_spec_response(zz_replica *r, zz_entry *e, uint32_t i)
 	zz_encode_spec_response(&r->out, &m);
 	r->io.to_client(r->io.ctx, q->client, r->out.data, r->out.len);
 	r->stats.spec_responses++;
-
-	c = zz_client_lookup(r, q->client, false);
-	if (c != NULL && c->last_ts == q->timestamp)
-	{
-		free(c->cached);
-		c->cached = malloc(r->out.len);
-		if (c->cached == NULL)
-			abort();
-		memcpy(c->cached, r->out.data, r->out.len);
-		c->cached_len = (uint32_t) r->out.len;
-	}
 }
 
 /*
@@ -946,12 +938,12 @@ zz_try_execute(zz_replica *r)
 			u->prev_req = c->last_req;
 			u->prev_seq = c->last_seq;
 			u->prev_history = c->last_history;
-			u->prev_cached = c->cached;
-			u->prev_cached_len = c->cached_len;
+			u->prev_index = c->last_index;
 			u->prev_reply = c->reply;
 			u->prev_reply_len = c->reply_len;
-			c->cached = c->reply = NULL;
-			c->cached_len = c->reply_len = 0;
+			c->reply = NULL;
+			c->reply_len = 0;
+			c->last_index = i;
 			c->last_ts = q->timestamp;
 			c->last_req = e->req_digests[i];
 			c->last_seq = e->order->hdr.seq;

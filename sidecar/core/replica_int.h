@@ -26,8 +26,7 @@ typedef struct zz_client_undo
 	zz_digest	prev_req;
 	zz_seq		prev_seq;
 	zz_digest	prev_history;
-	uint8_t    *prev_cached;	/* owned while the entry lives */
-	uint32_t	prev_cached_len;
+	uint32_t	prev_index;
 	uint8_t    *prev_reply;		/* owned while the entry lives */
 	uint32_t	prev_reply_len;
 } zz_client_undo;
@@ -50,7 +49,11 @@ typedef struct zz_entry
 	zz_client_undo *undo;
 } zz_entry;
 
-/* Per-client record: exactly-once and the cached reply (section 2). */
+/*
+ * Per-client record: exactly-once and the reply to resend (section 2).
+ * The SPEC-RESPONSE itself is rebuilt from the log entry when a client
+ * retransmits, so nothing is copied per request for the rare resend.
+ */
 typedef struct zz_client_rec
 {
 	bool		used;
@@ -59,8 +62,7 @@ typedef struct zz_client_rec
 	zz_digest	last_req;		/* its request digest */
 	zz_seq		last_seq;		/* where it executed */
 	zz_digest	last_history;	/* h at last_seq */
-	uint8_t    *cached;			/* encoded SPEC-RESPONSE sent for it */
-	uint32_t	cached_len;
+	uint32_t	last_index;		/* its position in that batch */
 	uint8_t    *reply;			/* its reply (from execution or state transfer) */
 	uint32_t	reply_len;
 	uint64_t	ordered_ts;		/* highest timestamp in an accepted ORDER-REQ */
