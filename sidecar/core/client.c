@@ -25,6 +25,7 @@ typedef struct zz_resp_slot
 	bool		have;
 	uint8_t    *raw;			/* owned copy of the message */
 	size_t		raw_len;
+	size_t		raw_cap;
 	zz_spec_response m;			/* points into raw */
 	bool		sig_checked;
 	bool		sig_ok;
@@ -95,8 +96,23 @@ zz_client_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 	return c;
 }
 
+/*
+ * Forget a response but keep its buffer for the next one: a client gets
+ * n responses per request, and allocating for each was measurable.
+ */
 static void
 clear_slot(zz_resp_slot *s)
+{
+	uint8_t    *raw = s->raw;
+	size_t		cap = s->raw_cap;
+
+	memset(s, 0, sizeof(*s));
+	s->raw = raw;
+	s->raw_cap = cap;
+}
+
+static void
+free_slot(zz_resp_slot *s)
 {
 	free(s->raw);
 	memset(s, 0, sizeof(*s));
@@ -119,9 +135,14 @@ static bool
 fill_slot(zz_resp_slot *s, const uint8_t *buf, size_t len)
 {
 	clear_slot(s);
-	s->raw = malloc(len ? len : 1);
-	if (s->raw == NULL)
-		abort();
+	if (s->raw_cap < len)
+	{
+		free(s->raw);
+		s->raw = malloc(len);
+		if (s->raw == NULL)
+			abort();
+		s->raw_cap = len;
+	}
 	memcpy(s->raw, buf, len);
 	if (zz_decode_spec_response(s->raw, len, &s->m) != ZZ_OK)
 	{
@@ -150,7 +171,9 @@ zz_client_free(zz_client *c)
 {
 	if (c == NULL)
 		return;
-	clear_responses(c);
+	for (int i = 0; i < ZZ_MAX_N; i++)
+		free_slot(&c->resp[i]);
+	free_slot(&c->commit_rep);
 	zz_buf_free(&c->req);
 	zz_buf_free(&c->out);
 	zz_buf_free(&c->sigbuf);
