@@ -69,6 +69,7 @@ struct peer_mesh
 	int			log_count;
 	uint64_t	log_suppressed;
 	uint64_t	rejected;		/* inbound connections refused, all reasons */
+	uint64_t	foreign_client_msgs;	/* client messages from a non-hosting replica */
 };
 
 static const conn_ops peer_conn_ops;
@@ -420,6 +421,29 @@ peer_on_hello(peer_link *l, const frame *f)
 }
 
 /*
+ * A REQUEST or COMMIT comes from a client, and a client's messages travel
+ * only over its own replica's link (client id / 65536 names the replica).
+ * One arriving over another replica's link is that replica speaking for a
+ * client it does not host: drop it.  (Both encodings start with the type
+ * byte and the u32 client id; message.h.)
+ */
+static bool
+peer_client_owned(peer_mesh *m, peer_link *l, const frame *f)
+{
+	uint32_t	client;
+
+	if (f->len < 5 || (f->payload[0] != ZZ_MSG_REQUEST && f->payload[0] != ZZ_MSG_COMMIT))
+		return true;
+	client = frame_get_u32(f->payload + 1);
+	if ((client >> 16) == (uint32_t) l->peer)
+		return true;
+	m->foreign_client_msgs++;
+	peer_log_reject(m, "%s: %s for client %u, which replica %d does not host; dropped",
+					conn_desc(l->c), zz_msg_type_name(f->payload[0]), client, l->peer);
+	return false;
+}
+
+/*
  * One frame from a peer.
  */
 static conn_verdict
@@ -434,6 +458,8 @@ peer_on_frame(conn *c, void *arg, const frame *f)
 	switch (f->type)
 	{
 		case FT_REPLICA_MSG:
+			if (!peer_client_owned(m, l, f))
+				return CONN_CONTINUE;
 			m->h.replica_msg(m->h.arg, (uint32_t) l->peer, f->payload, f->len);
 			return CONN_CONTINUE;
 		case FT_CLIENT_MSG:
@@ -808,10 +834,12 @@ peer_mesh_status(const peer_mesh *m, zz_buf *out)
 			(void) zz_buf_append(out, line, (size_t) (n < (int) sizeof(line) ? n : (int) sizeof(line) - 1));
 	}
 	{
-		char		line[128];
+		char		line[256];
 		int			n = snprintf(line, sizeof(line),
-								 "peers_rejected: %llu\nframes_in_total: %llu\nframes_out_total: %llu\n",
+								 "peers_rejected: %llu\npeers_foreign_client_msgs: %llu\n"
+								 "frames_in_total: %llu\nframes_out_total: %llu\n",
 								 (unsigned long long) m->rejected,
+								 (unsigned long long) m->foreign_client_msgs,
 								 (unsigned long long) frames_in,
 								 (unsigned long long) frames_out);
 

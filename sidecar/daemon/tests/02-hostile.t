@@ -73,6 +73,12 @@ hostile('client frame without a client id', qr/client frame without a client id/
 hostile('silent connection (no handshake)', qr/no handshake and HELLO in time/,
 	'--connect', $port1, '--expect', 'closed', '--wait', 3);
 
+# Replica 0 relaying a REQUEST "from" a client of replica 2 (id 2 * 65536):
+# a replica speaking for a client it does not host.
+hostile('REQUEST for another replica\'s client', qr/REQUEST for client 131072, which replica 0 does not host; dropped/,
+	'--as', "$dir/replica-0.conf", '--to', 1, '--hello', '--frame', 2, '01' . '00000200' . ('00' x 16),
+	'--expect', 'open', '--wait', 0.5);
+
 # Garbage inside a well-formed frame reaches the core, which rejects it;
 # the authenticated connection stays up.
 {
