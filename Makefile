@@ -67,14 +67,17 @@ unit-test: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
 
 sim: $(BUILD)/zyzzyva-sim
-	./$(BUILD)/zyzzyva-sim --seeds $(SEEDS) --f $(F) $(if $(filter 1,$(BYZANTINE)),--byzantine)
+	./$(BUILD)/zyzzyva-sim --seeds $(SEEDS) --f $(F) --jobs 2 $(if $(filter 1,$(BYZANTINE)),--byzantine)
 
 # The simulator sweeps that make test runs: symbolic crypto for breadth,
 # real Ed25519/HMAC end to end for a smaller sweep.
 sim-test: $(BUILD)/zyzzyva-sim
-	./$(BUILD)/zyzzyva-sim --seeds 300 --f 1
-	./$(BUILD)/zyzzyva-sim --seeds 60 --f 2
-	./$(BUILD)/zyzzyva-sim --seeds 20 --f 1 --real-crypto
+	./$(BUILD)/zyzzyva-sim --seeds 3000 --f 1 --jobs 2 --quiet
+	./$(BUILD)/zyzzyva-sim --seeds 500 --f 2 --jobs 2 --quiet
+	./$(BUILD)/zyzzyva-sim --seeds 2000 --f 1 --byzantine --jobs 2 --quiet
+	./$(BUILD)/zyzzyva-sim --seeds 300 --f 2 --byzantine --jobs 2 --quiet
+	./$(BUILD)/zyzzyva-sim --seeds 30 --f 1 --real-crypto --jobs 2 --quiet
+	./$(BUILD)/zyzzyva-sim --seeds 10 --f 1 --byzantine --real-crypto --jobs 2 --quiet
 
 # Fragments owned by other parts of the tree add their own targets and
 # append test targets to EXTRA_TESTS.
