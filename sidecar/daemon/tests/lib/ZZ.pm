@@ -19,6 +19,7 @@ our @EXPORT = qw(bin tools_dir test_dir cluster_init start_daemon stop_daemon ki
 my $root = abs_path(dirname(__FILE__) . '/../../../..');
 my $build = $ENV{ZZ_BUILD} // "$root/build";
 my %started;    # pid => description
+my $owner = $$; # only the test process itself stops daemons at exit
 
 # Path of a built binary.
 sub bin { return "$build/$_[0]"; }
@@ -151,7 +152,7 @@ sub replica_port {
 
 END {
 	my $status = $?;
-	for my $pid (keys %started) {
+	for my $pid ($$ == $owner ? keys %started : ()) {
 		kill('KILL', $pid);
 		waitpid($pid, 0);
 	}
