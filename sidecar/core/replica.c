@@ -162,6 +162,28 @@ zz_replica_free(zz_replica *r)
 	free(r);
 }
 
+bool
+zz_replica_set_params(zz_replica *r, const zz_params *params)
+{
+	if (params->f != r->p.f || params->n != r->p.n ||
+		params->cp_interval != r->p.cp_interval ||
+		params->batch_max == 0 || params->batch_max > ZZ_MAX_BATCH)
+		return false;
+	if (params->batch_max < r->batch_len)
+		return false;			/* the open batch is larger: try again later */
+	if (params->batch_max > r->p.batch_max)
+	{
+		/* The open batch's array is sized by batch_max. */
+		zz_pending *b = realloc(r->batch, sizeof(zz_pending) * params->batch_max);
+
+		if (b == NULL)
+			return false;
+		r->batch = b;
+	}
+	r->p = *params;
+	return true;
+}
+
 void
 zz_replica_set_bugs(zz_replica *r, unsigned bugs)
 {

@@ -92,6 +92,13 @@ extern void zz_replica_execute_done(zz_replica *r, zz_time now, zz_exec_result *
  */
 extern void zz_replica_restart(zz_replica *r, zz_time now);
 
+/*
+ * Change the timers and batching of a running replica (SIGHUP).  f, n and
+ * cp_interval cannot change (they shape the log); returns false if they
+ * differ or the new values are out of range.
+ */
+extern bool zz_replica_set_params(zz_replica *r, const zz_params *params);
+
 extern void zz_replica_get_status(const zz_replica *r, zz_replica_status *out);
 extern const zz_replica_stats *zz_replica_get_stats(const zz_replica *r);
 extern void zz_replica_set_bugs(zz_replica *r, unsigned bugs);
