@@ -1,0 +1,1456 @@
+/*
+ * test_replica.c
+ *	  Unit tests of one replica's acceptance rules, driven message by
+ *	  message (protocol.md sections 2-7).
+ *
+ * Each test builds one replica (id RID, a backup of view 0, whose primary
+ * is replica 0) over the in-memory key-value service and feeds it
+ * messages the test builds and signs itself with the cluster's keys: the
+ * primary's ORDER-REQs, clients' REQUESTs and COMMITs, other replicas'
+ * CHECKPOINT votes and I-HATE-THE-PRIMARYs.  What the replica sends is
+ * recorded through its zz_io and decoded with the codec; the tests assert
+ * on those messages, on its stats and on zz_replica_get_status.
+ *
+ * Rules covered: commit-certificate validation (COMMIT -> LOCAL-COMMIT),
+ * checkpoint votes, certification and stability (truncation one interval
+ * later), flow control, ORDER-REQ acceptance, exactly-once execution and
+ * cached replies.  Every test runs with real (Ed25519/HMAC) and symbolic
+ * cryptography.
+ *
+ * ZZ_TEST_TRACE=1 in the environment prints the replica's trace lines.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kvservice.h"
+#include "message.h"
+#include "replica.h"
+#include "replica_int.h"
+
+#define N_CLIENTS	4
+#define CP			4			/* cp_interval of every rig */
+#define RID			2			/* the replica under test: a backup of view 0 */
+#define CLIENT		1			/* the client most tests use */
+#define MAX_REQS	4			/* requests per ORDER-REQ the tests build */
+
+/* ------------------------------------------------------------------------
+ * The rig: one replica, the cluster's keys, and a record of what it sent
+ * ------------------------------------------------------------------------ */
+
+typedef struct sent_msg
+{
+	bool		to_client;
+	uint32_t	dest;
+	uint8_t		type;
+	uint8_t    *buf;
+	size_t		len;
+} sent_msg;
+
+typedef struct rig
+{
+	zz_params	p;
+	uint32_t	id;
+	zz_keyset  *ks;
+	zz_crypto  *signer[ZZ_MAX_N];	/* the test signs as any replica with these */
+	zz_crypto  *client[N_CLIENTS];
+	zz_crypto  *rcrypto;		/* the replica's own context */
+	zz_kvservice *kv;
+	zz_replica *r;
+	zz_io		io;
+	bool		trace;
+
+	sent_msg   *sent;
+	size_t		n_sent;
+	size_t		cap_sent;
+
+	/* The primary's side of the history the test has ordered so far. */
+	zz_seq		seq;
+	zz_digest	hist;
+	uint64_t	next_ts[N_CLIENTS];
+	zz_time		now;
+
+	zz_buf		buf;
+	zz_buf		sigbuf;
+} rig;
+
+/* One request of an ORDER-REQ the test builds. */
+typedef struct rq
+{
+	uint32_t	client;
+	uint64_t	ts;
+	const char *op;
+} rq;
+
+/* Ways to spoil an ORDER-REQ. */
+enum
+{
+	T_NONE = 0,
+	T_FLIP_SIG = 1 << 0,		/* one byte of the primary's signature */
+	T_WRONG_SIGNER = 1 << 1,	/* signed by a replica that is not the primary */
+	T_BAD_HISTORY = 1 << 2,		/* h_n not H(h_{n-1} || n || d), signed anyway */
+	T_BAD_BATCH_DIGEST = 1 << 3,	/* d not H(batch); h_n chained from the true d */
+	T_BAD_BATCH_CHAINED = 1 << 4,	/* d not H(batch); h_n chained from that d */
+	T_BAD_MAC = 1 << 5			/* a request's MAC for the replica under test */
+};
+
+static zz_crypto_mode mode_real = ZZ_CRYPTO_REAL;
+static zz_crypto_mode mode_symbolic = ZZ_CRYPTO_SYMBOLIC;
+
+static void
+record(rig *g, bool to_client, uint32_t dest, const uint8_t *buf, size_t len)
+{
+	sent_msg   *m;
+
+	if (g->n_sent == g->cap_sent)
+	{
+		g->cap_sent = g->cap_sent ? 2 * g->cap_sent : 64;
+		g->sent = realloc(g->sent, g->cap_sent * sizeof(*g->sent));
+		assert_non_null(g->sent);
+	}
+	m = &g->sent[g->n_sent++];
+	m->to_client = to_client;
+	m->dest = dest;
+	m->type = len > 0 ? buf[0] : 0;
+	m->len = len;
+	m->buf = malloc(len ? len : 1);
+	assert_non_null(m->buf);
+	memcpy(m->buf, buf, len);
+}
+
+static void
+io_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
+{
+	record(ctx, false, replica, buf, len);
+}
+
+static void
+io_to_client(void *ctx, uint32_t client, const uint8_t *buf, size_t len)
+{
+	record(ctx, true, client, buf, len);
+}
+
+static void
+io_trace(void *ctx, const char *line)
+{
+	rig		   *g = ctx;
+
+	if (g->trace)
+		fprintf(stderr, "  trace: %s\n", line);
+}
+
+static rig *
+rig_new_f(zz_crypto_mode mode, uint32_t f, uint32_t id)
+{
+	rig		   *g = calloc(1, sizeof(*g));
+	uint32_t	i;
+
+	assert_non_null(g);
+	assert_true(zz_params_default(&g->p, f));
+	g->p.cp_interval = CP;
+	g->p.batch_max = 8;
+	g->id = id;
+	g->ks = zz_keyset_from_seed(mode, g->p.n, N_CLIENTS, 0x7e57 + f);
+	assert_non_null(g->ks);
+	for (i = 0; i < g->p.n; i++)
+	{
+		g->signer[i] = zz_crypto_create(g->ks, true, i);
+		assert_non_null(g->signer[i]);
+	}
+	for (i = 0; i < N_CLIENTS; i++)
+	{
+		g->client[i] = zz_crypto_create(g->ks, false, i);
+		assert_non_null(g->client[i]);
+		g->next_ts[i] = 1;
+	}
+	g->rcrypto = zz_crypto_create(g->ks, true, id);
+	assert_non_null(g->rcrypto);
+	g->kv = zz_kv_create();
+	assert_non_null(g->kv);
+	g->trace = getenv("ZZ_TEST_TRACE") != NULL;
+	g->io.ctx = g;
+	g->io.to_replica = io_to_replica;
+	g->io.to_client = io_to_client;
+	g->io.trace = io_trace;
+	g->r = zz_replica_create(&g->p, id, g->rcrypto, zz_kv_service(g->kv), &g->io);
+	assert_non_null(g->r);
+	zz_buf_init(&g->buf);
+	zz_buf_init(&g->sigbuf);
+	g->now = 1000;
+	return g;
+}
+
+static rig *
+rig_new(void **state)
+{
+	return rig_new_f(*(const zz_crypto_mode *) *state, 1, RID);
+}
+
+static void
+rig_free(rig *g)
+{
+	size_t		i;
+
+	zz_replica_free(g->r);
+	zz_kv_free(g->kv);
+	zz_crypto_free(g->rcrypto);
+	for (i = 0; i < g->p.n; i++)
+		zz_crypto_free(g->signer[i]);
+	for (i = 0; i < N_CLIENTS; i++)
+		zz_crypto_free(g->client[i]);
+	zz_keyset_free(g->ks);
+	for (i = 0; i < g->n_sent; i++)
+		free(g->sent[i].buf);
+	free(g->sent);
+	zz_buf_free(&g->buf);
+	zz_buf_free(&g->sigbuf);
+	free(g);
+}
+
+static zz_replica_status
+status(const rig *g)
+{
+	zz_replica_status s;
+
+	zz_replica_get_status(g->r, &s);
+	return s;
+}
+
+static const zz_replica_stats *
+stats(const rig *g)
+{
+	return zz_replica_get_stats(g->r);
+}
+
+/* The k-th replica other than the one under test (k < n - 1). */
+static uint32_t
+other(const rig *g, uint32_t k)
+{
+	return k < g->id ? k : k + 1;
+}
+
+static void
+deliver(rig *g, const zz_buf *b)
+{
+	g->now += 10;
+	zz_replica_receive(g->r, g->now, b->data, b->len);
+}
+
+static size_t
+count_sent(const rig *g, bool to_client, uint8_t type)
+{
+	size_t		i,
+				n = 0;
+
+	for (i = 0; i < g->n_sent; i++)
+		if (g->sent[i].to_client == to_client && g->sent[i].type == type)
+			n++;
+	return n;
+}
+
+static const sent_msg *
+last_sent(const rig *g, bool to_client, uint8_t type)
+{
+	size_t		i;
+
+	for (i = g->n_sent; i > 0; i--)
+		if (g->sent[i - 1].to_client == to_client && g->sent[i - 1].type == type)
+			return &g->sent[i - 1];
+	return NULL;
+}
+
+static void
+clear_sent(rig *g)
+{
+	size_t		i;
+
+	for (i = 0; i < g->n_sent; i++)
+		free(g->sent[i].buf);
+	g->n_sent = 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Building messages
+ * ------------------------------------------------------------------------ */
+
+/* A client's REQUEST with a MAC authenticator entry for every replica. */
+static void
+make_request(rig *g, const rq *q, zz_request *out, unsigned tamper)
+{
+	zz_crypto  *c = g->client[q->client];
+	zz_digest	d;
+	uint32_t	j;
+
+	memset(out, 0, sizeof(*out));
+	out->client = q->client;
+	out->timestamp = q->ts;
+	out->op = (const uint8_t *) q->op;
+	out->op_len = (uint32_t) strlen(q->op);
+	zz_request_digest(c, out, &d);
+	out->n_auth = (uint8_t) g->p.n;
+	for (j = 0; j < g->p.n; j++)
+		zz_mac_compute(c, j, &d, &out->auth[j]);
+	if (tamper & T_BAD_MAC)
+		out->auth[g->id].b[3] ^= 0x40;
+}
+
+/*
+ * Encode into out an ORDER-REQ (v, n) over requests qs, chained from prev
+ * the way the replica chains (zz_batch_digest, zz_chain_history), signed
+ * by the primary of v unless tamper says otherwise.  *h_out gets its h_n.
+ */
+static void
+encode_order(rig *g, zz_view v, zz_seq n, const zz_digest *prev, const rq *qs,
+			 uint32_t count, unsigned tamper, zz_buf *out, zz_digest *h_out)
+{
+	zz_order_req m;
+	zz_request	reqs[MAX_REQS];
+	zz_digest	digs[MAX_REQS];
+	uint32_t	primary = zz_primary_of(&g->p, v),
+				key = primary,
+				i;
+	zz_crypto  *c = g->signer[primary];
+
+	assert_true(count >= 1 && count <= MAX_REQS);
+	memset(&m, 0, sizeof(m));
+	for (i = 0; i < count; i++)
+	{
+		make_request(g, &qs[i], &reqs[i], tamper);
+		zz_request_digest(c, &reqs[i], &digs[i]);
+	}
+	m.reqs = reqs;
+	m.hdr.view = v;
+	m.hdr.seq = n;
+	m.hdr.count = count;
+	m.hdr.nd_time = 5000 + n;
+	m.hdr.nd_seed = 0xabcdef00ull + n;
+	zz_batch_digest(c, m.hdr.nd_time, m.hdr.nd_seed, digs, count, &m.hdr.batch_digest);
+	if (tamper & T_BAD_BATCH_CHAINED)
+		m.hdr.batch_digest.b[7] ^= 0x01;
+	zz_chain_history(c, prev, n, &m.hdr.batch_digest, &m.hdr.history);
+	if (tamper & T_BAD_BATCH_DIGEST)
+		m.hdr.batch_digest.b[7] ^= 0x01;
+	if (tamper & T_BAD_HISTORY)
+		m.hdr.history.b[11] ^= 0x80;
+	if (tamper & T_WRONG_SIGNER)
+	{
+		key = (primary + 1) % g->p.n;
+		if (key == g->id)
+			key = (key + 1) % g->p.n;
+	}
+	zz_order_hdr_signing_bytes(&g->sigbuf, &m.hdr);
+	assert_true(g->sigbuf.len > 0);
+	assert_true(zz_sign(g->signer[key], g->sigbuf.data, g->sigbuf.len, &m.hdr.sig));
+	if (tamper & T_FLIP_SIG)
+		m.hdr.sig.b[17] ^= 0x04;
+	zz_buf_reset(out);
+	assert_true(zz_encode_order_req(out, &m));
+	if (h_out)
+		*h_out = m.hdr.history;
+}
+
+/*
+ * Order one request from client with the next timestamp, at the next seq
+ * of the test's history, and check the replica executed it.  Returns its
+ * timestamp.
+ */
+static uint64_t
+order_one(rig *g, uint32_t client, const char *op)
+{
+	rq			q = {client, g->next_ts[client]++, op};
+	zz_digest	h;
+
+	encode_order(g, 0, g->seq + 1, &g->hist, &q, 1, T_NONE, &g->buf, &h);
+	deliver(g, &g->buf);
+	assert_int_equal(status(g).last_executed, g->seq + 1);
+	g->seq++;
+	g->hist = h;
+	return q.ts;
+}
+
+static void
+run_batches(rig *g, uint32_t k)
+{
+	while (k-- > 0)
+		order_one(g, CLIENT, "ADD hits 1");
+}
+
+/*
+ * A commit certificate over (v, n, h) with one entry per signer, each
+ * signing (v, n, h, R).  A signer id >= n signs with key id % n.
+ */
+static void
+cc_fill(rig *g, zz_commit_cert *cc, zz_view v, zz_seq n, const zz_digest *h,
+		const zz_digest *R, const uint32_t *who, uint32_t count)
+{
+	uint32_t	i;
+
+	memset(cc, 0, sizeof(*cc));
+	cc->view = v;
+	cc->seq = n;
+	cc->history = *h;
+	cc->count = (uint8_t) count;
+	for (i = 0; i < count; i++)
+	{
+		zz_cc_entry *e = &cc->entries[i];
+
+		e->replica = who[i];
+		e->reply_root = *R;
+		zz_response_core_signing_bytes(&g->sigbuf, v, n, h, R);
+		assert_true(zz_sign(g->signer[who[i] % g->p.n], g->sigbuf.data, g->sigbuf.len,
+							&e->sig));
+	}
+}
+
+static void
+send_commit(rig *g, uint32_t client, uint64_t ts, const zz_commit_cert *cc)
+{
+	zz_commit	m;
+
+	memset(&m, 0, sizeof(m));
+	m.client = client;
+	m.timestamp = ts;
+	m.cc = *cc;
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_commit(&g->buf, &m));
+	deliver(g, &g->buf);
+}
+
+/* A CHECKPOINT vote signed with key's key, claiming to come from claimed. */
+static void
+send_vote(rig *g, uint32_t key, uint32_t claimed, zz_seq seq, const zz_digest *h,
+		  const zz_digest *state, bool flip_sig)
+{
+	zz_checkpoint cp;
+
+	memset(&cp, 0, sizeof(cp));
+	cp.seq = seq;
+	cp.history = *h;
+	cp.state = *state;
+	cp.replica = claimed;
+	zz_checkpoint_signing_bytes(&g->sigbuf, seq, h, state, claimed);
+	assert_true(zz_sign(g->signer[key], g->sigbuf.data, g->sigbuf.len, &cp.sig));
+	if (flip_sig)
+		cp.sig.b[40] ^= 0x20;
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_checkpoint(&g->buf, &cp));
+	deliver(g, &g->buf);
+}
+
+/* A correct vote from replica `from` agreeing with cp. */
+static void
+send_matching_vote(rig *g, uint32_t from, const zz_checkpoint *cp)
+{
+	send_vote(g, from, from, cp->seq, &cp->history, &cp->state, false);
+}
+
+static void
+send_i_hate(rig *g, uint32_t from, zz_view v)
+{
+	zz_i_hate	m;
+
+	memset(&m, 0, sizeof(m));
+	m.view = v;
+	m.replica = from;
+	zz_i_hate_signing_bytes(&g->sigbuf, v, from);
+	assert_true(zz_sign(g->signer[from], g->sigbuf.data, g->sigbuf.len, &m.sig));
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_i_hate(&g->buf, &m));
+	deliver(g, &g->buf);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading what the replica sent
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The replica's own CHECKPOINT for seq, if it has broadcast one: decoded,
+ * sent to every other replica, and signed by the replica.
+ */
+static bool
+own_checkpoint(rig *g, zz_seq seq, zz_checkpoint *out)
+{
+	size_t		i,
+				copies = 0;
+	bool		found = false;
+
+	for (i = 0; i < g->n_sent; i++)
+	{
+		const sent_msg *m = &g->sent[i];
+		zz_checkpoint cp;
+
+		if (m->to_client || m->type != ZZ_MSG_CHECKPOINT)
+			continue;
+		assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &cp), ZZ_OK);
+		if (cp.seq != seq)
+			continue;
+		assert_int_equal(cp.replica, g->id);
+		assert_int_not_equal(m->dest, g->id);
+		zz_checkpoint_signing_bytes(&g->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
+		assert_true(zz_verify(g->client[0], g->id, g->sigbuf.data, g->sigbuf.len, &cp.sig));
+		*out = cp;
+		found = true;
+		copies++;
+	}
+	if (found)
+		assert_true(copies >= g->p.n - 1);
+	return found;
+}
+
+/*
+ * Whether the replica holds a checkpoint certificate at or above seq, as
+ * another replica sees it: a signed STATE-REQUEST for seq is answered with
+ * a STATE-REPLY carrying a proof of 2f+1 distinct signers.
+ */
+static bool
+certified(rig *g, zz_seq seq)
+{
+	zz_state_request q;
+	zz_state_reply rep;
+	uint32_t	asker = other(g, 0);
+	size_t		before = g->n_sent,
+				i;
+	bool		answered = false;
+
+	memset(&q, 0, sizeof(q));
+	q.replica = asker;
+	q.seq = seq;
+	zz_state_request_signing_bytes(&g->sigbuf, &q);
+	assert_true(zz_sign(g->signer[asker], g->sigbuf.data, g->sigbuf.len, &q.sig));
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_state_request(&g->buf, &q));
+	deliver(g, &g->buf);
+	for (i = before; i < g->n_sent; i++)
+	{
+		const sent_msg *m = &g->sent[i];
+
+		if (m->to_client || m->type != ZZ_MSG_STATE_REPLY)
+			continue;
+		assert_int_equal(m->dest, asker);
+		assert_int_equal(zz_decode_state_reply(m->buf, m->len, &rep), ZZ_OK);
+		assert_true(rep.cp.seq >= seq);
+		assert_true(rep.cp.count >= zz_quorum(&g->p));
+		answered = true;
+	}
+	/* The internal view agrees with what the replica shows its peers. */
+	assert_int_equal(answered, g->r->cert_proof.seq >= seq);
+	return answered;
+}
+
+/* Decode the last SPEC-RESPONSE sent to client (its buffer outlives m). */
+static const sent_msg *
+last_spec_response(rig *g, uint32_t client, zz_spec_response *m)
+{
+	const sent_msg *s = last_sent(g, true, ZZ_MSG_SPEC_RESPONSE);
+
+	assert_non_null(s);
+	assert_int_equal(s->dest, client);
+	assert_int_equal(zz_decode_spec_response(s->buf, s->len, m), ZZ_OK);
+	return s;
+}
+
+/* The replica sent no LOCAL-COMMIT, and holds no commit beyond `committed`. */
+static void
+assert_no_local_commit(rig *g, zz_seq committed)
+{
+	assert_int_equal(count_sent(g, true, ZZ_MSG_LOCAL_COMMIT), 0);
+	assert_int_equal(stats(g)->local_commits, 0);
+	assert_int_equal(status(g).committed, committed);
+}
+
+/* ------------------------------------------------------------------------
+ * Commit certificates (section 4 step 5)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Execute one request at seq 1 and return its timestamp, the replica's
+ * reply root R and its own signature over (0, 1, h_1, R).
+ */
+static uint64_t
+cc_setup(rig *g, zz_digest *R, zz_sig *own_sig)
+{
+	zz_spec_response m;
+	uint64_t	ts = order_one(g, CLIENT, "PUT color blue");
+
+	last_spec_response(g, CLIENT, &m);
+	*R = m.reply_root;
+	*own_sig = m.core_sig;
+	clear_sent(g);
+	return ts;
+}
+
+/* A valid CC for what cc_setup executed: two other replicas and our own. */
+static void
+cc_valid(rig *g, zz_commit_cert *cc, const zz_digest *R, const zz_sig *own_sig)
+{
+	uint32_t	who[2] = {other(g, 0), other(g, 1)};
+
+	cc_fill(g, cc, 0, 1, &g->hist, R, who, 2);
+	cc->entries[2].replica = g->id;
+	cc->entries[2].reply_root = *R;
+	cc->entries[2].sig = *own_sig;
+	cc->count = 3;
+}
+
+static void
+test_cc_valid_quorum_gets_local_commit(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R,
+				d;
+	zz_sig		own;
+	zz_commit_cert cc;
+	zz_local_commit lc;
+	const sent_msg *s;
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	assert_int_equal(status(g).committed, 0);
+	cc_valid(g, &cc, &R, &own);
+	send_commit(g, CLIENT, ts, &cc);
+
+	assert_int_equal(count_sent(g, true, ZZ_MSG_LOCAL_COMMIT), 1);
+	s = last_sent(g, true, ZZ_MSG_LOCAL_COMMIT);
+	assert_int_equal(s->dest, CLIENT);
+	assert_int_equal(zz_decode_local_commit(s->buf, s->len, &lc), ZZ_OK);
+	assert_int_equal(lc.view, 0);
+	assert_int_equal(lc.seq, 1);
+	assert_memory_equal(&lc.history, &g->hist, sizeof(zz_digest));
+	assert_int_equal(lc.replica, g->id);
+	assert_int_equal(lc.client, CLIENT);
+	assert_int_equal(lc.timestamp, ts);
+	zz_local_commit_mac_digest(g->client[CLIENT], &lc, &d);
+	assert_true(zz_mac_check(g->client[CLIENT], g->id, &d, &lc.mac));
+	/* ... and only the client it is for can check it. */
+	assert_false(zz_mac_check(g->client[CLIENT + 1], g->id, &d, &lc.mac));
+
+	assert_int_equal(stats(g)->local_commits, 1);
+	assert_int_equal(stats(g)->rejected, 0);
+	assert_int_equal(status(g).committed, 1);
+	rig_free(g);
+}
+
+/* The same replica twice makes up the 2f+1 count. */
+static void
+test_cc_duplicate_signer_rejected(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint32_t	who[3] = {other(g, 0), other(g, 1), other(g, 1)};
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	cc_fill(g, &cc, 0, 1, &g->hist, &R, who, 3);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 1);
+
+	/* The replica itself repeated is no better. */
+	who[0] = who[1] = who[2] = g->id;
+	cc_fill(g, &cc, 0, 1, &g->hist, &R, who, 3);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 2);
+
+	/* Three distinct signers over the same cores pass. */
+	cc_valid(g, &cc, &R, &own);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_LOCAL_COMMIT), 1);
+	rig_free(g);
+}
+
+static void
+test_cc_fewer_than_quorum_rejected(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	cc_valid(g, &cc, &R, &own);
+	cc.count = 2;				/* 2f valid signatures */
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 1);
+	rig_free(g);
+}
+
+/*
+ * A signer id >= n.  The entry is signed with the key of replica id % n,
+ * so an implementation that reduced ids modulo n would accept it.
+ */
+static void
+test_cc_signer_out_of_range_rejected(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint32_t	who[3] = {other(g, 0), other(g, 1), other(g, 2) + g->p.n};
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	cc_fill(g, &cc, 0, 1, &g->hist, &R, who, 3);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 1);
+
+	/* The same certificate with the id in range is valid. */
+	cc.entries[2].replica = other(g, 2);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_LOCAL_COMMIT), 1);
+	rig_free(g);
+}
+
+static void
+test_cc_bad_signature_rejected(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	cc_valid(g, &cc, &R, &own);
+	cc.entries[1].sig.b[9] ^= 0x01;
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 1);
+
+	/* A changed reply root under an intact signature is just as bad. */
+	cc_valid(g, &cc, &R, &own);
+	cc.entries[0].reply_root.b[0] ^= 0x01;
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 2);
+	rig_free(g);
+}
+
+/* The signatures cover view 0; the certificate claims view 1. */
+static void
+test_cc_wrong_view_rejected(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	cc_valid(g, &cc, &R, &own);
+	cc.view = 1;
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 1);
+	assert_int_equal(stats(g)->i_hates, 0);
+	rig_free(g);
+}
+
+/*
+ * A valid CC for seq 1 over a history other than the replica's: no
+ * LOCAL-COMMIT, and the replica hates the primary (section 8 triggers).
+ */
+static void
+test_cc_conflicting_history_hates_primary(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R,
+				other_h;
+	zz_sig		own;
+	zz_commit_cert cc;
+	zz_i_hate	ih;
+	const sent_msg *s;
+	uint32_t	who[3] = {other(g, 0), other(g, 1), other(g, 2)};
+	rq			q = {CLIENT + 1, 1, "PUT color red"};
+	zz_digest	zero = {{0}};
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	/* What the primary could have ordered at 1 instead. */
+	encode_order(g, 0, 1, &zero, &q, 1, T_NONE, &g->buf, &other_h);
+	assert_memory_not_equal(&other_h, &g->hist, sizeof(zz_digest));
+	cc_fill(g, &cc, 0, 1, &other_h, &R, who, 3);
+	send_commit(g, CLIENT, ts, &cc);
+
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->i_hates, 1);
+	assert_int_equal(stats(g)->rejected, 0);
+	assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), g->p.n - 1);
+	s = last_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY);
+	assert_int_equal(zz_decode_i_hate(s->buf, s->len, &ih), ZZ_OK);
+	assert_int_equal(ih.view, 0);
+	assert_int_equal(ih.replica, g->id);
+	rig_free(g);
+}
+
+/* A forged certificate over another history is no evidence against the primary. */
+static void
+test_cc_conflicting_history_forged_cc_ignored(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R,
+				other_h;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint32_t	who[3] = {other(g, 0), other(g, 1), other(g, 2)};
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	other_h = g->hist;
+	other_h.b[0] ^= 0xff;
+	cc_fill(g, &cc, 0, 1, &other_h, &R, who, 3);
+	cc.entries[2].sig.b[0] ^= 0x01;
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->i_hates, 0);
+	assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), 0);
+	rig_free(g);
+}
+
+/*
+ * A CC for a seq the replica has not executed is ignored (not counted as
+ * rejected); the client's retransmission is answered once it has.
+ */
+static void
+test_cc_unexecuted_seq_ignored_until_executed(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R,
+				h2;
+	zz_sig		own;
+	zz_commit_cert cc;
+	zz_buf		order2;
+	uint32_t	who[3] = {other(g, 0), other(g, 1), other(g, 2)};
+	rq			q = {CLIENT, 0, "PUT color green"};
+
+	cc_setup(g, &R, &own);
+	q.ts = g->next_ts[CLIENT]++;
+	zz_buf_init(&order2);
+	encode_order(g, 0, 2, &g->hist, &q, 1, T_NONE, &order2, &h2);
+	cc_fill(g, &cc, 0, 2, &h2, &R, who, 3);
+
+	send_commit(g, CLIENT, q.ts, &cc);
+	assert_no_local_commit(g, 0);
+	assert_int_equal(stats(g)->rejected, 0);
+	assert_int_equal(stats(g)->i_hates, 0);
+
+	deliver(g, &order2);
+	assert_int_equal(status(g).last_executed, 2);
+	send_commit(g, CLIENT, q.ts, &cc);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_LOCAL_COMMIT), 1);
+	assert_int_equal(status(g).committed, 2);
+	zz_buf_free(&order2);
+	rig_free(g);
+}
+
+/* Once its VIEW-CHANGE is out, a replica gives no LOCAL-COMMIT. */
+static void
+test_cc_no_local_commit_in_view_change(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint32_t	k;
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	for (k = 0; k <= g->p.f; k++)
+		send_i_hate(g, other(g, k), 0);
+	assert_int_equal(status(g).mode, ZZ_MODE_VIEW_CHANGE);
+	assert_true(count_sent(g, false, ZZ_MSG_VIEW_CHANGE) > 0);
+
+	cc_valid(g, &cc, &R, &own);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_no_local_commit(g, 0);
+	rig_free(g);
+}
+
+/* ------------------------------------------------------------------------
+ * Checkpoints (section 7)
+ * ------------------------------------------------------------------------ */
+
+/* a = H("zz-cp-state" || service digest || H(client table)), as checkpoint.c documents. */
+static void
+expected_cp_state(rig *g, zz_digest *out)
+{
+	static const uint8_t tag[] = "zz-cp-state";
+	zz_buf		table;
+	zz_digest	svc,
+				th;
+	zz_iov		iov[3];
+
+	zz_buf_init(&table);
+	zz_client_table_serialize(g->r, &table);
+	zz_hash(g->signer[0], table.data, table.len, &th);
+	zz_kv_digest(g->kv, &svc);
+	iov[0].base = tag;
+	iov[0].len = sizeof(tag);
+	iov[1].base = &svc;
+	iov[1].len = sizeof(svc);
+	iov[2].base = &th;
+	iov[2].len = sizeof(th);
+	zz_hashv(g->signer[0], iov, 3, out);
+	zz_buf_free(&table);
+}
+
+static void
+test_checkpoint_sent_every_interval(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp;
+	zz_digest	a;
+
+	run_batches(g, CP - 1);
+	assert_int_equal(count_sent(g, false, ZZ_MSG_CHECKPOINT), 0);
+	run_batches(g, 1);
+	assert_true(own_checkpoint(g, CP, &cp));
+	assert_int_equal(count_sent(g, false, ZZ_MSG_CHECKPOINT), g->p.n - 1);
+	assert_int_equal(cp.seq, CP);
+	assert_memory_equal(&cp.history, &g->hist, sizeof(zz_digest));
+	{
+		zz_replica_status st = status(g);
+
+		assert_memory_equal(&cp.history, &st.history, sizeof(zz_digest));
+	}
+	expected_cp_state(g, &a);
+	assert_memory_equal(&cp.state, &a, sizeof(zz_digest));
+
+	/* The state digest follows the service: a different op, a different a. */
+	{
+		rig		   *h = rig_new(state);
+		zz_checkpoint cp2;
+
+		run_batches(h, CP - 1);
+		order_one(h, CLIENT, "ADD hits 2");
+		assert_true(own_checkpoint(h, CP, &cp2));
+		assert_memory_not_equal(&cp2.state, &cp.state, sizeof(zz_digest));
+		rig_free(h);
+	}
+	rig_free(g);
+}
+
+/*
+ * 2f+1 matching votes certify a checkpoint; the log truncates at it only
+ * when the next one is certified.
+ */
+static void
+test_checkpoint_quorum_certifies_then_truncates_one_interval_later(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp1,
+				cp2;
+	zz_replica_status st;
+
+	run_batches(g, CP);
+	assert_true(own_checkpoint(g, CP, &cp1));
+	assert_false(certified(g, CP));
+	send_matching_vote(g, other(g, 0), &cp1);
+	assert_false(certified(g, CP));
+	send_matching_vote(g, other(g, 1), &cp1);
+	assert_true(certified(g, CP));
+
+	/* Certified, not yet stable: nothing truncated. */
+	st = status(g);
+	assert_int_equal(st.stable_seq, 0);
+	assert_int_equal(stats(g)->checkpoints_stable, 0);
+	assert_int_equal(zz_kv_stable(g->kv), 0);
+	assert_int_equal(stats(g)->rejected, 0);
+
+	run_batches(g, CP);
+	assert_true(own_checkpoint(g, 2 * CP, &cp2));
+	send_matching_vote(g, other(g, 2), &cp2);
+	assert_int_equal(status(g).stable_seq, 0);
+	send_matching_vote(g, other(g, 0), &cp2);
+	assert_true(certified(g, 2 * CP));
+
+	st = status(g);
+	assert_int_equal(st.stable_seq, CP);
+	assert_memory_equal(&st.stable_state, &cp1.state, sizeof(zz_digest));
+	assert_true(st.committed >= CP);
+	assert_int_equal(stats(g)->checkpoints_stable, 1);
+	assert_int_equal(zz_kv_stable(g->kv), CP);
+	rig_free(g);
+}
+
+/* The vote for n + cp_interval waits for the certificate of n. */
+static void
+test_checkpoint_next_vote_waits_for_certificate(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp1,
+				cp2;
+
+	run_batches(g, 2 * CP);
+	assert_true(own_checkpoint(g, CP, &cp1));
+	assert_false(own_checkpoint(g, 2 * CP, &cp2));
+	send_matching_vote(g, other(g, 0), &cp1);
+	assert_false(own_checkpoint(g, 2 * CP, &cp2));
+	send_matching_vote(g, other(g, 1), &cp1);
+	assert_true(own_checkpoint(g, 2 * CP, &cp2));
+	assert_memory_equal(&cp2.history, &g->hist, sizeof(zz_digest));
+	rig_free(g);
+}
+
+/* Execute one interval and return the replica's own vote. */
+static void
+cp_setup(rig *g, zz_checkpoint *cp)
+{
+	run_batches(g, CP);
+	assert_true(own_checkpoint(g, CP, cp));
+}
+
+static void
+test_checkpoint_vote_bad_signature_not_counted(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp;
+
+	cp_setup(g, &cp);
+	send_matching_vote(g, other(g, 0), &cp);
+	send_vote(g, other(g, 1), other(g, 1), CP, &cp.history, &cp.state, true);
+	assert_int_equal(stats(g)->rejected, 1);
+	assert_false(certified(g, CP));
+	send_matching_vote(g, other(g, 1), &cp);
+	assert_true(certified(g, CP));
+	rig_free(g);
+}
+
+static void
+test_checkpoint_vote_wrong_replica_not_counted(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp;
+	uint32_t	a = other(g, 0),
+				b = other(g, 1);
+
+	cp_setup(g, &cp);
+	send_matching_vote(g, a, &cp);
+	/* Signed by a, claiming to be b. */
+	send_vote(g, a, b, CP, &cp.history, &cp.state, false);
+	/* A replica id out of range (signed with the key of id % n). */
+	send_vote(g, b, b + g->p.n, CP, &cp.history, &cp.state, false);
+	/* Claiming to be the replica itself, with its own key. */
+	send_vote(g, g->id, g->id, CP, &cp.history, &cp.state, false);
+	assert_int_equal(stats(g)->rejected, 3);
+	assert_false(certified(g, CP));
+	send_matching_vote(g, b, &cp);
+	assert_true(certified(g, CP));
+	rig_free(g);
+}
+
+static void
+test_checkpoint_vote_mismatched_digest_not_counted(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp;
+	zz_digest	bad_state,
+				bad_hist;
+
+	cp_setup(g, &cp);
+	bad_state = cp.state;
+	bad_state.b[0] ^= 1;
+	bad_hist = cp.history;
+	bad_hist.b[31] ^= 1;
+	send_matching_vote(g, other(g, 0), &cp);
+	send_vote(g, other(g, 1), other(g, 1), CP, &cp.history, &bad_state, false);
+	send_vote(g, other(g, 2), other(g, 2), CP, &bad_hist, &cp.state, false);
+	assert_false(certified(g, CP));
+	assert_int_equal(status(g).mode, ZZ_MODE_NORMAL);
+	/* A later, matching vote from a replica replaces its mismatched one. */
+	send_matching_vote(g, other(g, 2), &cp);
+	assert_true(certified(g, CP));
+	rig_free(g);
+}
+
+static void
+test_checkpoint_vote_duplicate_not_counted(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp;
+
+	cp_setup(g, &cp);
+	send_matching_vote(g, other(g, 0), &cp);
+	send_matching_vote(g, other(g, 0), &cp);
+	send_matching_vote(g, other(g, 0), &cp);
+	assert_false(certified(g, CP));
+	send_matching_vote(g, other(g, 1), &cp);
+	assert_true(certified(g, CP));
+	rig_free(g);
+}
+
+/* f+1 matching votes (its own and f others) do not certify, for f = 1 and 2. */
+static void
+test_checkpoint_f_plus_one_not_enough(void **state)
+{
+	uint32_t	f;
+
+	for (f = 1; f <= 2; f++)
+	{
+		rig		   *g = rig_new_f(*(const zz_crypto_mode *) *state, f, RID);
+		zz_checkpoint cp;
+		uint32_t	k;
+
+		cp_setup(g, &cp);
+		for (k = 0; k < f; k++)
+			send_matching_vote(g, other(g, k), &cp);
+		assert_false(certified(g, CP));
+		for (; k < 2 * f - 1; k++)
+			send_matching_vote(g, other(g, k), &cp);
+		assert_false(certified(g, CP));	/* 2f */
+		send_matching_vote(g, other(g, k), &cp);
+		assert_true(certified(g, CP));	/* 2f+1 */
+		rig_free(g);
+	}
+}
+
+/*
+ * 2f+1 replicas certify a state digest other than the replica's own: it
+ * has diverged, and fetches the certified state.
+ */
+static void
+test_checkpoint_divergence_starts_state_transfer(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp;
+	zz_digest	theirs;
+	zz_state_request q;
+	const sent_msg *s;
+	uint32_t	k;
+
+	cp_setup(g, &cp);
+	theirs = cp.state;
+	theirs.b[5] ^= 0x10;
+	for (k = 0; k < 2 * g->p.f; k++)
+		send_vote(g, other(g, k), other(g, k), CP, &cp.history, &theirs, false);
+	assert_int_equal(status(g).mode, ZZ_MODE_NORMAL);
+	assert_int_equal(stats(g)->state_transfers, 0);
+
+	send_vote(g, other(g, k), other(g, k), CP, &cp.history, &theirs, false);
+	assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+	assert_int_equal(stats(g)->state_transfers, 1);
+	assert_false(certified(g, CP));
+
+	/* It asks one of the certificate's signers for the state. */
+	s = last_sent(g, false, ZZ_MSG_STATE_REQUEST);
+	assert_non_null(s);
+	assert_int_not_equal(s->dest, g->id);
+	assert_int_equal(zz_decode_state_request(s->buf, s->len, &q), ZZ_OK);
+	assert_int_equal(q.replica, g->id);
+	assert_int_equal(q.seq, CP);
+	rig_free(g);
+}
+
+/* ------------------------------------------------------------------------
+ * Flow control (section 2)
+ * ------------------------------------------------------------------------ */
+
+static void
+test_order_req_beyond_window_refused(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp1,
+				cp2;
+	zz_buf		next;
+	zz_digest	h;
+	rq			q = {CLIENT, 0, "ADD hits 1"};
+	size_t		answered;
+
+	run_batches(g, 2 * CP);		/* the window (0, 2 x cp_interval] is full */
+	q.ts = g->next_ts[CLIENT]++;
+	zz_buf_init(&next);
+	encode_order(g, 0, 2 * CP + 1, &g->hist, &q, 1, T_NONE, &next, &h);
+	answered = count_sent(g, true, ZZ_MSG_SPEC_RESPONSE);
+	deliver(g, &next);
+	assert_int_equal(status(g).max_seq, 2 * CP);
+	assert_int_equal(status(g).last_executed, 2 * CP);
+	assert_int_equal(stats(g)->requests_executed, 2 * CP);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_SPEC_RESPONSE), answered);
+
+	/* Certifying cp_interval does not move the window: stability does. */
+	assert_true(own_checkpoint(g, CP, &cp1));
+	send_matching_vote(g, other(g, 0), &cp1);
+	send_matching_vote(g, other(g, 1), &cp1);
+	assert_true(certified(g, CP));
+	deliver(g, &next);
+	assert_int_equal(status(g).max_seq, 2 * CP);
+
+	assert_true(own_checkpoint(g, 2 * CP, &cp2));
+	send_matching_vote(g, other(g, 0), &cp2);
+	send_matching_vote(g, other(g, 1), &cp2);
+	assert_int_equal(status(g).stable_seq, CP);
+	deliver(g, &next);
+	assert_int_equal(status(g).max_seq, 2 * CP + 1);
+	assert_int_equal(status(g).last_executed, 2 * CP + 1);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_SPEC_RESPONSE), answered + 1);
+	zz_buf_free(&next);
+	rig_free(g);
+}
+
+/* ------------------------------------------------------------------------
+ * ORDER-REQ acceptance (section 4 step 3)
+ * ------------------------------------------------------------------------ */
+
+static void
+test_order_req_valid_executed_and_answered(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_spec_response m;
+	zz_digest	d,
+				leaf,
+				root;
+	uint64_t	ts = order_one(g, CLIENT, "PUT color blue");
+	const uint8_t *val;
+	uint32_t	vlen;
+
+	assert_int_equal(stats(g)->batches_executed, 1);
+	assert_int_equal(stats(g)->requests_executed, 1);
+	assert_int_equal(stats(g)->spec_responses, 1);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_SPEC_RESPONSE), 1);
+	last_spec_response(g, CLIENT, &m);
+	assert_int_equal(m.view, 0);
+	assert_int_equal(m.seq, 1);
+	assert_memory_equal(&m.history, &g->hist, sizeof(zz_digest));
+	assert_int_equal(m.replica, g->id);
+	assert_int_equal(m.client, CLIENT);
+	assert_int_equal(m.timestamp, ts);
+	assert_int_equal(m.reply_len, 2);
+	assert_memory_equal(m.reply, "OK", 2);
+	zz_spec_response_mac_digest(g->client[CLIENT], &m, &d);
+	assert_true(zz_mac_check(g->client[CLIENT], g->id, &d, &m.mac));
+	/* The signed core (v, n, h_n, R), with R the root over this reply. */
+	zz_reply_leaf(g->client[CLIENT], CLIENT, ts, m.reply, m.reply_len, &leaf);
+	zz_merkle_root(g->client[CLIENT], &leaf, 1, &root);
+	assert_memory_equal(&m.reply_root, &root, sizeof(zz_digest));
+	zz_response_core_signing_bytes(&g->sigbuf, 0, 1, &g->hist, &m.reply_root);
+	assert_true(zz_verify(g->client[CLIENT], g->id, g->sigbuf.data, g->sigbuf.len,
+						  &m.core_sig));
+	assert_true(zz_kv_get(g->kv, "color", 5, &val, &vlen));
+	assert_int_equal(vlen, 4);
+	assert_memory_equal(val, "blue", 4);
+	assert_int_equal(status(g).max_seq, 1);
+	{
+		zz_replica_status st = status(g);
+
+		assert_memory_equal(&st.history, &g->hist, sizeof(zz_digest));
+	}
+	assert_int_equal(stats(g)->rejected, 0);
+	rig_free(g);
+}
+
+/*
+ * Deliver the next ORDER-REQ spoiled by tamper (in view v) and check it
+ * was refused: nothing accepted, executed or answered, and `rejected`
+ * counted as expected.  Then the unspoiled ORDER-REQ is accepted.
+ */
+static void
+expect_order_refused(void **state, zz_view v, unsigned tamper, uint64_t rejected)
+{
+	rig		   *g = rig_new(state);
+	rq			q = {CLIENT, 1, "PUT color blue"};
+	zz_digest	h;
+	zz_replica_status st;
+
+	encode_order(g, v, 1, &g->hist, &q, 1, tamper, &g->buf, &h);
+	deliver(g, &g->buf);
+	st = status(g);
+	assert_int_equal(st.max_seq, 0);
+	assert_int_equal(st.last_executed, 0);
+	assert_int_equal(stats(g)->batches_executed, 0);
+	assert_int_equal(stats(g)->requests_executed, 0);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_SPEC_RESPONSE), 0);
+	assert_int_equal(zz_kv_count(g->kv), 0);
+	assert_int_equal(stats(g)->rejected, rejected);
+
+	order_one(g, CLIENT, "PUT color blue");
+	assert_int_equal(count_sent(g, true, ZZ_MSG_SPEC_RESPONSE), 1);
+	rig_free(g);
+}
+
+/* An ORDER-REQ of another view (here view 1, signed by its primary). */
+static void
+test_order_req_wrong_view_refused(void **state)
+{
+	expect_order_refused(state, 1, T_NONE, 0);
+}
+
+static void
+test_order_req_wrong_primary_signature_refused(void **state)
+{
+	expect_order_refused(state, 0, T_WRONG_SIGNER, 1);
+	expect_order_refused(state, 0, T_FLIP_SIG, 1);
+}
+
+static void
+test_order_req_broken_history_refused(void **state)
+{
+	expect_order_refused(state, 0, T_BAD_HISTORY, 1);
+}
+
+/*
+ * d in the header is not H(batch): with h_n chained from the true d (only
+ * the batch digest check catches it), and chained from the false d.
+ */
+static void
+test_order_req_batch_digest_mismatch_refused(void **state)
+{
+	expect_order_refused(state, 0, T_BAD_BATCH_DIGEST, 1);
+	expect_order_refused(state, 0, T_BAD_BATCH_CHAINED, 1);
+}
+
+static void
+test_order_req_bad_request_mac_refused(void **state)
+{
+	expect_order_refused(state, 0, T_BAD_MAC, 1);
+}
+
+/* A history chained from the wrong predecessor is refused at seq 2 too. */
+static void
+test_order_req_history_must_chain_from_previous(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			q = {CLIENT, 0, "ADD hits 1"};
+	zz_digest	h,
+				zero = {{0}};
+
+	run_batches(g, 1);
+	q.ts = g->next_ts[CLIENT]++;
+	encode_order(g, 0, 2, &zero, &q, 1, T_NONE, &g->buf, &h);
+	clear_sent(g);
+	deliver(g, &g->buf);
+	assert_int_equal(status(g).max_seq, 1);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_SPEC_RESPONSE), 0);
+	assert_int_equal(stats(g)->rejected, 1);
+	rig_free(g);
+}
+
+/* ------------------------------------------------------------------------
+ * Exactly-once (section 2, section 5)
+ * ------------------------------------------------------------------------ */
+
+static void
+test_same_request_ordered_twice_executes_once(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			q = {CLIENT, 1, "ADD hits 5"};
+	zz_digest	h;
+	const uint8_t *val;
+	uint32_t	vlen;
+
+	encode_order(g, 0, 1, &g->hist, &q, 1, T_NONE, &g->buf, &h);
+	deliver(g, &g->buf);
+	g->hist = h;
+	encode_order(g, 0, 2, &g->hist, &q, 1, T_NONE, &g->buf, &h);
+	deliver(g, &g->buf);
+
+	/* Both ORDER-REQs are accepted; the request runs once. */
+	assert_int_equal(status(g).last_executed, 2);
+	{
+		zz_replica_status st = status(g);
+
+		assert_memory_equal(&st.history, &h, sizeof(zz_digest));
+	}
+	assert_int_equal(stats(g)->batches_executed, 2);
+	assert_int_equal(stats(g)->requests_executed, 1);
+	assert_int_equal(stats(g)->spec_responses, 1);
+	assert_int_equal(count_sent(g, true, ZZ_MSG_SPEC_RESPONSE), 1);
+	assert_true(zz_kv_get(g->kv, "hits", 4, &val, &vlen));
+	assert_int_equal(vlen, 1);
+	assert_memory_equal(val, "5", 1);
+	rig_free(g);
+}
+
+static void
+test_retransmitted_request_gets_cached_reply(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			q = {CLIENT, 0, "ADD hits 5"};
+	zz_request	req;
+	const sent_msg *first;
+	uint8_t    *first_bytes;
+	size_t		first_len;
+	const sent_msg *again;
+
+	q.ts = order_one(g, CLIENT, q.op);
+	first = last_sent(g, true, ZZ_MSG_SPEC_RESPONSE);
+	assert_non_null(first);
+	first_len = first->len;
+	first_bytes = malloc(first_len);
+	assert_non_null(first_bytes);
+	memcpy(first_bytes, first->buf, first_len);
+	clear_sent(g);
+
+	make_request(g, &q, &req, T_NONE);
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_request(&g->buf, &req));
+	deliver(g, &g->buf);
+
+	assert_int_equal(g->n_sent, 1);
+	again = last_sent(g, true, ZZ_MSG_SPEC_RESPONSE);
+	assert_non_null(again);
+	assert_int_equal(again->dest, CLIENT);
+	assert_int_equal(again->len, first_len);
+	assert_memory_equal(again->buf, first_bytes, first_len);
+	assert_int_equal(stats(g)->cached_replies, 1);
+	assert_int_equal(stats(g)->requests_executed, 1);
+	assert_int_equal(stats(g)->confirm_reqs, 0);
+
+	/* Same (client, t), different operation: not the request that ran. */
+	clear_sent(g);
+	q.op = "ADD hits 6";
+	make_request(g, &q, &req, T_NONE);
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_request(&g->buf, &req));
+	deliver(g, &g->buf);
+	assert_int_equal(g->n_sent, 0);
+	assert_int_equal(stats(g)->cached_replies, 1);
+	assert_int_equal(stats(g)->requests_executed, 1);
+	free(first_bytes);
+	rig_free(g);
+}
+
+/* ------------------------------------------------------------------------ */
+
+#define BOTH(fn) \
+	{#fn " [real]", fn, NULL, NULL, &mode_real}, \
+	{#fn " [symbolic]", fn, NULL, NULL, &mode_symbolic}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		BOTH(test_cc_valid_quorum_gets_local_commit),
+		BOTH(test_cc_duplicate_signer_rejected),
+		BOTH(test_cc_fewer_than_quorum_rejected),
+		BOTH(test_cc_signer_out_of_range_rejected),
+		BOTH(test_cc_bad_signature_rejected),
+		BOTH(test_cc_wrong_view_rejected),
+		BOTH(test_cc_conflicting_history_hates_primary),
+		BOTH(test_cc_conflicting_history_forged_cc_ignored),
+		BOTH(test_cc_unexecuted_seq_ignored_until_executed),
+		BOTH(test_cc_no_local_commit_in_view_change),
+		BOTH(test_checkpoint_sent_every_interval),
+		BOTH(test_checkpoint_quorum_certifies_then_truncates_one_interval_later),
+		BOTH(test_checkpoint_next_vote_waits_for_certificate),
+		BOTH(test_checkpoint_vote_bad_signature_not_counted),
+		BOTH(test_checkpoint_vote_wrong_replica_not_counted),
+		BOTH(test_checkpoint_vote_mismatched_digest_not_counted),
+		BOTH(test_checkpoint_vote_duplicate_not_counted),
+		BOTH(test_checkpoint_f_plus_one_not_enough),
+		BOTH(test_checkpoint_divergence_starts_state_transfer),
+		BOTH(test_order_req_beyond_window_refused),
+		BOTH(test_order_req_valid_executed_and_answered),
+		BOTH(test_order_req_wrong_view_refused),
+		BOTH(test_order_req_wrong_primary_signature_refused),
+		BOTH(test_order_req_broken_history_refused),
+		BOTH(test_order_req_batch_digest_mismatch_refused),
+		BOTH(test_order_req_bad_request_mac_refused),
+		BOTH(test_order_req_history_must_chain_from_previous),
+		BOTH(test_same_request_ordered_twice_executes_once),
+		BOTH(test_retransmitted_request_gets_cached_reply),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
