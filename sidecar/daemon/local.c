@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -105,6 +106,26 @@ local_done(void *ctx, uint32_t client, const zz_completion *comp)
 }
 
 /*
+ * CLOCK_REALTIME in microseconds.  A slot's client id outlives the daemon
+ * (replica_id * 65536 + slot), so a restarted daemon must not reuse the
+ * timestamps of the last one, or the replicas would answer its new
+ * requests with the cached replies of old ones.  Starting each client at
+ * the wall clock does it: one request at a time per client, so its
+ * timestamps grow more slowly than the clock.  (A clock set back by more
+ * than the daemon's downtime would defeat this; the replicas then resend
+ * a cached reply that the client ignores, and the request times out
+ * rather than completing wrongly.)
+ */
+static uint64_t
+local_wall_clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+/*
  * Make sure slot s has its client (keys derived on first use).
  */
 static bool
@@ -124,6 +145,7 @@ local_slot_client(local_endpoint *le, local_slot *s)
 		s->crypto = NULL;
 		return false;
 	}
+	zz_client_set_next_timestamp(s->client, local_wall_clock_us());
 	return true;
 }
 
