@@ -164,8 +164,11 @@ is_pseudo_type(Oid typid)
  * zyzzyva.replicate_function(regprocedure) returns text
  *
  * Record a function as replicated, under its canonical signature (returned),
- * after checking that calls to it can travel as requests: an ordinary
- * function, not returning a set, whose arguments all have text forms.
+ * after checking that calls to it can travel as requests: an ordinary,
+ * volatile function, not returning a set or an anonymous record, whose
+ * arguments all have text forms.  From then on a call of it outside
+ * replicated execution goes through the sidecar (intercept.c): the trigger
+ * on the registry tells every backend.
  */
 Datum
 zyzzyva_replicate_function(PG_FUNCTION_ARGS)
@@ -207,6 +210,12 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot replicate %s: it belongs to the system or to zyzzyva",
 						signature)));
+	if (proc->provolatile != PROVOLATILE_VOLATILE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FUNCTION_DEFINITION),
+				 errmsg("cannot replicate %s: it is not VOLATILE", signature),
+				 errdetail("Each call of a replicated function is a request to every replica, but the planner may evaluate a STABLE or IMMUTABLE function once for many calls, or while planning."),
+				 errhint("Declare it VOLATILE (the default) with ALTER FUNCTION.")));
 	for (int i = 0; i < proc->pronargs; i++)
 		if (is_pseudo_type(proc->proargtypes.values[i]))
 			ereport(ERROR,
@@ -221,6 +230,12 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot replicate %s: it returns pseudo-type %s",
 						signature, format_type_be(proc->prorettype))));
+	if (proc->prorettype == RECORDOID &&
+		heap_attisnull(tup, Anum_pg_proc_proallargtypes, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot replicate %s: it returns an anonymous record", signature),
+				 errhint("Declare OUT parameters, or return a named composite type.")));
 
 	values[0] = CStringGetTextDatum(signature);
 	values[1] = CStringGetTextDatum(nspname);

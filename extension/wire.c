@@ -453,6 +453,68 @@ zyzzyva_decode_batch(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Decode a reply into *reply (text palloc'd, NULL for SQL NULL).  Returns
+ * false and sets *why if the bytes are not a well-formed reply; never reads
+ * past len.  The call path reads the sidecar's answers with this.
+ */
+bool
+zz_decode_reply(const char *data, size_t len, ZzReply *reply, const char **why)
+{
+	ZzReader	r = {data, len};
+	const char *kind,
+			   *state,
+			   *p;
+	uint32		tlen;
+
+	memset(reply, 0, sizeof(ZzReply));
+	if (!rd_bytes(&r, &kind, 1) || (*kind != 'V' && *kind != 'E'))
+	{
+		*why = "the reply is neither a value ('V') nor an error ('E')";
+		return false;
+	}
+	reply->is_error = *kind == 'E';
+	if (reply->is_error)
+	{
+		if (!rd_bytes(&r, &state, 5))
+		{
+			*why = "the SQLSTATE is truncated";
+			return false;
+		}
+		for (int i = 0; i < 5; i++)
+			if (!((state[i] >= '0' && state[i] <= '9') ||
+				  (state[i] >= 'A' && state[i] <= 'Z')))
+			{
+				*why = "the SQLSTATE is not five digits or upper-case letters";
+				return false;
+			}
+		memcpy(reply->sqlstate, state, 5);
+	}
+	if (!rd_uint32(&r, &tlen))
+	{
+		*why = "the length is truncated";
+		return false;
+	}
+	if (tlen == 0xFFFFFFFF && !reply->is_error)
+		reply->text = NULL;		/* SQL NULL */
+	else
+	{
+		if (!rd_bytes(&r, &p, tlen))
+		{
+			*why = "the text is truncated";
+			return false;
+		}
+		if ((reply->text = text_from_wire(p, tlen, why)) == NULL)
+			return false;
+	}
+	if (r.left != 0)
+	{
+		*why = "trailing bytes after the reply";
+		return false;
+	}
+	return true;
+}
+
+/*
  * zyzzyva.decode_reply(reply bytea) returns table (sqlstate, result)
  *
  * Read a reply: '00000' and the result text, or the SQLSTATE and message.
@@ -460,37 +522,24 @@ zyzzyva_decode_batch(PG_FUNCTION_ARGS)
 Datum
 zyzzyva_decode_reply(PG_FUNCTION_ARGS)
 {
-	bytea	   *reply = PG_GETARG_BYTEA_PP(0);
-	ZzReader	r = {VARDATA_ANY(reply), VARSIZE_ANY_EXHDR(reply)};
-	const char *kind,
-			   *state = "00000",
-			   *text = NULL;
-	uint32		len;
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	ZzReply		reply;
+	const char *why = NULL;
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, true};
-	bool		ok;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-
-	ok = rd_bytes(&r, &kind, 1);
-	if (ok && *kind == 'E')
-		ok = rd_bytes(&r, &state, 5);
-	else if (ok && *kind != 'V')
-		ok = false;
-	ok = ok && rd_uint32(&r, &len);
-	if (ok && !(*kind == 'V' && len == 0xFFFFFFFF))
-		ok = rd_bytes(&r, &text, len);
-	if (!ok || r.left != 0)
+	if (!zz_decode_reply(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), &reply, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
-				 errmsg("malformed reply")));
+				 errmsg("malformed reply: %s", why)));
 
-	values[0] = PointerGetDatum(cstring_to_text_with_len(state, 5));
-	if (text != NULL)
+	values[0] = CStringGetTextDatum(reply.is_error ? reply.sqlstate : "00000");
+	if (reply.text != NULL)
 	{
-		values[1] = PointerGetDatum(cstring_to_text_with_len(text, len));
+		values[1] = CStringGetTextDatum(reply.text);
 		nulls[1] = false;
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -95,10 +95,16 @@ zz_reset(void)
 /*
  * At the end of a transaction no mode survives.  A mode is normally left
  * explicitly; this covers errors that escape apply_batch() or rollback_to().
+ * An abort also ends a replicated call that did not get its answer.
  */
 static void
 zz_xact_callback(XactEvent event, void *arg)
 {
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		zz_intercept_reset();
+		zz_sidecar_cleanup();
+	}
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
@@ -107,12 +113,16 @@ zz_xact_callback(XactEvent event, void *arg)
 
 /*
  * Keep the digest lanes in step with subtransactions (see ZzSavedLanes), and
- * leave the mode if the subtransaction that entered it aborts.
+ * leave the mode if the subtransaction that entered it aborts.  A
+ * subtransaction's abort also ends a replicated call that did not get its
+ * answer (an EXCEPTION block caught its cancel or timeout).
  */
 static void
 zz_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					SubTransactionId parentSubid, void *arg)
 {
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		zz_sidecar_cleanup();
 	if (zz_exec.mode == ZZ_MODE_NONE)
 		return;
 
@@ -172,6 +182,32 @@ zz_schema_owner(void)
 }
 
 /*
+ * Pin the settings that change how values read and print (zz_pinned) at a
+ * new GUC nesting level, and return that level for zz_unpin_settings.  The
+ * abort of the enclosing (sub)transaction also restores them.
+ */
+int
+zz_pin_settings(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	for (int i = 0; i < lengthof(zz_pinned); i++)
+		(void) set_config_option(zz_pinned[i].name, zz_pinned[i].value,
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	return nestlevel;
+}
+
+/*
+ * Restore the settings that zz_pin_settings pinned.
+ */
+void
+zz_unpin_settings(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * Enter a mode of replicated execution: pin the settings (restored by
  * zz_leave_mode, or by the abort of this (sub)transaction), note who owns
  * the extension's tables, and for the modes that change rows load the
@@ -183,11 +219,7 @@ zz_enter_mode(ZzMode mode, const char *caller)
 	zz_require_no_mode(caller);
 	zz_exec.owner = zz_schema_owner();
 
-	zz_exec.guc_nestlevel = NewGUCNestLevel();
-	for (int i = 0; i < lengthof(zz_pinned); i++)
-		(void) set_config_option(zz_pinned[i].name, zz_pinned[i].value,
-								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
+	zz_exec.guc_nestlevel = zz_pin_settings();
 	/*
 	 * Undo replays before-images: user triggers and foreign-key checks must
 	 * not fire, exactly as when logical replication applies changes.  The
@@ -223,7 +255,7 @@ zz_leave_mode(void)
 	if (mode != ZZ_MODE_DIGEST && zz_exec.lanes_dirty)
 		zz_lanes_store();
 	zz_reset();
-	AtEOXact_GUC(true, zz_exec.guc_nestlevel);
+	zz_unpin_settings(zz_exec.guc_nestlevel);
 }
 
 /*
@@ -287,6 +319,11 @@ zz_is_environmental_error(int sqlerrcode)
 /*
  * Module load: refuse to load other than at server start, define the
  * settings, install the hooks.
+ *
+ * zyzzyva.socket_path is superuser-only (whoever answers on that socket
+ * decides what replicated calls return) but not server-wide: each
+ * database with the extension is replicated by its own sidecar, so it may
+ * be set per database (ALTER DATABASE ... SET).
  */
 void
 _PG_init(void)
@@ -299,10 +336,10 @@ _PG_init(void)
 
 	DefineCustomStringVariable("zyzzyva.socket_path",
 							   "Path of the local zyzzyvad socket that replicated calls go through.",
-							   "Empty means that no sidecar is configured.",
+							   "Relative to the data directory unless absolute; empty means that no sidecar is configured.",
 							   &zz_socket_path,
 							   "",
-							   PGC_SIGHUP,
+							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("zyzzyva.call_timeout",
@@ -318,4 +355,6 @@ _PG_init(void)
 	RegisterXactCallback(zz_xact_callback, NULL);
 	RegisterSubXactCallback(zz_subxact_callback, NULL);
 	zz_determinism_init();
+	zz_intercept_init();
+	zz_call_init();
 }

@@ -8,7 +8,8 @@
  * (apply.c), records undo so that a speculative suffix can be rolled back
  * (capture.c, undo.c), keeps an incremental digest of the replicated state
  * (digest.c, lthash.c) and keeps replicated execution deterministic
- * (determinism.c).
+ * (determinism.c).  Outside replicated execution, a call of a replicated
+ * function goes through the local sidecar (intercept.c, call.c).
  *
  * A backend is in one of three modes.  In ZZ_MODE_NONE replicated tables
  * refuse writes.  In ZZ_MODE_APPLY, while apply_batch() runs a batch, the
@@ -28,6 +29,7 @@
 
 #include "access/htup.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/relcache.h"
 
@@ -76,6 +78,8 @@ extern int	zz_call_timeout;
 /* zyzzyva.c */
 extern void zz_enter_mode(ZzMode mode, const char *caller);
 extern void zz_leave_mode(void);
+extern int	zz_pin_settings(void);
+extern void zz_unpin_settings(int nestlevel);
 extern void zz_require_no_mode(const char *what);
 extern void zz_as_owner(Oid *saved_user, int *saved_sec);
 extern void zz_restore_user(Oid saved_user, int saved_sec);
@@ -93,6 +97,26 @@ extern void zz_row_hash(ZzLtHash *out, const char *qualname, const char *rowtext
 extern void zz_digest_table_rows(const char *qualname, ZzLtHash *acc);
 extern void zz_state_digest(uint8 out[ZZ_SHA256_BYTES]);
 extern void zz_sha256(const void *data, size_t len, uint8 out[ZZ_SHA256_BYTES]);
+
+/* intercept.c */
+extern void zz_intercept_init(void);
+extern void zz_intercept_reset(void);
+extern char *zz_replicated_signature(Oid fnoid);
+
+/* call.c */
+extern Datum zz_call_replicated(PG_FUNCTION_ARGS);
+extern void zz_call_init(void);
+
+/* sidecar.c: zyzzyvad's local frames (sidecar/daemon/frame.h) */
+#define ZZ_FRAME_HDR		5	/* type:u8 len:u32le */
+#define ZZ_FT_L_REQUEST		0x10	/* call bytes */
+#define ZZ_FT_L_RESULT		0x11	/* path:u8 view:u64le seq:u64le reply */
+#define ZZ_FT_L_ERROR		0x12	/* the sidecar's reason for refusing */
+#define ZZ_FT_L_RESULT_HDR	17
+
+extern void zz_sidecar_exchange(const char *what, StringInfo frame, uint8 *type);
+extern void zz_sidecar_disconnect(void);
+extern void zz_sidecar_cleanup(void);
 
 /* determinism.c */
 extern void zz_determinism_init(void);
@@ -118,6 +142,15 @@ typedef struct ZzRequest
 extern ZzRequest *zz_decode_batch(const char *data, size_t len, int *count);
 extern bool zz_decode_call(const char *data, size_t len, ZzCall *call,
 						   const char **why);
+typedef struct ZzReply
+{
+	bool		is_error;
+	char		sqlstate[6];	/* for an error: five characters and a NUL */
+	char	   *text;			/* result (NULL = SQL NULL), or error message */
+} ZzReply;
+
+extern bool zz_decode_reply(const char *data, size_t len, ZzReply *reply,
+							const char **why);
 extern void zz_encode_call(StringInfo buf, const ZzCall *call);
 extern void zz_encode_reply_value(StringInfo buf, const char *value);
 extern void zz_encode_reply_error(StringInfo buf, int sqlerrcode,

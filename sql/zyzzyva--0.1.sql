@@ -15,6 +15,21 @@ CREATE TABLE zyzzyva.function_registry (
     function_name name NOT NULL
 );
 
+-- Every backend keeps the OIDs of the replicated functions, to route their
+-- calls through the sidecar (extension/intercept.c); this trigger tells
+-- them when the registry changes.  ALWAYS: undo may change it too.
+CREATE FUNCTION zyzzyva.registry_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'zyzzyva_registry_changed' LANGUAGE C;
+CREATE TRIGGER registry_changed
+    AFTER INSERT OR UPDATE OR DELETE ON zyzzyva.function_registry
+    FOR EACH ROW EXECUTE FUNCTION zyzzyva.registry_changed();
+CREATE TRIGGER registry_truncated
+    AFTER TRUNCATE ON zyzzyva.function_registry
+    FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.registry_changed();
+ALTER TABLE zyzzyva.function_registry
+    ENABLE ALWAYS TRIGGER registry_changed,
+    ENABLE ALWAYS TRIGGER registry_truncated;
+
 -- Replicated tables, by schema and name.
 CREATE TABLE zyzzyva.table_registry (
     schema_name name NOT NULL,
@@ -125,6 +140,19 @@ CREATE FUNCTION zyzzyva.decode_batch(requests bytea)
 CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result text)
     RETURNS record
     AS 'MODULE_PATHNAME', 'zyzzyva_decode_reply' LANGUAGE C STRICT IMMUTABLE;
+
+-- ---------------------------------------------------------------------
+-- Calls: outside replicated execution, a call of a replicated function goes
+-- through the local sidecar (zyzzyva.socket_path) and returns the agreed
+-- result (extension/call.c).
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION zyzzyva.last_call(OUT signature text, OUT path text, OUT view bigint,
+                                  OUT seq bigint, OUT sqlstate text)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'zyzzyva_last_call' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.last_call() IS
+    'this session''s last completed replicated call: fast or commit path, view and sequence number of its batch, SQLSTATE';
 
 -- ---------------------------------------------------------------------
 -- Applying, rolling back, checkpoints

@@ -34,15 +34,17 @@ CREATE FUNCTION use_sublink() RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     RETURN EXISTS (SELECT 1 FROM events WHERE at < statement_timestamp());
 END $$;
+-- before they are replicated they run here as usual, and this session
+-- caches their plans: replicated execution must not reuse those unchecked
+-- (once replicated, a call outside replicated execution goes through the
+-- sidecar instead: see call.sql)
+SELECT use_now() IS NOT NULL AS now_ok, use_random() IS NOT NULL AS random_ok,
+       use_current_date() IS NOT NULL AS date_ok;
 SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY[
     'stamp(integer)', 'use_now()', 'use_clock()', 'use_current_timestamp()',
     'use_current_date()', 'use_random()', 'use_uuid()', 'use_nextval()', 'use_pid()',
     'use_txid()', 'use_default(integer)', 'use_view()', 'use_sublink()']::regprocedure[]) AS f;
 
--- outside replicated execution they run as usual, and this session caches
--- their plans: replicated execution must not reuse those unchecked
-SELECT use_now() IS NOT NULL AS now_ok, use_random() IS NOT NULL AS random_ok,
-       use_current_date() IS NOT NULL AS date_ok;
 
 SELECT last_applied_seq + 1 AS next FROM zyzzyva.status \gset
 SELECT request, sqlstate, result

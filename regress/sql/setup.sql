@@ -10,8 +10,17 @@ SET zyzzyva.call_timeout = '5s';
 SHOW zyzzyva.call_timeout;
 SET zyzzyva.call_timeout = -1;
 RESET zyzzyva.call_timeout;
+-- the sidecar's socket: none by default; a superuser setting, which may
+-- differ per database (each database is replicated by its own sidecar)
 SHOW zyzzyva.socket_path;
 SET zyzzyva.socket_path = '/tmp/x';
+SHOW zyzzyva.socket_path;
+RESET zyzzyva.socket_path;
+CREATE ROLE zz_plain;
+SET ROLE zz_plain;
+SET zyzzyva.socket_path = '/tmp/x';
+RESET ROLE;
+DROP ROLE zz_plain;
 SET zyzzyva.call_timout = 10;
 
 -- a fresh replica: nothing applied, and the digest of the empty state:

@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ *
+ * sidecar.c
+ *	  This backend's connection to its replica's sidecar (zyzzyvad).
+ *
+ * The local socket speaks zyzzyvad's frames (sidecar/daemon/frame.h): a
+ * type byte, a little-endian uint32 payload length, the payload.  A call
+ * is one FT_L_REQUEST frame, answered by one FT_L_RESULT frame once the
+ * request is complete and this replica has applied it, or by FT_L_ERROR if
+ * the sidecar refuses it.
+ *
+ * Each backend keeps one connection, opened by its first call and reused.
+ * The sidecar reads nothing more from a connection until it has answered
+ * its request, so an exchange that ends without its answer (cancel,
+ * timeout, error) leaves a connection that must not be reused: it is
+ * closed at once, or at the abort that follows, and the next call opens a
+ * new one.
+ *
+ * Waiting is one WaitEventSet on the socket, this backend's latch and the
+ * postmaster: cancel, statement_timeout and termination interrupt it,
+ * zyzzyva.call_timeout bounds it, and the backend exits with the
+ * postmaster.  An absent sidecar is an immediate error, never a wait.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "zyzzyva.h"
+
+/* the sidecar's largest reply (ZZ_MAX_REPLY_LEN in sidecar/core/types.h) */
+#define ZZ_MAX_FRAME_IN		((1 << 20) + ZZ_FT_L_RESULT_HDR)
+
+/* the connection of this backend to its sidecar */
+static pgsocket zz_sock = PGINVALID_SOCKET;
+static char *zz_sock_path = NULL;	/* what it connected to (TopMemoryContext) */
+static WaitEventSet *zz_wes = NULL;
+static int	zz_wes_pos = -1;		/* the socket's event in zz_wes */
+static uint32 zz_wes_events = 0;	/* what it waits for now */
+static bool zz_unfinished = false;	/* a request went out without its answer */
+
+/*
+ * Close the connection to the sidecar, if any.
+ */
+static void
+zz_disconnect(void)
+{
+	if (zz_wes != NULL)
+	{
+		FreeWaitEventSet(zz_wes);
+		zz_wes = NULL;
+	}
+	if (zz_sock != PGINVALID_SOCKET)
+	{
+		closesocket(zz_sock);
+		zz_sock = PGINVALID_SOCKET;
+	}
+	zz_wes_pos = -1;
+	zz_wes_events = 0;
+	zz_unfinished = false;
+}
+
+/*
+ * At the abort of a (sub)transaction: a call that did not get its answer
+ * (cancelled, timed out) leaves a connection the sidecar will answer on
+ * later.  Close it now, so no later call reads that answer as its own.
+ */
+void
+zz_sidecar_cleanup(void)
+{
+	if (zz_unfinished)
+		zz_disconnect();
+}
+
+/*
+ * The socket path to use: zyzzyva.socket_path, relative to the data
+ * directory unless absolute.  NULL if no sidecar is configured.
+ */
+static char *
+zz_resolve_socket_path(void)
+{
+	if (zz_socket_path == NULL || zz_socket_path[0] == '\0')
+		return NULL;
+	if (is_absolute_path(zz_socket_path))
+		return pstrdup(zz_socket_path);
+	return psprintf("%s/%s", DataDir, zz_socket_path);
+}
+
+/*
+ * Open the connection to the sidecar at path, and the wait event set that
+ * waits on it.  Any failure is an immediate ERROR.
+ */
+static void
+zz_connect(const char *path)
+{
+	struct sockaddr_un sa;
+
+	zz_disconnect();
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("zyzzyva.socket_path is too long: \"%s\"", path),
+				 errdetail("A Unix socket path has at most %d bytes.",
+						   (int) sizeof(sa.sun_path) - 1),
+				 errhint("Put the sidecar's client_socket in a directory with a shorter path.")));
+	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+
+	zz_sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (zz_sock == PGINVALID_SOCKET)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not create a socket for the zyzzyva sidecar: %m")));
+	/* a Unix socket connects or fails at once; EAGAIN: its backlog is full */
+	if (connect(zz_sock, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+	{
+		int			save_errno = errno;
+
+		zz_disconnect();
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not reach the zyzzyva sidecar at \"%s\": %m", path),
+				 errhint("Start zyzzyvad for this replica, or set zyzzyva.socket_path to its client_socket.")));
+	}
+
+	zz_wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(zz_wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(zz_wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	zz_wes_pos = AddWaitEventToSet(zz_wes, WL_SOCKET_READABLE, zz_sock, NULL, NULL);
+	zz_wes_events = WL_SOCKET_READABLE;
+
+	if (zz_sock_path != NULL)
+		pfree(zz_sock_path);
+	zz_sock_path = MemoryContextStrdup(TopMemoryContext, path);
+}
+
+/*
+ * Can the open connection carry another call?  Not if a call left it
+ * without its answer, if it leads elsewhere than path now (the setting was
+ * reloaded), or if the sidecar closed it (it restarted) or sent something
+ * unasked.
+ */
+static bool
+zz_connection_usable(const char *path)
+{
+	char		b;
+	ssize_t		n;
+
+	if (zz_sock == PGINVALID_SOCKET || zz_unfinished ||
+		zz_sock_path == NULL || strcmp(zz_sock_path, path) != 0)
+		return false;
+	n = recv(zz_sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+}
+
+/*
+ * Error context while waiting: an interrupt (cancel, statement_timeout)
+ * ends the wait, not the call, which may still complete on the replicas.
+ */
+static void
+zz_wait_context(void *arg)
+{
+	errcontext("waiting for the zyzzyva sidecar to complete the replicated call of %s; it may still complete on the replicas",
+			   (const char *) arg);
+}
+
+/*
+ * Wait until the socket is ready for events (WL_SOCKET_READABLE or
+ * WL_SOCKET_WRITEABLE), serving interrupts, until deadline (0: none).
+ */
+static void
+zz_wait(uint32 events, TimestampTz deadline, const char *signature)
+{
+	long		timeout = -1;
+	WaitEvent	ev;
+	int			rc;
+
+	if (deadline != 0)
+	{
+		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (timeout <= 0)
+		{
+			zz_disconnect();
+			ereport(ERROR,
+					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+					 errmsg("replicated call of %s timed out after %d ms",
+							signature, zz_call_timeout),
+					 errdetail("The zyzzyva sidecar did not complete the call in time; it may still complete on the replicas."),
+					 errhint("Check that enough replicas are running and connected, or raise zyzzyva.call_timeout.")));
+		}
+	}
+	if (events != zz_wes_events)
+	{
+		ModifyWaitEvent(zz_wes, zz_wes_pos, events, NULL);
+		zz_wes_events = events;
+	}
+	rc = WaitEventSetWait(zz_wes, timeout, &ev, 1, PG_WAIT_EXTENSION);
+	if (rc > 0 && (ev.events & WL_LATCH_SET))
+	{
+		ErrorContextCallback errcallback;
+
+		ResetLatch(MyLatch);
+		errcallback.callback = zz_wait_context;
+		errcallback.arg = (void *) signature;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+		CHECK_FOR_INTERRUPTS();
+		error_context_stack = errcallback.previous;
+	}
+}
+
+/*
+ * Send one whole frame.  A connection reused from an earlier call may turn
+ * out closed by the sidecar before any byte went out: then reconnect once;
+ * nothing can have been submitted.
+ */
+static void
+zz_send_frame(const char *path, const StringInfo frame, bool reused,
+			  TimestampTz deadline, const char *signature)
+{
+	size_t		off = 0;
+
+	while (off < (size_t) frame->len)
+	{
+		ssize_t		n = send(zz_sock, frame->data + off, frame->len - off, MSG_NOSIGNAL);
+
+		if (n > 0)
+		{
+			zz_unfinished = true;
+			off += (size_t) n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		{
+			zz_wait(WL_SOCKET_WRITEABLE, deadline, signature);
+			continue;
+		}
+		if (off == 0 && reused)
+		{
+			reused = false;
+			zz_connect(path);
+			continue;
+		}
+		{
+			int			save_errno = errno;
+
+			zz_disconnect();
+			errno = save_errno;
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not send the replicated call of %s to the zyzzyva sidecar at \"%s\": %m",
+							signature, path),
+					 errhint("Check that zyzzyvad is running; the call was not submitted.")));
+		}
+	}
+}
+
+/*
+ * Receive one whole frame into buf: its type in *type, its payload from
+ * buf->data + ZZ_FRAME_HDR.  Reads exactly the frame, nothing beyond.
+ */
+static void
+zz_recv_frame(StringInfo buf, uint8 *type, TimestampTz deadline,
+			  const char *signature)
+{
+	size_t		need = ZZ_FRAME_HDR;
+
+	resetStringInfo(buf);
+	while ((size_t) buf->len < need)
+	{
+		ssize_t		n;
+
+		enlargeStringInfo(buf, (int) (need - buf->len));
+		n = recv(zz_sock, buf->data + buf->len, need - buf->len, 0);
+		if (n > 0)
+		{
+			buf->len += (int) n;
+			buf->data[buf->len] = '\0';
+			if (need == ZZ_FRAME_HDR && buf->len >= ZZ_FRAME_HDR)
+			{
+				const uint8 *h = (const uint8 *) buf->data;
+				uint32		len = (uint32) h[1] | ((uint32) h[2] << 8) |
+					((uint32) h[3] << 16) | ((uint32) h[4] << 24);
+
+				if (len > ZZ_MAX_FRAME_IN)
+				{
+					zz_disconnect();
+					ereport(ERROR,
+							(errcode(ERRCODE_PROTOCOL_VIOLATION),
+							 errmsg("the zyzzyva sidecar sent a %u-byte frame for the replicated call of %s, more than the largest reply",
+									len, signature),
+							 errdetail("The call may still complete on the replicas.")));
+				}
+				need = ZZ_FRAME_HDR + (size_t) len;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		{
+			zz_wait(WL_SOCKET_READABLE, deadline, signature);
+			continue;
+		}
+		{
+			int			save_errno = errno;
+
+			zz_disconnect();
+			errno = save_errno;
+			if (n == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+						 errmsg("the zyzzyva sidecar closed the connection during the replicated call of %s",
+								signature),
+						 errdetail("The call may still complete on the replicas."),
+						 errhint("Check the sidecar's log; it may have been restarted.")));
+			ereport(ERROR,
+					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
+					 errmsg("could not read the reply to the replicated call of %s from the zyzzyva sidecar: %m",
+							signature),
+					 errdetail("The call may still complete on the replicas.")));
+		}
+	}
+	*type = (uint8) buf->data[0];
+	zz_unfinished = false;
+}
+
+/*
+ * Send the request frame in frame to the sidecar and receive its answer
+ * into frame (type in *type, payload from frame->data + ZZ_FRAME_HDR).
+ * what names the call in messages.  Every failure is an ERROR that says
+ * whether the call may have been submitted.
+ */
+void
+zz_sidecar_exchange(const char *what, StringInfo frame, uint8 *type)
+{
+	char	   *path = zz_resolve_socket_path();
+	TimestampTz deadline = 0;
+	bool		reused;
+
+	if (path == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot call replicated function %s: no zyzzyva sidecar is configured",
+						what),
+				 errhint("Set zyzzyva.socket_path in postgresql.conf to the client_socket of this replica's zyzzyvad, and reload.")));
+
+	if (zz_call_timeout > 0)
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), zz_call_timeout);
+	reused = zz_connection_usable(path);
+	if (!reused)
+		zz_connect(path);
+	zz_send_frame(path, frame, reused, deadline, what);
+	zz_recv_frame(frame, type, deadline, what);
+	pfree(path);
+}
+
+/*
+ * Close the connection after a protocol error: what follows on it cannot
+ * be trusted.
+ */
+void
+zz_sidecar_disconnect(void)
+{
+	zz_disconnect();
+}
