@@ -118,6 +118,32 @@ votes_for(zz_replica *r, zz_seq seq, bool create)
 }
 
 /*
+ * Forward a certificate's votes, each still signed by its voter, so a
+ * replica that missed them (or voted in another view) can certify too.
+ */
+static void
+send_proof_votes(zz_replica *r, const zz_cp_proof *p, uint32_t to)
+{
+	uint32_t	i;
+
+	for (i = 0; i < p->count; i++)
+	{
+		zz_checkpoint cp;
+
+		memset(&cp, 0, sizeof(cp));
+		cp.view = p->view;
+		cp.seq = p->seq;
+		cp.history = p->history;
+		cp.state = p->state;
+		cp.replica = p->replicas[i];
+		cp.sig = p->sigs[i];
+		zz_buf_reset(&r->out);
+		zz_encode_checkpoint(&r->out, &cp);
+		zz_send_replica(r, to, &r->out);
+	}
+}
+
+/*
  * Send this replica's own signed CHECKPOINT for its highest certified
  * checkpoint to a replica that lags (it asked for history we truncated, or
  * voted for an old checkpoint): with 2f+1 of these it can transfer state.
@@ -127,6 +153,11 @@ zz_send_stable_checkpoint(zz_replica *r, uint32_t to)
 {
 	zz_cp_state *s = cp_state_for(r, r->cert_proof.seq);
 
+	if (r->cert_proof.count > 0)
+	{
+		send_proof_votes(r, &r->cert_proof, to);
+		return;
+	}
 	if (s == NULL || s->own.seq != r->cert_proof.seq || s->own.seq == 0)
 		return;
 	zz_buf_reset(&r->out);
@@ -151,7 +182,7 @@ zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p)
 		if (p->replicas[i] >= r->p.n || seen[p->replicas[i]])
 			return false;
 		seen[p->replicas[i]] = true;
-		zz_checkpoint_signing_bytes(&r->sigbuf, p->seq, &p->history, &p->state,
+		zz_checkpoint_signing_bytes(&r->sigbuf, p->view, p->seq, &p->history, &p->state,
 									p->replicas[i]);
 		if (!zz_verify(r->crypto, p->replicas[i], r->sigbuf.data, r->sigbuf.len,
 					   &p->sigs[i]))
@@ -210,10 +241,27 @@ zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof)
 
 /*
  * Send our own CHECKPOINT vote and keep resending it until it is certified.
+ * A vote is for the view we are in: if the view changed since we executed
+ * the checkpoint (and the history survived), sign it again for this view.
  */
 static void
-send_own_vote(zz_replica *r, const zz_checkpoint *cp)
+send_own_vote(zz_replica *r, const zz_checkpoint *cp_in)
 {
+	zz_checkpoint cp_local = *cp_in;
+	const zz_checkpoint *cp = &cp_local;
+
+	if (cp_local.view != r->view)
+	{
+		zz_cp_state *s = cp_state_for(r, cp_local.seq);
+
+		cp_local.view = r->view;
+		zz_checkpoint_signing_bytes(&r->sigbuf, cp_local.view, cp_local.seq,
+									&cp_local.history, &cp_local.state, r->id);
+		zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &cp_local.sig);
+		if (s != NULL)
+			s->own = cp_local;
+		record_vote(r, &cp_local);
+	}
 	r->my_cp = *cp;
 	zz_buf_reset(&r->out);
 	zz_encode_checkpoint(&r->out, cp);
@@ -230,17 +278,28 @@ make_stable(zz_replica *r, zz_seq seq)
 	int			i;
 	zz_cp_state *s = cp_state_for(r, seq);
 
+	/*
+	 * Only with a proof in hand: it is what our VIEW-CHANGE reports as the
+	 * point the new history starts from.
+	 */
 	if (seq <= r->stable_seq || seq > r->last_executed || s == NULL)
 		return;
-	zz_truncate_below(r, seq);
-	r->stable_proof = s->proof;
 	if (s->proof.count == 0)
 	{
-		/* Certified before our votes arrived: our own digest is the same. */
-		r->stable_proof.seq = seq;
-		r->stable_proof.history = s->own.history;
-		r->stable_proof.state = s->own.state;
+		/*
+		 * We never saw this one's certificate.  Show our vote: replicas
+		 * that hold it answer with its votes, and certify() comes back.
+		 */
+		if (s->own.seq == seq)
+		{
+			zz_buf_reset(&r->out);
+			zz_encode_checkpoint(&r->out, &s->own);
+			zz_broadcast(r, &r->out);
+		}
+		return;
 	}
+	zz_truncate_below(r, seq);
+	r->stable_proof = s->proof;
 	r->stable_history = s->own.history;
 	r->stats.checkpoints_stable++;
 	if (r->has_cc && r->max_cc.seq <= seq)
@@ -266,7 +325,12 @@ certify(zz_replica *r, const zz_cp_proof *proof)
 	zz_cp_state *s = cp_state_for(r, proof->seq);
 
 	if (s != NULL && s->proof.count == 0)
+	{
 		s->proof = *proof;
+		/* Late certificate of a checkpoint we may already truncate at. */
+		if (proof->seq + r->p.cp_interval <= r->cert_proof.seq)
+			make_stable(r, proof->seq);
+	}
 	if (proof->seq > r->cert_proof.seq)
 	{
 		r->cert_proof = *proof;
@@ -282,6 +346,25 @@ certify(zz_replica *r, const zz_cp_proof *proof)
 }
 
 /*
+ * Replica j's vote with the same view and content as c, if it cast one.
+ */
+static const zz_checkpoint *
+find_vote(const zz_cp_votes *v, uint32_t j, const zz_checkpoint *c)
+{
+	uint32_t	k;
+
+	for (k = 0; k < v->nvotes[j]; k++)
+	{
+		const zz_checkpoint *o = &v->vote[j][k];
+
+		if (o->view == c->view && zz_digest_eq(&o->history, &c->history) &&
+			zz_digest_eq(&o->state, &c->state))
+			return o;
+	}
+	return NULL;
+}
+
+/*
  * Look for 2f+1 matching votes at seq and act on them.
  */
 static void
@@ -289,46 +372,65 @@ check_stable(zz_replica *r, zz_seq seq)
 {
 	zz_cp_votes *v = votes_for(r, seq, false);
 	zz_cp_proof proof;
+	zz_cp_state *own;
 	uint32_t	i,
-				j;
+				j,
+				k;
+	bool		found;
 
 	if (v == NULL || seq <= r->stable_seq)
 		return;
-	for (i = 0; i < r->p.n; i++)
+	found = false;
+	for (i = 0; i < r->p.n && !found; i++)
 	{
-		if (!v->have[i])
-			continue;
-		memset(&proof, 0, sizeof(proof));
-		proof.seq = seq;
-		proof.history = v->vote[i].history;
-		proof.state = v->vote[i].state;
-		for (j = 0; j < r->p.n; j++)
+		for (k = 0; k < v->nvotes[i] && !found; k++)
 		{
-			if (v->have[j] && zz_digest_eq(&v->vote[j].history, &proof.history) &&
-				zz_digest_eq(&v->vote[j].state, &proof.state))
+			const zz_checkpoint *c = &v->vote[i][k];
+
+			memset(&proof, 0, sizeof(proof));
+			proof.view = c->view;
+			proof.seq = seq;
+			proof.history = c->history;
+			proof.state = c->state;
+			for (j = 0; j < r->p.n; j++)
 			{
-				proof.replicas[proof.count] = j;
-				proof.sigs[proof.count] = v->vote[j].sig;
-				proof.count++;
+				const zz_checkpoint *o = find_vote(v, j, c);
+
+				if (o != NULL)
+				{
+					proof.replicas[proof.count] = j;
+					proof.sigs[proof.count] = o->sig;
+					proof.count++;
+				}
 			}
+			found = proof.count >= zz_quorum(&r->p);
 		}
-		if (proof.count >= zz_quorum(&r->p))
-			break;
 	}
-	if (i == r->p.n)
+	if (!found)
 		return;
 
-	if (v->have[r->id] && zz_digest_eq(&v->vote[r->id].history, &proof.history) &&
-		zz_digest_eq(&v->vote[r->id].state, &proof.state))
-		certify(r, &proof);
+	/*
+	 * Certify when our own checkpoint has the certified content, whatever
+	 * view we voted in: the certificate says 2f+1 replicas held this
+	 * history and state in its view, and we hold the same.
+	 */
+	own = cp_state_for(r, seq);
+	if (own != NULL && own->own.seq == seq)
+	{
+		if (zz_digest_eq(&own->own.history, &proof.history) &&
+			zz_digest_eq(&own->own.state, &proof.state))
+			certify(r, &proof);
+		else if (proof.view >= own->own.view &&
+				 (r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)))
+		{
+			/* (A certificate from an older view may be stale: ignore it.) */
+			zz_replica_trace(r, "diverged from certified checkpoint %llu",
+							 (unsigned long long) seq);
+			start_state_transfer(r, &proof);
+		}
+	}
 	else if (r->mode == ZZ_MODE_VIEW_CHANGE && !zz_vc_transfer_ok(r, seq))
 		return;					/* the new history decides first; votes are kept */
-	else if (v->have[r->id])
-	{
-		zz_replica_trace(r, "diverged from certified checkpoint %llu",
-						 (unsigned long long) seq);
-		start_state_transfer(r, &proof);
-	}
 	else if (seq > r->max_seq)
 		start_state_transfer(r, &proof);
 	/* else: we hold the ORDER-REQs and will vote when we execute seq. */
@@ -353,6 +455,7 @@ zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p)
 		if (p->replicas[i] == r->id)
 			continue;
 		memset(&cp, 0, sizeof(cp));
+		cp.view = p->view;
 		cp.seq = p->seq;
 		cp.history = p->history;
 		cp.state = p->state;
@@ -381,12 +484,37 @@ zz_checkpoint_rollback(zz_replica *r, zz_seq seq)
 			memset(s, 0, sizeof(*s));
 		}
 		if (r->votes[i].seq > seq)
-			r->votes[i].have[r->id] = false;
+			r->votes[i].nvotes[r->id] = 0;
 	}
 	if (r->has_queued_cp && r->queued_cp.seq > seq)
 		r->has_queued_cp = false;
 	if (r->my_cp.seq > seq)
 		memset(&r->my_cp, 0, sizeof(r->my_cp));
+}
+
+/*
+ * We entered a new view: our uncertified checkpoints still describe our
+ * history, but votes are per view, so vote for them again in this one.
+ * Without this, replicas that executed a checkpoint before a view change
+ * and replicas that executed it after never form 2f+1 matching votes.
+ */
+void
+zz_checkpoint_revote(zz_replica *r)
+{
+	int			i;
+
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+	{
+		zz_cp_state *s = &r->cp_states[i];
+
+		if (s->table == NULL || s->seq <= r->cert_proof.seq || s->own.view == r->view ||
+			s->own.seq != s->seq)
+			continue;
+		if (s->seq <= r->cert_proof.seq + r->p.cp_interval)
+			send_own_vote(r, &s->own);
+		else if (r->has_queued_cp && r->queued_cp.seq == s->seq)
+			r->queued_cp.view = UINT64_MAX;	/* re-signed when sent */
+	}
 }
 
 /*
@@ -410,16 +538,32 @@ static void
 record_vote(zz_replica *r, const zz_checkpoint *cp)
 {
 	zz_cp_votes *v = votes_for(r, cp->seq, true);
+	uint32_t	n;
 
 	if (v == NULL)
 		return;
-	if (v->have[cp->replica] &&
-		zz_digest_eq(&v->vote[cp->replica].history, &cp->history) &&
-		zz_digest_eq(&v->vote[cp->replica].state, &cp->state))
+	if (find_vote(v, cp->replica, cp) != NULL)
 		return;
-	/* A newer vote replaces an older one: a rollback re-executes seq. */
-	v->have[cp->replica] = true;
-	v->vote[cp->replica] = *cp;
+	/*
+	 * Keep a replica's votes from several views (it votes again after a
+	 * view change); when full, the one from the oldest view goes.
+	 */
+	n = v->nvotes[cp->replica];
+	if (n < ZZ_VOTE_VIEWS)
+		v->nvotes[cp->replica]++;
+	else
+	{
+		uint32_t	k,
+					oldest = 0;
+
+		for (k = 1; k < n; k++)
+			if (v->vote[cp->replica][k].view < v->vote[cp->replica][oldest].view)
+				oldest = k;
+		if (v->vote[cp->replica][oldest].view > cp->view)
+			return;
+		n = oldest;
+	}
+	v->vote[cp->replica][n] = *cp;
 	check_stable(r, cp->seq);
 }
 
@@ -448,11 +592,13 @@ zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_dige
 	s->table_len = table.len;
 
 	memset(&cp, 0, sizeof(cp));
+	cp.view = r->view;
 	cp.seq = seq;
 	cp.history = r->exec_history;
 	checkpoint_digest(r, &s->svc_digest, s->table, s->table_len, &cp.state);
 	cp.replica = r->id;
-	zz_checkpoint_signing_bytes(&r->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
+	zz_checkpoint_signing_bytes(&r->sigbuf, cp.view, cp.seq, &cp.history, &cp.state,
+								cp.replica);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &cp.sig);
 	s->own = cp;
 	if (seq <= r->cert_proof.seq + r->p.cp_interval)
@@ -474,7 +620,8 @@ zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
 	if (zz_decode_checkpoint(buf, len, &cp) != ZZ_OK || cp.replica >= r->p.n ||
 		cp.replica == r->id || cp.seq == 0 || cp.seq % r->p.cp_interval != 0)
 		goto reject;
-	zz_checkpoint_signing_bytes(&r->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
+	zz_checkpoint_signing_bytes(&r->sigbuf, cp.view, cp.seq, &cp.history, &cp.state,
+								cp.replica);
 	if (!zz_verify(r->crypto, cp.replica, r->sigbuf.data, r->sigbuf.len, &cp.sig))
 		goto reject;
 	if (cp.seq <= r->cert_proof.seq)
@@ -493,7 +640,9 @@ zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
 		if (answer)
 		{
 			r->vote_reply_at[cp.replica] = r->now ? r->now : 1;
-			if (s != NULL && s->own.seq == cp.seq)
+			if (s != NULL && s->proof.count > 0)
+				send_proof_votes(r, &s->proof, cp.replica);
+			else if (s != NULL && s->own.seq == cp.seq)
 			{
 				zz_buf_reset(&r->out);
 				zz_encode_checkpoint(&r->out, &s->own);
@@ -630,11 +779,12 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 		 * have not certified it yet may need our vote (nobody resends a
 		 * certified vote), and their next votes wait on it.
 		 */
+		s->own.view = m.cp.view;
 		s->own.seq = m.cp.seq;
 		s->own.history = m.cp.history;
 		s->own.state = m.cp.state;
 		s->own.replica = r->id;
-		zz_checkpoint_signing_bytes(&r->sigbuf, s->own.seq, &s->own.history,
+		zz_checkpoint_signing_bytes(&r->sigbuf, s->own.view, s->own.seq, &s->own.history,
 									&s->own.state, r->id);
 		zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &s->own.sig);
 		r->my_cp = s->own;

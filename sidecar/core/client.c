@@ -68,6 +68,14 @@ struct zz_client
 
 	bool		pom_sent;		/* for the outstanding request */
 
+	/*
+	 * The adaptive commit timer (protocol.md section 4): how long all n
+	 * responses usually take, and whether a replica seems to be missing.
+	 */
+	zz_time		full_ewma;		/* EWMA of the time to n matching responses */
+	uint32_t	commit_streak;	/* consecutive completions on the commit path */
+	uint32_t	since_probe;	/* requests since we last waited for all n */
+
 	zz_buf		out;
 	zz_buf		sigbuf;
 };
@@ -206,6 +214,52 @@ zz_client_busy(const zz_client *c)
 }
 
 /*
+ * How long to wait for all n responses before committing with 2f+1.
+ *
+ * Twice the usual time to n responses (learnt from fast completions), at
+ * least ZZ_COMMIT_WAIT_MIN and at most commit_timeout.  When requests keep
+ * needing the commit path, a replica is down or slow: then commit as soon
+ * as 2f+1 match, paying a round trip instead of a timer, and wait the full
+ * time only on every ZZ_COMMIT_PROBE-th request to notice its return.
+ */
+#define ZZ_COMMIT_WAIT_MIN	100		/* microseconds */
+#define ZZ_COMMIT_STREAK	3
+#define ZZ_COMMIT_PROBE		32
+
+static zz_time
+commit_wait(zz_client *c)
+{
+	zz_time		w;
+
+	if (c->commit_streak >= ZZ_COMMIT_STREAK && ++c->since_probe % ZZ_COMMIT_PROBE != 0)
+		return 0;
+	if (c->full_ewma == 0)
+		return c->p.commit_timeout;
+	w = 2 * c->full_ewma;
+	if (w < ZZ_COMMIT_WAIT_MIN)
+		w = ZZ_COMMIT_WAIT_MIN;
+	return w < c->p.commit_timeout ? w : c->p.commit_timeout;
+}
+
+/*
+ * Learn from a completion: fast ones teach the time to n responses.
+ */
+static void
+learn_commit_wait(zz_client *c, zz_time latency, zz_completion_path path)
+{
+	if (path == ZZ_PATH_FAST)
+	{
+		c->commit_streak = 0;
+		c->since_probe = 0;
+		/* EWMA with weight 1/8. */
+		c->full_ewma = c->full_ewma == 0 ? latency :
+			c->full_ewma - c->full_ewma / 8 + latency / 8;
+	}
+	else
+		c->commit_streak++;
+}
+
+/*
  * Submit a new operation: REQUEST with a MAC authenticator (one MAC per
  * replica), sent to the primary of the view we believe in.
  */
@@ -227,6 +281,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	q.op_len = op_len;
 	q.n_auth = (uint8_t) c->p.n;
 	zz_request_digest(c->crypto, &q, &c->req_digest);
+	c->commit_deadline = now + commit_wait(c);
 	for (i = 0; i < c->p.n; i++)
 		zz_mac_compute(c->crypto, i, &c->req_digest, &q.auth[i]);
 	zz_buf_reset(&c->req);
@@ -241,7 +296,6 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	c->lc_seq = 0;
 	c->ts = q.timestamp;
 	c->sent_at = now;
-	c->commit_deadline = now + c->p.commit_timeout;
 	c->retransmit_interval = c->p.retransmit_timeout;
 	c->retransmit_deadline = now + c->retransmit_interval;
 	c->stats.submitted++;
@@ -287,6 +341,7 @@ complete(zz_client *c, zz_time now, const zz_resp_slot *s, zz_completion_path pa
 	done.reply = s->m.reply;
 	done.reply_len = s->m.reply_len;
 	done.latency = now - c->sent_at;
+	learn_commit_wait(c, done.latency, path);
 	if (s->m.view > c->view)
 		c->view = s->m.view;
 	c->busy = false;

@@ -472,6 +472,8 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 	}
 	r->stats.rollbacks += undone;
 	zz_checkpoint_rollback(r, seq);
+	if (r->has_cc && r->max_cc.seq > seq)
+		r->has_cc = false;		/* its history is gone from ours */
 	r->max_seq = seq;
 	if (r->last_executed > seq)
 		r->last_executed = seq;

@@ -32,8 +32,8 @@
 #define ORDER_HDR_LEN	(8 + 8 + ZZ_DIGEST_LEN * 2 + 8 + 8 + 4 + ZZ_SIG_LEN)
 #define CC_ENTRY_LEN	(4 + ZZ_DIGEST_LEN + ZZ_SIG_LEN)
 #define SIGNER_LEN		(4 + ZZ_SIG_LEN)	/* a replica id and its signature */
-#define CP_PROOF_MIN	(8 + ZZ_DIGEST_LEN * 2 + 1)
-#define VIEW_CHANGE_MIN (8 + 4 + CP_PROOF_MIN + 1 + 4 + 1 + ZZ_SIG_LEN)
+#define CP_PROOF_MIN	(8 + 8 + ZZ_DIGEST_LEN * 2 + 1)
+#define VIEW_CHANGE_MIN (8 + 4 + 2 * CP_PROOF_MIN + 1 + 4 + 1 + ZZ_SIG_LEN)
 
 /* Parts of a SPEC-RESPONSE's MAC'd bytes, built on the stack. */
 #define SPEC_HEAD_LEN	(8 + 8 + ZZ_DIGEST_LEN * 2 + 4 + ZZ_SIG_LEN + 4 + 8 + 4 + 4)
@@ -790,6 +790,7 @@ read_signers(zz_rd *r, uint32_t *replicas, zz_sig *sigs)
 static void
 write_cp_proof(zz_wr *w, const zz_cp_proof *cp)
 {
+	wr_u64(w, cp->view);
 	wr_u64(w, cp->seq);
 	wr_digest(w, &cp->history);
 	wr_digest(w, &cp->state);
@@ -799,6 +800,7 @@ write_cp_proof(zz_wr *w, const zz_cp_proof *cp)
 static void
 read_cp_proof(zz_rd *r, zz_cp_proof *cp)
 {
+	cp->view = rd_u64(r);
 	cp->seq = rd_u64(r);
 	rd_digest(r, &cp->history);
 	rd_digest(r, &cp->state);
@@ -1114,6 +1116,7 @@ write_checkpoint(zz_wr *w, const void *arg)
 {
 	const zz_checkpoint *m = arg;
 
+	wr_u64(w, m->view);
 	wr_u64(w, m->seq);
 	wr_digest(w, &m->history);
 	wr_digest(w, &m->state);
@@ -1125,6 +1128,7 @@ read_checkpoint(zz_rd *r, void *arg)
 {
 	zz_checkpoint *m = arg;
 
+	m->view = rd_u64(r);
 	m->seq = rd_u64(r);
 	rd_digest(r, &m->history);
 	rd_digest(r, &m->state);
@@ -1147,6 +1151,7 @@ write_view_change(zz_wr *w, const void *arg)
 	wr_u64(w, m->new_view);
 	wr_replica(w, m->replica);
 	write_cp_proof(w, &m->cp);
+	write_cp_proof(w, &m->cert);
 	wr_u8(w, m->has_cc);
 	if (wr_require(w, m->has_cc <= 1) && m->has_cc)
 		write_commit_cert(w, &m->cc);
@@ -1169,6 +1174,7 @@ read_view_change(zz_rd *r, void *arg)
 	m->new_view = rd_u64(r);
 	m->replica = rd_replica(r);
 	read_cp_proof(r, &m->cp);
+	read_cp_proof(r, &m->cert);
 	m->has_cc = rd_presence(r);
 	if (m->has_cc)
 		read_commit_cert(r, &m->cc);
@@ -1508,12 +1514,13 @@ zz_i_hate_signing_bytes(zz_buf *b, zz_view v, uint32_t replica)
 }
 
 void
-zz_checkpoint_signing_bytes(zz_buf *b, zz_seq n, const zz_digest *h,
+zz_checkpoint_signing_bytes(zz_buf *b, zz_view v, zz_seq n, const zz_digest *h,
 							const zz_digest *state, uint32_t replica)
 {
 	zz_checkpoint m;
 
 	memset(&m, 0, sizeof(m));
+	m.view = v;
 	m.seq = n;
 	m.history = *h;
 	m.state = *state;

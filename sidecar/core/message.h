@@ -191,6 +191,7 @@ typedef struct zz_i_hate
 /* ---- CHECKPOINT ---- */
 typedef struct zz_checkpoint
 {
+	zz_view		view;			/* the voter's view: certificates are per view */
 	zz_seq		seq;
 	zz_digest	history;		/* h_n */
 	zz_digest	state;			/* a: state digest after executing n */
@@ -201,6 +202,7 @@ typedef struct zz_checkpoint
 /* 2f+1 matching CHECKPOINT signatures: a stable checkpoint's proof. */
 typedef struct zz_cp_proof
 {
+	zz_view		view;
 	zz_seq		seq;
 	zz_digest	history;
 	zz_digest	state;
@@ -222,6 +224,7 @@ typedef struct zz_view_change
 	zz_view		new_view;		/* v + 1 */
 	uint32_t	replica;
 	zz_cp_proof cp;				/* stable checkpoint (count 0: the genesis) */
+	zz_cp_proof cert;			/* a higher certified checkpoint (count 0: none) */
 	uint8_t		has_cc;
 	zz_commit_cert cc;			/* max CC, if has_cc */
 	uint32_t	n_entries;
@@ -342,7 +345,7 @@ extern void zz_response_core_signing_bytes(zz_buf *b, zz_view v, zz_seq n,
 extern void zz_confirm_req_signing_bytes(zz_buf *b, const zz_confirm_req *m);
 extern void zz_fill_hole_signing_bytes(zz_buf *b, const zz_fill_hole *m);
 extern void zz_i_hate_signing_bytes(zz_buf *b, zz_view v, uint32_t replica);
-extern void zz_checkpoint_signing_bytes(zz_buf *b, zz_seq n, const zz_digest *h,
+extern void zz_checkpoint_signing_bytes(zz_buf *b, zz_view v, zz_seq n, const zz_digest *h,
 										const zz_digest *state, uint32_t replica);
 extern void zz_view_change_signing_bytes(zz_buf *b, const zz_view_change *m);
 extern void zz_new_view_signing_bytes(zz_buf *b, const zz_new_view *m);

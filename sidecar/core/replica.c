@@ -1103,8 +1103,13 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 	if (!zz_digest_eq(&mine, &m.cc.history))
 	{
-		/* A valid CC that conflicts with our history: the primary lied. */
-		if (zz_cc_valid(r, &m.cc))
+		/*
+		 * A valid CC of this view that conflicts with our history: the
+		 * primary lied.  One from an older view may be stale (its history
+		 * was rolled back in a view change) and says nothing about this
+		 * primary.
+		 */
+		if (m.cc.view == r->view && zz_cc_valid(r, &m.cc))
 			zz_hate_primary(r, "commit certificate conflicts with local history");
 		return;
 	}

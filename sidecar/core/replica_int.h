@@ -80,15 +80,17 @@ typedef struct zz_pending
 	zz_digest	digest;
 } zz_pending;
 
+#define ZZ_CP_SLOTS 6
+#define ZZ_VOTE_VIEWS 3			/* votes kept per replica per checkpoint */
+
 /* CHECKPOINT votes for one sequence number. */
 typedef struct zz_cp_votes
 {
 	zz_seq		seq;			/* 0: slot free */
-	bool		have[ZZ_MAX_N];
-	zz_checkpoint vote[ZZ_MAX_N];
+	uint8_t		nvotes[ZZ_MAX_N];	/* a replica may vote again in a later view */
+	zz_checkpoint vote[ZZ_MAX_N][ZZ_VOTE_VIEWS];
 } zz_cp_votes;
 
-#define ZZ_CP_SLOTS 6
 
 /* Serialized client table at one of our own checkpoints. */
 typedef struct zz_cp_state
@@ -206,6 +208,7 @@ extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern void zz_checkpoint_recheck(zz_replica *r);
+extern void zz_checkpoint_revote(zz_replica *r);
 extern void zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_rollback(zz_replica *r, zz_seq seq);
 extern zz_time zz_checkpoint_deadline(const zz_replica *r);

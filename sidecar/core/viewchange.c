@@ -222,6 +222,50 @@ vc_cc_usable(const zz_view_change *m)
 }
 
 /*
+ * The same for the certified checkpoint a VIEW-CHANGE reports above its
+ * stable one.
+ */
+static bool
+vc_cert_usable(const zz_view_change *m)
+{
+	const zz_order_req *e;
+
+	if (m->cert.count == 0 || m->cert.seq <= m->cp.seq)
+		return false;
+	e = vc_entry(m, m->cert.seq);
+	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cert.history);
+}
+
+/*
+ * The strongest evidence a VIEW-CHANGE holds for slot s: a commit
+ * certificate or a checkpoint certificate (2f+1 replicas executed that
+ * history in that view) covering s.  Both are 2f+1 replicas' word that they
+ * executed the prefix in a view; the rule ranks them by view alone.
+ * Returns false if it has none; else the view and the seq it covers to.
+ */
+static bool
+vc_evidence(const zz_view_change *m, zz_seq s, zz_view *view, zz_seq *upto)
+{
+	bool		found = false;
+
+	if (vc_cc_usable(m) && m->cc.seq >= s)
+	{
+		*view = m->cc.view;
+		*upto = m->cc.seq;
+		found = true;
+	}
+	if (vc_cert_usable(m) && m->cert.seq >= s &&
+		(!found || m->cert.view > *view ||
+		 (m->cert.view == *view && m->cert.seq > *upto)))
+	{
+		*view = m->cert.view;
+		*upto = m->cert.seq;
+		found = true;
+	}
+	return found;
+}
+
+/*
  * Check every piece of evidence in a VIEW-CHANGE for view v.  Signatures,
  * f+1 I-HATE proofs for v-1, the checkpoint proof, the entries' chain and
  * signatures, and the CC (valid, and inside the sender's own history).
@@ -267,6 +311,8 @@ vc_valid(zz_replica *r, const zz_view_change *m, zz_view v)
 		if (!vc_cc_usable(m) || !zz_cc_valid(r, &m->cc))
 			return false;
 	}
+	if (m->cert.count > 0 && (!vc_cert_usable(m) || !zz_cp_proof_valid(r, &m->cert)))
+		return false;
 	return true;
 }
 
@@ -344,18 +390,20 @@ compute_new_history(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 		int			cc_holder = -1;
 		bool		any_cc = false;
 		zz_view		w = 0;
+		zz_seq		holder_upto = 0;
 
-		/* w: the highest view of a live CC covering s. */
+		/* w: the highest view of live evidence (CC or certificate) covering s. */
 		for (i = 0; i < k; i++)
 		{
-			const zz_view_change *m = vcs[i];
+			zz_view		ev;
+			zz_seq		upto;
 
-			if (!alive[i] || !vc_cc_usable(m) || m->cc.seq < s)
+			if (!alive[i] || !vc_evidence(vcs[i], s, &ev, &upto))
 				continue;
-			if (!any_cc || m->cc.view > w ||
-				(m->cc.view == w && m->cc.seq > vcs[cc_holder]->cc.seq))
+			if (!any_cc || ev > w || (ev == w && upto > holder_upto))
 			{
-				w = m->cc.view;
+				w = ev;
+				holder_upto = upto;
 				cc_holder = (int) i;
 			}
 			any_cc = true;
@@ -514,8 +562,10 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	memset(&m, 0, sizeof(m));
 	m.new_view = v;
 	m.replica = r->id;
-	if (r->cert_proof.count > 0)
-		m.cp = r->cert_proof;
+	if (r->stable_seq > 0)
+		m.cp = r->stable_proof;
+	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq)
+		m.cert = r->cert_proof;
 	if (r->has_cc && r->max_cc.seq > m.cp.seq && r->max_cc.seq <= r->max_seq)
 	{
 		m.has_cc = 1;
@@ -951,6 +1001,12 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 			goto reject_m;
 		seen[m.vcs[i].replica] = true;
 		set[i] = &m.vcs[i];
+		zz_replica_trace(r, "NEW-VIEW %llu uses VIEW-CHANGE of R%u: cp=%llu cc=%s%llu entries=%u",
+						 (unsigned long long) m.new_view, m.vcs[i].replica,
+						 (unsigned long long) m.vcs[i].cp.seq,
+						 vc_cc_usable(&m.vcs[i]) ? "" : "unusable:",
+						 (unsigned long long) (m.vcs[i].has_cc ? m.vcs[i].cc.seq : 0),
+						 m.vcs[i].n_entries);
 	}
 
 	/* Enter the view change for m.new_view if we were not in it. */
@@ -1146,6 +1202,7 @@ enter_view(zz_replica *r)
 		if (e != NULL && e->executed && !e->responded && e->order->hdr.view == r->view)
 			zz_respond_entry(r, e);
 	}
+	zz_checkpoint_revote(r);
 	zz_checkpoint_recheck(r);
 }
 

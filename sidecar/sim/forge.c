@@ -306,7 +306,7 @@ rewrite_checkpoint(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen
 	if (zz_decode_checkpoint(buf, len, &m) != ZZ_OK || m.replica != fg->id)
 		return NULL;
 	m.state.b[0] ^= 0x5a;
-	zz_checkpoint_signing_bytes(&fg->sb, m.seq, &m.history, &m.state, m.replica);
+	zz_checkpoint_signing_bytes(&fg->sb, m.view, m.seq, &m.history, &m.state, m.replica);
 	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
 	zz_buf_reset(&fg->out);
 	zz_encode_checkpoint(&fg->out, &m);

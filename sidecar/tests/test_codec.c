@@ -917,10 +917,10 @@ test_signing_bytes(void **state)
 	zz_i_hate_signing_bytes(&b1, 7, 1);
 	zz_i_hate_signing_bytes(&b2, 7, 2);
 	assert_memory_not_equal(b1.data, b2.data, b1.len);
-	zz_checkpoint_signing_bytes(&b1, 9, &d1, &d1, 1);
+	zz_checkpoint_signing_bytes(&b1, 0, 9, &d1, &d1, 1);
 	d2 = d1;
 	d2.b[31] ^= 1;
-	zz_checkpoint_signing_bytes(&b2, 9, &d1, &d2, 1);
+	zz_checkpoint_signing_bytes(&b2, 0, 9, &d1, &d2, 1);
 	assert_memory_not_equal(b1.data, b2.data, b1.len);
 	/* Out-of-range fields: nothing to sign. */
 	zz_i_hate_signing_bytes(&b1, 7, ZZ_MAX_N);

@@ -474,7 +474,7 @@ send_vote(rig *g, uint32_t key, uint32_t claimed, zz_seq seq, const zz_digest *h
 	cp.history = *h;
 	cp.state = *state;
 	cp.replica = claimed;
-	zz_checkpoint_signing_bytes(&g->sigbuf, seq, h, state, claimed);
+	zz_checkpoint_signing_bytes(&g->sigbuf, 0, seq, h, state, claimed);
 	assert_true(zz_sign(g->signer[key], g->sigbuf.data, g->sigbuf.len, &cp.sig));
 	if (flip_sig)
 		cp.sig.b[40] ^= 0x20;
@@ -532,7 +532,7 @@ own_checkpoint(rig *g, zz_seq seq, zz_checkpoint *out)
 			continue;
 		assert_int_equal(cp.replica, g->id);
 		assert_int_not_equal(m->dest, g->id);
-		zz_checkpoint_signing_bytes(&g->sigbuf, cp.seq, &cp.history, &cp.state, cp.replica);
+		zz_checkpoint_signing_bytes(&g->sigbuf, cp.view, cp.seq, &cp.history, &cp.state, cp.replica);
 		assert_true(zz_verify(g->client[0], g->id, g->sigbuf.data, g->sigbuf.len, &cp.sig));
 		*out = cp;
 		found = true;
