@@ -19,9 +19,8 @@
  *
  * The last tests run all n replicas for real, with the test playing the
  * network (it delivers, reorders and loses their messages), a faulty R0
- * and the clients.  Those marked KNOWN CORE BUG reproduce bugs in the core
- * and are skipped unless ZZ_TEST_KNOWN_BUGS=1 is set, so that the suite
- * stays green until the core is fixed; each says what it expects.
+ * and the clients.  Two of them (marked "regression") reproduce core bugs
+ * these tests found, now fixed; each says what it expects.
  *
  * ZZ_TEST_TRACE=1 in the environment prints the replicas' trace lines.
  */
@@ -1547,7 +1546,7 @@ drop_stale_cc_schedule(const sent_msg *m)
 }
 
 /*
- * KNOWN CORE BUG (skipped unless ZZ_TEST_KNOWN_BUGS is set; see the
+ * Regression (see the
  * report that came with this test): a valid commit certificate from an
  * earlier view that conflicts with the current view's history makes a
  * replica hate the current primary, though that primary did nothing
@@ -1587,12 +1586,6 @@ test_stale_cc_from_old_view_does_not_hate_new_primary(void **state)
 	uint32_t	i;
 	int			bugs = 0;
 
-	if (getenv("ZZ_TEST_KNOWN_BUGS") == NULL)
-	{
-		print_message("KNOWN CORE BUG: a stale CC from an older view makes replicas hate "
-					  "the current primary (set ZZ_TEST_KNOWN_BUGS=1 to run)\n");
-		skip();
-	}
 	g = rig_new(state);
 	assert_int_equal(g->id, 2);
 	rig_add_peers(g);
@@ -1734,7 +1727,7 @@ encode_request(rig *g, const rq *q)
 }
 
 /*
- * KNOWN CORE BUG (skipped unless ZZ_TEST_KNOWN_BUGS is set): a replica
+ * Regression: a replica
  * keeps its max commit certificate when a view change rolls its history
  * back below it (zz_rollback_to never clears has_cc).  protocol.md
  * section 8: a CC whose prefix conflicts with the selected history
@@ -1780,12 +1773,6 @@ test_rollback_below_max_cc_drops_it(void **state)
 	size_t		lc_before;
 	int			bugs = 0;
 
-	if (getenv("ZZ_TEST_KNOWN_BUGS") == NULL)
-	{
-		print_message("KNOWN CORE BUG: a rolled-back max CC is kept "
-					  "(set ZZ_TEST_KNOWN_BUGS=1 to run)\n");
-		skip();
-	}
 	r0_silent = false;
 	g = rig_new(state);
 	rig_add_peers(g);
