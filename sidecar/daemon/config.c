@@ -32,7 +32,8 @@ typedef enum cfg_type
 	CT_SOCKPATH,
 	CT_SERVICE,
 	CT_LOGLEVEL,
-	CT_MODE
+	CT_MODE,
+	CT_STRING					/* CFG_MAX_CONNINFO bytes, taken as written */
 } cfg_type;
 
 typedef struct cfg_key
@@ -60,6 +61,7 @@ static const cfg_key cfg_keys[] = {
 	{"client_socket_mode", CT_MODE, OFF(client_socket_mode), 0, 0, false, false},
 	{"service", CT_SERVICE, OFF(service), 0, 0, false, false},
 	{"null_reply_size", CT_U32, OFF(null_reply_size), 0, ZZ_MAX_REPLY_LEN, false, false},
+	{"pg_conninfo", CT_STRING, OFF(pg_conninfo), 0, 0, false, false},
 	{"max_clients", CT_U32, OFF(max_clients), 1, 65536, false, false},
 	{"peer_queue_max", CT_BYTES, OFF(peer_queue_max), 1u << 20, (uint64_t) 1 << 34, false, true},
 	{"reconnect_max", CT_USEC, OFF(reconnect_max), 10 * MS, 60 * SEC, false, true},
@@ -208,6 +210,24 @@ cfg_parse_number(const char *s, const char *const *units, const uint64_t *mult,
 		}
 	}
 	return false;
+}
+
+/*
+ * The service names of the file.
+ */
+const char *
+cfg_service_name(svc_kind kind)
+{
+	switch (kind)
+	{
+		case SVC_KV:
+			return "kv";
+		case SVC_NULL:
+			return "null";
+		case SVC_POSTGRES:
+			return "postgres";
+	}
+	return "?";
 }
 
 /*
@@ -361,12 +381,23 @@ cfg_set(daemon_config *cfg, const cfg_key *k, const cfg_line *l, cfg_err_fn err,
 				cfg->service = SVC_KV;
 			else if (strcmp(l->value, "null") == 0)
 				cfg->service = SVC_NULL;
+			else if (strcmp(l->value, "postgres") == 0)
+				cfg->service = SVC_POSTGRES;
 			else
 			{
 				cfg_report(err, arg, cfg->path, l->line,
-						   "service: '%s' is not one of kv, null", l->value);
+						   "service: '%s' is not one of kv, null, postgres", l->value);
 				return false;
 			}
+			return true;
+		case CT_STRING:
+			if (strlen(l->value) >= CFG_MAX_CONNINFO)
+			{
+				cfg_report(err, arg, cfg->path, l->line, "%s: longer than %d bytes",
+						   k->name, CFG_MAX_CONNINFO - 1);
+				return false;
+			}
+			snprintf(field, CFG_MAX_CONNINFO, "%s", l->value);
 			return true;
 		case CT_LOGLEVEL:
 			if (!zlog_parse_level(l->value, &cfg->log_level))
@@ -656,6 +687,19 @@ cfg_check_whole(daemon_config *cfg, const int *set_line, cfg_err_fn err, void *a
 	}
 	else if (set_line[cfg_find_key("listen")] == 0 && cfg->replicas[cfg->id].present)
 		cfg->listen = cfg->replicas[cfg->id].addr;
+	if (cfg->service == SVC_POSTGRES && set_line[cfg_find_key("pg_conninfo")] == 0)
+	{
+		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("service")],
+				   "service = postgres needs pg_conninfo (a libpq connection string, "
+				   "e.g. 'host=/var/run/postgresql dbname=app')");
+		ok = false;
+	}
+	else if (cfg->service != SVC_POSTGRES && set_line[cfg_find_key("pg_conninfo")] != 0)
+	{
+		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("pg_conninfo")],
+				   "pg_conninfo is only for service = postgres");
+		ok = false;
+	}
 	if (cfg->params.retransmit_max < cfg->params.retransmit_timeout)
 	{
 		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("retransmit_max")],
@@ -815,6 +859,9 @@ cfg_apply_reload(daemon_config *cur, const daemon_config *next, cfg_err_fn err, 
 				break;
 			case CT_MODE:
 				size = sizeof(uint32_t);
+				break;
+			case CT_STRING:
+				size = CFG_MAX_CONNINFO;
 				break;
 			default:
 				continue;

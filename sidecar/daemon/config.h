@@ -31,8 +31,11 @@
 typedef enum svc_kind
 {
 	SVC_KV = 0,					/* the in-memory key-value service */
-	SVC_NULL = 1				/* the paper's 0/0 benchmark service */
+	SVC_NULL = 1,				/* the paper's 0/0 benchmark service */
+	SVC_POSTGRES = 2			/* a PostgreSQL database through libpq */
 } svc_kind;
+
+#define CFG_MAX_CONNINFO	1024
 
 typedef struct cfg_addr
 {
@@ -65,6 +68,7 @@ typedef struct daemon_config
 	uint32_t	client_socket_mode; /* 0600 or 0660 */
 	svc_kind	service;
 	uint32_t	null_reply_size;
+	char		pg_conninfo[CFG_MAX_CONNINFO];	/* service = postgres */
 	uint32_t	max_clients;	/* local client slots */
 	uint64_t	peer_queue_max; /* bytes queued per peer before dropping */
 	zz_time		reconnect_max;	/* cap of the reconnect backoff */
@@ -90,6 +94,9 @@ extern bool cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void 
  */
 extern int	cfg_apply_reload(daemon_config *cur, const daemon_config *next,
 							 cfg_err_fn err, void *arg);
+
+/* The name of a service kind as the file spells it. */
+extern const char *cfg_service_name(svc_kind kind);
 
 /* Parse "host:port" (IPv4, [IPv6] or localhost).  False if malformed. */
 extern bool cfg_parse_addr(const char *s, cfg_addr *a);

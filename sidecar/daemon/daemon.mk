@@ -5,8 +5,12 @@
 DAEMON_SRC := $(filter-out sidecar/daemon/main.c,$(wildcard sidecar/daemon/*.c))
 DAEMON_OBJ := $(patsubst sidecar/%.c,$(BUILD)/%.o,$(DAEMON_SRC))
 DAEMON_HDR := $(wildcard sidecar/daemon/*.h sidecar/core/*.h)
-DAEMON_CFLAGS := $(CFLAGS_ZZ) -Isidecar/daemon
-DAEMON_LIBS := -lssl -lcrypto
+# libpq (package libpq-dev) for the PostgreSQL service
+PG_CONFIG ?= pg_config
+PQ_INCLUDE := $(shell $(PG_CONFIG) --includedir 2>/dev/null)
+PQ_LIBDIR := $(shell $(PG_CONFIG) --libdir 2>/dev/null)
+DAEMON_CFLAGS := $(CFLAGS_ZZ) -Isidecar/daemon $(if $(PQ_INCLUDE),-I$(PQ_INCLUDE))
+DAEMON_LIBS := $(if $(PQ_LIBDIR),-L$(PQ_LIBDIR)) -lpq -lssl -lcrypto
 DAEMON_BINS := $(BUILD)/zyzzyvad $(BUILD)/zyzzyva-keygen $(BUILD)/zyzzyva-cli \
                $(if $(wildcard sidecar/tools/bench.c),$(BUILD)/zyzzyva-bench) \
                $(if $(wildcard sidecar/daemon/tests/probe.c),$(BUILD)/zyzzyva-probe)

@@ -54,16 +54,45 @@ struct ev_loop
 };
 
 /*
- * CLOCK_MONOTONIC in microseconds: the time base of the core and of every
- * timer in the daemon.
+ * Microseconds of a clock.
+ */
+static zz_time
+ev_clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (zz_time) ts.tv_sec * 1000000u + (zz_time) ts.tv_nsec / 1000u;
+}
+
+/*
+ * The time base of the core and of every timer in the daemon:
+ * CLOCK_MONOTONIC, shifted once, at the first call, by the difference
+ * between the wall clock and the monotonic clock.  So it never jumps
+ * (timers need that) and it reads as the wall clock in microseconds since
+ * the epoch, give or take the steps the wall clock took since the daemon
+ * started.  The core puts the primary's time into each ORDER-REQ as the
+ * batch's nondeterministic timestamp (nd_time), which the PostgreSQL
+ * service hands to zyzzyva.apply_batch() unchanged, where zyzzyva.now()
+ * reads it as wall-clock microseconds.  Every replica executes the
+ * primary's value, so this stays deterministic; converting nd_time with
+ * each replica's own offset would not be.
  */
 zz_time
 ev_now(void)
 {
-	struct timespec ts;
+	static zz_time offset;
+	static bool have_offset;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (zz_time) ts.tv_sec * 1000000u + (zz_time) ts.tv_nsec / 1000u;
+	if (!have_offset)
+	{
+		zz_time		mono = ev_clock_us(CLOCK_MONOTONIC);
+		zz_time		real = ev_clock_us(CLOCK_REALTIME);
+
+		offset = real > mono ? real - mono : 0;
+		have_offset = true;
+	}
+	return ev_clock_us(CLOCK_MONOTONIC) + offset;
 }
 
 /*

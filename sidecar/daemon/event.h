@@ -4,7 +4,8 @@
  *	  one-shot timers, and a before-sleep hook where batched output is
  *	  flushed.
  *
- * Time is CLOCK_MONOTONIC in microseconds (the core's zz_time).  The loop
+ * Time is CLOCK_MONOTONIC in microseconds, shifted at startup to read as
+ * the wall clock (see ev_now; it is the core's zz_time).  The loop
  * sleeps in epoll_pwait2 with a nanosecond timeout, so sub-millisecond
  * timers (the primary's batch timer) fire on time.
  */
@@ -61,7 +62,10 @@ extern void ev_stop(ev_loop *loop);
 /* Process one turn, sleeping at most max_wait microseconds (tests, tools). */
 extern bool ev_run_once(ev_loop *loop, zz_time max_wait);
 
-/* CLOCK_MONOTONIC in microseconds. */
+/*
+ * CLOCK_MONOTONIC in microseconds plus a constant fixed at the first call:
+ * monotonic, and close to the wall clock (microseconds since the epoch).
+ */
 extern zz_time ev_now(void);
 
 #endif							/* ZZD_EVENT_H */

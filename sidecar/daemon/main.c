@@ -44,7 +44,7 @@ main_check_config(const char *path)
 		return 1;
 	}
 	printf("%s: OK (replica %u of n = %u, f = %u, service %s)\n", path, cfg.id, cfg.n,
-		   cfg.f, cfg.service == SVC_KV ? "kv" : "null");
+		   cfg.f, cfg_service_name(cfg.service));
 	return 0;
 }
 

@@ -2,8 +2,9 @@
  * node.c
  *	  Wiring the core into the reactor (see node.h).
  *
- * The core is a pure state machine; this file is its shell.  Time is
- * CLOCK_MONOTONIC in microseconds.  Bytes arrive from the peer mesh and
+ * The core is a pure state machine; this file is its shell.  Time is the
+ * reactor's (ev_now: monotonic microseconds that read as the wall clock).
+ * Bytes arrive from the peer mesh and
  * are pushed into zz_replica_receive or a local zz_client; what the core
  * sends comes out through zz_io:
  *
@@ -16,6 +17,10 @@
  * state machine is ever re-entered from inside its own call.  It is drained
  * in the loop's before-sleep hook, before output is flushed, so local
  * messages cost no extra loop turn.
+ *
+ * The service is the in-memory key-value store, the null service, or a
+ * PostgreSQL database (pgservice.c), which executes asynchronously: its
+ * results come back through node_pg_done into zz_replica_execute_done.
  *
  * One reactor timer follows the earliest deadline of the replica and of the
  * busy clients.  Signals arrive through a signalfd: SIGHUP reloads what can
@@ -31,6 +36,7 @@
 
 #include "conn.h"
 #include "config.h"
+#include "coreinfo.h"
 #include "event.h"
 #include "keys.h"
 #include "kvservice.h"
@@ -39,6 +45,7 @@
 #include "node.h"
 #include "nullservice.h"
 #include "peer.h"
+#include "pgservice.h"
 #include "replica.h"
 
 #define MB_REPLICA		1
@@ -55,6 +62,7 @@ typedef struct node
 	zz_crypto  *crypto;
 	zz_kvservice *kv;
 	nullsvc    *ns;
+	pgsvc	   *pg;
 	zz_replica *replica;
 	peer_mesh  *mesh;
 	local_endpoint *local;
@@ -359,7 +367,7 @@ node_status(void *arg, zz_buf *out)
 				 "view_changes: %llu\nrollbacks: %llu\npoms: %llu\nrejected: %llu\n",
 				 nd->cfg.id, nd->cfg.f, nd->cfg.n, (int) getpid(),
 				 (unsigned long long) ((ev_now() - nd->started) / 1000000),
-				 nd->cfg.service == SVC_KV ? "kv" : "null",
+				 cfg_service_name(nd->cfg.service),
 				 (unsigned long long) st.view, zz_primary_of(&nd->cfg.params, st.view),
 				 st.mode <= ZZ_MODE_STATE_TRANSFER ? modes[st.mode] : "?",
 				 (unsigned long long) st.max_seq, (unsigned long long) st.last_executed,
@@ -392,8 +400,34 @@ node_status(void *arg, zz_buf *out)
 			(void) zz_buf_append(out, text, (size_t) n);
 	}
 	local_status(nd->local, out);
+	if (nd->pg != NULL)
+		pgsvc_status(nd->pg, out);
 	peer_mesh_status(nd->mesh, out);
 }
+
+/*
+ * The PostgreSQL service: the label (view, h_seq) of the batch the
+ * replica is executing.
+ */
+static bool
+node_pg_label(void *arg, zz_seq seq, zz_view *view, zz_digest *history)
+{
+	node	   *nd = arg;
+
+	return coreinfo_batch_label(nd->replica, seq, view, history);
+}
+
+/*
+ * The PostgreSQL service finished a batch.
+ */
+static void
+node_pg_done(void *arg, zz_exec_result *res)
+{
+	node	   *nd = arg;
+
+	zz_replica_execute_done(nd->replica, ev_now(), res);
+}
+
 
 /*
  * Load the core's key set (its own copy of the keys) from the files.
@@ -448,6 +482,13 @@ node_init(node *nd, const char *path)
 		nd->kv = zz_kv_create();
 		svc = nd->kv ? zz_kv_service(nd->kv) : NULL;
 	}
+	else if (nd->cfg.service == SVC_POSTGRES)
+	{
+		pgsvc_hooks ph = {nd, node_pg_label, node_pg_done};
+
+		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph);
+		svc = nd->pg ? pgsvc_service(nd->pg) : NULL;
+	}
 	else
 	{
 		nd->ns = nullsvc_create(nd->cfg.null_reply_size);
@@ -492,6 +533,8 @@ node_init(node *nd, const char *path)
 	}
 	ev_set_before_sleep(nd->loop, node_before_sleep, nd);
 	nd->started = ev_now();
+	if (nd->pg != NULL)
+		pgsvc_start(nd->pg);
 	return true;
 }
 
@@ -504,6 +547,7 @@ node_free(node *nd)
 	local_free(nd->local);
 	peer_mesh_free(nd->mesh);
 	zz_replica_free(nd->replica);
+	pgsvc_free(nd->pg);
 	zz_kv_free(nd->kv);
 	nullsvc_free(nd->ns);
 	zz_crypto_free(nd->crypto);

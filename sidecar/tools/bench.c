@@ -4,13 +4,18 @@
  *
  *	  zyzzyva-bench --socket PATH[,PATH...] [--observe PATH[,PATH...]]
  *					[--clients C] [--outstanding K] [--size BYTES] [--op TEXT]
+ *					[--call SIGNATURE [--args 'A B ...']...]
  *					[--duration S] [--warmup S] [--config NAME] [--csv FILE]
  *
  * Opens C x K connections, spread round-robin over the sockets given (one
  * per replica spreads the clients' work over the daemons).  Each
  * connection is one Zyzzyva client with one request outstanding: when a
  * result comes back, the next request goes out.  The op is --op, or
- * --size bytes of 'x' (for the null service).  After --warmup seconds,
+ * --size bytes of 'x' (for the null service), or with --call (service =
+ * postgres) a call of a replicated function in the extension's encoding
+ * (pgcall.h): each --args gives one call's arguments, separated by white
+ * space, and each connection cycles through them (e.g. transfers back and
+ * forth, so that balances never run out).  After --warmup seconds,
  * results are counted for --duration seconds.
  *
  * Prints one line:
@@ -37,6 +42,7 @@
 #include "event.h"
 #include "frame.h"
 #include "lclient.h"
+#include "pgcall.h"
 
 #define BENCH_MAX_SOCKETS	ZZ_MAX_N
 
@@ -47,6 +53,7 @@ typedef struct bconn
 	bench	   *b;
 	conn	   *c;
 	zz_time		sent;
+	uint32_t	next_op;
 } bconn;
 
 struct bench
@@ -56,8 +63,11 @@ struct bench
 	int			nsockets;
 	const char *observe[BENCH_MAX_SOCKETS];
 	int			nobserve;
-	uint8_t    *op;
+	uint8_t    *op;				/* ops[0]; the others with --call */
 	uint32_t	oplen;
+	uint8_t    *ops[64];
+	uint32_t	oplens[64];
+	uint32_t	nops;
 	bconn	   *conns;
 	int			nconns;
 	int			open;
@@ -113,8 +123,11 @@ bench_counters(const char *sock, uint64_t *frames, uint64_t *crypto)
 static void
 bench_send(bconn *bc)
 {
+	bench	   *b = bc->b;
+	uint32_t	k = bc->next_op++ % b->nops;
+
 	bc->sent = ev_now();
-	if (!conn_send(bc->c, FT_L_REQUEST, bc->b->op, bc->b->oplen, NULL, 0))
+	if (!conn_send(bc->c, FT_L_REQUEST, b->ops[k], b->oplens[k], NULL, 0))
 		conn_close(bc->c, "cannot queue a request");
 }
 
@@ -259,6 +272,7 @@ bench_usage(void)
 {
 	fprintf(stderr, "usage: zyzzyva-bench --socket PATH[,PATH...] [--observe PATH[,PATH...]]\n"
 			"                     [--clients C] [--outstanding K] [--size BYTES] [--op TEXT]\n"
+			"                     [--call SIGNATURE [--args 'A B ...']...]\n"
 			"                     [--duration S] [--warmup S] [--config NAME] [--csv FILE]\n");
 	exit(2);
 }
@@ -270,6 +284,9 @@ main(int argc, char **argv)
 	char	   *socks = NULL;
 	char	   *observe = NULL;
 	const char *opstr = NULL;
+	const char *call = NULL;
+	const char *callargs[64];
+	int			ncallargs = 0;
 	const char *config = "bench";
 	const char *csv = NULL;
 	int			clients = 1;
@@ -301,6 +318,10 @@ main(int argc, char **argv)
 			size = atol(v);
 		else if (strcmp(a, "--op") == 0)
 			opstr = v;
+		else if (strcmp(a, "--call") == 0)
+			call = v;
+		else if (strcmp(a, "--args") == 0 && ncallargs < 64)
+			callargs[ncallargs++] = v;
 		else if (strcmp(a, "--duration") == 0)
 			duration = atof(v);
 		else if (strcmp(a, "--warmup") == 0)
@@ -326,7 +347,32 @@ main(int argc, char **argv)
 	for (char *s = observe ? strtok(observe, ",") : NULL; s != NULL && b.nobserve < BENCH_MAX_SOCKETS;
 		 s = strtok(NULL, ","))
 		b.observe[b.nobserve++] = s;
-	if (opstr)
+	if (call)
+	{
+		if (ncallargs == 0)
+			callargs[ncallargs++] = "";
+		for (int k = 0; k < ncallargs; k++)
+		{
+			char	   *copy = strdup(callargs[k]);
+			const char *args[256];
+			int			na = 0;
+			size_t		len = 0;
+
+			if (copy == NULL)
+				return 1;
+			for (char *w = strtok(copy, " \t"); w != NULL && na < 256; w = strtok(NULL, " \t"))
+				args[na++] = strcmp(w, "\\N") == 0 ? NULL : w;
+			b.ops[k] = pgcall_encode(call, args, na, &len);
+			b.oplens[k] = (uint32_t) len;
+			free(copy);
+			if (b.ops[k] == NULL)
+				return 1;
+		}
+		b.nops = (uint32_t) ncallargs;
+		b.op = b.ops[0];
+		b.oplen = b.oplens[0];
+	}
+	else if (opstr)
 	{
 		b.oplen = (uint32_t) strlen(opstr);
 		b.op = (uint8_t *) strdup(opstr);
@@ -336,6 +382,12 @@ main(int argc, char **argv)
 		b.oplen = (uint32_t) size;
 		b.op = malloc((size_t) size + 1);
 		memset(b.op, 'x', (size_t) size);
+	}
+	if (b.nops == 0)
+	{
+		b.ops[0] = b.op;
+		b.oplens[0] = b.oplen;
+		b.nops = 1;
 	}
 	b.loop = ev_loop_create();
 	b.nconns = clients * outstanding;

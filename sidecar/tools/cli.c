@@ -3,6 +3,8 @@
  *	  zyzzyva-cli: submit operations through a replica's local socket.
  *
  *	  zyzzyva-cli --socket PATH [--verbose] [--timeout SECONDS] OP...
+ *	  zyzzyva-cli --socket PATH [...] --call SIGNATURE ARGS...
+ *	  zyzzyva-cli --socket PATH [...] --hex [--decode] HEXOP...
  *	  zyzzyva-cli --socket PATH --status
  *
  * Each OP is one request (for the kv service, e.g. "PUT k v", "GET k");
@@ -10,6 +12,15 @@
  * printed on its own line once the replicas have completed it.  --verbose
  * adds how it completed (fast or commit path), its view and sequence
  * number.  Exit status: 0 if every request completed, 1 otherwise.
+ *
+ * For service = postgres, a request is a call of a replicated function in
+ * the extension's encoding (pgcall.h).  With --call SIGNATURE each
+ * following argument is one call, its arguments separated by white space
+ * ("1 2 100"; \N is NULL), e.g.
+ *	  zyzzyva-cli --socket S --call 'public.transfer(integer,integer,bigint)' '1 2 100'
+ * With --hex each OP is the hex of a request's bytes (what
+ * zyzzyva.encode_call() returns).  --call and --decode print replies as
+ * the result text or "ERROR SQLSTATE: message".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +30,7 @@
 
 #include "frame.h"
 #include "lclient.h"
+#include "pgcall.h"
 
 /*
  * Print usage.
@@ -27,6 +39,8 @@ static void
 cli_usage(FILE *fp)
 {
 	fprintf(fp, "usage: zyzzyva-cli --socket PATH [--verbose] [--timeout SECONDS] OP...\n"
+			"       zyzzyva-cli --socket PATH [...] --call SIGNATURE 'ARG ARG ...'...\n"
+			"       zyzzyva-cli --socket PATH [...] --hex [--decode] HEXOP...\n"
 			"       zyzzyva-cli --socket PATH --status\n");
 }
 
@@ -34,8 +48,8 @@ cli_usage(FILE *fp)
  * Send one frame and wait for its answer; print it.  Returns success.
  */
 static bool
-cli_roundtrip(int fd, uint8_t type, const char *payload, size_t plen, bool verbose,
-			  long long timeout_ms)
+cli_roundtrip(int fd, uint8_t type, const void *payload, size_t plen, bool verbose,
+			  bool decode, long long timeout_ms)
 {
 	uint8_t		rtype = 0;
 	uint8_t    *reply;
@@ -58,7 +72,17 @@ cli_roundtrip(int fd, uint8_t type, const char *payload, size_t plen, bool verbo
 			printf("path=%s view=%llu seq=%llu reply=", reply[0] == 0 ? "fast" : "commit",
 				   (unsigned long long) frame_get_u64(reply + 1),
 				   (unsigned long long) frame_get_u64(reply + 9));
-		fwrite(reply + FT_L_RESULT_HDR, 1, rlen - FT_L_RESULT_HDR, stdout);
+		if (decode)
+		{
+			bool		is_error;
+			char	   *text = pgcall_format_reply(reply + FT_L_RESULT_HDR,
+												   rlen - FT_L_RESULT_HDR, &is_error);
+
+			fputs(text ? text : "(not an extension reply)", stdout);
+			free(text);
+		}
+		else
+			fwrite(reply + FT_L_RESULT_HDR, 1, rlen - FT_L_RESULT_HDR, stdout);
 		putchar('\n');
 	}
 	else if (rtype == FT_L_STATUS)
@@ -80,12 +104,36 @@ cli_roundtrip(int fd, uint8_t type, const char *payload, size_t plen, bool verbo
 	return true;
 }
 
+/*
+ * One call of signature; its arguments are the white-space separated
+ * words of args (\N is NULL).
+ */
+static uint8_t *
+cli_encode_call(const char *signature, const char *args, size_t *len)
+{
+	char	   *copy = strdup(args);
+	const char *argv[256];
+	int			n = 0;
+	uint8_t    *op;
+
+	if (copy == NULL)
+		return NULL;
+	for (char *w = strtok(copy, " \t\n"); w != NULL && n < 256; w = strtok(NULL, " \t\n"))
+		argv[n++] = strcmp(w, "\\N") == 0 ? NULL : w;
+	op = pgcall_encode(signature, argv, n, len);
+	free(copy);
+	return op;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *path = NULL;
 	bool		verbose = false;
 	bool		status = false;
+	bool		hex = false;
+	bool		decode = false;
+	const char *call = NULL;
 	long long	timeout_ms = 30000;
 	int			i;
 	int			fd;
@@ -101,6 +149,12 @@ main(int argc, char **argv)
 			verbose = true;
 		else if (strcmp(argv[i], "--status") == 0)
 			status = true;
+		else if (strcmp(argv[i], "--call") == 0 && i + 1 < argc)
+			call = argv[++i];
+		else if (strcmp(argv[i], "--hex") == 0)
+			hex = true;
+		else if (strcmp(argv[i], "--decode") == 0)
+			decode = true;
 		else if (strcmp(argv[i], "--") == 0)
 		{
 			i++;
@@ -124,9 +178,33 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (status)
-		ok = cli_roundtrip(fd, FT_L_STATUS_REQ, "", 0, false, timeout_ms);
+		ok = cli_roundtrip(fd, FT_L_STATUS_REQ, "", 0, false, false, timeout_ms);
 	for (; ok && i < argc; i++)
-		ok = cli_roundtrip(fd, FT_L_REQUEST, argv[i], strlen(argv[i]), verbose, timeout_ms);
+	{
+		uint8_t    *op = NULL;
+		size_t		oplen = 0;
+
+		if (call != NULL)
+			op = cli_encode_call(call, argv[i], &oplen);
+		else if (hex && (op = pgcall_from_hex(argv[i], &oplen)) == NULL)
+		{
+			fprintf(stderr, "zyzzyva-cli: '%s' is not hex\n", argv[i]);
+			ok = false;
+			break;
+		}
+		if (op != NULL)
+			ok = cli_roundtrip(fd, FT_L_REQUEST, op, oplen, verbose, call != NULL || decode,
+							   timeout_ms);
+		else if (call != NULL)
+		{
+			fprintf(stderr, "zyzzyva-cli: out of memory\n");
+			ok = false;
+		}
+		else
+			ok = cli_roundtrip(fd, FT_L_REQUEST, argv[i], strlen(argv[i]), verbose, decode,
+							   timeout_ms);
+		free(op);
+	}
 	close(fd);
 	return ok ? 0 : 1;
 }

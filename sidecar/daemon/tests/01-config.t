@@ -110,6 +110,27 @@ $f = write_conf('addr.conf', map { s/^replica\.2 = \S+/replica.2 = nowhere/r } @
 ($rc, $msg) = check($f);
 like($msg, qr/:\d+: replica\.2: 'nowhere' is not host:port/, 'bad address');
 
+# --- the PostgreSQL service ---
+{
+	my @pg = map { s/^service = .*/service = postgres/r } @good;
+	my ($svcline) = grep { $pg[$_ - 1] =~ /^service = / } 1 .. @pg;
+	$f = write_conf('pgnoconn.conf', @pg);
+	($rc, $msg) = check($f);
+	like($msg, qr/^\Q$f\E:$svcline: service = postgres needs pg_conninfo/m,
+		'service = postgres without pg_conninfo: error at the service line');
+	$f = write_conf('pg.conf', @pg, 'pg_conninfo = host=/tmp port=5432 dbname=app');
+	($rc, $msg) = check($f);
+	is($rc, 0, 'service = postgres with a conninfo (spaces and = in the value) passes') or diag($msg);
+	like($msg, qr/service postgres/, '... and says so');
+	$f = write_conf('kvconn.conf', @good, 'pg_conninfo = dbname=app');
+	($rc, $msg) = check($f);
+	like($msg, qr/:${\ (scalar(@good) + 1)}: pg_conninfo is only for service = postgres/,
+		'pg_conninfo with another service');
+	$f = write_conf('badsvc.conf', map { s/^service = .*/service = oracle/r } @good);
+	($rc, $msg) = check($f);
+	like($msg, qr/service: 'oracle' is not one of kv, null, postgres/, 'unknown service');
+}
+
 # --- key files ---
 my @nopub = map { s{replica-2\.pub}{replica-77.pub}r } @good;
 $f = write_conf('nopub.conf', @nopub);

@@ -1,0 +1,121 @@
+/*
+ * pgcall.c
+ *	  The extension's call and reply bytes (see pgcall.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgcall.h"
+
+static void
+put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t) (v >> 24);
+	p[1] = (uint8_t) (v >> 16);
+	p[2] = (uint8_t) (v >> 8);
+	p[3] = (uint8_t) v;
+}
+
+static uint32_t
+get_u32(const uint8_t *p)
+{
+	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+uint8_t *
+pgcall_encode(const char *signature, const char *const *args, int nargs, size_t *len)
+{
+	size_t		siglen = strlen(signature);
+	size_t		n = 4 + siglen + 4;
+	uint8_t    *buf,
+			   *p;
+
+	for (int i = 0; i < nargs; i++)
+		n += 4 + (args[i] ? strlen(args[i]) : 0);
+	buf = malloc(n);
+	if (buf == NULL)
+		return NULL;
+	p = buf;
+	put_u32(p, (uint32_t) siglen);
+	memcpy(p + 4, signature, siglen);
+	p += 4 + siglen;
+	put_u32(p, (uint32_t) nargs);
+	p += 4;
+	for (int i = 0; i < nargs; i++)
+	{
+		size_t		al = args[i] ? strlen(args[i]) : 0;
+
+		put_u32(p, args[i] ? (uint32_t) al : 0xFFFFFFFFu);
+		if (al > 0)
+			memcpy(p + 4, args[i], al);
+		p += 4 + al;
+	}
+	*len = n;
+	return buf;
+}
+
+char *
+pgcall_format_reply(const uint8_t *reply, size_t len, bool *is_error)
+{
+	char	   *out;
+	uint32_t	tl;
+
+	if (len >= 5 && reply[0] == 'V')
+	{
+		tl = get_u32(reply + 1);
+		*is_error = false;
+		if (tl == 0xFFFFFFFFu && len == 5)
+			return strdup("NULL");
+		if (tl != len - 5)
+			return NULL;
+		out = malloc(tl + 1);
+		if (out == NULL)
+			return NULL;
+		memcpy(out, reply + 5, tl);
+		out[tl] = '\0';
+		return out;
+	}
+	if (len >= 10 && reply[0] == 'E')
+	{
+		tl = get_u32(reply + 6);
+		if (tl != len - 10)
+			return NULL;
+		*is_error = true;
+		out = malloc(tl + 16);
+		if (out == NULL)
+			return NULL;
+		snprintf(out, tl + 16, "ERROR %.5s: %.*s", (const char *) reply + 1, (int) tl,
+				 (const char *) reply + 10);
+		return out;
+	}
+	return NULL;
+}
+
+uint8_t *
+pgcall_from_hex(const char *hex, size_t *len)
+{
+	size_t		n = strlen(hex);
+	uint8_t    *buf;
+
+	if (n % 2 != 0)
+		return NULL;
+	buf = malloc(n / 2 ? n / 2 : 1);
+	if (buf == NULL)
+		return NULL;
+	for (size_t i = 0; i < n / 2; i++)
+	{
+		unsigned int v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
+			!strchr("0123456789abcdefABCDEF", hex[2 * i]) || hex[2 * i] == '\0' ||
+			!strchr("0123456789abcdefABCDEF", hex[2 * i + 1]) || hex[2 * i + 1] == '\0')
+		{
+			free(buf);
+			return NULL;
+		}
+		buf[i] = (uint8_t) v;
+	}
+	*len = n / 2;
+	return buf;
+}

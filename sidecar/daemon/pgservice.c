@@ -1,0 +1,1384 @@
+/*
+ * pgservice.c
+ *	  The replicated service as a PostgreSQL database (see pgservice.h).
+ *
+ * One libpq connection, non-blocking and in pipeline mode, its socket in
+ * the reactor.  Everything sent to the database is an "op": one or more
+ * statements followed by a Sync, so that each op is one transaction (the
+ * statements between two Syncs run in one implicit transaction block):
+ *
+ *	 SETUP		prepare apply and digest; read the position (zyzzyva.status)
+ *	 POSITION	read the position again (after an error)
+ *	 BATCH		apply_batch(seq, view, h_seq, nd_time, nd_seed, requests)
+ *				[+ state_digest() when the core wants the digest]
+ *	 LOOKUP		the replies of a batch the database already applied
+ *				(zyzzyva.batch_log), when it is ahead of the core
+ *	 ROLLBACK	rollback_to(seq)
+ *	 STABLE		mark_stable(seq)
+ *
+ * Results come back in the order the ops were sent; the op queue matches
+ * them up.  The core hands over one batch at a time (it submits the next
+ * only after zz_replica_execute_done), so at most one batch is in flight
+ * with the statements it needs already prepared; the queue would carry
+ * more if the core let it.
+ *
+ * The batches the core handed over are kept, with their encoded requests,
+ * until their sequence number is a stable checkpoint: the one the core is
+ * waiting for is sent again after an error, and the others can be applied
+ * again if the database lost them.  Each execute() call gets a generation
+ * number; a result whose generation no longer matches a kept batch belongs
+ * to a batch the core dropped (rolled back while in flight) and is
+ * discarded, and the database is rolled back past it.
+ *
+ * Error handling is one procedure, "repair": stop sending, let the queue
+ * drain, wait (backoff), read the database's position and bring it to the
+ * core's: the number of batches whose results the core has (executed).
+ * A lost connection does the same after reconnecting.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "pgservice.h"
+
+#define PG_RETRY_MIN		(50 * 1000)		/* first reconnect / repair delay */
+#define PG_RETRY_MAX		(2 * 1000 * 1000)	/* cap of the backoff */
+#define PG_STALL_RETRY		(5 * 1000 * 1000)	/* recheck a stalled database */
+#define PG_MAX_STMTS		3
+#define PG_INT8OID			20
+#define PG_BYTEAOID			17
+
+#define PG_SQL_APPLY \
+	"SELECT reply FROM zyzzyva.apply_batch($1, $2, $3, $4, $5, $6) ORDER BY request"
+#define PG_SQL_DIGEST		"SELECT zyzzyva.state_digest()"
+#define PG_SQL_POSITION \
+	"SELECT last_applied_seq, stable_seq FROM zyzzyva.status"
+#define PG_SQL_LOOKUP \
+	"SELECT history, replies FROM zyzzyva.batch_log WHERE seq = $1"
+#define PG_SQL_ROLLBACK		"SELECT zyzzyva.rollback_to($1)"
+#define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1)"
+
+typedef enum pg_op_kind
+{
+	OP_SETUP,
+	OP_POSITION,
+	OP_BATCH,
+	OP_LOOKUP,
+	OP_ROLLBACK,
+	OP_STABLE
+} pg_op_kind;
+
+static const char *const pg_op_names[] = {
+	"setup", "position", "batch", "lookup", "rollback", "mark_stable"
+};
+
+/* Statements sent and awaiting their results, up to and including a Sync. */
+typedef struct pg_op
+{
+	struct pg_op *next;
+	pg_op_kind	kind;
+	zz_seq		seq;
+	uint64_t	gen;			/* BATCH, LOOKUP: the batch's generation */
+	int			nstmts;
+	int			got;			/* statements whose results are complete */
+	bool		in_stmt;		/* a result of statement `got` came; its NULL is next */
+	PGresult   *res[PG_MAX_STMTS];
+	bool		failed;
+	char		sqlstate[6];
+	char		errmsg[400];
+	zz_time		sent;
+} pg_op;
+
+/* A batch the core handed over, kept until its seq is a stable checkpoint. */
+typedef struct pg_batch
+{
+	zz_seq		seq;
+	zz_view		view;
+	zz_digest	history;
+	uint64_t	nd_time;
+	uint64_t	nd_seed;
+	uint32_t	count;
+	bool		want_digest;
+	uint8_t    *req;			/* the requests bytea of apply_batch */
+	size_t		req_len;
+	uint64_t	gen;
+	bool		done;			/* its result went to the core */
+	bool		sent;			/* an op for it is in the pipeline */
+} pg_batch;
+
+typedef enum pg_state
+{
+	PGS_DOWN,
+	PGS_CONNECTING,
+	PGS_SETUP,
+	PGS_READY
+} pg_state;
+
+struct pgsvc
+{
+	ev_loop    *loop;
+	char	   *conninfo;
+	char		appname[32];
+	pgsvc_hooks hooks;
+	zz_service	svc;
+
+	PGconn	   *conn;
+	int			fd;
+	int			fd_mask;		/* what the reactor watches fd for */
+	pg_state	state;
+	bool		repairing;		/* an op failed: drain, then reread the position */
+	bool		stalled;		/* the database cannot be brought to the core's position */
+	char		stall_reason[300];
+	uint64_t	timer;			/* reconnect or repair */
+	zz_time		retry_delay;
+
+	pg_op	   *head;
+	pg_op	   *tail;
+	uint32_t	nops;
+
+	pg_batch   *log;			/* ascending seq */
+	size_t		nlog;
+	size_t		caplog;
+	uint64_t	next_gen;
+
+	zz_seq		executed;		/* the last batch whose result the core has */
+	zz_seq		db_expect;		/* the database's position once the queue is done */
+	zz_seq		db_stable;		/* its stable checkpoint, as last read */
+	zz_seq		lookup_until;	/* batches up to here come from batch_log */
+	zz_seq		stable;			/* the core's stable checkpoint */
+	zz_seq		stable_sent;
+
+	/* counters for the status */
+	uint64_t	batches;
+	uint64_t	requests;
+	uint64_t	apply_us;
+	uint64_t	errors;
+	uint64_t	connects;
+	uint64_t	rollbacks;
+	uint64_t	replayed;
+	uint64_t	looked_up;
+	uint64_t	stale;
+	char		last_error[400];
+	zz_time		last_error_at;
+};
+
+static void pg_timer(ev_loop *loop, uint64_t id, void *arg);
+static void pg_fd_event(ev_loop *loop, int fd, void *arg, int mask);
+static void pg_send_pending(pgsvc *ps);
+
+/* ------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------ */
+
+static void
+pg_put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t) (v >> 24);
+	p[1] = (uint8_t) (v >> 16);
+	p[2] = (uint8_t) (v >> 8);
+	p[3] = (uint8_t) v;
+}
+
+static void
+pg_put_u64(uint8_t *p, uint64_t v)
+{
+	pg_put_u32(p, (uint32_t) (v >> 32));
+	pg_put_u32(p + 4, (uint32_t) v);
+}
+
+static uint32_t
+pg_get_u32(const uint8_t *p)
+{
+	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+/*
+ * Log an error, once per distinct message every 10 s (a database that is
+ * down must not flood the log at every retry).
+ */
+static void
+pg_log_error(pgsvc *ps, zlog_level lvl, const char *fmt,...)
+{
+	char		msg[sizeof(ps->last_error)];
+	va_list		ap;
+	zz_time		now = ev_now();
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* libpq's messages end in a newline */
+	for (size_t n = strlen(msg); n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '); n--)
+		msg[n - 1] = '\0';
+	if (strcmp(msg, ps->last_error) == 0 && now - ps->last_error_at < 10 * 1000000u)
+		return;
+	snprintf(ps->last_error, sizeof(ps->last_error), "%s", msg);
+	ps->last_error_at = now;
+	zlog(lvl, "postgres: %s", msg);
+}
+
+/*
+ * Find a kept batch by generation; NULL if the core dropped it.
+ */
+static pg_batch *
+pg_batch_by_gen(pgsvc *ps, uint64_t gen)
+{
+	for (size_t i = ps->nlog; i-- > 0;)
+		if (ps->log[i].gen == gen)
+			return &ps->log[i];
+	return NULL;
+}
+
+static pg_batch *
+pg_batch_by_seq(pgsvc *ps, zz_seq seq)
+{
+	for (size_t i = ps->nlog; i-- > 0;)
+		if (ps->log[i].seq == seq)
+			return &ps->log[i];
+	return NULL;
+}
+
+/*
+ * Forget kept batches above seq (rolled back) or, with below, at or below
+ * seq that are done (a stable checkpoint).
+ */
+static void
+pg_forget(pgsvc *ps, zz_seq seq, bool below)
+{
+	size_t		k = 0;
+
+	for (size_t i = 0; i < ps->nlog; i++)
+	{
+		pg_batch   *b = &ps->log[i];
+		bool		drop = below ? (b->seq <= seq && b->done) : b->seq > seq;
+
+		if (drop)
+			free(b->req);
+		else
+			ps->log[k++] = *b;
+	}
+	ps->nlog = k;
+}
+
+/* Is a batch waiting for its result? */
+static bool
+pg_has_pending(const pgsvc *ps)
+{
+	for (size_t i = 0; i < ps->nlog; i++)
+		if (!ps->log[i].done)
+			return true;
+	return false;
+}
+
+static bool
+pg_can_send(const pgsvc *ps)
+{
+	return ps->conn != NULL && ps->state == PGS_READY && !ps->repairing && !ps->stalled;
+}
+
+/* ------------------------------------------------------------------------
+ * Connection
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Watch the connection's socket for exactly mask.  force re-registers even
+ * if nothing seems to change: while connecting, libpq may close its socket
+ * and open another that gets the same number, which epoll no longer knows.
+ */
+static void
+pg_watch_ex(pgsvc *ps, int mask, bool force)
+{
+	int			fd = ps->conn ? PQsocket(ps->conn) : -1;
+
+	if (!force && fd == ps->fd && mask == ps->fd_mask)
+		return;
+	if (ps->fd >= 0)
+		ev_del_file(ps->loop, ps->fd, EV_READABLE | EV_WRITABLE);
+	ps->fd = -1;
+	ps->fd_mask = EV_NONE;
+	if (fd < 0 || mask == EV_NONE)
+		return;
+	if (!ev_add_file(ps->loop, fd, mask, pg_fd_event, ps))
+	{
+		zlog(ZLOG_ERROR, "postgres: cannot watch the connection's socket");
+		return;
+	}
+	ps->fd = fd;
+	ps->fd_mask = mask;
+}
+
+static void
+pg_watch(pgsvc *ps, int mask)
+{
+	pg_watch_ex(ps, mask, false);
+}
+
+/*
+ * Arm the one timer (reconnect, repair, recheck) to fire after delay.
+ */
+static void
+pg_arm_timer(pgsvc *ps, zz_time delay)
+{
+	if (ps->timer != 0)
+		ev_del_timer(ps->loop, ps->timer);
+	ps->timer = ev_add_timer(ps->loop, ev_now() + delay, pg_timer, ps);
+}
+
+/*
+ * The next backoff delay: doubling from PG_RETRY_MIN to PG_RETRY_MAX.
+ */
+static zz_time
+pg_backoff(pgsvc *ps)
+{
+	zz_time		d = ps->retry_delay;
+
+	ps->retry_delay = ps->retry_delay * 2 > PG_RETRY_MAX ? PG_RETRY_MAX : ps->retry_delay * 2;
+	return d;
+}
+
+static void
+pg_free_op(pg_op *o)
+{
+	for (int i = 0; i < PG_MAX_STMTS; i++)
+		PQclear(o->res[i]);
+	free(o);
+}
+
+/*
+ * Drop the connection (it failed, or we give up on it) and reconnect
+ * later.  Whatever was in flight is lost: every kept batch counts as not
+ * sent, and the position is read again after reconnecting.
+ */
+static void
+pg_disconnect(pgsvc *ps, const char *why)
+{
+	if (why != NULL)
+		pg_log_error(ps, ZLOG_ERROR, "connection lost: %s; reconnecting", why);
+	pg_watch(ps, EV_NONE);
+	if (ps->conn != NULL)
+		PQfinish(ps->conn);
+	ps->conn = NULL;
+	ps->state = PGS_DOWN;
+	while (ps->head != NULL)
+	{
+		pg_op	   *o = ps->head;
+
+		ps->head = o->next;
+		pg_free_op(o);
+	}
+	ps->tail = NULL;
+	ps->nops = 0;
+	ps->repairing = false;
+	for (size_t i = 0; i < ps->nlog; i++)
+		ps->log[i].sent = false;
+	pg_arm_timer(ps, pg_backoff(ps));
+}
+
+/*
+ * Push the output libpq holds; watch for writability while some remains.
+ */
+static void
+pg_flush(pgsvc *ps)
+{
+	int			rc;
+
+	if (ps->conn == NULL)
+		return;
+	rc = PQflush(ps->conn);
+	if (rc < 0)
+	{
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return;
+	}
+	pg_watch(ps, EV_READABLE | (rc == 1 ? EV_WRITABLE : 0));
+}
+
+/*
+ * Queue an op whose statements were just sent, and send its Sync.
+ */
+static pg_op *
+pg_push_op(pgsvc *ps, pg_op_kind kind, zz_seq seq, uint64_t gen, int nstmts)
+{
+	pg_op	   *o = calloc(1, sizeof(pg_op));
+
+	if (o == NULL)
+	{
+		pg_disconnect(ps, "out of memory");
+		return NULL;
+	}
+	if (PQpipelineSync(ps->conn) != 1)
+	{
+		free(o);
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return NULL;
+	}
+	o->kind = kind;
+	o->seq = seq;
+	o->gen = gen;
+	o->nstmts = nstmts;
+	o->sent = ev_now();
+	if (ps->tail)
+		ps->tail->next = o;
+	else
+		ps->head = o;
+	ps->tail = o;
+	ps->nops++;
+	pg_flush(ps);
+	return o;
+}
+
+/*
+ * The start of a connection: prepare the two statements every batch uses,
+ * and read where the database is.
+ */
+static void
+pg_send_setup(pgsvc *ps)
+{
+	Oid			types[6] = {PG_INT8OID, PG_INT8OID, PG_BYTEAOID, PG_INT8OID, PG_INT8OID,
+	PG_BYTEAOID};
+
+	if (PQsendPrepare(ps->conn, "zz_apply", PG_SQL_APPLY, 6, types) != 1 ||
+		PQsendPrepare(ps->conn, "zz_digest", PG_SQL_DIGEST, 0, NULL) != 1 ||
+		PQsendQueryParams(ps->conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
+	{
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return;
+	}
+	ps->state = PGS_SETUP;
+	(void) pg_push_op(ps, OP_SETUP, 0, 0, 3);
+}
+
+/*
+ * Read the database's position again (repair).
+ */
+static void
+pg_send_position(pgsvc *ps)
+{
+	if (PQsendQueryParams(ps->conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
+	{
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return;
+	}
+	(void) pg_push_op(ps, OP_POSITION, 0, 0, 1);
+}
+
+/*
+ * One administrative call with a bigint argument: rollback_to, mark_stable.
+ */
+static void
+pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
+{
+	uint8_t		v[8];
+	const char *values[1] = {(const char *) v};
+	int			lengths[1] = {8};
+	int			formats[1] = {1};
+	Oid			types[1] = {PG_INT8OID};
+
+	pg_put_u64(v, seq);
+	if (PQsendQueryParams(ps->conn, kind == OP_ROLLBACK ? PG_SQL_ROLLBACK : PG_SQL_STABLE,
+						  1, types, values, lengths, formats, 0) != 1)
+	{
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return;
+	}
+	if (kind == OP_ROLLBACK)
+		ps->db_expect = seq;
+	else
+		ps->stable_sent = seq;
+	(void) pg_push_op(ps, kind, seq, 0, 1);
+}
+
+/*
+ * Apply kept batch b (its state digest too, if the core wants it).
+ */
+static void
+pg_send_batch(pgsvc *ps, pg_batch *b)
+{
+	uint8_t		seq[8],
+				view[8],
+				ndt[8],
+				nds[8];
+	const char *values[6] = {(const char *) seq, (const char *) view,
+		(const char *) b->history.b, (const char *) ndt, (const char *) nds,
+	(const char *) b->req};
+	int			lengths[6] = {8, 8, ZZ_DIGEST_LEN, 8, 8, (int) b->req_len};
+	int			formats[6] = {1, 1, 1, 1, 1, 1};
+	bool		digest = b->want_digest && !b->done;
+
+	pg_put_u64(seq, b->seq);
+	pg_put_u64(view, b->view);
+	pg_put_u64(ndt, b->nd_time);
+	pg_put_u64(nds, b->nd_seed);
+	if (PQsendQueryPrepared(ps->conn, "zz_apply", 6, values, lengths, formats, 1) != 1 ||
+		(digest && PQsendQueryPrepared(ps->conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1))
+	{
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return;
+	}
+	b->sent = true;
+	ps->db_expect = b->seq;
+	(void) pg_push_op(ps, OP_BATCH, b->seq, b->gen, digest ? 2 : 1);
+}
+
+/*
+ * Ask the database for the replies it recorded for batch b (it applied b
+ * before this sidecar knew), and its digest if b is its last batch.
+ */
+static void
+pg_send_lookup(pgsvc *ps, pg_batch *b)
+{
+	uint8_t		v[8];
+	const char *values[1] = {(const char *) v};
+	int			lengths[1] = {8};
+	int			formats[1] = {1};
+	Oid			types[1] = {PG_INT8OID};
+	bool		digest = b->want_digest && b->seq == ps->lookup_until;
+
+	pg_put_u64(v, b->seq);
+	if (PQsendQueryParams(ps->conn, PG_SQL_LOOKUP, 1, types, values, lengths, formats, 1) != 1 ||
+		(digest && PQsendQueryPrepared(ps->conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1))
+	{
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return;
+	}
+	b->sent = true;
+	(void) pg_push_op(ps, OP_LOOKUP, b->seq, b->gen, digest ? 2 : 1);
+}
+
+/*
+ * Send every batch the core waits for that is not in the pipeline yet.
+ */
+static void
+pg_send_pending(pgsvc *ps)
+{
+	for (size_t i = 0; i < ps->nlog && pg_can_send(ps); i++)
+	{
+		pg_batch   *b = &ps->log[i];
+
+		if (b->done || b->sent)
+			continue;
+		if (b->seq <= ps->lookup_until)
+			pg_send_lookup(ps, b);
+		else
+			pg_send_batch(ps, b);
+	}
+}
+
+/*
+ * Tell the database about the core's stable checkpoint once it has
+ * applied that batch.
+ */
+static void
+pg_maybe_mark_stable(pgsvc *ps)
+{
+	if (pg_can_send(ps) && ps->stable > ps->stable_sent && ps->stable > ps->db_stable &&
+		ps->stable <= ps->executed && ps->stable <= ps->db_expect)
+		pg_send_admin(ps, OP_STABLE, ps->stable);
+}
+
+/*
+ * Something failed: stop sending, let the pipeline drain, then (after a
+ * backoff) read the position and bring the database to the core's.
+ */
+static void
+pg_repair(pgsvc *ps)
+{
+	if (!ps->repairing)
+		ps->errors++;
+	ps->repairing = true;
+	if (ps->nops == 0)
+		pg_arm_timer(ps, pg_backoff(ps));
+}
+
+/*
+ * The database cannot follow the core: say why, loudly, and keep checking
+ * (an operator may fix it).
+ */
+static void
+pg_stall(pgsvc *ps, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ps->stall_reason, sizeof(ps->stall_reason), fmt, ap);
+	va_end(ap);
+	ps->stalled = true;
+	pg_log_error(ps, ZLOG_ERROR, "this replica cannot execute: %s", ps->stall_reason);
+	pg_arm_timer(ps, PG_STALL_RETRY);
+}
+
+/*
+ * Bring the database, at db_seq (stable checkpoint db_stable), to the
+ * core's position (executed), then send what the core waits for.
+ */
+static void
+pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
+{
+	bool		was_stalled = ps->stalled;
+
+	ps->stalled = false;
+	ps->repairing = false;
+	ps->db_expect = db_seq;
+	ps->db_stable = db_stable;
+	if (ps->stable_sent < db_stable)
+		ps->stable_sent = db_stable;
+	for (size_t i = 0; i < ps->nlog; i++)
+		ps->log[i].sent = false;
+
+	if (db_seq > ps->executed)
+	{
+		if (ps->executed >= db_stable)
+		{
+			zlog(ZLOG_WARNING, "postgres: the database is at batch %llu, this replica at %llu: "
+				 "rolling the database back", (unsigned long long) db_seq,
+				 (unsigned long long) ps->executed);
+			pg_send_admin(ps, OP_ROLLBACK, ps->executed);
+		}
+		else
+		{
+			/*
+			 * Ahead beyond its stable checkpoint: a sidecar restarted on its
+			 * database.  The batches the core executes again are taken from
+			 * batch_log (checked against their history digest) until the
+			 * core catches up.
+			 */
+			ps->lookup_until = db_seq;
+			zlog(ZLOG_WARNING, "postgres: the database is at batch %llu (stable checkpoint "
+				 "%llu) but this sidecar has executed only %llu: batches up to %llu are "
+				 "taken from zyzzyva.batch_log, not applied again (a sidecar restarted on its "
+				 "database; full recovery is issue 6)", (unsigned long long) db_seq,
+				 (unsigned long long) db_stable, (unsigned long long) ps->executed,
+				 (unsigned long long) db_seq);
+		}
+	}
+	else if (db_seq < ps->executed)
+	{
+		for (zz_seq s = db_seq + 1; s <= ps->executed; s++)
+		{
+			if (pg_batch_by_seq(ps, s) == NULL)
+			{
+				pg_stall(ps, "the database is at batch %llu but this replica executed %llu, "
+						 "and batch %llu is no longer kept (below the stable checkpoint "
+						 "%llu): it needs recovery by state transfer (issue 6)",
+						 (unsigned long long) db_seq, (unsigned long long) ps->executed,
+						 (unsigned long long) s, (unsigned long long) ps->stable);
+				return;
+			}
+		}
+		zlog(ZLOG_WARNING, "postgres: the database lost batches %llu .. %llu (restored from "
+			 "an older backup, or written without synchronous commit?): applying them again",
+			 (unsigned long long) db_seq + 1, (unsigned long long) ps->executed);
+		for (zz_seq s = db_seq + 1; s <= ps->executed && pg_can_send(ps); s++)
+		{
+			ps->replayed++;
+			pg_send_batch(ps, pg_batch_by_seq(ps, s));
+		}
+	}
+	if (was_stalled && !ps->stalled)
+		zlog(ZLOG_INFO, "postgres: the database is usable again");
+	ps->retry_delay = PG_RETRY_MIN;
+	pg_send_pending(ps);
+	pg_maybe_mark_stable(ps);
+}
+
+/*
+ * Start a connection attempt.
+ */
+static void
+pg_connect(pgsvc *ps)
+{
+	const char *keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *vals[] = {ps->conninfo, ps->appname, NULL};
+
+	ps->conn = PQconnectStartParams(keys, vals, 1);
+	if (ps->conn == NULL)
+	{
+		pg_log_error(ps, ZLOG_ERROR, "cannot connect: out of memory");
+		pg_arm_timer(ps, pg_backoff(ps));
+		return;
+	}
+	if (PQstatus(ps->conn) == CONNECTION_BAD)
+	{
+		pg_log_error(ps, ZLOG_ERROR, "cannot connect: %s", PQerrorMessage(ps->conn));
+		PQfinish(ps->conn);
+		ps->conn = NULL;
+		pg_arm_timer(ps, pg_backoff(ps));
+		return;
+	}
+	ps->state = PGS_CONNECTING;
+	pg_watch_ex(ps, EV_WRITABLE, true);
+}
+
+/*
+ * Advance the connection attempt.
+ */
+static void
+pg_connect_poll(pgsvc *ps)
+{
+	switch (PQconnectPoll(ps->conn))
+	{
+		case PGRES_POLLING_READING:
+			pg_watch_ex(ps, EV_READABLE, true);
+			return;
+		case PGRES_POLLING_WRITING:
+			pg_watch_ex(ps, EV_WRITABLE, true);
+			return;
+		case PGRES_POLLING_OK:
+			break;
+		default:
+			pg_log_error(ps, ZLOG_ERROR, "cannot connect: %s", PQerrorMessage(ps->conn));
+			pg_watch(ps, EV_NONE);
+			PQfinish(ps->conn);
+			ps->conn = NULL;
+			ps->state = PGS_DOWN;
+			pg_arm_timer(ps, pg_backoff(ps));
+			return;
+	}
+	if (PQsetnonblocking(ps->conn, 1) != 0 || PQenterPipelineMode(ps->conn) != 1)
+	{
+		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		return;
+	}
+	ps->connects++;
+	zlog(ZLOG_INFO, "postgres: connected (server %d, pid %d)", PQserverVersion(ps->conn),
+		 PQbackendPID(ps->conn));
+	pg_watch_ex(ps, EV_READABLE, true);
+	pg_send_setup(ps);
+}
+
+/* ------------------------------------------------------------------------
+ * Results
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A reply too large for the protocol becomes an error reply.  Every
+ * correct replica computes the same reply, so every one replaces it the
+ * same way.
+ */
+static bool
+pg_reply_too_large(zz_reply *out)
+{
+	static const char msg[] = "reply too large for the replication protocol";
+	uint32_t	ml = (uint32_t) strlen(msg);
+
+	out->len = 1 + 5 + 4 + ml;
+	out->data = malloc(out->len);
+	if (out->data == NULL)
+		return false;
+	out->data[0] = 'E';
+	memcpy(out->data + 1, "54000", 5);
+	pg_put_u32(out->data + 6, ml);
+	memcpy(out->data + 10, msg, ml);
+	return true;
+}
+
+/*
+ * Copy one reply into out.
+ */
+static bool
+pg_copy_reply(const uint8_t *p, size_t len, zz_reply *out)
+{
+	if (len > ZZ_MAX_REPLY_LEN)
+		return pg_reply_too_large(out);
+	out->len = (uint32_t) len;
+	out->data = malloc(len ? len : 1);
+	if (out->data == NULL)
+		return false;
+	memcpy(out->data, p, len);
+	return true;
+}
+
+/*
+ * Read a state digest result (one 32-byte bytea, binary).
+ */
+static bool
+pg_read_digest(const PGresult *r, zz_digest *out)
+{
+	if (r == NULL || PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
+		PQgetlength(r, 0, 0) != ZZ_DIGEST_LEN)
+		return false;
+	memcpy(out->b, PQgetvalue(r, 0, 0), ZZ_DIGEST_LEN);
+	return true;
+}
+
+/*
+ * Hand a finished batch to the core.  Last thing a caller does: the core
+ * may call back into the service (the next execute, a rollback), which
+ * may move the kept batches.
+ */
+static void
+pg_complete(pgsvc *ps, pg_batch *b, zz_exec_result *res, const pg_op *o)
+{
+	b->done = true;
+	ps->executed = b->seq;
+	if (ps->lookup_until != 0 && ps->executed >= ps->lookup_until)
+		ps->lookup_until = 0;
+	ps->batches++;
+	ps->requests += b->count;
+	ps->apply_us += ev_now() - o->sent;
+	pg_maybe_mark_stable(ps);
+	ps->hooks.done(ps->hooks.arg, res);
+}
+
+/*
+ * A BATCH op finished.
+ */
+static void
+pg_batch_result(pgsvc *ps, const pg_op *o)
+{
+	pg_batch   *b = pg_batch_by_gen(ps, o->gen);
+	const PGresult *r = o->res[0];
+	zz_exec_result res;
+
+	if (o->failed)
+	{
+		pg_log_error(ps, ZLOG_ERROR, "batch %llu failed: %s: %s", (unsigned long long) o->seq,
+					 o->sqlstate, o->errmsg);
+		pg_repair(ps);
+		return;
+	}
+	if (b == NULL || b->done)
+	{
+		if (b == NULL)
+		{
+			/* The core dropped it while it was in flight: undo it here too. */
+			ps->stale++;
+			if (!pg_has_pending(ps) && ps->db_expect > ps->executed && pg_can_send(ps))
+				pg_send_admin(ps, OP_ROLLBACK, ps->executed);
+		}
+		return;					/* (a replayed batch: nothing to report) */
+	}
+	if (r == NULL || PQntuples(r) != (int) b->count || PQnfields(r) != 1)
+	{
+		pg_log_error(ps, ZLOG_ERROR, "batch %llu: apply_batch returned %d replies for %u requests",
+					 (unsigned long long) b->seq, r ? PQntuples(r) : -1, b->count);
+		pg_repair(ps);
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	res.seq = b->seq;
+	res.count = b->count;
+	res.replies = calloc(b->count ? b->count : 1, sizeof(zz_reply));
+	if (res.replies == NULL)
+		abort();
+	for (uint32_t i = 0; i < b->count; i++)
+	{
+		if (PQgetisnull(r, (int) i, 0) ||
+			!pg_copy_reply((const uint8_t *) PQgetvalue(r, (int) i, 0),
+						   (size_t) PQgetlength(r, (int) i, 0), &res.replies[i]))
+		{
+			zz_exec_result_free(&res);
+			pg_log_error(ps, ZLOG_ERROR, "batch %llu: reply %u is missing",
+						 (unsigned long long) b->seq, i);
+			pg_repair(ps);
+			return;
+		}
+	}
+	if (b->want_digest)
+	{
+		if (!pg_read_digest(o->res[1], &res.state))
+		{
+			zz_exec_result_free(&res);
+			pg_log_error(ps, ZLOG_ERROR, "batch %llu: state_digest() gave no 32-byte digest",
+						 (unsigned long long) b->seq);
+			pg_repair(ps);
+			return;
+		}
+		res.has_digest = true;
+	}
+	pg_complete(ps, b, &res, o);
+}
+
+/*
+ * A LOOKUP op finished: the replies the database recorded for a batch it
+ * applied before this sidecar started, if it is the same batch.
+ */
+static void
+pg_lookup_result(pgsvc *ps, const pg_op *o)
+{
+	pg_batch   *b = pg_batch_by_gen(ps, o->gen);
+	const PGresult *r = o->res[0];
+	zz_exec_result res;
+	const uint8_t *p;
+	size_t		left;
+
+	if (b == NULL || b->done)
+		return;
+	if (o->failed)
+	{
+		pg_log_error(ps, ZLOG_ERROR, "reading batch %llu from zyzzyva.batch_log failed: %s: %s",
+					 (unsigned long long) o->seq, o->sqlstate, o->errmsg);
+		pg_repair(ps);
+		return;
+	}
+	if (r == NULL || PQntuples(r) != 1 || PQgetlength(r, 0, 0) != ZZ_DIGEST_LEN ||
+		memcmp(PQgetvalue(r, 0, 0), b->history.b, ZZ_DIGEST_LEN) != 0)
+	{
+		pg_stall(ps, "the database applied a batch %llu %s; it cannot follow this replica "
+				 "without recovery (issue 6)", (unsigned long long) b->seq,
+				 r != NULL && PQntuples(r) == 1 ? "with another history digest"
+				 : "that zyzzyva.batch_log no longer holds");
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	res.seq = b->seq;
+	res.count = b->count;
+	res.replies = calloc(b->count ? b->count : 1, sizeof(zz_reply));
+	if (res.replies == NULL)
+		abort();
+	p = (const uint8_t *) PQgetvalue(r, 0, 1);
+	left = (size_t) PQgetlength(r, 0, 1);
+	if (left < 4 || pg_get_u32(p) != b->count)
+		goto malformed;
+	p += 4;
+	left -= 4;
+	for (uint32_t i = 0; i < b->count; i++)
+	{
+		uint32_t	len;
+
+		if (left < 4 || (len = pg_get_u32(p)) > left - 4 ||
+			!pg_copy_reply(p + 4, len, &res.replies[i]))
+			goto malformed;
+		p += 4 + len;
+		left -= 4 + len;
+	}
+	if (o->nstmts == 2 && pg_read_digest(o->res[1], &res.state))
+		res.has_digest = true;
+	else if (b->want_digest)
+		zlog(ZLOG_WARNING, "postgres: no state digest for checkpoint %llu taken from batch_log",
+			 (unsigned long long) b->seq);
+	ps->looked_up++;
+	pg_complete(ps, b, &res, o);
+	return;
+
+malformed:
+	zz_exec_result_free(&res);
+	pg_stall(ps, "zyzzyva.batch_log holds malformed replies for batch %llu",
+			 (unsigned long long) b->seq);
+}
+
+/*
+ * Read "last_applied_seq, stable_seq" (text).
+ */
+static bool
+pg_read_position(const PGresult *r, zz_seq *seq, zz_seq *stable)
+{
+	if (r == NULL || PQntuples(r) != 1 || PQnfields(r) != 2 ||
+		PQgetisnull(r, 0, 0) || PQgetisnull(r, 0, 1))
+		return false;
+	*seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	*stable = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+	return true;
+}
+
+/*
+ * An op's results are all in: act on them.
+ */
+static void
+pg_finish_op(pgsvc *ps, pg_op *o)
+{
+	zz_seq		db_seq,
+				db_stable;
+
+	if (zlog_enabled(ZLOG_DEBUG))
+		zlog(ZLOG_DEBUG, "postgres: %s %llu %s in %llu us", pg_op_names[o->kind],
+			 (unsigned long long) o->seq, o->failed ? "failed" : "done",
+			 (unsigned long long) (ev_now() - o->sent));
+	switch (o->kind)
+	{
+		case OP_SETUP:
+		case OP_POSITION:
+			if (o->failed || !pg_read_position(o->res[o->nstmts - 1], &db_seq, &db_stable))
+			{
+				pg_log_error(ps, ZLOG_ERROR, "cannot read the replica's position: %s: %s%s",
+							 o->failed ? o->sqlstate : "-",
+							 o->failed ? o->errmsg : "unexpected result",
+							 strcmp(o->sqlstate, "42P01") == 0 || strcmp(o->sqlstate, "3F000") == 0 ||
+							 strcmp(o->sqlstate, "42883") == 0
+							 ? " (is the extension created? CREATE EXTENSION zyzzyva)" : "");
+				pg_disconnect(ps, NULL);
+				return;
+			}
+			if (o->kind == OP_SETUP)
+			{
+				ps->state = PGS_READY;
+				zlog(ZLOG_INFO, "postgres: the database is at batch %llu (stable checkpoint %llu); "
+					 "this replica has executed %llu", (unsigned long long) db_seq,
+					 (unsigned long long) db_stable, (unsigned long long) ps->executed);
+			}
+			pg_reconcile(ps, db_seq, db_stable);
+			return;
+		case OP_BATCH:
+			pg_batch_result(ps, o);
+			return;
+		case OP_LOOKUP:
+			pg_lookup_result(ps, o);
+			return;
+		case OP_ROLLBACK:
+			if (o->failed)
+			{
+				pg_log_error(ps, ZLOG_ERROR, "rollback to %llu failed: %s: %s",
+							 (unsigned long long) o->seq, o->sqlstate, o->errmsg);
+				pg_repair(ps);
+			}
+			else
+				ps->rollbacks++;
+			return;
+		case OP_STABLE:
+			if (o->failed)
+				pg_log_error(ps, ZLOG_WARNING, "mark_stable(%llu) failed: %s: %s",
+							 (unsigned long long) o->seq, o->sqlstate, o->errmsg);
+			else if (o->seq > ps->db_stable)
+				ps->db_stable = o->seq;
+			return;
+	}
+}
+
+/*
+ * Match the results libpq has parsed to the op queue.  Each statement
+ * gives one result and then NULL; the Sync gives PGRES_PIPELINE_SYNC; the
+ * statements after an error give PGRES_PIPELINE_ABORTED.
+ */
+static void
+pg_process(pgsvc *ps)
+{
+	while (ps->conn != NULL && ps->head != NULL && !PQisBusy(ps->conn))
+	{
+		pg_op	   *o = ps->head;
+		PGresult   *r = PQgetResult(ps->conn);
+
+		if (r == NULL)
+		{
+			if (!o->in_stmt)
+			{
+				if (PQstatus(ps->conn) == CONNECTION_BAD)
+					pg_disconnect(ps, PQerrorMessage(ps->conn));
+				return;
+			}
+			o->in_stmt = false;
+			o->got++;
+			continue;
+		}
+		switch (PQresultStatus(r))
+		{
+			case PGRES_PIPELINE_SYNC:
+				PQclear(r);
+				ps->head = o->next;
+				if (ps->head == NULL)
+					ps->tail = NULL;
+				ps->nops--;
+				if (o->got < o->nstmts && !o->failed)
+				{
+					o->failed = true;
+					snprintf(o->sqlstate, sizeof(o->sqlstate), "?????");
+					snprintf(o->errmsg, sizeof(o->errmsg), "%d of %d results", o->got, o->nstmts);
+				}
+				pg_finish_op(ps, o);
+				pg_free_op(o);
+				if (ps->repairing && ps->nops == 0 && ps->conn != NULL)
+					pg_arm_timer(ps, pg_backoff(ps));
+				break;
+			case PGRES_FATAL_ERROR:
+			case PGRES_PIPELINE_ABORTED:
+				if (!o->failed)
+				{
+					const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+					const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+					o->failed = true;
+					snprintf(o->sqlstate, sizeof(o->sqlstate), "%s", st ? st : "?????");
+					snprintf(o->errmsg, sizeof(o->errmsg), "%s",
+							 msg ? msg : PQresultErrorMessage(r));
+				}
+				PQclear(r);
+				o->in_stmt = true;
+				if (PQstatus(ps->conn) == CONNECTION_BAD)
+				{
+					pg_disconnect(ps, PQerrorMessage(ps->conn));
+					return;
+				}
+				break;
+			default:
+				if (o->got < PG_MAX_STMTS && o->res[o->got] == NULL)
+					o->res[o->got] = r;
+				else
+					PQclear(r);
+				o->in_stmt = true;
+				break;
+		}
+	}
+}
+
+/*
+ * The connection's socket is ready.
+ */
+static void
+pg_fd_event(ev_loop *loop, int fd, void *arg, int mask)
+{
+	pgsvc	   *ps = arg;
+
+	if (ps->conn == NULL)
+		return;
+	if (ps->state == PGS_CONNECTING)
+	{
+		pg_connect_poll(ps);
+		return;
+	}
+	if (mask & EV_READABLE)
+	{
+		if (PQconsumeInput(ps->conn) != 1)
+		{
+			pg_disconnect(ps, PQerrorMessage(ps->conn));
+			return;
+		}
+		pg_process(ps);
+	}
+	if (ps->conn != NULL && (mask & EV_WRITABLE))
+		pg_flush(ps);
+}
+
+/*
+ * The timer: reconnect, or reread the position (repair, stalled).
+ */
+static void
+pg_timer(ev_loop *loop, uint64_t id, void *arg)
+{
+	pgsvc	   *ps = arg;
+
+	ps->timer = 0;
+	if (ps->conn == NULL)
+		pg_connect(ps);
+	else if (ps->state == PGS_READY && ps->nops == 0 && (ps->repairing || ps->stalled))
+		pg_send_position(ps);
+}
+
+/* ------------------------------------------------------------------------
+ * The zz_service interface
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Encode the requests as apply_batch wants them:
+ * count:u32 (client:u32 timestamp:u64 len:u32 call[len])*, big-endian.
+ */
+static uint8_t *
+pg_encode_requests(const zz_op *ops, uint32_t count, size_t *len)
+{
+	size_t		n = 4;
+	uint8_t    *buf,
+			   *p;
+
+	for (uint32_t i = 0; i < count; i++)
+		n += 16 + ops[i].len;
+	buf = malloc(n);
+	if (buf == NULL)
+		return NULL;
+	pg_put_u32(buf, count);
+	p = buf + 4;
+	for (uint32_t i = 0; i < count; i++)
+	{
+		pg_put_u32(p, ops[i].client);
+		pg_put_u64(p + 4, ops[i].timestamp);
+		pg_put_u32(p + 12, ops[i].len);
+		if (ops[i].len > 0)
+			memcpy(p + 16, ops[i].data, ops[i].len);
+		p += 16 + ops[i].len;
+	}
+	*len = n;
+	return buf;
+}
+
+/*
+ * zz_service.execute: keep the batch, send it, answer later.
+ */
+static zz_exec_status
+pg_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed, const zz_op *ops,
+		   uint32_t count, bool want_digest, zz_exec_result *res)
+{
+	pgsvc	   *ps = ctx;
+	pg_batch   *b;
+
+	/*
+	 * Kept batches at or above seq were dropped by the core without a
+	 * rollback() (it rolls back the service only below what it executed):
+	 * forget them, and undo them in the database if they got there.
+	 */
+	pg_forget(ps, seq - 1, false);
+	if (ps->executed >= seq)
+		ps->executed = seq - 1;
+	if (ps->nlog == ps->caplog)
+	{
+		size_t		cap = ps->caplog ? ps->caplog * 2 : 64;
+		pg_batch   *grown = realloc(ps->log, cap * sizeof(pg_batch));
+
+		if (grown == NULL)
+			return ZZ_EXEC_FAILED;
+		ps->log = grown;
+		ps->caplog = cap;
+	}
+	b = &ps->log[ps->nlog];
+	memset(b, 0, sizeof(*b));
+	b->req = pg_encode_requests(ops, count, &b->req_len);
+	if (b->req == NULL)
+		return ZZ_EXEC_FAILED;
+	if (!ps->hooks.label(ps->hooks.arg, seq, &b->view, &b->history))
+		zlog(ZLOG_WARNING, "postgres: no history digest for batch %llu; recording zeros",
+			 (unsigned long long) seq);
+	b->seq = seq;
+	b->nd_time = nd_time;
+	b->nd_seed = nd_seed;
+	b->count = count;
+	b->want_digest = want_digest;
+	b->gen = ++ps->next_gen;
+	ps->nlog++;
+	if (pg_can_send(ps))
+	{
+		/* (not while batches come from batch_log: the database is ahead) */
+		if (ps->db_expect >= seq && seq > ps->lookup_until)
+			pg_send_admin(ps, OP_ROLLBACK, seq - 1);
+		pg_send_pending(ps);
+	}
+	return ZZ_EXEC_PENDING;
+}
+
+/*
+ * zz_service.rollback: queued behind whatever is in flight, so the
+ * database undoes exactly what it applied.  Always succeeds from the
+ * core's point of view; a failure in the database is repaired.
+ */
+static bool
+pg_rollback(void *ctx, zz_seq seq)
+{
+	pgsvc	   *ps = ctx;
+
+	pg_forget(ps, seq, false);
+	if (ps->executed > seq)
+		ps->executed = seq;
+	if (ps->lookup_until > seq)
+		ps->lookup_until = 0;
+	if (pg_can_send(ps) && ps->db_expect > seq)
+		pg_send_admin(ps, OP_ROLLBACK, seq);
+	return true;
+}
+
+/*
+ * zz_service.mark_stable: forget kept batches up to seq; tell the
+ * database once it has applied seq.
+ */
+static void
+pg_mark_stable(void *ctx, zz_seq seq)
+{
+	pgsvc	   *ps = ctx;
+
+	if (seq <= ps->stable)
+		return;
+	ps->stable = seq;
+	pg_forget(ps, seq, true);
+	pg_maybe_mark_stable(ps);
+}
+
+/* ------------------------------------------------------------------------
+ * Life cycle and status
+ * ------------------------------------------------------------------------ */
+
+pgsvc *
+pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgsvc_hooks *hooks)
+{
+	pgsvc	   *ps = calloc(1, sizeof(pgsvc));
+
+	if (ps == NULL)
+		return NULL;
+	ps->conninfo = strdup(conninfo);
+	if (ps->conninfo == NULL)
+	{
+		free(ps);
+		return NULL;
+	}
+	snprintf(ps->appname, sizeof(ps->appname), "zyzzyvad-r%u", replica_id);
+	ps->loop = loop;
+	ps->hooks = *hooks;
+	ps->fd = -1;
+	ps->retry_delay = PG_RETRY_MIN;
+	ps->svc.ctx = ps;
+	ps->svc.execute = pg_execute;
+	ps->svc.rollback = pg_rollback;
+	ps->svc.mark_stable = pg_mark_stable;
+	ps->svc.snapshot = NULL;	/* state transfer: issue 6 */
+	ps->svc.install = NULL;
+	return ps;
+}
+
+void
+pgsvc_start(pgsvc *ps)
+{
+	pg_connect(ps);
+}
+
+const zz_service *
+pgsvc_service(pgsvc *ps)
+{
+	return &ps->svc;
+}
+
+void
+pgsvc_status(const pgsvc *ps, zz_buf *out)
+{
+	static const char *const states[] = {"down", "connecting", "setup", "ready"};
+	char		text[1600];
+	int			n;
+
+	n = snprintf(text, sizeof(text),
+				 "pg_state: %s\npg_executed: %llu\npg_db_seq: %llu\npg_db_stable: %llu\n"
+				 "pg_inflight_ops: %u\npg_kept_batches: %zu\npg_batches: %llu\npg_requests: %llu\n"
+				 "pg_mean_batch_us: %llu\npg_errors: %llu\npg_connects: %llu\npg_rollbacks: %llu\n"
+				 "pg_replayed: %llu\npg_looked_up: %llu\npg_stale: %llu\n",
+				 ps->stalled ? "stalled" : ps->repairing ? "repairing" : states[ps->state],
+				 (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
+				 (unsigned long long) ps->db_stable, ps->nops, ps->nlog,
+				 (unsigned long long) ps->batches, (unsigned long long) ps->requests,
+				 (unsigned long long) (ps->batches ? ps->apply_us / ps->batches : 0),
+				 (unsigned long long) ps->errors, (unsigned long long) ps->connects,
+				 (unsigned long long) ps->rollbacks, (unsigned long long) ps->replayed,
+				 (unsigned long long) ps->looked_up, (unsigned long long) ps->stale);
+	if (n > 0)
+		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	if (ps->stalled)
+	{
+		n = snprintf(text, sizeof(text), "pg_stall_reason: %s\n", ps->stall_reason);
+		if (n > 0)
+			(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	}
+	if (ps->last_error[0] != '\0')
+	{
+		n = snprintf(text, sizeof(text), "pg_last_error: %s\n", ps->last_error);
+		if (n > 0)
+			(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	}
+}
+
+void
+pgsvc_free(pgsvc *ps)
+{
+	if (ps == NULL)
+		return;
+	if (ps->timer != 0)
+		ev_del_timer(ps->loop, ps->timer);
+	pg_watch(ps, EV_NONE);
+	if (ps->conn != NULL)
+		PQfinish(ps->conn);
+	while (ps->head != NULL)
+	{
+		pg_op	   *o = ps->head;
+
+		ps->head = o->next;
+		pg_free_op(o);
+	}
+	for (size_t i = 0; i < ps->nlog; i++)
+		free(ps->log[i].req);
+	free(ps->log);
+	free(ps->conninfo);
+	free(ps);
+}

@@ -1,0 +1,64 @@
+/*
+ * pgservice.h
+ *	  The replicated service as a PostgreSQL database, through libpq.
+ *
+ * Each ordered batch becomes one call of zyzzyva.apply_batch() (the
+ * extension, sql/zyzzyva--0.1.sql) in one transaction, with
+ * zyzzyva.state_digest() in the same transaction when the core wants the
+ * digest (every checkpoint).  The connection is non-blocking, in pipeline
+ * mode, and watched by the reactor: execute() sends the batch and returns
+ * ZZ_EXEC_PENDING; the replies go to the core when the result arrives.
+ * rollback() and mark_stable() are queued on the same pipeline, so the
+ * database sees every operation in the order the core asked for it.
+ *
+ * A lost connection or a failed batch is repaired, not fatal: reconnect
+ * with backoff, read the database's position (zyzzyva.status), bring it to
+ * the core's (roll back what the core no longer has, replay what the
+ * database lost from the batches kept since the stable checkpoint), and
+ * send the batch the core is waiting for again.  What cannot be repaired
+ * (a database ahead of the core beyond its stable checkpoint, or behind it
+ * beyond the kept batches: a sidecar restarted on a populated database)
+ * stalls this replica with a clear log line and status; the others carry
+ * on.  Full recovery from the database is issue 6.
+ */
+#ifndef ZZD_PGSERVICE_H
+#define ZZD_PGSERVICE_H
+
+#include "event.h"
+#include "message.h"
+#include "service.h"
+
+typedef struct pgsvc pgsvc;
+
+typedef struct pgsvc_hooks
+{
+	void	   *arg;
+
+	/*
+	 * The view and history digest h_seq of the batch at seq, which the core
+	 * is executing (zz_service.execute does not pass them; the database
+	 * records them with the batch).  False if unknown.
+	 */
+	bool		(*label) (void *arg, zz_seq seq, zz_view *view, zz_digest *history);
+
+	/* A batch finished: hand its result to the core (ownership passes). */
+	void		(*done) (void *arg, zz_exec_result *res);
+} pgsvc_hooks;
+
+/* The service over conninfo (a libpq connection string). */
+extern pgsvc *pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id,
+						   const pgsvc_hooks *hooks);
+
+/* Start connecting (in the background; execute() may be called at once). */
+extern void pgsvc_start(pgsvc *ps);
+
+/* The vtable the replica executes against. */
+extern const zz_service *pgsvc_service(pgsvc *ps);
+
+/* Append status lines (pg_*: connection, position, counters). */
+extern void pgsvc_status(const pgsvc *ps, zz_buf *out);
+
+/* Close the connection and free everything. */
+extern void pgsvc_free(pgsvc *ps);
+
+#endif							/* ZZD_PGSERVICE_H */
