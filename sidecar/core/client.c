@@ -111,12 +111,11 @@ zz_client_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 static void
 clear_slot(zz_resp_slot *s)
 {
-	uint8_t    *raw = s->raw;
-	size_t		cap = s->raw_cap;
-
-	memset(s, 0, sizeof(*s));
-	s->raw = raw;
-	s->raw_cap = cap;
+	/* Only the flags: the decoded fields are rewritten before they are read. */
+	s->have = false;
+	s->raw_len = 0;
+	s->sig_checked = false;
+	s->sig_ok = false;
 }
 
 static void
@@ -131,7 +130,7 @@ clear_responses(zz_client *c)
 {
 	int			i;
 
-	for (i = 0; i < ZZ_MAX_N; i++)
+	for (i = 0; i < (int) c->p.n; i++)
 		clear_slot(&c->resp[i]);
 	clear_slot(&c->commit_rep);
 }
