@@ -64,7 +64,7 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static struct
 {
 	char	   *signature;		/* NULL until a call completes */
-	uint8		path;			/* 0 fast path, 1 commit path */
+	uint8		path;			/* ZZ_PATH_COMMIT, ZZ_PATH_UNAPPLIED bits */
 	uint64		view;
 	uint64		seq;
 	char		sqlstate[6];
@@ -383,34 +383,43 @@ zz_call_replicated(PG_FUNCTION_ARGS)
 				 errmsg("malformed reply from the zyzzyva sidecar to the replicated call of %s: %s",
 						signature, why)));
 	zz_note_completion(signature, payload, &reply);
+	if (zz_last.path & ZZ_PATH_UNAPPLIED)
+		ereport(WARNING,
+				(errmsg("replicated call of %s completed, but this replica has not applied it yet",
+						signature),
+				 errdetail("The statements that follow may not see its effects until this replica catches up (sequence number " UINT64_FORMAT ").",
+						   zz_last.seq)));
 	return zz_finish_call(fcinfo, signature, rettype, &reply);
 }
 
 /*
  * zyzzyva.last_call(OUT signature text, OUT path text, OUT view bigint,
- *					 OUT seq bigint, OUT sqlstate text) returns record
+ *					 OUT seq bigint, OUT sqlstate text, OUT applied boolean)
+ * returns record
  *
  * How this session's last completed replicated call went: the fast or the
  * commit path, the view and sequence number of the batch that ordered it,
- * and its SQLSTATE ('00000' if it returned a value).  All NULL before the
- * first call.
+ * its SQLSTATE ('00000' if it returned a value), and whether this replica
+ * had applied it when the sidecar answered.  All NULL before the first
+ * call.
  */
 Datum
 zyzzyva_last_call(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {true, true, true, true, true};
+	Datum		values[6];
+	bool		nulls[6] = {true, true, true, true, true, true};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	if (zz_last.signature != NULL)
 	{
 		values[0] = CStringGetTextDatum(zz_last.signature);
-		values[1] = CStringGetTextDatum(zz_last.path == 0 ? "fast" : "commit");
+		values[1] = CStringGetTextDatum((zz_last.path & ZZ_PATH_COMMIT) ? "commit" : "fast");
 		values[2] = Int64GetDatum((int64) zz_last.view);
 		values[3] = Int64GetDatum((int64) zz_last.seq);
 		values[4] = CStringGetTextDatum(zz_last.sqlstate);
+		values[5] = BoolGetDatum((zz_last.path & ZZ_PATH_UNAPPLIED) == 0);
 		memset(nulls, false, sizeof(nulls));
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -113,6 +113,8 @@ extern void zz_call_init(void);
 #define ZZ_FT_L_RESULT		0x11	/* path:u8 view:u64le seq:u64le reply */
 #define ZZ_FT_L_ERROR		0x12	/* the sidecar's reason for refusing */
 #define ZZ_FT_L_RESULT_HDR	17
+#define ZZ_PATH_COMMIT		0x01	/* path: completed through the commit path */
+#define ZZ_PATH_UNAPPLIED	0x80	/* path: this replica had not applied it */
 
 extern void zz_sidecar_exchange(const char *what, StringInfo frame, uint8 *type);
 extern void zz_sidecar_disconnect(void);

@@ -148,11 +148,11 @@ CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result 
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.last_call(OUT signature text, OUT path text, OUT view bigint,
-                                  OUT seq bigint, OUT sqlstate text)
+                                  OUT seq bigint, OUT sqlstate text, OUT applied boolean)
     RETURNS record
     AS 'MODULE_PATHNAME', 'zyzzyva_last_call' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION zyzzyva.last_call() IS
-    'this session''s last completed replicated call: fast or commit path, view and sequence number of its batch, SQLSTATE';
+    'this session''s last completed replicated call: fast or commit path, view and sequence number of its batch, SQLSTATE, whether this replica had applied it';
 
 -- ---------------------------------------------------------------------
 -- Applying, rolling back, checkpoints

@@ -62,11 +62,12 @@ CREATE FUNCTION refuse() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 CREATE FUNCTION garble() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 CREATE FUNCTION bogus_frame() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 CREATE FUNCTION late() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
+CREATE FUNCTION lagging() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY[
     'transfer(integer,integer,numeric)', 'echo(text)', 'relay(text)', 'whoami()',
     'fail_with(text)', 'account(integer)', 'pair()', 'nothing()', 'maybe()', 'stamp()',
     'raw(timestamptz,double precision,numeric,text,bytea,integer[])', 'stall()',
-    'hangup()', 'refuse()', 'garble()', 'bogus_frame()']::regprocedure[]) AS f;
+    'hangup()', 'refuse()', 'garble()', 'bogus_frame()', 'lagging()']::regprocedure[]) AS f;
 });
 
 # --- the fake sidecar ------------------------------------------------------
@@ -189,6 +190,11 @@ sub serve
 		elsif ($sig =~ /^public\.raw\(/ || $sig eq 'public.late()')
 		{
 			send_result($c, reply_value(unpack('H*', $op)));
+		}
+		elsif ($sig eq 'public.lagging()')
+		{
+			# complete, but this replica had not applied it (0x80)
+			send_result($c, reply_value('late news'), 0x80, 2, 77);
 		}
 		elsif ($sig eq 'public.stall()')
 		{
@@ -322,7 +328,12 @@ my @who = split /\n/, $node->safe_psql('postgres', "SELECT whoami();\nSELECT who
 like($who[0], qr/^conn=(\d+) req=1$/, 'first call of a session');
 my ($conn1) = $who[0] =~ /conn=(\d+)/;
 is($who[1], "conn=$conn1 req=2", 'the second reuses the connection');
-is($who[2], 'public.whoami()|commit|3|1002|00000', 'last_call(): path, view and seq of the result frame');
+is($who[2], 'public.whoami()|commit|3|1002|00000|t', 'last_call(): path, view and seq of the result frame');
+
+($out, $err) = timed_psql("SELECT lagging();\nSELECT path, seq, applied FROM zyzzyva.last_call();");
+is($out, "late news\nfast|77|f", 'a result this replica had not applied is still the result');
+like($err, qr/WARNING:  replicated call of public\.lagging\(\) completed, but this replica has not applied it yet/,
+	'with a warning that read-your-writes does not hold');
 
 ($out, $err) = timed_psql("\\set VERBOSITY verbose\nSELECT fail_with('23505')");
 like($err, qr/ERROR:  23505: failing with 23505/, "an 'E' reply raises its SQLSTATE and message");
