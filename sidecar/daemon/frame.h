@@ -28,6 +28,10 @@
 /* Local client socket frames. */
 #define FT_L_REQUEST		0x10	/* op bytes: submit through the replicas */
 #define FT_L_RESULT			0x11	/* u8 path, u64 view, u64 seq, reply bytes */
+#define FT_L_PATH_COMMIT	0x01	/* path: completed through the commit path */
+#define FT_L_PATH_UNAPPLIED 0x80	/* path: complete, but this replica has not
+									 * executed it within local_apply_wait
+									 * (read-your-writes not guaranteed) */
 #define FT_L_ERROR			0x12	/* a human-readable reason */
 #define FT_L_STATUS_REQ		0x13	/* empty */
 #define FT_L_STATUS			0x14	/* "key: value" lines */

@@ -27,6 +27,13 @@ typedef struct local_slot
 	conn	   *c;				/* NULL when no program holds the slot */
 	bool		busy;			/* a request is outstanding */
 	int			busy_pos;		/* index in le->busy */
+	bool		held;			/* complete, waiting for our replica to execute it */
+	uint8_t		held_hdr[FT_L_RESULT_HDR];
+	uint8_t    *held_reply;
+	uint32_t	held_len;
+	zz_seq		held_seq;
+	zz_digest	held_history;
+	zz_time		held_until;		/* then sent anyway, marked unapplied */
 } local_slot;
 
 struct local_endpoint
@@ -37,6 +44,11 @@ struct local_endpoint
 	zz_io		io;
 	local_status_fn status;
 	void	   *status_arg;
+	local_applied_fn applied;
+	void	   *applied_arg;
+	uint32_t	nheld;
+	uint64_t	held_total;
+	uint64_t	held_expired;
 	int			listen_fd;
 	bool		socket_created;
 	local_slot *slots;			/* cfg->max_clients */
@@ -77,7 +89,36 @@ local_set_busy(local_endpoint *le, local_slot *s, bool busy)
 }
 
 /*
- * A request completed: send the program its result and read it again.
+ * Send the program its result and read its connection again.
+ */
+static void
+local_send_result(local_slot *s, const uint8_t *hdr, const uint8_t *reply, uint32_t len)
+{
+	if (!conn_send(s->c, FT_L_RESULT, hdr, FT_L_RESULT_HDR, reply, len))
+	{
+		conn_close(s->c, "cannot queue the result");
+		return;
+	}
+	conn_resume(s->c);
+}
+
+/*
+ * Forget a held result.
+ */
+static void
+local_drop_held(local_endpoint *le, local_slot *s)
+{
+	if (!s->held)
+		return;
+	free(s->held_reply);
+	s->held_reply = NULL;
+	s->held = false;
+	le->nheld--;
+}
+
+/*
+ * A request completed: send the program its result, or hold it until our
+ * own replica has executed it (read-your-writes).
  */
 static void
 local_done(void *ctx, uint32_t client, const zz_completion *comp)
@@ -97,12 +138,66 @@ local_done(void *ctx, uint32_t client, const zz_completion *comp)
 	hdr[0] = (uint8_t) comp->path;
 	frame_put_u64(hdr + 1, comp->view);
 	frame_put_u64(hdr + 9, comp->seq);
-	if (!conn_send(s->c, FT_L_RESULT, hdr, sizeof(hdr), comp->reply, comp->reply_len))
+	if (le->applied != NULL && !le->applied(le->applied_arg, comp->seq, &comp->history))
 	{
-		conn_close(s->c, "cannot queue the result");
+		s->held_reply = malloc(comp->reply_len ? comp->reply_len : 1);
+		if (s->held_reply == NULL)
+		{
+			conn_close(s->c, "out of memory");
+			return;
+		}
+		memcpy(s->held_reply, comp->reply, comp->reply_len);
+		memcpy(s->held_hdr, hdr, sizeof(hdr));
+		s->held_len = comp->reply_len;
+		s->held_seq = comp->seq;
+		s->held_history = comp->history;
+		s->held_until = ev_now() + le->cfg->local_apply_wait;
+		s->held = true;
+		le->nheld++;
+		le->held_total++;
 		return;
 	}
-	conn_resume(s->c);
+	local_send_result(s, hdr, comp->reply, comp->reply_len);
+}
+
+void
+local_set_applied(local_endpoint *le, local_applied_fn applied, void *arg)
+{
+	le->applied = applied;
+	le->applied_arg = arg;
+}
+
+/*
+ * Send every held result whose batch our replica has executed, and those
+ * held for local_apply_wait, marked FT_L_PATH_UNAPPLIED: a replica that
+ * fell behind (it needs a state transfer) must not hang its programs.
+ */
+void
+local_release_held(local_endpoint *le)
+{
+	zz_time		now = ev_now();
+
+	for (uint32_t i = 0; le->nheld > 0 && i < le->cfg->max_clients; i++)
+	{
+		local_slot *s = &le->slots[i];
+
+		if (!s->held)
+			continue;
+		if (!le->applied(le->applied_arg, s->held_seq, &s->held_history))
+		{
+			if (now < s->held_until)
+				continue;
+			s->held_hdr[0] |= FT_L_PATH_UNAPPLIED;
+			le->held_expired++;
+			zlog(ZLOG_WARNING, "request completed at seq %llu, which this replica has not "
+				 "executed after %llu ms: answered without read-your-writes",
+				 (unsigned long long) s->held_seq,
+				 (unsigned long long) le->cfg->local_apply_wait / 1000);
+		}
+		if (s->c != NULL)
+			local_send_result(s, s->held_hdr, s->held_reply, s->held_len);
+		local_drop_held(le, s);
+	}
 }
 
 /*
@@ -215,6 +310,7 @@ local_on_close(conn *c, void *arg, const char *why)
 	if (strcmp(why, "connection closed by peer") != 0 && strcmp(why, "shutting down") != 0)
 		zlog(ZLOG_WARNING, "%s: dropped: %s", conn_desc(c), why);
 	s->c = NULL;
+	local_drop_held(le, s);
 	le->nconns--;
 }
 
@@ -273,7 +369,7 @@ local_accept(ev_loop *loop, int lfd, void *arg, int mask)
 		}
 		for (uint32_t j = 0; j < le->cfg->max_clients; j++)
 		{
-			if (le->slots[j].c == NULL && !le->slots[j].busy)
+			if (le->slots[j].c == NULL && !le->slots[j].busy && !le->slots[j].held)
 			{
 				s = &le->slots[j];
 				break;
@@ -432,6 +528,7 @@ local_free(local_endpoint *le)
 
 		if (s->c)
 			conn_close(s->c, "shutting down");
+		free(s->held_reply);
 		zz_client_free(s->client);
 		zz_crypto_free(s->crypto);
 	}
@@ -477,12 +574,16 @@ local_tick(local_endpoint *le, zz_time now)
 }
 
 /*
- * The earliest deadline of the busy clients.
+ * The earliest deadline of the busy clients and the held results.
  */
 zz_time
 local_next_deadline(const local_endpoint *le)
 {
 	zz_time		d = UINT64_MAX;
+
+	for (uint32_t i = 0; le->nheld > 0 && i < le->cfg->max_clients; i++)
+		if (le->slots[i].held && le->slots[i].held_until < d)
+			d = le->slots[i].held_until;
 
 	for (uint32_t i = 0; i < le->nbusy; i++)
 	{
@@ -504,7 +605,7 @@ local_status(const local_endpoint *le, zz_buf *out)
 	uint64_t	retrans = 0;
 	uint64_t	commits = 0;
 	uint64_t	crypto_ops = 0;
-	char		text[512];
+	char		text[1024];
 	int			n;
 
 	for (uint32_t i = 0; i < le->cfg->max_clients; i++)
@@ -525,14 +626,17 @@ local_status(const local_endpoint *le, zz_buf *out)
 				 "requests_outstanding: %u\nrequests_completed_fast: %llu\n"
 				 "requests_completed_commit: %llu\nrequests_retransmissions: %llu\n"
 				 "requests_commits_sent: %llu\nrequests_mean_latency_us: %llu\n"
-				 "clients_crypto_ops: %llu\n",
+				 "clients_crypto_ops: %llu\nrequests_held_for_local_apply: %u\n"
+				 "requests_held_total: %llu\nrequests_held_expired: %llu\n",
 				 le->nconns, (unsigned long long) le->accepted,
 				 (unsigned long long) le->refused, le->nbusy,
 				 (unsigned long long) le->completed_fast,
 				 (unsigned long long) le->completed_commit,
 				 (unsigned long long) retrans, (unsigned long long) commits,
 				 (unsigned long long) (done ? le->latency_sum / done : 0),
-				 (unsigned long long) crypto_ops);
+				 (unsigned long long) crypto_ops, le->nheld,
+				 (unsigned long long) le->held_total,
+				 (unsigned long long) le->held_expired);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) n);
 }

@@ -21,6 +21,9 @@
  * The service is the in-memory key-value store, the null service, or a
  * PostgreSQL database (pgservice.c), which executes asynchronously: its
  * results come back through node_pg_done into zz_replica_execute_done.
+ * A local client's complete result is sent only once our own replica has
+ * executed its batch (node_applied), so that the program reads its own
+ * writes from the local database.
  *
  * One reactor timer follows the earliest deadline of the replica and of the
  * busy clients.  Signals arrive through a signalfd: SIGHUP reloads what can
@@ -249,6 +252,7 @@ node_before_sleep(ev_loop *loop, void *arg)
 
 	conn_run_resumed();
 	drained = node_drain_mailbox(nd);
+	local_release_held(nd->local);
 	node_arm_core_timer(nd, !drained);
 	conn_flush_all();
 	conn_reap();
@@ -428,6 +432,45 @@ node_pg_done(void *arg, zz_exec_result *res)
 	zz_replica_execute_done(nd->replica, ev_now(), res);
 }
 
+/* Looking for one sequence number in the replica's executed history. */
+typedef struct node_hist_probe
+{
+	zz_seq		seq;
+	const zz_digest *history;
+	bool		match;
+} node_hist_probe;
+
+static void
+node_hist_visit(void *ctx, zz_seq seq, const zz_digest *h, zz_view view, bool committed)
+{
+	node_hist_probe *p = ctx;
+
+	if (seq == p->seq && memcmp(h, p->history, sizeof(*h)) == 0)
+		p->match = true;
+}
+
+/*
+ * Has our replica executed the batch at seq, with history h_seq (and not
+ * some other batch that a view change will roll back)?  At or below the
+ * stable checkpoint every correct replica agrees.
+ */
+static bool
+node_applied(void *arg, zz_seq seq, const zz_digest *history)
+{
+	node	   *nd = arg;
+	zz_replica_status st;
+	node_hist_probe p = {seq, history, false};
+
+	zz_replica_get_status(nd->replica, &st);
+	if (st.last_executed < seq)
+		return false;
+	if (seq <= st.stable_seq)
+		return true;
+	if (seq == st.last_executed)
+		return memcmp(&st.history, history, sizeof(*history)) == 0;
+	zz_replica_visit_history(nd->replica, node_hist_visit, &p);
+	return p.match;
+}
 
 /*
  * Load the core's key set (its own copy of the keys) from the files.
@@ -520,6 +563,7 @@ node_init(node *nd, const char *path)
 		zlog(ZLOG_ERROR, "out of memory");
 		return false;
 	}
+	local_set_applied(nd->local, node_applied, nd);
 	if (!node_signals(nd))
 	{
 		zlog(ZLOG_ERROR, "cannot set up signal handling: %s", strerror(errno));

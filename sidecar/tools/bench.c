@@ -156,7 +156,7 @@ bench_on_frame(conn *c, void *arg, const frame *f)
 				b->caplat = cap;
 			}
 			b->lat[b->nlat++] = (uint32_t) (now - bc->sent > UINT32_MAX ? UINT32_MAX : now - bc->sent);
-			if (f->payload[0] == 0)
+			if ((f->payload[0] & FT_L_PATH_COMMIT) == 0)
 				b->fast++;
 		}
 	}

@@ -69,7 +69,9 @@ cli_roundtrip(int fd, uint8_t type, const void *payload, size_t plen, bool verbo
 	if (rtype == FT_L_RESULT && rlen >= FT_L_RESULT_HDR)
 	{
 		if (verbose)
-			printf("path=%s view=%llu seq=%llu reply=", reply[0] == 0 ? "fast" : "commit",
+			printf("path=%s%s view=%llu seq=%llu reply=",
+				   (reply[0] & FT_L_PATH_COMMIT) ? "commit" : "fast",
+				   (reply[0] & FT_L_PATH_UNAPPLIED) ? ",unapplied" : "",
 				   (unsigned long long) frame_get_u64(reply + 1),
 				   (unsigned long long) frame_get_u64(reply + 9));
 		if (decode)
