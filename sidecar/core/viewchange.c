@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "replica_int.h"
+#include "newview.h"
 
 #define ZZ_HATE_SLOTS 4
 
@@ -41,17 +41,6 @@ typedef struct zz_hate_votes
 	bool		have[ZZ_MAX_N];
 	zz_sig		sig[ZZ_MAX_N];
 } zz_hate_votes;
-
-/* The new history G computed from a NEW-VIEW's 2f+1 VIEW-CHANGEs. */
-typedef struct zz_new_history
-{
-	zz_seq		start;			/* highest valid certified checkpoint */
-	zz_digest	start_history;
-	zz_cp_proof start_proof;
-	zz_seq		end;			/* last slot of G */
-	zz_digest	end_history;
-	zz_order_req **entries;		/* clones, slots start+1 .. end */
-} zz_new_history;
 
 struct zz_vc_state
 {
@@ -109,18 +98,6 @@ zz_vc_create(zz_replica *r)
 }
 
 static void
-free_history(zz_new_history *g)
-{
-	zz_seq		i;
-
-	if (g->entries)
-		for (i = 0; i < g->end - g->start; i++)
-			zz_order_req_free(g->entries[i]);
-	free(g->entries);
-	memset(g, 0, sizeof(*g));
-}
-
-static void
 clear_vcs(zz_vc_state *vc)
 {
 	int			i;
@@ -141,374 +118,10 @@ zz_vc_free(zz_vc_state *vc)
 	if (vc == NULL)
 		return;
 	clear_vcs(vc);
-	free_history(&vc->g);
+	zz_new_history_free(&vc->g);
 	zz_buf_free(&vc->my_vc);
 	zz_buf_free(&vc->nv_raw);
 	free(vc);
-}
-
-/* ------------------------------------------------------------------------
- * Evidence checks
- * ------------------------------------------------------------------------ */
-
-/*
- * Do the entries of a VIEW-CHANGE form a chain from its checkpoint, each
- * signed by the primary of the view it claims, each batch matching its
- * digest?  A correct replica's log always does.
- */
-static bool
-entries_valid(zz_replica *r, const zz_view_change *m)
-{
-	zz_digest	prev = m->cp.history;
-	zz_digest	d,
-				h;
-	zz_digest  *digests = NULL;
-	uint32_t	i,
-				j;
-	bool		ok = true;
-
-	if (m->n_entries > 2 * r->p.cp_interval)
-		return false;
-	for (i = 0; i < m->n_entries && ok; i++)
-	{
-		const zz_order_req *e = &m->entries[i];
-
-		if (e->hdr.seq != m->cp.seq + 1 + i || e->hdr.view >= m->new_view ||
-			e->hdr.count == 0)
-			return false;
-		zz_order_hdr_signing_bytes(&r->sigbuf, &e->hdr);
-		if (!zz_verify(r->crypto, zz_primary_of(&r->p, e->hdr.view), r->sigbuf.data,
-					   r->sigbuf.len, &e->hdr.sig))
-			return false;
-		digests = realloc(digests, sizeof(zz_digest) * e->hdr.count);
-		if (digests == NULL)
-			abort();
-		for (j = 0; j < e->hdr.count; j++)
-			zz_request_digest(r->crypto, &e->reqs[j], &digests[j]);
-		zz_batch_digest(r->crypto, e->hdr.nd_time, e->hdr.nd_seed, digests,
-						e->hdr.count, &d);
-		zz_chain_history(r->crypto, &prev, e->hdr.seq, &d, &h);
-		ok = zz_digest_eq(&d, &e->hdr.batch_digest) && zz_digest_eq(&h, &e->hdr.history);
-		prev = h;
-	}
-	free(digests);
-	return ok;
-}
-
-/*
- * The entry a VIEW-CHANGE reports at seq, or NULL.
- */
-static const zz_order_req *
-vc_entry(const zz_view_change *m, zz_seq seq)
-{
-	if (seq <= m->cp.seq || seq > m->cp.seq + m->n_entries)
-		return NULL;
-	return &m->entries[seq - m->cp.seq - 1];
-}
-
-/*
- * Is this commit certificate usable evidence in m: valid, beyond the
- * sender's checkpoint, and inside the history the sender reports?
- */
-static bool
-vc_cc_usable(const zz_view_change *m)
-{
-	const zz_order_req *e;
-
-	if (!m->has_cc || m->cc.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->cc.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cc.history);
-}
-
-/*
- * The same for the certified checkpoint a VIEW-CHANGE reports above its
- * stable one.
- */
-static bool
-vc_cert_usable(const zz_view_change *m)
-{
-	const zz_order_req *e;
-
-	if (m->cert.count == 0 || m->cert.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->cert.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cert.history);
-}
-
-/*
- * The strongest evidence a VIEW-CHANGE holds for slot s: a commit
- * certificate or a checkpoint certificate (2f+1 replicas executed that
- * history in that view) covering s.  Both are 2f+1 replicas' word that they
- * executed the prefix in a view; the rule ranks them by view alone.
- * Returns false if it has none; else the view and the seq it covers to.
- */
-static bool
-vc_evidence(const zz_view_change *m, zz_seq s, zz_view *view, zz_seq *upto)
-{
-	bool		found = false;
-
-	if (vc_cc_usable(m) && m->cc.seq >= s)
-	{
-		*view = m->cc.view;
-		*upto = m->cc.seq;
-		found = true;
-	}
-	if (vc_cert_usable(m) && m->cert.seq >= s &&
-		(!found || m->cert.view > *view ||
-		 (m->cert.view == *view && m->cert.seq > *upto)))
-	{
-		*view = m->cert.view;
-		*upto = m->cert.seq;
-		found = true;
-	}
-	return found;
-}
-
-/*
- * Check every piece of evidence in a VIEW-CHANGE for view v.  Signatures,
- * f+1 I-HATE proofs for v-1, the checkpoint proof, the entries' chain and
- * signatures, and the CC (valid, and inside the sender's own history).
- */
-static bool
-vc_valid(zz_replica *r, const zz_view_change *m, zz_view v)
-{
-	bool		seen[ZZ_MAX_N] = {false};
-	uint32_t	i;
-
-	if (m->new_view != v || v == 0 || m->replica >= r->p.n)
-		return false;
-	zz_view_change_signing_bytes(&r->sigbuf, m);
-	if (r->sigbuf.len == 0 ||
-		!zz_verify(r->crypto, m->replica, r->sigbuf.data, r->sigbuf.len, &m->sig))
-		return false;
-	if (m->n_hate < r->p.f + 1)
-		return false;
-	for (i = 0; i < m->n_hate; i++)
-	{
-		uint32_t	who = m->hate_replicas[i];
-
-		if (who >= r->p.n || seen[who])
-			return false;
-		seen[who] = true;
-		zz_i_hate_signing_bytes(&r->sigbuf, v - 1, who);
-		if (!zz_verify(r->crypto, who, r->sigbuf.data, r->sigbuf.len, &m->hate_sigs[i]))
-			return false;
-	}
-	if (m->cp.count == 0)
-	{
-		zz_digest	zero = {{0}};
-
-		if (m->cp.seq != 0 || !zz_digest_eq(&m->cp.history, &zero))
-			return false;
-	}
-	else if (!zz_cp_proof_valid(r, &m->cp))
-		return false;
-	if (!entries_valid(r, m))
-		return false;
-	if (m->has_cc && m->cc.seq > m->cp.seq)
-	{
-		if (!vc_cc_usable(m) || !zz_cc_valid(r, &m->cc))
-			return false;
-	}
-	if (m->cert.count > 0 && (!vc_cert_usable(m) || !zz_cp_proof_valid(r, &m->cert)))
-		return false;
-	return true;
-}
-
-/* ------------------------------------------------------------------------
- * The new history
- * ------------------------------------------------------------------------ */
-
-static bool
-append_selected(zz_new_history *g, const zz_order_req *e)
-{
-	zz_seq		k = e->hdr.seq - g->start - 1;
-	zz_order_req **grown = realloc(g->entries, sizeof(*grown) * (k + 1));
-
-	if (grown == NULL)
-		return false;
-	g->entries = grown;
-	g->entries[k] = zz_order_req_clone(e);
-	if (g->entries[k] == NULL)
-		return false;
-	g->end = e->hdr.seq;
-	g->end_history = e->hdr.history;
-	return true;
-}
-
-/*
- * The corrected rule ("the highest view wins"; protocol.md section 8).
- *
- * Start at the highest valid certified checkpoint in the set.  For each
- * slot s above it, consider only the VIEW-CHANGEs whose reported history
- * agrees with G so far ("alive"): entries that chain from the selected
- * history, and CCs whose prefix does not conflict with it.  Let w be the
- * highest view of a live CC covering s.  If f+1 live VIEW-CHANGEs report
- * one entry at s issued in a view above w (any view if no CC covers s),
- * select it.  Otherwise select the entry at s of the highest-view live CC
- * covering s.  Otherwise stop: nothing at s or beyond can have completed.
- *
- * Why it is safe: a request completes either on 3f+1 matching responses
- * in some view u, so every correct replica holds it labelled u and f+1 of
- * them are in any 2f+1 VIEW-CHANGEs, while no CC of view >= u can conflict
- * with it; or on a CC of view u that 2f+1 replicas adopted, so one correct
- * replica in the set reports it, and any entry of a higher view at s was
- * built on top of it.
- */
-static bool
-compute_new_history(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
-					zz_new_history *g)
-{
-	bool		alive[ZZ_MAX_N];
-	uint32_t	i,
-				j,
-				best_cp = 0;
-	zz_seq		s;
-
-	memset(g, 0, sizeof(*g));
-	for (i = 1; i < k; i++)
-		if (vcs[i]->cp.seq > vcs[best_cp]->cp.seq)
-			best_cp = i;
-	g->start = g->end = vcs[best_cp]->cp.seq;
-	g->start_history = g->end_history = vcs[best_cp]->cp.history;
-	g->start_proof = vcs[best_cp]->cp;
-
-	for (i = 0; i < k; i++)
-	{
-		const zz_order_req *e = vc_entry(vcs[i], g->start);
-
-		if (vcs[i]->cp.seq == g->start)
-			alive[i] = zz_digest_eq(&vcs[i]->cp.history, &g->start_history);
-		else
-			alive[i] = e != NULL && zz_digest_eq(&e->hdr.history, &g->start_history);
-	}
-
-	for (s = g->start + 1;; s++)
-	{
-		const zz_order_req *chosen = NULL;
-		int			cc_holder = -1;
-		bool		any_cc = false;
-		zz_view		w = 0;
-		zz_seq		holder_upto = 0;
-
-		/* w: the highest view of live evidence (CC or certificate) covering s. */
-		for (i = 0; i < k; i++)
-		{
-			zz_view		ev;
-			zz_seq		upto;
-
-			if (!alive[i] || !vc_evidence(vcs[i], s, &ev, &upto))
-				continue;
-			if (!any_cc || ev > w || (ev == w && upto > holder_upto))
-			{
-				w = ev;
-				holder_upto = upto;
-				cc_holder = (int) i;
-			}
-			any_cc = true;
-		}
-
-		/* f+1 live reports of one entry issued in a view above w. */
-		for (i = 0; i < k && chosen == NULL; i++)
-		{
-			const zz_order_req *e = alive[i] ? vc_entry(vcs[i], s) : NULL;
-			uint32_t	support = 0;
-
-			if (e == NULL || (any_cc && e->hdr.view <= w))
-				continue;
-			for (j = 0; j < k; j++)
-			{
-				const zz_order_req *o = alive[j] ? vc_entry(vcs[j], s) : NULL;
-
-				if (o != NULL && (!any_cc || o->hdr.view > w) &&
-					zz_digest_eq(&o->hdr.history, &e->hdr.history))
-					support++;
-			}
-			if (support >= r->p.f + 1)
-				chosen = e;
-		}
-		if (chosen == NULL && cc_holder >= 0)
-			chosen = vc_entry(vcs[cc_holder], s);
-		if (chosen == NULL)
-			break;
-		if (!append_selected(g, chosen))
-			return false;
-		for (i = 0; i < k; i++)
-		{
-			const zz_order_req *e = vc_entry(vcs[i], s);
-
-			alive[i] = alive[i] && e != NULL &&
-				zz_digest_eq(&e->hdr.history, &chosen->hdr.history);
-		}
-	}
-	return true;
-}
-
-/*
- * The rule as first published, kept only so tests can show that the
- * shipped scenarios catch it: take the CC with the highest sequence
- * number, whatever its view, copy its holder's history up to it, then
- * append entries that f+1 VIEW-CHANGEs report.  Unsafe (Abraham et al.).
- */
-static bool
-compute_new_history_unsafe(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
-						   zz_new_history *g)
-{
-	uint32_t	i,
-				j,
-				best_cp = 0;
-	int			cc_holder = -1;
-	zz_seq		s;
-
-	memset(g, 0, sizeof(*g));
-	for (i = 1; i < k; i++)
-		if (vcs[i]->cp.seq > vcs[best_cp]->cp.seq)
-			best_cp = i;
-	g->start = g->end = vcs[best_cp]->cp.seq;
-	g->start_history = g->end_history = vcs[best_cp]->cp.history;
-	g->start_proof = vcs[best_cp]->cp;
-	for (i = 0; i < k; i++)
-		if (vc_cc_usable(vcs[i]) && vcs[i]->cc.seq > g->start &&
-			(cc_holder < 0 || vcs[i]->cc.seq > vcs[cc_holder]->cc.seq))
-			cc_holder = (int) i;
-	for (s = g->start + 1;; s++)
-	{
-		const zz_order_req *chosen = NULL;
-
-		if (cc_holder >= 0 && s <= vcs[cc_holder]->cc.seq)
-			chosen = vc_entry(vcs[cc_holder], s);
-		for (i = 0; i < k && chosen == NULL; i++)
-		{
-			const zz_order_req *e = vc_entry(vcs[i], s);
-			uint32_t	support = 0;
-
-			if (e == NULL)
-				continue;
-			for (j = 0; j < k; j++)
-			{
-				const zz_order_req *o = vc_entry(vcs[j], s);
-
-				if (o && zz_digest_eq(&o->hdr.history, &e->hdr.history))
-					support++;
-			}
-			if (support >= r->p.f + 1)
-				chosen = e;
-		}
-		if (chosen == NULL)
-			break;
-		/* It must still chain from what was selected below it. */
-		{
-			zz_digest	h;
-
-			zz_chain_history(r->crypto, &g->end_history, s, &chosen->hdr.batch_digest, &h);
-			if (!zz_digest_eq(&h, &chosen->hdr.history))
-				break;
-		}
-		if (!append_selected(g, chosen))
-			return false;
-	}
-	return true;
 }
 
 /* ------------------------------------------------------------------------
@@ -626,7 +239,7 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	vc->awaiting_transfer = false;
 	vc->confirm_sent = false;
 	memset(vc->confirm_have, 0, sizeof(vc->confirm_have));
-	free_history(&vc->g);
+	zz_new_history_free(&vc->g);
 	clear_vcs(vc);
 	zz_drop_batch(r);
 	zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
@@ -850,7 +463,7 @@ zz_on_view_change(zz_replica *r, const uint8_t *buf, size_t len)
 			zz_vc_send_new_view_to(r, m.replica);
 		goto done;
 	}
-	if (!vc_valid(r, &m, m.new_view))
+	if (!zz_vc_valid(r, &m, m.new_view))
 	{
 		r->stats.rejected++;
 		goto done;
@@ -997,14 +610,14 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	for (i = 0; i < m.n_vc; i++)
 	{
 		if (m.vcs[i].replica >= r->p.n || seen[m.vcs[i].replica] ||
-			!vc_valid(r, &m.vcs[i], m.new_view))
+			!zz_vc_valid(r, &m.vcs[i], m.new_view))
 			goto reject_m;
 		seen[m.vcs[i].replica] = true;
 		set[i] = &m.vcs[i];
-		zz_replica_trace(r, "NEW-VIEW %llu uses VIEW-CHANGE of R%u: cp=%llu cc=%s%llu entries=%u",
+		zz_replica_trace(r, "NEW-VIEW %llu uses VIEW-CHANGE of R%u: cp=%llu cert=%llu cc=%llu entries=%u",
 						 (unsigned long long) m.new_view, m.vcs[i].replica,
 						 (unsigned long long) m.vcs[i].cp.seq,
-						 vc_cc_usable(&m.vcs[i]) ? "" : "unusable:",
+						 (unsigned long long) m.vcs[i].cert.seq,
 						 (unsigned long long) (m.vcs[i].has_cc ? m.vcs[i].cc.seq : 0),
 						 m.vcs[i].n_entries);
 	}
@@ -1019,11 +632,8 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 		memset(vc->confirm_have, 0, sizeof(vc->confirm_have));
 		zz_drop_batch(r);
 	}
-	free_history(&vc->g);
-	if (r->bugs & ZZ_BUG_UNSAFE_NEW_VIEW)
-		ok = compute_new_history_unsafe(r, set, m.n_vc, &vc->g);
-	else
-		ok = compute_new_history(r, set, m.n_vc, &vc->g);
+	zz_new_history_free(&vc->g);
+	ok = zz_compute_new_history(r, set, m.n_vc, &vc->g);
 	if (!ok)
 		goto done;
 	r->view = m.new_view;
@@ -1188,7 +798,7 @@ enter_view(zz_replica *r)
 	vc->reissue_deadline = UINT64_MAX;
 	vc->timeout = r->p.view_change_timeout;
 	vc->target = 0;
-	free_history(&vc->g);
+	zz_new_history_free(&vc->g);
 	vc->have_g = false;
 	clear_vcs(vc);
 	r->fill_hole_round = 0;
