@@ -18,7 +18,6 @@
 
 #define ZZ_FILL_HOLE_MAX 64		/* ORDER-REQs resent per FILL-HOLE */
 
-static void send_spec_response(zz_replica *r, zz_entry *e, uint32_t i);
 
 /*
  * A line of trace for humans, when the shell asked for traces.
@@ -54,12 +53,6 @@ zz_broadcast(zz_replica *r, const zz_buf *b)
 
 	for (i = 0; i < r->p.n; i++)
 		zz_send_replica(r, i, b);
-}
-
-static bool
-is_primary(const zz_replica *r)
-{
-	return zz_primary_of(&r->p, r->view) == r->id;
 }
 
 /*
@@ -249,285 +242,6 @@ zz_replica_visit_history(const zz_replica *r, zz_history_visit fn, void *ctx)
 }
 
 /* ------------------------------------------------------------------------
- * REQUEST
- * ------------------------------------------------------------------------ */
-
-/*
- * Resend the SPEC-RESPONSE a client was already sent for its latest
- * request.  (A client that was committing retransmits its COMMIT, which
- * is answered with a fresh LOCAL-COMMIT.)  A request below the stable
- * checkpoint is answered from the client table, which state transfer also
- * carries.
- */
-static void
-resend_cached(zz_replica *r, zz_client_rec *c)
-{
-	zz_spec_response m;
-	zz_digest	d;
-	const uint8_t *reply;
-	uint32_t	len;
-
-	if (c->last_seq > r->stable_seq)
-	{
-		zz_entry   *e = zz_entry_at(r, c->last_seq);
-
-		/* Unanswered entries (view change in progress) are answered later. */
-		if (e != NULL && e->responded && c->last_index < e->order->hdr.count)
-		{
-			r->stats.cached_replies++;
-			send_spec_response(r, e, c->last_index);
-		}
-		return;
-	}
-	if (c->last_seq > r->stable_seq || !zz_client_reply(c, &reply, &len))
-		return;
-
-	/*
-	 * Covered by a stable checkpoint, so committed, and every correct
-	 * replica holds the same reply in its client table: answer with a
-	 * response core of its own, a batch of one at (0, n, h_n), which every
-	 * correct replica builds identically.
-	 */
-	memset(&m, 0, sizeof(m));
-	m.seq = c->last_seq;
-	m.history = c->last_history;
-	m.replica = r->id;
-	m.client = c->client;
-	m.timestamp = c->last_ts;
-	m.reply = reply;
-	m.reply_len = len;
-	m.order.seq = c->last_seq;
-	m.order.history = c->last_history;
-	m.order.count = 1;
-	zz_reply_leaf(r->crypto, c->client, c->last_ts, reply, len, &d);
-	zz_merkle_root(r->crypto, &d, 1, &m.reply_root);
-	zz_response_core_signing_bytes(&r->sigbuf, 0, m.seq, &m.history, &m.reply_root);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.core_sig);
-	zz_spec_response_mac_digest(r->crypto, &m, &d);
-	zz_mac_compute(r->crypto, c->client, &d, &m.mac);
-	zz_buf_reset(&r->out);
-	zz_encode_spec_response(&r->out, &m);
-	r->io.to_client(r->io.ctx, c->client, r->out.data, r->out.len);
-	r->stats.cached_replies++;
-}
-
-/*
- * The primary closes its open batch: one ORDER-REQ for all of it, signed
- * once, sent to every backup, and accepted locally.
- */
-static void
-close_batch(zz_replica *r)
-{
-	zz_order_req m;
-	zz_digest  *digests;
-	uint32_t	i;
-
-	if (r->batch_len == 0 || r->mode != ZZ_MODE_NORMAL || !is_primary(r))
-		return;
-	if (r->max_seq + 1 > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
-		return;					/* flow control: wait for a checkpoint */
-
-	memset(&m, 0, sizeof(m));
-	digests = malloc(sizeof(zz_digest) * r->batch_len);
-	m.reqs = malloc(sizeof(zz_request) * r->batch_len);
-	if (digests == NULL || m.reqs == NULL)
-		abort();
-	for (i = 0; i < r->batch_len; i++)
-	{
-		digests[i] = r->batch[i].digest;
-		m.reqs[i] = r->batch[i].req;
-	}
-	m.hdr.view = r->view;
-	m.hdr.seq = r->max_seq + 1;
-	m.hdr.count = r->batch_len;
-	m.hdr.nd_time = r->now;
-	m.hdr.nd_seed = r->max_seq * 0x9e3779b97f4a7c15ull ^ r->now;	/* any value will do */
-	zz_batch_digest(r->crypto, m.hdr.nd_time, m.hdr.nd_seed, digests, r->batch_len,
-					&m.hdr.batch_digest);
-	zz_chain_history(r->crypto, &r->max_history, m.hdr.seq, &m.hdr.batch_digest,
-					 &m.hdr.history);
-	zz_order_hdr_signing_bytes(&r->sigbuf, &m.hdr);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.hdr.sig);
-
-	zz_buf_reset(&r->out);
-	zz_encode_order_req(&r->out, &m);
-	zz_broadcast(r, &r->out);
-	r->stats.batches_ordered++;
-	zz_replica_trace(r, "ORDER-REQ n=%llu count=%u", (unsigned long long) m.hdr.seq,
-					 m.hdr.count);
-	zz_accept_order_req(r, &m, true);
-
-	free(digests);
-	free(m.reqs);
-	zz_drop_batch(r);
-}
-
-/*
- * Check the MAC authenticator entry meant for this replica.
- */
-static bool
-request_authentic(zz_replica *r, const zz_request *q, zz_digest *d)
-{
-	zz_request_digest(r->crypto, q, d);
-	if (q->n_auth != r->p.n)
-		return false;
-	return zz_mac_check(r->crypto, q->client, d, &q->auth[r->id]);
-}
-
-/*
- * Append a request to the primary's open batch unless it is stale or
- * already there.  Closes the batch when full.
- */
-static void
-primary_add_request(zz_replica *r, const zz_request *q, const zz_digest *d)
-{
-	zz_client_rec *c = zz_client_lookup(r, q->client, true);
-	zz_pending *p;
-
-	if (c == NULL || q->timestamp <= c->ordered_ts)
-		return;
-	if (r->batch_len >= r->p.batch_max)
-		return;					/* flow control held the batch; client retries */
-	p = &r->batch[r->batch_len];
-	p->op_copy = malloc(q->op_len ? q->op_len : 1);
-	if (p->op_copy == NULL)
-		abort();
-	memcpy(p->op_copy, q->op, q->op_len);
-	p->req = *q;
-	p->req.op = p->op_copy;
-	p->digest = *d;
-	c->ordered_ts = q->timestamp;
-	if (r->batch_len++ == 0)
-		r->batch_deadline = r->now + r->p.batch_timeout;
-	if (r->batch_len >= r->p.batch_max)
-		close_batch(r);
-}
-
-/*
- * Forward a retransmitted request to the primary (section 5) and start the
- * CONFIRM-REQ timer.
- */
-static void
-send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
-{
-	zz_confirm_req m;
-
-	memset(&m, 0, sizeof(m));
-	m.view = r->view;
-	m.replica = r->id;
-	m.request = *q;
-	zz_confirm_req_signing_bytes(&r->sigbuf, &m);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
-	zz_buf_reset(&r->out);
-	zz_encode_confirm_req(&r->out, &m);
-	zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
-	r->stats.confirm_reqs++;
-	if (c->confirm_deadline == 0 || c->confirm_deadline == UINT64_MAX ||
-		c->confirm_view != r->view)
-	{
-		c->confirm_deadline = r->now + r->p.confirm_timeout;
-		c->confirm_ts = q->timestamp;
-		c->confirm_view = r->view;
-	}
-}
-
-static void
-on_request(zz_replica *r, const uint8_t *buf, size_t len)
-{
-	zz_request	q;
-	zz_digest	d;
-	zz_client_rec *c;
-
-	if (zz_decode_request(buf, len, &q) != ZZ_OK || !request_authentic(r, &q, &d))
-	{
-		r->stats.rejected++;
-		return;
-	}
-	c = zz_client_lookup(r, q.client, true);
-	if (c == NULL)
-		return;
-	if (q.timestamp <= c->last_ts)
-	{
-		/* Executed: resend the cached reply if it is the same request. */
-		if (q.timestamp == c->last_ts && zz_digest_eq(&d, &c->last_req))
-			resend_cached(r, c);
-		return;
-	}
-	if (r->mode != ZZ_MODE_NORMAL)
-		return;
-	if (is_primary(r))
-	{
-		if (q.timestamp <= c->ordered_ts)
-		{
-			/* Ordered, not yet executed: the backups may lack the ORDER-REQ. */
-			zz_entry   *e = zz_entry_at(r, c->ordered_seq);
-
-			if (e != NULL)
-			{
-				zz_buf_reset(&r->out);
-				zz_encode_order_req(&r->out, e->order);
-				zz_broadcast(r, &r->out);
-			}
-			return;
-		}
-		primary_add_request(r, &q, &d);
-	}
-	else if (q.timestamp > c->ordered_ts)
-		send_confirm_req(r, &q, c);
-}
-
-/*
- * The primary answers a CONFIRM-REQ with the ORDER-REQ that holds the
- * request, or orders it now.
- */
-static void
-on_confirm_req(zz_replica *r, const uint8_t *buf, size_t len)
-{
-	zz_confirm_req m;
-	zz_client_rec *c;
-	zz_digest	d;
-
-	if (zz_decode_confirm_req(buf, len, &m) != ZZ_OK || m.replica >= r->p.n)
-		goto reject;
-	zz_confirm_req_signing_bytes(&r->sigbuf, &m);
-	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
-		goto reject;
-	if (m.view != r->view || !is_primary(r) || r->mode != ZZ_MODE_NORMAL)
-		return;
-	if (!request_authentic(r, &m.request, &d))
-		goto reject;
-	c = zz_client_lookup(r, m.request.client, true);
-	if (c == NULL)
-		return;
-	if (m.request.timestamp <= c->ordered_ts)
-	{
-		zz_entry   *e = zz_entry_at(r, c->ordered_ts > c->last_ts ? c->ordered_seq : c->last_seq);
-
-		if (e != NULL)
-		{
-			zz_buf_reset(&r->out);
-			zz_encode_order_req(&r->out, e->order);
-			zz_send_replica(r, m.replica, &r->out);
-		}
-		else
-			zz_replica_trace(r, "CONFIRM-REQ c=%u t=%llu: ordered_ts=%llu last_ts=%llu "
-							 "ordered_seq=%llu last_seq=%llu stable=%llu max=%llu batch=%u",
-							 c->client, (unsigned long long) m.request.timestamp,
-							 (unsigned long long) c->ordered_ts,
-							 (unsigned long long) c->last_ts,
-							 (unsigned long long) c->ordered_seq,
-							 (unsigned long long) c->last_seq,
-							 (unsigned long long) r->stable_seq,
-							 (unsigned long long) r->max_seq, r->batch_len);
-		return;
-	}
-	primary_add_request(r, &m.request, &d);
-	return;
-reject:
-	r->stats.rejected++;
-}
-
-/* ------------------------------------------------------------------------
  * ORDER-REQ
  * ------------------------------------------------------------------------ */
 
@@ -567,7 +281,7 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 			zz_request_digest(r->crypto, &m->reqs[i], &digests[i]);
 			continue;
 		}
-		ok = request_authentic(r, &m->reqs[i], &digests[i]);
+		ok = zz_request_authentic(r, &m->reqs[i], &digests[i]);
 		if (!ok)
 		{
 			zz_replica_trace(r, "ORDER-REQ n=%llu: request %u fails its MAC",
@@ -695,7 +409,7 @@ on_order_req(zz_replica *r, const uint8_t *buf, size_t len)
 			r->stats.rejected++;
 		goto done;
 	}
-	if (m.hdr.view != r->view || r->mode != ZZ_MODE_NORMAL || is_primary(r))
+	if (m.hdr.view != r->view || r->mode != ZZ_MODE_NORMAL || zz_is_primary(r))
 		goto done;
 	if (m.hdr.seq <= r->max_seq)
 	{
@@ -796,218 +510,6 @@ on_fill_hole(zz_replica *r, const uint8_t *buf, size_t len)
 	return;
 reject:
 	r->stats.rejected++;
-}
-
-/* ------------------------------------------------------------------------
- * Speculative execution and SPEC-RESPONSE
- * ------------------------------------------------------------------------ */
-
-/*
- * Send one request's SPEC-RESPONSE (also to resend it on retransmission).
- */
-static void
-send_spec_response(zz_replica *r, zz_entry *e, uint32_t i)
-{
-	zz_spec_response m;
-	zz_digest	d;
-	const zz_request *q = &e->order->reqs[i];
-
-	memset(&m, 0, sizeof(m));
-	m.view = e->order->hdr.view;
-	m.seq = e->order->hdr.seq;
-	m.history = e->order->hdr.history;
-	m.reply_root = e->reply_root;
-	m.replica = r->id;
-	m.core_sig = e->core_sig;
-	m.client = q->client;
-	m.timestamp = q->timestamp;
-	m.index = i;
-	m.reply = e->replies[i].data;
-	m.reply_len = e->replies[i].len;
-	m.path_len = zz_merkle_tree_path(e->tree, e->order->hdr.count, i, m.path);
-	m.order = e->order->hdr;
-	zz_spec_response_mac_digest(r->crypto, &m, &d);
-	zz_mac_compute(r->crypto, q->client, &d, &m.mac);
-	zz_buf_reset(&r->out);
-	zz_encode_spec_response(&r->out, &m);
-	r->io.to_client(r->io.ctx, q->client, r->out.data, r->out.len);
-	r->stats.spec_responses++;
-}
-
-/*
- * The service finished entry e: build the reply tree, sign the response
- * core once for the whole batch, answer every client, and checkpoint.
- */
-static void
-finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
-{
-	uint32_t	i,
-				k = 0,
-				count = e->order->hdr.count;
-	zz_seq		seq = e->order->hdr.seq;
-
-	e->replies = calloc(count, sizeof(zz_reply));
-	e->tree = malloc(sizeof(zz_digest) * ZZ_MERKLE_TREE_LEN(count));
-	if (e->replies == NULL || e->tree == NULL)
-		abort();
-	for (i = 0; i < count; i++)
-	{
-		const zz_request *q = &e->order->reqs[i];
-
-		if (!e->skipped[i] && k < res->count)
-		{
-			zz_client_rec *c = zz_client_lookup(r, q->client, false);
-
-			e->replies[i] = res->replies[k];
-			res->replies[k].data = NULL;
-			k++;
-			if (c != NULL && c->last_ts == q->timestamp && c->last_seq == seq)
-			{
-				free(c->reply);
-				c->reply = malloc(e->replies[i].len ? e->replies[i].len : 1);
-				if (c->reply == NULL)
-					abort();
-				if (e->replies[i].len > 0)
-					memcpy(c->reply, e->replies[i].data, e->replies[i].len);
-				c->reply_len = e->replies[i].len;
-			}
-		}
-		zz_reply_leaf(r->crypto, q->client, q->timestamp, e->replies[i].data,
-					  e->replies[i].len, &e->tree[i]);
-	}
-	zz_merkle_tree_root(r->crypto, e->tree, zz_merkle_tree(r->crypto, e->tree, count, e->tree),
-						count, &e->reply_root);
-	e->executed = true;
-	r->last_executed = seq;
-	r->exec_history = e->order->hdr.history;
-	r->stats.batches_executed++;
-
-	/*
-	 * During a view change, answer nothing: entries adopted from the new
-	 * history are answered once they carry the new view (viewchange.c).
-	 */
-	if (r->mode == ZZ_MODE_NORMAL && e->order->hdr.view == r->view)
-		zz_respond_entry(r, e);
-
-	if (seq % r->p.cp_interval == 0)
-		zz_checkpoint_after_execute(r, seq, res->has_digest ? &res->state : NULL);
-	zz_exec_result_free(res);
-	if (r->mode == ZZ_MODE_VIEW_CHANGE)
-		zz_vc_progress(r);
-}
-
-/*
- * Sign the batch's response core once, under the view its ORDER-REQ now
- * carries, and send every client its SPEC-RESPONSE.
- */
-void
-zz_respond_entry(zz_replica *r, zz_entry *e)
-{
-	uint32_t	i;
-
-	zz_response_core_signing_bytes(&r->sigbuf, e->order->hdr.view, e->order->hdr.seq,
-								   &e->order->hdr.history, &e->reply_root);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &e->core_sig);
-	for (i = 0; i < e->order->hdr.count; i++)
-		if (!e->skipped[i])
-			send_spec_response(r, e, i);
-	e->responded = true;
-}
-
-/*
- * Hand the next accepted batch to the service.  Requests whose (client, t)
- * already executed are skipped deterministically: every correct replica
- * decides the same from the same history.  Executes synchronously
- * completing services in a loop.
- */
-void
-zz_try_execute(zz_replica *r)
-{
-	while (r->last_executed < r->max_seq)
-	{
-		zz_entry   *e = zz_entry_at(r, r->last_executed + 1);
-		zz_op	   *ops;
-		uint32_t	i,
-					nops = 0,
-					count;
-		zz_exec_result res;
-		zz_exec_status st;
-
-		if (e == NULL || e->submitted)
-			return;
-		count = e->order->hdr.count;
-		ops = malloc(sizeof(zz_op) * count);
-		e->skipped = calloc(count, sizeof(bool));
-		e->undo = calloc(count, sizeof(zz_client_undo));
-		if (ops == NULL || e->skipped == NULL || e->undo == NULL)
-			abort();
-		for (i = 0; i < count; i++)
-		{
-			const zz_request *q = &e->order->reqs[i];
-			zz_client_rec *c = zz_client_lookup(r, q->client, true);
-			zz_client_undo *u;
-
-			if (c == NULL)
-				abort();
-			if (q->timestamp <= c->last_ts && !(r->bugs & ZZ_BUG_SKIP_DEDUP))
-			{
-				e->skipped[i] = true;
-				continue;
-			}
-			u = &e->undo[e->n_undo++];
-			u->client = c->client;
-			u->prev_ts = c->last_ts;
-			u->prev_req = c->last_req;
-			u->prev_seq = c->last_seq;
-			u->prev_history = c->last_history;
-			u->prev_index = c->last_index;
-			u->prev_reply = c->reply;
-			u->prev_reply_len = c->reply_len;
-			c->reply = NULL;
-			c->reply_len = 0;
-			c->last_index = i;
-			c->last_ts = q->timestamp;
-			c->last_req = e->req_digests[i];
-			c->last_seq = e->order->hdr.seq;
-			c->last_history = e->order->hdr.history;
-			ops[nops].client = q->client;
-			ops[nops].timestamp = q->timestamp;
-			ops[nops].data = q->op;
-			ops[nops].len = q->op_len;
-			nops++;
-		}
-		e->submitted = true;
-		r->stats.requests_executed += nops;
-		memset(&res, 0, sizeof(res));
-		st = r->svc.execute(r->svc.ctx, e->order->hdr.seq, e->order->hdr.nd_time,
-							e->order->hdr.nd_seed, ops, nops,
-							e->order->hdr.seq % r->p.cp_interval == 0, &res);
-		free(ops);
-		if (st == ZZ_EXEC_PENDING)
-			return;
-		if (st == ZZ_EXEC_FAILED)
-		{
-			zz_replica_trace(r, "service failed at n=%llu", (unsigned long long) e->order->hdr.seq);
-			return;
-		}
-		finish_execution(r, e, &res);
-	}
-}
-
-void
-zz_replica_execute_done(zz_replica *r, zz_time now, zz_exec_result *res)
-{
-	zz_entry   *e;
-
-	r->now = now;
-	e = zz_entry_at(r, res->seq);
-	if (e == NULL || !e->submitted || e->executed || res->seq != r->last_executed + 1)
-	{
-		zz_exec_result_free(res);
-		return;
-	}
-	finish_execution(r, e, res);
-	zz_try_execute(r);
 }
 
 /* ------------------------------------------------------------------------
@@ -1160,7 +662,7 @@ zz_replica_receive(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 	switch (t)
 	{
 		case ZZ_MSG_REQUEST:
-			on_request(r, buf, len);
+			zz_on_request(r, buf, len);
 			break;
 		case ZZ_MSG_ORDER_REQ:
 			on_order_req(r, buf, len);
@@ -1169,7 +671,7 @@ zz_replica_receive(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 			on_commit(r, buf, len);
 			break;
 		case ZZ_MSG_CONFIRM_REQ:
-			on_confirm_req(r, buf, len);
+			zz_on_confirm_req(r, buf, len);
 			break;
 		case ZZ_MSG_FILL_HOLE:
 			on_fill_hole(r, buf, len);
@@ -1247,7 +749,7 @@ zz_replica_tick(zz_replica *r, zz_time now)
 	if (r->batch_deadline <= now)
 	{
 		r->batch_deadline = UINT64_MAX;
-		close_batch(r);
+		zz_close_batch(r);
 		if (r->batch_len > 0)	/* held by flow control: try again later */
 			r->batch_deadline = now + r->p.batch_timeout;
 	}
@@ -1270,7 +772,7 @@ zz_replica_tick(zz_replica *r, zz_time now)
 		if (c->used && c->confirm_deadline != 0 && c->confirm_deadline <= now)
 		{
 			c->confirm_deadline = UINT64_MAX;
-			if (r->mode == ZZ_MODE_NORMAL && !is_primary(r) && c->confirm_view == r->view &&
+			if (r->mode == ZZ_MODE_NORMAL && !zz_is_primary(r) && c->confirm_view == r->view &&
 				c->ordered_ts < c->confirm_ts)
 				zz_hate_primary(r, "CONFIRM-REQ timed out");
 		}
@@ -1298,3 +800,4 @@ zz_replica_restart(zz_replica *r, zz_time now)
 	r->cp_resend_deadline = now;
 	zz_replica_trace(r, "restarted at n=%llu", (unsigned long long) r->last_executed);
 }
+

@@ -186,7 +186,7 @@ extern void zz_client_table_serialize(zz_replica *r, zz_buf *b);
 extern bool zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len);
 extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len);
 
-/* replica.c */
+/* replica.c, execute.c */
 extern void zz_replica_trace(zz_replica *r, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
 extern void zz_send_replica(zz_replica *r, uint32_t to, const zz_buf *b);
@@ -195,6 +195,19 @@ extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verif
 extern void zz_try_execute(zz_replica *r);
 extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
 extern void zz_respond_entry(zz_replica *r, zz_entry *e);
+extern void zz_send_spec_response(zz_replica *r, zz_entry *e, uint32_t i);
+
+/* request.c */
+extern void zz_on_request(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_confirm_req(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_close_batch(zz_replica *r);
+extern bool zz_request_authentic(zz_replica *r, const zz_request *q, zz_digest *d);
+
+static inline bool
+zz_is_primary(const zz_replica *r)
+{
+	return zz_primary_of(&r->p, r->view) == r->id;
+}
 extern void zz_drop_batch(zz_replica *r);
 extern void zz_request_new_view(zz_replica *r, zz_view v);
 

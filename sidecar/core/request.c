@@ -1,0 +1,290 @@
+/*
+ * request.c
+ *	  Requests at a replica (protocol.md sections 4 and 5): REQUEST, the
+ *	  primary's open batch and its ORDER-REQ, CONFIRM-REQ, and resending
+ *	  the reply a client already had.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica_int.h"
+
+/* ------------------------------------------------------------------------
+ * REQUEST
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Resend the SPEC-RESPONSE a client was already sent for its latest
+ * request.  (A client that was committing retransmits its COMMIT, which
+ * is answered with a fresh LOCAL-COMMIT.)  A request below the stable
+ * checkpoint is answered from the client table, which state transfer also
+ * carries.
+ */
+static void
+resend_cached(zz_replica *r, zz_client_rec *c)
+{
+	zz_spec_response m;
+	zz_digest	d;
+	const uint8_t *reply;
+	uint32_t	len;
+
+	if (c->last_seq > r->stable_seq)
+	{
+		zz_entry   *e = zz_entry_at(r, c->last_seq);
+
+		/* Unanswered entries (view change in progress) are answered later. */
+		if (e != NULL && e->responded && c->last_index < e->order->hdr.count)
+		{
+			r->stats.cached_replies++;
+			zz_send_spec_response(r, e, c->last_index);
+		}
+		return;
+	}
+	if (c->last_seq > r->stable_seq || !zz_client_reply(c, &reply, &len))
+		return;
+
+	/*
+	 * Covered by a stable checkpoint, so committed, and every correct
+	 * replica holds the same reply in its client table: answer with a
+	 * response core of its own, a batch of one at (0, n, h_n), which every
+	 * correct replica builds identically.
+	 */
+	memset(&m, 0, sizeof(m));
+	m.seq = c->last_seq;
+	m.history = c->last_history;
+	m.replica = r->id;
+	m.client = c->client;
+	m.timestamp = c->last_ts;
+	m.reply = reply;
+	m.reply_len = len;
+	m.order.seq = c->last_seq;
+	m.order.history = c->last_history;
+	m.order.count = 1;
+	zz_reply_leaf(r->crypto, c->client, c->last_ts, reply, len, &d);
+	zz_merkle_root(r->crypto, &d, 1, &m.reply_root);
+	zz_response_core_signing_bytes(&r->sigbuf, 0, m.seq, &m.history, &m.reply_root);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.core_sig);
+	zz_spec_response_mac_digest(r->crypto, &m, &d);
+	zz_mac_compute(r->crypto, c->client, &d, &m.mac);
+	zz_buf_reset(&r->out);
+	zz_encode_spec_response(&r->out, &m);
+	r->io.to_client(r->io.ctx, c->client, r->out.data, r->out.len);
+	r->stats.cached_replies++;
+}
+
+/*
+ * The primary closes its open batch: one ORDER-REQ for all of it, signed
+ * once, sent to every backup, and accepted locally.
+ */
+void
+zz_close_batch(zz_replica *r)
+{
+	zz_order_req m;
+	zz_digest  *digests;
+	uint32_t	i;
+
+	if (r->batch_len == 0 || r->mode != ZZ_MODE_NORMAL || !zz_is_primary(r))
+		return;
+	if (r->max_seq + 1 > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
+		return;					/* flow control: wait for a checkpoint */
+
+	memset(&m, 0, sizeof(m));
+	digests = malloc(sizeof(zz_digest) * r->batch_len);
+	m.reqs = malloc(sizeof(zz_request) * r->batch_len);
+	if (digests == NULL || m.reqs == NULL)
+		abort();
+	for (i = 0; i < r->batch_len; i++)
+	{
+		digests[i] = r->batch[i].digest;
+		m.reqs[i] = r->batch[i].req;
+	}
+	m.hdr.view = r->view;
+	m.hdr.seq = r->max_seq + 1;
+	m.hdr.count = r->batch_len;
+	m.hdr.nd_time = r->now;
+	m.hdr.nd_seed = r->max_seq * 0x9e3779b97f4a7c15ull ^ r->now;	/* any value will do */
+	zz_batch_digest(r->crypto, m.hdr.nd_time, m.hdr.nd_seed, digests, r->batch_len,
+					&m.hdr.batch_digest);
+	zz_chain_history(r->crypto, &r->max_history, m.hdr.seq, &m.hdr.batch_digest,
+					 &m.hdr.history);
+	zz_order_hdr_signing_bytes(&r->sigbuf, &m.hdr);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.hdr.sig);
+
+	zz_buf_reset(&r->out);
+	zz_encode_order_req(&r->out, &m);
+	zz_broadcast(r, &r->out);
+	r->stats.batches_ordered++;
+	zz_replica_trace(r, "ORDER-REQ n=%llu count=%u", (unsigned long long) m.hdr.seq,
+					 m.hdr.count);
+	zz_accept_order_req(r, &m, true);
+
+	free(digests);
+	free(m.reqs);
+	zz_drop_batch(r);
+}
+
+/*
+ * Check the MAC authenticator entry meant for this replica.
+ */
+bool
+zz_request_authentic(zz_replica *r, const zz_request *q, zz_digest *d)
+{
+	zz_request_digest(r->crypto, q, d);
+	if (q->n_auth != r->p.n)
+		return false;
+	return zz_mac_check(r->crypto, q->client, d, &q->auth[r->id]);
+}
+
+/*
+ * Append a request to the primary's open batch unless it is stale or
+ * already there.  Closes the batch when full.
+ */
+static void
+primary_add_request(zz_replica *r, const zz_request *q, const zz_digest *d)
+{
+	zz_client_rec *c = zz_client_lookup(r, q->client, true);
+	zz_pending *p;
+
+	if (c == NULL || q->timestamp <= c->ordered_ts)
+		return;
+	if (r->batch_len >= r->p.batch_max)
+		return;					/* flow control held the batch; client retries */
+	p = &r->batch[r->batch_len];
+	p->op_copy = malloc(q->op_len ? q->op_len : 1);
+	if (p->op_copy == NULL)
+		abort();
+	memcpy(p->op_copy, q->op, q->op_len);
+	p->req = *q;
+	p->req.op = p->op_copy;
+	p->digest = *d;
+	c->ordered_ts = q->timestamp;
+	if (r->batch_len++ == 0)
+		r->batch_deadline = r->now + r->p.batch_timeout;
+	if (r->batch_len >= r->p.batch_max)
+		zz_close_batch(r);
+}
+
+/*
+ * Forward a retransmitted request to the primary (section 5) and start the
+ * CONFIRM-REQ timer.
+ */
+static void
+send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
+{
+	zz_confirm_req m;
+
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.request = *q;
+	zz_confirm_req_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_confirm_req(&r->out, &m);
+	zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
+	r->stats.confirm_reqs++;
+	if (c->confirm_deadline == 0 || c->confirm_deadline == UINT64_MAX ||
+		c->confirm_view != r->view)
+	{
+		c->confirm_deadline = r->now + r->p.confirm_timeout;
+		c->confirm_ts = q->timestamp;
+		c->confirm_view = r->view;
+	}
+}
+
+void
+zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_request	q;
+	zz_digest	d;
+	zz_client_rec *c;
+
+	if (zz_decode_request(buf, len, &q) != ZZ_OK || !zz_request_authentic(r, &q, &d))
+	{
+		r->stats.rejected++;
+		return;
+	}
+	c = zz_client_lookup(r, q.client, true);
+	if (c == NULL)
+		return;
+	if (q.timestamp <= c->last_ts)
+	{
+		/* Executed: resend the cached reply if it is the same request. */
+		if (q.timestamp == c->last_ts && zz_digest_eq(&d, &c->last_req))
+			resend_cached(r, c);
+		return;
+	}
+	if (r->mode != ZZ_MODE_NORMAL)
+		return;
+	if (zz_is_primary(r))
+	{
+		if (q.timestamp <= c->ordered_ts)
+		{
+			/* Ordered, not yet executed: the backups may lack the ORDER-REQ. */
+			zz_entry   *e = zz_entry_at(r, c->ordered_seq);
+
+			if (e != NULL)
+			{
+				zz_buf_reset(&r->out);
+				zz_encode_order_req(&r->out, e->order);
+				zz_broadcast(r, &r->out);
+			}
+			return;
+		}
+		primary_add_request(r, &q, &d);
+	}
+	else if (q.timestamp > c->ordered_ts)
+		send_confirm_req(r, &q, c);
+}
+
+/*
+ * The primary answers a CONFIRM-REQ with the ORDER-REQ that holds the
+ * request, or orders it now.
+ */
+void
+zz_on_confirm_req(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_confirm_req m;
+	zz_client_rec *c;
+	zz_digest	d;
+
+	if (zz_decode_confirm_req(buf, len, &m) != ZZ_OK || m.replica >= r->p.n)
+		goto reject;
+	zz_confirm_req_signing_bytes(&r->sigbuf, &m);
+	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
+		goto reject;
+	if (m.view != r->view || !zz_is_primary(r) || r->mode != ZZ_MODE_NORMAL)
+		return;
+	if (!zz_request_authentic(r, &m.request, &d))
+		goto reject;
+	c = zz_client_lookup(r, m.request.client, true);
+	if (c == NULL)
+		return;
+	if (m.request.timestamp <= c->ordered_ts)
+	{
+		zz_entry   *e = zz_entry_at(r, c->ordered_ts > c->last_ts ? c->ordered_seq : c->last_seq);
+
+		if (e != NULL)
+		{
+			zz_buf_reset(&r->out);
+			zz_encode_order_req(&r->out, e->order);
+			zz_send_replica(r, m.replica, &r->out);
+		}
+		else
+			zz_replica_trace(r, "CONFIRM-REQ c=%u t=%llu: ordered_ts=%llu last_ts=%llu "
+							 "ordered_seq=%llu last_seq=%llu stable=%llu max=%llu batch=%u",
+							 c->client, (unsigned long long) m.request.timestamp,
+							 (unsigned long long) c->ordered_ts,
+							 (unsigned long long) c->last_ts,
+							 (unsigned long long) c->ordered_seq,
+							 (unsigned long long) c->last_seq,
+							 (unsigned long long) r->stable_seq,
+							 (unsigned long long) r->max_seq, r->batch_len);
+		return;
+	}
+	primary_add_request(r, &m.request, &d);
+	return;
+reject:
+	r->stats.rejected++;
+}
+
