@@ -337,7 +337,8 @@ Datum
 zz_call_replicated(PG_FUNCTION_ARGS)
 {
 	char	   *signature;
-	StringInfoData frame;
+	StringInfoData frame,
+				answer;
 	Oid			rettype;
 	uint8		type;
 	const char *payload;
@@ -351,11 +352,12 @@ zz_call_replicated(PG_FUNCTION_ARGS)
 	zz_check_call_allowed(signature);
 
 	initStringInfo(&frame);
+	initStringInfo(&answer);
 	zz_build_request(fcinfo, signature, &frame, &rettype);
-	zz_sidecar_exchange(signature, &frame, &type);
+	zz_sidecar_exchange(signature, &frame, &answer, &type);
 
-	payload = frame.data + ZZ_FRAME_HDR;
-	plen = (uint32) (frame.len - ZZ_FRAME_HDR);
+	payload = answer.data + ZZ_FRAME_HDR;
+	plen = (uint32) (answer.len - ZZ_FRAME_HDR);
 	if (type == ZZ_FT_L_ERROR)
 	{
 		char	   *reason = pnstrdup(payload, plen);

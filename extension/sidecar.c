@@ -29,6 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/string.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
@@ -221,13 +222,12 @@ zz_wait(uint32 events, TimestampTz deadline, const char *signature)
 }
 
 /*
- * Send one whole frame.  A connection reused from an earlier call may turn
- * out closed by the sidecar before any byte went out: then reconnect once;
- * nothing can have been submitted.
+ * Send one whole frame.  Returns false if the sidecar closed the
+ * connection before taking all of it: it submits only whole frames, so the
+ * call was not submitted.
  */
-static void
-zz_send_frame(const char *path, const StringInfo frame, bool reused,
-			  TimestampTz deadline, const char *signature)
+static bool
+zz_send_frame(const StringInfo frame, TimestampTz deadline, const char *what)
 {
 	size_t		off = 0;
 
@@ -245,15 +245,11 @@ zz_send_frame(const char *path, const StringInfo frame, bool reused,
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		{
-			zz_wait(WL_SOCKET_WRITEABLE, deadline, signature);
+			zz_wait(WL_SOCKET_WRITEABLE, deadline, what);
 			continue;
 		}
-		if (off == 0 && reused)
-		{
-			reused = false;
-			zz_connect(path);
-			continue;
-		}
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			return false;
 		{
 			int			save_errno = errno;
 
@@ -261,20 +257,25 @@ zz_send_frame(const char *path, const StringInfo frame, bool reused,
 			errno = save_errno;
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not send the replicated call of %s to the zyzzyva sidecar at \"%s\": %m",
-							signature, path),
-					 errhint("Check that zyzzyvad is running; the call was not submitted.")));
+					 errmsg("could not send the replicated call of %s to the zyzzyva sidecar: %m",
+							what),
+					 errdetail("The call was not submitted.")));
 		}
 	}
+	return true;
 }
 
 /*
  * Receive one whole frame into buf: its type in *type, its payload from
  * buf->data + ZZ_FRAME_HDR.  Reads exactly the frame, nothing beyond.
+ *
+ * Returns false if the connection was reset before any byte of the answer
+ * came: the sidecar closed it with our request unread (a Unix socket
+ * resets only then), so the call was not submitted.  A plain close, or a
+ * reset after part of the answer, leaves the outcome unknown: an ERROR.
  */
-static void
-zz_recv_frame(StringInfo buf, uint8 *type, TimestampTz deadline,
-			  const char *signature)
+static bool
+zz_recv_frame(StringInfo buf, uint8 *type, TimestampTz deadline, const char *what)
 {
 	size_t		need = ZZ_FRAME_HDR;
 
@@ -301,7 +302,7 @@ zz_recv_frame(StringInfo buf, uint8 *type, TimestampTz deadline,
 					ereport(ERROR,
 							(errcode(ERRCODE_PROTOCOL_VIOLATION),
 							 errmsg("the zyzzyva sidecar sent a %u-byte frame for the replicated call of %s, more than the largest reply",
-									len, signature),
+									len, what),
 							 errdetail("The call may still complete on the replicas.")));
 				}
 				need = ZZ_FRAME_HDR + (size_t) len;
@@ -312,9 +313,11 @@ zz_recv_frame(StringInfo buf, uint8 *type, TimestampTz deadline,
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		{
-			zz_wait(WL_SOCKET_READABLE, deadline, signature);
+			zz_wait(WL_SOCKET_READABLE, deadline, what);
 			continue;
 		}
+		if (n < 0 && errno == ECONNRESET && buf->len == 0)
+			return false;
 		{
 			int			save_errno = errno;
 
@@ -324,32 +327,58 @@ zz_recv_frame(StringInfo buf, uint8 *type, TimestampTz deadline,
 				ereport(ERROR,
 						(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
 						 errmsg("the zyzzyva sidecar closed the connection during the replicated call of %s",
-								signature),
+								what),
 						 errdetail("The call may still complete on the replicas."),
 						 errhint("Check the sidecar's log; it may have been restarted.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_TRANSACTION_RESOLUTION_UNKNOWN),
 					 errmsg("could not read the reply to the replicated call of %s from the zyzzyva sidecar: %m",
-							signature),
+							what),
 					 errdetail("The call may still complete on the replicas.")));
 		}
 	}
 	*type = (uint8) buf->data[0];
 	zz_unfinished = false;
+	return true;
 }
 
 /*
- * Send the request frame in frame to the sidecar and receive its answer
- * into frame (type in *type, payload from frame->data + ZZ_FRAME_HDR).
- * what names the call in messages.  Every failure is an ERROR that says
- * whether the call may have been submitted.
+ * The reason in an FT_L_ERROR frame the sidecar sent before closing the
+ * connection without taking our request (for instance: all its client
+ * slots are in use), or NULL.  Reads only what has already arrived.
+ */
+static char *
+zz_pending_refusal(void)
+{
+	char		buf[ZZ_FRAME_HDR + 256];
+	ssize_t		n = recv(zz_sock, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+	uint32		len;
+	char	   *reason;
+
+	if (n < ZZ_FRAME_HDR || (uint8) buf[0] != ZZ_FT_L_ERROR)
+		return NULL;
+	len = (uint32) (uint8) buf[1] | ((uint32) (uint8) buf[2] << 8) |
+		((uint32) (uint8) buf[3] << 16) | ((uint32) (uint8) buf[4] << 24);
+	reason = pnstrdup(buf + ZZ_FRAME_HDR, Min(len, (uint32) (n - ZZ_FRAME_HDR)));
+	pg_clean_ascii(reason);
+	return reason;
+}
+
+/*
+ * Send the request frame to the sidecar and receive its answer into
+ * response (type in *type, payload from response->data + ZZ_FRAME_HDR).
+ * what names the call in messages.  A connection the sidecar closed
+ * without taking the request (it restarted, or dropped an idle
+ * connection) is replaced once, transparently: the request was not
+ * submitted.  Every failure is an ERROR that says whether the call may
+ * have been submitted.
  */
 void
-zz_sidecar_exchange(const char *what, StringInfo frame, uint8 *type)
+zz_sidecar_exchange(const char *what, const StringInfo request,
+					StringInfo response, uint8 *type)
 {
 	char	   *path = zz_resolve_socket_path();
 	TimestampTz deadline = 0;
-	bool		reused;
 
 	if (path == NULL)
 		ereport(ERROR,
@@ -360,11 +389,30 @@ zz_sidecar_exchange(const char *what, StringInfo frame, uint8 *type)
 
 	if (zz_call_timeout > 0)
 		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), zz_call_timeout);
-	reused = zz_connection_usable(path);
-	if (!reused)
-		zz_connect(path);
-	zz_send_frame(path, frame, reused, deadline, what);
-	zz_recv_frame(frame, type, deadline, what);
+	for (int attempt = 1;; attempt++)
+	{
+		char	   *reason;
+
+		if (!zz_connection_usable(path))
+			zz_connect(path);
+		if (zz_send_frame(request, deadline, what) &&
+			zz_recv_frame(response, type, deadline, what))
+			break;
+		if (attempt == 1)
+		{
+			zz_disconnect();
+			continue;
+		}
+		reason = zz_pending_refusal();
+		zz_disconnect();
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("the zyzzyva sidecar at \"%s\" closed the connection without taking the replicated call of %s",
+						path, what),
+				 reason ? errdetail("The call was not submitted.  The sidecar said: %s", reason) :
+				 errdetail("The call was not submitted."),
+				 errhint("Check the sidecar's log.")));
+	}
 	pfree(path);
 }
 

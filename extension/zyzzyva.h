@@ -116,7 +116,8 @@ extern void zz_call_init(void);
 #define ZZ_PATH_COMMIT		0x01	/* path: completed through the commit path */
 #define ZZ_PATH_UNAPPLIED	0x80	/* path: this replica had not applied it */
 
-extern void zz_sidecar_exchange(const char *what, StringInfo frame, uint8 *type);
+extern void zz_sidecar_exchange(const char *what, const StringInfo request,
+								StringInfo response, uint8 *type);
 extern void zz_sidecar_disconnect(void);
 extern void zz_sidecar_cleanup(void);
 

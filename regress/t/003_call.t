@@ -63,11 +63,12 @@ CREATE FUNCTION garble() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 CREATE FUNCTION bogus_frame() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 CREATE FUNCTION late() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 CREATE FUNCTION lagging() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
+CREATE FUNCTION bye() RETURNS text LANGUAGE sql AS $$ SELECT 'local' $$;
 SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY[
     'transfer(integer,integer,numeric)', 'echo(text)', 'relay(text)', 'whoami()',
     'fail_with(text)', 'account(integer)', 'pair()', 'nothing()', 'maybe()', 'stamp()',
     'raw(timestamptz,double precision,numeric,text,bytea,integer[])', 'stall()',
-    'hangup()', 'refuse()', 'garble()', 'bogus_frame()', 'lagging()']::regprocedure[]) AS f;
+    'hangup()', 'refuse()', 'garble()', 'bogus_frame()', 'lagging()', 'bye()']::regprocedure[]) AS f;
 });
 
 # --- the fake sidecar ------------------------------------------------------
@@ -196,6 +197,12 @@ sub serve
 			# complete, but this replica had not applied it (0x80)
 			send_result($c, reply_value('late news'), 0x80, 2, 77);
 		}
+		elsif ($sig eq 'public.bye()')
+		{
+			# answer, then drop the connection as a restarting sidecar would
+			send_result($c, reply_value('bye'));
+			return;
+		}
 		elsif ($sig eq 'public.stall()')
 		{
 			# never answer; leave when the backend does
@@ -248,6 +255,14 @@ sub start_fake_sidecar
 		{
 			my $c = $listener->accept or next;
 			$conn++;
+			if (-e "$sockdir/full")
+			{
+				# refuse the connection as zyzzyvad should when all its
+				# client slots are taken: a reason, then close
+				send_frame($c, 0x12, 'all client slots in use (max_clients)');
+				close $c;
+				next;
+			}
 			my $kid = fork();
 			if (defined $kid && $kid == 0)
 			{
@@ -400,6 +415,22 @@ like($err, qr/unexpected frame from the zyzzyva sidecar.*\nDETAIL:  Frame type 1
 ($out, $err) = timed_psql("\\set VERBOSITY verbose\nSELECT hangup()");
 like($err, qr/ERROR:  08007: the zyzzyva sidecar closed the connection during the replicated call of public\.hangup\(\)/,
 	'a sidecar that hangs up: the outcome is unknown (08007)');
+
+# a sidecar that drops an idle connection (it restarted): the next call
+# opens a new one without the caller noticing, many times over
+($out, $err) = timed_psql(join("\n", map { "SELECT bye();" } 1 .. 20) . "\nSELECT whoami();");
+is($err, '', 'a connection the sidecar dropped between calls is replaced transparently');
+like($out, qr/\A(bye\n){20}conn=\d+ req=1\z/, 'every call answered');
+
+# a sidecar that refuses the connection says why
+{
+	open(my $flag, '>', "$sockdir/full") or die;
+	close $flag;
+	($out, $err) = timed_psql("\\set VERBOSITY verbose\nSELECT whoami();");
+	like($err, qr/ERROR:  08006: .*all client slots in use \(max_clients\)/s,
+		'a refused connection: the sidecar\'s reason, and the call was not submitted');
+	unlink "$sockdir/full";
+}
 
 # --- waiting is interruptible ---------------------------------------------------
 
