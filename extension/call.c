@@ -116,6 +116,9 @@ zz_note_block_state(void)
 	}
 }
 
+/*
+ * ExecutorStart hook: note the block state (zz_note_block_state).
+ */
 static void
 zz_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
@@ -126,6 +129,9 @@ zz_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 }
 
+/*
+ * ProcessUtility hook: the same for utility statements (DO, CALL, ...).
+ */
 static void
 zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  bool readOnlyTree, ProcessUtilityContext context,

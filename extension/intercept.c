@@ -99,9 +99,9 @@ static struct
 static int	zz_nredirected = 0;
 
 /*
- * Syscache callback (pg_proc, pg_namespace, pg_type) and relcache callback
- * (the registry, or everything): the table must be rebuilt.  Only marks it;
- * the rebuild happens at the next lookup, never under a caller's feet.
+ * Syscache callback (pg_proc, pg_namespace, pg_type): the table must be
+ * rebuilt.  Only marks it; the rebuild happens at the next lookup, never
+ * under a caller's feet.
  */
 static void
 zz_fns_invalidate_syscache(Datum arg, int cacheid, uint32 hashvalue)
@@ -109,6 +109,10 @@ zz_fns_invalidate_syscache(Datum arg, int cacheid, uint32 hashvalue)
 	zz_fns_valid = false;
 }
 
+/*
+ * Relcache callback: the same when the registry changed (or everything
+ * did, or the registry did not exist when the table was read).
+ */
 static void
 zz_fns_invalidate_relcache(Datum arg, Oid relid)
 {
