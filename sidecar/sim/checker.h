@@ -22,6 +22,9 @@
  *	liveness		 once the fault period is over, each outstanding request
  *					 completes within a bound; all complete by the end
  *					 (ZZ_V_LIVENESS);
+ *	recovery		 after the primary-crash probe (sim.c), the new view and
+ *					 the clients' requests within 3T (ZZ_V_RECOVERY; the
+ *					 simulator checks it, the checker records it);
  *	step rules		 a correct replica that has sent VIEW-CHANGE sends no
  *					 LOCAL-COMMIT beyond what that VIEW-CHANGE certifies
  *					 until it moves to the new view: the CC it would vouch
@@ -96,6 +99,9 @@ extern zz_time zz_checker_liveness_deadline(const zz_checker *ck, zz_time calm,
 
 /* End of run: outstanding requests fail liveness; completions need a witness. */
 extern void zz_checker_finish(zz_checker *ck);
+
+/* The witness part alone (scenarios assert completions themselves). */
+extern void zz_checker_check_witnesses(zz_checker *ck);
 
 /* Report a violation found by the shell itself (e.g. the step limit). */
 extern void zz_checker_fail(zz_checker *ck, unsigned kind, const char *fmt,...)

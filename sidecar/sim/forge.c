@@ -1,13 +1,19 @@
 /*
  * forge.c
- *	  The equivocating primary and lying checkpoints of a faulty replica
- *	  (see forge.h).
+ *	  What a faulty replica does to the messages it sends (see forge.h):
+ *	  the equivocating, silent and slow primary, lying checkpoints and
+ *	  VIEW-CHANGEs, omission, delay and replay.
  *
  * The forger needs the protocol's batch digest and history chain to build
  * a well-formed forged branch, so it includes the replica's internal
  * header for zz_batch_digest and zz_chain_history: the same functions an
  * honest primary uses, so a forged branch differs from the honest one only
  * where the forger means it to.
+ *
+ * It keeps what a faulty replica could keep: every ORDER-REQ it sent or
+ * received (by seq, a few variants each) and the commit certificates it
+ * saw in COMMITs and VIEW-CHANGEs, so that a stale certificate can be
+ * presented together with the entries that make it look legitimate.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +21,11 @@
 #include "forge.h"
 #include "message.h"
 #include "replica_int.h"
+
+#define FG_VARIANTS		6		/* ORDER-REQs kept per seq */
+#define FG_MAX_CCS		128		/* certificates kept (the oldest stay) */
+#define FG_REPLAY_RING	16		/* sent messages kept for replaying */
+#define FG_MAX_SEQ		(1u << 20)
 
 /* What the victims were sent at one seq of the fork view. */
 typedef struct fg_slot
@@ -25,22 +36,41 @@ typedef struct fg_slot
 	size_t		len;
 } fg_slot;
 
+/* ORDER-REQs seen at one seq. */
+typedef struct fg_log
+{
+	uint8_t		n;
+	zz_order_req *v[FG_VARIANTS];
+} fg_log;
+
+typedef struct fg_sent
+{
+	uint8_t    *bytes;
+	size_t		len;
+	bool		to_replica;
+	uint32_t	to;
+} fg_sent;
+
 struct zz_forger
 {
 	zz_params	p;
 	uint32_t	id;
 	zz_crypto  *crypto;
-	zz_forge_mode mode;
-	uint32_t	victims;		/* bit per replica */
-	zz_view		view;
-	zz_seq		fork_at;
-	bool		lie_cp;
-	zz_vc_lie	vc_lie;
-	bool		has_old_cc;
-	zz_commit_cert old_cc;		/* the first certificate it reported */
-	fg_slot    *slots;
+	zz_forge_config cfg;
+	zz_seq		fork_at;		/* moves up if the fork cannot start yet */
+
+	fg_slot    *slots;			/* equivocation, by seq */
 	zz_seq		nslots;
 	zz_order_req *old;			/* an earlier ORDER-REQ, for duplicates */
+
+	fg_log	   *log;			/* ORDER-REQs seen, by seq */
+	zz_seq		nlog;
+	zz_commit_cert *ccs;		/* certificates seen */
+	uint32_t	nccs;
+
+	fg_sent		ring[FG_REPLAY_RING];
+	uint32_t	ring_next;
+
 	zz_buf		out;
 	zz_buf		sb;
 };
@@ -75,14 +105,18 @@ zz_vc_lie_name(zz_vc_lie l)
 			return "withhold";
 		case ZZ_VC_STALE_CC:
 			return "stale-cc";
+		case ZZ_VC_FORGED_CC:
+			return "forged-cc";
 	}
 	return "?";
 }
 
+/*
+ * Create the forger of replica `replica`, signing with its own keys.
+ */
 zz_forger *
 zz_forger_create(const zz_params *p, uint32_t replica, zz_crypto *crypto,
-				 zz_forge_mode mode, uint32_t victims, zz_view fork_view,
-				 zz_seq fork_at, bool lie_checkpoints, zz_vc_lie vc_lie)
+				 const zz_forge_config *cfg)
 {
 	zz_forger  *fg = calloc(1, sizeof(zz_forger));
 
@@ -91,15 +125,28 @@ zz_forger_create(const zz_params *p, uint32_t replica, zz_crypto *crypto,
 	fg->p = *p;
 	fg->id = replica;
 	fg->crypto = crypto;
-	fg->mode = mode;
-	fg->victims = victims & ~(1u << replica);
-	fg->view = fork_view;
-	fg->fork_at = fork_at ? fork_at : 1;
-	fg->lie_cp = lie_checkpoints;
-	fg->vc_lie = vc_lie;
 	zz_buf_init(&fg->out);
 	zz_buf_init(&fg->sb);
+	zz_forger_configure(fg, cfg);
 	return fg;
+}
+
+/*
+ * Replace the behaviour.  The equivocation's forged branch is kept: a
+ * primary that already forked stays forked towards its victims.
+ */
+void
+zz_forger_configure(zz_forger *fg, const zz_forge_config *cfg)
+{
+	fg->cfg = *cfg;
+	fg->cfg.victims &= ~(1u << fg->id);
+	fg->fork_at = cfg->fork_at ? cfg->fork_at : 1;
+}
+
+const zz_forge_config *
+zz_forger_config(const zz_forger *fg)
+{
+	return &fg->cfg;
 }
 
 void
@@ -110,6 +157,13 @@ zz_forger_free(zz_forger *fg)
 	for (zz_seq s = 0; s < fg->nslots; s++)
 		free(fg->slots[s].bytes);
 	free(fg->slots);
+	for (zz_seq s = 0; s < fg->nlog; s++)
+		for (int i = 0; i < fg->log[s].n; i++)
+			zz_order_req_free(fg->log[s].v[i]);
+	free(fg->log);
+	free(fg->ccs);
+	for (int i = 0; i < FG_REPLAY_RING; i++)
+		free(fg->ring[i].bytes);
 	if (fg->old)
 		zz_order_req_free(fg->old);
 	zz_buf_free(&fg->out);
@@ -117,25 +171,33 @@ zz_forger_free(zz_forger *fg)
 	free(fg);
 }
 
+/*
+ * Grow a by-seq array of elem-sized records so that index seq exists.
+ */
+static void *
+grow_to(void *arr, zz_seq *cap, zz_seq seq, size_t elem)
+{
+	zz_seq		ncap = *cap ? *cap : 64;
+	uint8_t    *na;
+
+	if (seq < *cap)
+		return arr;
+	while (ncap <= seq)
+		ncap *= 2;
+	na = realloc(arr, ncap * elem);
+	if (na == NULL)
+		abort();
+	memset(na + *cap * elem, 0, (ncap - *cap) * elem);
+	*cap = ncap;
+	return na;
+}
+
 static fg_slot *
 slot_at(zz_forger *fg, zz_seq seq)
 {
-	if (seq >= (1u << 20))
+	if (seq >= FG_MAX_SEQ)
 		return NULL;
-	if (seq >= fg->nslots)
-	{
-		zz_seq		ncap = fg->nslots ? fg->nslots : 64;
-		fg_slot    *ns;
-
-		while (ncap <= seq)
-			ncap *= 2;
-		ns = realloc(fg->slots, ncap * sizeof(fg_slot));
-		if (ns == NULL)
-			abort();
-		memset(ns + fg->nslots, 0, (ncap - fg->nslots) * sizeof(fg_slot));
-		fg->slots = ns;
-		fg->nslots = ncap;
-	}
+	fg->slots = grow_to(fg->slots, &fg->nslots, seq, sizeof(fg_slot));
 	return &fg->slots[seq];
 }
 
@@ -150,6 +212,100 @@ dup_bytes(const uint8_t *p, size_t len, size_t *outlen)
 	*outlen = len;
 	return c;
 }
+
+/* ------------------------------------------------------------ records */
+
+/* Keep an ORDER-REQ (a clone) unless an identical one is kept already. */
+static void
+log_order_req(zz_forger *fg, const zz_order_req *m)
+{
+	fg_log	   *l;
+	zz_order_req *c;
+
+	if (m->hdr.seq == 0 || m->hdr.seq >= FG_MAX_SEQ || m->hdr.count == 0)
+		return;
+	fg->log = grow_to(fg->log, &fg->nlog, m->hdr.seq, sizeof(fg_log));
+	l = &fg->log[m->hdr.seq];
+	for (int i = 0; i < l->n; i++)
+		if (l->v[i]->hdr.view == m->hdr.view &&
+			zz_digest_eq(&l->v[i]->hdr.history, &m->hdr.history))
+			return;
+	if (l->n == FG_VARIANTS || (c = zz_order_req_clone(m)) == NULL)
+		return;
+	l->v[l->n++] = c;
+}
+
+/* Keep a certificate unless it is known; when full, the newest is replaced. */
+static void
+log_cc(zz_forger *fg, const zz_commit_cert *cc)
+{
+	uint32_t	i;
+
+	for (i = 0; i < fg->nccs; i++)
+		if (fg->ccs[i].view == cc->view && fg->ccs[i].seq == cc->seq &&
+			zz_digest_eq(&fg->ccs[i].history, &cc->history))
+			return;
+	if (fg->ccs == NULL)
+	{
+		fg->ccs = calloc(FG_MAX_CCS, sizeof(zz_commit_cert));
+		if (fg->ccs == NULL)
+			abort();
+	}
+	if (fg->nccs < FG_MAX_CCS)
+		fg->nccs++;
+	fg->ccs[fg->nccs - 1] = *cc;
+}
+
+static void
+log_view_change(zz_forger *fg, const zz_view_change *m)
+{
+	if (m->has_cc)
+		log_cc(fg, &m->cc);
+	for (uint32_t i = 0; i < m->n_entries; i++)
+		log_order_req(fg, &m->entries[i]);
+}
+
+/*
+ * What the faulty replica receives: ORDER-REQs, and the certificates in
+ * COMMITs and VIEW-CHANGEs.
+ */
+void
+zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len)
+{
+	zz_msg_type t;
+
+	if (zz_msg_peek_type(buf, len, &t) != ZZ_OK)
+		return;
+	if (t == ZZ_MSG_ORDER_REQ)
+	{
+		zz_order_req m;
+
+		if (zz_decode_order_req(buf, len, &m) == ZZ_OK)
+		{
+			log_order_req(fg, &m);
+			zz_order_req_release(&m);
+		}
+	}
+	else if (t == ZZ_MSG_COMMIT)
+	{
+		zz_commit	m;
+
+		if (zz_decode_commit(buf, len, &m) == ZZ_OK)
+			log_cc(fg, &m.cc);
+	}
+	else if (t == ZZ_MSG_VIEW_CHANGE)
+	{
+		zz_view_change m;
+
+		if (zz_decode_view_change(buf, len, &m) == ZZ_OK)
+		{
+			log_view_change(fg, &m);
+			zz_view_change_release(&m);
+		}
+	}
+}
+
+/* ------------------------------------------------ the equivocating primary */
 
 /* Re-sign the header with the faulty replica's own key and encode. */
 static void
@@ -191,7 +347,7 @@ mutate_batch(zz_forger *fg, zz_order_req *m, zz_request **owned)
 	zz_request *reqs;
 	uint32_t	n = m->hdr.count;
 
-	if (fg->mode == ZZ_FORGE_DROP && n >= 2)
+	if (fg->cfg.mode == ZZ_FORGE_DROP && n >= 2)
 	{
 		m->hdr.count = n - 1;
 		return true;
@@ -201,7 +357,7 @@ mutate_batch(zz_forger *fg, zz_order_req *m, zz_request **owned)
 	reqs = calloc(n + 1, sizeof(zz_request));
 	if (reqs == NULL)
 		abort();
-	if (fg->mode == ZZ_FORGE_DUPLICATE)
+	if (fg->cfg.mode == ZZ_FORGE_DUPLICATE)
 	{
 		memcpy(reqs, m->reqs, n * sizeof(zz_request));
 		reqs[n] = fg->old->reqs[0];
@@ -217,42 +373,35 @@ mutate_batch(zz_forger *fg, zz_order_req *m, zz_request **owned)
 	return true;
 }
 
-/* The ORDER-REQ branch: see forge.h. */
+/* The forged branch for a victim (see forge.h); NULL: send the truth. */
 static uint8_t *
-rewrite_order_req(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
+rewrite_order_req(zz_forger *fg, const zz_order_req *orig, size_t *outlen)
 {
-	zz_order_req m;
-	zz_request *genuine;
+	zz_order_req m = *orig;
 	zz_request *owned = NULL;
 	fg_slot    *slot;
 	fg_slot    *prev;
 	uint8_t    *res = NULL;
 
-	if (zz_decode_order_req(buf, len, &m) != ZZ_OK)
+	if (m.hdr.view != fg->cfg.fork_view || (slot = slot_at(fg, m.hdr.seq)) == NULL)
 		return NULL;
-	genuine = m.reqs;
-	if (m.hdr.view != fg->view || (slot = slot_at(fg, m.hdr.seq)) == NULL)
-		goto done;
 	if (slot->bytes != NULL)
-	{
-		res = dup_bytes(slot->bytes, slot->len, outlen);
-		goto done;
-	}
+		return dup_bytes(slot->bytes, slot->len, outlen);
 	if (m.hdr.seq < fg->fork_at)
 	{
 		slot->valid = true;
 		slot->h = m.hdr.history;
 		if (fg->old == NULL)
 			fg->old = zz_order_req_clone(&m);
-		goto done;
+		return NULL;
 	}
-	switch (fg->mode)
+	switch (fg->cfg.mode)
 	{
 		case ZZ_FORGE_NONE:
-			goto done;
+			return NULL;
 		case ZZ_FORGE_BAD_HISTORY:
 			if (m.hdr.seq != fg->fork_at)
-				goto done;
+				return NULL;
 			for (int i = 0; i < 4; i++)
 				m.hdr.history.b[i] ^= 0xa5;
 			break;
@@ -265,8 +414,8 @@ rewrite_order_req(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
 				memset(&zero, 0, sizeof(zero));
 				prev = m.hdr.seq > 1 ? slot_at(fg, m.hdr.seq - 1) : NULL;
 				if (m.hdr.seq > 1 && (prev == NULL || !prev->valid))
-					goto done;	/* cannot chain: the victims get the truth */
-				if (fg->mode == ZZ_FORGE_ND)
+					return NULL;	/* cannot chain: the victims get the truth */
+				if (fg->cfg.mode == ZZ_FORGE_ND)
 				{
 					m.hdr.nd_seed ^= 0x5555;
 					m.hdr.nd_time += 7;
@@ -279,7 +428,7 @@ rewrite_order_req(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
 					slot->h = m.hdr.history;
 					if (fg->old == NULL)
 						fg->old = zz_order_req_clone(&m);
-					goto done;
+					return NULL;
 				}
 				rechain(fg, &m, prev ? &prev->h : &zero);
 				break;
@@ -290,12 +439,11 @@ rewrite_order_req(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
 	slot->h = m.hdr.history;
 	slot->bytes = dup_bytes(fg->out.data, fg->out.len, &slot->len);
 	res = dup_bytes(fg->out.data, fg->out.len, outlen);
-done:
-	m.reqs = genuine;
 	free(owned);
-	zz_order_req_release(&m);
 	return res;
 }
+
+/* ------------------------------------------------------- checkpoints */
 
 /* A CHECKPOINT with a wrong state digest, properly signed by the liar. */
 static uint8_t *
@@ -313,62 +461,323 @@ rewrite_checkpoint(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen
 	return dup_bytes(fg->out.data, fg->out.len, outlen);
 }
 
+/* ------------------------------------------------------ VIEW-CHANGE lies */
+
 /*
- * The faulty replica's own VIEW-CHANGE, with entries withheld or an old
- * certificate in place of the current one, signed again by the liar.
+ * Find, among the ORDER-REQs kept, a chain from prev (the h at seq - 1)
+ * through seq .. last ending at h = want.  Fills chain[seq - first].
  */
+static bool
+find_chain(zz_forger *fg, zz_seq seq, zz_seq first, zz_seq last, const zz_digest *prev,
+		   const zz_digest *want, zz_order_req **chain)
+{
+	fg_log	   *l;
+
+	if (seq >= fg->nlog)
+		return false;
+	l = &fg->log[seq];
+	for (int i = 0; i < l->n; i++)
+	{
+		zz_order_req *e = l->v[i];
+		zz_digest	h;
+
+		zz_chain_history(fg->crypto, prev, seq, &e->hdr.batch_digest, &h);
+		if (!zz_digest_eq(&h, &e->hdr.history))
+			continue;
+		if (seq == last)
+		{
+			if (!zz_digest_eq(&h, want))
+				continue;
+			chain[seq - first] = e;
+			return true;
+		}
+		chain[seq - first] = e;
+		if (find_chain(fg, seq + 1, first, last, &h, want, chain))
+			return true;
+	}
+	return false;
+}
+
+/* The kept certificate a stale-CC lie presents against VIEW-CHANGE m. */
+static const zz_commit_cert *
+pick_stale_cc(zz_forger *fg, const zz_view_change *m)
+{
+	const zz_commit_cert *best = NULL;
+	zz_seq		top = m->cp.seq + 2 * (zz_seq) fg->p.cp_interval;
+
+	for (uint32_t i = 0; i < fg->nccs; i++)
+	{
+		const zz_commit_cert *c = &fg->ccs[i];
+
+		if (c->seq <= m->cp.seq || c->seq > top)
+			continue;
+		if (fg->cfg.stale_seq != 0)
+		{
+			if (c->seq == fg->cfg.stale_seq && c->view == fg->cfg.stale_view)
+				return c;
+			continue;
+		}
+		if (m->has_cc && c->view == m->cc.view && c->seq == m->cc.seq)
+			continue;			/* that is the honest one */
+		if (best == NULL || c->view < best->view ||
+			(c->view == best->view && c->seq > best->seq))
+			best = c;
+	}
+	return best;
+}
+
+/*
+ * Build the lie in VIEW-CHANGE m (see zz_vc_lie) and encode it, re-signed,
+ * into out.  False: nothing to lie with, send the truth.
+ */
+static bool
+lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
+{
+	zz_view_change lie = *m;
+	zz_order_req *entries = NULL;
+	bool		ok = true;
+
+	if (m->replica != fg->id)
+		return false;
+	switch (fg->cfg.vc_lie)
+	{
+		case ZZ_VC_HONEST:
+			return false;
+		case ZZ_VC_WITHHOLD:
+			{
+				zz_seq		from = fg->cfg.withhold_from;
+				zz_seq		keep = from > m->cp.seq ? from - m->cp.seq - 1 : 0;
+
+				if (keep >= m->n_entries)
+					return false;
+				lie.n_entries = (uint32_t) keep;
+				if (lie.has_cc && lie.cc.seq > m->cp.seq + keep)
+					lie.has_cc = 0;
+				break;
+			}
+		case ZZ_VC_STALE_CC:
+			{
+				const zz_commit_cert *cc = pick_stale_cc(fg, m);
+				zz_order_req **chain;
+				zz_seq		n,
+							extra = 0;
+				const zz_order_req *at;
+
+				if (cc == NULL)
+					return false;
+				n = cc->seq - m->cp.seq;
+				chain = calloc(n, sizeof(zz_order_req *));
+				if (chain == NULL)
+					abort();
+				if (!find_chain(fg, m->cp.seq + 1, m->cp.seq + 1, cc->seq, &m->cp.history,
+								&cc->history, chain))
+				{
+					free(chain);
+					return false;
+				}
+				/* Our real entries past it, if they build on it. */
+				at = cc->seq - m->cp.seq <= m->n_entries ?
+					&m->entries[cc->seq - m->cp.seq - 1] : NULL;
+				if (at != NULL && zz_digest_eq(&at->hdr.history, &cc->history))
+					extra = m->n_entries - n;
+				entries = calloc(n + extra, sizeof(zz_order_req));
+				if (entries == NULL)
+					abort();
+				for (zz_seq i = 0; i < n; i++)
+					entries[i] = *chain[i];
+				for (zz_seq i = 0; i < extra; i++)
+					entries[n + i] = m->entries[n + i];
+				free(chain);
+				lie.entries = entries;
+				lie.n_entries = (uint32_t) (n + extra);
+				lie.has_cc = 1;
+				lie.cc = *cc;
+				break;
+			}
+		case ZZ_VC_FORGED_CC:
+			{
+				const zz_order_req *e;
+				zz_cc_entry mine;
+
+				if (m->n_entries == 0)
+					return false;
+				e = &m->entries[m->n_entries - 1];
+				memset(&lie.cc, 0, sizeof(lie.cc));
+				lie.has_cc = 1;
+				lie.cc.view = e->hdr.view;
+				lie.cc.seq = e->hdr.seq;
+				lie.cc.history = e->hdr.history;
+				memset(&mine, 0, sizeof(mine));
+				mine.replica = fg->id;
+				zz_response_core_signing_bytes(&fg->sb, e->hdr.view, e->hdr.seq,
+											   &e->hdr.history, &mine.reply_root);
+				zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &mine.sig);
+				for (uint32_t i = 0; i < 2 * fg->p.f + 1; i++)
+				{
+					lie.cc.entries[i] = mine;
+					lie.cc.entries[i].replica = (fg->id + i) % fg->p.n;
+				}
+				lie.cc.count = (uint8_t) (2 * fg->p.f + 1);
+				break;
+			}
+	}
+	zz_view_change_signing_bytes(&fg->sb, &lie);
+	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &lie.sig);
+	zz_buf_reset(out);
+	ok = zz_encode_view_change(out, &lie);
+	free(entries);
+	return ok;
+}
+
 static uint8_t *
 rewrite_view_change(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
 {
 	zz_view_change m;
-	uint32_t	n_entries;
 	uint8_t    *res = NULL;
 
 	if (zz_decode_view_change(buf, len, &m) != ZZ_OK)
 		return NULL;
-	n_entries = m.n_entries;
-	if (m.replica != fg->id)
-		goto done;
-	if (m.has_cc && !fg->has_old_cc)
-	{
-		fg->has_old_cc = true;
-		fg->old_cc = m.cc;
-	}
-	if (fg->vc_lie == ZZ_VC_WITHHOLD)
-	{
-		m.n_entries = 0;
-		m.has_cc = 0;
-	}
-	else if (fg->vc_lie == ZZ_VC_STALE_CC && fg->has_old_cc && m.has_cc &&
-			 (m.cc.seq != fg->old_cc.seq || m.cc.view != fg->old_cc.view))
-		m.cc = fg->old_cc;
-	else
-		goto done;
-	zz_view_change_signing_bytes(&fg->sb, &m);
-	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
-	zz_buf_reset(&fg->out);
-	zz_encode_view_change(&fg->out, &m);
-	res = dup_bytes(fg->out.data, fg->out.len, outlen);
-done:
-	m.n_entries = n_entries;
+	if (lie_view_change(fg, &m, &fg->out))
+		res = dup_bytes(fg->out.data, fg->out.len, outlen);
 	zz_view_change_release(&m);
 	return res;
 }
 
-uint8_t *
-zz_forger_rewrite(zz_forger *fg, uint32_t to, const uint8_t *buf, size_t len,
-				  size_t *outlen)
+/*
+ * A NEW-VIEW the faulty replica builds as the new primary: its own
+ * VIEW-CHANGE inside carries the same lie as the one it sent.
+ */
+static uint8_t *
+rewrite_new_view(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
 {
+	zz_new_view m;
+	zz_buf		lie;
+	uint8_t    *res = NULL;
+
+	if (zz_decode_new_view(buf, len, &m) != ZZ_OK)
+		return NULL;
+	zz_buf_init(&lie);
+	for (uint32_t i = 0; i < m.n_vc; i++)
+	{
+		zz_view_change v;
+
+		if (m.vcs[i].replica != fg->id || !lie_view_change(fg, &m.vcs[i], &lie) ||
+			zz_decode_view_change(lie.data, lie.len, &v) != ZZ_OK)
+			continue;
+		zz_view_change_release(&m.vcs[i]);
+		m.vcs[i] = v;
+		zz_new_view_signing_bytes(&fg->sb, &m);
+		zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
+		zz_buf_reset(&fg->out);
+		if (zz_encode_new_view(&fg->out, &m))
+			res = dup_bytes(fg->out.data, fg->out.len, outlen);
+		break;
+	}
+	zz_new_view_release(&m);
+	zz_buf_free(&lie);
+	return res;
+}
+
+/* ------------------------------------------------------------- sending */
+
+/* Keep a copy of what was sent, for replays. */
+static void
+remember_sent(zz_forger *fg, bool to_replica, uint32_t to, const uint8_t *buf, size_t len)
+{
+	fg_sent    *s = &fg->ring[fg->ring_next];
+
+	fg->ring_next = (fg->ring_next + 1) % FG_REPLAY_RING;
+	free(s->bytes);
+	s->bytes = dup_bytes(buf, len, &s->len);
+	s->to_replica = to_replica;
+	s->to = to;
+}
+
+/*
+ * One message the faulty replica sends: decide its fate (see forge.h).
+ */
+void
+zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
+			   const uint8_t *buf, size_t len, zz_forge_out *out)
+{
+	const zz_forge_config *c = &fg->cfg;
 	zz_msg_type t;
 
+	memset(out, 0, sizeof(*out));
 	if (zz_msg_peek_type(buf, len, &t) != ZZ_OK)
-		return NULL;
-	if (t == ZZ_MSG_CHECKPOINT && fg->lie_cp)
-		return rewrite_checkpoint(fg, buf, len, outlen);
-	if (t == ZZ_MSG_VIEW_CHANGE && fg->vc_lie != ZZ_VC_HONEST)
-		return rewrite_view_change(fg, buf, len, outlen);
-	if (t == ZZ_MSG_ORDER_REQ && fg->mode != ZZ_FORGE_NONE && to < 32 &&
-		(fg->victims & (1u << to)))
-		return rewrite_order_req(fg, buf, len, outlen);
-	return NULL;
+		return;
+
+	/* Replay an old message as well, before this one. */
+	if (c->replay_ppm && zz_rng_chance(rng, c->replay_ppm))
+	{
+		fg_sent    *s = &fg->ring[zz_rng_below(rng, FG_REPLAY_RING)];
+
+		if (s->bytes != NULL)
+		{
+			out->replay = dup_bytes(s->bytes, s->len, &out->replay_len);
+			out->replay_to_replica = s->to_replica;
+			out->replay_to = s->to;
+		}
+	}
+	if (c->omit_ppm && zz_rng_chance(rng, c->omit_ppm))
+	{
+		out->drop = true;
+		return;
+	}
+	if (c->delay_ppm && zz_rng_chance(rng, c->delay_ppm))
+		out->delay = zz_rng_range(rng, 1, c->delay_max ? c->delay_max : 1);
+
+	if (t == ZZ_MSG_ORDER_REQ)
+	{
+		zz_order_req m;
+
+		if (zz_decode_order_req(buf, len, &m) != ZZ_OK)
+			return;
+		log_order_req(fg, &m);
+		if (zz_primary_of(&fg->p, m.hdr.view) == fg->id)
+		{
+			if (c->silent && m.hdr.seq >= c->silent_from)
+			{
+				out->drop = true;
+				zz_order_req_release(&m);
+				return;
+			}
+			out->delay += c->slow;
+		}
+		if (to_replica && c->mode != ZZ_FORGE_NONE && to < 32 && (c->victims & (1u << to)))
+			out->buf = rewrite_order_req(fg, &m, &out->len);
+		zz_order_req_release(&m);
+	}
+	else if (t == ZZ_MSG_NEW_VIEW)
+	{
+		if (c->silent)
+		{
+			out->drop = true;
+			return;
+		}
+		out->delay += c->slow;
+		if (c->vc_lie != ZZ_VC_HONEST)
+			out->buf = rewrite_new_view(fg, buf, len, &out->len);
+	}
+	else if (t == ZZ_MSG_VIEW_CHANGE)
+	{
+		zz_view_change m;
+
+		if (zz_decode_view_change(buf, len, &m) == ZZ_OK)
+		{
+			log_view_change(fg, &m);
+			zz_view_change_release(&m);
+		}
+		if (c->vc_lie != ZZ_VC_HONEST)
+			out->buf = rewrite_view_change(fg, buf, len, &out->len);
+	}
+	else if (t == ZZ_MSG_CHECKPOINT && c->lie_checkpoints)
+		out->buf = rewrite_checkpoint(fg, buf, len, &out->len);
+	if (c->replay_ppm)
+	{
+		if (out->buf)
+			remember_sent(fg, to_replica, to, out->buf, out->len);
+		else
+			remember_sent(fg, to_replica, to, buf, len);
+	}
 }

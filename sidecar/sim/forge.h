@@ -3,9 +3,11 @@
  *	  Byzantine behaviour for faulty replicas in the simulator.
  *
  * A faulty replica runs the real replica code; its misbehaviour is added
- * in the simulator's I/O layer (rewriting what it sends, with its own keys:
- * a faulty node has its own secrets and nobody else's) and in its service
- * (lying replies).
+ * in the simulator's I/O layer (rewriting, dropping, delaying or replaying
+ * what it sends, with its own keys: a faulty node has its own secrets and
+ * nobody else's) and in its service (lying replies, sim.c).  The forger
+ * also sees what the faulty replica receives, so it can keep certificates
+ * and ORDER-REQs to lie with later.
  *
  * The equivocating primary: while it leads fork_view, the ORDER-REQs it
  * sends to a victim set are replaced from fork_at on by a forged branch:
@@ -19,6 +21,11 @@
  * Branches that change a batch are re-chained (new d, new h_n) and every
  * later ORDER-REQ to a victim is re-chained and re-signed consistently, so
  * the victims see a well-formed history that differs from the others'.
+ *
+ * A silent primary sends no ORDER-REQ from silent_from on and no NEW-VIEW
+ * in any view it leads; a slow one sends them late by `slow`, which the
+ * simulator keeps just under the timeouts that would expose it.  Any
+ * faulty replica may also omit, delay or replay any message it sends.
  */
 #ifndef ZZ_SIM_FORGE_H
 #define ZZ_SIM_FORGE_H
@@ -38,34 +45,83 @@ typedef enum zz_forge_mode
 
 /*
  * Lies in the faulty replica's own VIEW-CHANGE messages (section 8: the
- * new-view rule must survive them), re-signed with its own key:
- *	VC_WITHHOLD			report no ORDER-REQ entries and no commit certificate
- *	VC_STALE_CC			report the oldest commit certificate it ever had
- *						instead of its current one (the Abraham et al. move)
+ * new-view rule must survive them), re-signed with its own key, in the
+ * VIEW-CHANGEs it sends and in any NEW-VIEW it builds as a new primary:
+ *	VC_WITHHOLD			report only the entries below withhold_from (0: no
+ *						entries at all), and no certificate beyond them
+ *	VC_STALE_CC			report an older commit certificate it saw, with the
+ *						entries (from its own records) that lead to it: the
+ *						one for (stale_view, stale_seq), or if stale_seq is
+ *						0 the one from the lowest view (the Abraham et al.
+ *						move)
+ *	VC_FORGED_CC		report a certificate for its last entry that 2f+1
+ *						replicas never signed (its own signature copied)
  */
 typedef enum zz_vc_lie
 {
 	ZZ_VC_HONEST = 0,
 	ZZ_VC_WITHHOLD,
-	ZZ_VC_STALE_CC
+	ZZ_VC_STALE_CC,
+	ZZ_VC_FORGED_CC
 } zz_vc_lie;
+
+#define ZZ_VC_LIES 4
+
+/* Everything one faulty replica does wrong.  All zero: nothing. */
+typedef struct zz_forge_config
+{
+	zz_forge_mode mode;			/* equivocation, while leading fork_view */
+	uint32_t	victims;		/* bit per replica */
+	zz_view		fork_view;
+	zz_seq		fork_at;
+	bool		lie_checkpoints;	/* CHECKPOINT with a wrong state digest */
+	zz_vc_lie	vc_lie;
+	zz_seq		withhold_from;
+	zz_view		stale_view;
+	zz_seq		stale_seq;
+	bool		silent;			/* as primary: see above */
+	zz_seq		silent_from;
+	zz_time		slow;			/* as primary: delay ORDER-REQ, NEW-VIEW */
+	uint32_t	omit_ppm;		/* any message: dropped with this chance */
+	uint32_t	delay_ppm;		/* any message: delayed ... */
+	zz_time		delay_max;		/* ... by up to this */
+	uint32_t	replay_ppm;		/* per message: also resend an old one */
+} zz_forge_config;
+
+/* What to do with one message the faulty replica sends. */
+typedef struct zz_forge_out
+{
+	uint8_t    *buf;			/* malloc'd replacement, or NULL: unchanged */
+	size_t		len;
+	bool		drop;			/* send nothing (buf is NULL) */
+	zz_time		delay;			/* extra delay */
+	uint8_t    *replay;			/* malloc'd: an old message to send as well */
+	size_t		replay_len;
+	bool		replay_to_replica;
+	uint32_t	replay_to;
+} zz_forge_out;
 
 typedef struct zz_forger zz_forger;
 
 extern zz_forger *zz_forger_create(const zz_params *p, uint32_t replica,
-								   zz_crypto *crypto, zz_forge_mode mode,
-								   uint32_t victims, zz_view fork_view,
-								   zz_seq fork_at, bool lie_checkpoints,
-								   zz_vc_lie vc_lie);
-extern const char *zz_vc_lie_name(zz_vc_lie l);
+								   zz_crypto *crypto, const zz_forge_config *cfg);
 extern void zz_forger_free(zz_forger *fg);
+
+/* Change behaviour mid-run (scenarios; a crashed primary's peers calm down). */
+extern void zz_forger_configure(zz_forger *fg, const zz_forge_config *cfg);
+extern const zz_forge_config *zz_forger_config(const zz_forger *fg);
+
 extern const char *zz_forge_mode_name(zz_forge_mode m);
+extern const char *zz_vc_lie_name(zz_vc_lie l);
 
 /*
- * A message the faulty replica sends to replica `to`.  Returns NULL to
- * send it unchanged, or a malloc'd replacement of *outlen bytes.
+ * A message the faulty replica sends to replica or client `to`.  rng is
+ * the simulator's (omission, delay, replay draw from it).
  */
-extern uint8_t *zz_forger_rewrite(zz_forger *fg, uint32_t to, const uint8_t *buf,
-								  size_t len, size_t *outlen);
+extern void zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
+						   const uint8_t *buf, size_t len, zz_forge_out *out);
+
+/* A message the faulty replica receives: certificates and ORDER-REQs to keep. */
+extern void zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len);
 
 #endif							/* ZZ_SIM_FORGE_H */

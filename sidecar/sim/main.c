@@ -4,7 +4,7 @@
  *
  *	  zyzzyva-sim --seeds N [--first S] | --seed S
  *				  [--f F] [--byzantine] [--real-crypto] [--plant BUG [--plant-control]]
- *				  [--no-faults] [--clients C] [--requests R]
+ *				  [--no-faults] [--no-primary-crash] [--clients C] [--requests R]
  *				  [--jobs J] [--trace] [--quiet]
  *
  * Each failing seed is reported with its first violation and the command
@@ -55,10 +55,10 @@ usage(FILE *out)
 {
 	fprintf(out,
 			"usage: zyzzyva-sim (--seeds N [--first S] | --seed S) [--f F] [--byzantine]\n"
-			"                   [--real-crypto] [--plant client-2f|bad-history|skip-dedup\n"
+			"                   [--real-crypto] [--plant client-2f|bad-history|skip-dedup|no-hate\n"
 			"                   [--plant-control]]\n"
-			"                   [--no-faults] [--clients C] [--requests R] [--jobs J]\n"
-			"                   [--trace] [--quiet]\n");
+			"                   [--no-faults] [--no-primary-crash] [--clients C]\n"
+			"                   [--requests R] [--jobs J] [--trace] [--quiet]\n");
 }
 
 static void
@@ -323,40 +323,62 @@ static void
 print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sweep_totals *t)
 {
 	const zz_sim_stats *s = &t->stats;
+	typedef unsigned long long ull;
 
-	printf("zyzzyva-sim: f=%u seeds %llu..%llu, %s crypto%s%s%s\n", cfg->f,
-		   (unsigned long long) first, (unsigned long long) (first + count - 1),
+	printf("zyzzyva-sim: f=%u seeds %llu..%llu, %s crypto%s%s%s%s\n", cfg->f,
+		   (ull) first, (ull) (first + count - 1),
 		   cfg->crypto == ZZ_CRYPTO_REAL ? "real" : "symbolic",
 		   cfg->faults ? ", faults" : ", no faults",
-		   cfg->byzantine ? ", byzantine (equivocating primary, lying replies and checkpoints, faulty client)" : "",
+		   cfg->byzantine ? ", byzantine (f faulty replicas and a faulty client per seed)" : "",
+		   cfg->primary_crash ? ", primary crash at the end" : "",
 		   cfg->plant != ZZ_PLANT_NONE ? ", planted bug" : "");
 	printf("  requests: %llu submitted, %llu fast path, %llu commit path; "
-		   "%llu retransmissions, %llu COMMITs, %llu POMs sent\n",
-		   (unsigned long long) s->submitted, (unsigned long long) s->completed_fast,
-		   (unsigned long long) s->completed_commit, (unsigned long long) s->retransmissions,
-		   (unsigned long long) s->commits_sent, (unsigned long long) s->poms_sent);
+		   "%llu retransmissions, %llu COMMITs\n",
+		   (ull) s->submitted, (ull) s->completed_fast, (ull) s->completed_commit,
+		   (ull) s->retransmissions, (ull) s->commits_sent);
+	printf("  view changes: %llu views reached (summed over seeds), %llu entered by replicas, "
+		   "%llu I-HATE-THE-PRIMARY; rollbacks: %llu batches undone; POMs: %llu sent by "
+		   "clients, %llu found or accepted by replicas\n",
+		   (ull) s->views, (ull) s->view_changes, (ull) s->i_hates, (ull) s->rollbacks,
+		   (ull) s->poms_sent, (ull) s->poms_replica);
 	printf("  replicas: %llu fill-holes, %llu confirm-reqs, %llu cached replies, "
-		   "%llu stable checkpoints, %llu view changes, %llu rollbacks, %llu state transfers\n",
-		   (unsigned long long) s->fill_holes, (unsigned long long) s->confirm_reqs,
-		   (unsigned long long) s->cached_replies, (unsigned long long) s->checkpoints_stable,
-		   (unsigned long long) s->view_changes, (unsigned long long) s->rollbacks,
-		   (unsigned long long) s->state_transfers);
+		   "%llu stable checkpoints, %llu state transfers\n",
+		   (ull) s->fill_holes, (ull) s->confirm_reqs, (ull) s->cached_replies,
+		   (ull) s->checkpoints_stable, (ull) s->state_transfers);
 	printf("  faults: %llu crashes, %llu partitions; messages %llu delivered, %llu dropped, "
-		   "%llu duplicated, %llu forged\n",
-		   (unsigned long long) s->crashes, (unsigned long long) s->partitions,
-		   (unsigned long long) s->messages, (unsigned long long) s->dropped,
-		   (unsigned long long) s->duplicated, (unsigned long long) s->forged);
-	printf("  %llu steps, %.1f simulated seconds\n", (unsigned long long) s->steps,
-		   s->sim_time / 1e6);
+		   "%llu duplicated\n",
+		   (ull) s->crashes, (ull) s->partitions, (ull) s->messages, (ull) s->dropped,
+		   (ull) s->duplicated);
+	if (cfg->byzantine)
+	{
+		printf("  byzantine messages: %llu forged, %llu withheld, %llu delayed, %llu replayed\n",
+			   (ull) s->forged, (ull) s->byz_dropped, (ull) s->byz_delayed, (ull) s->replayed);
+		printf("  byzantine cast: %llu faulty replicas, %llu faulty clients\n",
+			   (ull) s->cast_replicas, (ull) s->cast_clients);
+		printf("  faulty replicas: %llu equivocating, %llu silent, %llu slow primaries; "
+			   "%llu omit, %llu delay, %llu replay; %llu lie in replies, %llu in checkpoints; "
+			   "VIEW-CHANGE: %llu withhold, %llu stale CC, %llu forged CC\n",
+			   (ull) s->cast_equivocate, (ull) s->cast_silent, (ull) s->cast_slow,
+			   (ull) s->cast_omit, (ull) s->cast_delay, (ull) s->cast_replay,
+			   (ull) s->cast_lie_replies, (ull) s->cast_lie_cp, (ull) s->cast_vc_withhold,
+			   (ull) s->cast_vc_stale, (ull) s->cast_vc_forged);
+		printf("  faulty clients: %llu never commit, %llu reuse timestamps, "
+			   "%llu send bad certificates\n",
+			   (ull) s->cast_never_commit, (ull) s->cast_reuse_ts, (ull) s->cast_bad_cc);
+	}
+	if (s->primary_crashes)
+		printf("  primary crashes: %llu; every correct replica in the next view within %.1f ms "
+			   "(worst seed), a request completed within %.1f ms of the crash (worst seed)\n",
+			   (ull) s->primary_crashes, s->recovery_max / 1e3, s->probe_max / 1e3);
+	printf("  %llu steps, %.1f simulated seconds\n", (ull) s->steps, s->sim_time / 1e6);
 	if (t->failed)
 	{
 		printf("  failures by kind:");
 		if (t->crashed)
-			printf(" crashed %llu", (unsigned long long) t->crashed);
+			printf(" crashed %llu", (ull) t->crashed);
 		for (int k = 0; k < ZZ_V_KINDS; k++)
 			if (t->by_kind[k])
-				printf(" %s %llu", zz_violation_name(1u << k),
-					   (unsigned long long) t->by_kind[k]);
+				printf(" %s %llu", zz_violation_name(1u << k), (ull) t->by_kind[k]);
 		printf("\n");
 	}
 }
@@ -440,7 +462,8 @@ main(int argc, char **argv)
 		{
 			if (val == NULL || !zz_sim_plant_parse(val, &cfg.plant))
 			{
-				fprintf(stderr, "zyzzyva-sim: --plant takes client-2f, bad-history or skip-dedup\n");
+				fprintf(stderr, "zyzzyva-sim: --plant takes client-2f, bad-history, skip-dedup "
+						"or no-hate\n");
 				return 2;
 			}
 			i++;
@@ -453,6 +476,28 @@ main(int argc, char **argv)
 			cfg.crypto = ZZ_CRYPTO_REAL;
 		else if (strcmp(a, "--no-faults") == 0)
 			cfg.faults = false;
+		else if (strcmp(a, "--no-primary-crash") == 0)
+			cfg.primary_crash = false;
+		else if (strcmp(a, "--plant") == 0)
+		{
+			if (val == NULL || !zz_sim_plant_parse(val, &cfg.plant))
+			{
+				fprintf(stderr, "zyzzyva-sim: --plant takes client-2f, bad-history, skip-dedup "
+						"or no-hate\n");
+				return 2;
+			}
+			i++;
+		}
+		else if (strcmp(a, "--plant-control") == 0)
+			cfg.plant_control = true;
+		else if (strcmp(a, "--byzantine") == 0)
+			cfg.byzantine = true;
+		else if (strcmp(a, "--real-crypto") == 0)
+			cfg.crypto = ZZ_CRYPTO_REAL;
+		else if (strcmp(a, "--no-faults") == 0)
+			cfg.faults = false;
+		else if (strcmp(a, "--no-primary-crash") == 0)
+			cfg.primary_crash = false;
 		else if (strcmp(a, "--trace") == 0)
 			tracing = true;
 		else if (strcmp(a, "--quiet") == 0)

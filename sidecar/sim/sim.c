@@ -1,7 +1,8 @@
 /*
  * sim.c
  *	  The deterministic simulator (see sim.h): the world, its network, its
- *	  fault schedule, its workload and the step loop.
+ *	  fault schedule, its workload, the primary-crash probe and the step
+ *	  loop.  Scripted scenarios (scenario.c) drive the same world.
  *
  * Every node gets a zz_io whose hooks copy each message into a binary heap
  * of pending deliveries keyed by (time, insertion counter).  A step takes
@@ -10,123 +11,27 @@
  * the step the node it touched is inspected and the checker updated.
  * The only randomness is the seeded zz_rng; the core itself is
  * deterministic, so one seed is one run.
+ *
+ * The primary-crash probe (protocol liveness after a crash): once the
+ * correct clients have done their work and the fault period is over, at a
+ * random time within one view-change timeout T, the primary of the view
+ * the correct replicas are in crashes for good, every other faulty replica
+ * stops misbehaving, the network is reliable, and each correct client
+ * submits one more request.  Within 3T of the crash every correct replica
+ * must be in a later view, and each of those requests must complete within
+ * 3T of its submission (ZZ_V_RECOVERY).
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "checker.h"
-#include "client.h"
-#include "forge.h"
-#include "kvservice.h"
 #include "message.h"
-#include "replica.h"
-#include "rng.h"
-#include "sim.h"
+#include "sim_int.h"
 
-#define SIM_MAX_CLIENTS		8
-#define SIM_MAX_NODES		(ZZ_MAX_N + SIM_MAX_CLIENTS)
 #define SIM_DRAIN			300000	/* us the cluster runs on after the work */
-#define SIM_MS				1000
-
-typedef enum sim_ev_kind
-{
-	EV_DELIVER,
-	EV_SUBMIT,
-	EV_CRASH,
-	EV_RESTART,
-	EV_PARTITION,
-	EV_HEAL,
-	EV_CALM
-} sim_ev_kind;
-
-typedef struct sim_event
-{
-	zz_time		at;
-	uint64_t	order;			/* tiebreak: insertion order */
-	uint8_t		kind;
-	uint16_t	from;
-	uint16_t	to;				/* node index, or the replica mask of a partition */
-	uint8_t    *buf;
-	size_t		len;
-} sim_event;
-
-struct zz_sim;
-
-/*
- * The service a simulated replica runs: the KV service behind a shim that
- * reports every execution, rollback and install of a correct replica to
- * the checker, and makes a faulty replica lie in its replies.
- */
-typedef struct sim_shim
-{
-	zz_service	svc;
-	const zz_service *inner;
-	struct zz_sim *sim;
-	uint32_t	replica;
-	uint32_t	lie_ppm;		/* faulty: chance to corrupt each reply */
-} sim_shim;
-
-typedef struct sim_node
-{
-	struct zz_sim *sim;
-	uint32_t	idx;			/* replicas 0..n-1, clients n..n+k-1 */
-	uint32_t	id;				/* replica or client id */
-	bool		is_replica;
-	zz_crypto  *crypto;
-	zz_io		io;
-	bool		down;
-
-	/* replica */
-	zz_replica *replica;
-	zz_kvservice *kv;
-	sim_shim	shim;
-	bool		byzantine;
-	zz_forger  *forger;
-	zz_replica_status seen;		/* status at the last inspection */
-	zz_view		vc_view;		/* highest VIEW-CHANGE it sent */
-	zz_seq		vc_cc_seq;		/* what that VIEW-CHANGE certified */
-
-	/* client */
-	zz_client  *client;
-	bool		client_faulty;
-	uint32_t	quota;
-	uint32_t	submitted;
-	uint32_t	completed;
-} sim_node;
-
-typedef struct zz_sim
-{
-	zz_sim_config cfg;
-	uint64_t	seed;
-	zz_rng		rng;
-	zz_params	params;
-	uint32_t	n;
-	uint32_t	k;
-	sim_node	nodes[SIM_MAX_NODES];
-	zz_keyset  *ks;
-	zz_checker *ck;
-
-	sim_event  *heap;
-	size_t		hlen;
-	size_t		hcap;
-	uint64_t	order;
-
-	zz_time		now;
-	uint64_t	step;
-	zz_time		calm;			/* end of the fault period */
-	bool		faulty_net;		/* still inside it */
-	uint32_t	partitioned;	/* replicas cut off from everyone else */
-	uint32_t	loss_ppm;
-	uint32_t	dup_ppm;
-	uint32_t	long_ppm;
-	zz_time		long_max;
-	uint32_t	clients_done;
-	uint32_t	clients_correct;
-	zz_sim_result *res;
-	uint64_t	hash;
-} zz_sim;
+#define SIM_PROBE_TRIES		2000	/* 1 ms waits for a settled view */
 
 /* ------------------------------------------------------------ the heap */
 
@@ -198,12 +103,8 @@ schedule(zz_sim *s, zz_time at, sim_ev_kind kind, uint32_t from, uint32_t to)
 
 /* ------------------------------------------------------------- tracing */
 
-static void
-trace(zz_sim *s, const char *fmt,...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-trace(zz_sim *s, const char *fmt,...)
+void
+sim_trace(zz_sim *s, const char *fmt,...)
 {
 	char		line[1024];
 	int			off;
@@ -218,8 +119,8 @@ trace(zz_sim *s, const char *fmt,...)
 	s->cfg.trace(s->cfg.trace_ctx, line);
 }
 
-static const char *
-node_name(const zz_sim *s, uint32_t idx, char *buf)
+const char *
+sim_node_name(const zz_sim *s, uint32_t idx, char *buf)
 {
 	if (idx < s->n)
 		snprintf(buf, 16, "R%u", idx);
@@ -239,7 +140,8 @@ trace_message(zz_sim *s, const char *what, uint32_t from, uint32_t to,
 	if (s->cfg.trace == NULL)
 		return;
 	zz_sim_format_message(buf, len, msg, sizeof(msg));
-	trace(s, "%-13s %s -> %s  %s", what, node_name(s, from, a), node_name(s, to, b), msg);
+	sim_trace(s, "%-13s %s -> %s  %s", what, sim_node_name(s, from, a),
+			  sim_node_name(s, to, b), msg);
 }
 
 static void
@@ -247,7 +149,7 @@ io_trace(void *ctx, const char *line)
 {
 	sim_node   *nd = ctx;
 
-	trace(nd->sim, "              %s", line);
+	sim_trace(nd->sim, "              %s", line);
 }
 
 /* ------------------------------------------------------------ network */
@@ -298,26 +200,137 @@ watch_replica_send(zz_sim *s, sim_node *from, const uint8_t *buf, size_t len)
 }
 
 /*
- * A node sends: apply Byzantine rewriting, partitions, loss, duplication
- * and delay, and queue what survives.  The bytes are copied.
+ * Put one copy of a message on the heap, delay from now; the bytes are
+ * copied unless owned is given (then the heap takes it).
  */
 static void
-sim_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t *buf, size_t len)
+enqueue(zz_sim *s, uint32_t from, uint32_t to, const uint8_t *buf, size_t len,
+		zz_time delay, uint8_t *owned)
 {
-	uint8_t    *forged = NULL;
-	size_t		flen = 0;
+	sim_event	ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.at = s->now + delay;
+	ev.kind = EV_DELIVER;
+	ev.from = (uint16_t) from;
+	ev.to = (uint16_t) to;
+	ev.len = len;
+	if (owned != NULL)
+		ev.buf = owned;
+	else
+	{
+		ev.buf = malloc(len ? len : 1);
+		if (ev.buf == NULL)
+			abort();
+		if (len > 0)
+			memcpy(ev.buf, buf, len);
+	}
+	heap_push(s, ev);
+}
+
+/* Deliver a message a scenario held back, delay from now. */
+void
+sim_queue(zz_sim *s, uint32_t from, uint32_t to, const uint8_t *buf, size_t len,
+		  zz_time delay)
+{
+	enqueue(s, from, to, buf, len, delay, NULL);
+}
+
+static void sim_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t *buf,
+					 size_t len, bool replayed);
+
+/*
+ * What a Byzantine replica does to a message it sends (forge.h).  Returns
+ * false if it sends nothing; else *buf / *len may point to a replacement
+ * in *owned, and *extra is added to its delay.
+ */
+static bool
+byzantine_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t **buf,
+			   size_t *len, uint8_t **owned, zz_time *extra)
+{
+	zz_forge_out fo;
+	bool		to_replica = to < s->n;
+
+	zz_forger_send(from->forger, &s->rng, to_replica, to_replica ? to : to - s->n,
+				   *buf, *len, &fo);
+	if (fo.replay != NULL)
+	{
+		uint32_t	rto = fo.replay_to_replica ? fo.replay_to : s->n + fo.replay_to;
+
+		s->res->stats.replayed++;
+		if (rto < s->n + s->k && rto != from->idx)
+			sim_send(s, from, rto, fo.replay, fo.replay_len, true);
+		free(fo.replay);
+	}
+	if (fo.drop)
+	{
+		s->res->stats.byz_dropped++;
+		trace_message(s, "drop(byz)", from->idx, to, *buf, *len);
+		return false;
+	}
+	if (fo.buf != NULL)
+	{
+		s->res->stats.forged++;
+		*owned = fo.buf;
+		*buf = fo.buf;
+		*len = fo.len;
+	}
+	if (fo.delay)
+		s->res->stats.byz_delayed++;
+	*extra = fo.delay;
+	return true;
+}
+
+/*
+ * A node sends: apply Byzantine behaviour, a scenario's filter or the
+ * seed's partitions, loss, duplication and delay, and queue what survives.
+ * The bytes are copied.
+ */
+static void
+sim_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t *buf, size_t len,
+		 bool replayed)
+{
+	uint8_t    *owned = NULL;
+	zz_time		extra = 0;
 	int			copies = 1;
 
 	if (to >= s->n + s->k || to == from->idx)
 		return;
 	if (from->is_replica && !from->byzantine)
 		watch_replica_send(s, from, buf, len);
-	if (from->forger != NULL && to < s->n &&
-		(forged = zz_forger_rewrite(from->forger, to, buf, len, &flen)) != NULL)
+	if (from->forger != NULL && !replayed &&
+		!byzantine_send(s, from, to, &buf, &len, &owned, &extra))
+		return;
+	if (s->cfg.plant == ZZ_PLANT_NO_HATE && !s->cfg.plant_control)
 	{
-		s->res->stats.forged++;
-		buf = forged;
-		len = flen;
+		zz_msg_type t;
+
+		if (zz_msg_peek_type(buf, len, &t) == ZZ_OK && t == ZZ_MSG_I_HATE_THE_PRIMARY)
+		{
+			trace_message(s, "drop(plant)", from->idx, to, buf, len);
+			free(owned);
+			return;
+		}
+	}
+	if (s->filter != NULL)
+	{
+		zz_time		more = 0;
+
+		switch (s->filter(s->filter_ctx, from->idx, to, buf, len, &more))
+		{
+			case SIM_DELIVER:
+				extra += more;
+				break;
+			case SIM_DROP:
+				s->res->stats.dropped++;
+				trace_message(s, "drop(rule)", from->idx, to, buf, len);
+				free(owned);
+				return;
+			case SIM_KEEP:
+				trace_message(s, "hold", from->idx, to, buf, len);
+				free(owned);
+				return;
+		}
 	}
 	if (s->faulty_net)
 	{
@@ -331,7 +344,7 @@ sim_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t *buf, size_t len)
 		{
 			s->res->stats.dropped++;
 			trace_message(s, why, from->idx, to, buf, len);
-			free(forged);
+			free(owned);
 			return;
 		}
 		if (zz_rng_chance(&s->rng, s->dup_ppm))
@@ -342,33 +355,12 @@ sim_send(zz_sim *s, sim_node *from, uint32_t to, const uint8_t *buf, size_t len)
 	}
 	for (int c = 0; c < copies; c++)
 	{
-		sim_event	ev;
-		zz_time		delay = zz_rng_range(&s->rng, 50, 500);
+		zz_time		delay = zz_rng_range(&s->rng, s->lat_lo, s->lat_hi) + extra;
 
 		if (s->faulty_net && zz_rng_chance(&s->rng, s->long_ppm))
-			delay = zz_rng_range(&s->rng, SIM_MS, s->long_max);
-		memset(&ev, 0, sizeof(ev));
-		ev.at = s->now + delay;
-		ev.kind = EV_DELIVER;
-		ev.from = (uint16_t) from->idx;
-		ev.to = (uint16_t) to;
-		ev.len = len;
-		if (c == 0 && forged != NULL)
-		{
-			ev.buf = forged;
-			forged = NULL;
-		}
-		else
-		{
-			ev.buf = malloc(len ? len : 1);
-			if (ev.buf == NULL)
-				abort();
-			if (len > 0)
-				memcpy(ev.buf, buf, len);
-		}
-		heap_push(s, ev);
+			delay = zz_rng_range(&s->rng, SIM_MS, s->long_max) + extra;
+		enqueue(s, from->idx, to, buf, len, delay, c == 0 ? owned : NULL);
 	}
-	free(forged);
 }
 
 static void
@@ -377,7 +369,7 @@ io_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
 	sim_node   *nd = ctx;
 
 	if (replica < nd->sim->n)
-		sim_send(nd->sim, nd, replica, buf, len);
+		sim_send(nd->sim, nd, replica, buf, len, false);
 }
 
 static void
@@ -386,7 +378,7 @@ io_to_client(void *ctx, uint32_t client, const uint8_t *buf, size_t len)
 	sim_node   *nd = ctx;
 
 	if (client < nd->sim->k)
-		sim_send(nd->sim, nd, nd->sim->n + client, buf, len);
+		sim_send(nd->sim, nd, nd->sim->n + client, buf, len, false);
 }
 
 /* ------------------------------------------------- the recording shim */
@@ -489,21 +481,48 @@ random_op(zz_sim *s, char *buf, size_t cap)
 	return (uint32_t) len;
 }
 
+/*
+ * Client nd submits op now.  Returns its timestamp; 0 (a violation for a
+ * correct client in a sweep) if the client refused.
+ */
+static uint64_t
+submit_op(zz_sim *s, sim_node *nd, const char *op, uint32_t len)
+{
+	uint64_t	ts = zz_client_submit(nd->client, s->now, (const uint8_t *) op, len);
+
+	if (ts == 0)
+		return 0;
+	nd->submitted++;
+	zz_checker_submitted(s->ck, nd->id, ts, s->now);
+	sim_trace(s, "submit        C%u t=%llu \"%s\"%s", nd->id, (unsigned long long) ts, op,
+			  nd->probe_due ? " (probe)" : "");
+	if (nd->probe_due)
+	{
+		nd->probe_due = false;
+		nd->probe_ts = ts;
+		nd->probe_deadline = s->now + 3 * s->params.view_change_timeout;
+		schedule(s, nd->probe_deadline, EV_RECOVERY_CHECK, nd->idx, nd->idx);
+	}
+	return ts;
+}
+
 static void
 client_submit(zz_sim *s, sim_node *nd)
 {
 	char		op[64];
 	uint32_t	len = random_op(s, op, sizeof(op));
-	uint64_t	ts = zz_client_submit(nd->client, s->now, (const uint8_t *) op, len);
 
-	if (ts == 0)
-	{
+	if (submit_op(s, nd, op, len) == 0)
 		zz_checker_fail(s->ck, ZZ_V_LIVENESS, "client %u refused a submission", nd->id);
-		return;
-	}
-	nd->submitted++;
-	zz_checker_submitted(s->ck, nd->id, ts, s->now);
-	trace(s, "submit        C%u t=%llu \"%s\"", nd->id, (unsigned long long) ts, op);
+}
+
+/* A scenario's submission: returns the timestamp, 0 if the client is busy. */
+uint64_t
+sim_submit(zz_sim *s, uint32_t client, const char *op)
+{
+	if (client >= s->k)
+		return 0;
+	return submit_op(s, &s->nodes[s->n + client], op, (uint32_t) strlen(op));
 }
 
 static void
@@ -514,39 +533,204 @@ client_done(void *ctx, uint32_t client, const zz_completion *c)
 
 	zz_checker_completed(s->ck, client, c);
 	nd->completed++;
-	trace(s, "complete      C%u t=%llu n=%llu %s reply=\"%.*s\"", client,
-		  (unsigned long long) c->timestamp, (unsigned long long) c->seq,
-		  c->path == ZZ_PATH_FAST ? "fast" : "commit",
-		  (int) (c->reply_len < 40 ? c->reply_len : 40), (const char *) c->reply);
-	if (nd->submitted < nd->quota)
+	sim_trace(s, "complete      C%u t=%llu v=%llu n=%llu %s reply=\"%.*s\"", client,
+			  (unsigned long long) c->timestamp, (unsigned long long) c->view,
+			  (unsigned long long) c->seq, c->path == ZZ_PATH_FAST ? "fast" : "commit",
+			  (int) (c->reply_len < 40 ? c->reply_len : 40), (const char *) c->reply);
+	if (s->on_complete)
+		s->on_complete(s->complete_ctx, client, c);
+	if (nd->probe_ts != 0 && c->timestamp == nd->probe_ts)
+	{
+		zz_time		took = s->now - s->crash_at;
+
+		nd->probe_ts = 0;
+		if (took > s->res->stats.probe_max)
+			s->res->stats.probe_max = took;
+		if (s->probes_left > 0)
+			s->probes_left--;
+		return;
+	}
+	if (nd->probe_due)
+		schedule(s, s->now, EV_SUBMIT, nd->idx, nd->idx);
+	else if (nd->submitted < nd->quota)
 		schedule(s, s->now + zz_rng_range(&s->rng, 0, 4 * SIM_MS), EV_SUBMIT, nd->idx, nd->idx);
-	else if (!nd->client_faulty)
+	else if (!nd->client_faulty && nd->submitted == nd->quota)
 		s->clients_done++;
 }
 
 /* ------------------------------------------------------------- set-up */
 
-static zz_forge_mode
-random_forge_mode(zz_sim *s)
+/*
+ * Create an empty world for cfg and seed; sim_build (or the sweep's
+ * sim_setup) fills it.
+ */
+zz_sim *
+sim_create(const zz_sim_config *cfg, uint64_t seed, zz_sim_result *res)
 {
-	static const zz_forge_mode modes[] = {
-		ZZ_FORGE_NONE, ZZ_FORGE_DUPLICATE, ZZ_FORGE_DROP, ZZ_FORGE_ND,
-		ZZ_FORGE_BAD_HISTORY
-	};
+	zz_sim	   *s = calloc(1, sizeof(zz_sim));
 
-	return modes[zz_rng_below(&s->rng, 5)];
+	if (s == NULL)
+		abort();
+	memset(res, 0, sizeof(*res));
+	s->cfg = *cfg;
+	s->seed = seed;
+	s->res = res;
+	s->hash = 1469598103934665603ULL;
+	s->lat_lo = 50;
+	s->lat_hi = 500;
+	zz_rng_seed(&s->rng, seed);
+	return s;
 }
 
 /*
- * Decide the Byzantine cast: which replicas misbehave and how, which
- * client is faulty, and the planted bugs.  Returns the mask of Byzantine
- * replicas (they also make up the crash/partition set).
+ * Build the nodes for params p and k clients: keys from the seed, the
+ * checker, every replica behind its recording shim, every client.  No
+ * one is faulty yet and nothing is scheduled.
+ */
+bool
+sim_build(zz_sim *s, const zz_params *p, uint32_t clients)
+{
+	s->params = *p;
+	s->n = p->n;
+	s->k = clients > SIM_MAX_CLIENTS ? SIM_MAX_CLIENTS : clients;
+	s->ks = zz_keyset_from_seed(s->cfg.crypto, s->n, s->k, s->seed);
+	s->ck = zz_checker_create(s->n, s->k);
+	if (s->ks == NULL || s->ck == NULL)
+		return false;
+	zz_checker_set_trace(s->ck, s->cfg.trace, s->cfg.trace_ctx);
+	for (uint32_t i = 0; i < s->n + s->k; i++)
+	{
+		sim_node   *nd = &s->nodes[i];
+
+		nd->sim = s;
+		nd->idx = i;
+		nd->is_replica = i < s->n;
+		nd->id = nd->is_replica ? i : i - s->n;
+		nd->crypto = zz_crypto_create(s->ks, nd->is_replica, nd->id);
+		if (nd->crypto == NULL)
+			return false;
+		nd->io.ctx = nd;
+		nd->io.to_replica = io_to_replica;
+		nd->io.to_client = io_to_client;
+		nd->io.trace = s->cfg.trace ? io_trace : NULL;
+		if (nd->is_replica)
+		{
+			nd->kv = zz_kv_create();
+			if (nd->kv == NULL)
+				return false;
+			nd->shim.inner = zz_kv_service(nd->kv);
+			nd->shim.sim = s;
+			nd->shim.replica = nd->id;
+			nd->shim.svc.ctx = &nd->shim;
+			nd->shim.svc.execute = shim_execute;
+			nd->shim.svc.rollback = shim_rollback;
+			nd->shim.svc.mark_stable = shim_mark_stable;
+			nd->shim.svc.snapshot = shim_snapshot;
+			nd->shim.svc.install = shim_install;
+			nd->replica = zz_replica_create(&s->params, nd->id, nd->crypto,
+											&nd->shim.svc, &nd->io);
+			if (nd->replica == NULL)
+				return false;
+		}
+		else
+		{
+			nd->client = zz_client_create(&s->params, nd->id, nd->crypto, &nd->io,
+										  client_done, nd);
+			if (nd->client == NULL)
+				return false;
+			s->clients_correct++;
+		}
+	}
+	return true;
+}
+
+/* Count a faulty replica's behaviours into the cast statistics. */
+static void
+count_cast(zz_sim *s, const zz_forge_config *fc, uint32_t lie_ppm)
+{
+	zz_sim_stats *st = &s->res->stats;
+
+	st->cast_equivocate += fc->mode != ZZ_FORGE_NONE;
+	st->cast_silent += fc->silent;
+	st->cast_slow += fc->slow != 0;
+	st->cast_omit += fc->omit_ppm != 0;
+	st->cast_delay += fc->delay_ppm != 0;
+	st->cast_replay += fc->replay_ppm != 0;
+	st->cast_lie_replies += lie_ppm != 0;
+	st->cast_lie_cp += fc->lie_checkpoints;
+	st->cast_vc_withhold += fc->vc_lie == ZZ_VC_WITHHOLD;
+	st->cast_vc_stale += fc->vc_lie == ZZ_VC_STALE_CC;
+	st->cast_vc_forged += fc->vc_lie == ZZ_VC_FORGED_CC;
+}
+
+/*
+ * Make a replica Byzantine: the forger rewrites what it sends, the shim
+ * lies in lie_ppm of its replies, and the checker stops holding it to the
+ * invariants.  Calling it again replaces the behaviour.
+ */
+void
+sim_make_byzantine(zz_sim *s, uint32_t replica, const zz_forge_config *fc, uint32_t lie_ppm)
+{
+	sim_node   *nd = &s->nodes[replica];
+
+	if (replica >= s->n)
+		return;
+	if (!nd->byzantine)
+	{
+		nd->byzantine = true;
+		s->res->stats.cast_replicas++;
+		zz_checker_set_faulty_replica(s->ck, nd->id);
+	}
+	if (nd->forger == NULL)
+		nd->forger = zz_forger_create(&s->params, nd->id, nd->crypto, fc);
+	else
+		zz_forger_configure(nd->forger, fc);
+	if (nd->forger == NULL)
+		abort();
+	nd->shim.lie_ppm = lie_ppm;
+	count_cast(s, fc, lie_ppm);
+	sim_trace(s, "byzantine     R%u forge=%s victims=%#x fork_at=%llu lie_cp=%d lie_ppm=%u "
+			  "vc=%s%s%s slow=%llu omit=%u delay=%u replay=%u",
+			  nd->id, zz_forge_mode_name(fc->mode), fc->victims & ((1u << s->n) - 1),
+			  (unsigned long long) fc->fork_at, fc->lie_checkpoints, lie_ppm,
+			  zz_vc_lie_name(fc->vc_lie), fc->silent ? " silent-primary" : "",
+			  fc->vc_lie == ZZ_VC_WITHHOLD && fc->withhold_from ? " (from a seq)" : "",
+			  (unsigned long long) fc->slow, fc->omit_ppm, fc->delay_ppm, fc->replay_ppm);
+}
+
+/* Make a client faulty (client.h's bugs); the checker ignores it. */
+void
+sim_make_faulty_client(zz_sim *s, uint32_t client, unsigned bugs)
+{
+	sim_node   *nd = &s->nodes[s->n + client];
+	zz_sim_stats *st = &s->res->stats;
+
+	if (client >= s->k)
+		return;
+	if (!nd->client_faulty)
+	{
+		nd->client_faulty = true;
+		st->cast_clients++;
+		s->clients_correct--;
+		zz_checker_set_faulty_client(s->ck, nd->id);
+	}
+	zz_client_set_bugs(nd->client, bugs);
+	st->cast_never_commit += (bugs & ZZ_CLIENT_BUG_NEVER_COMMIT) != 0;
+	st->cast_reuse_ts += (bugs & ZZ_CLIENT_BUG_REUSE_TIMESTAMP) != 0;
+	st->cast_bad_cc += (bugs & ZZ_CLIENT_BUG_BAD_CC) != 0;
+	sim_trace(s, "faulty client C%u bugs=%#x", client, bugs);
+}
+
+/*
+ * Decide the Byzantine cast: which replicas misbehave (exactly f of them
+ * in a Byzantine sweep, the first primary half the time), and the planted
+ * bugs.  Returns the mask of Byzantine replicas (they also make up the
+ * crash/partition set).
  */
 static uint32_t
 cast_byzantine(zz_sim *s, unsigned *replica_bugs, unsigned *client_bugs)
 {
 	uint32_t	byz = 0;
-	uint32_t	nbyz;
 
 	*replica_bugs = 0;
 	*client_bugs = 0;
@@ -561,69 +745,102 @@ cast_byzantine(zz_sim *s, unsigned *replica_bugs, unsigned *client_bugs)
 		case ZZ_PLANT_SKIP_DEDUP:
 			*replica_bugs = ZZ_BUG_SKIP_DEDUP;
 			break;
+		case ZZ_PLANT_NO_HATE:
 		case ZZ_PLANT_NONE:
 			break;
 	}
-	if (s->cfg.plant != ZZ_PLANT_NONE)
+	if (s->cfg.plant != ZZ_PLANT_NONE && s->cfg.plant != ZZ_PLANT_NO_HATE)
 	{
 		/* The scenario: replica 0, the first primary, is the faulty one. */
 		if (s->cfg.plant_control)
 			*replica_bugs = *client_bugs = 0;
 		return 1u;
 	}
-	if (!s->cfg.byzantine)
+	if (!s->cfg.byzantine || s->cfg.plant == ZZ_PLANT_NO_HATE)
 		return 0;
-	nbyz = (uint32_t) zz_rng_range(&s->rng, 1, s->params.f);
 	if (zz_rng_below(&s->rng, 2) == 0)
 		byz |= 1u;				/* the first primary, half the time */
-	while ((uint32_t) __builtin_popcount(byz) < nbyz)
+	while ((uint32_t) __builtin_popcount(byz) < s->params.f)
 		byz |= 1u << zz_rng_below(&s->rng, s->n);
 	return byz;
 }
 
-/* Set up a replica's misbehaviour (plants first, else drawn). */
+/*
+ * Draw one faulty replica's behaviour for a Byzantine sweep.  Each kind of
+ * misbehaviour is drawn on its own, so seeds combine them.
+ */
 static void
-make_byzantine(zz_sim *s, sim_node *nd)
+random_forge(zz_sim *s, uint32_t id, zz_forge_config *fc, uint32_t *lie_ppm)
 {
-	zz_forge_mode mode = ZZ_FORGE_NONE;
-	uint32_t	victims = 0;
-	zz_seq		fork_at = zz_rng_range(&s->rng, 2, 8);
-	bool		lie_cp = false;
-	zz_vc_lie	vc_lie = ZZ_VC_HONEST;
+	static const zz_forge_mode modes[] = {
+		ZZ_FORGE_NONE, ZZ_FORGE_DUPLICATE, ZZ_FORGE_DROP, ZZ_FORGE_ND,
+		ZZ_FORGE_BAD_HISTORY
+	};
+	const zz_params *p = &s->params;
 
-	nd->byzantine = true;
-	zz_checker_set_faulty_replica(s->ck, nd->id);
+	memset(fc, 0, sizeof(*fc));
+	fc->mode = modes[zz_rng_below(&s->rng, 5)];
+	while ((fc->victims & ~(1u << id) & ((1u << s->n) - 1)) == 0)
+		fc->victims = (uint32_t) zz_rng_next(&s->rng);
+	fc->fork_view = id;
+	fc->fork_at = zz_rng_range(&s->rng, 2, 30);
+	fc->lie_checkpoints = zz_rng_below(&s->rng, 3) == 0;
+	fc->vc_lie = (zz_vc_lie) zz_rng_below(&s->rng, ZZ_VC_LIES);
+	if (fc->vc_lie == ZZ_VC_WITHHOLD && zz_rng_below(&s->rng, 2) == 0)
+		fc->withhold_from = zz_rng_range(&s->rng, 1, 40);
+	*lie_ppm = zz_rng_below(&s->rng, 2) == 0 ?
+		(uint32_t) zz_rng_range(&s->rng, 1000, 300000) : 0;
+	switch (zz_rng_below(&s->rng, 4))
+	{
+		case 0:
+			fc->silent = true;
+			fc->silent_from = zz_rng_range(&s->rng, 2, 40);
+			break;
+		case 1:
+			/* Slow, but inside the CONFIRM-REQ timeout that would expose it. */
+			fc->slow = zz_rng_range(&s->rng, p->confirm_timeout / 2,
+									p->confirm_timeout * 9 / 10);
+			break;
+		default:
+			break;
+	}
+	if (zz_rng_below(&s->rng, 5) == 0)
+		fc->omit_ppm = (uint32_t) zz_rng_range(&s->rng, 5000, 50000);
+	if (zz_rng_below(&s->rng, 5) == 0)
+	{
+		fc->delay_ppm = (uint32_t) zz_rng_range(&s->rng, 10000, 200000);
+		fc->delay_max = zz_rng_range(&s->rng, 1, 20) * SIM_MS;
+	}
+	if (zz_rng_below(&s->rng, 5) == 0)
+		fc->replay_ppm = (uint32_t) zz_rng_range(&s->rng, 5000, 50000);
+}
+
+/* The planted bugs' fixed scenarios: replica 0 forges, as each plant needs. */
+static void
+plant_forge(zz_sim *s, zz_forge_config *fc)
+{
+	memset(fc, 0, sizeof(*fc));
+	fc->fork_view = 0;
+	fc->fork_at = zz_rng_range(&s->rng, 2, 8);
 	switch (s->cfg.plant)
 	{
 		case ZZ_PLANT_CLIENT_2F:
-			mode = ZZ_FORGE_DROP;
+			fc->mode = ZZ_FORGE_DROP;
 			for (uint32_t i = s->n - 2 * s->params.f; i < s->n; i++)
-				victims |= 1u << i;
+				fc->victims |= 1u << i;
 			break;
 		case ZZ_PLANT_BAD_HISTORY:
-			mode = ZZ_FORGE_BAD_HISTORY;
-			victims = 1u << 1;
+			fc->mode = ZZ_FORGE_BAD_HISTORY;
+			fc->victims = 1u << 1;
 			break;
 		case ZZ_PLANT_SKIP_DEDUP:
-			mode = ZZ_FORGE_DUPLICATE;
-			victims = ~0u;
+			fc->mode = ZZ_FORGE_DUPLICATE;
+			fc->victims = ~0u;
 			break;
+		case ZZ_PLANT_NO_HATE:
 		case ZZ_PLANT_NONE:
-			mode = random_forge_mode(s);
-			while ((victims & ~(1u << nd->id) & ((1u << s->n) - 1)) == 0)
-				victims = (uint32_t) zz_rng_next(&s->rng);
-			fork_at = zz_rng_range(&s->rng, 2, 30);
-			lie_cp = zz_rng_below(&s->rng, 3) == 0;
-			vc_lie = (zz_vc_lie) zz_rng_below(&s->rng, 3);
-			if (zz_rng_below(&s->rng, 2) == 0)
-				nd->shim.lie_ppm = (uint32_t) zz_rng_range(&s->rng, 1000, 300000);
 			break;
 	}
-	nd->forger = zz_forger_create(&s->params, nd->id, nd->crypto, mode, victims,
-								  nd->id, fork_at, lie_cp, vc_lie);
-	trace(s, "byzantine     R%u forge=%s victims=%#x fork_at=%llu lie_cp=%d lie_ppm=%u vc=%s",
-		  nd->id, zz_forge_mode_name(mode), victims & ((1u << s->n) - 1),
-		  (unsigned long long) fork_at, lie_cp, nd->shim.lie_ppm, zz_vc_lie_name(vc_lie));
 }
 
 /*
@@ -690,6 +907,10 @@ draw_faults(zz_sim *s, uint32_t faulty)
 	schedule(s, s->calm, EV_CALM, 0, 0);
 }
 
+/*
+ * The sweep's world for one seed: parameters, cast, workload and faults,
+ * all drawn from the seed.
+ */
 static bool
 sim_setup(zz_sim *s)
 {
@@ -698,99 +919,70 @@ sim_setup(zz_sim *s)
 	unsigned	replica_bugs,
 				client_bugs;
 	uint32_t	byz;
+	zz_params	p;
+	uint32_t	k;
 
-	zz_rng_seed(&s->rng, s->seed);
-	if (!zz_params_default(&s->params, s->cfg.f))
+	if (!zz_params_default(&p, s->cfg.f))
 		return false;
-	s->params.cp_interval = cps[zz_rng_below(&s->rng, 4)];
-	s->params.batch_max = batches[zz_rng_below(&s->rng, 4)];
-	s->n = s->params.n;
-	s->k = s->cfg.clients ? s->cfg.clients : (uint32_t) zz_rng_range(&s->rng, 2, 5);
-	if (s->k > SIM_MAX_CLIENTS)
-		s->k = SIM_MAX_CLIENTS;
-	s->ks = zz_keyset_from_seed(s->cfg.crypto, s->n, s->k, s->seed);
-	s->ck = zz_checker_create(s->n, s->k);
-	if (s->ks == NULL || s->ck == NULL)
-		return false;
-	zz_checker_set_trace(s->ck, s->cfg.trace, s->cfg.trace_ctx);
+	p.cp_interval = cps[zz_rng_below(&s->rng, 4)];
+	p.batch_max = batches[zz_rng_below(&s->rng, 4)];
+	k = s->cfg.clients ? s->cfg.clients : (uint32_t) zz_rng_range(&s->rng, 2, 5);
+	s->params = p;
+	s->n = p.n;
 	byz = cast_byzantine(s, &replica_bugs, &client_bugs);
-	trace(s, "seed %llu: f=%u n=%u clients=%u cp_interval=%u batch_max=%u",
-		  (unsigned long long) s->seed, s->params.f, s->n, s->k,
-		  s->params.cp_interval, s->params.batch_max);
+	if (!sim_build(s, &p, k))
+		return false;
+	s->check_liveness = true;
+	sim_trace(s, "seed %llu: f=%u n=%u clients=%u cp_interval=%u batch_max=%u",
+			  (unsigned long long) s->seed, s->params.f, s->n, s->k,
+			  s->params.cp_interval, s->params.batch_max);
 
-	for (uint32_t i = 0; i < s->n + s->k; i++)
+	for (uint32_t i = 0; i < s->n; i++)
 	{
-		sim_node   *nd = &s->nodes[i];
-
-		nd->sim = s;
-		nd->idx = i;
-		nd->is_replica = i < s->n;
-		nd->id = nd->is_replica ? i : i - s->n;
-		nd->crypto = zz_crypto_create(s->ks, nd->is_replica, nd->id);
-		if (nd->crypto == NULL)
-			return false;
-		nd->io.ctx = nd;
-		nd->io.to_replica = io_to_replica;
-		nd->io.to_client = io_to_client;
-		nd->io.trace = s->cfg.trace ? io_trace : NULL;
-		if (nd->is_replica)
+		if (byz & (1u << i))
 		{
-			nd->kv = zz_kv_create();
-			if (nd->kv == NULL)
-				return false;
-			nd->shim.inner = zz_kv_service(nd->kv);
-			nd->shim.sim = s;
-			nd->shim.replica = nd->id;
-			nd->shim.svc.ctx = &nd->shim;
-			nd->shim.svc.execute = shim_execute;
-			nd->shim.svc.rollback = shim_rollback;
-			nd->shim.svc.mark_stable = shim_mark_stable;
-			nd->shim.svc.snapshot = shim_snapshot;
-			nd->shim.svc.install = shim_install;
-			if (byz & (1u << i))
-				make_byzantine(s, nd);
-			nd->replica = zz_replica_create(&s->params, nd->id, nd->crypto,
-											&nd->shim.svc, &nd->io);
-			if (nd->replica == NULL)
-				return false;
-			if (!nd->byzantine && replica_bugs)
-				zz_replica_set_bugs(nd->replica, replica_bugs);
-		}
-		else
-		{
-			nd->client = zz_client_create(&s->params, nd->id, nd->crypto, &nd->io,
-										  client_done, nd);
-			if (nd->client == NULL)
-				return false;
-			nd->quota = s->cfg.requests ? s->cfg.requests
-				: (uint32_t) zz_rng_range(&s->rng, 30, 60);
-			if (client_bugs)
-				zz_client_set_bugs(nd->client, client_bugs);
-			else if (s->cfg.byzantine && nd->id == s->k - 1 && s->k >= 3)
-			{
-				static const unsigned bad[] = {
-					ZZ_CLIENT_BUG_NEVER_COMMIT, ZZ_CLIENT_BUG_REUSE_TIMESTAMP,
-					ZZ_CLIENT_BUG_BAD_CC
-				};
+			zz_forge_config fc;
+			uint32_t	lie_ppm = 0;
 
-				nd->client_faulty = true;
-				zz_checker_set_faulty_client(s->ck, nd->id);
-				zz_client_set_bugs(nd->client, bad[zz_rng_below(&s->rng, 3)]);
-			}
-			if (!nd->client_faulty)
-				s->clients_correct++;
-			schedule(s, zz_rng_range(&s->rng, 0, 2 * SIM_MS), EV_SUBMIT, i, i);
+			if (s->cfg.plant != ZZ_PLANT_NONE)
+				plant_forge(s, &fc);
+			else
+				random_forge(s, i, &fc, &lie_ppm);
+			sim_make_byzantine(s, i, &fc, lie_ppm);
 		}
+		else if (replica_bugs)
+			zz_replica_set_bugs(s->nodes[i].replica, replica_bugs);
+	}
+	for (uint32_t c = 0; c < s->k; c++)
+	{
+		sim_node   *nd = &s->nodes[s->n + c];
+
+		nd->quota = s->cfg.requests ? s->cfg.requests
+			: (uint32_t) zz_rng_range(&s->rng, 30, 60);
+		if (client_bugs)
+			zz_client_set_bugs(nd->client, client_bugs);
+		else if (s->cfg.byzantine && s->cfg.plant == ZZ_PLANT_NONE &&
+				 c == s->k - 1 && s->k >= 2)
+		{
+			/* At least one faulty client in every Byzantine seed. */
+			static const unsigned bad[] = {
+				ZZ_CLIENT_BUG_NEVER_COMMIT, ZZ_CLIENT_BUG_REUSE_TIMESTAMP,
+				ZZ_CLIENT_BUG_BAD_CC
+			};
+
+			sim_make_faulty_client(s, c, bad[zz_rng_below(&s->rng, 3)]);
+		}
+		schedule(s, zz_rng_range(&s->rng, 0, 2 * SIM_MS), EV_SUBMIT, nd->idx, nd->idx);
 	}
 	draw_faults(s, byz);
-	trace(s, "faults: calm at %.3fs loss=%.1f%% dup=%.1f%% long=%.1f%% (<= %llums)",
-		  s->calm / 1e6, s->loss_ppm / 1e4, s->dup_ppm / 1e4, s->long_ppm / 1e4,
-		  (unsigned long long) (s->long_max / SIM_MS));
+	sim_trace(s, "faults: calm at %.3fs loss=%.1f%% dup=%.1f%% long=%.1f%% (<= %llums)",
+			  s->calm / 1e6, s->loss_ppm / 1e4, s->dup_ppm / 1e4, s->long_ppm / 1e4,
+			  (unsigned long long) (s->long_max / SIM_MS));
 	return true;
 }
 
-static void
-sim_teardown(zz_sim *s)
+void
+sim_destroy(zz_sim *s)
 {
 	for (uint32_t i = 0; i < s->n + s->k; i++)
 	{
@@ -811,6 +1003,7 @@ sim_teardown(zz_sim *s)
 	if (s->ks)
 		zz_keyset_free(s->ks);
 	zz_checker_free(s->ck);
+	free(s);
 }
 
 /* ------------------------------------------------------------ stepping */
@@ -867,11 +1060,188 @@ deliver(zz_sim *s, sim_event *ev)
 	trace_message(s, "deliver", ev->from, ev->to, ev->buf, ev->len);
 	if (to->is_replica)
 	{
+		if (to->forger != NULL)
+			zz_forger_observe(to->forger, ev->buf, ev->len);
 		zz_replica_receive(to->replica, s->now, ev->buf, ev->len);
 		inspect_replica(s, to);
 	}
 	else
 		zz_client_receive(to->client, s->now, ev->buf, ev->len);
+}
+
+/* A replica crashes: it takes no steps and loses what is sent to it. */
+void
+sim_crash(zz_sim *s, uint32_t replica)
+{
+	if (replica >= s->n || s->nodes[replica].down)
+		return;
+	s->nodes[replica].down = true;
+	s->res->stats.crashes++;
+	sim_trace(s, "crash         R%u", replica);
+}
+
+/* A crashed replica restarts with what it persisted (zz_replica_restart). */
+void
+sim_restart(zz_sim *s, uint32_t replica)
+{
+	sim_node   *nd = &s->nodes[replica];
+
+	if (replica >= s->n || !nd->down)
+		return;
+	nd->down = false;
+	zz_replica_restart(nd->replica, s->now);
+	sim_trace(s, "restart       R%u", replica);
+	inspect_replica(s, nd);
+}
+
+/* ------------------------------------------------- the primary crash */
+
+/*
+ * The view every correct, running replica is in, in normal mode; false if
+ * they are not all there (a view change or a state transfer is going on).
+ */
+static bool
+settled_view(zz_sim *s, zz_view *view)
+{
+	bool		first = true;
+
+	for (uint32_t i = 0; i < s->n; i++)
+	{
+		sim_node   *nd = &s->nodes[i];
+		zz_replica_status st;
+
+		if (nd->down || nd->byzantine)
+			continue;
+		zz_replica_get_status(nd->replica, &st);
+		if (st.mode != ZZ_MODE_NORMAL || (!first && st.view != *view))
+			return false;
+		*view = st.view;
+		first = false;
+	}
+	return !first;
+}
+
+/*
+ * Crash the primary (see the file header).  Waits in 1 ms steps for the
+ * correct replicas to settle in one view, for up to SIM_PROBE_TRIES.
+ */
+static void
+primary_crash(zz_sim *s)
+{
+	zz_view		v = 0;
+	zz_forge_config benign;
+
+	if (!settled_view(s, &v) && ++s->probe_tries < SIM_PROBE_TRIES)
+	{
+		schedule(s, s->now + SIM_MS, EV_PRIMARY_CRASH, 0, 0);
+		return;
+	}
+	for (uint32_t i = 0; i < s->n; i++)
+	{
+		zz_replica_status st;
+
+		if (s->nodes[i].down || s->nodes[i].byzantine)
+			continue;
+		zz_replica_get_status(s->nodes[i].replica, &st);
+		if (st.view > v)
+			v = st.view;
+	}
+	s->probe_started = true;
+	s->crash_at = s->now;
+	s->crash_view = v;
+	s->crash_replica = zz_primary_of(&s->params, v);
+	s->res->stats.primary_crashes++;
+	sim_trace(s, "primary-crash R%u, primary of view %llu; the others behave from now on",
+			  s->crash_replica, (unsigned long long) v);
+	sim_crash(s, s->crash_replica);
+	memset(&benign, 0, sizeof(benign));
+	for (uint32_t i = 0; i < s->n; i++)
+		if (s->nodes[i].forger != NULL)
+		{
+			zz_forger_configure(s->nodes[i].forger, &benign);
+			s->nodes[i].shim.lie_ppm = 0;
+		}
+	for (uint32_t c = 0; c < s->k; c++)
+	{
+		sim_node   *nd = &s->nodes[s->n + c];
+
+		if (nd->client_faulty)
+			continue;
+		nd->probe_due = true;
+		s->probes_left++;
+		if (!zz_client_busy(nd->client))
+			schedule(s, s->now + zz_rng_range(&s->rng, 0, 2 * SIM_MS), EV_SUBMIT,
+					 nd->idx, nd->idx);
+	}
+	schedule(s, s->now + 3 * s->params.view_change_timeout, EV_RECOVERY_CHECK, 0xffff, 0xffff);
+}
+
+/* After each step of the probe: have all correct replicas moved on? */
+static void
+watch_recovery(zz_sim *s)
+{
+	zz_view		v;
+
+	if (!s->probe_started || s->recovered_at != 0)
+		return;
+	if (settled_view(s, &v) && v > s->crash_view)
+	{
+		s->recovered_at = s->now;
+		if (s->now - s->crash_at > s->res->stats.recovery_max)
+			s->res->stats.recovery_max = s->now - s->crash_at;
+		sim_trace(s, "recovered     every correct replica in view %llu, %.3f ms after the crash",
+				  (unsigned long long) v, (s->now - s->crash_at) / 1e3);
+	}
+}
+
+/* The 3T bound: the new view at the crash's deadline, a probe at its own. */
+static void
+recovery_check(zz_sim *s, sim_event *ev)
+{
+	if (ev->from == 0xffff)
+	{
+		s->probe_checked = true;
+		if (s->recovered_at == 0)
+		{
+			zz_view		v = 0;
+			uint32_t	lag = 0;
+			zz_replica_status st;
+
+			memset(&st, 0, sizeof(st));
+			for (uint32_t i = 0; i < s->n; i++)
+			{
+				if (s->nodes[i].down || s->nodes[i].byzantine)
+					continue;
+				zz_replica_get_status(s->nodes[i].replica, &st);
+				if (st.mode != ZZ_MODE_NORMAL || st.view <= s->crash_view)
+				{
+					lag = i;
+					v = st.view;
+					break;
+				}
+			}
+			zz_checker_fail(s->ck, ZZ_V_RECOVERY,
+							"primary R%u of view %llu crashed at %.6fs; 3T later "
+							"correct replica R%u is in view %llu (%s)",
+							s->crash_replica, (unsigned long long) s->crash_view,
+							s->crash_at / 1e6, lag, (unsigned long long) v,
+							st.mode == ZZ_MODE_NORMAL ? "normal" :
+							st.mode == ZZ_MODE_VIEW_CHANGE ? "view change" :
+							"state transfer");
+		}
+		return;
+	}
+	else
+	{
+		sim_node   *nd = &s->nodes[ev->to];
+
+		if (nd->probe_ts != 0 && nd->probe_deadline <= s->now)
+			zz_checker_fail(s->ck, ZZ_V_RECOVERY,
+							"client %u's request t=%llu, submitted after primary R%u "
+							"crashed at %.6fs, is not complete 3T after its submission",
+							nd->id, (unsigned long long) nd->probe_ts, s->crash_replica,
+							s->crash_at / 1e6);
+	}
 }
 
 static void
@@ -884,48 +1254,40 @@ control(zz_sim *s, sim_event *ev)
 		case EV_DELIVER:
 			break;
 		case EV_SUBMIT:
-			client_submit(s, nd);
+			if (!zz_client_busy(nd->client))
+				client_submit(s, nd);
 			break;
 		case EV_CRASH:
-			if (!nd->down && s->faulty_net)
-			{
-				nd->down = true;
-				s->res->stats.crashes++;
-				trace(s, "crash         R%u", nd->id);
-			}
+			if (s->faulty_net)
+				sim_crash(s, nd->id);
 			break;
 		case EV_RESTART:
-			if (nd->down)
-			{
-				nd->down = false;
-				zz_replica_restart(nd->replica, s->now);
-				trace(s, "restart       R%u", nd->id);
-				inspect_replica(s, nd);
-			}
+			sim_restart(s, nd->id);
 			break;
 		case EV_PARTITION:
 			if (s->faulty_net)
 			{
 				s->partitioned = ev->to;
 				s->res->stats.partitions++;
-				trace(s, "partition     replicas %#x cut off", ev->to);
+				sim_trace(s, "partition     replicas %#x cut off", ev->to);
 			}
 			break;
 		case EV_HEAL:
 			s->partitioned = 0;
-			trace(s, "heal");
+			sim_trace(s, "heal");
 			break;
 		case EV_CALM:
 			s->faulty_net = false;
 			s->partitioned = 0;
-			trace(s, "calm          faults end; every replica up");
+			sim_trace(s, "calm          faults end; every replica up");
 			for (uint32_t r = 0; r < s->n; r++)
-				if (s->nodes[r].down)
-				{
-					s->nodes[r].down = false;
-					zz_replica_restart(s->nodes[r].replica, s->now);
-					inspect_replica(s, &s->nodes[r]);
-				}
+				sim_restart(s, r);
+			break;
+		case EV_PRIMARY_CRASH:
+			primary_crash(s);
+			break;
+		case EV_RECOVERY_CHECK:
+			recovery_check(s, ev);
 			break;
 	}
 }
@@ -954,6 +1316,51 @@ next_deadline(zz_sim *s, uint32_t *who)
 	return best;
 }
 
+/*
+ * One step: the earliest of the next event and the next node deadline, if
+ * it is due at or before limit.
+ */
+bool
+sim_step(zz_sim *s, zz_time limit)
+{
+	uint32_t	who = 0;
+	zz_time		dl = next_deadline(s, &who);
+	zz_time		ev = s->hlen ? s->heap[0].at : UINT64_MAX;
+	zz_time		t = dl < ev ? dl : ev;
+
+	if (t == UINT64_MAX || t > limit)
+		return false;
+	if (t > s->now)
+		s->now = t;
+	s->step++;
+	zz_checker_set_clock(s->ck, s->now, s->step);
+	if (dl <= ev)
+	{
+		sim_node   *nd = &s->nodes[who];
+
+		if (nd->is_replica)
+		{
+			zz_replica_tick(nd->replica, s->now);
+			inspect_replica(s, nd);
+		}
+		else
+			zz_client_tick(nd->client, s->now);
+	}
+	else
+	{
+		sim_event	e = heap_pop(s);
+
+		if (e.kind == EV_DELIVER)
+			deliver(s, &e);
+		else
+			control(s, &e);
+		free(e.buf);
+	}
+	watch_recovery(s);
+	return true;
+}
+
+/* The sweep's loop: until the work (and the probe) is done, or a violation. */
 static void
 sim_loop(zz_sim *s)
 {
@@ -963,50 +1370,36 @@ sim_loop(zz_sim *s)
 
 	for (;;)
 	{
-		uint32_t	who = 0;
-		zz_time		dl = next_deadline(s, &who);
-		zz_time		ev = s->hlen ? s->heap[0].at : UINT64_MAX;
 		zz_time		live = zz_checker_liveness_deadline(s->ck, s->calm, bound);
-		zz_time		t;
+		zz_time		limit;
 
 		if (end == UINT64_MAX && s->clients_done >= s->clients_correct)
-			end = s->now + SIM_DRAIN;
-		t = dl < ev ? dl : ev;
-		if (live != UINT64_MAX && live + 1 < t)
-			t = live + 1;
-		if (t == UINT64_MAX || t > end)
-			break;
-		if (t > s->now)
-			s->now = t;
-		s->step++;
-		zz_checker_set_clock(s->ck, s->now, s->step);
-		if (s->step > max_steps)
+		{
+			if (s->cfg.primary_crash && !s->probe_scheduled)
+			{
+				zz_time		at = s->now > s->calm ? s->now : s->calm;
+
+				s->probe_scheduled = true;
+				schedule(s, at + zz_rng_range(&s->rng, 0, s->params.view_change_timeout),
+						 EV_PRIMARY_CRASH, 0, 0);
+			}
+			if (!s->cfg.primary_crash || (s->probe_checked && s->probes_left == 0))
+				end = s->now + SIM_DRAIN;
+		}
+		limit = end;
+		if (live != UINT64_MAX && live + 1 < limit)
+			limit = live + 1;
+		if (s->step >= max_steps)
 		{
 			zz_checker_fail(s->ck, ZZ_V_STEP_LIMIT, "no end after %llu steps",
 							(unsigned long long) max_steps);
 			break;
 		}
-		if (dl <= ev && dl <= t)
+		if (!sim_step(s, limit))
 		{
-			sim_node   *nd = &s->nodes[who];
-
-			if (nd->is_replica)
-			{
-				zz_replica_tick(nd->replica, s->now);
-				inspect_replica(s, nd);
-			}
-			else
-				zz_client_tick(nd->client, s->now);
-		}
-		else if (ev <= t)
-		{
-			sim_event	e = heap_pop(s);
-
-			if (e.kind == EV_DELIVER)
-				deliver(s, &e);
-			else
-				control(s, &e);
-			free(e.buf);
+			if (limit == end)
+				break;
+			s->now = limit;		/* a liveness deadline with nothing else due */
 		}
 		zz_checker_liveness(s->ck, s->now, s->calm, bound);
 		if (zz_checker_violations(s->ck))
@@ -1017,8 +1410,8 @@ sim_loop(zz_sim *s)
 }
 
 /* Sum the nodes' own counters into the result. */
-static void
-collect_stats(zz_sim *s)
+void
+sim_collect_stats(zz_sim *s)
 {
 	zz_sim_stats *st = &s->res->stats;
 
@@ -1032,7 +1425,11 @@ collect_stats(zz_sim *s)
 		if (nd->is_replica)
 		{
 			const zz_replica_stats *r = zz_replica_get_stats(nd->replica);
+			zz_replica_status rs;
 
+			zz_replica_get_status(nd->replica, &rs);
+			if (rs.view > st->views)
+				st->views = rs.view;
 			st->fill_holes += r->fill_holes;
 			st->confirm_reqs += r->confirm_reqs;
 			st->checkpoints_stable += r->checkpoints_stable;
@@ -1040,6 +1437,8 @@ collect_stats(zz_sim *s)
 			st->rollbacks += r->rollbacks;
 			st->state_transfers += r->state_transfers;
 			st->cached_replies += r->cached_replies;
+			st->poms_replica += r->poms;
+			st->i_hates += r->i_hates;
 		}
 		else
 		{
@@ -1058,32 +1457,23 @@ collect_stats(zz_sim *s)
 bool
 zz_sim_run(const zz_sim_config *cfg, uint64_t seed, zz_sim_result *res)
 {
-	zz_sim	   *s = calloc(1, sizeof(zz_sim));
+	zz_sim	   *s = sim_create(cfg, seed, res);
 	const char *first;
 
-	memset(res, 0, sizeof(*res));
-	if (s == NULL)
-		abort();
-	s->cfg = *cfg;
-	s->seed = seed;
-	s->res = res;
-	s->hash = 1469598103934665603ULL;
 	if (!sim_setup(s))
 	{
 		snprintf(res->first, sizeof(res->first), "set-up failed (f=%u)", cfg->f);
 		res->violations = ZZ_V_STEP_LIMIT;
-		sim_teardown(s);
-		free(s);
+		sim_destroy(s);
 		return false;
 	}
 	sim_loop(s);
-	collect_stats(s);
+	sim_collect_stats(s);
 	res->violations = zz_checker_violations(s->ck);
 	first = zz_checker_first(s->ck, &res->first_step, &res->first_time);
 	snprintf(res->first, sizeof(res->first), "%s", first);
 	res->event_hash = s->hash;
-	sim_teardown(s);
-	free(s);
+	sim_destroy(s);
 	return res->violations == 0;
 }
 
@@ -1096,17 +1486,22 @@ zz_sim_config_default(zz_sim_config *cfg, uint32_t f)
 	cfg->f = f;
 	cfg->crypto = ZZ_CRYPTO_SYMBOLIC;
 	cfg->faults = true;
+	cfg->primary_crash = true;
 }
 
+/* Add one run's stats into a sweep's: sums, then maxima (see sim.h). */
 void
 zz_sim_stats_add(zz_sim_stats *sum, const zz_sim_stats *one)
 {
 	const uint64_t *src = (const uint64_t *) one;
 	uint64_t   *dst = (uint64_t *) sum;
+	size_t		nsum = offsetof(zz_sim_stats, recovery_max) / sizeof(uint64_t);
 
-	/* Every field is a 64-bit counter. */
-	for (size_t i = 0; i < sizeof(zz_sim_stats) / sizeof(uint64_t); i++)
+	for (size_t i = 0; i < nsum; i++)
 		dst[i] += src[i];
+	for (size_t i = nsum; i < sizeof(zz_sim_stats) / sizeof(uint64_t); i++)
+		if (src[i] > dst[i])
+			dst[i] = src[i];
 }
 
 const char *
@@ -1122,6 +1517,8 @@ zz_sim_plant_name(zz_sim_plant p)
 			return "bad-history";
 		case ZZ_PLANT_SKIP_DEDUP:
 			return "skip-dedup";
+		case ZZ_PLANT_NO_HATE:
+			return "no-hate";
 	}
 	return "?";
 }
@@ -1129,7 +1526,7 @@ zz_sim_plant_name(zz_sim_plant p)
 bool
 zz_sim_plant_parse(const char *str, zz_sim_plant *out)
 {
-	for (int p = ZZ_PLANT_NONE; p <= ZZ_PLANT_SKIP_DEDUP; p++)
+	for (int p = ZZ_PLANT_NONE; p <= ZZ_PLANT_NO_HATE; p++)
 		if (strcmp(str, zz_sim_plant_name((zz_sim_plant) p)) == 0)
 		{
 			*out = (zz_sim_plant) p;
@@ -1154,6 +1551,8 @@ zz_sim_replay_command(const zz_sim_config *cfg, uint64_t seed, char *out, size_t
 					  cfg->plant_control ? " --plant-control" : "");
 	if (!cfg->faults && o > 0 && (size_t) o < cap)
 		o += snprintf(out + o, cap - o, " --no-faults");
+	if (!cfg->primary_crash && o > 0 && (size_t) o < cap)
+		o += snprintf(out + o, cap - o, " --no-primary-crash");
 	if (cfg->clients && o > 0 && (size_t) o < cap)
 		o += snprintf(out + o, cap - o, " --clients %u", cfg->clients);
 	if (cfg->requests && o > 0 && (size_t) o < cap)

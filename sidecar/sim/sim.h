@@ -24,7 +24,8 @@ typedef enum zz_sim_plant
 	ZZ_PLANT_NONE = 0,
 	ZZ_PLANT_CLIENT_2F,			/* clients complete on 2f matching responses */
 	ZZ_PLANT_BAD_HISTORY,		/* correct replicas accept a wrong h_n */
-	ZZ_PLANT_SKIP_DEDUP			/* correct replicas execute a (c, t) twice */
+	ZZ_PLANT_SKIP_DEDUP,		/* correct replicas execute a (c, t) twice */
+	ZZ_PLANT_NO_HATE			/* I-HATE-THE-PRIMARY never arrives: no view change */
 } zz_sim_plant;
 
 /* Violation kinds, as bits (a run may show several). */
@@ -37,14 +38,19 @@ typedef enum zz_violation
 	ZZ_V_LIVENESS = 1 << 4,		/* a request did not complete in time */
 	ZZ_V_CHECKPOINT = 1 << 5,	/* stable checkpoints at one seq differ */
 	ZZ_V_STEP_LIMIT = 1 << 6,	/* the run did not end (livelock) */
-	ZZ_V_PROTOCOL = 1 << 7		/* a correct replica broke a step rule */
+	ZZ_V_PROTOCOL = 1 << 7,		/* a correct replica broke a step rule */
+	ZZ_V_RECOVERY = 1 << 8		/* no new view / completion within 3T of a
+								 * primary crash */
 } zz_violation;
 
-#define ZZ_V_KINDS 8
+#define ZZ_V_KINDS 9
 
 extern const char *zz_violation_name(unsigned kind_bit);
 
-/* What a run (or a sweep) exercised. */
+/*
+ * What a run (or a sweep) exercised.  Every field up to sim_time is a sum
+ * over seeds; the ones after it are maxima.
+ */
 typedef struct zz_sim_stats
 {
 	uint64_t	seeds;
@@ -53,22 +59,49 @@ typedef struct zz_sim_stats
 	uint64_t	dropped;		/* lost, partitioned or to a crashed node */
 	uint64_t	duplicated;
 	uint64_t	forged;			/* messages a Byzantine node rewrote */
+	uint64_t	byz_dropped;	/* ... withheld (silent primary, omission) */
+	uint64_t	byz_delayed;	/* ... delayed (slow primary, delays) */
+	uint64_t	replayed;		/* ... sent again later */
 	uint64_t	submitted;
 	uint64_t	completed_fast;
 	uint64_t	completed_commit;
 	uint64_t	retransmissions;
 	uint64_t	commits_sent;
-	uint64_t	poms_sent;
+	uint64_t	poms_sent;		/* by clients */
+	uint64_t	poms_replica;	/* found or accepted by replicas */
+	uint64_t	i_hates;
 	uint64_t	fill_holes;
 	uint64_t	confirm_reqs;
 	uint64_t	checkpoints_stable;
-	uint64_t	view_changes;
-	uint64_t	rollbacks;
+	uint64_t	view_changes;	/* views entered, summed over replicas */
+	uint64_t	views;			/* the highest view reached */
+	uint64_t	rollbacks;		/* batches undone */
 	uint64_t	state_transfers;
 	uint64_t	cached_replies;
 	uint64_t	crashes;
 	uint64_t	partitions;
+	uint64_t	primary_crashes;	/* liveness probes run */
+	/* The Byzantine cast: how many faulty nodes behaved so. */
+	uint64_t	cast_replicas;	/* faulty replicas */
+	uint64_t	cast_clients;	/* faulty clients */
+	uint64_t	cast_equivocate;
+	uint64_t	cast_silent;
+	uint64_t	cast_slow;
+	uint64_t	cast_omit;
+	uint64_t	cast_delay;
+	uint64_t	cast_replay;
+	uint64_t	cast_lie_replies;
+	uint64_t	cast_lie_cp;
+	uint64_t	cast_vc_withhold;
+	uint64_t	cast_vc_stale;
+	uint64_t	cast_vc_forged;
+	uint64_t	cast_never_commit;
+	uint64_t	cast_reuse_ts;
+	uint64_t	cast_bad_cc;
 	zz_time		sim_time;		/* simulated microseconds */
+	/* Maxima. */
+	zz_time		recovery_max;	/* primary crash -> all correct in a later view */
+	zz_time		probe_max;		/* primary crash -> a probe request completed */
 } zz_sim_stats;
 
 /* A line of trace for humans (messages, replica traces, violations). */
@@ -85,6 +118,7 @@ typedef struct zz_sim_config
 	bool		plant_control;	/* the plant's scenario without the bug itself */
 	bool		faults;			/* false: a reliable, delayed network only */
 	zz_time		liveness_bound; /* after the fault period; 0: 10 s */
+	bool		primary_crash;	/* end with the primary-crash liveness probe */
 	uint64_t	max_steps;		/* 0: 2,000,000 */
 	zz_sim_trace_fn trace;		/* NULL: no trace (fast) */
 	void	   *trace_ctx;

@@ -315,6 +315,66 @@ test_plant_skip_dedup(void **state)
 	assert_int_equal(hit, 0);
 }
 
+/*
+ * The primary-crash probe: every seed ends with the primary crashing, and
+ * the new view and the clients' requests come within 3T.  With replicas
+ * that never hate (every I-HATE-THE-PRIMARY lost) the bound must fire.
+ */
+static void
+test_primary_crash_probe(void **state)
+{
+	for (uint64_t seed = 1; seed <= 6; seed++)
+	{
+		zz_sim_config cfg;
+		zz_sim_result res;
+
+		zz_sim_config_default(&cfg, 1 + (uint32_t) (seed % 2));
+		cfg.faults = false;
+		if (!zz_sim_run(&cfg, seed, &res))
+			fail_msg("seed %llu: %s", (unsigned long long) seed, res.first);
+		assert_int_equal(res.stats.primary_crashes, 1);
+		assert_true(res.stats.recovery_max > 0);
+		assert_true(res.stats.recovery_max <= 150000);
+		assert_true(res.stats.probe_max <= 150000);
+		assert_true(res.stats.views >= 1);
+
+		cfg.plant = ZZ_PLANT_NO_HATE;
+		zz_sim_run(&cfg, seed, &res);
+		assert_true(res.violations & ZZ_V_RECOVERY);
+		assert_int_equal(res.stats.views, 0);
+
+		cfg.plant_control = true;
+		if (!zz_sim_run(&cfg, seed, &res))
+			fail_msg("seed %llu, control: %s", (unsigned long long) seed, res.first);
+	}
+}
+
+/* A Byzantine seed: f faulty replicas and a faulty client, every time. */
+static void
+test_byzantine_cast(void **state)
+{
+	for (uint32_t f = 1; f <= 2; f++)
+		for (uint64_t seed = 1; seed <= 8; seed++)
+		{
+			zz_sim_config cfg;
+			zz_sim_result res;
+			const zz_sim_stats *s = &res.stats;
+			uint64_t	faulty_clients;
+
+			zz_sim_config_default(&cfg, f);
+			cfg.byzantine = true;
+			cfg.primary_crash = false;
+			zz_sim_run(&cfg, seed, &res);
+			faulty_clients = s->cast_never_commit + s->cast_reuse_ts + s->cast_bad_cc;
+			assert_int_equal(faulty_clients, 1);
+			assert_int_equal(s->cast_clients, 1);
+			assert_int_equal(s->cast_replicas, f);
+			/* Each faulty replica lies in its VIEW-CHANGEs or not, one way. */
+			assert_true(s->cast_vc_withhold + s->cast_vc_stale + s->cast_vc_forged <= f);
+			assert_true(s->cast_equivocate <= f);
+		}
+}
+
 /* ------------------------------------------------------- determinism */
 
 typedef struct trace_hash
@@ -446,6 +506,8 @@ main(void)
 		cmocka_unit_test(test_plant_client_2f),
 		cmocka_unit_test(test_plant_bad_history),
 		cmocka_unit_test(test_plant_skip_dedup),
+		cmocka_unit_test(test_primary_crash_probe),
+		cmocka_unit_test(test_byzantine_cast),
 		cmocka_unit_test(test_determinism),
 		cmocka_unit_test(test_fault_free_sweep),
 		cmocka_unit_test(test_replay_command),
