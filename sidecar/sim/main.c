@@ -6,10 +6,18 @@
  *				  [--f F] [--byzantine] [--real-crypto] [--plant BUG [--plant-control]]
  *				  [--no-faults] [--no-primary-crash] [--clients C] [--requests R]
  *				  [--jobs J] [--trace] [--quiet]
+ *	  zyzzyva-sim --scenario FILE [--trace] [--unsafe-new-view]
  *
  * Each failing seed is reported with its first violation and the command
  * that replays it alone.  The last line is exactly "N passed, M failed";
  * the exit status is 1 if any seed failed, 2 on bad usage.
+ *
+ * --scenario runs one scripted execution (SCENARIOS.md) and prints its
+ * trace: the script's steps and the protocol's events, every message too
+ * with --trace.  --unsafe-new-view gives the correct replicas the new-view
+ * rule as first published.  The last line is "PASS FILE" or "FAIL FILE:
+ * ..."; the exit status is 0, 1 (an expectation failed or an unexpected
+ * violation), or 2 (a malformed scenario or bad usage).
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "scenario.h"
 #include "sim.h"
 
 #define MAX_JOBS 64
@@ -58,7 +67,8 @@ usage(FILE *out)
 			"                   [--real-crypto] [--plant client-2f|bad-history|skip-dedup|no-hate\n"
 			"                   [--plant-control]]\n"
 			"                   [--no-faults] [--no-primary-crash] [--clients C]\n"
-			"                   [--requests R] [--jobs J] [--trace] [--quiet]\n");
+			"                   [--requests R] [--jobs J] [--trace] [--quiet]\n"
+			"       zyzzyva-sim --scenario FILE [--trace] [--unsafe-new-view]\n");
 }
 
 static void
@@ -383,6 +393,31 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
 	}
 }
 
+/*
+ * zyzzyva-sim --scenario: run one scenario file, its trace to stdout.
+ */
+static int
+run_scenario(const char *path, bool verbose, bool unsafe_rule)
+{
+	zz_scenario_opts opts;
+	zz_scenario_result res;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.unsafe_new_view = unsafe_rule;
+	opts.verbose = verbose;
+	opts.trace = print_trace_line;
+	zz_scenario_run_file(path, &opts, &res);
+	if (res.status == ZZ_SCENARIO_PASS)
+		printf("PASS %s: %u expectation%s held%s\n", path, res.expectations,
+			   res.expectations == 1 ? "" : "s",
+			   res.violations ? " (the violation was expected)" : "");
+	else
+		printf("%s %s\n", res.status == ZZ_SCENARIO_ERROR ? "ERROR" : "FAIL", res.message);
+	if (res.violations && res.status != ZZ_SCENARIO_ERROR)
+		printf("  violation reported: %s\n", res.first_violation);
+	return (int) res.status;
+}
+
 static bool
 parse_u64(const char *s, uint64_t *out)
 {
@@ -403,7 +438,9 @@ main(int argc, char **argv)
 	uint64_t	jobs = 1;
 	bool		quiet = false,
 				tracing = false,
-				one = false;
+				one = false,
+				unsafe_rule = false;
+	const char *scenario = NULL;
 	sweep_totals t;
 
 	zz_sim_config_default(&cfg, 1);
@@ -478,26 +515,18 @@ main(int argc, char **argv)
 			cfg.faults = false;
 		else if (strcmp(a, "--no-primary-crash") == 0)
 			cfg.primary_crash = false;
-		else if (strcmp(a, "--plant") == 0)
+		else if (strcmp(a, "--scenario") == 0)
 		{
-			if (val == NULL || !zz_sim_plant_parse(val, &cfg.plant))
+			if (val == NULL)
 			{
-				fprintf(stderr, "zyzzyva-sim: --plant takes client-2f, bad-history, skip-dedup "
-						"or no-hate\n");
+				fprintf(stderr, "zyzzyva-sim: --scenario needs a file\n");
 				return 2;
 			}
+			scenario = val;
 			i++;
 		}
-		else if (strcmp(a, "--plant-control") == 0)
-			cfg.plant_control = true;
-		else if (strcmp(a, "--byzantine") == 0)
-			cfg.byzantine = true;
-		else if (strcmp(a, "--real-crypto") == 0)
-			cfg.crypto = ZZ_CRYPTO_REAL;
-		else if (strcmp(a, "--no-faults") == 0)
-			cfg.faults = false;
-		else if (strcmp(a, "--no-primary-crash") == 0)
-			cfg.primary_crash = false;
+		else if (strcmp(a, "--unsafe-new-view") == 0)
+			unsafe_rule = true;
 		else if (strcmp(a, "--trace") == 0)
 			tracing = true;
 		else if (strcmp(a, "--quiet") == 0)
@@ -514,6 +543,20 @@ main(int argc, char **argv)
 			return 2;
 		}
 #undef NEED_U64
+	}
+	if (scenario != NULL)
+	{
+		if (count != 0)
+		{
+			fprintf(stderr, "zyzzyva-sim: --scenario runs alone, without --seeds/--seed\n");
+			return 2;
+		}
+		return run_scenario(scenario, tracing, unsafe_rule);
+	}
+	if (unsafe_rule)
+	{
+		fprintf(stderr, "zyzzyva-sim: --unsafe-new-view is for --scenario\n");
+		return 2;
 	}
 	if (count == 0)
 	{

@@ -1,0 +1,280 @@
+/*
+ * test_scenarios.c
+ *	  The shipped scenarios (sidecar/sim/scenarios, *.zz) under both
+ *	  new-view rules, and the interpreter's strictness.
+ *
+ * Every scenario must pass with the corrected rule and report no
+ * violation.  Every scenario that says what the published rule does (has
+ * [unsafe] lines: the Abraham et al. family) must, with the published
+ * rule, report an agreement violation between two completions: two
+ * different requests complete at one sequence number.  That is what shows
+ * the scenarios can fail.
+ *
+ * The directory is sidecar/sim/scenarios from the repository root (where
+ * make runs the tests), or $ZZ_SCENARIO_DIR.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "scenario.h"
+
+#define MAX_SCENARIOS 64
+
+static char names[MAX_SCENARIOS][1024];
+static int	nnames;
+
+/* The scenario files, sorted. */
+static const char *
+scenario_dir(void)
+{
+	const char *d = getenv("ZZ_SCENARIO_DIR");
+
+	return d != NULL ? d : "sidecar/sim/scenarios";
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp((const char *) a, (const char *) b);
+}
+
+static int
+load_names(void **state)
+{
+	DIR		   *d = opendir(scenario_dir());
+	struct dirent *e;
+
+	nnames = 0;
+	if (d == NULL)
+	{
+		fprintf(stderr, "cannot open %s (run from the repository root)\n", scenario_dir());
+		return -1;
+	}
+	while ((e = readdir(d)) != NULL && nnames < MAX_SCENARIOS)
+	{
+		size_t		len = strlen(e->d_name);
+
+		if (len > 3 && strcmp(e->d_name + len - 3, ".zz") == 0 &&
+			strlen(scenario_dir()) + len + 2 <= sizeof(names[0]))
+			snprintf(names[nnames++], sizeof(names[0]), "%.500s/%.500s", scenario_dir(), e->d_name);
+	}
+	closedir(d);
+	qsort(names, nnames, sizeof(names[0]), cmp_names);
+	return 0;
+}
+
+static const char *
+base(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* Every shipped scenario passes with the corrected rule, with no violation. */
+static void
+test_shipped_rule(void **state)
+{
+	assert_true(nnames >= 15);
+	for (int i = 0; i < nnames; i++)
+	{
+		zz_scenario_result res;
+
+		zz_scenario_run_file(names[i], NULL, &res);
+		if (res.status != ZZ_SCENARIO_PASS)
+			fail_msg("%s: %s", names[i], res.message);
+		if (res.violations != 0)
+			fail_msg("%s: %s", names[i], res.first_violation);
+		assert_true(res.expectations > 0);
+	}
+}
+
+/*
+ * The Abraham et al. scenarios, with the published rule: two different
+ * requests complete at one sequence number.
+ */
+static void
+test_unsafe_rule(void **state)
+{
+	zz_scenario_opts opts;
+	int			abraham = 0,
+				with_unsafe = 0;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.unsafe_new_view = true;
+	for (int i = 0; i < nnames; i++)
+	{
+		zz_scenario_result res;
+		const char *c;
+
+		zz_scenario_run_file(names[i], &opts, &res);
+		if (strncmp(base(names[i]), "abraham", 7) == 0)
+		{
+			abraham++;
+			if (!res.has_unsafe_lines)
+				fail_msg("%s says nothing about the published rule", names[i]);
+		}
+		if (!res.has_unsafe_lines)
+			continue;
+		with_unsafe++;
+		if (res.status != ZZ_SCENARIO_PASS)
+			fail_msg("%s (published rule): %s", names[i], res.message);
+		if (!(res.violations & ZZ_V_AGREEMENT))
+			fail_msg("%s: the published rule passed it", names[i]);
+		/* Two completions, not a replica's log: clients were told. */
+		c = strstr(res.first_violation, "completion of client");
+		if (c == NULL || strstr(c + 1, "completion of client") == NULL)
+			fail_msg("%s: not two completions: %s", names[i], res.first_violation);
+	}
+	/* The schedule, two permutations, two- and three-view-change variants. */
+	assert_true(abraham >= 5);
+	assert_true(with_unsafe >= abraham);
+}
+
+/* The same scenario twice: the same run. */
+static void
+test_deterministic(void **state)
+{
+	zz_scenario_opts opts;
+
+	memset(&opts, 0, sizeof(opts));
+	for (int i = 0; i < nnames; i++)
+	{
+		zz_scenario_result a,
+					b;
+
+		if (strstr(names[i], "abraham.zz") == NULL && strstr(names[i], "reorder") == NULL)
+			continue;
+		zz_scenario_run_file(names[i], &opts, &a);
+		zz_scenario_run_file(names[i], &opts, &b);
+		assert_int_equal(a.status, b.status);
+		assert_true(a.stats.steps == b.stats.steps);
+		assert_true(a.stats.messages == b.stats.messages);
+		assert_true(a.stats.sim_time == b.stats.sim_time);
+	}
+}
+
+/* A malformed line is an error naming file:line, and nothing runs. */
+static void
+expect_error(const char *text, const char *where)
+{
+	zz_scenario_result res;
+
+	assert_int_equal(zz_scenario_run_text("t.zz", text, NULL, &res), ZZ_SCENARIO_ERROR);
+	if (strncmp(res.message, where, strlen(where)) != 0)
+		fail_msg("expected an error at %s, got: %s", where, res.message);
+}
+
+static void
+test_malformed(void **state)
+{
+	expect_error("f 1\nfrobnicate R1\n", "t.zz:2:");
+	expect_error("clients 1\nsubmit C1 GET k\n", "t.zz:2:");	/* only C0 */
+	expect_error("crash R4\n", "t.zz:1:");
+	expect_error("run 5\n", "t.zz:1:");	/* no unit */
+	expect_error("run 5ms\nf 2\n", "t.zz:2:");	/* set-up after the timeline */
+	expect_error("drop ORDER-REQ from R0 to R9\n", "t.zz:1:");
+	expect_error("drop ORDER-REQS\n", "t.zz:1:");
+	expect_error("hold COMMIT from C1 as x\nrelease y\n", "t.zz:2:");
+	expect_error("hold COMMIT as x\nhold COMMIT as x\n", "t.zz:2:");
+	expect_error("expect view R1 => 1\n", "t.zz:1:");
+	expect_error("expect complete C0 seq=1\n", "t.zz:1:");	/* no t= */
+	expect_error("expect violation nonsense\n", "t.zz:1:");
+	expect_error("byzantine R0 hide sideways\n", "t.zz:1:");
+	expect_error("byzantine R0 equivocate drop victims C1\n", "t.zz:1:");
+	expect_error("faulty C0 rude\n", "t.zz:1:");
+	expect_error("# ok\n\n[unsafe]\n", "t.zz:3:");
+	expect_error("submit C0 \"GET k\n", "t.zz:1:");
+}
+
+/* Every kind of line, well formed, in one scenario that passes. */
+static void
+test_well_formed(void **state)
+{
+	zz_scenario_result res;
+
+	assert_int_equal(zz_scenario_run_text("t.zz",
+										  "# comment\n"
+										  "f 1\nclients 2\nparam batch_max 1\nlatency 100us 300us\n"
+										  "seed 7\n"
+										  "submit C0 \"PUT k  two spaces\"\n"
+										  "wait complete C0 t=1 within 20ms\n"
+										  "expect complete C0 t=1 seq=1 view=0 path=fast reply=OK\n"
+										  "submit C1 GET k\n"
+										  "wait complete C1 t=1\n"
+										  "expect complete C1 t=1 reply=\"VALUE  two spaces\"\n"
+										  "expect stat completed_fast == 2\n"
+										  "expect view R0 == 0\nexpect mode R3 normal\n"
+										  "expect executed R2 >= 2\nexpect safe\nexpect all-complete\n",
+										  NULL, &res), ZZ_SCENARIO_PASS);
+	assert_int_equal(res.expectations, 8);
+	assert_false(res.has_unsafe_lines);
+}
+
+/* A failed expectation names its line; so does a wait that times out. */
+static void
+test_failing_expectation(void **state)
+{
+	zz_scenario_result res;
+
+	assert_int_equal(zz_scenario_run_text("t.zz",
+										  "crash R1\ncrash R2\nsubmit C0 GET k\nrun 50ms\n"
+										  "expect not-complete C0 t=1\n"
+										  "expect complete C0 t=1\n", NULL, &res),
+					 ZZ_SCENARIO_FAIL);
+	assert_true(strncmp(res.message, "t.zz:6:", 7) == 0);
+	assert_int_equal(zz_scenario_run_text("t.zz",
+										  "crash R1\ncrash R2\nsubmit C0 GET k\n"
+										  "wait complete C0 t=1 within 30ms\n", NULL, &res),
+					 ZZ_SCENARIO_FAIL);
+	assert_true(strncmp(res.message, "t.zz:4:", 7) == 0);
+	/* Submitting while a request is outstanding is a failure, not a crash. */
+	assert_int_equal(zz_scenario_run_text("t.zz",
+										  "crash R1\ncrash R2\nsubmit C0 GET k\nsubmit C0 GET j\n",
+										  NULL, &res), ZZ_SCENARIO_FAIL);
+	assert_true(strncmp(res.message, "t.zz:4:", 7) == 0);
+}
+
+/* Holding then releasing in reverse still delivers every message. */
+static void
+test_hold_release(void **state)
+{
+	zz_scenario_result res;
+
+	assert_int_equal(zz_scenario_run_text("t.zz",
+										  "param batch_max 1\n"
+										  "hold SPEC-RESPONSE to C0 as resp\n"
+										  "submit C0 GET k\nrun 10ms\n"
+										  "expect not-complete C0 t=1\n"
+										  "release resp reverse\nrun 1ms\n"
+										  "expect complete C0 t=1 path=fast\n"
+										  "drop * from R3 as r3_mute\n"
+										  "submit C0 GET k\nrun 20ms\n"
+										  "expect complete C0 t=2 path=commit\n"
+										  "end r3_mute\nexpect safe\n", NULL, &res),
+					 ZZ_SCENARIO_PASS);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shipped_rule),
+		cmocka_unit_test(test_unsafe_rule),
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_well_formed),
+		cmocka_unit_test(test_failing_expectation),
+		cmocka_unit_test(test_hold_release),
+	};
+
+	return cmocka_run_group_tests(tests, load_names, NULL);
+}
