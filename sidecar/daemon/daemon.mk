@@ -79,3 +79,11 @@ fuzz: $(BUILD)/fuzz/fuzz_conn
 $(BUILD)/fuzz/fuzz_conn: sidecar/daemon/tests/fuzz_conn.c $(FUZZ_DAEMON_SRC) $(FUZZ_CORE_SRC) $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_DAEMON_SRC) $(FUZZ_CORE_SRC) -lssl -lcrypto -lm
+
+# The README's main command: on a fresh Debian 12, as root, installs the
+# packages, builds, installs the extension, and runs a 4-replica cluster
+# of PostgreSQL servers and sidecars through a bank demo (see the script).
+# KEEP=1 leaves the cluster running.
+.PHONY: demo
+demo:
+	bash sidecar/tools/demo.sh

@@ -61,7 +61,7 @@
 #define PG_SQL_LOOKUP \
 	"SELECT history, replies FROM zyzzyva.batch_log WHERE seq = $1"
 #define PG_SQL_ROLLBACK		"SELECT zyzzyva.rollback_to($1)"
-#define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1)"
+#define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1, $2)"
 
 typedef enum pg_op_kind
 {
@@ -107,6 +107,8 @@ typedef struct pg_batch
 	uint8_t    *req;			/* the requests bytea of apply_batch */
 	size_t		req_len;
 	uint64_t	gen;
+	bool		has_digest;		/* the state digest after it (checkpoints) */
+	zz_digest	digest;
 	bool		done;			/* its result went to the core */
 	bool		sent;			/* an op for it is in the pipeline */
 } pg_batch;
@@ -151,6 +153,8 @@ struct pgsvc
 	zz_seq		db_stable;		/* its stable checkpoint, as last read */
 	zz_seq		lookup_until;	/* batches up to here come from batch_log */
 	zz_seq		stable;			/* the core's stable checkpoint */
+	bool		stable_has_digest;	/* ... and our state digest at it */
+	zz_digest	stable_digest;
 	zz_seq		stable_sent;
 
 	/* counters for the status */
@@ -467,20 +471,28 @@ pg_send_position(pgsvc *ps)
 }
 
 /*
- * One administrative call with a bigint argument: rollback_to, mark_stable.
+ * One administrative call: rollback_to(seq), or mark_stable(seq, digest)
+ * with our state digest at seq when we have it.
  */
 static void
 pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 {
 	uint8_t		v[8];
-	const char *values[1] = {(const char *) v};
-	int			lengths[1] = {8};
-	int			formats[1] = {1};
-	Oid			types[1] = {PG_INT8OID};
+	const char *values[2] = {(const char *) v, (const char *) ps->stable_digest.b};
+	int			lengths[2] = {8, ZZ_DIGEST_LEN};
+	int			formats[2] = {1, 1};
+	Oid			types[2] = {PG_INT8OID, PG_BYTEAOID};
+	int			nparams = 1;
 
 	pg_put_u64(v, seq);
+	if (kind == OP_STABLE)
+	{
+		nparams = 2;
+		if (!ps->stable_has_digest)
+			values[1] = NULL;	/* SQL NULL */
+	}
 	if (PQsendQueryParams(ps->conn, kind == OP_ROLLBACK ? PG_SQL_ROLLBACK : PG_SQL_STABLE,
-						  1, types, values, lengths, formats, 0) != 1)
+						  nparams, types, values, lengths, formats, 0) != 1)
 	{
 		pg_disconnect(ps, PQerrorMessage(ps->conn));
 		return;
@@ -889,6 +901,8 @@ pg_batch_result(pgsvc *ps, const pg_op *o)
 			return;
 		}
 		res.has_digest = true;
+		b->has_digest = true;
+		b->digest = res.state;
 	}
 	pg_complete(ps, b, &res, o);
 }
@@ -947,7 +961,11 @@ pg_lookup_result(pgsvc *ps, const pg_op *o)
 		left -= 4 + len;
 	}
 	if (o->nstmts == 2 && pg_read_digest(o->res[1], &res.state))
+	{
 		res.has_digest = true;
+		b->has_digest = true;
+		b->digest = res.state;
+	}
 	else if (b->want_digest)
 		zlog(ZLOG_WARNING, "postgres: no state digest for checkpoint %llu taken from batch_log",
 			 (unsigned long long) b->seq);
@@ -1273,9 +1291,14 @@ pg_mark_stable(void *ctx, zz_seq seq)
 {
 	pgsvc	   *ps = ctx;
 
+	pg_batch   *b = pg_batch_by_seq(ps, seq);
+
 	if (seq <= ps->stable)
 		return;
 	ps->stable = seq;
+	ps->stable_has_digest = b != NULL && b->has_digest;
+	if (ps->stable_has_digest)
+		ps->stable_digest = b->digest;
 	pg_forget(ps, seq, true);
 	pg_maybe_mark_stable(ps);
 }
