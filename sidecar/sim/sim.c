@@ -1468,6 +1468,18 @@ zz_sim_run(const zz_sim_config *cfg, uint64_t seed, zz_sim_result *res)
 		return false;
 	}
 	sim_loop(s);
+	for (uint32_t i = 0; i < s->n && s->cfg.trace != NULL; i++)
+	{
+		zz_replica_status st;
+		zz_time		dl = zz_replica_next_deadline(s->nodes[i].replica);
+
+		zz_replica_get_status(s->nodes[i].replica, &st);
+		sim_trace(s, "end           R%u%s%s view %llu mode %d max_seq %llu executed %llu "
+				  "stable %llu next deadline %.6fs", i, s->nodes[i].byzantine ? " (faulty)" : "",
+				  s->nodes[i].down ? " (down)" : "", (unsigned long long) st.view, (int) st.mode,
+				  (unsigned long long) st.max_seq, (unsigned long long) st.last_executed,
+				  (unsigned long long) st.stable_seq, dl == UINT64_MAX ? -1.0 : dl / 1e6);
+	}
 	sim_collect_stats(s);
 	res->violations = zz_checker_violations(s->ck);
 	first = zz_checker_first(s->ck, &res->first_step, &res->first_time);
