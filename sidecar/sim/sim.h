@@ -8,7 +8,10 @@
  * restarts, all within a fault period, crashes and partitions hitting at
  * most f replicas), drives clients that submit random key-value
  * operations, and checks the invariants of checker.h after every step.
- * The same config and seed always give the same run, event for event.
+ * It ends with the primary-crash probe (sim.c): the primary crashes after
+ * the fault period and the new view and the clients' requests must come
+ * within 3 view-change timeouts.  The same config and seed always give the
+ * same run, event for event.  Scripted runs: scenario.h.
  *
  * The CLI (main.c), the unit tests and the core benchmark all call it.
  */
@@ -113,7 +116,7 @@ typedef struct zz_sim_config
 	uint32_t	clients;		/* 0: drawn from the seed, 2..5 */
 	uint32_t	requests;		/* per client; 0: drawn, 30..60 */
 	zz_crypto_mode crypto;
-	bool		byzantine;		/* up to f replicas (and one client) misbehave */
+	bool		byzantine;		/* f replicas and one client misbehave */
 	zz_sim_plant plant;
 	bool		plant_control;	/* the plant's scenario without the bug itself */
 	bool		faults;			/* false: a reliable, delayed network only */
