@@ -313,6 +313,8 @@ make_stable(zz_replica *r, zz_seq seq)
 		}
 	}
 	zz_replica_trace(r, "checkpoint %llu stable", (unsigned long long) seq);
+	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+		zz_vc_progress(r);		/* the entries it waited to relabel may be gone */
 }
 
 /*
@@ -420,7 +422,7 @@ check_stable(zz_replica *r, zz_seq seq)
 		if (zz_digest_eq(&own->own.history, &proof.history) &&
 			zz_digest_eq(&own->own.state, &proof.state))
 			certify(r, &proof);
-		else if (proof.view >= own->own.view &&
+		else if (proof.view >= own->own.view && proof.view >= r->view &&
 				 (r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)))
 		{
 			/* (A certificate from an older view may be stale: ignore it.) */
@@ -431,8 +433,16 @@ check_stable(zz_replica *r, zz_seq seq)
 	}
 	else if (r->mode == ZZ_MODE_VIEW_CHANGE && !zz_vc_transfer_ok(r, seq))
 		return;					/* the new history decides first; votes are kept */
-	else if (seq > r->max_seq)
+	else if (seq > r->max_seq && proof.view >= r->view)
+	{
+		/*
+		 * Fetch it only if it is from our view or a later one: a
+		 * certificate from an older view may hold entries that a view
+		 * change since has dropped (they cannot have completed), and
+		 * installing it would bring them back.
+		 */
 		start_state_transfer(r, &proof);
+	}
 	/* else: we hold the ORDER-REQs and will vote when we execute seq. */
 }
 

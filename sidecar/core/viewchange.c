@@ -981,6 +981,10 @@ zz_vc_tick(zz_replica *r)
 	if (vc->deadline <= r->now)
 	{
 		vc->deadline = r->now + vc->timeout;
+		/* A truncation may have removed what we were waiting for. */
+		zz_vc_progress(r);
+		if (r->mode != ZZ_MODE_VIEW_CHANGE)
+			return;
 		if (vc->have_g && r->view == vc->target && vc->stalls++ < 3)
 		{
 			/*
