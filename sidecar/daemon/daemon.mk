@@ -58,6 +58,19 @@ daemon-test: $(DAEMON_BINS)
 
 EXTRA_TESTS += daemon-test
 
+# The PostgreSQL tests: regress/t/1xx_*.t start four servers and four
+# sidecars (service = postgres).  make tap-check (the extension's, in
+# EXTRA_TESTS) runs them with the rest of regress/t; they find the daemon's
+# binaries and tools through ZZ_BUILD and ZZ_TOOLS, exported here, and need
+# them built.  make pg-daemon-test runs only them.
+export ZZ_BUILD := $(abspath $(BUILD))
+export ZZ_TOOLS := $(abspath sidecar/tools)
+tap-check: daemon
+
+.PHONY: pg-daemon-test
+pg-daemon-test: daemon extension-install
+	bash sidecar/daemon/tests/pg-tap.sh
+
 # The 0/0 benchmark: a null-service cluster, single client, batched load,
 # one backup killed.  Not part of make test (it measures, it does not check).
 .PHONY: bench-null

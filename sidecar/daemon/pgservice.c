@@ -215,9 +215,12 @@ pg_log_error(pgsvc *ps, zlog_level lvl, const char *fmt,...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* libpq's messages end in a newline */
+	/* libpq's messages span lines and end in a newline: one log line */
 	for (size_t n = strlen(msg); n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '); n--)
 		msg[n - 1] = '\0';
+	for (char *p = msg; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	if (strcmp(msg, ps->last_error) == 0 && now - ps->last_error_at < 10 * 1000000u)
 		return;
 	snprintf(ps->last_error, sizeof(ps->last_error), "%s", msg);
