@@ -67,6 +67,7 @@ static const cfg_key cfg_keys[] = {
 	{"reconnect_max", CT_USEC, OFF(reconnect_max), 10 * MS, 60 * SEC, false, true},
 	{"handshake_timeout", CT_USEC, OFF(handshake_timeout), 100 * MS, 60 * SEC, false, true},
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
+	{"order_ahead", CT_U32, OFF(order_ahead), 0, 4096, false, true},
 	{"local_apply_wait", CT_USEC, OFF(local_apply_wait), 0, 600 * SEC, false, true},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, false, true},
 	{"batch_size", CT_U32, OFF(params.batch_max), 1, ZZ_MAX_BATCH, false, false},
@@ -604,6 +605,7 @@ cfg_defaults(daemon_config *cfg)
 	cfg->handshake_timeout = 5 * SEC;
 	cfg->ping_interval = 1 * SEC;
 	cfg->local_apply_wait = 10 * SEC;
+	cfg->order_ahead = 1;
 	cfg->log_level = ZLOG_INFO;
 }
 
