@@ -114,7 +114,17 @@ static void
 node_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
 {
 	node	   *nd = ctx;
+	zz_msg_type type;
 
+	/*
+	 * Fault injection for tests (test_order_req_only_to): our ORDER-REQs
+	 * reach only that replica, so that a view change can leave a batch
+	 * executed by too few replicas to survive, and roll it back.
+	 */
+	if (nd->cfg.test_order_req_only_to != UINT32_MAX && replica != nd->cfg.id &&
+		replica != nd->cfg.test_order_req_only_to &&
+		zz_msg_peek_type(buf, len, &type) == ZZ_OK && type == ZZ_MSG_ORDER_REQ)
+		return;
 	if (replica == nd->cfg.id)
 		node_mailbox_push(nd, MB_REPLICA, 0, buf, len);
 	else

@@ -1,0 +1,77 @@
+# A speculative batch rolled back in a database after a view change.
+#
+# Fault injection: the primary (replica 0) sends its ORDER-REQs only to
+# replica 1 (test_order_req_only_to = 1).  A transfer submitted through
+# replica 2 is executed by replicas 0 and 1 alone: two SPEC-RESPONSEs, too
+# few to complete.  The primary's sidecar is killed.  In the view change
+# among replicas 1, 2 and 3 the batch has one report (fewer than f + 1)
+# and no commit certificate, so the new history leaves it out, and
+# replica 1 rolls it back, in its database too (zyzzyva.rollback_to
+# through its sidecar).  The client retransmits; the transfer is ordered
+# again in view 1 and completes once.  The three databases end equal, with
+# the transfer applied exactly once.
+#
+# Needs ZZ_BUILD and ZZ_TOOLS (make tap-check or make pg-daemon-test).
+use strict;
+use warnings;
+BEGIN
+{
+	unless ($ENV{ZZ_TOOLS} && $ENV{ZZ_BUILD})
+	{
+		print "Bail out!  ZZ_BUILD and ZZ_TOOLS must be set (make tap-check or make pg-daemon-test)\n";
+		exit 255;
+	}
+}
+use lib "$ENV{ZZ_TOOLS}/../daemon/tests/lib";
+use Time::HiRes qw(usleep);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use ZZPG;
+
+my $sig = 'public.transfer(integer,integer,bigint)';
+# The backups' CONFIRM-REQ timer decides when they give up on the primary:
+# long enough that the primary is dead by then, so that it has no say in
+# the view change.
+my $zz = ZZPG->new(
+	name => 'vc',
+	settings => { checkpoint_interval => 8, confirm_timeout => '2s' },
+	sql => [ slurp_file("$ZZPG::tools/bank.sql") ]);
+
+# some history first, with every replica in it
+my ($rc, $out) = $zz->cli(3, '--call', $sig, '1 2 10', '2 3 10', '3 1 10');
+is($rc, 0, 'transfers in view 0 complete') or diag($out);
+ok($zz->converged([ 0 .. 3 ], 0), 'every replica applied them');
+my $seq0 = $zz->q1(1, 'SELECT last_applied_seq FROM zyzzyva.status');
+
+ok($zz->reconfigure(0, 'test_order_req_only_to = 1'),
+	'the primary now sends its ORDER-REQs to replica 1 only');
+my $call = $zz->cli_start(2, '--verbose', '--call', $sig, '40 41 25');
+ok( $zz->wait_until(10, sub { $zz->q1(1, 'SELECT last_applied_seq FROM zyzzyva.status') > $seq0 }),
+	'replica 1 applied the transfer speculatively');
+is($zz->q1(1, 'SELECT balance FROM accounts WHERE id = 40'), '975', '... its database shows it');
+is($zz->q1(2, 'SELECT last_applied_seq FROM zyzzyva.status'), $seq0, 'replica 2 never saw it');
+$zz->kill_daemon(0);
+
+($rc, $out) = $zz->cli_finish($call);
+is($rc, 0, 'the transfer completes after the primary\'s sidecar is killed') or diag($out);
+like($out, qr/^path=\w+ view=1 seq=\d+ reply=975$/m, '... in view 1, with its result');
+ok($zz->converged([ 1 .. 3 ], 0), 'replicas 1-3 apply the same batches');
+cmp_ok($zz->status(1)->{pg_rollbacks} // 0, '>=', 1,
+	'replica 1 rolled its database back (zyzzyva.rollback_to)');
+cmp_ok($zz->status(1)->{rollbacks} // 0, '>=', 1, '... because its replica undid the batch');
+is(scalar($zz->digests([ 1 .. 3 ])), 1, 'replicas 1-3 have equal state digests');
+is( join(',', map { $zz->q1($_, 'SELECT balance FROM accounts WHERE id = 40') } 1 .. 3),
+	'975,975,975',
+	'the transfer is applied exactly once on each');
+is( join(',', map { $zz->q1($_, 'SELECT last_applied_view FROM zyzzyva.status') } 1 .. 3),
+	'1,1,1', '... by a batch of view 1');
+is(join(',', map { $zz->q1($_, 'SELECT zyzzyva.verify_digest()') } 1 .. 3),
+	't,t,t', 'each digest matches its rows after the rollback');
+
+($rc, $out) = $zz->cli(3, '--call', $sig, '41 40 5');
+is($rc, 0, 'the new view serves') or diag($out);
+
+is($zz->stop_daemon($_), 0, "sidecar $_ exits 0 on SIGTERM") for 1 .. 3;
+$zz->node($_)->stop for 0 .. 3;
+done_testing();

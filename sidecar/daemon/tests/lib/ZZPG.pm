@@ -1,0 +1,305 @@
+# ZZPG.pm: a cluster of PostgreSQL servers and zyzzyvad sidecars
+# (service = postgres) for the TAP tests in regress/t/1xx_*.t.
+#
+# Servers come from PostgreSQL::Test::Cluster; sidecars are started here
+# as simple children and stopped by their pid (never by name), also at
+# exit.  Every wait is bounded.  Only 127.0.0.1 and Unix sockets are used.
+# The daemon's binaries and tools come from $ZZ_BUILD and $ZZ_TOOLS.
+package ZZPG;
+
+use strict;
+use warnings;
+use POSIX ();
+use Time::HiRes qw(time usleep);
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our $build = $ENV{ZZ_BUILD};
+our $tools = $ENV{ZZ_TOOLS};
+my @all;		# every cluster, for the END block
+my $owner = $$;
+
+# ZZPG->new(name => ..., settings => { key => value }, sql => [...])
+# Four servers with the extension and the given SQL (the same on each:
+# schema setup is not a replicated request yet), four sidecars connected
+# to them and to each other.  Bails out if they do not come up.
+sub new
+{
+	my ($class, %opt) = @_;
+	my $self = bless { n => 4, name => $opt{name} // 'zz', pid => [], node => [] }, $class;
+	my $n = $self->{n};
+
+	BAIL_OUT('ZZ_BUILD and ZZ_TOOLS must name the daemon binaries and tools '
+		  . '(run through make tap-check or make pg-daemon-test)')
+	  unless $build && $tools && -x "$build/zyzzyvad" && -f "$tools/bank.sql";
+	push @all, $self;
+	$self->{keys} = PostgreSQL::Test::Utils::tempdir_short();
+	$self->{run} = PostgreSQL::Test::Utils::tempdir_short();
+	for my $i (0 .. $n - 1)
+	{
+		my $node = PostgreSQL::Test::Cluster->new("$self->{name}$i");
+		$self->{sock}[$i] = "$self->{run}/r$i.sock";
+		$node->init;
+		$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'zyzzyva'
+zyzzyva.socket_path = '$self->{sock}[$i]'
+});
+		$node->start;
+		$node->safe_psql('postgres', 'CREATE EXTENSION zyzzyva');
+		$node->safe_psql('postgres', $_) for @{ $opt{sql} // [] };
+		$self->{node}[$i] = $node;
+	}
+	system("$build/zyzzyva-keygen", $self->{keys}, $_) == 0 or die 'keygen' for 0 .. $n - 1;
+	system("$build/zyzzyva-keygen", '--secret', "$self->{keys}/mac.secret") == 0 or die 'keygen';
+	my @port = map { PostgreSQL::Test::Cluster::get_free_port() } 0 .. $n - 1;
+	for my $i (0 .. $n - 1)
+	{
+		my $node = $self->{node}[$i];
+		$self->{conf}[$i] = "$self->{run}/r$i.conf";
+		$self->{log}[$i] = "$PostgreSQL::Test::Utils::log_path/zyzzyvad_$self->{name}$i.log";
+		my $text = "id = $i\nf = 1\n";
+		$text .= "replica.$_ = 127.0.0.1:$port[$_] $self->{keys}/replica-$_.pub\n" for 0 .. $n - 1;
+		$text .= "private_key = $self->{keys}/replica-$i.key\nmac_secret = $self->{keys}/mac.secret\n"
+		  . "client_socket = $self->{sock}[$i]\nservice = postgres\n"
+		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres\n";
+		$text .= "$_ = $opt{settings}{$_}\n" for sort keys %{ $opt{settings} // {} };
+		$self->{conftext}[$i] = $text;
+		_write($self->{conf}[$i], $text);
+		$self->start_daemon($i);
+	}
+	$self->wait_until(30, sub { !grep { !$self->ready($_) } 0 .. $n - 1 })
+	  or BAIL_OUT('the sidecars did not connect to each other and to their databases');
+	return $self;
+}
+
+sub _write
+{
+	my ($path, $text) = @_;
+	open(my $fh, '>', $path) or die "$path: $!";
+	print $fh $text;
+	close($fh);
+}
+
+sub n { return $_[0]{n}; }
+sub node { return $_[0]{node}[ $_[1] ]; }
+sub sock { return $_[0]{sock}[ $_[1] ]; }
+
+# Start sidecar i as a simple child.
+sub start_daemon
+{
+	my ($self, $i) = @_;
+	my $pid = fork();
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0)
+	{
+		open(STDOUT, '>>', $self->{log}[$i]) or POSIX::_exit(1);
+		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(1);
+		exec("$build/zyzzyvad", $self->{conf}[$i]) or POSIX::_exit(1);
+	}
+	$self->{pid}[$i] = $pid;
+	return $pid;
+}
+
+# SIGTERM sidecar i and wait (at most 10 s); its exit status, or -1.
+sub stop_daemon
+{
+	my ($self, $i) = @_;
+	my $pid = $self->{pid}[$i] or return -1;
+	kill('TERM', $pid);
+	for (1 .. 200)
+	{
+		if (waitpid($pid, POSIX::WNOHANG()) == $pid)
+		{
+			$self->{pid}[$i] = undef;
+			return $? >> 8;
+		}
+		usleep(50_000);
+	}
+	$self->kill_daemon($i);
+	return -1;
+}
+
+# SIGKILL sidecar i (a crash) and reap it.
+sub kill_daemon
+{
+	my ($self, $i) = @_;
+	my $pid = $self->{pid}[$i] or return;
+	kill('KILL', $pid);
+	waitpid($pid, 0);
+	$self->{pid}[$i] = undef;
+}
+
+# Add a line to sidecar i's configuration and reload it (SIGHUP).
+sub reconfigure
+{
+	my ($self, $i, $line) = @_;
+	$self->{conftext}[$i] .= "$line\n";
+	_write($self->{conf}[$i], $self->{conftext}[$i]);
+	kill('HUP', $self->{pid}[$i]);
+	my $log = $self->{log}[$i];
+	return $self->wait_until(10, sub { slurp_file($log) =~ /reload done/ });
+}
+
+# Run zyzzyva-cli on replica i's socket; (exit code, output).
+sub cli
+{
+	my ($self, $i, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ "$build/zyzzyva-cli", '--timeout', '20', '--socket', $self->{sock}[$i], @args ],
+		'>', \$out, '2>', \$err);
+	return ($? >> 8, $out . $err);
+}
+
+# Start zyzzyva-cli in the background; finish with cli_finish.
+sub cli_start
+{
+	my ($self, $i, @args) = @_;
+	my %r = (out => '', err => '');
+	$r{h} = IPC::Run::start(
+		[ "$build/zyzzyva-cli", '--timeout', '30', '--socket', $self->{sock}[$i], @args ],
+		'>', \$r{out}, '2>', \$r{err}, IPC::Run::timeout(60));
+	return \%r;
+}
+
+sub cli_finish
+{
+	my ($self, $r) = @_;
+	my $ok = eval { $r->{h}->finish; 1 } && $r->{h}->result == 0;
+	$r->{h}->kill_kill unless $ok;
+	return ($ok ? 0 : 1, $r->{out} . $r->{err});
+}
+
+# Sidecar i's status as a hash (empty if it does not answer).
+sub status
+{
+	my ($self, $i) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ "$build/zyzzyva-cli", '--timeout', '2', '--socket', $self->{sock}[$i], '--status' ],
+		'>', \$out, '2>', \$err);
+	return { $out =~ /^([\w.]+): (.*)$/mg };
+}
+
+sub ready
+{
+	my ($self, $i) = @_;
+	my $st = $self->status($i);
+	return ($st->{peers_connected} // -1) == $self->{n} - 1 && ($st->{pg_state} // '') eq 'ready';
+}
+
+# One value from replica i's database.
+sub q1
+{
+	my ($self, $i, $sql) = @_;
+	return $self->{node}[$i]->safe_psql('postgres', $sql);
+}
+
+# The state digests of replicas @$which, distinct.
+sub digests
+{
+	my ($self, $which) = @_;
+	return uniq(map { $self->q1($_, "SELECT encode(zyzzyva.state_digest(), 'hex')") } @$which);
+}
+
+# Poll every 100 ms for at most $seconds.
+sub wait_until
+{
+	my ($self, $seconds, $cond) = @_;
+	my $deadline = time() + $seconds;
+	while (time() < $deadline)
+	{
+		return 1 if $cond->();
+		usleep(100_000);
+	}
+	return $cond->();
+}
+
+# Have replicas @$which applied the same last batch, their sidecars too
+# (and, with $need_stable, marked a stable checkpoint)?  Waits up to 30 s;
+# says where each one is if not.
+sub converged
+{
+	my ($self, $which, $need_stable) = @_;
+	my $ok = $self->wait_until(
+		30,
+		sub {
+			my @pos =
+			  map { $self->q1($_, q{SELECT last_applied_seq || ' ' || stable_seq FROM zyzzyva.status}) }
+			  @$which;
+			my @last = uniq(map { (split / /)[0] } @pos);
+			return 0 if @last != 1;
+			return 0 if $need_stable && grep { (split / /)[1] == 0 } @pos;
+			my @exec = uniq(map { $self->status($_)->{last_executed} // -1 } @$which);
+			return @exec == 1 && $exec[0] == $last[0];
+		});
+	return 1 if $ok;
+	for my $i (@$which)
+	{
+		my $st = $self->status($i);
+		diag("replica $i: database "
+			  . $self->q1($i, q{SELECT last_applied_seq || ' stable ' || stable_seq FROM zyzzyva.status})
+			  . '; sidecar '
+			  . join(' ', map { "$_=" . ($st->{$_} // '?') }
+				qw(view mode max_seq last_executed stable_seq pg_state pg_executed pg_db_seq
+				  pg_kept_batches pg_errors pg_connects)));
+	}
+	return 0;
+}
+
+# Start pgbench on replica i: $clients clients, $tx transactions each, of
+# the script file $script.
+sub pgbench_start
+{
+	my ($self, $i, $clients, $tx, $script) = @_;
+	my $node = $self->{node}[$i];
+	my %r = (out => '', err => '');
+	$r{h} = IPC::Run::start(
+		[
+			'pgbench', '-n', '-h', $node->host, '-p', $node->port,
+			'-c', $clients, '-t', $tx, '-f', $script, 'postgres'
+		],
+		'>', \$r{out}, '2>', \$r{err},
+		IPC::Run::timeout(90));
+	return \%r;
+}
+
+# Wait for a pgbench run; (success, output).
+sub pgbench_finish
+{
+	my ($self, $r) = @_;
+	my $ok = eval { $r->{h}->finish; 1 } && $r->{h}->result == 0;
+	$r->{h}->kill_kill unless $ok;
+	return ($ok, $r->{out} . $r->{err});
+}
+
+sub uniq
+{
+	my %seen;
+	return grep { !$seen{$_}++ } @_;
+}
+
+END
+{
+	my $status = $?;
+	for my $self ($$ == $owner ? @all : ())
+	{
+		for my $i (0 .. $self->{n} - 1)
+		{
+			my $pid = $self->{pid}[$i] or next;
+			kill('KILL', $pid);
+			waitpid($pid, 0);
+		}
+		next if Test::More->builder->is_passing;
+		for my $l (@{ $self->{log} })
+		{
+			next unless $l && -f $l;
+			diag("== $l (last 30 lines)");
+			my @lines = split /\n/, slurp_file($l);
+			diag(join("\n", @lines > 30 ? @lines[-30 .. -1] : @lines));
+		}
+	}
+	$? = $status;
+}
+
+1;
