@@ -354,6 +354,31 @@ send_fill_hole(zz_replica *r, zz_seq to)
 }
 
 /*
+ * Ask every replica for the ORDER-REQs in [from, to] (at most once per
+ * fill-hole interval).
+ */
+static void
+fetch_from_all(zz_replica *r, zz_seq from, zz_seq to)
+{
+	zz_fill_hole m;
+
+	if (from > to || (r->fetch_all_at != 0 && r->now < r->fetch_all_at + r->p.fill_hole_timeout))
+		return;
+	r->fetch_all_at = r->now ? r->now : 1;
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.from_seq = from;
+	m.to_seq = to;
+	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_fill_hole(&r->out, &m);
+	zz_broadcast(r, &r->out);
+	r->stats.fill_holes++;
+}
+
+/*
  * Apply buffered ORDER-REQs that have become next in line.
  */
 static void
@@ -395,6 +420,13 @@ on_order_req(zz_replica *r, const uint8_t *buf, size_t len)
 	{
 		r->stats.rejected++;
 		return;
+	}
+	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.hdr.view == zz_vc_target(r))
+	{
+		/* The new primary re-issuing the new history in its view. */
+		if (!zz_vc_relabel(r, &m))
+			r->stats.rejected++;
+		goto done;
 	}
 	if (m.hdr.view > r->view)
 	{
@@ -490,7 +522,9 @@ on_fill_hole(zz_replica *r, const uint8_t *buf, size_t len)
 	{
 		/* Truncated here: show the checkpoint so it can transfer state. */
 		zz_send_stable_checkpoint(r, m.replica);
-		return;
+		if (m.to_seq <= r->stable_seq)
+			return;
+		m.from_seq = r->stable_seq + 1;	/* and send what we still hold */
 	}
 	if (m.view != r->view)
 		return;
@@ -612,7 +646,15 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 		 * primary.
 		 */
 		if (m.cc.view == r->view && zz_cc_valid(r, &m.cc))
+		{
 			zz_hate_primary(r, "commit certificate conflicts with local history");
+			/*
+			 * We alone may hold a forked branch: fetch the others' ORDER-REQs
+			 * for the range, so the primary's two signed versions of one
+			 * (v, n) become a POM that every replica acts on.
+			 */
+			fetch_from_all(r, r->stable_seq + 1, m.cc.seq);
+		}
 		return;
 	}
 	/* Already committed at or beyond it: no need to check signatures again. */
@@ -774,7 +816,14 @@ zz_replica_tick(zz_replica *r, zz_time now)
 			c->confirm_deadline = UINT64_MAX;
 			if (r->mode == ZZ_MODE_NORMAL && !zz_is_primary(r) && c->confirm_view == r->view &&
 				c->ordered_ts < c->confirm_ts)
+			{
 				zz_hate_primary(r, "CONFIRM-REQ timed out");
+				/*
+				 * The primary may be feeding us alone a bad ORDER-REQ: any
+				 * replica can hand us the one it sent the others.
+				 */
+				fetch_from_all(r, r->max_seq + 1, r->max_seq + ZZ_FILL_HOLE_MAX);
+			}
 		}
 	}
 	zz_checkpoint_tick(r);

@@ -150,6 +150,7 @@ struct zz_replica
 	zz_order_req **future;		/* ring_cap slots, by seq % ring_cap */
 	zz_time		fill_hole_deadline;
 	uint32_t	fill_hole_round;
+	zz_time		fetch_all_at;	/* last FILL-HOLE to all after a conflicting CC */
 
 	/* Checkpoints. */
 	zz_cp_votes votes[ZZ_CP_SLOTS];
@@ -239,6 +240,7 @@ extern void zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_h
 extern void zz_vc_tick(zz_replica *r);
 extern void zz_vc_progress(zz_replica *r);
 extern bool zz_vc_relabel(zz_replica *r, const zz_order_req *m);
+extern zz_view zz_vc_target(const zz_replica *r);
 extern void zz_vc_after_install(zz_replica *r);
 extern bool zz_vc_transfer_ok(const zz_replica *r, zz_seq seq);
 extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);

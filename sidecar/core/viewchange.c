@@ -70,6 +70,10 @@ struct zz_vc_state
 	zz_time		reissue_deadline;	/* new primary: resend NEW-VIEW and re-issues */
 
 	uint32_t	stalls;			/* deadlines passed with G adopted */
+	zz_order_req **early;		/* re-issues that came before NEW-VIEW, by seq % cap */
+	uint32_t	early_cap;
+	zz_time		repair_deadline;	/* G adopted: next fetch or VIEW-CONFIRM resend */
+	zz_time		repair_interval;	/* doubles up to the view-change timeout */
 	bool		has_bad_reissue;	/* a re-issued header that contradicts G */
 	zz_order_hdr bad_reissue;
 
@@ -94,6 +98,16 @@ zz_vc_create(zz_replica *r)
 	vc->timeout = r->p.view_change_timeout;
 	vc->deadline = UINT64_MAX;
 	vc->reissue_deadline = UINT64_MAX;
+	vc->repair_deadline = UINT64_MAX;
+	vc->early_cap = 2 * r->p.cp_interval + 2;
+	vc->early = calloc(vc->early_cap, sizeof(zz_order_req *));
+	if (vc->early == NULL)
+	{
+		zz_buf_free(&vc->my_vc);
+		zz_buf_free(&vc->nv_raw);
+		free(vc);
+		return NULL;
+	}
 	return vc;
 }
 
@@ -112,11 +126,29 @@ clear_vcs(zz_vc_state *vc)
 	}
 }
 
+/*
+ * Forget re-issued entries held for a NEW-VIEW that has not come.
+ */
+static void
+clear_early(zz_vc_state *vc)
+{
+	uint32_t	i;
+
+	for (i = 0; i < vc->early_cap; i++)
+	{
+		if (vc->early[i])
+			zz_order_req_free(vc->early[i]);
+		vc->early[i] = NULL;
+	}
+}
+
 void
 zz_vc_free(zz_vc_state *vc)
 {
 	if (vc == NULL)
 		return;
+	clear_early(vc);
+	free(vc->early);
 	clear_vcs(vc);
 	zz_new_history_free(&vc->g);
 	zz_buf_free(&vc->my_vc);
@@ -241,6 +273,7 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	memset(vc->confirm_have, 0, sizeof(vc->confirm_have));
 	zz_new_history_free(&vc->g);
 	clear_vcs(vc);
+	clear_early(vc);
 	zz_drop_batch(r);
 	zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
 	zz_broadcast(r, &vc->my_vc);
@@ -493,6 +526,23 @@ adopt_new_history(zz_replica *r)
 				from,
 				keep;
 
+	if (g->end <= r->stable_seq && r->stable_seq > g->start &&
+		r->stable_proof.view >= vc->target)
+	{
+		/*
+		 * We are already past G: a certified checkpoint of the new view
+		 * (state transfer overtook the view change) covers it.  Confirm.
+		 */
+		zz_replica_trace(r, "new history (%llu, %llu] is below our checkpoint %llu of view %llu",
+						 (unsigned long long) g->start, (unsigned long long) g->end,
+						 (unsigned long long) r->stable_seq,
+						 (unsigned long long) r->stable_proof.view);
+		vc->have_g = true;
+		vc->repair_interval = r->p.fill_hole_timeout;
+		vc->repair_deadline = r->now + vc->repair_interval;
+		zz_vc_progress(r);
+		return;
+	}
 	if (g->end < r->stable_seq)
 	{
 		zz_replica_trace(r, "new history ends below our stable checkpoint");
@@ -579,6 +629,26 @@ adopt_new_history(zz_replica *r)
 		}
 		vc->reissue_deadline = r->now + r->p.fill_hole_timeout;
 	}
+	else
+	{
+		uint32_t	i;
+
+		/* Re-issues that came before the NEW-VIEW. */
+		for (i = 0; i < vc->early_cap; i++)
+		{
+			zz_order_req *e = vc->early[i];
+
+			vc->early[i] = NULL;
+			if (e != NULL)
+			{
+				if (e->hdr.view == r->view)
+					zz_vc_relabel(r, e);
+				zz_order_req_free(e);
+			}
+		}
+	}
+	vc->repair_interval = r->p.fill_hole_timeout;
+	vc->repair_deadline = r->now + vc->repair_interval;
 	zz_vc_progress(r);
 }
 
@@ -689,6 +759,15 @@ zz_vc_after_install(zz_replica *r)
 }
 
 /*
+ * The view a view change in progress is moving to (0 if none).
+ */
+zz_view
+zz_vc_target(const zz_replica *r)
+{
+	return r->vc->target;
+}
+
+/*
  * May a certified checkpoint's state be fetched during the view change?
  * Only once the new history is adopted and the checkpoint covers it.
  */
@@ -709,8 +788,18 @@ zz_vc_relabel(zz_replica *r, const zz_order_req *m)
 	zz_entry   *e;
 	zz_order_req *copy;
 
-	if (!vc->have_g || m->hdr.seq > vc->g.end)
-		return true;			/* not for us yet; the primary resends */
+	if (!vc->have_g)
+	{
+		/* Ahead of its NEW-VIEW (reordered): keep it for when G is ours. */
+		uint32_t	slot = (uint32_t) (m->hdr.seq % vc->early_cap);
+
+		if (r->mode == ZZ_MODE_VIEW_CHANGE && m->hdr.view == vc->target &&
+			vc->early[slot] == NULL)
+			vc->early[slot] = zz_order_req_clone(m);
+		return true;
+	}
+	if (m->hdr.seq > vc->g.end)
+		return true;			/* a new entry of the view: ordered once we enter */
 	e = zz_entry_at(r, m->hdr.seq);
 	if (e == NULL || e->order->hdr.view == r->view)
 		return true;
@@ -759,11 +848,18 @@ zz_vc_progress(zz_replica *r)
 	if (r->mode != ZZ_MODE_VIEW_CHANGE || !vc->have_g || vc->confirm_sent ||
 		r->last_executed < vc->g.end)
 		return;
+	/*
+	 * Every entry of G must carry the new view, except below a certified
+	 * checkpoint: the new primary may have truncated those (it re-issues
+	 * from its own stable checkpoint), and certified entries are evidence
+	 * in their own right in any later view change.
+	 */
 	for (s = r->stable_seq + 1; s <= vc->g.end; s++)
 	{
 		zz_entry   *e = zz_entry_at(r, s);
 
-		if (s > vc->g.start && (e == NULL || e->order->hdr.view != r->view))
+		if (s > vc->g.start && s > r->cert_proof.seq &&
+			(e == NULL || e->order->hdr.view != r->view))
 			return;
 	}
 	memset(&vc->my_confirm, 0, sizeof(vc->my_confirm));
@@ -796,6 +892,7 @@ enter_view(zz_replica *r)
 	r->stats.view_changes++;
 	vc->deadline = UINT64_MAX;
 	vc->reissue_deadline = UINT64_MAX;
+	vc->repair_deadline = UINT64_MAX;
 	vc->timeout = r->p.view_change_timeout;
 	vc->target = 0;
 	zz_new_history_free(&vc->g);
@@ -831,6 +928,13 @@ zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len)
 		zz_view_confirm_signing_bytes(&r->sigbuf, &m);
 		if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
 			goto reject;
+		if (r->mode == ZZ_MODE_VIEW_CHANGE && m.view == vc->target && m.view > r->view)
+		{
+			/* Ahead of its NEW-VIEW (reordered): keep it for when G is ours. */
+			vc->confirm_have[m.replica] = true;
+			vc->confirms[m.replica] = m;
+			return;
+		}
 		if (m.view != r->view)
 			return;
 		if (r->mode == ZZ_MODE_NORMAL)
@@ -949,6 +1053,8 @@ zz_vc_deadline(const zz_replica *r)
 		t = r->vc->deadline;
 		if (r->vc->reissue_deadline < t)
 			t = r->vc->reissue_deadline;
+		if (r->vc->repair_deadline < t)
+			t = r->vc->repair_deadline;
 	}
 	return t;
 }
@@ -978,6 +1084,31 @@ zz_vc_tick(zz_replica *r)
 		}
 		vc->reissue_deadline = r->now + r->p.fill_hole_timeout;
 	}
+	if (vc->repair_deadline <= r->now && !(vc->have_g && r->view == vc->target))
+		vc->repair_deadline = UINT64_MAX;	/* nothing to repair (any more) */
+	if (vc->repair_deadline <= r->now)
+	{
+		/*
+		 * G adopted but the view not entered: messages were lost or came
+		 * early.  Repair on the short timer; hate only on the long one.
+		 */
+		vc->repair_interval *= 2;
+		if (vc->repair_interval > vc->timeout)
+			vc->repair_interval = vc->timeout;
+		vc->repair_deadline = r->now + vc->repair_interval;
+		zz_vc_progress(r);
+		if (r->mode != ZZ_MODE_VIEW_CHANGE)
+			return;
+		vc->stalls++;
+		if (!vc->confirm_sent)
+			request_reissue(r);
+		else
+		{
+			zz_buf_reset(&r->out);
+			zz_encode_view_confirm(&r->out, &vc->my_confirm);
+			zz_broadcast(r, &r->out);
+		}
+	}
 	if (vc->deadline <= r->now)
 	{
 		vc->deadline = r->now + vc->timeout;
@@ -985,23 +1116,6 @@ zz_vc_tick(zz_replica *r)
 		zz_vc_progress(r);
 		if (r->mode != ZZ_MODE_VIEW_CHANGE)
 			return;
-		if (vc->have_g && r->view == vc->target && vc->stalls++ < 3)
-		{
-			/*
-			 * We hold the new history but messages were lost: fetch the
-			 * re-issued entries from the new primary, or show our
-			 * VIEW-CONFIRM again so the others answer with theirs.
-			 */
-			if (!vc->confirm_sent)
-				request_reissue(r);
-			else
-			{
-				zz_buf_reset(&r->out);
-				zz_encode_view_confirm(&r->out, &vc->my_confirm);
-				zz_broadcast(r, &r->out);
-			}
-			return;
-		}
 		/* The view change to target did not finish: hate its primary too. */
 		zz_broadcast(r, &vc->my_vc);
 		hate_view(r, vc->target, "view change timed out");

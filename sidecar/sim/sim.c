@@ -15,8 +15,10 @@
  * The primary-crash probe (protocol liveness after a crash): once the
  * correct clients have done their work and the fault period is over, at a
  * random time within one view-change timeout T, the primary of the view
- * the correct replicas are in crashes for good, every other faulty replica
- * stops misbehaving, the network is reliable, and each correct client
+ * the correct replicas are in crashes for good (with --byzantine, only if it
+ * is one of the f faulty replicas: a correct one would make f+1 faults),
+ * every other faulty replica stops misbehaving, the network is reliable,
+ * and each correct client
  * submits one more request.  Within 3T of the crash every correct replica
  * must be in a later view, and each of those requests must complete within
  * 3T of its submission (ZZ_V_RECOVERY).
@@ -1145,6 +1147,19 @@ primary_crash(zz_sim *s)
 		zz_replica_get_status(s->nodes[i].replica, &st);
 		if (st.view > v)
 			v = st.view;
+	}
+	if (s->cfg.byzantine && !s->nodes[zz_primary_of(&s->params, v)].byzantine)
+	{
+		/*
+		 * f replicas are faulty already (and a liar's state stays wrong
+		 * after it turns benign): crashing a correct primary too would be
+		 * f+1 faults, more than liveness is promised for.  Probe only a
+		 * faulty primary.
+		 */
+		sim_trace(s, "primary-crash skipped: R%u, primary of view %llu, is correct",
+				  zz_primary_of(&s->params, v), (unsigned long long) v);
+		s->probe_checked = true;
+		return;
 	}
 	s->probe_started = true;
 	s->crash_at = s->now;
