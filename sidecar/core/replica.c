@@ -819,10 +819,11 @@ zz_replica_tick(zz_replica *r, zz_time now)
 			{
 				zz_hate_primary(r, "CONFIRM-REQ timed out");
 				/*
-				 * The primary may be feeding us alone a bad ORDER-REQ: any
-				 * replica can hand us the one it sent the others.
+				 * The primary may be feeding us alone a bad or forked
+				 * ORDER-REQ: any replica can hand us the ones it sent the
+				 * others, and a fork then shows as a POM.
 				 */
-				fetch_from_all(r, r->max_seq + 1, r->max_seq + ZZ_FILL_HOLE_MAX);
+				fetch_from_all(r, r->stable_seq + 1, r->max_seq + ZZ_FILL_HOLE_MAX);
 			}
 		}
 	}
