@@ -28,7 +28,14 @@ resend_cached(zz_replica *r, zz_client_rec *c)
 	const uint8_t *reply;
 	uint32_t	len;
 
-	if (c->last_seq > r->stable_seq)
+	zz_seq		settled = r->stable_seq > r->cert_proof.seq ? r->stable_seq : r->cert_proof.seq;
+
+	/*
+	 * At or below our stable or certified checkpoint the answer comes from
+	 * the client table (below): a replica that reached the checkpoint by
+	 * state transfer has nothing else, and all must answer alike.
+	 */
+	if (c->last_seq > settled)
 	{
 		zz_entry   *e = zz_entry_at(r, c->last_seq);
 
@@ -40,11 +47,11 @@ resend_cached(zz_replica *r, zz_client_rec *c)
 		}
 		return;
 	}
-	if (c->last_seq > r->stable_seq || !zz_client_reply(c, &reply, &len))
+	if (!zz_client_reply(c, &reply, &len))
 		return;
 
 	/*
-	 * Covered by a stable checkpoint, so committed, and every correct
+	 * Covered by a stable or certified checkpoint, and every correct
 	 * replica holds the same reply in its client table: answer with a
 	 * response core of its own, a batch of one at (0, n, h_n), which every
 	 * correct replica builds identically.
