@@ -1535,13 +1535,15 @@ spec_response_from(const rig *g, uint32_t from, zz_spec_response *m)
 }
 
 /*
- * The faulty primary R0 never answers CONFIRM-REQs, and R2's VIEW-CHANGE
- * reaches the new primary R1 too late to be in its NEW-VIEW.
+ * The faulty primary R0 never answers CONFIRM-REQs, R3 never gets a from
+ * anyone (the FILL-HOLEs a CONFIRM-REQ timeout sends to every replica are
+ * lost), and R2's VIEW-CHANGE reaches the new primary R1 too late to be in
+ * its NEW-VIEW.
  */
 static bool
 drop_stale_cc_schedule(const sent_msg *m)
 {
-	return m->type == ZZ_MSG_CONFIRM_REQ ||
+	return m->type == ZZ_MSG_CONFIRM_REQ || m->type == ZZ_MSG_FILL_HOLE ||
 		(m->type == ZZ_MSG_VIEW_CHANGE && m->from == 2 && m->dest == 1);
 }
 
