@@ -33,7 +33,7 @@ use ZZPG;
 my $sig = 'public.transfer(integer,integer,bigint)';
 my $zz = ZZPG->new(
 	name => 'bank',
-	settings => { checkpoint_interval => 8 },
+	settings => { checkpoint_interval => 32 },
 	sql => [
 		slurp_file("$ZZPG::tools/bank.sql"), q{
 CREATE FUNCTION whattime() RETURNS timestamptz LANGUAGE sql AS $$ SELECT zyzzyva.now() $$;
@@ -59,6 +59,15 @@ for my $i (0 .. $n - 1)
 	diag($out) unless $ok;
 }
 ok($all, 'pgbench: 2 clients on each of the 4 replicas, 12 replicated calls each, all complete');
+
+# More calls, one batch each, until a checkpoint is stable on replica 0
+# (batching may have kept the batch count below two checkpoint intervals).
+for (1 .. 100)
+{
+	last if $zz->q1(0, 'SELECT stable_seq FROM zyzzyva.status') > 0;
+	my ($rc, $out) = $zz->cli($_ % $n, '--call', $sig, '3 4 1', '4 3 1');
+	last if $rc != 0;
+}
 
 ok($zz->converged([0 .. $n - 1], 1), 'every replica applied the same batches, past a stable checkpoint');
 my @digest = map { $zz->q1($_, "SELECT encode(zyzzyva.state_digest(), 'hex')") } 0 .. $n - 1;
@@ -140,19 +149,26 @@ is(join(',', map { $zz->q1($_, 'SELECT sum(balance) FROM accounts') } 0 .. $n - 
 
 # --- a backup's sidecar killed under load ---
 {
-	my $commit0 = $zz->status(0)->{requests_completed_commit};
-	my @load = map { $zz->pgbench_start($_, 2, 25, $script) } 0 .. 2;
-	usleep(300_000);
+	my $commits = sub {
+		my $sum = 0;
+		$sum += $zz->status($_)->{requests_completed_commit} // 0 for 0 .. 2;
+		return $sum;
+	};
+	my $commit0 = $commits->();
+	my $done0 = $zz->status(0)->{requests_completed_fast} // 0;
+	my @load = map { $zz->pgbench_start($_, 2, 60, $script) } 0 .. 2;
+	# under way: some calls done, most to come
+	$zz->wait_until(10, sub { ($zz->status(0)->{requests_completed_fast} // 0) >= $done0 + 5 });
 	$zz->kill_daemon(3);
 	my $all_ok = 1;
 	for my $r (@load)
 	{
 		my ($ok, $out) = $zz->pgbench_finish($r);
-		$all_ok &&= $ok && $out =~ m{actually processed: 50/50};
+		$all_ok &&= $ok && $out =~ m{actually processed: 120/120};
 		diag($out) unless $ok;
 	}
 	ok($all_ok, 'replica 3\'s sidecar killed under load: every call on replicas 0-2 completes');
-	cmp_ok($zz->status(0)->{requests_completed_commit}, '>', $commit0, '... through the commit path');
+	cmp_ok($commits->(), '>', $commit0, '... through the commit path');
 	ok($zz->converged([0 .. 2], 0), 'replicas 0-2 apply the same batches');
 	is(scalar(ZZPG::uniq(map { $zz->q1($_, "SELECT encode(zyzzyva.state_digest(), 'hex')") } 0 .. 2)),
 		1, '... with equal digests');

@@ -1,9 +1,10 @@
 # A speculative batch rolled back in a database after a view change.
 #
-# Fault injection: the primary (replica 0) sends its ORDER-REQs only to
-# replica 1 (test_order_req_only_to = 1).  A transfer submitted through
-# replica 2 is executed by replicas 0 and 1 alone: two SPEC-RESPONSEs, too
-# few to complete.  The primary's sidecar is killed.  In the view change
+# Fault injection (test_withhold_order_req on every sidecar): the next
+# batch's ORDER-REQ reaches replica 1 only, from the primary and from
+# replica 1 when others ask for it (FILL-HOLE).  A transfer submitted
+# through replica 2 is executed by replicas 0 and 1 alone: two
+# SPEC-RESPONSEs, too few to complete.  The primary's sidecar is killed.  In the view change
 # among replicas 1, 2 and 3 the batch has one report (fewer than f + 1)
 # and no commit certificate, so the new history leaves it out, and
 # replica 1 rolls it back, in its database too (zyzzyva.rollback_to
@@ -35,7 +36,7 @@ my $sig = 'public.transfer(integer,integer,bigint)';
 # the view change.
 my $zz = ZZPG->new(
 	name => 'vc',
-	settings => { checkpoint_interval => 8, confirm_timeout => '2s' },
+	settings => { checkpoint_interval => 8, confirm_timeout => '2s', log_level => 'debug' },
 	sql => [ slurp_file("$ZZPG::tools/bank.sql") ]);
 
 # some history first, with every replica in it
@@ -44,8 +45,9 @@ is($rc, 0, 'transfers in view 0 complete') or diag($out);
 ok($zz->converged([ 0 .. 3 ], 0), 'every replica applied them');
 my $seq0 = $zz->q1(1, 'SELECT last_applied_seq FROM zyzzyva.status');
 
-ok($zz->reconfigure(0, 'test_order_req_only_to = 1'),
-	'the primary now sends its ORDER-REQs to replica 1 only');
+my $next = $seq0 + 1;
+ok(!grep({ !$zz->reconfigure($_, "test_withhold_order_req = 0 $next 1") } 0 .. 3),
+	"batch $next of view 0 will reach replica 1 only");
 my $call = $zz->cli_start(2, '--verbose', '--call', $sig, '40 41 25');
 ok( $zz->wait_until(10, sub { $zz->q1(1, 'SELECT last_applied_seq FROM zyzzyva.status') > $seq0 }),
 	'replica 1 applied the transfer speculatively');

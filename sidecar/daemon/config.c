@@ -68,7 +68,7 @@ static const cfg_key cfg_keys[] = {
 	{"handshake_timeout", CT_USEC, OFF(handshake_timeout), 100 * MS, 60 * SEC, false, true},
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
 	{"order_ahead", CT_U32, OFF(order_ahead), 0, 4096, false, true},
-	{"test_order_req_only_to", CT_U32, OFF(test_order_req_only_to), 0, ZZ_MAX_N - 1, false, true},
+	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
 	{"local_apply_wait", CT_USEC, OFF(local_apply_wait), 0, 600 * SEC, false, true},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, false, true},
 	{"batch_size", CT_U32, OFF(params.batch_max), 1, ZZ_MAX_BATCH, false, false},
@@ -607,7 +607,6 @@ cfg_defaults(daemon_config *cfg)
 	cfg->ping_interval = 1 * SEC;
 	cfg->local_apply_wait = 10 * SEC;
 	cfg->order_ahead = 1;
-	cfg->test_order_req_only_to = UINT32_MAX;
 	cfg->log_level = ZLOG_INFO;
 }
 
@@ -705,6 +704,22 @@ cfg_check_whole(daemon_config *cfg, const int *set_line, cfg_err_fn err, void *a
 		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("pg_conninfo")],
 				   "pg_conninfo is only for service = postgres");
 		ok = false;
+	}
+	if (set_line[cfg_find_key("test_withhold_order_req")] != 0)
+	{
+		unsigned long long v,
+					sq;
+		unsigned	to;
+		char		extra;
+
+		if (sscanf(cfg->test_withhold_order_req, "%llu %llu %u %c", &v, &sq, &to, &extra) != 3 ||
+			to >= ZZ_MAX_N)
+		{
+			cfg_report(err, arg, cfg->path, set_line[cfg_find_key("test_withhold_order_req")],
+					   "test_withhold_order_req: '%s' is not 'VIEW SEQ REPLICA'",
+					   cfg->test_withhold_order_req);
+			ok = false;
+		}
 	}
 	if (cfg->params.retransmit_max < cfg->params.retransmit_timeout)
 	{

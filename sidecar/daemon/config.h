@@ -77,7 +77,7 @@ typedef struct daemon_config
 	uint32_t	order_ahead;	/* primary: batches ordered ahead of its own
 								 * execution before it holds new requests */
 	zz_time		local_apply_wait;
-	uint32_t	test_order_req_only_to; /* fault injection; UINT32_MAX: off */	/* hold a complete result this long for our
+	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* fault injection: "V S R" */	/* hold a complete result this long for our
 									 * replica to execute it */
 	zlog_level	log_level;
 	zz_params	params;

@@ -108,22 +108,43 @@ node_mailbox_push(node *nd, uint8_t kind, uint32_t client, const uint8_t *buf, s
 }
 
 /*
+ * Fault injection for tests (test_withhold_order_req = "V S R"): the
+ * ORDER-REQ of view V at sequence number S reaches replica R only, from
+ * every replica with the setting (the primary, and any replica answering
+ * a FILL-HOLE with it).  With the primary then gone, a view change has
+ * too few reports of that batch to keep it, and R rolls it back.
+ */
+static bool
+node_withheld(node *nd, uint32_t to, const uint8_t *buf, size_t len)
+{
+	unsigned long long v,
+				sq;
+	unsigned	r;
+	zz_msg_type type;
+	zz_order_req m;
+	bool		withhold;
+
+	if (zz_msg_peek_type(buf, len, &type) != ZZ_OK || type != ZZ_MSG_ORDER_REQ ||
+		sscanf(nd->cfg.test_withhold_order_req, "%llu %llu %u", &v, &sq, &r) != 3 ||
+		to == r || zz_decode_order_req(buf, len, &m) != ZZ_OK)
+		return false;
+	withhold = m.hdr.view == v && m.hdr.seq == sq;
+	zz_order_req_release(&m);
+	if (withhold)
+		zlog(ZLOG_DEBUG, "test: ORDER-REQ v%llu n%llu withheld from replica %u", v, sq, to);
+	return withhold;
+}
+
+/*
  * zz_io.to_replica: for the replica and for every local client.
  */
 static void
 node_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
 {
 	node	   *nd = ctx;
-	zz_msg_type type;
 
-	/*
-	 * Fault injection for tests (test_order_req_only_to): our ORDER-REQs
-	 * reach only that replica, so that a view change can leave a batch
-	 * executed by too few replicas to survive, and roll it back.
-	 */
-	if (nd->cfg.test_order_req_only_to != UINT32_MAX && replica != nd->cfg.id &&
-		replica != nd->cfg.test_order_req_only_to &&
-		zz_msg_peek_type(buf, len, &type) == ZZ_OK && type == ZZ_MSG_ORDER_REQ)
+	if (nd->cfg.test_withhold_order_req[0] != '\0' && replica != nd->cfg.id &&
+		node_withheld(nd, replica, buf, len))
 		return;
 	if (replica == nd->cfg.id)
 		node_mailbox_push(nd, MB_REPLICA, 0, buf, len);

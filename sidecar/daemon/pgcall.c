@@ -8,8 +8,8 @@
 
 #include "pgcall.h"
 
-static void
-put_u32(uint8_t *p, uint32_t v)
+void
+pgcall_put_u32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t) (v >> 24);
 	p[1] = (uint8_t) (v >> 16);
@@ -17,8 +17,15 @@ put_u32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t) v;
 }
 
-static uint32_t
-get_u32(const uint8_t *p)
+void
+pgcall_put_u64(uint8_t *p, uint64_t v)
+{
+	pgcall_put_u32(p, (uint32_t) (v >> 32));
+	pgcall_put_u32(p + 4, (uint32_t) v);
+}
+
+uint32_t
+pgcall_get_u32(const uint8_t *p)
 {
 	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
 }
@@ -37,16 +44,16 @@ pgcall_encode(const char *signature, const char *const *args, int nargs, size_t 
 	if (buf == NULL)
 		return NULL;
 	p = buf;
-	put_u32(p, (uint32_t) siglen);
+	pgcall_put_u32(p, (uint32_t) siglen);
 	memcpy(p + 4, signature, siglen);
 	p += 4 + siglen;
-	put_u32(p, (uint32_t) nargs);
+	pgcall_put_u32(p, (uint32_t) nargs);
 	p += 4;
 	for (int i = 0; i < nargs; i++)
 	{
 		size_t		al = args[i] ? strlen(args[i]) : 0;
 
-		put_u32(p, args[i] ? (uint32_t) al : 0xFFFFFFFFu);
+		pgcall_put_u32(p, args[i] ? (uint32_t) al : 0xFFFFFFFFu);
 		if (al > 0)
 			memcpy(p + 4, args[i], al);
 		p += 4 + al;
@@ -63,7 +70,7 @@ pgcall_format_reply(const uint8_t *reply, size_t len, bool *is_error)
 
 	if (len >= 5 && reply[0] == 'V')
 	{
-		tl = get_u32(reply + 1);
+		tl = pgcall_get_u32(reply + 1);
 		*is_error = false;
 		if (tl == 0xFFFFFFFFu && len == 5)
 			return strdup("NULL");
@@ -78,7 +85,7 @@ pgcall_format_reply(const uint8_t *reply, size_t len, bool *is_error)
 	}
 	if (len >= 10 && reply[0] == 'E')
 	{
-		tl = get_u32(reply + 6);
+		tl = pgcall_get_u32(reply + 6);
 		if (tl != len - 10)
 			return NULL;
 		*is_error = true;

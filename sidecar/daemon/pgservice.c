@@ -2,10 +2,10 @@
  * pgservice.c
  *	  The replicated service as a PostgreSQL database (see pgservice.h).
  *
- * One libpq connection, non-blocking and in pipeline mode, its socket in
- * the reactor.  Everything sent to the database is an "op": one or more
- * statements followed by a Sync, so that each op is one transaction (the
- * statements between two Syncs run in one implicit transaction block):
+ * The connection is a pgpipe (pgpipe.c): non-blocking, in pipeline mode,
+ * in the reactor, reconnected with backoff.  Everything sent to the
+ * database is an op of one or more statements ended by a Sync, so each op
+ * is one transaction:
  *
  *	 SETUP		prepare apply and digest; read the position (zyzzyva.status)
  *	 POSITION	read the position again (after an error)
@@ -41,15 +41,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
-#include "log.h"
+#include "pgcall.h"
+#include "pgpipe.h"
 #include "pgservice.h"
 
-#define PG_RETRY_MIN		(50 * 1000)		/* first reconnect / repair delay */
+#define PG_RETRY_MIN		(50 * 1000)		/* first repair delay */
 #define PG_RETRY_MAX		(2 * 1000 * 1000)	/* cap of the backoff */
 #define PG_STALL_RETRY		(5 * 1000 * 1000)	/* recheck a stalled database */
-#define PG_MAX_STMTS		3
 #define PG_INT8OID			20
 #define PG_BYTEAOID			17
 
@@ -77,23 +75,6 @@ static const char *const pg_op_names[] = {
 	"setup", "position", "batch", "lookup", "rollback", "mark_stable"
 };
 
-/* Statements sent and awaiting their results, up to and including a Sync. */
-typedef struct pg_op
-{
-	struct pg_op *next;
-	pg_op_kind	kind;
-	zz_seq		seq;
-	uint64_t	gen;			/* BATCH, LOOKUP: the batch's generation */
-	int			nstmts;
-	int			got;			/* statements whose results are complete */
-	bool		in_stmt;		/* a result of statement `got` came; its NULL is next */
-	PGresult   *res[PG_MAX_STMTS];
-	bool		failed;
-	char		sqlstate[6];
-	char		errmsg[400];
-	zz_time		sent;
-} pg_op;
-
 /* A batch the core handed over, kept until its seq is a stable checkpoint. */
 typedef struct pg_batch
 {
@@ -113,35 +94,19 @@ typedef struct pg_batch
 	bool		sent;			/* an op for it is in the pipeline */
 } pg_batch;
 
-typedef enum pg_state
-{
-	PGS_DOWN,
-	PGS_CONNECTING,
-	PGS_SETUP,
-	PGS_READY
-} pg_state;
-
 struct pgsvc
 {
 	ev_loop    *loop;
-	char	   *conninfo;
-	char		appname[32];
 	pgsvc_hooks hooks;
 	zz_service	svc;
+	pgpipe	   *pipe;
 
-	PGconn	   *conn;
-	int			fd;
-	int			fd_mask;		/* what the reactor watches fd for */
-	pg_state	state;
+	bool		ready;			/* this session is set up */
 	bool		repairing;		/* an op failed: drain, then reread the position */
 	bool		stalled;		/* the database cannot be brought to the core's position */
 	char		stall_reason[300];
-	uint64_t	timer;			/* reconnect or repair */
+	uint64_t	timer;			/* repair, or recheck when stalled */
 	zz_time		retry_delay;
-
-	pg_op	   *head;
-	pg_op	   *tail;
-	uint32_t	nops;
 
 	pg_batch   *log;			/* ascending seq */
 	size_t		nlog;
@@ -162,71 +127,18 @@ struct pgsvc
 	uint64_t	requests;
 	uint64_t	apply_us;
 	uint64_t	errors;
-	uint64_t	connects;
 	uint64_t	rollbacks;
 	uint64_t	replayed;
 	uint64_t	looked_up;
 	uint64_t	stale;
-	char		last_error[400];
-	zz_time		last_error_at;
 };
 
-static void pg_timer(ev_loop *loop, uint64_t id, void *arg);
-static void pg_fd_event(ev_loop *loop, int fd, void *arg, int mask);
 static void pg_send_pending(pgsvc *ps);
+static void pg_timer(ev_loop *loop, uint64_t id, void *arg);
 
 /* ------------------------------------------------------------------------
- * Small helpers
+ * The kept batches
  * ------------------------------------------------------------------------ */
-
-static void
-pg_put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) (v >> 24);
-	p[1] = (uint8_t) (v >> 16);
-	p[2] = (uint8_t) (v >> 8);
-	p[3] = (uint8_t) v;
-}
-
-static void
-pg_put_u64(uint8_t *p, uint64_t v)
-{
-	pg_put_u32(p, (uint32_t) (v >> 32));
-	pg_put_u32(p + 4, (uint32_t) v);
-}
-
-static uint32_t
-pg_get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
-/*
- * Log an error, once per distinct message every 10 s (a database that is
- * down must not flood the log at every retry).
- */
-static void
-pg_log_error(pgsvc *ps, zlog_level lvl, const char *fmt,...)
-{
-	char		msg[sizeof(ps->last_error)];
-	va_list		ap;
-	zz_time		now = ev_now();
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	/* libpq's messages span lines and end in a newline: one log line */
-	for (size_t n = strlen(msg); n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '); n--)
-		msg[n - 1] = '\0';
-	for (char *p = msg; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\t')
-			*p = ' ';
-	if (strcmp(msg, ps->last_error) == 0 && now - ps->last_error_at < 10 * 1000000u)
-		return;
-	snprintf(ps->last_error, sizeof(ps->last_error), "%s", msg);
-	ps->last_error_at = now;
-	zlog(lvl, "postgres: %s", msg);
-}
 
 /*
  * Find a kept batch by generation; NULL if the core dropped it.
@@ -284,48 +196,15 @@ pg_has_pending(const pgsvc *ps)
 static bool
 pg_can_send(const pgsvc *ps)
 {
-	return ps->conn != NULL && ps->state == PGS_READY && !ps->repairing && !ps->stalled;
+	return pgpipe_conn(ps->pipe) != NULL && ps->ready && !ps->repairing && !ps->stalled;
 }
 
 /* ------------------------------------------------------------------------
- * Connection
+ * Sending
  * ------------------------------------------------------------------------ */
 
 /*
- * Watch the connection's socket for exactly mask.  force re-registers even
- * if nothing seems to change: while connecting, libpq may close its socket
- * and open another that gets the same number, which epoll no longer knows.
- */
-static void
-pg_watch_ex(pgsvc *ps, int mask, bool force)
-{
-	int			fd = ps->conn ? PQsocket(ps->conn) : -1;
-
-	if (!force && fd == ps->fd && mask == ps->fd_mask)
-		return;
-	if (ps->fd >= 0)
-		ev_del_file(ps->loop, ps->fd, EV_READABLE | EV_WRITABLE);
-	ps->fd = -1;
-	ps->fd_mask = EV_NONE;
-	if (fd < 0 || mask == EV_NONE)
-		return;
-	if (!ev_add_file(ps->loop, fd, mask, pg_fd_event, ps))
-	{
-		zlog(ZLOG_ERROR, "postgres: cannot watch the connection's socket");
-		return;
-	}
-	ps->fd = fd;
-	ps->fd_mask = mask;
-}
-
-static void
-pg_watch(pgsvc *ps, int mask)
-{
-	pg_watch_ex(ps, mask, false);
-}
-
-/*
- * Arm the one timer (reconnect, repair, recheck) to fire after delay.
+ * Arm the one timer (repair, recheck) to fire after delay.
  */
 static void
 pg_arm_timer(pgsvc *ps, zz_time delay)
@@ -336,106 +215,15 @@ pg_arm_timer(pgsvc *ps, zz_time delay)
 }
 
 /*
- * The next backoff delay: doubling from PG_RETRY_MIN to PG_RETRY_MAX.
+ * The next repair delay: doubling from PG_RETRY_MIN to PG_RETRY_MAX.
  */
 static zz_time
 pg_backoff(pgsvc *ps)
 {
 	zz_time		d = ps->retry_delay;
 
-	ps->retry_delay = ps->retry_delay * 2 > PG_RETRY_MAX ? PG_RETRY_MAX : ps->retry_delay * 2;
+	ps->retry_delay = d * 2 > PG_RETRY_MAX ? PG_RETRY_MAX : d * 2;
 	return d;
-}
-
-static void
-pg_free_op(pg_op *o)
-{
-	for (int i = 0; i < PG_MAX_STMTS; i++)
-		PQclear(o->res[i]);
-	free(o);
-}
-
-/*
- * Drop the connection (it failed, or we give up on it) and reconnect
- * later.  Whatever was in flight is lost: every kept batch counts as not
- * sent, and the position is read again after reconnecting.
- */
-static void
-pg_disconnect(pgsvc *ps, const char *why)
-{
-	if (why != NULL)
-		pg_log_error(ps, ZLOG_ERROR, "connection lost: %s; reconnecting", why);
-	pg_watch(ps, EV_NONE);
-	if (ps->conn != NULL)
-		PQfinish(ps->conn);
-	ps->conn = NULL;
-	ps->state = PGS_DOWN;
-	while (ps->head != NULL)
-	{
-		pg_op	   *o = ps->head;
-
-		ps->head = o->next;
-		pg_free_op(o);
-	}
-	ps->tail = NULL;
-	ps->nops = 0;
-	ps->repairing = false;
-	for (size_t i = 0; i < ps->nlog; i++)
-		ps->log[i].sent = false;
-	pg_arm_timer(ps, pg_backoff(ps));
-}
-
-/*
- * Push the output libpq holds; watch for writability while some remains.
- */
-static void
-pg_flush(pgsvc *ps)
-{
-	int			rc;
-
-	if (ps->conn == NULL)
-		return;
-	rc = PQflush(ps->conn);
-	if (rc < 0)
-	{
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
-		return;
-	}
-	pg_watch(ps, EV_READABLE | (rc == 1 ? EV_WRITABLE : 0));
-}
-
-/*
- * Queue an op whose statements were just sent, and send its Sync.
- */
-static pg_op *
-pg_push_op(pgsvc *ps, pg_op_kind kind, zz_seq seq, uint64_t gen, int nstmts)
-{
-	pg_op	   *o = calloc(1, sizeof(pg_op));
-
-	if (o == NULL)
-	{
-		pg_disconnect(ps, "out of memory");
-		return NULL;
-	}
-	if (PQpipelineSync(ps->conn) != 1)
-	{
-		free(o);
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
-		return NULL;
-	}
-	o->kind = kind;
-	o->seq = seq;
-	o->gen = gen;
-	o->nstmts = nstmts;
-	o->sent = ev_now();
-	if (ps->tail)
-		ps->tail->next = o;
-	else
-		ps->head = o;
-	ps->tail = o;
-	ps->nops++;
-	pg_flush(ps);
-	return o;
 }
 
 /*
@@ -445,18 +233,18 @@ pg_push_op(pgsvc *ps, pg_op_kind kind, zz_seq seq, uint64_t gen, int nstmts)
 static void
 pg_send_setup(pgsvc *ps)
 {
+	PGconn	   *conn = pgpipe_conn(ps->pipe);
 	Oid			types[6] = {PG_INT8OID, PG_INT8OID, PG_BYTEAOID, PG_INT8OID, PG_INT8OID,
 	PG_BYTEAOID};
 
-	if (PQsendPrepare(ps->conn, "zz_apply", PG_SQL_APPLY, 6, types) != 1 ||
-		PQsendPrepare(ps->conn, "zz_digest", PG_SQL_DIGEST, 0, NULL) != 1 ||
-		PQsendQueryParams(ps->conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
+	if (PQsendPrepare(conn, "zz_apply", PG_SQL_APPLY, 6, types) != 1 ||
+		PQsendPrepare(conn, "zz_digest", PG_SQL_DIGEST, 0, NULL) != 1 ||
+		PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
 	{
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		pgpipe_fail(ps->pipe);
 		return;
 	}
-	ps->state = PGS_SETUP;
-	(void) pg_push_op(ps, OP_SETUP, 0, 0, 3);
+	(void) pgpipe_push(ps->pipe, OP_SETUP, 0, 0, 3);
 }
 
 /*
@@ -465,12 +253,14 @@ pg_send_setup(pgsvc *ps)
 static void
 pg_send_position(pgsvc *ps)
 {
-	if (PQsendQueryParams(ps->conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
+	PGconn	   *conn = pgpipe_conn(ps->pipe);
+
+	if (PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
 	{
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		pgpipe_fail(ps->pipe);
 		return;
 	}
-	(void) pg_push_op(ps, OP_POSITION, 0, 0, 1);
+	(void) pgpipe_push(ps->pipe, OP_POSITION, 0, 0, 1);
 }
 
 /*
@@ -480,6 +270,7 @@ pg_send_position(pgsvc *ps)
 static void
 pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 {
+	PGconn	   *conn = pgpipe_conn(ps->pipe);
 	uint8_t		v[8];
 	const char *values[2] = {(const char *) v, (const char *) ps->stable_digest.b};
 	int			lengths[2] = {8, ZZ_DIGEST_LEN};
@@ -487,24 +278,24 @@ pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 	Oid			types[2] = {PG_INT8OID, PG_BYTEAOID};
 	int			nparams = 1;
 
-	pg_put_u64(v, seq);
+	pgcall_put_u64(v, seq);
 	if (kind == OP_STABLE)
 	{
 		nparams = 2;
 		if (!ps->stable_has_digest)
 			values[1] = NULL;	/* SQL NULL */
 	}
-	if (PQsendQueryParams(ps->conn, kind == OP_ROLLBACK ? PG_SQL_ROLLBACK : PG_SQL_STABLE,
+	if (PQsendQueryParams(conn, kind == OP_ROLLBACK ? PG_SQL_ROLLBACK : PG_SQL_STABLE,
 						  nparams, types, values, lengths, formats, 0) != 1)
 	{
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		pgpipe_fail(ps->pipe);
 		return;
 	}
 	if (kind == OP_ROLLBACK)
 		ps->db_expect = seq;
 	else
 		ps->stable_sent = seq;
-	(void) pg_push_op(ps, kind, seq, 0, 1);
+	(void) pgpipe_push(ps->pipe, kind, seq, 0, 1);
 }
 
 /*
@@ -513,6 +304,7 @@ pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 static void
 pg_send_batch(pgsvc *ps, pg_batch *b)
 {
+	PGconn	   *conn = pgpipe_conn(ps->pipe);
 	uint8_t		seq[8],
 				view[8],
 				ndt[8],
@@ -524,19 +316,19 @@ pg_send_batch(pgsvc *ps, pg_batch *b)
 	int			formats[6] = {1, 1, 1, 1, 1, 1};
 	bool		digest = b->want_digest && !b->done;
 
-	pg_put_u64(seq, b->seq);
-	pg_put_u64(view, b->view);
-	pg_put_u64(ndt, b->nd_time);
-	pg_put_u64(nds, b->nd_seed);
-	if (PQsendQueryPrepared(ps->conn, "zz_apply", 6, values, lengths, formats, 1) != 1 ||
-		(digest && PQsendQueryPrepared(ps->conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1))
+	pgcall_put_u64(seq, b->seq);
+	pgcall_put_u64(view, b->view);
+	pgcall_put_u64(ndt, b->nd_time);
+	pgcall_put_u64(nds, b->nd_seed);
+	if (PQsendQueryPrepared(conn, "zz_apply", 6, values, lengths, formats, 1) != 1 ||
+		(digest && PQsendQueryPrepared(conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1))
 	{
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		pgpipe_fail(ps->pipe);
 		return;
 	}
 	b->sent = true;
 	ps->db_expect = b->seq;
-	(void) pg_push_op(ps, OP_BATCH, b->seq, b->gen, digest ? 2 : 1);
+	(void) pgpipe_push(ps->pipe, OP_BATCH, b->seq, b->gen, digest ? 2 : 1);
 }
 
 /*
@@ -546,6 +338,7 @@ pg_send_batch(pgsvc *ps, pg_batch *b)
 static void
 pg_send_lookup(pgsvc *ps, pg_batch *b)
 {
+	PGconn	   *conn = pgpipe_conn(ps->pipe);
 	uint8_t		v[8];
 	const char *values[1] = {(const char *) v};
 	int			lengths[1] = {8};
@@ -553,15 +346,15 @@ pg_send_lookup(pgsvc *ps, pg_batch *b)
 	Oid			types[1] = {PG_INT8OID};
 	bool		digest = b->want_digest && b->seq == ps->lookup_until;
 
-	pg_put_u64(v, b->seq);
-	if (PQsendQueryParams(ps->conn, PG_SQL_LOOKUP, 1, types, values, lengths, formats, 1) != 1 ||
-		(digest && PQsendQueryPrepared(ps->conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1))
+	pgcall_put_u64(v, b->seq);
+	if (PQsendQueryParams(conn, PG_SQL_LOOKUP, 1, types, values, lengths, formats, 1) != 1 ||
+		(digest && PQsendQueryPrepared(conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1))
 	{
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
+		pgpipe_fail(ps->pipe);
 		return;
 	}
 	b->sent = true;
-	(void) pg_push_op(ps, OP_LOOKUP, b->seq, b->gen, digest ? 2 : 1);
+	(void) pgpipe_push(ps->pipe, OP_LOOKUP, b->seq, b->gen, digest ? 2 : 1);
 }
 
 /*
@@ -605,7 +398,7 @@ pg_repair(pgsvc *ps)
 	if (!ps->repairing)
 		ps->errors++;
 	ps->repairing = true;
-	if (ps->nops == 0)
+	if (pgpipe_inflight(ps->pipe) == 0)
 		pg_arm_timer(ps, pg_backoff(ps));
 }
 
@@ -622,7 +415,7 @@ pg_stall(pgsvc *ps, const char *fmt,...)
 	vsnprintf(ps->stall_reason, sizeof(ps->stall_reason), fmt, ap);
 	va_end(ap);
 	ps->stalled = true;
-	pg_log_error(ps, ZLOG_ERROR, "this replica cannot execute: %s", ps->stall_reason);
+	pgpipe_log(ps->pipe, ZLOG_ERROR, "this replica cannot execute: %s", ps->stall_reason);
 	pg_arm_timer(ps, PG_STALL_RETRY);
 }
 
@@ -700,71 +493,6 @@ pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
 	pg_maybe_mark_stable(ps);
 }
 
-/*
- * Start a connection attempt.
- */
-static void
-pg_connect(pgsvc *ps)
-{
-	const char *keys[] = {"dbname", "fallback_application_name", NULL};
-	const char *vals[] = {ps->conninfo, ps->appname, NULL};
-
-	ps->conn = PQconnectStartParams(keys, vals, 1);
-	if (ps->conn == NULL)
-	{
-		pg_log_error(ps, ZLOG_ERROR, "cannot connect: out of memory");
-		pg_arm_timer(ps, pg_backoff(ps));
-		return;
-	}
-	if (PQstatus(ps->conn) == CONNECTION_BAD)
-	{
-		pg_log_error(ps, ZLOG_ERROR, "cannot connect: %s", PQerrorMessage(ps->conn));
-		PQfinish(ps->conn);
-		ps->conn = NULL;
-		pg_arm_timer(ps, pg_backoff(ps));
-		return;
-	}
-	ps->state = PGS_CONNECTING;
-	pg_watch_ex(ps, EV_WRITABLE, true);
-}
-
-/*
- * Advance the connection attempt.
- */
-static void
-pg_connect_poll(pgsvc *ps)
-{
-	switch (PQconnectPoll(ps->conn))
-	{
-		case PGRES_POLLING_READING:
-			pg_watch_ex(ps, EV_READABLE, true);
-			return;
-		case PGRES_POLLING_WRITING:
-			pg_watch_ex(ps, EV_WRITABLE, true);
-			return;
-		case PGRES_POLLING_OK:
-			break;
-		default:
-			pg_log_error(ps, ZLOG_ERROR, "cannot connect: %s", PQerrorMessage(ps->conn));
-			pg_watch(ps, EV_NONE);
-			PQfinish(ps->conn);
-			ps->conn = NULL;
-			ps->state = PGS_DOWN;
-			pg_arm_timer(ps, pg_backoff(ps));
-			return;
-	}
-	if (PQsetnonblocking(ps->conn, 1) != 0 || PQenterPipelineMode(ps->conn) != 1)
-	{
-		pg_disconnect(ps, PQerrorMessage(ps->conn));
-		return;
-	}
-	ps->connects++;
-	zlog(ZLOG_INFO, "postgres: connected (server %d, pid %d)", PQserverVersion(ps->conn),
-		 PQbackendPID(ps->conn));
-	pg_watch_ex(ps, EV_READABLE, true);
-	pg_send_setup(ps);
-}
-
 /* ------------------------------------------------------------------------
  * Results
  * ------------------------------------------------------------------------ */
@@ -786,7 +514,7 @@ pg_reply_too_large(zz_reply *out)
 		return false;
 	out->data[0] = 'E';
 	memcpy(out->data + 1, "54000", 5);
-	pg_put_u32(out->data + 6, ml);
+	pgcall_put_u32(out->data + 6, ml);
 	memcpy(out->data + 10, msg, ml);
 	return true;
 }
@@ -826,7 +554,7 @@ pg_read_digest(const PGresult *r, zz_digest *out)
  * may move the kept batches.
  */
 static void
-pg_complete(pgsvc *ps, pg_batch *b, zz_exec_result *res, const pg_op *o)
+pg_complete(pgsvc *ps, pg_batch *b, zz_exec_result *res, const pgpipe_op *o)
 {
 	b->done = true;
 	ps->executed = b->seq;
@@ -843,7 +571,7 @@ pg_complete(pgsvc *ps, pg_batch *b, zz_exec_result *res, const pg_op *o)
  * A BATCH op finished.
  */
 static void
-pg_batch_result(pgsvc *ps, const pg_op *o)
+pg_batch_result(pgsvc *ps, const pgpipe_op *o)
 {
 	pg_batch   *b = pg_batch_by_gen(ps, o->gen);
 	const PGresult *r = o->res[0];
@@ -851,7 +579,7 @@ pg_batch_result(pgsvc *ps, const pg_op *o)
 
 	if (o->failed)
 	{
-		pg_log_error(ps, ZLOG_ERROR, "batch %llu failed: %s: %s", (unsigned long long) o->seq,
+		pgpipe_log(ps->pipe, ZLOG_ERROR, "batch %llu failed: %s: %s", (unsigned long long) o->seq,
 					 o->sqlstate, o->errmsg);
 		pg_repair(ps);
 		return;
@@ -869,7 +597,7 @@ pg_batch_result(pgsvc *ps, const pg_op *o)
 	}
 	if (r == NULL || PQntuples(r) != (int) b->count || PQnfields(r) != 1)
 	{
-		pg_log_error(ps, ZLOG_ERROR, "batch %llu: apply_batch returned %d replies for %u requests",
+		pgpipe_log(ps->pipe, ZLOG_ERROR, "batch %llu: apply_batch returned %d replies for %u requests",
 					 (unsigned long long) b->seq, r ? PQntuples(r) : -1, b->count);
 		pg_repair(ps);
 		return;
@@ -887,7 +615,7 @@ pg_batch_result(pgsvc *ps, const pg_op *o)
 						   (size_t) PQgetlength(r, (int) i, 0), &res.replies[i]))
 		{
 			zz_exec_result_free(&res);
-			pg_log_error(ps, ZLOG_ERROR, "batch %llu: reply %u is missing",
+			pgpipe_log(ps->pipe, ZLOG_ERROR, "batch %llu: reply %u is missing",
 						 (unsigned long long) b->seq, i);
 			pg_repair(ps);
 			return;
@@ -898,7 +626,7 @@ pg_batch_result(pgsvc *ps, const pg_op *o)
 		if (!pg_read_digest(o->res[1], &res.state))
 		{
 			zz_exec_result_free(&res);
-			pg_log_error(ps, ZLOG_ERROR, "batch %llu: state_digest() gave no 32-byte digest",
+			pgpipe_log(ps->pipe, ZLOG_ERROR, "batch %llu: state_digest() gave no 32-byte digest",
 						 (unsigned long long) b->seq);
 			pg_repair(ps);
 			return;
@@ -915,7 +643,7 @@ pg_batch_result(pgsvc *ps, const pg_op *o)
  * applied before this sidecar started, if it is the same batch.
  */
 static void
-pg_lookup_result(pgsvc *ps, const pg_op *o)
+pg_lookup_result(pgsvc *ps, const pgpipe_op *o)
 {
 	pg_batch   *b = pg_batch_by_gen(ps, o->gen);
 	const PGresult *r = o->res[0];
@@ -927,7 +655,7 @@ pg_lookup_result(pgsvc *ps, const pg_op *o)
 		return;
 	if (o->failed)
 	{
-		pg_log_error(ps, ZLOG_ERROR, "reading batch %llu from zyzzyva.batch_log failed: %s: %s",
+		pgpipe_log(ps->pipe, ZLOG_ERROR, "reading batch %llu from zyzzyva.batch_log failed: %s: %s",
 					 (unsigned long long) o->seq, o->sqlstate, o->errmsg);
 		pg_repair(ps);
 		return;
@@ -949,7 +677,7 @@ pg_lookup_result(pgsvc *ps, const pg_op *o)
 		abort();
 	p = (const uint8_t *) PQgetvalue(r, 0, 1);
 	left = (size_t) PQgetlength(r, 0, 1);
-	if (left < 4 || pg_get_u32(p) != b->count)
+	if (left < 4 || pgcall_get_u32(p) != b->count)
 		goto malformed;
 	p += 4;
 	left -= 4;
@@ -957,7 +685,7 @@ pg_lookup_result(pgsvc *ps, const pg_op *o)
 	{
 		uint32_t	len;
 
-		if (left < 4 || (len = pg_get_u32(p)) > left - 4 ||
+		if (left < 4 || (len = pgcall_get_u32(p)) > left - 4 ||
 			!pg_copy_reply(p + 4, len, &res.replies[i]))
 			goto malformed;
 		p += 4 + len;
@@ -1000,7 +728,7 @@ pg_read_position(const PGresult *r, zz_seq *seq, zz_seq *stable)
  * An op's results are all in: act on them.
  */
 static void
-pg_finish_op(pgsvc *ps, pg_op *o)
+pg_finish_op(pgsvc *ps, pgpipe_op *o)
 {
 	zz_seq		db_seq,
 				db_stable;
@@ -1015,18 +743,18 @@ pg_finish_op(pgsvc *ps, pg_op *o)
 		case OP_POSITION:
 			if (o->failed || !pg_read_position(o->res[o->nstmts - 1], &db_seq, &db_stable))
 			{
-				pg_log_error(ps, ZLOG_ERROR, "cannot read the replica's position: %s: %s%s",
+				pgpipe_log(ps->pipe, ZLOG_ERROR, "cannot read the replica's position: %s: %s%s",
 							 o->failed ? o->sqlstate : "-",
 							 o->failed ? o->errmsg : "unexpected result",
 							 strcmp(o->sqlstate, "42P01") == 0 || strcmp(o->sqlstate, "3F000") == 0 ||
 							 strcmp(o->sqlstate, "42883") == 0
 							 ? " (is the extension created? CREATE EXTENSION zyzzyva)" : "");
-				pg_disconnect(ps, NULL);
+				pgpipe_reset(ps->pipe);
 				return;
 			}
 			if (o->kind == OP_SETUP)
 			{
-				ps->state = PGS_READY;
+				ps->ready = true;
 				zlog(ZLOG_INFO, "postgres: the database is at batch %llu (stable checkpoint %llu); "
 					 "this replica has executed %llu", (unsigned long long) db_seq,
 					 (unsigned long long) db_stable, (unsigned long long) ps->executed);
@@ -1042,7 +770,7 @@ pg_finish_op(pgsvc *ps, pg_op *o)
 		case OP_ROLLBACK:
 			if (o->failed)
 			{
-				pg_log_error(ps, ZLOG_ERROR, "rollback to %llu failed: %s: %s",
+				pgpipe_log(ps->pipe, ZLOG_ERROR, "rollback to %llu failed: %s: %s",
 							 (unsigned long long) o->seq, o->sqlstate, o->errmsg);
 				pg_repair(ps);
 			}
@@ -1051,7 +779,7 @@ pg_finish_op(pgsvc *ps, pg_op *o)
 			return;
 		case OP_STABLE:
 			if (o->failed)
-				pg_log_error(ps, ZLOG_WARNING, "mark_stable(%llu) failed: %s: %s",
+				pgpipe_log(ps->pipe, ZLOG_WARNING, "mark_stable(%llu) failed: %s: %s",
 							 (unsigned long long) o->seq, o->sqlstate, o->errmsg);
 			else if (o->seq > ps->db_stable)
 				ps->db_stable = o->seq;
@@ -1060,110 +788,7 @@ pg_finish_op(pgsvc *ps, pg_op *o)
 }
 
 /*
- * Match the results libpq has parsed to the op queue.  Each statement
- * gives one result and then NULL; the Sync gives PGRES_PIPELINE_SYNC; the
- * statements after an error give PGRES_PIPELINE_ABORTED.
- */
-static void
-pg_process(pgsvc *ps)
-{
-	while (ps->conn != NULL && ps->head != NULL && !PQisBusy(ps->conn))
-	{
-		pg_op	   *o = ps->head;
-		PGresult   *r = PQgetResult(ps->conn);
-
-		if (r == NULL)
-		{
-			if (!o->in_stmt)
-			{
-				if (PQstatus(ps->conn) == CONNECTION_BAD)
-					pg_disconnect(ps, PQerrorMessage(ps->conn));
-				return;
-			}
-			o->in_stmt = false;
-			o->got++;
-			continue;
-		}
-		switch (PQresultStatus(r))
-		{
-			case PGRES_PIPELINE_SYNC:
-				PQclear(r);
-				ps->head = o->next;
-				if (ps->head == NULL)
-					ps->tail = NULL;
-				ps->nops--;
-				if (o->got < o->nstmts && !o->failed)
-				{
-					o->failed = true;
-					snprintf(o->sqlstate, sizeof(o->sqlstate), "?????");
-					snprintf(o->errmsg, sizeof(o->errmsg), "%d of %d results", o->got, o->nstmts);
-				}
-				pg_finish_op(ps, o);
-				pg_free_op(o);
-				if (ps->repairing && ps->nops == 0 && ps->conn != NULL)
-					pg_arm_timer(ps, pg_backoff(ps));
-				break;
-			case PGRES_FATAL_ERROR:
-			case PGRES_PIPELINE_ABORTED:
-				if (!o->failed)
-				{
-					const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-					const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-
-					o->failed = true;
-					snprintf(o->sqlstate, sizeof(o->sqlstate), "%s", st ? st : "?????");
-					snprintf(o->errmsg, sizeof(o->errmsg), "%s",
-							 msg ? msg : PQresultErrorMessage(r));
-				}
-				PQclear(r);
-				o->in_stmt = true;
-				if (PQstatus(ps->conn) == CONNECTION_BAD)
-				{
-					pg_disconnect(ps, PQerrorMessage(ps->conn));
-					return;
-				}
-				break;
-			default:
-				if (o->got < PG_MAX_STMTS && o->res[o->got] == NULL)
-					o->res[o->got] = r;
-				else
-					PQclear(r);
-				o->in_stmt = true;
-				break;
-		}
-	}
-}
-
-/*
- * The connection's socket is ready.
- */
-static void
-pg_fd_event(ev_loop *loop, int fd, void *arg, int mask)
-{
-	pgsvc	   *ps = arg;
-
-	if (ps->conn == NULL)
-		return;
-	if (ps->state == PGS_CONNECTING)
-	{
-		pg_connect_poll(ps);
-		return;
-	}
-	if (mask & EV_READABLE)
-	{
-		if (PQconsumeInput(ps->conn) != 1)
-		{
-			pg_disconnect(ps, PQerrorMessage(ps->conn));
-			return;
-		}
-		pg_process(ps);
-	}
-	if (ps->conn != NULL && (mask & EV_WRITABLE))
-		pg_flush(ps);
-}
-
-/*
- * The timer: reconnect, or reread the position (repair, stalled).
+ * The timer: reread the position (repair, stalled).
  */
 static void
 pg_timer(ev_loop *loop, uint64_t id, void *arg)
@@ -1171,10 +796,50 @@ pg_timer(ev_loop *loop, uint64_t id, void *arg)
 	pgsvc	   *ps = arg;
 
 	ps->timer = 0;
-	if (ps->conn == NULL)
-		pg_connect(ps);
-	else if (ps->state == PGS_READY && ps->nops == 0 && (ps->repairing || ps->stalled))
+	if (pgpipe_conn(ps->pipe) != NULL && ps->ready && pgpipe_inflight(ps->pipe) == 0 &&
+		(ps->repairing || ps->stalled))
 		pg_send_position(ps);
+}
+
+/*
+ * pgpipe: a new session.  Set it up; batches wait for its position.
+ */
+static void
+pg_on_connected(void *arg)
+{
+	pgsvc	   *ps = arg;
+
+	ps->ready = false;
+	pg_send_setup(ps);
+}
+
+/*
+ * pgpipe: an op is done.  Then, while repairing, once the pipeline is
+ * empty, wait and reread the position.
+ */
+static void
+pg_on_done(void *arg, pgpipe_op *o)
+{
+	pgsvc	   *ps = arg;
+
+	pg_finish_op(ps, o);
+	if (ps->repairing && pgpipe_inflight(ps->pipe) == 0 && pgpipe_conn(ps->pipe) != NULL)
+		pg_arm_timer(ps, pg_backoff(ps));
+}
+
+/*
+ * pgpipe: the session is gone, and what was in flight.  Nothing counts as
+ * sent; the next session starts from the database's position.
+ */
+static void
+pg_on_lost(void *arg)
+{
+	pgsvc	   *ps = arg;
+
+	ps->ready = false;
+	ps->repairing = false;
+	for (size_t i = 0; i < ps->nlog; i++)
+		ps->log[i].sent = false;
 }
 
 /* ------------------------------------------------------------------------
@@ -1197,13 +862,13 @@ pg_encode_requests(const zz_op *ops, uint32_t count, size_t *len)
 	buf = malloc(n);
 	if (buf == NULL)
 		return NULL;
-	pg_put_u32(buf, count);
+	pgcall_put_u32(buf, count);
 	p = buf + 4;
 	for (uint32_t i = 0; i < count; i++)
 	{
-		pg_put_u32(p, ops[i].client);
-		pg_put_u64(p + 4, ops[i].timestamp);
-		pg_put_u32(p + 12, ops[i].len);
+		pgcall_put_u32(p, ops[i].client);
+		pgcall_put_u64(p + 4, ops[i].timestamp);
+		pgcall_put_u32(p + 12, ops[i].len);
 		if (ops[i].len > 0)
 			memcpy(p + 16, ops[i].data, ops[i].len);
 		p += 16 + ops[i].len;
@@ -1314,19 +979,24 @@ pgsvc *
 pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgsvc_hooks *hooks)
 {
 	pgsvc	   *ps = calloc(1, sizeof(pgsvc));
+	pgpipe_handlers h;
+	char		appname[32];
 
 	if (ps == NULL)
 		return NULL;
-	ps->conninfo = strdup(conninfo);
-	if (ps->conninfo == NULL)
+	h.arg = ps;
+	h.connected = pg_on_connected;
+	h.done = pg_on_done;
+	h.lost = pg_on_lost;
+	snprintf(appname, sizeof(appname), "zyzzyvad-r%u", replica_id);
+	ps->pipe = pgpipe_create(loop, conninfo, appname, &h);
+	if (ps->pipe == NULL)
 	{
 		free(ps);
 		return NULL;
 	}
-	snprintf(ps->appname, sizeof(ps->appname), "zyzzyvad-r%u", replica_id);
 	ps->loop = loop;
 	ps->hooks = *hooks;
-	ps->fd = -1;
 	ps->retry_delay = PG_RETRY_MIN;
 	ps->svc.ctx = ps;
 	ps->svc.execute = pg_execute;
@@ -1340,7 +1010,7 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 void
 pgsvc_start(pgsvc *ps)
 {
-	pg_connect(ps);
+	pgpipe_start(ps->pipe);
 }
 
 const zz_service *
@@ -1349,10 +1019,15 @@ pgsvc_service(pgsvc *ps)
 	return &ps->svc;
 }
 
+/*
+ * pg_state: stalled, repairing, down, connecting, setup (connected, the
+ * position not read yet) or ready.
+ */
 void
 pgsvc_status(const pgsvc *ps, zz_buf *out)
 {
-	static const char *const states[] = {"down", "connecting", "setup", "ready"};
+	const char *state = ps->stalled ? "stalled" : ps->repairing ? "repairing" :
+		pgpipe_conn(ps->pipe) == NULL ? pgpipe_state(ps->pipe) : ps->ready ? "ready" : "setup";
 	char		text[1600];
 	int			n;
 
@@ -1361,12 +1036,12 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 "pg_inflight_ops: %u\npg_kept_batches: %zu\npg_batches: %llu\npg_requests: %llu\n"
 				 "pg_mean_batch_us: %llu\npg_errors: %llu\npg_connects: %llu\npg_rollbacks: %llu\n"
 				 "pg_replayed: %llu\npg_looked_up: %llu\npg_stale: %llu\n",
-				 ps->stalled ? "stalled" : ps->repairing ? "repairing" : states[ps->state],
-				 (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
-				 (unsigned long long) ps->db_stable, ps->nops, ps->nlog,
+				 state, (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
+				 (unsigned long long) ps->db_stable, pgpipe_inflight(ps->pipe), ps->nlog,
 				 (unsigned long long) ps->batches, (unsigned long long) ps->requests,
 				 (unsigned long long) (ps->batches ? ps->apply_us / ps->batches : 0),
-				 (unsigned long long) ps->errors, (unsigned long long) ps->connects,
+				 (unsigned long long) ps->errors,
+				 (unsigned long long) pgpipe_connects(ps->pipe),
 				 (unsigned long long) ps->rollbacks, (unsigned long long) ps->replayed,
 				 (unsigned long long) ps->looked_up, (unsigned long long) ps->stale);
 	if (n > 0)
@@ -1377,9 +1052,9 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 		if (n > 0)
 			(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	}
-	if (ps->last_error[0] != '\0')
+	if (pgpipe_last_error(ps->pipe)[0] != '\0')
 	{
-		n = snprintf(text, sizeof(text), "pg_last_error: %s\n", ps->last_error);
+		n = snprintf(text, sizeof(text), "pg_last_error: %s\n", pgpipe_last_error(ps->pipe));
 		if (n > 0)
 			(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	}
@@ -1392,19 +1067,9 @@ pgsvc_free(pgsvc *ps)
 		return;
 	if (ps->timer != 0)
 		ev_del_timer(ps->loop, ps->timer);
-	pg_watch(ps, EV_NONE);
-	if (ps->conn != NULL)
-		PQfinish(ps->conn);
-	while (ps->head != NULL)
-	{
-		pg_op	   *o = ps->head;
-
-		ps->head = o->next;
-		pg_free_op(o);
-	}
+	pgpipe_free(ps->pipe);
 	for (size_t i = 0; i < ps->nlog; i++)
 		free(ps->log[i].req);
 	free(ps->log);
-	free(ps->conninfo);
 	free(ps);
 }
