@@ -614,6 +614,7 @@ zz_client_tick(zz_client *c, zz_time now)
 		for (i = 0; i < c->p.n; i++)
 			c->io.to_replica(c->io.ctx, i, c->req.data, c->req.len);
 		c->committing = false;
+		c->pom_sent = false;	/* a proof of misbehaviour may have been lost too */
 		c->commit_deadline = now + c->p.commit_timeout;
 		c->stats.retransmissions++;
 		c->retransmit_interval *= 2;

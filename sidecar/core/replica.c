@@ -47,6 +47,18 @@ zz_send_replica(zz_replica *r, uint32_t to, const zz_buf *b)
 }
 
 void
+zz_broadcast_raw(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	uint32_t	i;
+
+	if (len == 0)
+		return;
+	for (i = 0; i < r->p.n; i++)
+		if (i != r->id)
+			r->io.to_replica(r->io.ctx, i, buf, len);
+}
+
+void
 zz_broadcast(zz_replica *r, const zz_buf *b)
 {
 	uint32_t	i;

@@ -381,6 +381,7 @@ zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_hdr *b)
 void
 zz_on_pom(zz_replica *r, const uint8_t *buf, size_t len)
 {
+	zz_vc_state *vc = r->vc;
 	zz_pom		m;
 	uint32_t	primary;
 
@@ -395,9 +396,12 @@ zz_on_pom(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_order_hdr_signing_bytes(&r->sigbuf, &m.b);
 	if (!zz_verify(r->crypto, primary, r->sigbuf.data, r->sigbuf.len, &m.b.sig))
 		goto reject;
-	if (m.a.view == r->view)
+	if (m.a.view == r->view && r->mode == ZZ_MODE_NORMAL &&
+		!(vc->hated && vc->hated_view >= r->view))
 	{
 		r->stats.poms++;
+		/* Pass it on: every correct replica must hear it, or f+1 may not hate. */
+		zz_broadcast_raw(r, buf, len);
 		zz_hate_primary(r, "proof of misbehaviour received");
 	}
 	return;
