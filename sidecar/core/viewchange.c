@@ -1025,6 +1025,15 @@ request_reissue(zz_replica *r)
 	m.replica = r->id;
 	m.from_seq = (vc->g.start > r->stable_seq ? vc->g.start : r->stable_seq) + 1;
 	m.to_seq = vc->g.end;
+	/* From the first entry still under its old view: answers are capped. */
+	while (m.from_seq <= m.to_seq)
+	{
+		zz_entry   *e = zz_entry_at(r, m.from_seq);
+
+		if (e == NULL || e->order->hdr.view != r->view)
+			break;
+		m.from_seq++;
+	}
 	if (m.from_seq > m.to_seq)
 		return;
 	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
