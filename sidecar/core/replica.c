@@ -322,6 +322,8 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 	e->req_digests = digests;
 	r->max_seq = m->hdr.seq;
 	r->max_history = m->hdr.history;
+	if (m->hdr.nd_time > r->last_nd_time)
+		r->last_nd_time = m->hdr.nd_time;
 	for (i = 0; i < m->hdr.count; i++)
 	{
 		zz_client_rec *c = zz_client_lookup(r, m->reqs[i].client, true);

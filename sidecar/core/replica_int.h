@@ -125,6 +125,7 @@ struct zz_replica
 	zz_cp_proof cert_proof;		/* highest checkpoint with 2f+1 votes matching ours */
 	zz_seq		max_seq;
 	zz_digest	max_history;
+	uint64_t	last_nd_time;	/* of the latest ORDER-REQ accepted */
 	zz_seq		last_executed;
 	zz_digest	exec_history;
 	zz_entry   *ring;

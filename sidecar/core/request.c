@@ -108,7 +108,12 @@ zz_close_batch(zz_replica *r)
 	m.hdr.view = r->view;
 	m.hdr.seq = r->max_seq + 1;
 	m.hdr.count = r->batch_len;
-	m.hdr.nd_time = r->now;
+	/*
+	 * The primary's clock, but never behind an earlier batch's: a new
+	 * primary's clock may be behind the old one's, and replicated
+	 * functions may rely on time moving forward.
+	 */
+	m.hdr.nd_time = r->now > r->last_nd_time ? r->now : r->last_nd_time + 1;
 	m.hdr.nd_seed = r->max_seq * 0x9e3779b97f4a7c15ull ^ r->now;	/* any value will do */
 	zz_batch_digest(r->crypto, m.hdr.nd_time, m.hdr.nd_seed, digests, r->batch_len,
 					&m.hdr.batch_digest);
