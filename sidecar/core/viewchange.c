@@ -210,7 +210,17 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	if (r->stable_seq > 0)
 		m.cp = r->stable_proof;
 	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq)
-		m.cert = r->cert_proof;
+	{
+		zz_entry   *ce = zz_entry_at(r, r->cert_proof.seq);
+
+		/*
+		 * Only while our log still holds it: a view change may have rolled
+		 * us back below it, and a certificate outside the history we
+		 * report makes the whole VIEW-CHANGE invalid.
+		 */
+		if (ce != NULL && zz_digest_eq(&ce->order->hdr.history, &r->cert_proof.history))
+			m.cert = r->cert_proof;
+	}
 	if (r->has_cc && r->max_cc.seq > m.cp.seq && r->max_cc.seq <= r->max_seq)
 	{
 		m.has_cc = 1;
