@@ -334,7 +334,7 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 			c->ordered_seq = m->hdr.seq;
 		}
 		if (c && c->ordered_ts >= c->confirm_ts)
-			c->confirm_deadline = UINT64_MAX;
+			zz_confirm_disarm(r, c);
 	}
 	zz_try_execute(r);
 	return true;
@@ -778,8 +778,10 @@ confirm_deadline(const zz_replica *r)
 	zz_time		t = UINT64_MAX;
 	uint32_t	i;
 
+	if (r->confirms_armed == 0)
+		return t;
 	for (i = 0; i < r->clients_cap; i++)
-		if (r->clients[i].used && r->clients[i].confirm_deadline != 0)
+		if (r->clients[i].used && zz_confirm_armed(&r->clients[i]))
 			t = min_time(t, r->clients[i].confirm_deadline);
 	return t;
 }
@@ -821,13 +823,13 @@ zz_replica_tick(zz_replica *r, zz_time now)
 		if (r->fill_hole_round > 2)
 			zz_hate_primary(r, "fill-hole timed out");
 	}
-	for (i = 0; i < r->clients_cap; i++)
+	for (i = 0; i < r->clients_cap && r->confirms_armed > 0; i++)
 	{
 		zz_client_rec *c = &r->clients[i];
 
-		if (c->used && c->confirm_deadline != 0 && c->confirm_deadline <= now)
+		if (c->used && zz_confirm_armed(c) && c->confirm_deadline <= now)
 		{
-			c->confirm_deadline = UINT64_MAX;
+			zz_confirm_disarm(r, c);
 			if (r->mode == ZZ_MODE_NORMAL && !zz_is_primary(r) && c->confirm_view == r->view &&
 				c->ordered_ts < c->confirm_ts)
 			{
@@ -854,6 +856,7 @@ zz_replica_restart(zz_replica *r, zz_time now)
 	zz_drop_batch(r);
 	drop_future(r);
 	r->fill_hole_round = 0;
+	r->confirms_armed = 0;
 	for (i = 0; i < r->clients_cap; i++)
 	{
 		r->clients[i].confirm_deadline = UINT64_MAX;

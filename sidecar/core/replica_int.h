@@ -141,6 +141,7 @@ struct zz_replica
 	zz_client_rec *clients;
 	uint32_t	clients_cap;
 	uint32_t	clients_used;
+	uint32_t	confirms_armed; /* records with a CONFIRM-REQ timer running */
 
 	/* Primary: the open batch. */
 	zz_pending *batch;
@@ -172,6 +173,25 @@ struct zz_replica
 	zz_buf		out;			/* scratch for encoding */
 	zz_buf		sigbuf;			/* scratch for signing inputs */
 };
+
+/*
+ * The CONFIRM-REQ timer of one client record.  The replica counts the
+ * armed ones so that time handling skips the client table when none is
+ * (next_deadline and tick run after every event).
+ */
+static inline bool
+zz_confirm_armed(const zz_client_rec *c)
+{
+	return c->confirm_deadline != 0 && c->confirm_deadline != UINT64_MAX;
+}
+
+static inline void
+zz_confirm_disarm(zz_replica *r, zz_client_rec *c)
+{
+	if (zz_confirm_armed(c))
+		r->confirms_armed--;
+	c->confirm_deadline = UINT64_MAX;
+}
 
 /* history.c */
 extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);

@@ -195,9 +195,10 @@ send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
 	zz_encode_confirm_req(&r->out, &m);
 	zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
 	r->stats.confirm_reqs++;
-	if (c->confirm_deadline == 0 || c->confirm_deadline == UINT64_MAX ||
-		c->confirm_view != r->view)
+	if (!zz_confirm_armed(c) || c->confirm_view != r->view)
 	{
+		if (!zz_confirm_armed(c))
+			r->confirms_armed++;
 		c->confirm_deadline = r->now + r->p.confirm_timeout;
 		c->confirm_ts = q->timestamp;
 		c->confirm_view = r->view;
