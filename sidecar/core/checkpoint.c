@@ -298,8 +298,9 @@ make_stable(zz_replica *r, zz_seq seq)
 		}
 		return;
 	}
-	zz_truncate_below(r, seq);
+	/* (the service's mark_stable, called from here, may ask for the proof) */
 	r->stable_proof = s->proof;
+	zz_truncate_below(r, seq);
 	r->stable_history = s->own.history;
 	r->stats.checkpoints_stable++;
 	if (r->has_cc && r->max_cc.seq <= seq)
@@ -691,6 +692,8 @@ zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len)
 	if (!zz_verify(r->crypto, m.replica, r->sigbuf.data, r->sigbuf.len, &m.sig))
 		goto reject;
 	s = cp_state_for(r, r->cert_proof.seq);
+	if (r->repairing)
+		return;					/* our own state is not to be trusted */
 	if (r->cert_proof.seq < m.seq || r->cert_proof.count == 0 || s == NULL ||
 		r->svc.snapshot == NULL ||
 		!r->svc.snapshot(r->svc.ctx, r->cert_proof.seq, &snap, &snap_len))
@@ -717,71 +720,82 @@ reject:
 }
 
 /*
- * Install a transferred checkpoint after checking it against the digest
- * 2f+1 replicas signed.  A peer that sends wrong state is ignored; the
- * timer asks another.
+ * Check a checkpoint's state (svc digest || table length || client table
+ * || service snapshot) against the digest its 2f+1 signers certified.
+ * Sets the parts; false if it does not match.
  */
-void
-zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
+static bool
+cp_state_check(zz_replica *r, const zz_cp_proof *cp, const uint8_t *state, size_t state_len,
+			   zz_digest *svc, const uint8_t **table, uint32_t *tl,
+			   const uint8_t **snap, size_t *snap_len)
 {
-	zz_state_reply m;
-	zz_digest	svc,
-				a;
-	uint32_t	tl;
-	const uint8_t *table,
-			   *snap;
-	size_t		snap_len;
-	uint32_t	i;
-	zz_cp_state *s;
+	zz_digest	a;
 
-	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK)
-		goto reject;
-	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_seq ||
-		m.cp.seq <= r->stable_seq)
-		return;
-	if (!zz_cp_proof_valid(r, &m.cp) || m.state_len < sizeof(svc) + 4)
-		goto reject;
-	memcpy(&svc, m.state, sizeof(svc));
-	memcpy(&tl, m.state + sizeof(svc), 4);
-	if (tl > m.state_len - sizeof(svc) - 4)
-		goto reject;
-	table = m.state + sizeof(svc) + 4;
-	snap = table + tl;
-	snap_len = m.state_len - sizeof(svc) - 4 - tl;
-	checkpoint_digest(r, &svc, table, tl, &a);
-	if (!zz_digest_eq(&a, &m.cp.state))
-		goto reject;
-	if (!r->svc.install(r->svc.ctx, m.cp.seq, snap, snap_len, &svc))
-		goto reject;
+	if (state_len < sizeof(*svc) + 4)
+		return false;
+	memcpy(svc, state, sizeof(*svc));
+	memcpy(tl, state + sizeof(*svc), 4);
+	if (*tl > state_len - sizeof(*svc) - 4)
+		return false;
+	*table = state + sizeof(*svc) + 4;
+	*snap = *table + *tl;
+	*snap_len = state_len - sizeof(*svc) - 4 - *tl;
+	checkpoint_digest(r, svc, *table, *tl, &a);
+	return zz_digest_eq(&a, &cp->state);
+}
+
+/*
+ * Make a certified checkpoint, whose service state is in place, our
+ * stable checkpoint: restore its client table, restart the log there and
+ * vote for it.
+ */
+static bool
+adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
+				 const uint8_t *table, uint32_t tl)
+{
+	zz_cp_state *s;
+	uint32_t	i;
+
 	if (!zz_client_table_install(r, table, tl))
-		goto reject;
+		return false;
 
 	/* The log restarts at the installed checkpoint. */
 	for (i = 0; i < r->ring_cap; i++)
 		zz_entry_clear(&r->ring[i]);
-	r->stable_seq = r->max_seq = r->last_executed = m.cp.seq;
-	r->stable_history = r->max_history = r->exec_history = m.cp.history;
-	r->stable_proof = m.cp;
-	r->cert_proof = m.cp;
+	r->stable_seq = r->max_seq = r->last_executed = cp->seq;
+	r->stable_history = r->max_history = r->exec_history = cp->history;
+	r->stable_proof = *cp;
+	r->cert_proof = *cp;
 	r->has_queued_cp = false;
-	if (r->has_cc && r->max_cc.seq <= m.cp.seq)
+	if (r->has_cc && r->max_cc.seq <= cp->seq)
 		r->has_cc = false;
-	s = cp_state_slot(r, m.cp.seq);
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+	{
+		/* checkpoints above it described a history we no longer hold */
+		if (r->cp_states[i].table != NULL && r->cp_states[i].seq != cp->seq)
+		{
+			free(r->cp_states[i].table);
+			memset(&r->cp_states[i], 0, sizeof(r->cp_states[i]));
+		}
+	}
+	if (r->my_cp.seq > cp->seq)
+		memset(&r->my_cp, 0, sizeof(r->my_cp));
+	s = cp_state_slot(r, cp->seq);
 	if (s != NULL)
 	{
 		free(s->table);
 		memset(s, 0, sizeof(*s));
-		s->seq = m.cp.seq;
-		s->svc_digest = svc;
+		s->seq = cp->seq;
+		s->svc_digest = *svc;
 		s->table = malloc(tl ? tl : 1);
 		if (s->table == NULL)
 			abort();
 		memcpy(s->table, table, tl);
 		s->table_len = tl;
-		s->proof = m.cp;
+		s->proof = *cp;
 	}
 	if (r->svc.mark_stable)
-		r->svc.mark_stable(r->svc.ctx, m.cp.seq);
+		r->svc.mark_stable(r->svc.ctx, cp->seq);
 	if (s != NULL)
 	{
 		/*
@@ -789,10 +803,10 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 		 * have not certified it yet may need our vote (nobody resends a
 		 * certified vote), and their next votes wait on it.
 		 */
-		s->own.view = m.cp.view;
-		s->own.seq = m.cp.seq;
-		s->own.history = m.cp.history;
-		s->own.state = m.cp.state;
+		s->own.view = cp->view;
+		s->own.seq = cp->seq;
+		s->own.history = cp->history;
+		s->own.state = cp->state;
 		s->own.replica = r->id;
 		zz_checkpoint_signing_bytes(&r->sigbuf, s->own.view, s->own.seq, &s->own.history,
 									&s->own.state, r->id);
@@ -802,16 +816,138 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 		zz_encode_checkpoint(&r->out, &s->own);
 		zz_broadcast(r, &r->out);
 	}
+	return true;
+}
+
+/*
+ * Install a transferred checkpoint after checking it against the digest
+ * 2f+1 replicas signed.  A peer that sends wrong state is ignored; the
+ * timer asks another.
+ */
+void
+zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
+{
+	zz_state_reply m;
+	zz_digest	svc;
+	uint32_t	tl;
+	const uint8_t *table,
+			   *snap;
+	size_t		snap_len;
+
+	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK)
+		goto reject;
+	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_seq ||
+		(m.cp.seq <= r->stable_seq && !(r->repairing && m.cp.seq == r->stable_seq)))
+		return;
+	if (!zz_cp_proof_valid(r, &m.cp) ||
+		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len))
+		goto reject;
+	if (!r->svc.install(r->svc.ctx, m.cp.seq, &m.cp.history, snap, snap_len, &svc))
+		goto reject;
+	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
+		goto reject;
 	r->mode = ZZ_MODE_NORMAL;
+	r->repairing = false;
 	r->transfer_seq = 0;
 	r->transfer_deadline = UINT64_MAX;
+	r->stats.transfers_installed++;
 	zz_replica_trace(r, "installed checkpoint %llu from R%u",
 					 (unsigned long long) m.cp.seq, m.replica);
 	zz_vc_after_install(r);
 	return;
 reject:
 	r->stats.rejected++;
+	r->stats.transfers_rejected++;
 	zz_replica_trace(r, "rejected STATE-REPLY from R%u", m.replica);
+}
+
+/*
+ * The stable checkpoint as a shell keeps it to resume from (see
+ * replica.h): a STATE-REPLY from ourselves with an empty service
+ * snapshot.  False before the first stable checkpoint.
+ */
+bool
+zz_replica_save_stable(zz_replica *r, zz_seq seq, zz_buf *out)
+{
+	zz_cp_state *s = cp_state_for(r, r->stable_seq);
+	zz_state_reply rep;
+	zz_buf		blob;
+	uint32_t	tl;
+	bool		ok;
+
+	if (r->stable_seq == 0 || r->stable_seq != seq || s == NULL ||
+		r->stable_proof.seq != seq || r->stable_proof.count == 0)
+		return false;
+	zz_buf_init(&blob);
+	tl = (uint32_t) s->table_len;
+	zz_buf_append(&blob, &s->svc_digest, sizeof(s->svc_digest));
+	zz_buf_append(&blob, &tl, sizeof(tl));
+	zz_buf_append(&blob, s->table, s->table_len);
+	memset(&rep, 0, sizeof(rep));
+	rep.replica = r->id;
+	rep.cp = r->stable_proof;
+	rep.state = blob.data;
+	rep.state_len = (uint32_t) blob.len;
+	ok = zz_encode_state_reply(out, &rep);
+	zz_buf_free(&blob);
+	return ok;
+}
+
+/*
+ * Resume at a stable checkpoint the shell kept (zz_replica_save_stable),
+ * whose service state the service already holds.
+ */
+bool
+zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
+{
+	zz_state_reply m;
+	zz_digest	svc;
+	uint32_t	tl;
+	const uint8_t *table,
+			   *snap;
+	size_t		snap_len;
+
+	r->now = now;
+	if (r->last_executed != 0 || r->max_seq != 0 || r->stable_seq != 0)
+		return false;			/* only a fresh replica resumes */
+	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK || m.replica != r->id ||
+		!zz_cp_proof_valid(r, &m.cp) ||
+		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len) ||
+		snap_len != 0)
+		return false;
+	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
+		return false;
+	zz_replica_trace(r, "resumed at stable checkpoint %llu", (unsigned long long) m.cp.seq);
+	return true;
+}
+
+/*
+ * The service found its state corrupt (it no longer matches what it
+ * executed): stop answering and fetch the highest certified checkpoint,
+ * even if that is our own stable one.
+ */
+void
+zz_replica_repair(zz_replica *r, zz_time now)
+{
+	r->now = now;
+	if (r->cert_proof.count == 0 || r->svc.install == NULL)
+	{
+		/*
+		 * Nothing certified to fetch yet: stop answering until there is;
+		 * check_stable() starts the transfer when a certificate forms.
+		 */
+		r->repairing = true;
+		r->mode = ZZ_MODE_STATE_TRANSFER;
+		r->transfer_seq = 0;
+		r->transfer_deadline = UINT64_MAX;
+		return;
+	}
+	r->repairing = true;
+	r->stats.repairs++;
+	zz_replica_trace(r, "repairing: fetching checkpoint %llu",
+					 (unsigned long long) r->cert_proof.seq);
+	r->mode = ZZ_MODE_NORMAL;	/* so that the transfer starts afresh */
+	start_state_transfer(r, &r->cert_proof);
 }
 
 zz_time

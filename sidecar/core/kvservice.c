@@ -94,8 +94,8 @@ static zz_exec_status kv_execute(void *ctx, zz_seq seq, uint64_t nd_time,
 static bool kv_rollback(void *ctx, zz_seq seq);
 static void kv_mark_stable(void *ctx, zz_seq seq);
 static bool kv_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen);
-static bool kv_install(void *ctx, zz_seq seq, const uint8_t *data, size_t len,
-					   const zz_digest *expect);
+static bool kv_install(void *ctx, zz_seq seq, const zz_digest *history,
+					   const uint8_t *data, size_t len, const zz_digest *expect);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -1241,8 +1241,8 @@ bad:
  * failure the live state is untouched.
  */
 static bool
-kv_install(void *ctx, zz_seq seq, const uint8_t *data, size_t len,
-		   const zz_digest *expect)
+kv_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
+		   size_t len, const zz_digest *expect)
 {
 	zz_kvservice *kv = ctx;
 	zz_kvservice *c = kv_parse_snapshot(seq, data, len);

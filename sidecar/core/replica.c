@@ -227,6 +227,8 @@ zz_replica_get_status(const zz_replica *r, zz_replica_status *out)
 	out->stable_seq = r->stable_seq;
 	out->stable_state = r->stable_proof.state;
 	out->history = r->exec_history;
+	out->repairing = r->repairing;
+	out->transfer_seq = r->mode == ZZ_MODE_STATE_TRANSFER ? r->transfer_seq : 0;
 }
 
 /*

@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "io.h"
+#include "message.h"
 #include "service.h"
 #include "types.h"
 
@@ -49,7 +50,10 @@ typedef struct zz_replica_stats
 	uint64_t	rollbacks;		/* batches undone */
 	uint64_t	poms;
 	uint64_t	i_hates;
-	uint64_t	state_transfers;
+	uint64_t	state_transfers;	/* started */
+	uint64_t	transfers_installed;
+	uint64_t	transfers_rejected;	/* STATE-REPLYs that failed a check */
+	uint64_t	repairs;		/* zz_replica_repair */
 	uint64_t	rejected;		/* messages rejected as malformed or invalid */
 } zz_replica_stats;
 
@@ -66,6 +70,8 @@ typedef struct zz_replica_status
 	zz_seq		stable_seq;
 	zz_digest	stable_state;
 	zz_digest	history;		/* h at last_executed */
+	bool		repairing;		/* its service state is corrupt: fetching a checkpoint */
+	zz_seq		transfer_seq;	/* the checkpoint a state transfer fetches, 0 if none */
 } zz_replica_status;
 
 extern zz_replica *zz_replica_create(const zz_params *params, uint32_t id,
@@ -91,6 +97,28 @@ extern void zz_replica_execute_done(zz_replica *r, zz_time now, zz_exec_result *
  * (history, checkpoints, view, client table).
  */
 extern void zz_replica_restart(zz_replica *r, zz_time now);
+
+/*
+ * Recovery from the service's own storage (a database).  A shell keeps
+ * what zz_replica_save_stable gives at each stable checkpoint seq (the
+ * service's mark_stable(seq) is the moment: the proof of 2f+1 CHECKPOINTs,
+ * the service digest and the client table, which the service does not
+ * hold); after a restart, with the service rolled back to that checkpoint,
+ * zz_replica_resume makes a fresh replica start there instead of at 0.
+ * The batches above it come again from the other replicas (FILL-HOLE, or
+ * state transfer if they truncated them).  Until then this replica counts
+ * against f: it has forgotten what it executed speculatively.
+ */
+extern bool zz_replica_save_stable(zz_replica *r, zz_seq seq, zz_buf *out);
+extern bool zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len);
+
+/*
+ * The service found its state corrupt (rows that no longer match what it
+ * executed, e.g. changed behind its back): stop answering, fetch the
+ * state of the highest certified checkpoint from the others, install it
+ * and go on from there.
+ */
+extern void zz_replica_repair(zz_replica *r, zz_time now);
 
 /*
  * Change the timers and batching of a running replica (SIGHUP).  f, n and

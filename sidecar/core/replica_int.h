@@ -166,6 +166,7 @@ struct zz_replica
 	zz_cp_proof transfer_proof;
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
+	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
 
 	zz_vc_state *vc;
 

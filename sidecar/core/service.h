@@ -76,12 +76,13 @@ typedef struct zz_service
 	/*
 	 * State transfer: serialize the state as of stable checkpoint seq into
 	 * a malloc'd buffer, or install such a buffer (replacing all state)
-	 * after checking it against the expected digest.  Either may be NULL
+	 * after checking it against the expected digest (history is h_seq, for
+	 * services that record it).  Either may be NULL
 	 * for services that do not support it.
 	 */
 	bool		(*snapshot) (void *ctx, zz_seq seq, uint8_t **out, size_t *outlen);
-	bool		(*install) (void *ctx, zz_seq seq, const uint8_t *data,
-							size_t len, const zz_digest *expect);
+	bool		(*install) (void *ctx, zz_seq seq, const zz_digest *history,
+							const uint8_t *data, size_t len, const zz_digest *expect);
 } zz_service;
 
 extern void zz_exec_result_free(zz_exec_result *res);

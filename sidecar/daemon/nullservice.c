@@ -80,8 +80,8 @@ nullsvc_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
  * Installing the empty state: only an empty snapshot with the zero digest.
  */
 static bool
-nullsvc_install(void *ctx, zz_seq seq, const uint8_t *data, size_t len,
-				const zz_digest *expect)
+nullsvc_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
+				size_t len, const zz_digest *expect)
 {
 	static const zz_digest zero;
 

@@ -442,12 +442,12 @@ shim_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 }
 
 static bool
-shim_install(void *ctx, zz_seq seq, const uint8_t *data, size_t len,
-			 const zz_digest *expect)
+shim_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
+			 size_t len, const zz_digest *expect)
 {
 	sim_shim   *sh = ctx;
 
-	if (!sh->inner->install(sh->inner->ctx, seq, data, len, expect))
+	if (!sh->inner->install(sh->inner->ctx, seq, history, data, len, expect))
 		return false;
 	zz_checker_installed(sh->sim->ck, sh->replica, seq);
 	return true;

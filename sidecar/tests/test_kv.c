@@ -419,17 +419,17 @@ test_snapshot_install(void **state)
 	free(exec_one(b, 1, "PUT keep me"));
 	bad = at30;
 	bad.b[0] ^= 1;
-	assert_false(sb->install(sb->ctx, 30, snap, len, &bad));
-	assert_false(sb->install(sb->ctx, 31, snap, len, &at30));
+	assert_false(sb->install(sb->ctx, 30, NULL, snap, len, &bad));
+	assert_false(sb->install(sb->ctx, 31, NULL, snap, len, &at30));
 	snap[len - 1] ^= 0x40;
-	assert_false(sb->install(sb->ctx, 30, snap, len, &at30));
+	assert_false(sb->install(sb->ctx, 30, NULL, snap, len, &at30));
 	snap[len - 1] ^= 0x40;
-	assert_false(sb->install(sb->ctx, 30, snap, len - 1, &at30));
+	assert_false(sb->install(sb->ctx, 30, NULL, snap, len - 1, &at30));
 	r = exec_one(b, 2, "GET keep");
 	assert_string_equal(r, "VALUE me");
 	free(r);
 
-	assert_true(sb->install(sb->ctx, 30, snap, len, &at30));
+	assert_true(sb->install(sb->ctx, 30, NULL, snap, len, &at30));
 	assert_int_equal(zz_kv_last_executed(b), 30);
 	assert_int_equal(zz_kv_stable(b), 30);
 	zz_kv_digest(b, &bnow);
