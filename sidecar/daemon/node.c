@@ -79,6 +79,7 @@ typedef struct node
 	zz_time		core_deadline;
 	int			sigfd;
 	zz_time		started;
+	bool		core_ready;		/* false until the database's position is known */
 } node;
 
 /*
@@ -209,6 +210,13 @@ node_replica_deliver(node *nd, const uint8_t *buf, size_t len)
 	zz_msg_type type;
 	uint8_t		hdr[4];
 
+	/*
+	 * Until the database said where it is, the core must not act: it may
+	 * have to resume at the database's stable checkpoint first.  What is
+	 * dropped here is sent again (peers and clients retransmit).
+	 */
+	if (!nd->core_ready)
+		return;
 	if (nd->nheld < NODE_MAX_HELD && zz_msg_peek_type(buf, len, &type) == ZZ_OK &&
 		type == ZZ_MSG_REQUEST && node_hold_requests(nd))
 	{
@@ -343,7 +351,8 @@ node_core_timer(ev_loop *loop, uint64_t id, void *arg)
 	zz_time		now = ev_now();
 
 	nd->core_timer = 0;
-	zz_replica_tick(nd->replica, now);
+	if (nd->core_ready)
+		zz_replica_tick(nd->replica, now);
 	local_tick(nd->local, now);
 }
 
@@ -360,6 +369,13 @@ node_before_sleep(ev_loop *loop, void *arg)
 	conn_run_resumed();
 	node_release_requests(nd);
 	drained = node_drain_mailbox(nd);
+	if (nd->pg != NULL)
+	{
+		zz_replica_status st;
+
+		zz_replica_get_status(nd->replica, &st);
+		pgsvc_set_transfer(nd->pg, st.transfer_seq, st.last_executed);
+	}
 	local_release_held(nd->local);
 	node_arm_core_timer(nd, !drained);
 	conn_flush_all();
@@ -542,6 +558,51 @@ node_pg_done(void *arg, zz_exec_result *res)
 	zz_replica_execute_done(nd->replica, ev_now(), res);
 }
 
+/*
+ * The PostgreSQL service keeps the core's part of each stable checkpoint.
+ */
+static bool
+node_pg_save_stable(void *arg, zz_seq seq, zz_buf *out)
+{
+	node	   *nd = arg;
+
+	return zz_replica_save_stable(nd->replica, seq, out);
+}
+
+/*
+ * ... and hands it back after a restart.
+ */
+static bool
+node_pg_resume(void *arg, const uint8_t *blob, size_t len)
+{
+	node	   *nd = arg;
+
+	return zz_replica_resume(nd->replica, ev_now(), blob, len);
+}
+
+/*
+ * The database's position is known: the core may start.
+ */
+static void
+node_pg_ready(void *arg)
+{
+	node	   *nd = arg;
+
+	nd->core_ready = true;
+	zz_replica_restart(nd->replica, ev_now());	/* arm its timers from now */
+}
+
+/*
+ * The database's rows no longer match its digest.
+ */
+static void
+node_pg_diverged(void *arg)
+{
+	node	   *nd = arg;
+
+	zz_replica_repair(nd->replica, ev_now());
+}
+
 /* Looking for one sequence number in the replica's executed history. */
 typedef struct node_hist_probe
 {
@@ -638,7 +699,8 @@ node_init(node *nd, const char *path)
 	}
 	else if (nd->cfg.service == SVC_POSTGRES)
 	{
-		pgsvc_hooks ph = {nd, node_pg_label, node_pg_done};
+		pgsvc_hooks ph = {nd, node_pg_label, node_pg_done, node_pg_save_stable,
+		node_pg_resume, node_pg_ready, node_pg_diverged};
 
 		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph);
 		svc = nd->pg ? pgsvc_service(nd->pg) : NULL;
@@ -688,6 +750,7 @@ node_init(node *nd, const char *path)
 	}
 	ev_set_before_sleep(nd->loop, node_before_sleep, nd);
 	nd->started = ev_now();
+	nd->core_ready = nd->pg == NULL;
 	if (nd->pg != NULL)
 		pgsvc_start(nd->pg);
 	return true;

@@ -126,3 +126,9 @@ pgcall_from_hex(const char *hex, size_t *len)
 	*len = n / 2;
 	return buf;
 }
+
+uint64_t
+pgcall_get_u64(const uint8_t *p)
+{
+	return ((uint64_t) pgcall_get_u32(p) << 32) | pgcall_get_u32(p + 4);
+}

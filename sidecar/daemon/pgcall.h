@@ -39,6 +39,7 @@ extern char *pgcall_format_reply(const uint8_t *reply, size_t len, bool *is_erro
 extern void pgcall_put_u32(uint8_t *p, uint32_t v);
 extern void pgcall_put_u64(uint8_t *p, uint64_t v);
 extern uint32_t pgcall_get_u32(const uint8_t *p);
+extern uint64_t pgcall_get_u64(const uint8_t *p);
 
 /* Parse hex (even length, no prefix) into a malloc'd buffer; NULL if not hex. */
 extern uint8_t *pgcall_from_hex(const char *hex, size_t *len);

@@ -14,7 +14,8 @@
  *	 LOOKUP		the replies of a batch the database already applied
  *				(zyzzyva.batch_log), when it is ahead of the core
  *	 ROLLBACK	rollback_to(seq)
- *	 STABLE		mark_stable(seq)
+ *	 STABLE		mark_stable(seq, digest, kept checkpoint) + verify_digest()
+ *	 CONDITION	set_condition(condition, detail) for the status view
  *
  * Results come back in the order the ops were sent; the op queue matches
  * them up.  The core hands over one batch at a time (it submits the next
@@ -34,6 +35,20 @@
  * drain, wait (backoff), read the database's position and bring it to the
  * core's: the number of batches whose results the core has (executed).
  * A lost connection does the same after reconnecting.
+ *
+ * Recovery (issue 6).  At each stable checkpoint the core's part of it
+ * (the proof, the service digest, the client table) is stored with
+ * mark_stable, in the transaction that drops the undo below it.  A
+ * sidecar that starts on a database with a stable checkpoint resumes its
+ * core there (zz_replica_resume), rolls the database back to it, and
+ * fetches the batches above from the other replicas.  The same
+ * transaction rechecks the rows against the incremental digest
+ * (verify_digest); rows changed behind the extension's back make this
+ * replica "diverged": the core stops answering and repairs itself by state
+ * transfer.  State transfer itself (snapshot, install) runs on a second,
+ * blocking connection, bounded by statement_timeout: snapshot reads the
+ * rows as of a checkpoint in a REPEATABLE READ transaction, install
+ * replaces them after checking them against the certified digest.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -55,11 +70,16 @@
 	"SELECT reply FROM zyzzyva.apply_batch($1, $2, $3, $4, $5, $6) ORDER BY request"
 #define PG_SQL_DIGEST		"SELECT zyzzyva.state_digest()"
 #define PG_SQL_POSITION \
-	"SELECT last_applied_seq, stable_seq FROM zyzzyva.status"
+	"SELECT last_seq, stable_seq, stable_proof FROM zyzzyva.replica_state WHERE id = 1"
 #define PG_SQL_LOOKUP \
 	"SELECT history, replies FROM zyzzyva.batch_log WHERE seq = $1"
 #define PG_SQL_ROLLBACK		"SELECT zyzzyva.rollback_to($1)"
-#define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1, $2)"
+#define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1, $2, $3)"
+#define PG_SQL_VERIFY		"SELECT zyzzyva.verify_digest()"
+#define PG_SQL_CONDITION	"SELECT zyzzyva.set_condition($1, $2)"
+#define PG_SQL_SNAPSHOT		"SELECT zyzzyva.snapshot($1)"
+#define PG_SQL_INSTALL		"SELECT zyzzyva.install_snapshot($1, $2, $3, $4)"
+#define PG_SIDE_TIMEOUT		"-c statement_timeout=60s -c lock_timeout=30s"
 
 typedef enum pg_op_kind
 {
@@ -68,11 +88,16 @@ typedef enum pg_op_kind
 	OP_BATCH,
 	OP_LOOKUP,
 	OP_ROLLBACK,
-	OP_STABLE
+	OP_STABLE,
+	OP_CONDITION
 } pg_op_kind;
 
 static const char *const pg_op_names[] = {
-	"setup", "position", "batch", "lookup", "rollback", "mark_stable"
+	"setup", "position", "batch", "lookup", "rollback", "mark_stable", "set_condition"
+};
+
+static const char *const pg_cond_names[] = {
+	"normal", "catching_up", "state_transfer", "diverged", "stalled"
 };
 
 /* A batch the core handed over, kept until its seq is a stable checkpoint. */
@@ -97,6 +122,9 @@ typedef struct pg_batch
 struct pgsvc
 {
 	ev_loop    *loop;
+	char	   *conninfo;
+	uint32_t	replica_id;
+	PGconn	   *side;			/* blocking connection for state transfer */
 	pgsvc_hooks hooks;
 	zz_service	svc;
 	pgpipe	   *pipe;
@@ -121,6 +149,18 @@ struct pgsvc
 	bool		stable_has_digest;	/* ... and our state digest at it */
 	zz_digest	stable_digest;
 	zz_seq		stable_sent;
+	zz_buf		stable_blob;	/* the core's part of checkpoint stable */
+
+	/* recovery */
+	bool		started;		/* the first position was read */
+	zz_seq		resumed_at;		/* resumed at this stable checkpoint (0: not) */
+	zz_seq		resume_until;	/* where the database was: catching up to here */
+	bool		diverged;		/* rows no longer match the digest */
+	zz_seq		transfer_seq;	/* the core fetches this checkpoint */
+	pgsvc_cond	cond;
+	char		cond_detail[200];
+	bool		cond_sent;		/* the database has cond and cond_detail */
+	bool		cond_unsupported;	/* no zyzzyva.set_condition (logged once) */
 
 	/* counters for the status */
 	uint64_t	batches;
@@ -131,6 +171,11 @@ struct pgsvc
 	uint64_t	replayed;
 	uint64_t	looked_up;
 	uint64_t	stale;
+	uint64_t	verified;
+	uint64_t	verify_failures;
+	uint64_t	snapshots_served;
+	uint64_t	installs;
+	uint64_t	install_failures;
 };
 
 static void pg_send_pending(pgsvc *ps);
@@ -239,7 +284,7 @@ pg_send_setup(pgsvc *ps)
 
 	if (PQsendPrepare(conn, "zz_apply", PG_SQL_APPLY, 6, types) != 1 ||
 		PQsendPrepare(conn, "zz_digest", PG_SQL_DIGEST, 0, NULL) != 1 ||
-		PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
+		PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 1) != 1)
 	{
 		pgpipe_fail(ps->pipe);
 		return;
@@ -255,7 +300,7 @@ pg_send_position(pgsvc *ps)
 {
 	PGconn	   *conn = pgpipe_conn(ps->pipe);
 
-	if (PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 0) != 1)
+	if (PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 1) != 1)
 	{
 		pgpipe_fail(ps->pipe);
 		return;
@@ -264,29 +309,35 @@ pg_send_position(pgsvc *ps)
 }
 
 /*
- * One administrative call: rollback_to(seq), or mark_stable(seq, digest)
- * with our state digest at seq when we have it.
+ * One administrative call: rollback_to(seq), or mark_stable(seq, digest,
+ * kept) with our state digest at seq when we have it and the core's part
+ * of the checkpoint, followed by a check of the rows against the digest.
  */
 static void
 pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 {
 	PGconn	   *conn = pgpipe_conn(ps->pipe);
 	uint8_t		v[8];
-	const char *values[2] = {(const char *) v, (const char *) ps->stable_digest.b};
-	int			lengths[2] = {8, ZZ_DIGEST_LEN};
-	int			formats[2] = {1, 1};
-	Oid			types[2] = {PG_INT8OID, PG_BYTEAOID};
+	const char *values[3] = {(const char *) v, (const char *) ps->stable_digest.b,
+	(const char *) ps->stable_blob.data};
+	int			lengths[3] = {8, ZZ_DIGEST_LEN, (int) ps->stable_blob.len};
+	int			formats[3] = {1, 1, 1};
+	Oid			types[3] = {PG_INT8OID, PG_BYTEAOID, PG_BYTEAOID};
 	int			nparams = 1;
 
 	pgcall_put_u64(v, seq);
 	if (kind == OP_STABLE)
 	{
-		nparams = 2;
+		nparams = 3;
 		if (!ps->stable_has_digest)
 			values[1] = NULL;	/* SQL NULL */
+		if (ps->stable_blob.len == 0)
+			values[2] = NULL;
 	}
 	if (PQsendQueryParams(conn, kind == OP_ROLLBACK ? PG_SQL_ROLLBACK : PG_SQL_STABLE,
-						  nparams, types, values, lengths, formats, 0) != 1)
+						  nparams, types, values, lengths, formats, 0) != 1 ||
+		(kind == OP_STABLE &&
+		 PQsendQueryParams(conn, PG_SQL_VERIFY, 0, NULL, NULL, NULL, NULL, 0) != 1))
 	{
 		pgpipe_fail(ps->pipe);
 		return;
@@ -295,7 +346,31 @@ pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 		ps->db_expect = seq;
 	else
 		ps->stable_sent = seq;
-	(void) pgpipe_push(ps->pipe, kind, seq, 0, 1);
+	(void) pgpipe_push(ps->pipe, kind, seq, 0, kind == OP_STABLE ? 2 : 1);
+}
+
+/*
+ * Write the condition to the database when it changed (best effort: the
+ * status view shows it; the log says it anyway).
+ */
+static void
+pg_send_condition(pgsvc *ps)
+{
+	PGconn	   *conn = pgpipe_conn(ps->pipe);
+	const char *values[2] = {pg_cond_names[ps->cond], ps->cond_detail};
+
+	if (ps->cond_sent || ps->cond_unsupported || conn == NULL || !ps->ready ||
+		ps->repairing)
+		return;
+	if (values[1][0] == '\0')
+		values[1] = NULL;
+	if (PQsendQueryParams(conn, PG_SQL_CONDITION, 2, NULL, values, NULL, NULL, 0) != 1)
+	{
+		pgpipe_fail(ps->pipe);
+		return;
+	}
+	ps->cond_sent = true;
+	(void) pgpipe_push(ps->pipe, OP_CONDITION, 0, 0, 1);
 }
 
 /*
@@ -491,6 +566,7 @@ pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
 	ps->retry_delay = PG_RETRY_MIN;
 	pg_send_pending(ps);
 	pg_maybe_mark_stable(ps);
+	pg_send_condition(ps);
 }
 
 /* ------------------------------------------------------------------------
@@ -711,17 +787,73 @@ malformed:
 }
 
 /*
- * Read "last_applied_seq, stable_seq" (text).
+ * Read "last_seq, stable_seq, stable_proof" (binary).
  */
 static bool
 pg_read_position(const PGresult *r, zz_seq *seq, zz_seq *stable)
 {
-	if (r == NULL || PQntuples(r) != 1 || PQnfields(r) != 2 ||
-		PQgetisnull(r, 0, 0) || PQgetisnull(r, 0, 1))
+	if (r == NULL || PQntuples(r) != 1 || PQnfields(r) != 3 ||
+		PQgetisnull(r, 0, 0) || PQgetisnull(r, 0, 1) ||
+		PQgetlength(r, 0, 0) != 8 || PQgetlength(r, 0, 1) != 8)
 		return false;
-	*seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-	*stable = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+	*seq = pgcall_get_u64((const uint8_t *) PQgetvalue(r, 0, 0));
+	*stable = pgcall_get_u64((const uint8_t *) PQgetvalue(r, 0, 1));
 	return true;
+}
+
+/*
+ * The first position of this process: resume the core at the database's
+ * stable checkpoint if it kept one, then let the core start.
+ */
+static void
+pg_first_position(pgsvc *ps, const PGresult *r, zz_seq db_seq, zz_seq db_stable)
+{
+	ps->started = true;
+	if (db_stable > 0 && ps->executed == 0 && ps->nlog == 0)
+	{
+		if (PQgetisnull(r, 0, 2))
+			zlog(ZLOG_WARNING, "postgres: the database's stable checkpoint %llu has no kept "
+				 "proof (written by an older sidecar?): starting from 0",
+				 (unsigned long long) db_stable);
+		else if (!ps->hooks.resume(ps->hooks.arg, (const uint8_t *) PQgetvalue(r, 0, 2),
+								   (size_t) PQgetlength(r, 0, 2)))
+			zlog(ZLOG_ERROR, "postgres: the checkpoint %llu kept in zyzzyva.replica_state "
+				 "does not verify (proof or digest): starting from 0; the other replicas "
+				 "will bring this one up to date by state transfer",
+				 (unsigned long long) db_stable);
+		else
+		{
+			ps->executed = ps->stable = ps->stable_sent = db_stable;
+			ps->resumed_at = db_stable;
+			ps->resume_until = db_seq;
+			zlog(ZLOG_INFO, "postgres: resumed at stable checkpoint %llu kept in the database; "
+				 "its batches %llu .. %llu are rolled back and fetched again from the others",
+				 (unsigned long long) db_stable, (unsigned long long) db_stable + 1,
+				 (unsigned long long) db_seq);
+		}
+	}
+	ps->hooks.ready(ps->hooks.arg);
+}
+
+/*
+ * The rows were checked against the incremental digest (verify_digest).
+ * A mismatch means they changed behind the extension's back: this
+ * replica's answers can no longer be trusted.
+ */
+static void
+pg_verify_result(pgsvc *ps, const PGresult *r)
+{
+	if (r == NULL || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
+		return;
+	ps->verified++;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0 || ps->diverged)
+		return;
+	ps->verify_failures++;
+	ps->diverged = true;
+	zlog(ZLOG_ERROR, "postgres: DIVERGED: the rows of the replicated tables no longer match "
+		 "this replica's state digest (changed behind the extension's back?); this replica "
+		 "stops answering and repairs itself by state transfer from the others");
+	ps->hooks.diverged(ps->hooks.arg);
 }
 
 /*
@@ -755,9 +887,12 @@ pg_finish_op(pgsvc *ps, pgpipe_op *o)
 			if (o->kind == OP_SETUP)
 			{
 				ps->ready = true;
+				ps->cond_sent = false;
 				zlog(ZLOG_INFO, "postgres: the database is at batch %llu (stable checkpoint %llu); "
 					 "this replica has executed %llu", (unsigned long long) db_seq,
 					 (unsigned long long) db_stable, (unsigned long long) ps->executed);
+				if (!ps->started)
+					pg_first_position(ps, o->res[o->nstmts - 1], db_seq, db_stable);
 			}
 			pg_reconcile(ps, db_seq, db_stable);
 			return;
@@ -779,10 +914,25 @@ pg_finish_op(pgsvc *ps, pgpipe_op *o)
 			return;
 		case OP_STABLE:
 			if (o->failed)
+			{
 				pgpipe_log(ps->pipe, ZLOG_WARNING, "mark_stable(%llu) failed: %s: %s",
 							 (unsigned long long) o->seq, o->sqlstate, o->errmsg);
-			else if (o->seq > ps->db_stable)
+				return;
+			}
+			if (o->seq > ps->db_stable)
 				ps->db_stable = o->seq;
+			pg_verify_result(ps, o->res[1]);
+			return;
+		case OP_CONDITION:
+			if (o->failed)
+			{
+				ps->cond_unsupported = strcmp(o->sqlstate, "42883") == 0;
+				pgpipe_log(ps->pipe, ZLOG_WARNING, "set_condition failed: %s: %s%s",
+							 o->sqlstate, o->errmsg,
+							 ps->cond_unsupported ? " (an older extension: not retried)" : "");
+				if (!ps->cond_unsupported)
+					ps->cond_sent = false;
+			}
 			return;
 	}
 }
@@ -967,8 +1117,233 @@ pg_mark_stable(void *ctx, zz_seq seq)
 	ps->stable_has_digest = b != NULL && b->has_digest;
 	if (ps->stable_has_digest)
 		ps->stable_digest = b->digest;
+	zz_buf_reset(&ps->stable_blob);
+	if (!ps->hooks.save_stable(ps->hooks.arg, seq, &ps->stable_blob))
+		zz_buf_reset(&ps->stable_blob);
 	pg_forget(ps, seq, true);
 	pg_maybe_mark_stable(ps);
+}
+
+/* ------------------------------------------------------------------------
+ * State transfer, on a blocking connection of its own
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The side connection, (re)opened on demand.  Blocking calls in the
+ * reactor: bounded by connect_timeout and statement_timeout, and used only
+ * for state transfer, which the replica does not do while it serves.
+ */
+static PGconn *
+pg_side(pgsvc *ps)
+{
+	const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
+	char		appname[48];
+	const char *values[5];
+
+	if (ps->side != NULL && PQstatus(ps->side) == CONNECTION_OK)
+		return ps->side;
+	if (ps->side != NULL)
+		PQfinish(ps->side);
+	snprintf(appname, sizeof(appname), "zyzzyvad-r%u-transfer", ps->replica_id);
+	values[0] = ps->conninfo;
+	values[1] = appname;
+	values[2] = "5";
+	values[3] = PG_SIDE_TIMEOUT;
+	values[4] = NULL;
+	ps->side = PQconnectdbParams(keys, values, 1);
+	if (ps->side == NULL || PQstatus(ps->side) != CONNECTION_OK)
+	{
+		zlog(ZLOG_ERROR, "postgres: state transfer connection failed: %s",
+			 ps->side ? PQerrorMessage(ps->side) : "out of memory");
+		if (ps->side != NULL)
+			PQfinish(ps->side);
+		ps->side = NULL;
+	}
+	return ps->side;
+}
+
+/*
+ * Run one statement on the side connection; the result if it returned
+ * tuples or a command status, else NULL (logged).
+ */
+static PGresult *
+pg_side_exec(pgsvc *ps, const char *what, const char *sql, int nparams, const Oid *types,
+			 const char *const *values, const int *lengths, const int *formats, int binary)
+{
+	PGconn	   *conn = pg_side(ps);
+	PGresult   *r;
+
+	if (conn == NULL)
+		return NULL;
+	r = PQexecParams(conn, sql, nparams, types, values, lengths, formats, binary);
+	if (r == NULL ||
+		(PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK))
+	{
+		const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+		zlog(ZLOG_ERROR, "postgres: %s failed: %s: %s", what, st ? st : "-",
+			 r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/*
+ * zz_service.snapshot: the replicated tables' rows as of checkpoint seq,
+ * read in one REPEATABLE READ snapshot (zyzzyva.snapshot undoes what came
+ * after seq in memory, taking no locks the apply connection could wait
+ * on).
+ */
+static bool
+pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
+{
+	pgsvc	   *ps = ctx;
+	uint8_t		v[8];
+	const char *values[1] = {(const char *) v};
+	int			lengths[1] = {8};
+	int			formats[1] = {1};
+	Oid			types[1] = {PG_INT8OID};
+	PGresult   *r;
+	bool		ok = false;
+
+	if (ps->diverged || ps->stalled)
+		return false;			/* our rows are not to be trusted */
+	pgcall_put_u64(v, seq);
+	r = pg_side_exec(ps, "BEGIN (snapshot)",
+					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL,
+					 NULL, NULL, 0);
+	if (r == NULL)
+		return false;
+	PQclear(r);
+	r = pg_side_exec(ps, "zyzzyva.snapshot", PG_SQL_SNAPSHOT, 1, types, values, lengths,
+					 formats, 1);
+	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+	{
+		size_t		n = (size_t) PQgetlength(r, 0, 0);
+
+		*out = malloc(n ? n : 1);
+		if (*out != NULL)
+		{
+			memcpy(*out, PQgetvalue(r, 0, 0), n);
+			*outlen = n;
+			ok = true;
+		}
+	}
+	PQclear(r);
+	r = pg_side_exec(ps, ok ? "COMMIT (snapshot)" : "ROLLBACK (snapshot)",
+					 ok ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+	PQclear(r);
+	if (ok)
+	{
+		ps->snapshots_served++;
+		zlog(ZLOG_INFO, "postgres: served the state of checkpoint %llu (%zu bytes) for a "
+			 "state transfer", (unsigned long long) seq, *outlen);
+	}
+	return ok;
+}
+
+/*
+ * zz_service.install: replace the replicated tables' rows with a peer's
+ * snapshot of checkpoint seq, which the extension checks against the
+ * certified digest before it changes anything.
+ */
+static bool
+pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data, size_t len,
+		   const zz_digest *expect)
+{
+	pgsvc	   *ps = ctx;
+	uint8_t		v[8];
+	const char *values[4] = {(const char *) v, (const char *) history->b,
+	(const char *) expect->b, (const char *) data};
+	int			lengths[4] = {8, ZZ_DIGEST_LEN, ZZ_DIGEST_LEN, (int) len};
+	int			formats[4] = {1, 1, 1, 1};
+	Oid			types[4] = {PG_INT8OID, PG_BYTEAOID, PG_BYTEAOID, PG_BYTEAOID};
+	PGresult   *r;
+
+	if (len > INT32_MAX)
+		return false;
+	pgcall_put_u64(v, seq);
+	r = pg_side_exec(ps, "zyzzyva.install_snapshot", PG_SQL_INSTALL, 4, types, values,
+					 lengths, formats, 0);
+	if (r == NULL)
+	{
+		ps->install_failures++;
+		return false;
+	}
+	zlog(ZLOG_INFO, "postgres: installed the state of checkpoint %llu (%s rows, %zu bytes)",
+		 (unsigned long long) seq, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?", len);
+	PQclear(r);
+	ps->installs++;
+
+	/* The database is at seq now, with nothing kept above it. */
+	pg_forget(ps, 0, false);
+	ps->executed = ps->db_expect = ps->db_stable = ps->stable = ps->stable_sent = seq;
+	ps->lookup_until = 0;
+	ps->stable_has_digest = true;
+	ps->stable_digest = *expect;
+	zz_buf_reset(&ps->stable_blob);
+	if (ps->diverged)
+	{
+		ps->diverged = false;
+		zlog(ZLOG_INFO, "postgres: repaired: the rows are those of checkpoint %llu again",
+			 (unsigned long long) seq);
+	}
+	if (ps->stalled)
+	{
+		ps->stalled = false;
+		zlog(ZLOG_INFO, "postgres: the database is usable again");
+	}
+	return true;
+}
+
+/*
+ * Decide the condition and write it when it changes.
+ */
+void
+pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
+{
+	pgsvc_cond	c = PGSVC_NORMAL;
+	char		detail[sizeof(ps->cond_detail)] = "";
+
+	ps->transfer_seq = transfer_seq;
+	if (ps->resume_until != 0 && last_executed >= ps->resume_until)
+		ps->resume_until = 0;
+	if (ps->stalled)
+	{
+		c = PGSVC_STALLED;
+		snprintf(detail, sizeof(detail), "%.190s", ps->stall_reason);
+	}
+	else if (ps->diverged)
+	{
+		c = PGSVC_DIVERGED;
+		snprintf(detail, sizeof(detail), "rows changed behind the extension's back; %s",
+				 transfer_seq ? "fetching a certified checkpoint" : "waiting for a certified checkpoint");
+	}
+	else if (transfer_seq != 0)
+	{
+		c = PGSVC_STATE_TRANSFER;
+		snprintf(detail, sizeof(detail), "fetching checkpoint %llu from the other replicas",
+				 (unsigned long long) transfer_seq);
+	}
+	else if (ps->resume_until != 0)
+	{
+		c = PGSVC_CATCHING_UP;
+		snprintf(detail, sizeof(detail), "resumed at checkpoint %llu, at batch %llu of %llu",
+				 (unsigned long long) ps->resumed_at, (unsigned long long) last_executed,
+				 (unsigned long long) ps->resume_until);
+	}
+	/* progress within one condition is not worth a write per batch */
+	if (c == ps->cond && (c == PGSVC_CATCHING_UP || strcmp(detail, ps->cond_detail) == 0))
+		return;
+	if (c != ps->cond)
+		zlog(c == PGSVC_NORMAL ? ZLOG_INFO : ZLOG_WARNING, "condition: %s%s%s",
+			 pg_cond_names[c], detail[0] ? ": " : "", detail);
+	ps->cond = c;
+	memcpy(ps->cond_detail, detail, sizeof(detail));
+	ps->cond_sent = false;
+	if (pg_can_send(ps) || c == PGSVC_STALLED)
+		pg_send_condition(ps);
 }
 
 /* ------------------------------------------------------------------------
@@ -990,11 +1365,16 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 	h.lost = pg_on_lost;
 	snprintf(appname, sizeof(appname), "zyzzyvad-r%u", replica_id);
 	ps->pipe = pgpipe_create(loop, conninfo, appname, &h);
-	if (ps->pipe == NULL)
+	ps->conninfo = strdup(conninfo);
+	if (ps->pipe == NULL || ps->conninfo == NULL)
 	{
+		pgpipe_free(ps->pipe);
+		free(ps->conninfo);
 		free(ps);
 		return NULL;
 	}
+	ps->replica_id = replica_id;
+	zz_buf_init(&ps->stable_blob);
 	ps->loop = loop;
 	ps->hooks = *hooks;
 	ps->retry_delay = PG_RETRY_MIN;
@@ -1002,8 +1382,8 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 	ps->svc.execute = pg_execute;
 	ps->svc.rollback = pg_rollback;
 	ps->svc.mark_stable = pg_mark_stable;
-	ps->svc.snapshot = NULL;	/* state transfer: issue 6 */
-	ps->svc.install = NULL;
+	ps->svc.snapshot = pg_snapshot;
+	ps->svc.install = pg_install;
 	return ps;
 }
 
@@ -1035,7 +1415,10 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 "pg_state: %s\npg_executed: %llu\npg_db_seq: %llu\npg_db_stable: %llu\n"
 				 "pg_inflight_ops: %u\npg_kept_batches: %zu\npg_batches: %llu\npg_requests: %llu\n"
 				 "pg_mean_batch_us: %llu\npg_errors: %llu\npg_connects: %llu\npg_rollbacks: %llu\n"
-				 "pg_replayed: %llu\npg_looked_up: %llu\npg_stale: %llu\n",
+				 "pg_replayed: %llu\npg_looked_up: %llu\npg_stale: %llu\n"
+				 "pg_condition: %s\npg_resumed_at: %llu\npg_verified: %llu\n"
+				 "pg_verify_failures: %llu\npg_snapshots_served: %llu\npg_installs: %llu\n"
+				 "pg_install_failures: %llu\n",
 				 state, (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
 				 (unsigned long long) ps->db_stable, pgpipe_inflight(ps->pipe), ps->nlog,
 				 (unsigned long long) ps->batches, (unsigned long long) ps->requests,
@@ -1043,7 +1426,11 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 (unsigned long long) ps->errors,
 				 (unsigned long long) pgpipe_connects(ps->pipe),
 				 (unsigned long long) ps->rollbacks, (unsigned long long) ps->replayed,
-				 (unsigned long long) ps->looked_up, (unsigned long long) ps->stale);
+				 (unsigned long long) ps->looked_up, (unsigned long long) ps->stale,
+				 pg_cond_names[ps->cond], (unsigned long long) ps->resumed_at,
+				 (unsigned long long) ps->verified, (unsigned long long) ps->verify_failures,
+				 (unsigned long long) ps->snapshots_served, (unsigned long long) ps->installs,
+				 (unsigned long long) ps->install_failures);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	if (ps->stalled)
@@ -1068,8 +1455,12 @@ pgsvc_free(pgsvc *ps)
 	if (ps->timer != 0)
 		ev_del_timer(ps->loop, ps->timer);
 	pgpipe_free(ps->pipe);
+	if (ps->side != NULL)
+		PQfinish(ps->side);
 	for (size_t i = 0; i < ps->nlog; i++)
 		free(ps->log[i].req);
 	free(ps->log);
+	zz_buf_free(&ps->stable_blob);
+	free(ps->conninfo);
 	free(ps);
 }

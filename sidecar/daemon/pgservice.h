@@ -43,7 +43,32 @@ typedef struct pgsvc_hooks
 
 	/* A batch finished: hand its result to the core (ownership passes). */
 	void		(*done) (void *arg, zz_exec_result *res);
+
+	/*
+	 * Recovery (see zz_replica_save_stable and zz_replica_resume).
+	 * save_stable: what the core keeps of its stable checkpoint seq, stored
+	 * with it in zyzzyva.replica_state.stable_proof.  resume: at the first
+	 * connection, what the database kept, for a core that starts afresh;
+	 * false if the core refuses it.  ready: the database's position is
+	 * known (resumed or not), so the core may start.  diverged: the
+	 * database's rows no longer match its state digest; the core should
+	 * stop answering and repair by state transfer.
+	 */
+	bool		(*save_stable) (void *arg, zz_seq seq, zz_buf *out);
+	bool		(*resume) (void *arg, const uint8_t *blob, size_t len);
+	void		(*ready) (void *arg);
+	void		(*diverged) (void *arg);
 } pgsvc_hooks;
+
+/* What pgsvc_condition reports (zyzzyva.status.condition). */
+typedef enum pgsvc_cond
+{
+	PGSVC_NORMAL = 0,
+	PGSVC_CATCHING_UP,			/* resumed, not yet back where the database was */
+	PGSVC_STATE_TRANSFER,		/* fetching a checkpoint from the others */
+	PGSVC_DIVERGED,				/* rows changed behind the extension's back */
+	PGSVC_STALLED				/* the database cannot follow the core */
+} pgsvc_cond;
 
 /* The service over conninfo (a libpq connection string). */
 extern pgsvc *pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id,
@@ -54,6 +79,13 @@ extern void pgsvc_start(pgsvc *ps);
 
 /* The vtable the replica executes against. */
 extern const zz_service *pgsvc_service(pgsvc *ps);
+
+/*
+ * The replica's condition, as the shell sees it from the core
+ * (transfer_seq: the checkpoint a state transfer fetches, 0 if none):
+ * written to zyzzyva.replica_state whenever it changes, with detail.
+ */
+extern void pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed);
 
 /* Append status lines (pg_*: connection, position, counters). */
 extern void pgsvc_status(const pgsvc *ps, zz_buf *out);
