@@ -13,6 +13,8 @@
  *	 apply		record the undo (before- and after-image, keyed by sequence
  *				number and order) and update the digest;
  *	 undo		update the digest only (rollback_to() is replaying undo);
+ *	 install	nothing (install_snapshot() replaces every row and sets the
+ *				digest itself, and a snapshot has no undo);
  *	 otherwise	refuse the write: replicated tables change only through
  *				replicated functions, in the agreed order, on every replica.
  *
@@ -124,6 +126,10 @@ zyzzyva_capture(PG_FUNCTION_ARGS)
 	else
 		oldtup = trigdata->tg_trigtuple;
 
+	/* install_snapshot() sets the digest itself and keeps no undo */
+	if (zz_exec.mode == ZZ_MODE_INSTALL)
+		return PointerGetDatum(NULL);
+
 	/* zyzzyva.guard() refused this already, unless the mode ended since */
 	if (zz_exec.mode != ZZ_MODE_APPLY && zz_exec.mode != ZZ_MODE_UNDO)
 		refuse_write(rel, newtup == NULL ? "delete from" :
@@ -179,7 +185,8 @@ zyzzyva_guard(PG_FUNCTION_ARGS)
 				 errmsg("cannot truncate replicated table \"%s\"",
 						RelationGetRelationName(rel)),
 				 errhint("Delete the rows through a replicated function, which records undo and keeps the digest.")));
-	if (zz_exec.mode != ZZ_MODE_APPLY && zz_exec.mode != ZZ_MODE_UNDO)
+	if (zz_exec.mode != ZZ_MODE_APPLY && zz_exec.mode != ZZ_MODE_UNDO &&
+		zz_exec.mode != ZZ_MODE_INSTALL)
 		refuse_write(rel, TRIGGER_FIRED_BY_INSERT(event) ? "insert into" :
 					 TRIGGER_FIRED_BY_UPDATE(event) ? "update" : "delete from");
 	return PointerGetDatum(NULL);

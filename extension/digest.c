@@ -218,12 +218,15 @@ zz_row_hash(ZzLtHash *out, const char *qualname, const char *rowtext)
 }
 
 /*
- * Add the hash of every row of the table named qualname to acc, reading the
- * table as it is now.  Used when a table becomes replicated with rows in it,
- * and to check the incremental lanes against a full recomputation.
+ * Add the hash of every row of the table named qualname to acc.  Used when
+ * a table becomes replicated with rows in it, to check the incremental
+ * lanes against a full recomputation, and to check installed rows.  The
+ * table is read with the statement's snapshot, the one the lanes were
+ * loaded with, unless own_writes: then with a new one that sees what this
+ * transaction wrote since.
  */
 void
-zz_digest_table_rows(const char *qualname, ZzLtHash *acc)
+zz_digest_table_rows(const char *qualname, ZzLtHash *acc, bool own_writes)
 {
 	StringInfoData sql;
 	Portal		portal;
@@ -239,7 +242,7 @@ zz_digest_table_rows(const char *qualname, ZzLtHash *acc)
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql.data, SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, !own_writes);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 1000);
@@ -372,7 +375,7 @@ zyzzyva_verify_digest(PG_FUNCTION_ARGS)
 		tables = lappend(tables,
 						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	foreach(lc, tables)
-		zz_digest_table_rows(lfirst(lc), &full);
+		zz_digest_table_rows(lfirst(lc), &full, false);
 	SPI_finish();
 	equal = memcmp(&full, &zz_exec.lanes, sizeof(full)) == 0;
 	zz_leave_mode();

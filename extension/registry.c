@@ -124,7 +124,7 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 				 errmsg("table %s is already replicated", qualname)));
 
 	/* the rows already there become part of the replicated state */
-	zz_digest_table_rows(qualname, &zz_exec.lanes);
+	zz_digest_table_rows(qualname, &zz_exec.lanes, false);
 	zz_exec.lanes_dirty = true;
 
 	zz_as_owner(&saved_user, &saved_sec);

@@ -59,8 +59,8 @@ typedef struct ZzUndoPlans
  * Append "a, b, c" (prefixed by alias if given) for the columns of rel that
  * can be written: not dropped, not generated.
  */
-static void
-append_columns(StringInfo buf, TupleDesc desc, const char *alias)
+void
+zz_append_columns(StringInfo buf, TupleDesc desc, const char *alias)
 {
 	bool		first = true;
 
@@ -142,17 +142,17 @@ build_plans(ZzUndoPlans *p)
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s (", q);
-	append_columns(&sql, desc, NULL);
+	zz_append_columns(&sql, desc, NULL);
 	appendStringInfoString(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
-	append_columns(&sql, desc, "o");
+	zz_append_columns(&sql, desc, "o");
 	appendStringInfo(&sql, " FROM (SELECT ($1::%s).*) AS o", q);
 	p->ins = prepare(sql.data, 1);
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE ONLY %s AS t SET (", q);
-	append_columns(&sql, desc, NULL);
+	zz_append_columns(&sql, desc, NULL);
 	appendStringInfoString(&sql, ") = ROW(");
-	append_columns(&sql, desc, "o");
+	zz_append_columns(&sql, desc, "o");
 	appendStringInfo(&sql, ") FROM (SELECT ($1::%s).*) AS o, (SELECT ($2::%s).*) AS n WHERE ",
 					 q, q);
 	append_key_match(&sql, rel);

@@ -221,12 +221,14 @@ zz_enter_mode(ZzMode mode, const char *caller)
 
 	zz_exec.guc_nestlevel = zz_pin_settings();
 	/*
-	 * Undo replays before-images: user triggers and foreign-key checks must
-	 * not fire, exactly as when logical replication applies changes.  The
-	 * capture trigger is ENABLE ALWAYS and still fires.
+	 * Undo replays before-images, and installing a snapshot writes a whole
+	 * consistent state: user triggers and foreign-key checks must not fire,
+	 * exactly as when logical replication applies changes.  The capture
+	 * trigger is ENABLE ALWAYS and still fires.
 	 */
 	(void) set_config_option("session_replication_role",
-							 mode == ZZ_MODE_UNDO ? "replica" : "origin",
+							 mode == ZZ_MODE_UNDO || mode == ZZ_MODE_INSTALL ?
+							 "replica" : "origin",
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 

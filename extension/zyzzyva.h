@@ -18,7 +18,10 @@
  * Every mode pins the settings that change how values read and print, so
  * that every replica produces the same text; ZZ_MODE_ADMIN (registration,
  * stable checkpoints, commit certificates) and ZZ_MODE_DIGEST (reading the
- * digest) write no replicated rows.
+ * digest, taking a snapshot) write no replicated rows.  In ZZ_MODE_INSTALL,
+ * while install_snapshot() replaces every replicated row, the capture
+ * trigger does nothing: the installer sets the digest itself and writes no
+ * undo.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,7 +44,8 @@ typedef enum ZzMode
 	ZZ_MODE_APPLY,
 	ZZ_MODE_UNDO,
 	ZZ_MODE_ADMIN,				/* registration, checkpoint marks */
-	ZZ_MODE_DIGEST				/* settings pinned to read rows, no writes */
+	ZZ_MODE_DIGEST,				/* settings pinned to read rows, no writes */
+	ZZ_MODE_INSTALL				/* install_snapshot(): rows replaced wholesale */
 } ZzMode;
 
 /*
@@ -94,9 +98,13 @@ extern bytea *zz_lanes_bytea(void);
 extern char *zz_relation_qualname(Relation rel);
 extern char *zz_row_text(Relation rel, HeapTuple tuple);
 extern void zz_row_hash(ZzLtHash *out, const char *qualname, const char *rowtext);
-extern void zz_digest_table_rows(const char *qualname, ZzLtHash *acc);
+extern void zz_digest_table_rows(const char *qualname, ZzLtHash *acc,
+								 bool own_writes);
 extern void zz_state_digest(uint8 out[ZZ_SHA256_BYTES]);
 extern void zz_sha256(const void *data, size_t len, uint8 out[ZZ_SHA256_BYTES]);
+
+/* undo.c */
+extern void zz_append_columns(StringInfo buf, TupleDesc desc, const char *alias);
 
 /* intercept.c */
 extern void zz_intercept_init(void);

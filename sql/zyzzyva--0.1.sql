@@ -54,7 +54,17 @@ CREATE TABLE zyzzyva.replica_state (
     stable_proof   bytea,                           -- 2f+1 CHECKPOINTs (daemon's encoding)
     max_cc_seq     bigint NOT NULL DEFAULT 0,       -- highest commit certificate
     max_cc         bytea,                           -- (daemon's encoding)
-    lanes          bytea NOT NULL DEFAULT decode(repeat('00', 2048), 'hex')  -- LtHash of all replicated rows
+    lanes          bytea NOT NULL DEFAULT decode(repeat('00', 2048), 'hex'),  -- LtHash of all replicated rows
+    -- what the sidecar reports of this replica (zyzzyva.set_condition)
+    condition        text NOT NULL DEFAULT 'normal'
+                     CHECK (condition IN ('normal', 'catching_up', 'state_transfer',
+                                          'diverged', 'stalled')),
+    condition_detail text,
+    condition_since  timestamptz NOT NULL DEFAULT now(),  -- local clock, outside the digest
+    -- state transfers installed here (zyzzyva.install_snapshot)
+    transfers_installed bigint NOT NULL DEFAULT 0,
+    last_transfer_seq   bigint,
+    last_transfer_at    timestamptz
 );
 -- the lanes are rewritten with every batch: keep them in the row
 ALTER TABLE zyzzyva.replica_state ALTER COLUMN lanes SET STORAGE PLAIN;
@@ -183,6 +193,44 @@ COMMENT ON FUNCTION zyzzyva.record_commit(bigint, bytea) IS
     'keep the highest commit certificate; returns whether this one was adopted';
 
 -- ---------------------------------------------------------------------
+-- State transfer (extension/transfer.c for the snapshot's bytes)
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION zyzzyva.snapshot(seq bigint) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_snapshot' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION zyzzyva.snapshot(bigint) IS
+    'the rows of every replicated table as of applied batch seq (stable_seq <= seq <= last_seq), from the current rows and the undo above seq, in canonical bytes; takes only reader locks; run it inside a REPEATABLE READ transaction';
+
+CREATE FUNCTION zyzzyva.install_snapshot(seq bigint, history bytea, state_digest bytea,
+                                         snap bytea, proof bytea DEFAULT NULL)
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'zyzzyva_install_snapshot' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.install_snapshot(bigint, bytea, bytea, bytea, bytea) IS
+    'replace every replicated row with a snapshot of stable checkpoint seq if it gives state_digest (else SQLSTATE ZZ001, nothing changed); seq becomes the last applied batch and the stable checkpoint; returns the rows installed';
+
+-- What the sidecar reports of this replica, for the status view.
+CREATE FUNCTION zyzzyva.set_condition(condition text, detail text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    IF condition IS NULL OR condition NOT IN ('normal', 'catching_up', 'state_transfer',
+                                              'diverged', 'stalled') THEN
+        RAISE EXCEPTION 'invalid replica condition: %', coalesce(quote_literal(condition), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'One of normal, catching_up, state_transfer, diverged, stalled.';
+    END IF;
+    UPDATE zyzzyva.replica_state AS s
+       SET condition_since = CASE WHEN s.condition = set_condition.condition
+                                  THEN s.condition_since ELSE now() END,
+           condition = set_condition.condition,
+           condition_detail = detail
+     WHERE s.id = 1;
+END
+$$;
+COMMENT ON FUNCTION zyzzyva.set_condition(text, text) IS
+    'record the condition the sidecar reports (normal, catching_up, state_transfer, diverged, stalled) with a detail; condition_since changes only with the condition; waits for a batch being applied (it writes the state row)';
+
+-- ---------------------------------------------------------------------
 -- Determinism: the primary's nondeterministic choices for the batch
 -- ---------------------------------------------------------------------
 
@@ -296,8 +344,20 @@ CREATE VIEW zyzzyva.status AS
            s.max_cc_seq,
            zyzzyva.state_digest() AS state_digest,
            (SELECT count(*) FROM zyzzyva.batch_log) AS logged_batches,
-           (SELECT count(*) FROM zyzzyva.undo_log) AS undo_records
+           (SELECT count(*) FROM zyzzyva.undo_log) AS undo_records,
+           s.condition,
+           s.condition_detail,
+           s.condition_since,
+           s.transfers_installed,
+           s.last_transfer_seq,
+           s.last_transfer_at
       FROM zyzzyva.replica_state s;
+
+-- Whether the incremental digest still equals a recomputation from every
+-- replicated row.  A view of its own, not a column of status: it reads
+-- every replicated row (O(database)), while status is cheap enough to poll.
+CREATE VIEW zyzzyva.digest_check AS
+    SELECT zyzzyva.verify_digest() AS digest_ok;
 
 -- ---------------------------------------------------------------------
 -- Privileges: reading is for everyone; changing replicated state is for
@@ -314,5 +374,8 @@ REVOKE EXECUTE ON FUNCTION
     zyzzyva.rollback_to(bigint),
     zyzzyva.mark_stable(bigint, bytea, bytea),
     zyzzyva.record_commit(bigint, bytea),
-    zyzzyva.verify_digest()
+    zyzzyva.verify_digest(),
+    zyzzyva.snapshot(bigint),
+    zyzzyva.install_snapshot(bigint, bytea, bytea, bytea, bytea),
+    zyzzyva.set_condition(text, text)
   FROM PUBLIC;
