@@ -518,6 +518,16 @@ node_status(void *arg, zz_buf *out)
 				 (unsigned long long) rs->rejected);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	n = snprintf(text, sizeof(text),
+				 "state_transfers: %llu\ntransfers_installed: %llu\ntransfers_rejected: %llu\n"
+				 "transfer_seq: %llu\nrepairs: %llu\nrepairing: %d\ncore_ready: %d\n",
+				 (unsigned long long) rs->state_transfers,
+				 (unsigned long long) rs->transfers_installed,
+				 (unsigned long long) rs->transfers_rejected,
+				 (unsigned long long) st.transfer_seq, (unsigned long long) rs->repairs,
+				 st.repairing ? 1 : 0, nd->core_ready ? 1 : 0);
+	if (n > 0)
+		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	{
 		const zz_crypto_stats *cs = zz_crypto_get_stats(nd->crypto);
 

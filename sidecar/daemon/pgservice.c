@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pgcall.h"
 #include "pgpipe.h"
@@ -150,6 +151,7 @@ struct pgsvc
 	zz_digest	stable_digest;
 	zz_seq		stable_sent;
 	zz_buf		stable_blob;	/* the core's part of checkpoint stable */
+	bool		stable_resend;	/* send mark_stable(stable) again, with the blob */
 
 	/* recovery */
 	bool		started;		/* the first position was read */
@@ -161,6 +163,10 @@ struct pgsvc
 	char		cond_detail[200];
 	bool		cond_sent;		/* the database has cond and cond_detail */
 	bool		cond_unsupported;	/* no zyzzyva.set_condition (logged once) */
+
+	/* fault injection for the recovery tests (environment, see pgsvc_create) */
+	bool		test_corrupt_snapshot;
+	bool		test_exit_on_transfer;
 
 	/* counters for the status */
 	uint64_t	batches;
@@ -458,9 +464,13 @@ pg_send_pending(pgsvc *ps)
 static void
 pg_maybe_mark_stable(pgsvc *ps)
 {
-	if (pg_can_send(ps) && ps->stable > ps->stable_sent && ps->stable > ps->db_stable &&
+	if (pg_can_send(ps) &&
+		((ps->stable > ps->stable_sent && ps->stable > ps->db_stable) || ps->stable_resend) &&
 		ps->stable <= ps->executed && ps->stable <= ps->db_expect)
+	{
+		ps->stable_resend = false;
 		pg_send_admin(ps, OP_STABLE, ps->stable);
+	}
 }
 
 /*
@@ -1111,6 +1121,16 @@ pg_mark_stable(void *ctx, zz_seq seq)
 
 	pg_batch   *b = pg_batch_by_seq(ps, seq);
 
+	if (seq == ps->stable && ps->stable_blob.len == 0 && seq > 0)
+	{
+		/* just installed by state transfer: keep the core's part too */
+		if (ps->hooks.save_stable(ps->hooks.arg, seq, &ps->stable_blob))
+		{
+			ps->stable_resend = true;
+			pg_maybe_mark_stable(ps);
+		}
+		return;
+	}
 	if (seq <= ps->stable)
 		return;
 	ps->stable = seq;
@@ -1209,6 +1229,12 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 
 	if (ps->diverged || ps->stalled)
 		return false;			/* our rows are not to be trusted */
+	if (ps->test_exit_on_transfer)
+	{
+		zlog(ZLOG_WARNING, "postgres: ZZ_TEST_EXIT_ON_STATE_REQUEST: exiting instead of serving "
+			 "checkpoint %llu (test fault injection)", (unsigned long long) seq);
+		_exit(9);
+	}
 	pgcall_put_u64(v, seq);
 	r = pg_side_exec(ps, "BEGIN (snapshot)",
 					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL,
@@ -1234,6 +1260,20 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 	r = pg_side_exec(ps, ok ? "COMMIT (snapshot)" : "ROLLBACK (snapshot)",
 					 ok ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
 	PQclear(r);
+	if (ok && ps->test_corrupt_snapshot)
+	{
+		/* change the last digit: rows that parse, with a wrong value */
+		for (size_t i = *outlen; i-- > 0;)
+		{
+			if ((*out)[i] >= '0' && (*out)[i] <= '9')
+			{
+				(*out)[i] = (*out)[i] == '9' ? '8' : (*out)[i] + 1;
+				zlog(ZLOG_WARNING, "postgres: ZZ_TEST_CORRUPT_SNAPSHOT: serving a wrong row "
+					 "(test fault injection)");
+				break;
+			}
+		}
+	}
 	if (ok)
 	{
 		ps->snapshots_served++;
@@ -1375,6 +1415,18 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 	}
 	ps->replica_id = replica_id;
 	zz_buf_init(&ps->stable_blob);
+
+	/*
+	 * Test fault injection, for regress/t/104_state_transfer.t: serve wrong
+	 * rows, or die when asked for a checkpoint's state.  Never set these in
+	 * production; the log says so loudly if they are.
+	 */
+	ps->test_corrupt_snapshot = getenv("ZZ_TEST_CORRUPT_SNAPSHOT") != NULL;
+	ps->test_exit_on_transfer = getenv("ZZ_TEST_EXIT_ON_STATE_REQUEST") != NULL;
+	if (ps->test_corrupt_snapshot || ps->test_exit_on_transfer)
+		zlog(ZLOG_WARNING, "postgres: TEST FAULT INJECTION ON: %s%s",
+			 ps->test_corrupt_snapshot ? "ZZ_TEST_CORRUPT_SNAPSHOT " : "",
+			 ps->test_exit_on_transfer ? "ZZ_TEST_EXIT_ON_STATE_REQUEST" : "");
 	ps->loop = loop;
 	ps->hooks = *hooks;
 	ps->retry_delay = PG_RETRY_MIN;

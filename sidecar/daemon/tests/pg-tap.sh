@@ -6,6 +6,9 @@
 # of the tests in a temporary directory.  Needs ZZ_BUILD and ZZ_TOOLS (the
 # Makefile exports them), the binaries built and the extension installed.
 # Ends with "N passed, M failed" and a non-zero exit on any failure.
+#
+#   ZZ_TESTS='103 104'   run only these (by number)
+#   ZZ_KILL_ROUNDS, ZZ_SEED   passed to the tests (103_restart.t)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +24,11 @@ export ZZ_BUILD ZZ_TOOLS
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/zyzzyva-pgtap.XXXXXX")
 mkdir "$work/t"
-cp "$root"/regress/t/1[0-9][0-9]_*.t "$work/t/"
+if [ -n "${ZZ_TESTS:-}" ]; then
+	for t in $ZZ_TESTS; do cp "$root"/regress/t/"$t"_*.t "$work/t/"; done
+else
+	cp "$root"/regress/t/1[0-9][0-9]_*.t "$work/t/"
+fi
 as_pg=()
 if [ "$(id -u)" = 0 ]; then
 	chown -R postgres: "$work"
@@ -29,7 +36,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 set +e
 (cd "$work" && "${as_pg[@]}" env PATH="$bindir:$PATH" TESTDIR="$work" PG_REGRESS="$pg_regress" ZZ_BUILD="$ZZ_BUILD" \
-	ZZ_TOOLS="$ZZ_TOOLS" prove ${PROVE_FLAGS:-} -I "$perl_lib" t/) >"$work/prove.out" 2>&1
+	ZZ_TOOLS="$ZZ_TOOLS" ZZ_KILL_ROUNDS="${ZZ_KILL_ROUNDS:-}" ZZ_SEED="${ZZ_SEED:-}" prove ${PROVE_FLAGS:-} -I "$perl_lib" t/) >"$work/prove.out" 2>&1
 rc=$?
 set -e
 cat "$work/prove.out"

@@ -86,14 +86,16 @@ sub n { return $_[0]{n}; }
 sub node { return $_[0]{node}[ $_[1] ]; }
 sub sock { return $_[0]{sock}[ $_[1] ]; }
 
-# Start sidecar i as a simple child.
+# Start sidecar i as a simple child (%env: extra environment, e.g. the
+# test fault injection variables pgservice.c reads).
 sub start_daemon
 {
-	my ($self, $i) = @_;
+	my ($self, $i, %env) = @_;
 	my $pid = fork();
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0)
 	{
+		$ENV{$_} = $env{$_} for keys %env;
 		open(STDOUT, '>>', $self->{log}[$i]) or POSIX::_exit(1);
 		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(1);
 		exec("$build/zyzzyvad", $self->{conf}[$i]) or POSIX::_exit(1);
@@ -129,6 +131,48 @@ sub kill_daemon
 	kill('KILL', $pid);
 	waitpid($pid, 0);
 	$self->{pid}[$i] = undef;
+}
+
+# Start server i again after kill9: its old backends notice the
+# postmaster's death and exit; until then the new postmaster refuses to
+# start (shared memory in use).  Retries for at most 30 s.
+sub start_server
+{
+	my ($self, $i) = @_;
+	for (1 .. 60)
+	{
+		# a failed start reads the old postmaster.pid and takes its pid
+		# for a running server: it is not
+		$self->{node}[$i]{_pid} = undef;
+		return 1 if $self->{node}[$i]->start(fail_ok => 1);
+		usleep(500_000);
+	}
+	return 0;
+}
+
+# Send a signal (STOP, CONT) to sidecar i.
+sub signal_daemon
+{
+	my ($self, $i, $sig) = @_;
+	my $pid = $self->{pid}[$i] or return 0;
+	return kill($sig, $pid);
+}
+
+# Has sidecar i exited (reaped here)?  Its exit status, or undef if running.
+sub daemon_exited
+{
+	my ($self, $i) = @_;
+	my $pid = $self->{pid}[$i] or return -1;
+	return undef if waitpid($pid, POSIX::WNOHANG()) != $pid;
+	$self->{pid}[$i] = undef;
+	return $? >> 8;
+}
+
+# Sidecar i's log so far.
+sub daemon_log
+{
+	my ($self, $i) = @_;
+	return -f $self->{log}[$i] ? slurp_file($self->{log}[$i]) : '';
 }
 
 # Add a line to sidecar i's configuration and reload it (SIGHUP).
@@ -271,6 +315,74 @@ sub pgbench_finish
 	my $ok = eval { $r->{h}->finish; 1 } && $r->{h}->result == 0;
 	$r->{h}->kill_kill unless $ok;
 	return ($ok, $r->{out} . $r->{err});
+}
+
+# --- the recovery tests' workload (regress/t/103-105) ---
+#
+# bank.sql plus a ledger: pay(id, src, dst, amount) moves amount and adds
+# ledger row (id, k) where k counts earlier rows of id, so a request
+# executed twice leaves (id, 2) behind instead of failing.
+sub ledger_sql
+{
+	return slurp_file("$tools/bank.sql") . q{
+CREATE TABLE ledger (
+    id     bigint,
+    k      integer,
+    src    integer NOT NULL,
+    dst    integer NOT NULL,
+    amount bigint NOT NULL,
+    PRIMARY KEY (id, k)
+);
+CREATE FUNCTION pay(pid bigint, src integer, dst integer, amount bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    k integer;
+BEGIN
+    SELECT count(*) + 1 INTO k FROM ledger WHERE id = pid;
+    INSERT INTO ledger VALUES (pid, k, src, dst, amount);
+    RETURN transfer(src, dst, amount);
+END
+$$;
+SELECT zyzzyva.replicate_table('ledger');
+SELECT zyzzyva.replicate_function('pay(bigint,integer,integer,bigint)');
+};
+}
+
+# Start zyzzyva-cli on replica i paying ids $first .. $first + $count - 1
+# (one at a time, each completed before the next).
+sub pay_start
+{
+	my ($self, $i, $first, $count) = @_;
+	my @calls = map { join(' ', $_, 1 + $_ % 100, 1 + ($_ * 7 + 3) % 100, 1 + $_ % 5) }
+	  $first .. $first + $count - 1;
+	my $r = $self->cli_start($i, '--verbose', '--call', 'public.pay(bigint,integer,integer,bigint)',
+		@calls);
+	$r->{first} = $first;
+	return $r;
+}
+
+# Wait for a pay_start; (exit code, ids completed, output).  The cli
+# prints one line per completed call, in order.
+sub pay_finish
+{
+	my ($self, $r) = @_;
+	my ($rc, $out) = $self->cli_finish($r);
+	my $done = () = $out =~ /^path=\w+ view=\d+ seq=\d+ reply=\d+$/mg;
+	return ($rc, [ $r->{first} .. $r->{first} + $done - 1 ], $out);
+}
+
+# On replica i: the ids of @$ids missing from the ledger, and any id
+# applied more than once (anywhere in the ledger); the sum of balances.
+sub ledger_check
+{
+	my ($self, $i, $ids) = @_;
+	my $list = join(',', @$ids) || 'NULL';
+	my $missing = $self->q1($i,
+		"SELECT count(*) FROM unnest(ARRAY[$list]::bigint[]) AS w(id) "
+		  . "WHERE NOT EXISTS (SELECT 1 FROM ledger l WHERE l.id = w.id)");
+	my $twice = $self->q1($i, 'SELECT count(*) FROM ledger WHERE k > 1');
+	my $sum = $self->q1($i, 'SELECT sum(balance) FROM accounts');
+	return ($missing, $twice, $sum);
 }
 
 sub uniq
