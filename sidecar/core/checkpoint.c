@@ -201,6 +201,19 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 		return;
 	if (r->svc.install == NULL)
 		return;
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_seq > 0 &&
+		r->now < r->transfer_deadline)
+	{
+		/*
+		 * A request is out: a peer answers with its highest certified
+		 * checkpoint, so aim higher without asking anyone else yet (every
+		 * new certificate would otherwise ask the next peer, and each one
+		 * would read and send its whole state).
+		 */
+		r->transfer_seq = proof->seq;
+		r->transfer_proof = *proof;
+		return;
+	}
 	if (r->mode != ZZ_MODE_STATE_TRANSFER)
 		r->stats.state_transfers++;
 	r->mode = ZZ_MODE_STATE_TRANSFER;
