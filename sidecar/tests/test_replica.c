@@ -1183,6 +1183,208 @@ test_checkpoint_divergence_starts_state_transfer(void **state)
 }
 
 /* ------------------------------------------------------------------------
+ * Recovery: resume from a kept stable checkpoint, repair (issue 6)
+ * ------------------------------------------------------------------------ */
+
+/* Bring the replica under test to a stable checkpoint at CP. */
+static void
+stable_setup(rig *g, zz_checkpoint *cp1)
+{
+	zz_checkpoint cp2;
+
+	run_batches(g, CP);
+	assert_true(own_checkpoint(g, CP, cp1));
+	send_matching_vote(g, other(g, 0), cp1);
+	send_matching_vote(g, other(g, 1), cp1);
+	run_batches(g, CP);
+	assert_true(own_checkpoint(g, 2 * CP, &cp2));
+	send_matching_vote(g, other(g, 0), &cp2);
+	send_matching_vote(g, other(g, 1), &cp2);
+	assert_int_equal(status(g).stable_seq, CP);
+}
+
+/*
+ * What a shell keeps at a stable checkpoint lets a fresh replica start
+ * there: same stable checkpoint, same state digest, same client table.
+ */
+static void
+test_resume_from_saved_stable_checkpoint(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp1;
+	zz_buf		blob,
+				t1,
+				t2;
+	zz_replica *fresh;
+	zz_kvservice *kv;
+	zz_replica_status st;
+
+	stable_setup(g, &cp1);
+	zz_buf_init(&blob);
+	assert_false(zz_replica_save_stable(g->r, 2 * CP, &blob));	/* not stable */
+	assert_true(zz_replica_save_stable(g->r, CP, &blob));
+
+	kv = zz_kv_create();
+	fresh = zz_replica_create(&g->p, g->id, g->rcrypto, zz_kv_service(kv), &g->ios[g->id]);
+	assert_non_null(fresh);
+	assert_true(zz_replica_resume(fresh, g->now, blob.data, blob.len));
+	zz_replica_get_status(fresh, &st);
+	assert_int_equal(st.stable_seq, CP);
+	assert_int_equal(st.last_executed, CP);
+	assert_int_equal(st.max_seq, CP);
+	assert_int_equal(st.mode, ZZ_MODE_NORMAL);
+	assert_memory_equal(&st.stable_state, &cp1.state, sizeof(zz_digest));
+	assert_memory_equal(&st.history, &cp1.history, sizeof(zz_digest));
+	assert_int_equal(zz_kv_stable(kv), CP);	/* the service heard of it */
+
+	/* the client table is the one of the checkpoint */
+	zz_buf_init(&t1);
+	zz_buf_init(&t2);
+	zz_client_table_serialize(fresh, &t2);
+	assert_true(t2.len > 0);
+	{
+		/* the kept blob's table: after the service digest and its length */
+		zz_state_reply m;
+		uint32_t	tl;
+
+		assert_int_equal(zz_decode_state_reply(blob.data, blob.len, &m), ZZ_OK);
+		memcpy(&tl, m.state + sizeof(zz_digest), 4);
+		assert_int_equal(tl, t2.len);
+		assert_memory_equal(m.state + sizeof(zz_digest) + 4, t2.data, tl);
+	}
+
+	/* only a fresh replica resumes */
+	assert_false(zz_replica_resume(fresh, g->now, blob.data, blob.len));
+	assert_false(zz_replica_resume(g->r, g->now, blob.data, blob.len));
+	zz_replica_free(fresh);
+	zz_kv_free(kv);
+	zz_buf_free(&t1);
+	zz_buf_free(&t2);
+	zz_buf_free(&blob);
+	rig_free(g);
+}
+
+/*
+ * A kept checkpoint that does not verify is refused: a changed client
+ * table (the digest no longer matches what 2f+1 signed), a proof with too
+ * few signatures, another replica's, truncated bytes.
+ */
+static void
+test_resume_refuses_bad_checkpoint(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp1;
+	zz_buf		blob,
+				bad;
+	zz_state_reply m;
+	uint8_t    *copy;
+
+	stable_setup(g, &cp1);
+	zz_buf_init(&blob);
+	assert_true(zz_replica_save_stable(g->r, CP, &blob));
+
+	for (int c = 0; c < 5; c++)
+	{
+		zz_replica *fresh;
+		zz_kvservice *kv = zz_kv_create();
+		size_t		len = blob.len;
+
+		zz_buf_init(&bad);
+		assert_int_equal(zz_decode_state_reply(blob.data, blob.len, &m), ZZ_OK);
+		copy = malloc(m.state_len);
+		assert_non_null(copy);
+		memcpy(copy, m.state, m.state_len);
+		m.state = copy;
+		switch (c)
+		{
+			case 0:			/* a byte of the client table */
+				copy[m.state_len - 1] ^= 1;
+				break;
+			case 1:			/* the service digest */
+				copy[3] ^= 1;
+				break;
+			case 2:			/* fewer than 2f+1 signers */
+				m.cp.count = 2 * g->p.f;
+				break;
+			case 3:			/* another replica's */
+				m.replica = other(g, 0);
+				break;
+			case 4:			/* truncated */
+				break;
+		}
+		assert_true(zz_encode_state_reply(&bad, &m));
+		if (c == 4)
+			len = bad.len - 3;
+		else
+			len = bad.len;
+		fresh = zz_replica_create(&g->p, g->id, g->rcrypto, zz_kv_service(kv), &g->ios[g->id]);
+		assert_false(zz_replica_resume(fresh, g->now, bad.data, len));
+		assert_int_equal(status(g).stable_seq, CP);
+		{
+			zz_replica_status st;
+
+			zz_replica_get_status(fresh, &st);
+			assert_int_equal(st.stable_seq, 0);
+			assert_int_equal(st.last_executed, 0);
+		}
+		zz_replica_free(fresh);
+		zz_kv_free(kv);
+		free(copy);
+		zz_buf_free(&bad);
+	}
+	zz_buf_free(&blob);
+	rig_free(g);
+}
+
+/*
+ * A service that finds its state corrupt: the replica stops answering
+ * (state transfer mode) and asks a signer of its highest certificate for
+ * that checkpoint, even though it is its own stable one.
+ */
+static void
+test_repair_fetches_highest_certified_checkpoint(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp1;
+	zz_state_request q;
+	const sent_msg *s;
+	zz_replica_status st;
+	size_t		before;
+
+	stable_setup(g, &cp1);
+	before = count_sent(g, false, ZZ_MSG_STATE_REQUEST);
+	zz_replica_repair(g->r, g->now);
+	st = status(g);
+	assert_int_equal(st.mode, ZZ_MODE_STATE_TRANSFER);
+	assert_true(st.repairing);
+	assert_int_equal(st.transfer_seq, 2 * CP);
+	assert_int_equal(stats(g)->repairs, 1);
+	assert_int_equal(count_sent(g, false, ZZ_MSG_STATE_REQUEST), before + 1);
+	s = last_sent(g, false, ZZ_MSG_STATE_REQUEST);
+	assert_int_not_equal(s->dest, g->id);
+	assert_int_equal(zz_decode_state_request(s->buf, s->len, &q), ZZ_OK);
+	assert_int_equal(q.seq, 2 * CP);
+
+	/* while repairing it neither serves its state nor orders requests */
+	{
+		zz_state_request m;
+
+		memset(&m, 0, sizeof(m));
+		m.replica = other(g, 0);
+		m.seq = CP;
+		zz_buf_reset(&g->sigbuf);
+		zz_state_request_signing_bytes(&g->sigbuf, &m);
+		zz_sign(g->signer[m.replica], g->sigbuf.data, g->sigbuf.len, &m.sig);
+		zz_buf_reset(&g->buf);
+		zz_encode_state_request(&g->buf, &m);
+		before = count_sent(g, false, ZZ_MSG_STATE_REPLY);
+		zz_replica_receive(g->r, g->now, g->buf.data, g->buf.len);
+		assert_int_equal(count_sent(g, false, ZZ_MSG_STATE_REPLY), before);
+	}
+	rig_free(g);
+}
+
+/* ------------------------------------------------------------------------
  * Flow control (section 2)
  * ------------------------------------------------------------------------ */
 
@@ -1912,6 +2114,9 @@ main(void)
 		BOTH(test_checkpoint_vote_duplicate_not_counted),
 		BOTH(test_checkpoint_f_plus_one_not_enough),
 		BOTH(test_checkpoint_divergence_starts_state_transfer),
+		BOTH(test_resume_from_saved_stable_checkpoint),
+		BOTH(test_resume_refuses_bad_checkpoint),
+		BOTH(test_repair_fetches_highest_certified_checkpoint),
 		BOTH(test_order_req_beyond_window_refused),
 		BOTH(test_order_req_valid_executed_and_answered),
 		BOTH(test_order_req_wrong_view_refused),
