@@ -931,6 +931,7 @@ zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
 		return false;
 	zz_replica_trace(r, "resumed at stable checkpoint %llu", (unsigned long long) m.cp.seq);
+	zz_announce_restart(r);
 	return true;
 }
 

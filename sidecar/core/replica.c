@@ -370,6 +370,32 @@ send_fill_hole(zz_replica *r, zz_seq to)
 }
 
 /*
+ * After a restart: ask every replica what follows our log.  Those in a
+ * later view answer with its NEW-VIEW (a restarted replica may have missed
+ * view changes), those that truncated past us with their checkpoint, the
+ * others with the next ORDER-REQ, which starts the usual fill-hole.
+ * Without this a replica that restarts into an idle cluster would learn
+ * where it is only from the next request.
+ */
+void
+zz_announce_restart(zz_replica *r)
+{
+	zz_fill_hole m;
+
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.from_seq = r->max_seq + 1;
+	m.to_seq = r->max_seq + 1;
+	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_fill_hole(&r->out, &m);
+	zz_broadcast(r, &r->out);
+	r->stats.fill_holes++;
+}
+
+/*
  * Ask every replica for the ORDER-REQs in [from, to] (at most once per
  * fill-hole interval).
  */
@@ -868,5 +894,6 @@ zz_replica_restart(zz_replica *r, zz_time now)
 	}
 	r->cp_resend_deadline = now;
 	zz_replica_trace(r, "restarted at n=%llu", (unsigned long long) r->last_executed);
+	zz_announce_restart(r);
 }
 

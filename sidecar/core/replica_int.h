@@ -243,6 +243,7 @@ extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
+extern void zz_announce_restart(zz_replica *r);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern void zz_checkpoint_recheck(zz_replica *r);
 extern void zz_checkpoint_revote(zz_replica *r);

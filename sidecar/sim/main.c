@@ -355,10 +355,10 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
 		   "%llu stable checkpoints, %llu state transfers\n",
 		   (ull) s->fill_holes, (ull) s->confirm_reqs, (ull) s->cached_replies,
 		   (ull) s->checkpoints_stable, (ull) s->state_transfers);
-	printf("  faults: %llu crashes, %llu partitions; messages %llu delivered, %llu dropped, "
-		   "%llu duplicated\n",
-		   (ull) s->crashes, (ull) s->partitions, (ull) s->messages, (ull) s->dropped,
-		   (ull) s->duplicated);
+	printf("  faults: %llu crashes (%llu restarted from the kept checkpoint only), "
+		   "%llu partitions; messages %llu delivered, %llu dropped, %llu duplicated\n",
+		   (ull) s->crashes, (ull) s->amnesia_restarts, (ull) s->partitions,
+		   (ull) s->messages, (ull) s->dropped, (ull) s->duplicated);
 	if (cfg->byzantine)
 	{
 		printf("  byzantine messages: %llu forged, %llu withheld, %llu delayed, %llu replayed\n",

@@ -1828,7 +1828,7 @@ run_cmd(sc_run *r, const sc_cmd *c)
 			sim_crash(s, c->node);
 			break;
 		case SC_RESTART:
-			sim_restart(s, c->node);
+			sim_restart(s, c->node, false);
 			break;
 		case SC_BYZANTINE:
 			sim_make_byzantine(s, c->node, &c->fc, c->lie_ppm);

@@ -429,8 +429,22 @@ static void
 shim_mark_stable(void *ctx, zz_seq seq)
 {
 	sim_shim   *sh = ctx;
+	sim_node   *nd = &sh->sim->nodes[sh->replica];
 
 	sh->inner->mark_stable(sh->inner->ctx, seq);
+
+	/*
+	 * Keep what a database keeps with its stable checkpoint (pgservice.c),
+	 * for a restart that loses everything else.
+	 */
+	if (nd->replica != NULL && seq > nd->kept_seq)
+	{
+		zz_buf_reset(&nd->kept);
+		if (zz_replica_save_stable(nd->replica, seq, &nd->kept))
+			nd->kept_seq = seq;
+		else
+			zz_buf_reset(&nd->kept);
+	}
 }
 
 static bool
@@ -995,6 +1009,7 @@ sim_destroy(zz_sim *s)
 		if (nd->client)
 			zz_client_free(nd->client);
 		zz_kv_free(nd->kv);
+		zz_buf_free(&nd->kept);
 		zz_forger_free(nd->forger);
 		if (nd->crypto)
 			zz_crypto_free(nd->crypto);
@@ -1082,17 +1097,61 @@ sim_crash(zz_sim *s, uint32_t replica)
 	sim_trace(s, "crash         R%u", replica);
 }
 
-/* A crashed replica restarts with what it persisted (zz_replica_restart). */
+/*
+ * A crashed replica restarts with what it persisted (zz_replica_restart),
+ * or, with amnesia, as a sidecar restarted on its database does: with the
+ * service rolled back to its stable checkpoint, and a fresh core resumed
+ * there from what was kept with it (zz_replica_resume).  Safe for up to f
+ * such replicas as long as none is Byzantine: a request that completed is
+ * still held by enough others (README, "Recovery").
+ */
 void
-sim_restart(zz_sim *s, uint32_t replica)
+sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 {
 	sim_node   *nd = &s->nodes[replica];
 
 	if (replica >= s->n || !nd->down)
 		return;
 	nd->down = false;
-	zz_replica_restart(nd->replica, s->now);
-	sim_trace(s, "restart       R%u", replica);
+	if (amnesia && !nd->byzantine && zz_kv_stable(nd->kv) == nd->kept_seq)
+	{
+		zz_replica *fresh;
+
+		if (!nd->shim.svc.rollback(nd->shim.svc.ctx, nd->kept_seq))
+			abort();			/* the service keeps undo down to its stable checkpoint */
+		fresh = zz_replica_create(&s->params, nd->id, nd->crypto, &nd->shim.svc, &nd->io);
+		if (fresh == NULL)
+			abort();
+		zz_replica_free(nd->replica);
+		nd->replica = fresh;
+		if (nd->kept_seq > 0 &&
+			!zz_replica_resume(fresh, s->now, nd->kept.data, nd->kept.len))
+		{
+			zz_checker_fail(s->ck, ZZ_V_RECOVERY, "R%u cannot resume from the checkpoint %llu it kept",
+							nd->id, (unsigned long long) nd->kept_seq);
+			return;
+		}
+		memset(&nd->seen, 0, sizeof(nd->seen));
+
+		/*
+		 * It forgot the VIEW-CHANGEs it sent, and may answer in an older
+		 * view again.  The step rule is about what a replica remembers; the
+		 * end-to-end invariants still hold it to account.  (A LOCAL-COMMIT
+		 * in the old view cannot complete a request: at most f replicas
+		 * forgot, and at most f others sent no VIEW-CHANGE, fewer than
+		 * 2f+1.)
+		 */
+		nd->vc_view = 0;
+		nd->vc_cc_seq = 0;
+		s->res->stats.amnesia_restarts++;
+		sim_trace(s, "restart       R%u from its kept checkpoint %llu only", replica,
+				  (unsigned long long) nd->kept_seq);
+	}
+	else
+	{
+		zz_replica_restart(nd->replica, s->now);
+		sim_trace(s, "restart       R%u", replica);
+	}
 	inspect_replica(s, nd);
 }
 
@@ -1277,7 +1336,7 @@ control(zz_sim *s, sim_event *ev)
 				sim_crash(s, nd->id);
 			break;
 		case EV_RESTART:
-			sim_restart(s, nd->id);
+			sim_restart(s, nd->id, zz_rng_chance(&s->rng, 500000));
 			break;
 		case EV_PARTITION:
 			if (s->faulty_net)
@@ -1296,7 +1355,7 @@ control(zz_sim *s, sim_event *ev)
 			s->partitioned = 0;
 			sim_trace(s, "calm          faults end; every replica up");
 			for (uint32_t r = 0; r < s->n; r++)
-				sim_restart(s, r);
+				sim_restart(s, r, zz_rng_chance(&s->rng, 500000));
 			break;
 		case EV_PRIMARY_CRASH:
 			primary_crash(s);

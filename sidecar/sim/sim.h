@@ -82,6 +82,7 @@ typedef struct zz_sim_stats
 	uint64_t	state_transfers;
 	uint64_t	cached_replies;
 	uint64_t	crashes;
+	uint64_t	amnesia_restarts;	/* restarts from the kept stable checkpoint only */
 	uint64_t	partitions;
 	uint64_t	primary_crashes;	/* liveness probes run */
 	/* The Byzantine cast: how many faulty nodes behaved so. */

@@ -80,6 +80,8 @@ typedef struct sim_node
 	bool		byzantine;
 	zz_forger  *forger;
 	zz_replica_status seen;		/* status at the last inspection */
+	zz_buf		kept;			/* what a shell keeps at its stable checkpoint */
+	zz_seq		kept_seq;
 	zz_view		vc_view;		/* highest VIEW-CHANGE it sent */
 	zz_seq		vc_cc_seq;		/* what that VIEW-CHANGE certified */
 
@@ -170,7 +172,7 @@ extern void sim_make_faulty_client(zz_sim *s, uint32_t client, unsigned bugs);
 /* Acting on the world now. */
 extern uint64_t sim_submit(zz_sim *s, uint32_t client, const char *op);
 extern void sim_crash(zz_sim *s, uint32_t replica);
-extern void sim_restart(zz_sim *s, uint32_t replica);
+extern void sim_restart(zz_sim *s, uint32_t replica, bool amnesia);
 extern void sim_queue(zz_sim *s, uint32_t from, uint32_t to, const uint8_t *buf,
 					  size_t len, zz_time delay);
 
