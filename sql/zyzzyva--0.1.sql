@@ -86,7 +86,11 @@ CREATE TABLE zyzzyva.batch_log (
 
 -- Undo: the before- and after-image of every row change made by a batch
 -- above the stable checkpoint, in canonical row text.  rel is a local OID:
--- undo never leaves this replica.
+-- undo never leaves this replica.  A replicated DDL request (extension/ddl.c)
+-- also records schema actions, interleaved with the row changes in ord:
+-- action names what rollback_to() does, target the object (rel = 0):
+--   drop_table, drop_index, drop_routine, drop_schema   an object it created
+--   unreplicate_table, unreplicate_function             a registration
 CREATE TABLE zyzzyva.undo_log (
     seq     bigint NOT NULL,
     ord     integer NOT NULL,           -- order of the change within the batch
@@ -94,8 +98,22 @@ CREATE TABLE zyzzyva.undo_log (
     rel     oid NOT NULL,
     old_row text,                       -- NULL for an insert
     new_row text,                       -- NULL for a delete
+    action  text CHECK (action IN ('drop_table', 'drop_index', 'drop_routine', 'drop_schema',
+                                   'unreplicate_table', 'unreplicate_function')),
+    target  text,                       -- quoted name or canonical signature
     PRIMARY KEY (seq, ord),
-    CHECK (old_row IS NOT NULL OR new_row IS NOT NULL)
+    CHECK (CASE WHEN action IS NULL THEN old_row IS NOT NULL OR new_row IS NOT NULL
+                ELSE target IS NOT NULL AND old_row IS NULL AND new_row IS NULL END)
+);
+
+-- Replicated DDL requests applied here (zyzzyva.replicated_ddl), kept
+-- past stable checkpoints: the schema history of the replica.  Rolled
+-- back with their batch.
+CREATE TABLE zyzzyva.ddl_log (
+    seq     bigint NOT NULL,
+    request integer NOT NULL,
+    sql     text NOT NULL,
+    PRIMARY KEY (seq, request)
 );
 
 -- ---------------------------------------------------------------------
@@ -111,6 +129,16 @@ CREATE FUNCTION zyzzyva.replicate_function(fn regprocedure) RETURNS text
     AS 'MODULE_PATHNAME', 'zyzzyva_replicate_function' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
     'make a function callable as a replicated request; returns its canonical signature';
+
+-- Schema setup as a replicated request (extension/ddl.c): a call on any
+-- replica goes through the sidecar like a call of a replicated function,
+-- and every replica runs the SQL at the same point in the order, inside
+-- apply_batch(), where replicate_table() and replicate_function() are
+-- allowed.  A built-in replicated function: not in function_registry.
+CREATE FUNCTION zyzzyva.replicated_ddl(sql text) RETURNS void
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicated_ddl' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION zyzzyva.replicated_ddl(text) IS
+    'run schema setup (CREATE TABLE/INDEX/FUNCTION/SCHEMA, ALTER and GRANT on what it creates, row writes, replicate_table/replicate_function) as a replicated request: every replica applies it at the same point in the order; a rollback drops what it created';
 
 -- the triggers replicate_table() installs (extension/capture.c)
 CREATE FUNCTION zyzzyva.guard() RETURNS trigger
@@ -359,6 +387,10 @@ CREATE VIEW zyzzyva.status AS
 CREATE VIEW zyzzyva.digest_check AS
     SELECT zyzzyva.verify_digest() AS digest_ok;
 
+-- The replicated DDL requests this replica applied.
+CREATE VIEW zyzzyva.ddl_history AS
+    SELECT seq, request, sql FROM zyzzyva.ddl_log;
+
 -- ---------------------------------------------------------------------
 -- Privileges: reading is for everyone; changing replicated state is for
 -- the daemon's role and the administrator (grant as needed).
@@ -366,10 +398,11 @@ CREATE VIEW zyzzyva.digest_check AS
 
 GRANT USAGE ON SCHEMA zyzzyva TO PUBLIC;
 GRANT SELECT ON zyzzyva.replicated_functions, zyzzyva.replicated_tables,
-                zyzzyva.status, zyzzyva.schema_items TO PUBLIC;
+                zyzzyva.status, zyzzyva.schema_items, zyzzyva.ddl_history TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     zyzzyva.replicate_table(regclass),
     zyzzyva.replicate_function(regprocedure),
+    zyzzyva.replicated_ddl(text),
     zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea),
     zyzzyva.rollback_to(bigint),
     zyzzyva.mark_stable(bigint, bytea, bytea),
