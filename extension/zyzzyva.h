@@ -143,6 +143,7 @@ extern void zz_sidecar_exchange(const char *what, const StringInfo request,
 								StringInfo response, uint8 *type);
 extern void zz_sidecar_disconnect(void);
 extern void zz_sidecar_cleanup(void);
+extern void zz_sidecar_status(StringInfo out);
 
 /* determinism.c */
 extern void zz_determinism_init(void);

@@ -2,7 +2,7 @@
 -- ddl: schema setup as a replicated request (zyzzyva.replicated_ddl): it
 -- runs inside apply_batch(), may declare replicated objects, refuses what
 -- its undo could not take back, and rolls back to the exact earlier state
--- and digest.
+-- and digest.  Then the sidecar's status views, without a sidecar.
 --
 \pset null '(null)'
 
@@ -204,6 +204,27 @@ SELECT request, sqlstate, result
     $$),
     call('public.transfer(integer,integer,bigint)', '1', '2', '10')]));
 SELECT zyzzyva.state_digest() = :'digest_1' AS digest_same_as_first_time, zyzzyva.verify_digest();
+
+-- the sidecar's status views: with no sidecar configured, a clear error
+SELECT * FROM zyzzyva.sidecar_status();
+SELECT * FROM zyzzyva.sidecar;
+-- with nothing at the socket path, an error at once (never a wait)
+SET zyzzyva.socket_path = '/nonexistent/zyzzyva.sock';
+SELECT * FROM zyzzyva.peers;
+SELECT * FROM zyzzyva.request_stats;
+DO $$
+BEGIN
+    PERFORM * FROM zyzzyva.sidecar;
+EXCEPTION WHEN connection_failure THEN
+    RAISE NOTICE 'SQLSTATE %', SQLSTATE;
+END $$;
+-- the views' columns
+SELECT attrelid::regclass AS view, string_agg(attname, ', ' ORDER BY attnum) AS columns
+  FROM pg_attribute
+ WHERE attrelid IN ('zyzzyva.sidecar'::regclass, 'zyzzyva.peers'::regclass,
+                    'zyzzyva.request_stats'::regclass)
+ GROUP BY attrelid ORDER BY attrelid::regclass::text;
+RESET zyzzyva.socket_path;
 
 \c contrib_regression
 DROP DATABASE zz_ddl;
