@@ -51,8 +51,8 @@ PG_FUNCTION_INFO_V1(zyzzyva_apply_batch);
 
 /*
  * The replicated functions, as of the start of the batch: sorted canonical
- * signatures.  Registration is refused inside replicated execution, so the
- * set cannot change while a batch runs.
+ * signatures.  Registration is refused inside replicated execution except
+ * in a replicated DDL request (ddl.c), after which the set is read again.
  */
 static char **zz_registry = NULL;
 static int	zz_nregistry = 0;
@@ -97,17 +97,18 @@ compare_strings(const void *a, const void *b)
 }
 
 /*
- * Load the registry's signatures into cxt for the batch.
+ * Load the registry's signatures into cxt for the batch; fresh: with a new
+ * snapshot, that sees what the batch's DDL requests registered.
  */
 static void
-load_registry(MemoryContext cxt)
+load_registry(MemoryContext cxt, bool fresh)
 {
 	Oid			saved_user;
 	int			saved_sec;
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
-	if (SPI_execute("SELECT signature FROM zyzzyva.function_registry", true, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT signature FROM zyzzyva.function_registry", !fresh, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.function_registry");
 	zz_nregistry = (int) SPI_processed;
 	zz_registry = MemoryContextAlloc(cxt, sizeof(char *) * Max(zz_nregistry, 1));
@@ -127,6 +128,8 @@ load_registry(MemoryContext cxt)
 static bool
 is_replicated(const char *signature)
 {
+	if (strcmp(signature, ZZ_DDL_SIGNATURE) == 0)
+		return true;			/* built in: ddl.c */
 	return bsearch(&signature, zz_registry, zz_nregistry, sizeof(char *),
 				   compare_strings) != NULL;
 }
@@ -486,7 +489,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_exec.nd_seed = nd_seed;
 	zz_exec.undo_ord = 0;
 
-	load_registry(CurrentMemoryContext);
+	load_registry(CurrentMemoryContext, false);
 	reqcxt = AllocSetContextCreate(CurrentMemoryContext, "zyzzyva request",
 								   ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&replies);
@@ -505,6 +508,13 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		seed_builtin_random();
 
 		out = execute_request(&reqs[i], reqcxt);
+
+		/* a DDL request may have declared functions for the next ones */
+		if (zz_exec.ddl_ran)
+		{
+			zz_exec.ddl_ran = false;
+			load_registry(CurrentMemoryContext, true);
+		}
 
 		initStringInfo(&reply);
 		if (out.sqlerrcode == 0)

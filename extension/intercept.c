@@ -33,7 +33,8 @@
  *
  * The hooks need to know, per OID, whether a function is replicated: a
  * backend-local table from OID to canonical signature, read from
- * zyzzyva.function_registry and resolved through to_regprocedure().  It is
+ * zyzzyva.function_registry and resolved through to_regprocedure(), plus
+ * the extension's own zyzzyva.replicated_ddl(text) (ddl.c).  It is
  * rebuilt lazily after any change to pg_proc, pg_namespace or pg_type (a
  * rename changes which function a signature names) and after any change to
  * the registry, which a trigger on the registry announces to every backend
@@ -197,6 +198,19 @@ zz_fns_load(void)
 	}
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
+
+	/* the built-in replicated function of the extension (ddl.c) */
+	{
+		Oid			fnoid = zz_resolve_signature(ZZ_DDL_SIGNATURE);
+		ZzReplicatedFn *entry;
+		bool		found;
+
+		if (OidIsValid(fnoid))
+		{
+			entry = hash_search(zz_fns, &fnoid, HASH_ENTER, &found);
+			entry->signature = MemoryContextStrdup(zz_fns_cxt, ZZ_DDL_SIGNATURE);
+		}
+	}
 }
 
 /*

@@ -9,6 +9,10 @@
  * the current definitions of the objects it names are part of the state
  * digest (zyzzyva.schema_items).
  *
+ * Both functions run outside replicated execution (by hand, on every
+ * replica), or inside a replicated DDL request (ddl.c), where they join
+ * the batch's transaction and digest lanes, and record their undo.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -70,8 +74,10 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	Oid			saved_user;
 	int			saved_sec;
 	StringInfoData sql;
+	bool		nested = zz_ddl_registering();
 
-	zz_require_no_mode("zyzzyva.replicate_table()");
+	if (!nested)
+		zz_require_no_mode("zyzzyva.replicate_table()");
 
 	/* blocks writers until commit, as CREATE TRIGGER would */
 	rel = table_open(relid, ShareRowExclusiveLock);
@@ -111,7 +117,8 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	 */
 	table_close(rel, NoLock);
 
-	zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.replicate_table()");
+	if (!nested)
+		zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.replicate_table()");
 	SPI_connect();
 
 	values[0] = CStringGetTextDatum(nspname);
@@ -123,8 +130,11 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("table %s is already replicated", qualname)));
 
-	/* the rows already there become part of the replicated state */
-	zz_digest_table_rows(qualname, &zz_exec.lanes, false);
+	/*
+	 * The rows already there become part of the replicated state.  Inside a
+	 * DDL request they may have been written by its earlier statements.
+	 */
+	zz_digest_table_rows(qualname, &zz_exec.lanes, nested);
 	zz_exec.lanes_dirty = true;
 
 	zz_as_owner(&saved_user, &saved_sec);
@@ -143,11 +153,16 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 					 "ALTER TABLE %s ENABLE ALWAYS TRIGGER zyzzyva_guard, "
 					 "ENABLE ALWAYS TRIGGER zyzzyva_capture",
 					 qualname, qualname, qualname);
+	zz_ddl_internal_begin();
 	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not create the triggers of %s", qualname);
+	zz_ddl_internal_end();
 
 	SPI_finish();
-	zz_leave_mode();
+	if (nested)
+		zz_ddl_record_registration("unreplicate_table", qualname);
+	else
+		zz_leave_mode();
 	PG_RETURN_VOID();
 }
 
@@ -182,8 +197,10 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 	Datum		values[3];
 	Oid			saved_user;
 	int			saved_sec;
+	bool		nested = zz_ddl_registering();
 
-	zz_require_no_mode("zyzzyva.replicate_function()");
+	if (!nested)
+		zz_require_no_mode("zyzzyva.replicate_function()");
 
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fnoid));
 	if (!HeapTupleIsValid(tup))
@@ -242,7 +259,8 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 	values[2] = CStringGetTextDatum(NameStr(proc->proname));
 	ReleaseSysCache(tup);
 
-	zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.replicate_function()");
+	if (!nested)
+		zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.replicate_function()");
 	SPI_connect();
 	if (run("SELECT 1 FROM zyzzyva.function_registry WHERE signature = $1",
 			1, argtypes, values, SPI_OK_SELECT) > 0)
@@ -255,7 +273,10 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 		3, argtypes, values, SPI_OK_INSERT);
 	zz_restore_user(saved_user, saved_sec);
 	SPI_finish();
-	zz_leave_mode();
+	if (nested)
+		zz_ddl_record_registration("unreplicate_function", signature);
+	else
+		zz_leave_mode();
 
 	PG_RETURN_TEXT_P(cstring_to_text(signature));
 }

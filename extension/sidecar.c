@@ -21,6 +21,9 @@
  * zyzzyva.call_timeout bounds it, and the backend exits with the
  * postmaster.  An absent sidecar is an immediate error, never a wait.
  *
+ * zyzzyva.sidecar_status() asks the sidecar for its status on a short
+ * connection of its own (the views zyzzyva.sidecar, peers, request_stats).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -30,13 +33,17 @@
 #include <unistd.h>
 
 #include "common/string.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
 #include "zyzzyva.h"
+
+PG_FUNCTION_INFO_V1(zyzzyva_sidecar_status);
 
 /* the sidecar's largest reply (ZZ_MAX_REPLY_LEN in sidecar/core/types.h) */
 #define ZZ_MAX_FRAME_IN		((1 << 20) + ZZ_FT_L_RESULT_HDR)
@@ -424,4 +431,199 @@ void
 zz_sidecar_disconnect(void)
 {
 	zz_disconnect();
+}
+
+/*
+ * The sidecar's status: zyzzyvad answers an empty FT_L_STATUS_REQ frame on
+ * its local socket with one FT_L_STATUS frame of "key: value" lines (what
+ * zyzzyva-cli --status prints).  Asked on a connection of its own, opened
+ * and closed here, so that it never disturbs the connection that carries
+ * calls.  Bounded: zyzzyva.call_timeout, at most ZZ_STATUS_TIMEOUT_MS.
+ */
+#define ZZ_FT_L_STATUS_REQ		0x13
+#define ZZ_FT_L_STATUS			0x14
+#define ZZ_STATUS_TIMEOUT_MS	10000
+#define ZZ_MAX_STATUS			(1 << 20)
+
+static void
+zz_status_fail(const char *path, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("could not read the status of the zyzzyva sidecar at \"%s\": %s",
+					path, why),
+			 errhint("Start zyzzyvad for this replica, or set zyzzyva.socket_path to its client_socket.")));
+}
+
+/*
+ * Wait for events on sock until deadline, serving interrupts.
+ */
+static void
+zz_status_wait(pgsocket sock, int events, TimestampTz deadline, const char *path)
+{
+	long		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	int			rc;
+
+	if (timeout <= 0)
+		zz_status_fail(path, "no answer in time");
+	rc = WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
+						   sock, timeout, PG_WAIT_EXTENSION);
+	if (rc & WL_LATCH_SET)
+	{
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static void
+zz_status_exchange(pgsocket sock, const char *path, StringInfo out)
+{
+	struct sockaddr_un sa;
+	TimestampTz deadline;
+	char		req[ZZ_FRAME_HDR] = {ZZ_FT_L_STATUS_REQ, 0, 0, 0, 0};
+	size_t		sent = 0;
+	size_t		need = ZZ_FRAME_HDR;
+	int			timeout_ms = zz_call_timeout > 0 ?
+		Min(zz_call_timeout, ZZ_STATUS_TIMEOUT_MS) : ZZ_STATUS_TIMEOUT_MS;
+	uint8		type;
+
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		zz_status_fail(path, "the path is too long for a Unix socket");
+	strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	if (connect(sock, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+		zz_status_fail(path, strerror(errno));
+
+	while (sent < sizeof(req))
+	{
+		ssize_t		n = send(sock, req + sent, sizeof(req) - sent, MSG_NOSIGNAL);
+
+		if (n > 0)
+			sent += (size_t) n;
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			zz_status_wait(sock, WL_SOCKET_WRITEABLE, deadline, path);
+		else
+			zz_status_fail(path, strerror(errno));
+	}
+
+	resetStringInfo(out);
+	while ((size_t) out->len < need)
+	{
+		ssize_t		n;
+
+		enlargeStringInfo(out, (int) (need - out->len));
+		n = recv(sock, out->data + out->len, need - out->len, 0);
+		if (n > 0)
+		{
+			out->len += (int) n;
+			if (need == ZZ_FRAME_HDR && out->len >= ZZ_FRAME_HDR)
+			{
+				const uint8 *h = (const uint8 *) out->data;
+				uint32		len = (uint32) h[1] | ((uint32) h[2] << 8) |
+					((uint32) h[3] << 16) | ((uint32) h[4] << 24);
+
+				if (len > ZZ_MAX_STATUS)
+					zz_status_fail(path, "the answer is too large");
+				need = ZZ_FRAME_HDR + (size_t) len;
+			}
+		}
+		else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			zz_status_wait(sock, WL_SOCKET_READABLE, deadline, path);
+		else if (n == 0)
+			zz_status_fail(path, "the sidecar closed the connection");
+		else
+			zz_status_fail(path, strerror(errno));
+	}
+	out->data[out->len] = '\0';
+	type = (uint8) out->data[0];
+	if (type == ZZ_FT_L_ERROR)
+	{
+		char	   *reason = pstrdup(out->data + ZZ_FRAME_HDR);
+
+		pg_clean_ascii(reason);
+		zz_status_fail(path, psprintf("the sidecar refused: %s", reason));
+	}
+	if (type != ZZ_FT_L_STATUS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("the zyzzyva sidecar at \"%s\" answered a status request with frame type %u",
+						path, type)));
+	/* the payload alone */
+	memmove(out->data, out->data + ZZ_FRAME_HDR, out->len - ZZ_FRAME_HDR + 1);
+	out->len -= ZZ_FRAME_HDR;
+}
+
+/*
+ * The status text of this replica's sidecar, into out.  Any failure is an
+ * ERROR, at once if nothing listens, within the timeout otherwise.
+ */
+void
+zz_sidecar_status(StringInfo out)
+{
+	char	   *path = zz_resolve_socket_path();
+	pgsocket	sock;
+
+	if (path == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no zyzzyva sidecar is configured"),
+				 errhint("Set zyzzyva.socket_path in postgresql.conf to the client_socket of this replica's zyzzyvad, and reload.")));
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sock == PGINVALID_SOCKET)
+		zz_status_fail(path, strerror(errno));
+	PG_TRY();
+	{
+		zz_status_exchange(sock, path, out);
+	}
+	PG_FINALLY();
+	{
+		closesocket(sock);
+	}
+	PG_END_TRY();
+	pfree(path);
+}
+
+/*
+ * zyzzyva.sidecar_status() returns table (key text, value text)
+ *
+ * The sidecar's status lines, in its order, split at the first ": ".
+ */
+Datum
+zyzzyva_sidecar_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StringInfoData text;
+	char	   *line;
+
+	InitMaterializedSRF(fcinfo, 0);
+	initStringInfo(&text);
+	zz_sidecar_status(&text);
+
+	line = text.data;
+	while (*line != '\0')
+	{
+		char	   *end = strchr(line, '\n');
+		char	   *sep;
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		if (end != NULL)
+			*end = '\0';
+		sep = strstr(line, ": ");
+		if (sep != NULL)
+		{
+			*sep = '\0';
+			pg_clean_ascii(line);
+			pg_clean_ascii(sep + 2);
+			values[0] = CStringGetTextDatum(line);
+			values[1] = CStringGetTextDatum(sep + 2);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		if (end == NULL)
+			break;
+		line = end + 1;
+	}
+	return (Datum) 0;
 }

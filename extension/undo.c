@@ -18,7 +18,9 @@
  * with session_replication_role = replica, so that user triggers and
  * foreign-key checks do not fire (each step restores an earlier state
  * exactly, as logical replication's apply does); the capture trigger still
- * fires and takes each change back out of the digest.  A stable checkpoint
+ * fires and takes each change back out of the digest.  Schema actions of
+ * replicated DDL requests are undone in the same order (ddl.c: drop what
+ * the request created, take back its registrations).  A stable checkpoint
  * is committed by 2f+1 replicas and is never rolled back; mark_stable()
  * records one and deletes the undo it makes useless.
  *
@@ -248,6 +250,7 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 	MemoryContext rowcxt;
 
 	zz_enter_mode(ZZ_MODE_UNDO, "zyzzyva.rollback_to()");
+	zz_ddl_undo_begin();
 	SPI_connect();
 	read_marks(&last_seq, &stable_seq, &max_cc_seq, false);
 	if (target < stable_seq)
@@ -274,16 +277,20 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 
 	values[0] = Int64GetDatum(target);
 	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT seq, rel, old_row, new_row FROM zyzzyva.undo_log "
+									   "SELECT seq, rel, old_row, new_row, action, target, request "
+									   "FROM zyzzyva.undo_log "
 									   "WHERE seq > $1 ORDER BY seq DESC, ord DESC",
 									   1, argtypes, values, NULL, true, 0);
 	for (;;)
 	{
 		int64		n;
 		int64	   *seqs;
+		int32	   *requests;
 		Oid		   *rels;
 		char	  **olds,
-				  **news;
+				  **news,
+				  **actions,
+				  **targets;
 
 		MemoryContextReset(rowcxt);
 		SPI_cursor_fetch(portal, true, UNDO_FETCH);
@@ -292,9 +299,12 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 			break;
 		/* copy the batch out: running the undo replaces SPI_tuptable */
 		seqs = MemoryContextAlloc(rowcxt, sizeof(int64) * n);
+		requests = MemoryContextAlloc(rowcxt, sizeof(int32) * n);
 		rels = MemoryContextAlloc(rowcxt, sizeof(Oid) * n);
 		olds = MemoryContextAlloc(rowcxt, sizeof(char *) * n);
 		news = MemoryContextAlloc(rowcxt, sizeof(char *) * n);
+		actions = MemoryContextAlloc(rowcxt, sizeof(char *) * n);
+		targets = MemoryContextAlloc(rowcxt, sizeof(char *) * n);
 		for (int64 i = 0; i < n; i++)
 		{
 			HeapTuple	tup = SPI_tuptable->vals[i];
@@ -303,32 +313,49 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 			char	   *v;
 
 			seqs[i] = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			requests[i] = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 			rels[i] = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
 			v = SPI_getvalue(tup, desc, 3);
 			olds[i] = v ? MemoryContextStrdup(rowcxt, v) : NULL;
 			v = SPI_getvalue(tup, desc, 4);
 			news[i] = v ? MemoryContextStrdup(rowcxt, v) : NULL;
+			v = SPI_getvalue(tup, desc, 5);
+			actions[i] = v ? MemoryContextStrdup(rowcxt, v) : NULL;
+			v = SPI_getvalue(tup, desc, 6);
+			targets[i] = v ? MemoryContextStrdup(rowcxt, v) : NULL;
 		}
 		SPI_freetuptable(SPI_tuptable);
 
 		for (int64 i = 0; i < n; i++)
 		{
 			bool		found;
-			ZzUndoPlans *p = hash_search(plans, &rels[i], HASH_ENTER, &found);
+			ZzUndoPlans *p;
 
 			CHECK_FOR_INTERRUPTS();
+			/* drops of an earlier DDL request's objects, once past it */
+			zz_ddl_undo_flush(seqs[i], requests[i]);
+			if (actions[i] != NULL)
+			{
+				/* a replicated DDL request's schema action (ddl.c) */
+				zz_ddl_undo(seqs[i], requests[i], actions[i], targets[i]);
+				continue;
+			}
+			p = hash_search(plans, &rels[i], HASH_ENTER, &found);
 			if (!found)
 				build_plans(p);
 			undo_one(p, seqs[i], olds[i], news[i]);
 		}
 	}
 	SPI_cursor_close(portal);
+	zz_ddl_undo_flush(-1, -1);
 
 	/* forget the undone batches; the position goes back to target */
 	zz_as_owner(&saved_user, &saved_sec);
 	if (SPI_execute_with_args("DELETE FROM zyzzyva.undo_log WHERE seq > $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
 		SPI_execute_with_args("DELETE FROM zyzzyva.batch_log WHERE seq > $1",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
+		SPI_execute_with_args("DELETE FROM zyzzyva.ddl_log WHERE seq > $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
 		SPI_execute_with_args("UPDATE zyzzyva.replica_state SET last_seq = $1, "
 							  "last_history = coalesce("

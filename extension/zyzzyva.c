@@ -89,6 +89,7 @@ static void
 zz_reset(void)
 {
 	zz_exec.mode = ZZ_MODE_NONE;
+	zz_exec.ddl = false;
 	zz_nsaved = 0;
 }
 
@@ -238,6 +239,8 @@ zz_enter_mode(ZzMode mode, const char *caller)
 	zz_exec.request = -1;
 	zz_exec.undo_ord = 0;
 	zz_exec.random_calls = 0;
+	zz_exec.ddl = false;
+	zz_exec.ddl_ran = false;
 	zz_exec.entered_in = GetCurrentSubTransactionId();
 	zz_nsaved = 0;
 	zz_exec.mode = mode;
@@ -359,4 +362,5 @@ _PG_init(void)
 	zz_determinism_init();
 	zz_intercept_init();
 	zz_call_init();
+	zz_ddl_init();
 }

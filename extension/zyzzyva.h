@@ -21,7 +21,8 @@
  * digest, taking a snapshot) write no replicated rows.  In ZZ_MODE_INSTALL,
  * while install_snapshot() replaces every replicated row, the capture
  * trigger does nothing: the installer sets the digest itself and writes no
- * undo.
+ * undo.  A replicated DDL request (ddl.c) runs in ZZ_MODE_APPLY with
+ * zz_exec.ddl set.
  *
  *-------------------------------------------------------------------------
  */
@@ -67,6 +68,8 @@ typedef struct ZzExec
 	int32		request;		/* index of the running request, from 0 */
 	int32		undo_ord;		/* order of the next undo record in seq */
 	uint64		random_calls;	/* zyzzyva.random() calls in this request */
+	bool		ddl;			/* a replicated DDL request is running (ddl.c) */
+	bool		ddl_ran;		/* one ran since the registry was loaded */
 
 	/* the running LtHash of all rows of replicated tables */
 	ZzLtHash	lanes;
@@ -103,6 +106,18 @@ extern void zz_digest_table_rows(const char *qualname, ZzLtHash *acc,
 extern void zz_state_digest(uint8 out[ZZ_SHA256_BYTES]);
 extern void zz_sha256(const void *data, size_t len, uint8 out[ZZ_SHA256_BYTES]);
 
+/* ddl.c */
+#define ZZ_DDL_SIGNATURE	"zyzzyva.replicated_ddl(text)"
+extern void zz_ddl_init(void);
+extern bool zz_ddl_registering(void);
+extern void zz_ddl_internal_begin(void);
+extern void zz_ddl_internal_end(void);
+extern void zz_ddl_record_registration(const char *action, const char *target);
+extern void zz_ddl_undo_begin(void);
+extern void zz_ddl_undo(int64 seq, int32 request, const char *action,
+						const char *target);
+extern void zz_ddl_undo_flush(int64 seq, int32 request);
+
 /* undo.c */
 extern void zz_append_columns(StringInfo buf, TupleDesc desc, const char *alias);
 
@@ -128,6 +143,7 @@ extern void zz_sidecar_exchange(const char *what, const StringInfo request,
 								StringInfo response, uint8 *type);
 extern void zz_sidecar_disconnect(void);
 extern void zz_sidecar_cleanup(void);
+extern void zz_sidecar_status(StringInfo out);
 
 /* determinism.c */
 extern void zz_determinism_init(void);

@@ -86,7 +86,11 @@ CREATE TABLE zyzzyva.batch_log (
 
 -- Undo: the before- and after-image of every row change made by a batch
 -- above the stable checkpoint, in canonical row text.  rel is a local OID:
--- undo never leaves this replica.
+-- undo never leaves this replica.  A replicated DDL request (extension/ddl.c)
+-- also records schema actions, interleaved with the row changes in ord:
+-- action names what rollback_to() does, target the object (rel = 0):
+--   drop_table, drop_index, drop_routine, drop_schema   an object it created
+--   unreplicate_table, unreplicate_function             a registration
 CREATE TABLE zyzzyva.undo_log (
     seq     bigint NOT NULL,
     ord     integer NOT NULL,           -- order of the change within the batch
@@ -94,8 +98,22 @@ CREATE TABLE zyzzyva.undo_log (
     rel     oid NOT NULL,
     old_row text,                       -- NULL for an insert
     new_row text,                       -- NULL for a delete
+    action  text CHECK (action IN ('drop_table', 'drop_index', 'drop_routine', 'drop_schema',
+                                   'unreplicate_table', 'unreplicate_function')),
+    target  text,                       -- quoted name or canonical signature
     PRIMARY KEY (seq, ord),
-    CHECK (old_row IS NOT NULL OR new_row IS NOT NULL)
+    CHECK (CASE WHEN action IS NULL THEN old_row IS NOT NULL OR new_row IS NOT NULL
+                ELSE target IS NOT NULL AND old_row IS NULL AND new_row IS NULL END)
+);
+
+-- Replicated DDL requests applied here (zyzzyva.replicated_ddl), kept
+-- past stable checkpoints: the schema history of the replica.  Rolled
+-- back with their batch.
+CREATE TABLE zyzzyva.ddl_log (
+    seq     bigint NOT NULL,
+    request integer NOT NULL,
+    sql     text NOT NULL,
+    PRIMARY KEY (seq, request)
 );
 
 -- ---------------------------------------------------------------------
@@ -111,6 +129,16 @@ CREATE FUNCTION zyzzyva.replicate_function(fn regprocedure) RETURNS text
     AS 'MODULE_PATHNAME', 'zyzzyva_replicate_function' LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
     'make a function callable as a replicated request; returns its canonical signature';
+
+-- Schema setup as a replicated request (extension/ddl.c): a call on any
+-- replica goes through the sidecar like a call of a replicated function,
+-- and every replica runs the SQL at the same point in the order, inside
+-- apply_batch(), where replicate_table() and replicate_function() are
+-- allowed.  A built-in replicated function: not in function_registry.
+CREATE FUNCTION zyzzyva.replicated_ddl(sql text) RETURNS void
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicated_ddl' LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION zyzzyva.replicated_ddl(text) IS
+    'run schema setup (CREATE TABLE/INDEX/FUNCTION/SCHEMA, ALTER and GRANT on what it creates, row writes, replicate_table/replicate_function) as a replicated request: every replica applies it at the same point in the order; a rollback drops what it created';
 
 -- the triggers replicate_table() installs (extension/capture.c)
 CREATE FUNCTION zyzzyva.guard() RETURNS trigger
@@ -359,6 +387,85 @@ CREATE VIEW zyzzyva.status AS
 CREATE VIEW zyzzyva.digest_check AS
     SELECT zyzzyva.verify_digest() AS digest_ok;
 
+-- The replicated DDL requests this replica applied.
+CREATE VIEW zyzzyva.ddl_history AS
+    SELECT seq, request, sql FROM zyzzyva.ddl_log;
+
+-- ---------------------------------------------------------------------
+-- The sidecar's view of the replica, read from its local socket
+-- (zyzzyva.socket_path) when queried; an error if it does not answer.
+-- ---------------------------------------------------------------------
+
+CREATE FUNCTION zyzzyva.sidecar_status() RETURNS TABLE (key text, value text)
+    AS 'MODULE_PATHNAME', 'zyzzyva_sidecar_status' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION zyzzyva.sidecar_status() IS
+    'the local sidecar''s status lines as (key, value), asked over zyzzyva.socket_path; an error (08006) if it does not answer within zyzzyva.call_timeout, at most 10 s';
+
+-- One row: the sidecar's replica and its protocol position.
+CREATE VIEW zyzzyva.sidecar AS
+    SELECT (s->>'id')::integer AS id,
+           (s->>'n')::integer AS n,
+           (s->>'f')::integer AS f,
+           (s->>'view')::bigint AS view,
+           (s->>'primary')::integer AS primary_id,
+           (s->>'primary') = (s->>'id') AS is_primary,
+           s->>'mode' AS mode,
+           (s->>'max_seq')::bigint AS max_seq,
+           (s->>'last_executed')::bigint AS last_executed,
+           (s->>'committed')::bigint AS committed,
+           (s->>'stable_seq')::bigint AS stable_seq,
+           s->>'history' AS history,
+           s->>'stable_state' AS stable_state,
+           (s->>'peers_connected')::integer AS peers_connected,
+           (s->>'clients_connected')::integer AS clients_connected,
+           s->>'pg_state' AS pg_state,
+           s->>'pg_condition' AS pg_condition,
+           (s->>'pid')::integer AS pid,
+           (s->>'uptime_s')::bigint AS uptime_s
+      FROM (SELECT jsonb_object_agg(key, value) AS s
+              FROM zyzzyva.sidecar_status() WHERE key NOT LIKE 'peer.%') AS st;
+
+-- One row per peer replica, from the sidecar's "peer.N: state k=v ..." lines.
+CREATE VIEW zyzzyva.peers AS
+    SELECT substr(key, 6)::integer AS id,
+           split_part(value, ' ', 1) AS state,
+           split_part(value, ' ', 1) = 'connected' AS connected,
+           substring(value FROM ' addr=(\S+)') AS address,
+           substring(value FROM ' since_ms=(\d+)')::bigint AS since_ms,
+           substring(value FROM ' rtt_us=(\d+)')::bigint AS rtt_us,
+           substring(value FROM ' sessions=(\d+)')::bigint AS sessions,
+           substring(value FROM ' frames_in=(\d+)')::bigint AS frames_in,
+           substring(value FROM ' frames_out=(\d+)')::bigint AS frames_out,
+           substring(value FROM ' bytes_in=(\d+)')::bigint AS bytes_in,
+           substring(value FROM ' bytes_out=(\d+)')::bigint AS bytes_out,
+           substring(value FROM ' dropped=(\d+)')::bigint AS dropped,
+           substring(value FROM ' queued=(\d+)')::bigint AS queued
+      FROM zyzzyva.sidecar_status()
+     WHERE key ~ '^peer\.[0-9]+$';
+
+-- Request statistics of the sidecar: its clients (this replica's backends)
+-- and the batches its replica executed.  Latency percentiles are read from
+-- requests_latency_p50_us / _p90_us / _p99_us lines when the sidecar
+-- reports them, NULL otherwise.
+CREATE VIEW zyzzyva.request_stats AS
+    SELECT (s->>'requests_completed_fast')::bigint AS completed_fast,
+           (s->>'requests_completed_commit')::bigint AS completed_commit,
+           (s->>'requests_retransmissions')::bigint AS retransmissions,
+           (s->>'requests_commits_sent')::bigint AS commits_sent,
+           (s->>'requests_outstanding')::bigint AS outstanding,
+           (s->>'rollbacks')::bigint AS rollbacks,
+           (s->>'view_changes')::bigint AS view_changes,
+           (s->>'batches_executed')::bigint AS batches_executed,
+           (s->>'requests_executed')::bigint AS requests_executed,
+           round((s->>'requests_executed')::numeric
+                 / nullif((s->>'batches_executed')::numeric, 0), 2) AS mean_batch_size,
+           (s->>'requests_mean_latency_us')::bigint AS mean_latency_us,
+           (s->>'requests_latency_p50_us')::bigint AS latency_p50_us,
+           (s->>'requests_latency_p90_us')::bigint AS latency_p90_us,
+           (s->>'requests_latency_p99_us')::bigint AS latency_p99_us
+      FROM (SELECT jsonb_object_agg(key, value) AS s
+              FROM zyzzyva.sidecar_status() WHERE key NOT LIKE 'peer.%') AS st;
+
 -- ---------------------------------------------------------------------
 -- Privileges: reading is for everyone; changing replicated state is for
 -- the daemon's role and the administrator (grant as needed).
@@ -366,10 +473,12 @@ CREATE VIEW zyzzyva.digest_check AS
 
 GRANT USAGE ON SCHEMA zyzzyva TO PUBLIC;
 GRANT SELECT ON zyzzyva.replicated_functions, zyzzyva.replicated_tables,
-                zyzzyva.status, zyzzyva.schema_items TO PUBLIC;
+                zyzzyva.status, zyzzyva.schema_items, zyzzyva.ddl_history,
+                zyzzyva.sidecar, zyzzyva.peers, zyzzyva.request_stats TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     zyzzyva.replicate_table(regclass),
     zyzzyva.replicate_function(regprocedure),
+    zyzzyva.replicated_ddl(text),
     zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea),
     zyzzyva.rollback_to(bigint),
     zyzzyva.mark_stable(bigint, bytea, bytea),

@@ -1,0 +1,230 @@
+--
+-- ddl: schema setup as a replicated request (zyzzyva.replicated_ddl): it
+-- runs inside apply_batch(), may declare replicated objects, refuses what
+-- its undo could not take back, and rolls back to the exact earlier state
+-- and digest.  Then the sidecar's status views, without a sidecar.
+--
+\pset null '(null)'
+
+CREATE DATABASE zz_ddl TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
+\c zz_ddl
+CREATE EXTENSION zyzzyva;
+CREATE FUNCTION h(n bigint) RETURNS bytea IMMUTABLE LANGUAGE sql
+    AS $$ SELECT sha256(convert_to(n::text, 'UTF8')) $$;
+CREATE FUNCTION ddl(sql text) RETURNS bytea IMMUTABLE LANGUAGE sql
+    AS $$ SELECT zyzzyva.encode_call('zyzzyva.replicated_ddl(text)', sql) $$;
+CREATE FUNCTION call(signature text, VARIADIC args text[] DEFAULT '{}') RETURNS bytea
+    IMMUTABLE LANGUAGE sql AS $$ SELECT zyzzyva.encode_call(signature, VARIADIC args) $$;
+-- the objects of schemas public and ops, to see what a request created
+CREATE FUNCTION schema_now() RETURNS TABLE (kind text, name text) LANGUAGE sql AS $$
+    SELECT 'relation', c.oid::regclass::text
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname IN ('public', 'ops') AND c.relkind IN ('r', 'i', 'S')
+    UNION ALL
+    SELECT 'function', p.oid::regprocedure::text
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname IN ('public', 'ops')
+       AND p.proname NOT IN ('h', 'ddl', 'call', 'schema_now')
+    UNION ALL
+    SELECT 'schema', nspname::text FROM pg_namespace WHERE nspname = 'ops'
+    ORDER BY 1, 2
+$$;
+SELECT zyzzyva.state_digest() AS digest_0 \gset
+
+-- outside replicated execution a call goes through the sidecar, like a
+-- call of any replicated function: none is configured here
+SELECT zyzzyva.replicated_ddl('CREATE TABLE t (id integer PRIMARY KEY)');
+-- refused in a transaction block, like any replicated call
+BEGIN;
+SELECT zyzzyva.replicated_ddl('CREATE TABLE t (id integer PRIMARY KEY)');
+ROLLBACK;
+-- not for everyone: it runs DDL as the sidecar's role on every replica
+CREATE ROLE zz_ddl_user;
+SET ROLE zz_ddl_user;
+SELECT zyzzyva.replicated_ddl('CREATE TABLE t (id integer PRIMARY KEY)');
+RESET ROLE;
+DROP ROLE zz_ddl_user;
+-- not a table of declared functions: a built-in one
+SELECT count(*) FROM zyzzyva.replicated_functions;
+
+-- batch 1: a bank's schema, rows written before and after the table is
+-- replicated, and a call of the function it declared, in the same batch
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(1, 0, h(1), 1700000000000000, 1, zyzzyva.encode_batch(ARRAY[
+    ddl($$
+        CREATE TABLE accounts (id integer PRIMARY KEY,
+                               balance bigint NOT NULL CHECK (balance >= 0));
+        CREATE INDEX accounts_balance ON accounts (balance);
+        INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 5) AS g;
+        CREATE FUNCTION transfer(a integer, b integer, amount bigint) RETURNS bigint
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            UPDATE accounts SET balance = balance - amount WHERE id = a;
+            UPDATE accounts SET balance = balance + amount WHERE id = b;
+            RETURN (SELECT balance FROM accounts WHERE id = a);
+        END $f$;
+        SELECT zyzzyva.replicate_table('accounts');
+        SELECT zyzzyva.replicate_function('transfer(integer,integer,bigint)');
+        INSERT INTO accounts VALUES (6, 600);
+    $$),
+    call('public.transfer(integer,integer,bigint)', '1', '2', '10')]));
+SELECT * FROM accounts ORDER BY id;
+SELECT schema_name, table_name, primary_key, capturing FROM zyzzyva.replicated_tables;
+SELECT signature FROM zyzzyva.replicated_functions;
+SELECT zyzzyva.verify_digest(), zyzzyva.state_digest() <> :'digest_0' AS digest_moved;
+-- its undo: schema actions in order with the row changes
+SELECT ord, request, rel = 0 AS schema_action, action, target, old_row, new_row
+  FROM zyzzyva.undo_log ORDER BY ord;
+SELECT seq, request, sql LIKE '%CREATE TABLE accounts%' AS sql_kept FROM zyzzyva.ddl_history;
+SELECT zyzzyva.state_digest() AS digest_1 \gset
+
+-- batch 2: what a DDL request refuses, each its own request; a refusal is
+-- the request's reply, and changes nothing
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(2, 0, h(2), 1700000001000000, 2, zyzzyva.encode_batch(ARRAY[
+    ddl('DROP TABLE accounts'),
+    ddl('ALTER TABLE accounts ADD COLUMN note text'),
+    ddl('GRANT SELECT ON accounts TO PUBLIC'),
+    ddl('CREATE OR REPLACE FUNCTION transfer(a integer, b integer, amount bigint) RETURNS bigint LANGUAGE sql AS $f$ SELECT 0::bigint $f$'),
+    ddl('CREATE TABLE s (id serial PRIMARY KEY)'),
+    ddl('CREATE TABLE s (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY)'),
+    ddl('CREATE TEMPORARY TABLE s (id integer PRIMARY KEY)'),
+    ddl('CREATE UNLOGGED TABLE s (id integer PRIMARY KEY)'),
+    ddl('CREATE SEQUENCE s'),
+    ddl('VACUUM accounts'),
+    ddl('CREATE INDEX CONCURRENTLY ON accounts (balance)'),
+    ddl('COMMIT'),
+    ddl('SET search_path = elsewhere'),
+    ddl('DO $d$ BEGIN END $d$'),
+    ddl('CREATE SCHEMA ops CREATE TABLE t (id integer PRIMARY KEY)'),
+    ddl('CREATE TABLE s (id integer PRIMARY KEY); CREATE TABLE s (id integer PRIMARY KEY)'),
+    ddl('CREATE TABLE s (id integer); SELECT zyzzyva.replicate_table(''s'')'),
+    ddl('CREATE TABLE s (id integer PRIMARY KEY, at timestamptz); INSERT INTO s VALUES (1, now())'),
+    ddl('CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $f$ SELECT zyzzyva.replicated_ddl(''SELECT 1'') $f$; SELECT f()'),
+    ddl('CREATE TABLE s (id integer PRIMARY KEY); SELECT zyzzyva.replicate_table(''s''); SELECT zyzzyva.replicate_table(''s'')'),
+    ddl('SELECT zyzzyva.rollback_to(0)'),
+    ddl('CREATE TABLE'),
+    ddl('')]));
+-- nothing of them is left, and the replicated state is as before
+SELECT * FROM schema_now();
+SELECT zyzzyva.state_digest() = :'digest_1' AS digest_same, zyzzyva.verify_digest();
+SELECT count(*) AS undo_records_of_batch_2 FROM zyzzyva.undo_log WHERE seq = 2;
+
+-- a replicated function is not a DDL request: registration is still
+-- refused inside its body
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(3, 0, h(3), 1700000002000000, 3, zyzzyva.encode_batch(ARRAY[
+    ddl($$
+        CREATE FUNCTION sneaky() RETURNS text LANGUAGE sql
+            AS $f$ SELECT zyzzyva.replicate_function('transfer(integer,integer,bigint)') $f$;
+        SELECT zyzzyva.replicate_function('sneaky()');
+    $$),
+    call('public.sneaky()')]));
+SELECT zyzzyva.state_digest() AS digest_3 \gset
+
+-- batch 4: more schema on top of what exists: a schema, a table in it with
+-- a foreign key, altered, granted and given a trigger in the same request
+-- (all undone by dropping it), an index on a replicated table, a
+-- replicated table with rows, and calls
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(4, 1, h(4), 1700000003000000, 4, zyzzyva.encode_batch(ARRAY[
+    ddl($$
+        CREATE SCHEMA ops;
+        CREATE TABLE ops.audit (n integer PRIMARY KEY,
+                                account integer REFERENCES public.accounts,
+                                amount bigint);
+        ALTER TABLE ops.audit ADD COLUMN note text DEFAULT 'none';
+        GRANT SELECT ON ops.audit TO PUBLIC;
+        CREATE FUNCTION ops.no_negative() RETURNS trigger LANGUAGE plpgsql AS $f$
+        BEGIN
+            IF NEW.amount < 0 THEN RAISE EXCEPTION 'negative'; END IF;
+            RETURN NEW;
+        END $f$;
+        CREATE TRIGGER no_negative BEFORE INSERT ON ops.audit
+            FOR EACH ROW EXECUTE FUNCTION ops.no_negative();
+        CREATE UNIQUE INDEX accounts_balance_id ON accounts (balance, id);
+        INSERT INTO ops.audit VALUES (1, 1, 5);
+        SELECT zyzzyva.replicate_table('ops.audit');
+        CREATE FUNCTION ops.note(n integer, account integer, amount bigint) RETURNS integer
+        LANGUAGE sql AS $f$
+            INSERT INTO ops.audit (n, account, amount) VALUES (n, account, amount) RETURNING n
+        $f$;
+        SELECT zyzzyva.replicate_function('ops.note(integer,integer,bigint)');
+    $$),
+    call('ops.note(integer,integer,bigint)', '2', '3', '7'),
+    call('ops.note(integer,integer,bigint)', '3', '3', '-1'),
+    call('public.transfer(integer,integer,bigint)', '3', '4', '50')]));
+SELECT * FROM ops.audit ORDER BY n;
+SELECT * FROM schema_now();
+SELECT zyzzyva.verify_digest(), zyzzyva.state_digest() <> :'digest_3' AS digest_moved;
+SELECT zyzzyva.state_digest() AS digest_4 \gset
+
+-- a snapshot cannot look back across a DDL request: the current rows do
+-- not say which tables were replicated before it
+SELECT length(zyzzyva.snapshot(3)) > 0 AS snapshot_3;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT length(zyzzyva.snapshot(4)) > 0 AS snapshot_4;
+COMMIT;
+
+-- roll batch 4 back: its rows, registrations and objects go, newest first
+SELECT zyzzyva.rollback_to(3);
+SELECT * FROM schema_now();
+SELECT schema_name, table_name FROM zyzzyva.replicated_tables;
+SELECT signature FROM zyzzyva.replicated_functions ORDER BY signature;
+SELECT to_regnamespace('ops') IS NULL AS ops_gone;
+SELECT * FROM accounts ORDER BY id;
+SELECT zyzzyva.state_digest() = :'digest_3' AS digest_restored, zyzzyva.verify_digest();
+
+-- roll everything back: an empty replica again
+SELECT zyzzyva.rollback_to(0);
+SELECT * FROM schema_now();
+SELECT count(*) AS tables FROM zyzzyva.replicated_tables;
+SELECT count(*) AS functions FROM zyzzyva.replicated_functions;
+SELECT count(*) AS undo, (SELECT count(*) FROM zyzzyva.ddl_history) AS ddl FROM zyzzyva.undo_log;
+SELECT zyzzyva.state_digest() = :'digest_0' AS digest_empty, zyzzyva.verify_digest();
+
+-- replay batch 1: the same digest as the first time
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(1, 2, h(1), 1700000000000000, 1, zyzzyva.encode_batch(ARRAY[
+    ddl($$
+        CREATE TABLE accounts (id integer PRIMARY KEY,
+                               balance bigint NOT NULL CHECK (balance >= 0));
+        CREATE INDEX accounts_balance ON accounts (balance);
+        INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 5) AS g;
+        CREATE FUNCTION transfer(a integer, b integer, amount bigint) RETURNS bigint
+        LANGUAGE plpgsql AS $f$
+        BEGIN
+            UPDATE accounts SET balance = balance - amount WHERE id = a;
+            UPDATE accounts SET balance = balance + amount WHERE id = b;
+            RETURN (SELECT balance FROM accounts WHERE id = a);
+        END $f$;
+        SELECT zyzzyva.replicate_table('accounts');
+        SELECT zyzzyva.replicate_function('transfer(integer,integer,bigint)');
+        INSERT INTO accounts VALUES (6, 600);
+    $$),
+    call('public.transfer(integer,integer,bigint)', '1', '2', '10')]));
+SELECT zyzzyva.state_digest() = :'digest_1' AS digest_same_as_first_time, zyzzyva.verify_digest();
+
+-- the sidecar's status views: with no sidecar configured, a clear error
+SELECT * FROM zyzzyva.sidecar_status();
+SELECT * FROM zyzzyva.sidecar;
+-- with nothing at the socket path, an error at once (never a wait)
+SET zyzzyva.socket_path = '/nonexistent/zyzzyva.sock';
+SELECT * FROM zyzzyva.peers;
+SELECT * FROM zyzzyva.request_stats;
+DO $$
+BEGIN
+    PERFORM * FROM zyzzyva.sidecar;
+EXCEPTION WHEN connection_failure THEN
+    RAISE NOTICE 'SQLSTATE %', SQLSTATE;
+END $$;
+-- the views' columns
+SELECT attrelid::regclass AS view, string_agg(attname, ', ' ORDER BY attnum) AS columns
+  FROM pg_attribute
+ WHERE attrelid IN ('zyzzyva.sidecar'::regclass, 'zyzzyva.peers'::regclass,
+                    'zyzzyva.request_stats'::regclass)
+ GROUP BY attrelid ORDER BY attrelid::regclass::text;
+RESET zyzzyva.socket_path;
+
+\c contrib_regression
+DROP DATABASE zz_ddl;
