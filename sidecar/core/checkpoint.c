@@ -867,6 +867,16 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_replica_trace(r, "installed checkpoint %llu from R%u",
 					 (unsigned long long) m.cp.seq, m.replica);
 	zz_vc_after_install(r);
+
+	/*
+	 * While it transferred, it heard nothing else: a view change may have
+	 * passed it by.  Ask where the others are, as after a restart.
+	 */
+	if (r->mode == ZZ_MODE_NORMAL)
+	{
+		r->announce_left = 0;
+		zz_announce_restart(r);
+	}
 	return;
 reject:
 	r->stats.rejected++;

@@ -106,6 +106,7 @@ zz_replica_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 	}
 	r->batch_deadline = UINT64_MAX;
 	r->fill_hole_deadline = UINT64_MAX;
+	r->announce_deadline = UINT64_MAX;
 	return r;
 }
 
@@ -393,6 +394,10 @@ zz_announce_restart(zz_replica *r)
 	zz_encode_fill_hole(&r->out, &m);
 	zz_broadcast(r, &r->out);
 	r->stats.fill_holes++;
+	if (r->announce_left == 0)
+		r->announce_left = ZZ_ANNOUNCE_ROUNDS;
+	r->announce_left--;
+	r->announce_deadline = r->announce_left > 0 ? r->now + r->p.fill_hole_timeout : UINT64_MAX;
 }
 
 /*
@@ -823,6 +828,7 @@ zz_replica_next_deadline(const zz_replica *r)
 	t = min_time(t, zz_checkpoint_deadline(r));
 	t = min_time(t, zz_vc_deadline(r));
 	t = min_time(t, confirm_deadline(r));
+	t = min_time(t, r->announce_deadline);
 	return t;
 }
 
@@ -832,6 +838,15 @@ zz_replica_tick(zz_replica *r, zz_time now)
 	uint32_t	i;
 
 	r->now = now;
+	if (r->announce_deadline <= now)
+	{
+		/* a few more times after a restart: the first may find them busy */
+		r->announce_deadline = UINT64_MAX;
+		if (r->mode == ZZ_MODE_NORMAL)
+			zz_announce_restart(r);
+		else
+			r->announce_left = 0;
+	}
 	if (r->batch_deadline <= now)
 	{
 		r->batch_deadline = UINT64_MAX;

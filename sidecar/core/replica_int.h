@@ -167,6 +167,8 @@ struct zz_replica
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
+	uint32_t	announce_left;	/* restart announcements still to send */
+	zz_time		announce_deadline;
 
 	zz_vc_state *vc;
 
@@ -243,6 +245,7 @@ extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
+#define ZZ_ANNOUNCE_ROUNDS	4		/* restart announcements, a fill-hole interval apart */
 extern void zz_announce_restart(zz_replica *r);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern void zz_checkpoint_recheck(zz_replica *r);

@@ -1159,12 +1159,17 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 
 /*
  * The view every correct, running replica is in, in normal mode; false if
- * they are not all there (a view change or a state transfer is going on).
+ * they are not all there (a view change or a state transfer is going on),
+ * or if one has not yet executed up to the others' stable checkpoint (it
+ * restarted from its kept checkpoint and is still catching up: until then
+ * it is one of the f faulty, and crashing the primary would make f+1).
  */
 static bool
 settled_view(zz_sim *s, zz_view *view)
 {
 	bool		first = true;
+	zz_seq		stable = 0,
+				behind = UINT64_MAX;
 
 	for (uint32_t i = 0; i < s->n; i++)
 	{
@@ -1178,8 +1183,12 @@ settled_view(zz_sim *s, zz_view *view)
 			return false;
 		*view = st.view;
 		first = false;
+		if (st.stable_seq > stable)
+			stable = st.stable_seq;
+		if (st.last_executed < behind)
+			behind = st.last_executed;
 	}
-	return !first;
+	return !first && behind >= stable;
 }
 
 /*
