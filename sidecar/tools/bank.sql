@@ -1,10 +1,11 @@
--- bank.sql: the demo's schema, applied identically on every replica.
+-- bank.sql: the demo's schema.
 --
--- Schema setup is not a replicated request yet: each replica's database is
--- given exactly this script, so that every replica starts from the same
--- rows, the same function definition, and therefore the same state digest
--- (the digest covers the replicated tables' rows and definitions and the
--- replicated functions' definitions).
+-- The demo runs it once, through one replica, as a replicated request
+-- (SELECT zyzzyva.replicated_ddl(<this script>)); the tests also apply it
+-- identically to every replica's database before their sidecars start.
+-- Either way every replica has the same rows, the same function definition,
+-- and therefore the same state digest (it covers the replicated tables'
+-- rows and definitions and the replicated functions' definitions).
 
 CREATE TABLE accounts (
     id      integer PRIMARY KEY,

@@ -14,9 +14,9 @@
 # CLIENTS (clients per replica, 2), TRANSFERS (per client, 40),
 # BENCH_SECONDS (per measurement, 3; 0 skips it), KEEP=1 (leave running).
 #
-# Schema setup is not a replicated request yet: the bank's schema is given
-# to every replica's database through psql, identically (bank.sql).  The
-# transfers are plain SQL, SELECT transfer(...), in psql sessions on every
+# The bank's schema (bank.sql) is set up once, through replica 0, as a
+# replicated request (zyzzyva.replicated_ddl): every replica applies it at
+# the same point in the order.  The transfers are plain SQL, SELECT transfer(...), in psql sessions on every
 # replica: the extension's call path sends each through its replica's
 # sidecar (zyzzyva.socket_path, set by zyzzyva-cluster).  zyzzyva-cli shows
 # the same call made on the socket directly.
@@ -92,10 +92,17 @@ sql() {
 		-v ON_ERROR_STOP=1 -h "$DIR/run" -p "$(port "$i")" -d zyzzyva "$@"
 }
 
-# --- 4. the schema, on every replica ---
-say "bank schema on every replica (not a replicated request yet: the same script, through psql, on each)"
+# --- 4. the schema, once, through replica 0, as a replicated request ---
+say "bank schema through replica 0 only: SELECT zyzzyva.replicated_ddl(<bank.sql>), which every replica applies at the same point in the order"
+{ printf 'SELECT zyzzyva.replicated_ddl($ddl$'; cat "$here/bank.sql"; printf '$ddl$);\n'; } |
+	sql 0 -A -t >/dev/null
 for ((i = 0; i < N; i++)); do
-	sql "$i" -A -t <"$here/bank.sql" >/dev/null
+	for ((t = 0; t < 100; t++)); do
+		[ "$(sql "$i" -A -t -c "SELECT count(*) FROM zyzzyva.replicated_tables")" -ge 1 ] && break
+		sleep 0.1
+	done
+	[ "$(sql "$i" -A -t -c "SELECT count(*) FROM zyzzyva.replicated_tables")" -ge 1 ] ||
+		die "replica $i did not apply the schema within 10 s (see $DIR/replica-$i.log)"
 	echo "replica $i: $(sql "$i" -A -t -c "SELECT count(*) || ' accounts, total ' || sum(balance) FROM accounts")"
 done
 echo "replicated: $(sql 0 -A -t -c "SELECT string_agg(signature, ', ') FROM zyzzyva.replicated_functions")," \
