@@ -52,6 +52,7 @@ struct zz_client
 	zz_digest	req_digest;
 	zz_time		sent_at;
 	zz_time		commit_deadline;
+	bool		commit_fired;	/* commit_deadline passed without a quorum */
 	zz_time		retransmit_deadline;
 	zz_time		retransmit_interval;
 	zz_resp_slot resp[ZZ_MAX_N];
@@ -282,6 +283,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	q.n_auth = (uint8_t) c->p.n;
 	zz_request_digest(c->crypto, &q, &c->req_digest);
 	c->commit_deadline = now + commit_wait(c);
+	c->commit_fired = false;
 	for (i = 0; i < c->p.n; i++)
 		zz_mac_compute(c->crypto, i, &c->req_digest, &q.auth[i]);
 	zz_buf_reset(&c->req);
@@ -593,7 +595,8 @@ zz_client_next_deadline(const zz_client *c)
 	if (!c->busy)
 		return UINT64_MAX;
 	t = c->retransmit_deadline;
-	if (!c->committing && c->commit_deadline < t && !(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+	if (!c->committing && !c->commit_fired && c->commit_deadline < t &&
+		!(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
 		t = c->commit_deadline;
 	return t;
 }
@@ -605,9 +608,19 @@ zz_client_tick(zz_client *c, zz_time now)
 
 	if (!c->busy)
 		return;
-	if (!c->committing && now >= c->commit_deadline && !(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+	if (!c->committing && !c->commit_fired && now >= c->commit_deadline &&
+		!(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
 	{
-		c->commit_deadline = UINT64_MAX;
+		/*
+		 * Without 2f+1 matching yet, keep the deadline passed: each further
+		 * response tries again (on_spec_response), so the request commits
+		 * as soon as the quorum is in.  Only the timer is spent.  (Moving
+		 * the deadline to infinity here left a request whose timer fired
+		 * early, as the adaptive timer's zero wait makes it do whenever the
+		 * loop ticks between submit and the responses, waiting for the
+		 * retransmission: 50 ms per request with a backup down.)
+		 */
+		c->commit_fired = true;
 		try_commit(c);
 	}
 	if (now >= c->retransmit_deadline)
@@ -628,6 +641,7 @@ zz_client_tick(zz_client *c, zz_time now)
 		c->committing = false;
 		c->pom_sent = false;	/* a proof of misbehaviour may have been lost too */
 		c->commit_deadline = now + c->p.commit_timeout;
+		c->commit_fired = false;
 		c->stats.retransmissions++;
 		c->retransmit_interval *= 2;
 		if (c->retransmit_interval > c->p.retransmit_max)
