@@ -77,6 +77,8 @@ struct zz_client
 	zz_time		full_ewma;		/* EWMA of the time to n matching responses */
 	uint32_t	commit_streak;	/* consecutive completions on the commit path */
 	uint32_t	since_probe;	/* requests since we last waited for all n */
+	uint32_t	probe_every;	/* wait for all n on every this many requests */
+	bool		probing;		/* the outstanding request is such a probe */
 
 	zz_buf		out;
 	zz_buf		sigbuf;
@@ -221,19 +223,31 @@ zz_client_busy(const zz_client *c)
  * least ZZ_COMMIT_WAIT_MIN and at most commit_timeout.  When requests keep
  * needing the commit path, a replica is down or slow: then commit as soon
  * as 2f+1 match, paying a round trip instead of a timer, and wait the full
- * time only on every ZZ_COMMIT_PROBE-th request to notice its return.
+ * time only on every probe_every-th request to notice its return.  Each
+ * probe that still ends on the commit path doubles probe_every, from
+ * ZZ_COMMIT_PROBE up to ZZ_COMMIT_PROBE_MAX, so a replica that stays down
+ * costs ever fewer full waits; a fast completion resets it.
  */
 #define ZZ_COMMIT_WAIT_MIN	100		/* microseconds */
 #define ZZ_COMMIT_STREAK	3
 #define ZZ_COMMIT_PROBE		32
+#define ZZ_COMMIT_PROBE_MAX	512
 
 static zz_time
 commit_wait(zz_client *c)
 {
 	zz_time		w;
 
-	if (c->commit_streak >= ZZ_COMMIT_STREAK && ++c->since_probe % ZZ_COMMIT_PROBE != 0)
-		return 0;
+	if (c->probe_every == 0)
+		c->probe_every = ZZ_COMMIT_PROBE;
+	c->probing = false;
+	if (c->commit_streak >= ZZ_COMMIT_STREAK)
+	{
+		if (++c->since_probe < c->probe_every)
+			return 0;
+		c->since_probe = 0;
+		c->probing = true;
+	}
 	if (c->full_ewma == 0)
 		return c->p.commit_timeout;
 	w = 2 * c->full_ewma;
@@ -252,12 +266,18 @@ learn_commit_wait(zz_client *c, zz_time latency, zz_completion_path path)
 	{
 		c->commit_streak = 0;
 		c->since_probe = 0;
+		c->probe_every = ZZ_COMMIT_PROBE;
 		/* EWMA with weight 1/8. */
 		c->full_ewma = c->full_ewma == 0 ? latency :
 			c->full_ewma - c->full_ewma / 8 + latency / 8;
 	}
 	else
+	{
 		c->commit_streak++;
+		if (c->probing && c->probe_every < ZZ_COMMIT_PROBE_MAX)
+			c->probe_every *= 2;
+	}
+	c->probing = false;
 }
 
 /*
