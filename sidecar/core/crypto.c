@@ -334,7 +334,8 @@ read_pem_keys(const char *path, bool private_key, EVP_PKEY **ed, EVP_PKEY **x,
 	FILE	   *fp = fopen(path, "r");
 	EVP_PKEY   *k[2] = {NULL, NULL};
 	static const int types[2] = {EVP_PKEY_ED25519, EVP_PKEY_X25519};
-	static const char *const names[2] = {"an Ed25519", "an X25519"};
+	static const char *const names[2] = {"Ed25519", "X25519"};
+	const char *kind = private_key ? "private" : "public";
 
 	if (fp == NULL)
 	{
@@ -345,24 +346,23 @@ read_pem_keys(const char *path, bool private_key, EVP_PKEY **ed, EVP_PKEY **x,
 	}
 	for (int i = 0; i < 2; i++)
 	{
-		char		what[96];
+		char		what[128];
 
 		if (private_key)
 			k[i] = PEM_read_PrivateKey(fp, NULL, no_password, NULL);
 		else
 			k[i] = PEM_read_PUBKEY(fp, NULL, no_password, NULL);
-		if (k[i] == NULL || EVP_PKEY_get_id(k[i]) != types[i])
-		{
+		if (k[i] == NULL)
+			snprintf(what, sizeof(what), "could not read an %s PEM %s key%s from",
+					 names[i], kind,
+					 i == 1 ? " (the second key; regenerate with zyzzyva-keygen)" : "");
+		else if (EVP_PKEY_get_id(k[i]) != types[i])
 			snprintf(what, sizeof(what), "%s %s key is not %s in",
-					 i == 0 ? "first" : "second",
-					 private_key ? "private" : "public", names[i] + 3);
-			if (k[i] == NULL)
-				snprintf(what, sizeof(what), "could not read %s PEM %s key%s from",
-						 names[i], private_key ? "private" : "public",
-						 i == 1 ? " (the second key; regenerate with zyzzyva-keygen)" : "");
-			set_err(err, errlen, what, path);
-			break;
-		}
+					 i == 0 ? "first" : "second", kind, names[i]);
+		else
+			continue;
+		set_err(err, errlen, what, path);
+		break;
 	}
 	fclose(fp);
 	if (k[0] == NULL || k[1] == NULL ||
