@@ -75,7 +75,6 @@ struct zz_client
 	 * responses usually take, and whether a replica seems to be missing.
 	 */
 	zz_time		full_ewma;		/* EWMA of the time to n matching responses */
-	zz_time		done_ewma;		/* EWMA of the time to completion, any path */
 	uint32_t	commit_streak;	/* consecutive completions on the commit path */
 	uint32_t	since_probe;	/* requests since we last waited for all n */
 	uint32_t	probe_every;	/* wait for all n on every this many requests */
@@ -263,8 +262,6 @@ commit_wait(zz_client *c)
 static void
 learn_commit_wait(zz_client *c, zz_time latency, zz_completion_path path)
 {
-	c->done_ewma = c->done_ewma == 0 ? latency :
-		c->done_ewma - c->done_ewma / 8 + latency / 8;
 	if (path == ZZ_PATH_FAST)
 	{
 		c->commit_streak = 0;
@@ -281,30 +278,6 @@ learn_commit_wait(zz_client *c, zz_time latency, zz_completion_path path)
 			c->probe_every *= 2;
 	}
 	c->probing = false;
-}
-
-/*
- * The first retransmission waits retransmit_timeout, or four times the usual
- * time to completion if that is longer (at most retransmit_max).  A
- * retransmission goes to every replica, and each backup that has not seen
- * the request yet answers with a signed CONFIRM-REQ that the primary
- * verifies: when a loaded cluster's latency nears the fixed interval, the
- * retransmissions of many clients add that work exactly when there is no
- * room for it, latency grows, more requests time out, and the cluster can
- * churn through view changes (seen with 512 clients on two busy cores).
- * Scaling the interval with the observed latency, as TCP scales its
- * retransmission timeout, damps that.
- */
-static zz_time
-first_retransmit_interval(const zz_client *c)
-{
-	zz_time		t = 4 * c->done_ewma;
-
-	if (t < c->p.retransmit_timeout)
-		t = c->p.retransmit_timeout;
-	if (t > c->p.retransmit_max)
-		t = c->p.retransmit_max;
-	return t;
 }
 
 /*
@@ -345,7 +318,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	c->lc_seq = 0;
 	c->ts = q.timestamp;
 	c->sent_at = now;
-	c->retransmit_interval = first_retransmit_interval(c);
+	c->retransmit_interval = c->p.retransmit_timeout;
 	c->retransmit_deadline = now + c->retransmit_interval;
 	c->stats.submitted++;
 	c->io.to_replica(c->io.ctx, zz_primary_of(&c->p, c->view), c->req.data, c->req.len);
