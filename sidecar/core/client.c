@@ -52,6 +52,7 @@ struct zz_client
 	zz_digest	req_digest;
 	zz_time		sent_at;
 	zz_time		commit_deadline;
+	bool		commit_fired;	/* commit_deadline passed without a quorum */
 	zz_time		retransmit_deadline;
 	zz_time		retransmit_interval;
 	zz_resp_slot resp[ZZ_MAX_N];
@@ -76,6 +77,8 @@ struct zz_client
 	zz_time		full_ewma;		/* EWMA of the time to n matching responses */
 	uint32_t	commit_streak;	/* consecutive completions on the commit path */
 	uint32_t	since_probe;	/* requests since we last waited for all n */
+	uint32_t	probe_every;	/* wait for all n on every this many requests */
+	bool		probing;		/* the outstanding request is such a probe */
 
 	zz_buf		out;
 	zz_buf		sigbuf;
@@ -220,19 +223,31 @@ zz_client_busy(const zz_client *c)
  * least ZZ_COMMIT_WAIT_MIN and at most commit_timeout.  When requests keep
  * needing the commit path, a replica is down or slow: then commit as soon
  * as 2f+1 match, paying a round trip instead of a timer, and wait the full
- * time only on every ZZ_COMMIT_PROBE-th request to notice its return.
+ * time only on every probe_every-th request to notice its return.  Each
+ * probe that still ends on the commit path doubles probe_every, from
+ * ZZ_COMMIT_PROBE up to ZZ_COMMIT_PROBE_MAX, so a replica that stays down
+ * costs ever fewer full waits; a fast completion resets it.
  */
 #define ZZ_COMMIT_WAIT_MIN	100		/* microseconds */
 #define ZZ_COMMIT_STREAK	3
 #define ZZ_COMMIT_PROBE		32
+#define ZZ_COMMIT_PROBE_MAX	512
 
 static zz_time
 commit_wait(zz_client *c)
 {
 	zz_time		w;
 
-	if (c->commit_streak >= ZZ_COMMIT_STREAK && ++c->since_probe % ZZ_COMMIT_PROBE != 0)
-		return 0;
+	if (c->probe_every == 0)
+		c->probe_every = ZZ_COMMIT_PROBE;
+	c->probing = false;
+	if (c->commit_streak >= ZZ_COMMIT_STREAK)
+	{
+		if (++c->since_probe < c->probe_every)
+			return 0;
+		c->since_probe = 0;
+		c->probing = true;
+	}
 	if (c->full_ewma == 0)
 		return c->p.commit_timeout;
 	w = 2 * c->full_ewma;
@@ -251,12 +266,18 @@ learn_commit_wait(zz_client *c, zz_time latency, zz_completion_path path)
 	{
 		c->commit_streak = 0;
 		c->since_probe = 0;
+		c->probe_every = ZZ_COMMIT_PROBE;
 		/* EWMA with weight 1/8. */
 		c->full_ewma = c->full_ewma == 0 ? latency :
 			c->full_ewma - c->full_ewma / 8 + latency / 8;
 	}
 	else
+	{
 		c->commit_streak++;
+		if (c->probing && c->probe_every < ZZ_COMMIT_PROBE_MAX)
+			c->probe_every *= 2;
+	}
+	c->probing = false;
 }
 
 /*
@@ -282,6 +303,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	q.n_auth = (uint8_t) c->p.n;
 	zz_request_digest(c->crypto, &q, &c->req_digest);
 	c->commit_deadline = now + commit_wait(c);
+	c->commit_fired = false;
 	for (i = 0; i < c->p.n; i++)
 		zz_mac_compute(c->crypto, i, &c->req_digest, &q.auth[i]);
 	zz_buf_reset(&c->req);
@@ -593,7 +615,8 @@ zz_client_next_deadline(const zz_client *c)
 	if (!c->busy)
 		return UINT64_MAX;
 	t = c->retransmit_deadline;
-	if (!c->committing && c->commit_deadline < t && !(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+	if (!c->committing && !c->commit_fired && c->commit_deadline < t &&
+		!(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
 		t = c->commit_deadline;
 	return t;
 }
@@ -605,9 +628,19 @@ zz_client_tick(zz_client *c, zz_time now)
 
 	if (!c->busy)
 		return;
-	if (!c->committing && now >= c->commit_deadline && !(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+	if (!c->committing && !c->commit_fired && now >= c->commit_deadline &&
+		!(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
 	{
-		c->commit_deadline = UINT64_MAX;
+		/*
+		 * Without 2f+1 matching yet, keep the deadline passed: each further
+		 * response tries again (on_spec_response), so the request commits
+		 * as soon as the quorum is in.  Only the timer is spent.  (Moving
+		 * the deadline to infinity here left a request whose timer fired
+		 * early, as the adaptive timer's zero wait makes it do whenever the
+		 * loop ticks between submit and the responses, waiting for the
+		 * retransmission: 50 ms per request with a backup down.)
+		 */
+		c->commit_fired = true;
 		try_commit(c);
 	}
 	if (now >= c->retransmit_deadline)
@@ -628,6 +661,7 @@ zz_client_tick(zz_client *c, zz_time now)
 		c->committing = false;
 		c->pom_sent = false;	/* a proof of misbehaviour may have been lost too */
 		c->commit_deadline = now + c->p.commit_timeout;
+		c->commit_fired = false;
 		c->stats.retransmissions++;
 		c->retransmit_interval *= 2;
 		if (c->retransmit_interval > c->p.retransmit_max)

@@ -30,10 +30,21 @@
  * replica and client ids u32; the tags are the ASCII bytes, no NUL):
  *	seeded Ed25519 private key of replica i = SHA-256("zz-ed25519" || seed || i)
  *	seeded pair key (replica i, client c)	= SHA-256("zz-mac" || seed || i || c)
- *	loaded pair key (replica i, client c)	= HMAC-SHA256(mac_secret, "zz-mac" || i || c)
+ *	loaded pair key (replica i, client c), c hosted by replica h = c / clients_per_replica:
+ *		HKDF-SHA256(ikm = X25519(x_i, X_h) = X25519(x_h, X_i),
+ *					salt = "zyzzyva pair MAC v1", info = "zz-mac" || i || c)
  *	symbolic signer secret of replica i		= SHA-256("zz-sym" || seed || i)
  *	symbolic signature	= SHA-256(secret || msg), then 32 zero bytes
  *	symbolic MAC		= first 16 bytes of SHA-256(pair key || digest)
+ *
+ * Loaded keys are pairwise: each replica has a static X25519 key beside its
+ * Ed25519 key, and the MAC key of (replica i, client c) comes from the
+ * Diffie-Hellman secret of i and the replica h that hosts c (the daemon
+ * whose local programs c serves, and which holds c's keys).  Only i and h
+ * can compute it, so no third replica can forge c's authenticator entry for
+ * i, nor i's replies to c.  (A single cluster-wide secret, as before, let
+ * any replica compute every pair's key.)  i == h is the pair of a replica
+ * and its own clients: X25519(x_h, X_h), which only h knows.
  *
  * A zz_crypto belongs to one node and is not thread-safe: it reuses digest
  * contexts between calls.  It takes its own references to everything it
@@ -55,7 +66,9 @@
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
@@ -76,9 +89,29 @@ struct zz_keyset
 	EVP_PKEY   *pub[ZZ_MAX_N];	/* REAL: every replica's public key */
 	uint8_t		sym_secret[ZZ_MAX_N][ZZ_KEY_LEN];	/* SYMBOLIC signers */
 	uint64_t	seed;			/* pair keys from the seed ... */
-	uint8_t    *mac_secret;		/* ... or, if set, from this secret */
-	size_t		mac_secret_len;
+	bool		pairwise;		/* ... or, if set, from X25519 (loaded keys) */
+	EVP_PKEY   *xpub[ZZ_MAX_N];	/* every replica's X25519 public key */
+	EVP_PKEY   *xpriv;			/* the loading replica's X25519 private key */
+	uint32_t	self_replica;	/* ... which replica that is */
+	uint32_t	clients_per_replica;	/* client c is hosted by c / this */
 };
+
+/*
+ * Signatures this node made recently, by digest of what it signed (REAL
+ * mode).  Ed25519 signing is deterministic and only we hold our key, so a
+ * signature in our name over a message we signed is valid exactly when it
+ * equals the one we made: checking our own signature (our entry in a
+ * commit certificate, which a replica checks once per batch on the commit
+ * path) becomes a hash and a comparison instead of a 65 us verification.
+ */
+#define ZZ_OWN_SIGS			64
+
+typedef struct zz_own_sig
+{
+	bool		used;
+	uint8_t		msg_digest[ZZ_DIGEST_LEN];
+	zz_sig		sig;
+} zz_own_sig;
 
 /* What a node keeps per peer for MACs; allocated on first use. */
 typedef struct zz_peer
@@ -104,8 +137,11 @@ struct zz_crypto
 	bool		has_sym_secret; /* SYMBOLIC replica: may sign */
 	uint8_t		sym_secret[ZZ_MAX_N][ZZ_KEY_LEN];
 	uint64_t	seed;
-	uint8_t    *mac_secret;
-	size_t		mac_secret_len;
+	bool		pairwise;		/* loaded keys: pair keys from dh[] */
+	uint32_t	clients_per_replica;
+	uint8_t		dh[ZZ_MAX_N][ZZ_KEY_LEN];	/* X25519 with each replica */
+	zz_own_sig	own[ZZ_OWN_SIGS];	/* REAL replica: recent signatures */
+	uint32_t	own_next;
 	zz_peer   **peers;			/* indexed by peer id, grown on demand */
 	uint32_t	peers_cap;
 	zz_crypto_stats stats;
@@ -269,12 +305,9 @@ zz_keyset_free(zz_keyset *ks)
 	{
 		EVP_PKEY_free(ks->priv[i]);
 		EVP_PKEY_free(ks->pub[i]);
+		EVP_PKEY_free(ks->xpub[i]);
 	}
-	if (ks->mac_secret != NULL)
-	{
-		OPENSSL_cleanse(ks->mac_secret, ks->mac_secret_len);
-		free(ks->mac_secret);
-	}
+	EVP_PKEY_free(ks->xpriv);
 	OPENSSL_cleanse(ks, sizeof(*ks));
 	free(ks);
 }
@@ -309,60 +342,79 @@ no_password(char *buf, int size, int rwflag, void *u)
 }
 
 /*
- * read_pem_key
- *		Read one Ed25519 key, public or private, from a PEM file.
+ * read_pem_keys
+ *		Read a replica's two keys, public or private, from one PEM file: its
+ *		Ed25519 key, then its X25519 key.  Both are required.
  */
-static EVP_PKEY *
-read_pem_key(const char *path, bool private_key, char *err, size_t errlen)
+static bool
+read_pem_keys(const char *path, bool private_key, EVP_PKEY **ed, EVP_PKEY **x,
+			  char *err, size_t errlen)
 {
 	FILE	   *fp = fopen(path, "r");
-	EVP_PKEY   *key;
+	EVP_PKEY   *k[2] = {NULL, NULL};
+	static const int types[2] = {EVP_PKEY_ED25519, EVP_PKEY_X25519};
+	static const char *const names[2] = {"Ed25519", "X25519"};
+	const char *kind = private_key ? "private" : "public";
 
 	if (fp == NULL)
 	{
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "could not open key file \"%s\": %s",
 					 path, strerror(errno));
-		return NULL;
+		return false;
 	}
-	if (private_key)
-		key = PEM_read_PrivateKey(fp, NULL, no_password, NULL);
-	else
-		key = PEM_read_PUBKEY(fp, NULL, no_password, NULL);
+	for (int i = 0; i < 2; i++)
+	{
+		char		what[128];
+
+		if (private_key)
+			k[i] = PEM_read_PrivateKey(fp, NULL, no_password, NULL);
+		else
+			k[i] = PEM_read_PUBKEY(fp, NULL, no_password, NULL);
+		if (k[i] == NULL)
+			snprintf(what, sizeof(what), "could not read an %s PEM %s key%s from",
+					 names[i], kind,
+					 i == 1 ? " (the second key; regenerate with zyzzyva-keygen)" : "");
+		else if (EVP_PKEY_get_id(k[i]) != types[i])
+			snprintf(what, sizeof(what), "%s %s key is not %s in",
+					 i == 0 ? "first" : "second", kind, names[i]);
+		else
+			continue;
+		set_err(err, errlen, what, path);
+		break;
+	}
 	fclose(fp);
-	if (key == NULL)
+	if (k[0] == NULL || k[1] == NULL ||
+		EVP_PKEY_get_id(k[0]) != types[0] || EVP_PKEY_get_id(k[1]) != types[1])
 	{
-		set_err(err, errlen, private_key ?
-				"could not read PEM private key from" :
-				"could not read PEM public key from", path);
-		return NULL;
+		EVP_PKEY_free(k[0]);
+		EVP_PKEY_free(k[1]);
+		return false;
 	}
-	if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519)
-	{
-		EVP_PKEY_free(key);
-		set_err(err, errlen, "key is not an Ed25519 key in", path);
-		return NULL;
-	}
-	return key;
+	*ed = k[0];
+	*x = k[1];
+	return true;
 }
 
 /*
  * zz_keyset_load
- *		Keys of one node of a real cluster, from files (zyzzyvad).
+ *		Keys of one replica of a real cluster, from files (zyzzyvad).
  *
- * pub_pem_paths[0..n) are the replicas' public keys.  priv_pem_path, if
- * not NULL, is replica self_replica's private key and must match its public
- * key.  Pair keys are derived from mac_secret (at least 16 bytes), which
- * every replica and client of the cluster shares.  On failure returns NULL
- * with a message in err.
+ * pub_pem_paths[0..n) are the replicas' public keys, each file an Ed25519
+ * then an X25519 public key.  priv_pem_path is replica self_replica's
+ * private keys, the same two in the same order, and must match its public
+ * keys.  Client ids are 0 .. n * clients_per_replica - 1, client c hosted by
+ * replica c / clients_per_replica; pair keys are pairwise (see the top of
+ * the file).  On failure returns NULL with a message in err.
  */
 zz_keyset *
 zz_keyset_load(uint32_t n, const char *const *pub_pem_paths,
 			   const char *priv_pem_path, uint32_t self_replica,
-			   const uint8_t *mac_secret, size_t mac_secret_len,
-			   char *err, size_t errlen)
+			   uint32_t clients_per_replica, char *err, size_t errlen)
 {
-	zz_keyset  *ks;
+	zz_keyset  *ks = NULL;
+	EVP_PKEY   *priv = NULL;
+	EVP_PKEY   *xpriv = NULL;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -373,60 +425,76 @@ zz_keyset_load(uint32_t n, const char *const *pub_pem_paths,
 					 n, ZZ_MAX_N);
 		return NULL;
 	}
-	if (mac_secret == NULL || mac_secret_len < 16)
+	if (clients_per_replica == 0 ||
+		(uint64_t) n * clients_per_replica > ZZ_CRYPTO_MAX_CLIENTS)
 	{
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "MAC secret must be at least 16 bytes");
+			snprintf(err, errlen, "%u clients per replica is out of range", clients_per_replica);
 		return NULL;
 	}
-	if (priv_pem_path != NULL && self_replica >= n)
+	if (priv_pem_path == NULL || self_replica >= n)
 	{
 		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "replica id %u is not below n = %u",
+			snprintf(err, errlen, "replica id %u is not below n = %u, or no private key",
 					 self_replica, n);
 		return NULL;
 	}
 
-	ks = keyset_alloc(ZZ_CRYPTO_REAL, n, ZZ_CRYPTO_MAX_CLIENTS);
+	ks = keyset_alloc(ZZ_CRYPTO_REAL, n, n * clients_per_replica);
 	if (ks == NULL)
-		goto nomem;
-	ks->mac_secret = malloc(mac_secret_len);
-	if (ks->mac_secret == NULL)
-		goto nomem;
-	memcpy(ks->mac_secret, mac_secret, mac_secret_len);
-	ks->mac_secret_len = mac_secret_len;
+	{
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ks->pairwise = true;
+	ks->self_replica = self_replica;
+	ks->clients_per_replica = clients_per_replica;
 
 	for (uint32_t i = 0; i < n; i++)
 	{
-		ks->pub[i] = read_pem_key(pub_pem_paths[i], false, err, errlen);
-		if (ks->pub[i] == NULL)
+		if (!read_pem_keys(pub_pem_paths[i], false, &ks->pub[i], &ks->xpub[i], err, errlen))
 			goto fail;
 	}
-	if (priv_pem_path != NULL)
+	if (!read_pem_keys(priv_pem_path, true, &priv, &xpriv, err, errlen))
+		goto fail;
+	ks->priv[self_replica] = priv;
+	ks->xpriv = xpriv;
+	if (EVP_PKEY_eq(priv, ks->pub[self_replica]) != 1 ||
+		EVP_PKEY_eq(xpriv, ks->xpub[self_replica]) != 1)
 	{
-		EVP_PKEY   *priv = read_pem_key(priv_pem_path, true, err, errlen);
-
-		if (priv == NULL)
-			goto fail;
-		ks->priv[self_replica] = priv;
-		if (EVP_PKEY_eq(priv, ks->pub[self_replica]) != 1)
-		{
-			ERR_clear_error();
-			if (err != NULL && errlen > 0)
-				snprintf(err, errlen,
-						 "private key \"%s\" does not match the public key \"%s\" of replica %u",
-						 priv_pem_path, pub_pem_paths[self_replica], self_replica);
-			goto fail;
-		}
+		ERR_clear_error();
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen,
+					 "private keys \"%s\" do not match the public keys \"%s\" of replica %u",
+					 priv_pem_path, pub_pem_paths[self_replica], self_replica);
+		goto fail;
 	}
 	return ks;
 
-nomem:
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, "out of memory");
 fail:
 	zz_keyset_free(ks);
 	return NULL;
+}
+
+/*
+ * x25519
+ *		The Diffie-Hellman secret of our X25519 key and a peer's public one.
+ */
+static bool
+x25519(EVP_PKEY *priv, EVP_PKEY *pub, uint8_t out[ZZ_KEY_LEN])
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(priv, NULL);
+	size_t		len = ZZ_KEY_LEN;
+	bool		ok;
+
+	ok = ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
+		EVP_PKEY_derive_set_peer(ctx, pub) == 1 &&
+		EVP_PKEY_derive(ctx, out, &len) == 1 && len == ZZ_KEY_LEN;
+	EVP_PKEY_CTX_free(ctx);
+	if (!ok)
+		ERR_clear_error();
+	return ok;
 }
 
 /*
@@ -462,13 +530,21 @@ zz_crypto_create(const zz_keyset *ks, bool is_replica, uint32_t self)
 		c->sig_ctx == NULL)
 		goto fail;
 
-	if (ks->mac_secret != NULL)
+	if (ks->pairwise)
 	{
-		c->mac_secret = malloc(ks->mac_secret_len);
-		if (c->mac_secret == NULL)
+		/*
+		 * Loaded keys belong to one replica: it may be that replica, or one
+		 * of the clients it hosts; nothing else.
+		 */
+		uint32_t	host = is_replica ? self : self / ks->clients_per_replica;
+
+		if (host != ks->self_replica || ks->xpriv == NULL)
 			goto fail;
-		memcpy(c->mac_secret, ks->mac_secret, ks->mac_secret_len);
-		c->mac_secret_len = ks->mac_secret_len;
+		c->pairwise = true;
+		c->clients_per_replica = ks->clients_per_replica;
+		for (uint32_t i = 0; i < ks->n; i++)
+			if (!x25519(ks->xpriv, ks->xpub[i], c->dh[i]))
+				goto fail;
 	}
 
 	if (c->mode == ZZ_CRYPTO_SYMBOLIC)
@@ -524,11 +600,6 @@ zz_crypto_free(zz_crypto *c)
 	EVP_MD_CTX_free(c->mac_ctx);
 	EVP_MD_CTX_free(c->sig_ctx);
 	EVP_MD_free(c->sha256);
-	if (c->mac_secret != NULL)
-	{
-		OPENSSL_cleanse(c->mac_secret, c->mac_secret_len);
-		free(c->mac_secret);
-	}
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -657,6 +728,14 @@ zz_sign(zz_crypto *c, const uint8_t *msg, size_t len, zz_sig *out)
 		memset(out, 0, sizeof(*out));
 		return false;
 	}
+	{
+		zz_own_sig *o = &c->own[c->own_next++ % ZZ_OWN_SIGS];
+		zz_iov		iov = {msg, len};
+
+		hash_into(c, &iov, 1, o->msg_digest);
+		o->sig = *out;
+		o->used = true;
+	}
 	return true;
 }
 
@@ -678,6 +757,17 @@ zz_verify(zz_crypto *c, uint32_t signer, const uint8_t *msg, size_t len,
 		symbolic_sig(c, signer, msg, len, &expect);
 		return CRYPTO_memcmp(expect.b, sig->b, ZZ_SIG_LEN) == 0;
 	}
+	if (c->is_replica && signer == c->self && c->priv != NULL)
+	{
+		uint8_t		md[ZZ_DIGEST_LEN];
+		zz_iov		iov = {msg, len};
+
+		hash_into(c, &iov, 1, md);
+		for (int i = 0; i < ZZ_OWN_SIGS; i++)
+			if (c->own[i].used && memcmp(c->own[i].msg_digest, md, ZZ_DIGEST_LEN) == 0)
+				return memcmp(c->own[i].sig.b, sig->b, ZZ_SIG_LEN) == 0;
+		/* not among our recent signatures: check it the long way */
+	}
 	EVP_MD_CTX_reset(c->sig_ctx);
 	if (EVP_DigestVerifyInit_ex(c->sig_ctx, NULL, NULL, NULL, NULL,
 								c->pub[signer], NULL) != 1 ||
@@ -696,23 +786,39 @@ zz_verify(zz_crypto *c, uint32_t signer, const uint8_t *msg, size_t len,
 static bool
 pair_key(const zz_crypto *c, uint32_t r, uint32_t cl, uint8_t out[ZZ_KEY_LEN])
 {
-	uint8_t		data[6 + 8];
-	size_t		outlen = 0;
+	static const char salt[] = "zyzzyva pair MAC v1";
+	uint8_t		info[6 + 8];
+	uint32_t	other;
+	EVP_KDF    *kdf;
+	EVP_KDF_CTX *kctx;
+	OSSL_PARAM	params[5];
+	bool		ok;
 
-	if (c->mac_secret == NULL)
+	if (!c->pairwise)
 		return derive_seeded("zz-mac", c->seed, r, &cl, out);
 
-	memcpy(data, "zz-mac", 6);
-	put_le32(data + 6, r);
-	put_le32(data + 10, cl);
-	if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, c->mac_secret,
-				  c->mac_secret_len, data, sizeof(data), out, ZZ_KEY_LEN,
-				  &outlen) == NULL || outlen != ZZ_KEY_LEN)
-	{
-		ERR_clear_error();
+	/* The other end of the Diffie-Hellman: cl's host, or replica r. */
+	other = c->is_replica ? cl / c->clients_per_replica : r;
+	if (other >= c->n)
 		return false;
-	}
-	return true;
+	memcpy(info, "zz-mac", 6);
+	put_le32(info + 6, r);
+	put_le32(info + 10, cl);
+	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+	EVP_KDF_free(kdf);
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *) "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+												  (void *) c->dh[other], ZZ_KEY_LEN);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+												  (void *) salt, sizeof(salt) - 1);
+	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof(info));
+	params[4] = OSSL_PARAM_construct_end();
+	ok = kctx != NULL && EVP_KDF_derive(kctx, out, ZZ_KEY_LEN, params) == 1;
+	EVP_KDF_CTX_free(kctx);
+	if (!ok)
+		ERR_clear_error();
+	return ok;
 }
 
 /*

@@ -55,16 +55,22 @@ extern zz_keyset *zz_keyset_from_seed(zz_crypto_mode mode, uint32_t n,
 extern void zz_keyset_free(zz_keyset *ks);
 
 /*
- * Load a node's keys from files: its private key (PEM, Ed25519; NULL for a
- * pure client), the n replicas' public keys (PEM), and the secret used to
- * derive pairwise MAC keys.  (Used by zyzzyvad.)
+ * Load one replica's keys from files (zyzzyvad): its private keys and the n
+ * replicas' public keys, PEM files each holding an Ed25519 key (signatures)
+ * then an X25519 key (pairwise MAC keys).  Client c is hosted by replica
+ * c / clients_per_replica; the keyset makes contexts only for this replica
+ * and the clients it hosts, and the MAC key of (replica i, client c) is
+ * derived from X25519 between i and c's host, so no other replica knows it.
  */
 extern zz_keyset *zz_keyset_load(uint32_t n, const char *const *pub_pem_paths,
 								 const char *priv_pem_path, uint32_t self_replica,
-								 const uint8_t *mac_secret, size_t mac_secret_len,
+								 uint32_t clients_per_replica,
 								 char *err, size_t errlen);
 
-/* A node's crypto context.  is_replica selects the id space of self. */
+/*
+ * A node's crypto context.  is_replica selects the id space of self.  With
+ * loaded keys, NULL unless self is the loading replica or a client it hosts.
+ */
 extern zz_crypto *zz_crypto_create(const zz_keyset *ks, bool is_replica, uint32_t self);
 extern void zz_crypto_free(zz_crypto *c);
 extern const zz_crypto_stats *zz_crypto_get_stats(const zz_crypto *c);

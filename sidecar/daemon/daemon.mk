@@ -77,21 +77,64 @@ pg-daemon-test: daemon extension-install
 bench-null: daemon
 	ZZ_BUILD=$(abspath $(BUILD)) sidecar/tools/bench-null.sh
 
-# libFuzzer targets (clang from Debian): make fuzz builds them; run one with
-#   build/fuzz/fuzz_conn -max_total_time=600 sidecar/daemon/tests/corpus/
+# libFuzzer targets (clang from Debian): make fuzz builds them and their
+# seed corpora; run them with make fuzz-run (FUZZ_TIME seconds each, both at
+# once, one job each), or one alone:
+#   build/fuzz/fuzz_msg -max_total_time=600 build/fuzz/corpus-msg
+#   build/fuzz/fuzz_conn -max_total_time=600 build/fuzz/corpus-conn
+# fuzz_conn: bytes in pieces on a framed connection (frame.c, conn.c).
+# fuzz_msg: every decoder in message.c, dispatched on the type byte; its
+# seeds are valid encodings of every type, written by fuzz_msg_seeds.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
               -Isidecar/core -Isidecar/daemon
 # Only what a framed connection needs, so that a core file being edited
 # elsewhere does not stop the fuzzer from building.
 FUZZ_DAEMON_SRC := $(addprefix sidecar/daemon/,conn.c frame.c event.c log.c tls.c keys.c config.c)
 FUZZ_CORE_SRC := $(addprefix sidecar/core/,message.c params.c crypto.c)
+FUZZ_TIME ?= 600
 
-.PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_conn
+.PHONY: fuzz fuzz-run
+fuzz: $(BUILD)/fuzz/fuzz_conn $(BUILD)/fuzz/fuzz_msg $(BUILD)/fuzz/corpus-msg/.done \
+      $(BUILD)/fuzz/corpus-conn/.done
 
 $(BUILD)/fuzz/fuzz_conn: sidecar/daemon/tests/fuzz_conn.c $(FUZZ_DAEMON_SRC) $(FUZZ_CORE_SRC) $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_DAEMON_SRC) $(FUZZ_CORE_SRC) -lssl -lcrypto -lm
+
+$(BUILD)/fuzz/fuzz_msg: sidecar/daemon/tests/fuzz_msg.c $(FUZZ_CORE_SRC) $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_CORE_SRC) -lssl -lcrypto -lm
+
+$(BUILD)/fuzz/fuzz_msg_seeds: sidecar/daemon/tests/fuzz_msg.c $(FUZZ_CORE_SRC) $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -DFUZZ_MSG_SEEDS -Isidecar/core -o $@ $< \
+		$(FUZZ_CORE_SRC) -lssl -lcrypto -lm
+
+$(BUILD)/fuzz/corpus-msg/.done: $(BUILD)/fuzz/fuzz_msg_seeds
+	@mkdir -p $(dir $@)
+	$< $(dir $@)
+	@touch $@
+
+# Frame seeds: channel maximum selector, then (piece length, bytes) pieces:
+# a frame whole, a frame split in two, two frames in one piece, an
+# oversized length.
+$(BUILD)/fuzz/corpus-conn/.done:
+	@mkdir -p $(dir $@)
+	printf '\004\012\002\003\000\000\000abc\001\002' > $(dir $@)whole
+	printf '\004\003\002\003\000\005\000\000\000abc' > $(dir $@)split
+	printf '\005\020\001\002\000\000\000\273x\002\003\000\000\000\314yz' > $(dir $@)two
+	printf '\003\005\002\377\377\377\377' > $(dir $@)oversized
+	@touch $@
+
+fuzz-run: fuzz
+	@mkdir -p $(BUILD)/fuzz/artifacts
+	$(BUILD)/fuzz/fuzz_msg -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+		-artifact_prefix=$(BUILD)/fuzz/artifacts/msg- $(BUILD)/fuzz/corpus-msg \
+		> $(BUILD)/fuzz/msg.log 2>&1 & \
+	$(BUILD)/fuzz/fuzz_conn -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+		-artifact_prefix=$(BUILD)/fuzz/artifacts/conn- $(BUILD)/fuzz/corpus-conn \
+		> $(BUILD)/fuzz/conn.log 2>&1; \
+	wait; tail -n 20 $(BUILD)/fuzz/msg.log $(BUILD)/fuzz/conn.log
 
 # The README's main command: on a fresh Debian 12, as root, installs the
 # packages, builds, installs the extension, and runs a 4-replica cluster

@@ -79,96 +79,93 @@ keys_open_secret(const char *path, char *why, size_t whylen)
 }
 
 /*
- * Read an Ed25519 public key from a PEM file.
+ * Read a replica's two keys from an open PEM file: Ed25519 (signatures,
+ * TLS), then X25519 (pairwise MAC keys).
  */
-static EVP_PKEY *
-keys_read_public(const char *path, char *why, size_t whylen)
+static bool
+keys_read_pair(FILE *fp, const char *path, bool private_key, EVP_PKEY **ed,
+			   EVP_PKEY **x, char *why, size_t whylen)
+{
+	const char *kind = private_key ? "private" : "public";
+
+	*ed = private_key ? PEM_read_PrivateKey(fp, NULL, NULL, NULL) :
+		PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+	if (*ed == NULL || EVP_PKEY_get_id(*ed) != EVP_PKEY_ED25519)
+	{
+		keys_not_a_key(why, whylen, path, kind, *ed == NULL);
+		EVP_PKEY_free(*ed);
+		*ed = NULL;
+		return false;
+	}
+	*x = private_key ? PEM_read_PrivateKey(fp, NULL, NULL, NULL) :
+		PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+	if (*x == NULL || EVP_PKEY_get_id(*x) != EVP_PKEY_X25519)
+	{
+		ERR_clear_error();
+		snprintf(why, whylen,
+				 "'%s' holds no X25519 %s key after its Ed25519 key (keys from an older "
+				 "zyzzyva-keygen: generate them again)", path, kind);
+		EVP_PKEY_free(*ed);
+		EVP_PKEY_free(*x);
+		*ed = *x = NULL;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read a replica's public keys from a PEM file.
+ */
+static bool
+keys_read_public(const char *path, EVP_PKEY **ed, EVP_PKEY **x, char *why, size_t whylen)
 {
 	FILE	   *fp = fopen(path, "r");
-	EVP_PKEY   *pk;
+	bool		ok;
 
 	if (fp == NULL)
 	{
 		snprintf(why, whylen, "cannot open public key '%s': %s", path, strerror(errno));
-		return NULL;
+		return false;
 	}
-	pk = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+	ok = keys_read_pair(fp, path, false, ed, x, why, whylen);
 	fclose(fp);
-	if (pk == NULL || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519)
-	{
-		keys_not_a_key(why, whylen, path, "public", pk == NULL);
-		EVP_PKEY_free(pk);
-		return NULL;
-	}
-	return pk;
+	return ok;
 }
 
 /*
- * Read this replica's Ed25519 private key, refusing a file that others
- * may read.
+ * Read this replica's private keys, refusing a file that others may read.
  */
-static EVP_PKEY *
-keys_read_private(const char *path, char *why, size_t whylen)
+static bool
+keys_read_private(const char *path, EVP_PKEY **ed, EVP_PKEY **x, char *why, size_t whylen)
 {
 	int			fd = keys_open_secret(path, why, whylen);
 	FILE	   *fp;
-	EVP_PKEY   *pk;
+	bool		ok;
 
 	if (fd < 0)
-		return NULL;
+		return false;
 	fp = fdopen(fd, "r");
 	if (fp == NULL)
 	{
 		snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
 		close(fd);
-		return NULL;
+		return false;
 	}
-	pk = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+	ok = keys_read_pair(fp, path, true, ed, x, why, whylen);
 	fclose(fp);
-	if (pk == NULL || EVP_PKEY_get_id(pk) != EVP_PKEY_ED25519)
-	{
-		keys_not_a_key(why, whylen, path, "private", pk == NULL);
-		EVP_PKEY_free(pk);
-		return NULL;
-	}
-	return pk;
+	return ok;
 }
 
 /*
- * Read the MAC secret (raw bytes) with the same permission rule.
- */
-static bool
-keys_read_secret(const char *path, uint8_t *out, size_t *outlen, char *why, size_t whylen)
-{
-	int			fd = keys_open_secret(path, why, whylen);
-	ssize_t		n;
-	uint8_t		extra;
-
-	if (fd < 0)
-		return false;
-	n = read(fd, out, KEYS_SECRET_MAX);
-	if (n >= 0 && n == KEYS_SECRET_MAX && read(fd, &extra, 1) > 0)
-		n = KEYS_SECRET_MAX + 1;
-	close(fd);
-	if (n < KEYS_SECRET_MIN || n > KEYS_SECRET_MAX)
-	{
-		snprintf(why, whylen, "MAC secret '%s' must hold %d to %d bytes", path,
-				 KEYS_SECRET_MIN, KEYS_SECRET_MAX);
-		return false;
-	}
-	*outlen = (size_t) n;
-	return true;
-}
-
-/*
- * SHA-256 over a domain tag, f and every replica's raw public key: two
- * replicas agree on it only if they agree on who is in the cluster.
+ * SHA-256 over a domain tag, f and every replica's raw public keys (Ed25519
+ * and X25519): two replicas agree on it only if they agree on who is in the
+ * cluster.
  */
 static bool
 keys_cluster_id(daemon_keys *k, uint32_t f)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	static const char tag[] = "zyzzyva cluster v1";
+	static const char tag[] = "zyzzyva cluster v2";
 	uint8_t		fb[4] = {(uint8_t) f, (uint8_t) (f >> 8), (uint8_t) (f >> 16), (uint8_t) (f >> 24)};
 	bool		ok;
 
@@ -181,6 +178,9 @@ keys_cluster_id(daemon_keys *k, uint32_t f)
 		size_t		rawlen = sizeof(raw);
 
 		ok = EVP_PKEY_get_raw_public_key(k->pub[i], raw, &rawlen) == 1 &&
+			EVP_DigestUpdate(md, raw, rawlen) == 1;
+		rawlen = sizeof(raw);
+		ok = ok && EVP_PKEY_get_raw_public_key(k->xpub[i], raw, &rawlen) == 1 &&
 			EVP_DigestUpdate(md, raw, rawlen) == 1;
 	}
 	ok = ok && EVP_DigestFinal_ex(md, k->cluster_id.b, NULL) == 1;
@@ -201,8 +201,7 @@ keys_load(const daemon_config *cfg, daemon_keys *k, cfg_err_fn err, void *arg)
 	k->n = cfg->n;
 	for (uint32_t i = 0; i < cfg->n; i++)
 	{
-		k->pub[i] = keys_read_public(cfg->replicas[i].pubkey, why, sizeof(why));
-		if (k->pub[i] == NULL)
+		if (!keys_read_public(cfg->replicas[i].pubkey, &k->pub[i], &k->xpub[i], why, sizeof(why)))
 		{
 			cfg_report(err, arg, cfg->path, cfg->replicas[i].line, "replica.%u: %s", i, why);
 			ok = false;
@@ -210,7 +209,8 @@ keys_load(const daemon_config *cfg, daemon_keys *k, cfg_err_fn err, void *arg)
 		}
 		for (uint32_t j = 0; j < i; j++)
 		{
-			if (k->pub[j] != NULL && EVP_PKEY_eq(k->pub[i], k->pub[j]) == 1)
+			if (k->pub[j] != NULL && (EVP_PKEY_eq(k->pub[i], k->pub[j]) == 1 ||
+									  EVP_PKEY_eq(k->xpub[i], k->xpub[j]) == 1))
 			{
 				cfg_report(err, arg, cfg->path, cfg->replicas[i].line,
 						   "replica.%u has the same public key as replica.%u", i, j);
@@ -218,23 +218,18 @@ keys_load(const daemon_config *cfg, daemon_keys *k, cfg_err_fn err, void *arg)
 			}
 		}
 	}
-	k->priv = keys_read_private(cfg->private_key, why, sizeof(why));
-	if (k->priv == NULL)
+	if (!keys_read_private(cfg->private_key, &k->priv, &k->xpriv, why, sizeof(why)))
 	{
 		cfg_report(err, arg, cfg->path, cfg->private_key_line, "private_key: %s", why);
 		ok = false;
 	}
 	else if (cfg->id < cfg->n && k->pub[cfg->id] != NULL &&
-			 EVP_PKEY_eq(k->priv, k->pub[cfg->id]) != 1)
+			 (EVP_PKEY_eq(k->priv, k->pub[cfg->id]) != 1 ||
+			  EVP_PKEY_eq(k->xpriv, k->xpub[cfg->id]) != 1))
 	{
 		cfg_report(err, arg, cfg->path, cfg->private_key_line,
 				   "private_key does not match replica.%u's public key '%s'",
 				   cfg->id, cfg->replicas[cfg->id].pubkey);
-		ok = false;
-	}
-	if (!keys_read_secret(cfg->mac_secret, k->mac_secret, &k->mac_secret_len, why, sizeof(why)))
-	{
-		cfg_report(err, arg, cfg->path, cfg->mac_secret_line, "mac_secret: %s", why);
 		ok = false;
 	}
 	if (ok && !keys_cluster_id(k, cfg->f))
@@ -248,15 +243,18 @@ keys_load(const daemon_config *cfg, daemon_keys *k, cfg_err_fn err, void *arg)
 }
 
 /*
- * Release the keys and wipe the secret.
+ * Release the keys.
  */
 void
 keys_free(daemon_keys *k)
 {
 	EVP_PKEY_free(k->priv);
+	EVP_PKEY_free(k->xpriv);
 	for (int i = 0; i < ZZ_MAX_N; i++)
+	{
 		EVP_PKEY_free(k->pub[i]);
-	OPENSSL_cleanse(k->mac_secret, sizeof(k->mac_secret));
+		EVP_PKEY_free(k->xpub[i]);
+	}
 	memset(k, 0, sizeof(*k));
 }
 
@@ -303,7 +301,8 @@ keys_create_file(const char *path, mode_t mode, bool force, char *err, size_t er
 }
 
 /*
- * Write a fresh Ed25519 key pair for replica id into dir.
+ * Write fresh keys for replica id into dir: an Ed25519 key (signatures and
+ * TLS) and an X25519 key (pairwise MAC keys), both in each file.
  */
 bool
 keys_generate(const char *dir, uint32_t id, bool force, char *err, size_t errlen)
@@ -311,6 +310,7 @@ keys_generate(const char *dir, uint32_t id, bool force, char *err, size_t errlen
 	char		keypath[PATH_MAX];
 	char		pubpath[PATH_MAX];
 	EVP_PKEY   *pk;
+	EVP_PKEY   *xk;
 	FILE	   *fp;
 	bool		ok;
 
@@ -321,33 +321,35 @@ keys_generate(const char *dir, uint32_t id, bool force, char *err, size_t errlen
 		return false;
 	}
 	pk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	if (pk == NULL)
+	xk = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
+	if (pk == NULL || xk == NULL)
 	{
 		snprintf(err, errlen, "key generation failed: %s", keys_ssl_error());
-		return false;
-	}
-	fp = keys_create_file(keypath, 0600, force, err, errlen);
-	if (fp == NULL)
-	{
 		EVP_PKEY_free(pk);
+		EVP_PKEY_free(xk);
 		return false;
 	}
-	ok = PEM_write_PrivateKey(fp, pk, NULL, NULL, 0, NULL, NULL) == 1;
-	ok = (fclose(fp) == 0) && ok;
-	if (ok)
+	ok = false;
+	fp = keys_create_file(keypath, 0600, force, err, errlen);
+	if (fp != NULL)
 	{
-		fp = keys_create_file(pubpath, 0644, force, err, errlen);
-		if (fp == NULL)
-		{
-			EVP_PKEY_free(pk);
-			return false;
-		}
-		ok = PEM_write_PUBKEY(fp, pk) == 1;
+		ok = PEM_write_PrivateKey(fp, pk, NULL, NULL, 0, NULL, NULL) == 1 &&
+			PEM_write_PrivateKey(fp, xk, NULL, NULL, 0, NULL, NULL) == 1;
 		ok = (fclose(fp) == 0) && ok;
+		if (!ok)
+			snprintf(err, errlen, "writing '%s' failed: %s", keypath, keys_ssl_error());
+		else if ((fp = keys_create_file(pubpath, 0644, force, err, errlen)) == NULL)
+			ok = false;
+		else
+		{
+			ok = PEM_write_PUBKEY(fp, pk) == 1 && PEM_write_PUBKEY(fp, xk) == 1;
+			ok = (fclose(fp) == 0) && ok;
+			if (!ok)
+				snprintf(err, errlen, "writing '%s' failed: %s", pubpath, keys_ssl_error());
+		}
 	}
 	EVP_PKEY_free(pk);
-	if (!ok)
-		snprintf(err, errlen, "writing keys for replica %u failed: %s", id, keys_ssl_error());
+	EVP_PKEY_free(xk);
 	return ok;
 }
 

@@ -1,8 +1,9 @@
 /*
  * keys.h
- *	  A replica's key material as the daemon uses it: its own Ed25519
- *	  private key, every replica's public key, the cluster's MAC secret,
- *	  and a cluster id that every member computes the same way.
+ *	  A replica's key material as the daemon uses it: its own Ed25519 and
+ *	  X25519 private keys, every replica's public keys, and a cluster id
+ *	  that every member computes the same way.  (MAC keys are pairwise,
+ *	  derived in the core from X25519: see crypto.c.)
  *
  * The core loads its own copy through zz_keyset_load; the transport needs
  * the OpenSSL keys themselves (TLS certificates and pinning), so they are
@@ -22,11 +23,11 @@
 
 typedef struct daemon_keys
 {
-	EVP_PKEY   *priv;
+	EVP_PKEY   *priv;			/* Ed25519: signatures, TLS */
+	EVP_PKEY   *xpriv;			/* X25519: pairwise MAC keys */
 	EVP_PKEY   *pub[ZZ_MAX_N];
+	EVP_PKEY   *xpub[ZZ_MAX_N];
 	uint32_t	n;
-	uint8_t		mac_secret[KEYS_SECRET_MAX];
-	size_t		mac_secret_len;
 	zz_digest	cluster_id;		/* SHA-256 over f and every public key */
 } daemon_keys;
 
@@ -39,7 +40,8 @@ extern int	keys_find_replica(const daemon_keys *k, const EVP_PKEY *pk);
 
 /*
  * Key generation (zyzzyva-keygen): DIR/replica-ID.key (0600) and
- * DIR/replica-ID.pub (0644); a MAC secret of 32 random bytes (0600).
+ * DIR/replica-ID.pub (0644), each an Ed25519 then an X25519 key in PEM; a
+ * secret of 32 random bytes (0600; no longer used by the daemon).
  * Existing files are kept unless force.
  */
 extern bool keys_generate(const char *dir, uint32_t id, bool force, char *err, size_t errlen);

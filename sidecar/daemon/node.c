@@ -663,8 +663,9 @@ node_load_keyset(node *nd, char *err, size_t errlen)
 
 	for (uint32_t i = 0; i < nd->cfg.n; i++)
 		pubs[i] = nd->cfg.replicas[i].pubkey;
+	/* client ids are replica id * 65536 + slot (local.c) */
 	nd->ks = zz_keyset_load(nd->cfg.n, pubs, nd->cfg.private_key, nd->cfg.id,
-							nd->keys.mac_secret, nd->keys.mac_secret_len, err, errlen);
+							65536u, err, errlen);
 	return nd->ks != NULL;
 }
 
@@ -695,6 +696,9 @@ node_init(node *nd, const char *path)
 		zlog(ZLOG_ERROR, "keys: %s", err);
 		return false;
 	}
+	if (nd->cfg.mac_secret[0] != '\0')
+		zlog(ZLOG_WARNING, "%s:%d: mac_secret is ignored: MAC keys are pairwise, from the "
+			 "replicas' X25519 keys", nd->cfg.path, nd->cfg.mac_secret_line);
 	nd->crypto = zz_crypto_create(nd->ks, true, nd->cfg.id);
 	nd->loop = ev_loop_create();
 	if (nd->crypto == NULL || nd->loop == NULL)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 
 #include "crypto.h"
@@ -429,16 +430,66 @@ test_create_rejects(void **state)
 	zz_crypto_free(NULL);
 }
 
+/*
+ * A replica checks its own signatures against the ones it made (Ed25519 is
+ * deterministic): the same answers as a full verification, without one.
+ */
+static void
+test_own_signature_shortcut(void **state)
+{
+	nodes		x;
+	zz_sig		sig;
+	zz_sig		other;
+	zz_sig		bad;
+	uint8_t		m[8];
+	const zz_crypto_stats *st;
+
+	nodes_create(&x, ZZ_CRYPTO_REAL, SEED);
+	assert_true(zz_sign(x.r[0], msg, sizeof(msg), &sig));
+	assert_true(zz_verify(x.r[0], 0, msg, sizeof(msg), &sig));
+	assert_true(zz_verify(x.r[1], 0, msg, sizeof(msg), &sig));
+
+	/* a flipped bit, another replica's signature, another message */
+	bad = sig;
+	bad.b[40] ^= 1;
+	assert_false(zz_verify(x.r[0], 0, msg, sizeof(msg), &bad));
+	assert_true(zz_sign(x.r[1], msg, sizeof(msg), &other));
+	assert_false(zz_verify(x.r[0], 0, msg, sizeof(msg), &other));
+	assert_false(zz_verify(x.r[0], 0, msg, sizeof(msg) - 1, &sig));
+
+	/* pushed out of the recent set by 100 others: still valid the long way */
+	for (int i = 0; i < 100; i++)
+	{
+		zz_sig		s2;
+
+		le64(m, (uint64_t) i);
+		assert_true(zz_sign(x.r[0], m, sizeof(m), &s2));
+		assert_true(zz_verify(x.r[0], 0, m, sizeof(m), &s2));
+	}
+	assert_true(zz_verify(x.r[0], 0, msg, sizeof(msg), &sig));
+	assert_false(zz_verify(x.r[0], 0, msg, sizeof(msg), &bad));
+
+	/* verifications are counted either way */
+	st = zz_crypto_get_stats(x.r[0]);
+	assert_int_equal(st->verifies, 4 + 100 + 2);
+	nodes_free(&x);
+}
+
 /* ---- keyset_load from PEM files written here ---- */
+
+/* Client ids per replica in these tests: client c is hosted by c / CPR. */
+#define CPR			100
 
 typedef struct pemdir
 {
 	char		dir[64];
-	char		priv[N][128];
-	char		pub[N][128];
-	char		other[128];		/* an X25519 key: not Ed25519 */
+	char		priv[N][128];	/* Ed25519 then X25519 private key */
+	char		pub[N][128];	/* Ed25519 then X25519 public key */
+	char		edonly[128];	/* replica 3's Ed25519 public key alone (old format) */
+	char		other[128];		/* an X25519 key first: not Ed25519 */
 	char		garbage[128];
 	const char *pubs[N];
+	EVP_PKEY   *x[N];			/* the X25519 keys, for the expected values */
 } pemdir;
 
 static EVP_PKEY *
@@ -454,16 +505,24 @@ keygen(int type)
 	return key;
 }
 
+/* Write one or two keys (in order) into a PEM file. */
 static void
-write_pem(const char *path, EVP_PKEY *key, bool private_key)
+write_pem(const char *path, EVP_PKEY *key, EVP_PKEY *key2, bool private_key)
 {
 	FILE	   *fp = fopen(path, "w");
 
 	assert_non_null(fp);
-	if (private_key)
-		assert_int_equal(PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL), 1);
-	else
-		assert_int_equal(PEM_write_PUBKEY(fp, key), 1);
+	for (int i = 0; i < 2; i++)
+	{
+		EVP_PKEY   *k = i == 0 ? key : key2;
+
+		if (k == NULL)
+			continue;
+		if (private_key)
+			assert_int_equal(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL), 1);
+		else
+			assert_int_equal(PEM_write_PUBKEY(fp, k), 1);
+	}
 	assert_int_equal(fclose(fp), 0);
 }
 
@@ -482,16 +541,22 @@ pem_setup(void **state)
 	{
 		EVP_PKEY   *key = keygen(EVP_PKEY_ED25519);
 
+		p->x[i] = keygen(EVP_PKEY_X25519);
 		snprintf(p->priv[i], sizeof(p->priv[i]), "%s/replica%d.key", dir, i);
 		snprintf(p->pub[i], sizeof(p->pub[i]), "%s/replica%d.pub", dir, i);
-		write_pem(p->priv[i], key, true);
-		write_pem(p->pub[i], key, false);
+		write_pem(p->priv[i], key, p->x[i], true);
+		write_pem(p->pub[i], key, p->x[i], false);
 		p->pubs[i] = p->pub[i];
+		if (i == 3)
+		{
+			snprintf(p->edonly, sizeof(p->edonly), "%s/edonly.pub", dir);
+			write_pem(p->edonly, key, NULL, false);
+		}
 		EVP_PKEY_free(key);
 	}
 	x = keygen(EVP_PKEY_X25519);
 	snprintf(p->other, sizeof(p->other), "%s/x25519.pub", dir);
-	write_pem(p->other, x, false);
+	write_pem(p->other, x, x, false);
 	EVP_PKEY_free(x);
 	snprintf(p->garbage, sizeof(p->garbage), "%s/garbage.pub", dir);
 	fp = fopen(p->garbage, "w");
@@ -512,7 +577,9 @@ pem_teardown(void **state)
 	{
 		unlink(p->priv[i]);
 		unlink(p->pub[i]);
+		EVP_PKEY_free(p->x[i]);
 	}
+	unlink(p->edonly);
 	unlink(p->other);
 	unlink(p->garbage);
 	rmdir(p->dir);
@@ -520,16 +587,47 @@ pem_teardown(void **state)
 	return 0;
 }
 
-static const uint8_t secret[] = "cluster mac secret, 32+ bytes long";
-
 static zz_keyset *
 load(pemdir *p, const char *priv, uint32_t self, char *err, size_t errlen)
 {
-	return zz_keyset_load(N, p->pubs, priv, self, secret, sizeof(secret),
-						  err, errlen);
+	return zz_keyset_load(N, p->pubs, priv, self, CPR, err, errlen);
 }
 
-/* Loaded keys sign and verify across nodes; MAC keys derive from the secret. */
+/*
+ * The pair key of (replica r, client cl) as crypto.c's header defines it:
+ * HKDF-SHA256 over X25519 of r and cl's host, computed here independently
+ * from the two X25519 keys.
+ */
+static void
+expect_pair_key(pemdir *p, uint32_t r, uint32_t cl, uint8_t key[32])
+{
+	uint8_t		dh[32];
+	size_t		len = sizeof(dh);
+	uint8_t		info[6 + 8];
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(p->x[r], NULL);
+	EVP_PKEY_CTX *kctx;
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_PKEY_derive_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_derive_set_peer(ctx, p->x[cl / CPR]), 1);
+	assert_int_equal(EVP_PKEY_derive(ctx, dh, &len), 1);
+	EVP_PKEY_CTX_free(ctx);
+	memcpy(info, "zz-mac", 6);
+	le32(info + 6, r);
+	le32(info + 10, cl);
+	kctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	assert_non_null(kctx);
+	assert_int_equal(EVP_PKEY_derive_init(kctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_hkdf_md(kctx, EVP_sha256()), 1);
+	assert_int_equal(EVP_PKEY_CTX_set1_hkdf_salt(kctx, (const unsigned char *) "zyzzyva pair MAC v1", 19), 1);
+	assert_int_equal(EVP_PKEY_CTX_set1_hkdf_key(kctx, dh, 32), 1);
+	assert_int_equal(EVP_PKEY_CTX_add1_hkdf_info(kctx, info, sizeof(info)), 1);
+	len = 32;
+	assert_int_equal(EVP_PKEY_derive(kctx, key, &len), 1);
+	EVP_PKEY_CTX_free(kctx);
+}
+
+/* Loaded keys sign and verify across nodes; MAC keys are pairwise. */
 static void
 test_keyset_load(void **state)
 {
@@ -537,23 +635,22 @@ test_keyset_load(void **state)
 	char		err[256];
 	zz_keyset  *k0 = load(p, p->priv[0], 0, err, sizeof(err));
 	zz_keyset  *k2 = load(p, p->priv[2], 2, err, sizeof(err));
-	zz_keyset  *kc = load(p, NULL, 0, err, sizeof(err));
 	zz_crypto  *r0;
 	zz_crypto  *r2;
 	zz_crypto  *cl;
+	zz_crypto  *own;
 	zz_sig		sig;
 	zz_digest	d;
 	zz_mac		m;
-	uint8_t		data[6 + 8];
 	uint8_t		key[32];
 	uint8_t		expect[32];
+	const uint32_t c = 0 * CPR + 5;	/* a client hosted by replica 0 */
 
 	assert_non_null(k0);
 	assert_non_null(k2);
-	assert_non_null(kc);
 	r0 = zz_crypto_create(k0, true, 0);
 	r2 = zz_crypto_create(k2, true, 2);
-	cl = zz_crypto_create(kc, false, 5);
+	cl = zz_crypto_create(k0, false, c);
 	assert_non_null(r0);
 	assert_non_null(r2);
 	assert_non_null(cl);
@@ -564,30 +661,126 @@ test_keyset_load(void **state)
 	assert_false(zz_verify(cl, 1, msg, sizeof(msg), &sig));
 	assert_false(zz_sign(cl, msg, sizeof(msg), &sig));
 
-	/* Pair key (2, 5) = HMAC-SHA256(secret, "zz-mac" || 2 || 5). */
+	/* Replica 2 and client c (on replica 0) agree on their pair key. */
 	zz_hash(r2, "req", 3, &d);
-	zz_mac_compute(r2, 5, &d, &m);
+	zz_mac_compute(r2, c, &d, &m);
 	assert_true(zz_mac_check(cl, 2, &d, &m));
 	assert_false(zz_mac_check(cl, 0, &d, &m));
-	memcpy(data, "zz-mac", 6);
-	le32(data + 6, 2);
-	le32(data + 10, 5);
-	expect_hmac(secret, sizeof(secret), data, sizeof(data), key);
+	zz_mac_compute(cl, 2, &d, &m);
+	assert_true(zz_mac_check(r2, c, &d, &m));
+	assert_false(zz_mac_check(r2, c + 1, &d, &m));
+
+	/* ... which is HKDF over X25519 of replicas 2 and 0, as documented. */
+	expect_pair_key(p, 2, c, key);
 	expect_hmac(key, sizeof(key), d.b, ZZ_DIGEST_LEN, expect);
 	assert_memory_equal(m.b, expect, ZZ_MAC_LEN);
 
-	/* Client ids are bounded only by the table limit when loading. */
-	zz_crypto_free(cl);
-	cl = zz_crypto_create(kc, false, (1u << 20) - 1);
-	assert_non_null(cl);
-	assert_null(zz_crypto_create(kc, false, 1u << 20));
+	/* A replica and its own client: X25519(x0, X0), which only 0 knows. */
+	zz_mac_compute(cl, 0, &d, &m);
+	assert_true(zz_mac_check(r0, c, &d, &m));
+	expect_pair_key(p, 0, c, key);
+	expect_hmac(key, sizeof(key), d.b, ZZ_DIGEST_LEN, expect);
+	assert_memory_equal(m.b, expect, ZZ_MAC_LEN);
 
+	/* Client ids: n * CPR of them; a keyset makes only its own clients. */
+	own = zz_crypto_create(k0, false, CPR - 1);
+	assert_non_null(own);
+	assert_null(zz_crypto_create(k0, false, CPR));
+	assert_null(zz_crypto_create(k0, false, N * CPR));
+	assert_null(zz_crypto_create(k0, true, 2));
+	zz_mac_compute(r0, N * CPR, &d, &m);	/* no host: no key */
+	assert_false(zz_mac_check(r0, N * CPR, &d, &m));
+
+	zz_crypto_free(own);
 	zz_crypto_free(r0);
 	zz_crypto_free(r2);
 	zz_crypto_free(cl);
 	zz_keyset_free(k0);
 	zz_keyset_free(k2);
-	zz_keyset_free(kc);
+}
+
+/*
+ * Hostile: replica 1 is faulty and holds everything it legitimately has
+ * (its own private keys, every public key).  It wants to pass a request off
+ * as client c's (hosted by replica 0) to replica 2, or a reply off as
+ * replica 2's to c, so it needs the MAC key of the pair (2, c).  Nothing
+ * it can build produces a MAC that replica 2 or client c accepts: not a
+ * client context for c, not its own pair keys with c, not its own clients'
+ * keys toward replica 2, not the old cluster-wide derivation.
+ */
+static void
+test_no_replica_speaks_for_another_pair(void **state)
+{
+	pemdir	   *p = *state;
+	char		err[256];
+	zz_keyset  *k0 = load(p, p->priv[0], 0, err, sizeof(err));
+	zz_keyset  *k1 = load(p, p->priv[1], 1, err, sizeof(err));
+	zz_keyset  *k2 = load(p, p->priv[2], 2, err, sizeof(err));
+	zz_crypto  *cl;
+	zz_crypto  *r2;
+	zz_crypto  *evil;
+	zz_crypto  *evil_client;
+	zz_digest	d;
+	zz_mac		genuine;
+	zz_mac		forged;
+	uint8_t		key[32];
+	const uint32_t c = 0 * CPR + 7;
+
+	assert_non_null(k0);
+	assert_non_null(k1);
+	assert_non_null(k2);
+	cl = zz_crypto_create(k0, false, c);
+	r2 = zz_crypto_create(k2, true, 2);
+	evil = zz_crypto_create(k1, true, 1);
+	assert_non_null(cl);
+	assert_non_null(r2);
+	assert_non_null(evil);
+	zz_hash(cl, "transfer 1000 to mallory", 24, &d);
+
+	/* The genuine entry of c's authenticator for replica 2 verifies. */
+	zz_mac_compute(cl, 2, &d, &genuine);
+	assert_true(zz_mac_check(r2, c, &d, &genuine));
+
+	/* Replica 1's keys cannot make a context for client c ... */
+	assert_null(zz_crypto_create(k1, false, c));
+
+	/* ... its own pair key with c is not the pair (2, c)'s ... */
+	zz_mac_compute(evil, c, &d, &forged);
+	assert_false(zz_mac_check(r2, c, &d, &forged));
+	assert_false(zz_mac_check(cl, 2, &d, &forged));
+	assert_memory_not_equal(forged.b, genuine.b, ZZ_MAC_LEN);
+
+	/* ... nor is any of its own clients' keys toward replica 2 ... */
+	for (uint32_t own = 1 * CPR; own < 1 * CPR + 4; own++)
+	{
+		evil_client = zz_crypto_create(k1, false, own);
+		assert_non_null(evil_client);
+		zz_mac_compute(evil_client, 2, &d, &forged);
+		assert_false(zz_mac_check(r2, c, &d, &forged));
+		/* (and they are genuine for their own id: the check is not vacuous) */
+		assert_true(zz_mac_check(r2, own, &d, &forged));
+		zz_crypto_free(evil_client);
+	}
+
+	/* ... and the pair key is a function of a DH secret replica 1 lacks. */
+	expect_pair_key(p, 2, c, key);
+	{
+		uint8_t		mac_full[32];
+
+		expect_hmac(key, sizeof(key), d.b, ZZ_DIGEST_LEN, mac_full);
+		assert_memory_equal(mac_full, genuine.b, ZZ_MAC_LEN);
+	}
+
+	/* A reply forged by replica 1 in replica 2's name is refused by c. */
+	zz_mac_compute(evil, c, &d, &forged);
+	assert_false(zz_mac_check(cl, 2, &d, &forged));
+
+	zz_crypto_free(cl);
+	zz_crypto_free(r2);
+	zz_crypto_free(evil);
+	zz_keyset_free(k0);
+	zz_keyset_free(k1);
+	zz_keyset_free(k2);
 }
 
 /* Every way loading can fail says what went wrong. */
@@ -600,32 +793,39 @@ test_keyset_load_errors(void **state)
 
 	/* A private key that is not replica 0's. */
 	assert_null(load(p, p->priv[1], 0, err, sizeof(err)));
-	assert_non_null(strstr(err, "does not match"));
+	assert_non_null(strstr(err, "do not match"));
 
 	/* A missing public key file. */
 	memcpy(pubs, p->pubs, sizeof(pubs));
 	pubs[3] = "/nonexistent/zz.pub";
-	assert_null(zz_keyset_load(N, pubs, NULL, 0, secret, sizeof(secret), err, sizeof(err)));
+	assert_null(zz_keyset_load(N, pubs, p->priv[0], 0, CPR, err, sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent/zz.pub"));
 	assert_non_null(strstr(err, "could not open"));
 
-	/* A file that is not PEM, and a key of the wrong type. */
+	/* A file that is not PEM, a key of the wrong type, no X25519 key. */
 	pubs[3] = p->garbage;
-	assert_null(zz_keyset_load(N, pubs, NULL, 0, secret, sizeof(secret), err, sizeof(err)));
-	assert_non_null(strstr(err, "could not read PEM public key"));
+	assert_null(zz_keyset_load(N, pubs, p->priv[0], 0, CPR, err, sizeof(err)));
+	assert_non_null(strstr(err, "could not read an Ed25519 PEM public key"));
 	pubs[3] = p->other;
-	assert_null(zz_keyset_load(N, pubs, NULL, 0, secret, sizeof(secret), err, sizeof(err)));
-	assert_non_null(strstr(err, "not an Ed25519 key"));
+	assert_null(zz_keyset_load(N, pubs, p->priv[0], 0, CPR, err, sizeof(err)));
+	assert_non_null(strstr(err, "is not Ed25519"));
+	pubs[3] = p->edonly;
+	assert_null(zz_keyset_load(N, pubs, p->priv[0], 0, CPR, err, sizeof(err)));
+	assert_non_null(strstr(err, "could not read an X25519 PEM public key"));
 
-	/* A public key given as the private key. */
+	/* A public key given as the private key, or none. */
 	assert_null(load(p, p->pub[0], 0, err, sizeof(err)));
-	assert_non_null(strstr(err, "could not read PEM private key"));
+	assert_non_null(strstr(err, "could not read an Ed25519 PEM private key"));
+	assert_null(load(p, NULL, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "no private key"));
 
-	/* A short secret, a bad n, a self out of range. */
-	assert_null(zz_keyset_load(N, p->pubs, NULL, 0, secret, 8, err, sizeof(err)));
-	assert_non_null(strstr(err, "at least 16 bytes"));
-	assert_null(zz_keyset_load(0, p->pubs, NULL, 0, secret, sizeof(secret), err, sizeof(err)));
+	/* A bad n, clients per replica, a self out of range. */
+	assert_null(zz_keyset_load(0, p->pubs, p->priv[0], 0, CPR, err, sizeof(err)));
 	assert_non_null(strstr(err, "number of replicas"));
+	assert_null(zz_keyset_load(N, p->pubs, p->priv[0], 0, 0, err, sizeof(err)));
+	assert_non_null(strstr(err, "clients per replica"));
+	assert_null(zz_keyset_load(N, p->pubs, p->priv[0], 0, 1u << 20, err, sizeof(err)));
+	assert_non_null(strstr(err, "clients per replica"));
 	assert_null(load(p, p->priv[0], N, err, sizeof(err)));
 	assert_non_null(strstr(err, "replica id"));
 }
@@ -644,7 +844,9 @@ main(void)
 		cmocka_unit_test(test_counters),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_create_rejects),
+		cmocka_unit_test(test_own_signature_shortcut),
 		cmocka_unit_test_setup_teardown(test_keyset_load, pem_setup, pem_teardown),
+		cmocka_unit_test_setup_teardown(test_no_replica_speaks_for_another_pair, pem_setup, pem_teardown),
 		cmocka_unit_test_setup_teardown(test_keyset_load_errors, pem_setup, pem_teardown),
 	};
 

@@ -1,12 +1,14 @@
 /*
  * keygen.c
- *	  zyzzyva-keygen: replica keys and the cluster's MAC secret.
+ *	  zyzzyva-keygen: replica keys.
  *
  *	  zyzzyva-keygen [--force] DIR ID		DIR/replica-ID.key (0600), DIR/replica-ID.pub
  *	  zyzzyva-keygen [--force] --secret FILE	32 random bytes (0600)
  *
- * Keys are Ed25519, written in PEM through OpenSSL.  Existing files are
- * never replaced without --force.
+ * A replica's files each hold an Ed25519 key (signatures, TLS) then an
+ * X25519 key (pairwise MAC keys), in PEM, through OpenSSL.  --secret is
+ * kept for old scripts: the daemon no longer uses a cluster MAC secret.
+ * Existing files are never replaced without --force.
  */
 #include <stdio.h>
 #include <stdlib.h>

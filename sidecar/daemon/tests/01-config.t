@@ -32,7 +32,10 @@ mkdir("$dir/k") or die;
 is(system(bin('zyzzyva-keygen'), "$dir/k", 5), 0, 'keygen writes a key pair');
 is((stat("$dir/k/replica-5.key"))[2] & 07777, 0600, 'private key is 0600');
 is((stat("$dir/k/replica-5.pub"))[2] & 07777, 0644, 'public key is 0644');
-like(ZZ::slurp("$dir/k/replica-5.key"), qr/BEGIN PRIVATE KEY/, 'private key is PEM');
+like(ZZ::slurp("$dir/k/replica-5.key"), qr/BEGIN PRIVATE KEY.*BEGIN PRIVATE KEY/s,
+	'private key file is PEM with two keys (Ed25519, X25519)');
+like(ZZ::slurp("$dir/k/replica-5.pub"), qr/BEGIN PUBLIC KEY.*BEGIN PUBLIC KEY/s,
+	'public key file is PEM with two keys');
 {
 	umask(0);
 	my $out = `${\ bin('zyzzyva-keygen')} $dir/k 6 2>&1`;
@@ -160,12 +163,31 @@ $f = write_conf('other.conf', @other);
 ($rc, $msg) = check($f);
 like($msg, qr/private_key does not match replica\.1's public key/, 'private key of another replica');
 
-open(my $sfh, '>', "$dir/short.secret") or die;
-print $sfh "x" x 8;
-close($sfh);
-chmod(0600, "$dir/short.secret");
-$f = write_conf('secret.conf', map { s{^mac_secret = .*}{mac_secret = $dir/short.secret}r } @good);
+# Keys from before pairwise MAC keys: an Ed25519 key alone, no X25519 key.
+{
+	my ($edkey) = ZZ::slurp("$c/keys/replica-1.key") =~ /(-----BEGIN PRIVATE KEY-----.*?-----END PRIVATE KEY-----\n)/s;
+	my ($edpub) = ZZ::slurp("$c/keys/replica-1.pub") =~ /(-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----\n)/s;
+	for (["old.key", $edkey], ["old.pub", $edpub]) {
+		open(my $ofh, '>', "$dir/$_->[0]") or die;
+		print $ofh $_->[1];
+		close($ofh);
+		chmod(0600, "$dir/$_->[0]");
+	}
+	$f = write_conf('oldpriv.conf', map { s{^private_key = .*}{private_key = $dir/old.key}r } @good);
+	($rc, $msg) = check($f);
+	like($msg, qr/^\Q$f\E:\d+: private_key: .*holds no X25519 private key/m,
+		'an Ed25519-only private key (older keygen) is refused at its line');
+	$f = write_conf('oldpub.conf', map { s{^(replica\.1 = \S+) .*}{$1 $dir/old.pub}r } @good);
+	($rc, $msg) = check($f);
+	like($msg, qr/^\Q$f\E:\d+: replica\.1: .*holds no X25519 public key/m,
+		'an Ed25519-only public key is refused at its line');
+}
+
+# mac_secret is no longer needed (MAC keys are pairwise); older
+# configurations that name one still load.
+ok(!grep({ /^mac_secret/ } @good), 'zyzzyva-cluster writes no mac_secret');
+$f = write_conf('oldsecret.conf', @good, "mac_secret = $dir/k/mac");
 ($rc, $msg) = check($f);
-like($msg, qr/mac_secret: MAC secret .* must hold 32 to 1024 bytes/, 'short MAC secret');
+is($rc, 0, 'a configuration that still names a mac_secret is valid') or diag($msg);
 
 done_testing();

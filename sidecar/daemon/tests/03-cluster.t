@@ -9,6 +9,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use POSIX ();
+use Time::HiRes ();
 use ZZ;
 
 my $dir = test_dir();
@@ -72,6 +73,22 @@ for my $i (0 .. 2) {
 }
 ok(wait_until(5, sub { (cli_status($sock[0])->{peers_connected} // 0) == 2 }),
 	'replica 0 sees replica 3 gone');
+
+# With a backup down every request takes the commit path, and the client's
+# adaptive commit timer commits as soon as 2f+1 responses match: no request
+# may wait for the 50 ms retransmission (which it did when the commit timer
+# fired before the responses were in).  60 sequential requests in 1.5 s
+# leaves 25 ms each for a loaded machine; waiting for retransmission takes
+# over 3 s.
+{
+	my $t0 = Time::HiRes::time();
+	my ($rc, $out) = cli($sock[1], map { 'ADD slow 1' } 1 .. 60);
+	my $took = Time::HiRes::time() - $t0;
+	is($rc, 0, 'replica 3 down: 60 sequential requests complete') or diag($out);
+	my $commits = () = $out =~ /path=commit/g;
+	is($commits, 60, '... all through the commit path');
+	cmp_ok($took, '<', 1.5, sprintf('... without waiting for retransmission (%.3f s)', $took));
+}
 
 # --- it comes back ---
 $pid[3] = start_daemon("$dir/replica-3.conf", "$dir/replica-3.log");
