@@ -22,9 +22,10 @@ my @all;		# every cluster, for the END block
 my $owner = $$;
 
 # ZZPG->new(name => ..., settings => { key => value }, sql => [...])
-# Four servers with the extension and the given SQL (the same on each:
-# schema setup is not a replicated request yet), four sidecars connected
-# to them and to each other.  Bails out if they do not come up.
+# Four servers with the extension and the given SQL (the same on each,
+# before the sidecars start; zyzzyva.replicated_ddl does it through one
+# replica instead: regress/t/106), four sidecars connected to them and to
+# each other.  Bails out if they do not come up.
 sub new
 {
 	my ($class, %opt) = @_;
@@ -52,7 +53,6 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		$self->{node}[$i] = $node;
 	}
 	system("$build/zyzzyva-keygen", $self->{keys}, $_) == 0 or die 'keygen' for 0 .. $n - 1;
-	system("$build/zyzzyva-keygen", '--secret', "$self->{keys}/mac.secret") == 0 or die 'keygen';
 	my @port = map { PostgreSQL::Test::Cluster::get_free_port() } 0 .. $n - 1;
 	for my $i (0 .. $n - 1)
 	{
@@ -61,7 +61,7 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		$self->{log}[$i] = "$PostgreSQL::Test::Utils::log_path/zyzzyvad_$self->{name}$i.log";
 		my $text = "id = $i\nf = 1\n";
 		$text .= "replica.$_ = 127.0.0.1:$port[$_] $self->{keys}/replica-$_.pub\n" for 0 .. $n - 1;
-		$text .= "private_key = $self->{keys}/replica-$i.key\nmac_secret = $self->{keys}/mac.secret\n"
+		$text .= "private_key = $self->{keys}/replica-$i.key\n"
 		  . "client_socket = $self->{sock}[$i]\nservice = postgres\n"
 		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres\n";
 		$text .= "$_ = $opt{settings}{$_}\n" for sort keys %{ $opt{settings} // {} };
