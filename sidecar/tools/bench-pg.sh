@@ -28,6 +28,8 @@
 # Environment: BENCH_PG_SECONDS (15), BENCH_PG_CLIENTS ("1 8 32"),
 # BENCH_PG_SCALE (10), BENCH_PG_SYSTEMS ("zyzzyva unreplicated syncrep"),
 # BENCH_PG_ZZ_SET (extra zyzzyvad settings, "KEY=VALUE ..."),
+# BENCH_PG_ZZ_PG_SET (extra postgresql.conf settings of the zyzzyva
+# replicas' servers, "NAME=VALUE ..."),
 # BENCH_PG_ZZ_CLIENTS_ON (spread | a replica number: put every client on
 # that replica's server), BENCH_PG_KEEP=1 (leave everything running and
 # print how to stop it), ZZ_BUILD (the sidecar binaries, build/).
@@ -45,6 +47,7 @@ CLIENT_COUNTS=${BENCH_PG_CLIENTS:-1 8 32}
 SCALE=${BENCH_PG_SCALE:-10}
 SYSTEMS=${BENCH_PG_SYSTEMS:-zyzzyva unreplicated syncrep}
 ZZ_SET=${BENCH_PG_ZZ_SET:-}
+ZZ_PG_SET=${BENCH_PG_ZZ_PG_SET:-}
 ZZ_CLIENTS_ON=${BENCH_PG_ZZ_CLIENTS_ON:-spread}
 KEEP=${BENCH_PG_KEEP:-0}
 OUT=$root/build
@@ -177,6 +180,7 @@ if has zyzzyva; then
 	say "zyzzyva: 4 PostgreSQL servers + 4 sidecars (zyzzyva-cluster --postgres)"
 	sets=(--set log_level=warning)
 	for kv in $ZZ_SET; do sets+=(--set "$kv"); done
+	for kv in $ZZ_PG_SET; do sets+=(--pg-set "$kv"); done
 	started_zz=1
 	ZZ_BUILD=$BIN "$CLUSTER" start "$ZZ" --postgres "${sets[@]}" >"$W/zz-start.log" 2>&1 ||
 		{ cat "$W/zz-start.log" >&2; die "the zyzzyva cluster did not start"; }
