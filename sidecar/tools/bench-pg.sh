@@ -210,7 +210,7 @@ if has syncrep; then
 	pg_server "$S-0" "${S_PORT[0]}" "wal_level = replica" "max_wal_senders = 8"
 	load_schema "$W" "${S_PORT[0]}" postgres
 	for i in 1 2 3; do
-		as_pg "$PG_BINDIR/pg_basebackup" -h "$W" -p "${S_PORT[0]}" -D "$S-$i" -R -X stream >/dev/null 2>&1 ||
+		as_pg "$PG_BINDIR/pg_basebackup" -h "$W" -p "${S_PORT[0]}" -D "$S-$i" -R -X stream -c fast >/dev/null 2>&1 ||
 			die "pg_basebackup of standby $i failed"
 		echo "port = ${S_PORT[$i]}" >>"$S-$i/postgresql.conf"
 		echo "cluster_name = 's$i'" >>"$S-$i/postgresql.conf"
