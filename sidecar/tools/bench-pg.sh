@@ -23,7 +23,7 @@
 # (tps: calls per second summed over the clients; ms: mean call latency as
 # pgbench measures it), writes the figures to build/bench-pg.dat, draws
 # throughput against latency into build/bench-pg.png (gnuplot) and copies
-# it to docs/bench-pg.png.
+# it to docs/bench-pg.png (when all three systems ran).
 #
 # Environment: BENCH_PG_SECONDS (15), BENCH_PG_CLIENTS ("1 8 32"),
 # BENCH_PG_SCALE (10), BENCH_PG_SYSTEMS ("zyzzyva unreplicated syncrep"),
@@ -267,19 +267,20 @@ summarize() {
 		END { if (tx > 0) printf "%.0f %.2f\n", tps, lat / tx; else print "FAILED FAILED" }' "$W/$1"*.out
 }
 
-# zz_counters: "batches requests apply_us" of replica 0 (the primary): the
-# batches and requests its core executed so far, and its database's mean
-# time to apply a batch.
+# zz_counters: "batches requests apply_us_total" of replica 0 (the
+# primary): the batches and requests its core executed so far, and the
+# time its database took to apply them (mean per batch x batches).
 zz_counters() {
 	"$BIN/zyzzyva-cli" --timeout 2 --socket "$ZZ/run/replica-0.sock" --status 2>/dev/null |
 		awk -F': ' '$1 == "batches_executed" { b = $2 } $1 == "requests_executed" { r = $2 }
-			$1 == "pg_mean_batch_us" { u = $2 } END { print b + 0, r + 0, u + 0 }'
+			$1 == "pg_mean_batch_us" { u = $2 } $1 == "pg_batches" { pb = $2 }
+			END { printf "%d %d %.0f\n", b, r, u * pb }'
 }
 
 measure_zyzzyva() {
-	local c=$1 secs=$2 i per b0 r0 b1 r1 us
+	local c=$1 secs=$2 i per b0 r0 u0 b1 r1 u1
 	rm -f "$W"/zz-*.out
-	read -r b0 r0 _ < <(zz_counters)
+	read -r b0 r0 u0 < <(zz_counters)
 	if [ "$ZZ_CLIENTS_ON" = spread ]; then
 		for ((i = 0; i < N; i++)); do
 			per=$((c / N + (i < c % N ? 1 : 0)))
@@ -289,9 +290,10 @@ measure_zyzzyva() {
 		run_pgbench "zz-$ZZ_CLIENTS_ON" "$ZZ/run" "$(zz_port "$ZZ_CLIENTS_ON")" zyzzyva "$c" "$secs"
 	fi
 	summarize zz-
-	read -r b1 r1 us < <(zz_counters)
+	read -r b1 r1 u1 < <(zz_counters)
 	if [ $((b1 - b0)) -gt 0 ]; then
-		echo "$(awk -v b=$((b1 - b0)) -v r=$((r1 - r0)) 'BEGIN { printf "%.2f", r / b }') $((b1 - b0)) $us" >"$W/zz-batch"
+		awk -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v u=$((u1 - u0)) \
+			'BEGIN { printf "%.2f %d %.0f\n", r / b, b, u / b }' >"$W/zz-batch"
 	else
 		echo "- 0 -" >"$W/zz-batch"
 	fi
@@ -320,7 +322,7 @@ for c in $CLIENT_COUNTS; do
 		measure_zyzzyva "$c" "$SECONDS_PER_POINT" >"$W/result"
 		read -r zt zm <"$W/result"
 		read -r rpb nb us <"$W/zz-batch"
-		echo "clients=$c zyzzyva: $zt tps, $zm ms (primary's database: $nb batches, $rpb requests per batch, ${us} us mean apply per batch)"
+		echo "clients=$c zyzzyva: $zt tps, $zm ms (primary's database: $nb batches, $rpb requests per batch, ${us} us mean time to apply a batch)"
 	fi
 	if has unreplicated; then
 		measure_plain un "$U_PORT" "$c" "$SECONDS_PER_POINT" >"$W/result"
@@ -355,8 +357,12 @@ fi
 if command -v gnuplot >/dev/null 2>&1; then
 	if gnuplot -e "datafile='$dat'; outfile='$OUT/bench-pg.png'; subtitle='pgbench scale $SCALE, ${SECONDS_PER_POINT} s per point, clients $(echo $CLIENT_COUNTS | tr ' ' ','), $(nproc) cores, $(date -u +%Y-%m-%d)'" \
 		"$here/bench-pg/plot.gp" 2>"$W/gnuplot.err"; then
-		mkdir -p "$root/docs" && cp "$OUT/bench-pg.png" "$root/docs/bench-pg.png"
-		echo "plot: $OUT/bench-pg.png (copied to docs/bench-pg.png); figures: $dat"
+		if has zyzzyva && has unreplicated && has syncrep; then
+			mkdir -p "$root/docs" && cp "$OUT/bench-pg.png" "$root/docs/bench-pg.png"
+			echo "plot: $OUT/bench-pg.png (copied to docs/bench-pg.png); figures: $dat"
+		else
+			echo "plot: $OUT/bench-pg.png (not all three systems: docs/bench-pg.png left alone); figures: $dat"
+		fi
 	else
 		cat "$W/gnuplot.err" >&2
 		echo "bench-pg: gnuplot failed; figures: $dat" >&2
