@@ -33,3 +33,12 @@ EXTRA_TESTS += regress-check tap-check
 clean: extension-clean
 extension-clean:
 	-$(MAKE) -C extension PG_CONFIG=$(PG_CONFIG) clean
+
+# make bench-pg: a TPC-B-like replicated function through pgbench on a
+# 4-replica zyzzyva cluster, one unreplicated server and a primary with 3
+# synchronous standbys, side by side in one run (sidecar/tools/bench-pg.sh;
+# as root; about 4 minutes).  Ends with one line per client count and
+# draws build/bench-pg.png (copied to docs/bench-pg.png).
+.PHONY: bench-pg
+bench-pg: daemon extension-install
+	ZZ_BUILD=$(abspath $(BUILD)) bash sidecar/tools/bench-pg.sh
