@@ -1,7 +1,8 @@
 # Divergence: someone changes a replica's replicated table behind the
-# extension's back (triggers off, as a superuser can).  At its next stable
-# checkpoint the sidecar rechecks the rows against the incremental digest
-# (zyzzyva.verify_digest), finds they differ, marks itself diverged, stops
+# extension's back (triggers off, as a superuser can).  After its next
+# stable checkpoint the sidecar rechecks the rows against the incremental
+# digest (zyzzyva.verify_digest; verify_interval = 0: after every one),
+# finds they differ, marks itself diverged, stops
 # answering, and repairs itself by state transfer from the others.
 # Afterwards its rows are the agreed ones again, every completed call is
 # present exactly once everywhere, and the four digests agree.
@@ -26,7 +27,7 @@ use ZZPG;
 
 my $zz = ZZPG->new(
 	name => 'tamper',
-	settings => { checkpoint_interval => 4, checkpoint_resend => '300ms' },
+	settings => { checkpoint_interval => 4, checkpoint_resend => '300ms', verify_interval => 0 },
 	sql => [ ZZPG::ledger_sql() ]);
 my $n = $zz->n;
 my $total = $zz->q1(0, 'SELECT sum(balance) FROM accounts');

@@ -70,6 +70,7 @@ static const cfg_key cfg_keys[] = {
 	{"order_ahead", CT_U32, OFF(order_ahead), 0, 4096, false, true},
 	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
 	{"local_apply_wait", CT_USEC, OFF(local_apply_wait), 0, 600 * SEC, false, true},
+	{"verify_interval", CT_USEC, OFF(verify_interval), 0, 7 * 24 * 3600 * SEC, false, true},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, false, true},
 	{"batch_size", CT_U32, OFF(params.batch_max), 1, ZZ_MAX_BATCH, false, false},
 	{"batch_timeout", CT_USEC, OFF(params.batch_timeout), 0, 10 * SEC, false, false},
@@ -606,6 +607,7 @@ cfg_defaults(daemon_config *cfg)
 	cfg->handshake_timeout = 5 * SEC;
 	cfg->ping_interval = 1 * SEC;
 	cfg->local_apply_wait = 10 * SEC;
+	cfg->verify_interval = 60 * SEC;
 	cfg->order_ahead = 1;
 	cfg->log_level = ZLOG_INFO;
 }

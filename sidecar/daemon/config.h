@@ -77,6 +77,9 @@ typedef struct daemon_config
 	uint32_t	order_ahead;	/* primary: batches ordered ahead of its own
 								 * execution before it holds new requests */
 	zz_time		local_apply_wait;
+	zz_time		verify_interval;	/* service = postgres: recheck the rows against
+									 * the digest at most this often (0: at every
+									 * stable checkpoint) */
 	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* fault injection: "V S R" */	/* hold a complete result this long for our
 									 * replica to execute it */
 	zlog_level	log_level;

@@ -716,7 +716,8 @@ node_init(node *nd, const char *path)
 		pgsvc_hooks ph = {nd, node_pg_label, node_pg_done, node_pg_save_stable,
 		node_pg_resume, node_pg_ready, node_pg_diverged};
 
-		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph);
+		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph,
+							  &nd->cfg.verify_interval);
 		svc = nd->pg ? pgsvc_service(nd->pg) : NULL;
 	}
 	else

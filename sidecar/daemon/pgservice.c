@@ -14,7 +14,7 @@
  *	 LOOKUP		the replies of a batch the database already applied
  *				(zyzzyva.batch_log), when it is ahead of the core
  *	 ROLLBACK	rollback_to(seq)
- *	 STABLE		mark_stable(seq, digest, kept checkpoint) + verify_digest()
+ *	 STABLE		mark_stable(seq, digest, kept checkpoint)
  *	 CONDITION	set_condition(condition, detail) for the status view
  *
  * Results come back in the order the ops were sent; the op queue matches
@@ -41,11 +41,13 @@
  * mark_stable, in the transaction that drops the undo below it.  A
  * sidecar that starts on a database with a stable checkpoint resumes its
  * core there (zz_replica_resume), rolls the database back to it, and
- * fetches the batches above from the other replicas.  The same
- * transaction rechecks the rows against the incremental digest
- * (verify_digest); rows changed behind the extension's back make this
- * replica "diverged": the core stops answering and repairs itself by state
- * transfer.  State transfer itself (snapshot, install) runs on a second,
+ * fetches the batches above from the other replicas.  After a stable
+ * checkpoint, at most once per verify_interval, a second pipelined
+ * connection rechecks the rows against the incremental digest
+ * (verify_digest, in a REPEATABLE READ snapshot: it reads every replicated
+ * row, so it must not hold up the batches); rows changed behind the
+ * extension's back make this replica "diverged": the core stops answering
+ * and repairs itself by state transfer.  State transfer itself (snapshot, install) runs on a second,
  * blocking connection, bounded by statement_timeout: snapshot reads the
  * rows as of a checkpoint in a REPEATABLE READ transaction, install
  * replaces them after checking them against the certified digest.
@@ -77,6 +79,7 @@
 #define PG_SQL_ROLLBACK		"SELECT zyzzyva.rollback_to($1)"
 #define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1, $2, $3)"
 #define PG_SQL_VERIFY		"SELECT zyzzyva.verify_digest()"
+#define PG_SQL_RR_BEGIN		"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 #define PG_SQL_CONDITION	"SELECT zyzzyva.set_condition($1, $2)"
 #define PG_SQL_SNAPSHOT		"SELECT zyzzyva.snapshot($1)"
 #define PG_SQL_INSTALL		"SELECT zyzzyva.install_snapshot($1, $2, $3, $4)"
@@ -126,6 +129,11 @@ struct pgsvc
 	char	   *conninfo;
 	uint32_t	replica_id;
 	PGconn	   *side;			/* blocking connection for state transfer */
+	pgpipe	   *check;			/* the digest check's own connection */
+	const zz_time *verify_interval;
+	bool		verify_due;		/* a stable checkpoint passed: check when you can */
+	bool		verify_inflight;
+	zz_time		verify_last;	/* when the last check started */
 	pgsvc_hooks hooks;
 	zz_service	svc;
 	pgpipe	   *pipe;
@@ -341,9 +349,7 @@ pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 			values[2] = NULL;
 	}
 	if (PQsendQueryParams(conn, kind == OP_ROLLBACK ? PG_SQL_ROLLBACK : PG_SQL_STABLE,
-						  nparams, types, values, lengths, formats, 0) != 1 ||
-		(kind == OP_STABLE &&
-		 PQsendQueryParams(conn, PG_SQL_VERIFY, 0, NULL, NULL, NULL, NULL, 0) != 1))
+						  nparams, types, values, lengths, formats, 0) != 1)
 	{
 		pgpipe_fail(ps->pipe);
 		return;
@@ -352,7 +358,31 @@ pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 		ps->db_expect = seq;
 	else
 		ps->stable_sent = seq;
-	(void) pgpipe_push(ps->pipe, kind, seq, 0, kind == OP_STABLE ? 2 : 1);
+	(void) pgpipe_push(ps->pipe, kind, seq, 0, 1);
+}
+
+/*
+ * Recheck the rows against the digest on the check connection, if a
+ * stable checkpoint asked for it and none is running.
+ */
+static void
+pg_maybe_verify(pgsvc *ps)
+{
+	PGconn	   *conn = pgpipe_conn(ps->check);
+
+	if (!ps->verify_due || ps->verify_inflight || conn == NULL || ps->diverged)
+		return;
+	if (PQsendQueryParams(conn, PG_SQL_RR_BEGIN, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+		PQsendQueryParams(conn, PG_SQL_VERIFY, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+		PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1)
+	{
+		pgpipe_fail(ps->check);
+		return;
+	}
+	ps->verify_due = false;
+	ps->verify_inflight = true;
+	ps->verify_last = ev_now();
+	(void) pgpipe_push(ps->check, 0, ps->stable, 0, 3);
 }
 
 /*
@@ -931,7 +961,11 @@ pg_finish_op(pgsvc *ps, pgpipe_op *o)
 			}
 			if (o->seq > ps->db_stable)
 				ps->db_stable = o->seq;
-			pg_verify_result(ps, o->res[1]);
+			if (ps->verify_last == 0 || ev_now() - ps->verify_last >= *ps->verify_interval)
+			{
+				ps->verify_due = true;
+				pg_maybe_verify(ps);
+			}
 			return;
 		case OP_CONDITION:
 			if (o->failed)
@@ -959,6 +993,36 @@ pg_timer(ev_loop *loop, uint64_t id, void *arg)
 	if (pgpipe_conn(ps->pipe) != NULL && ps->ready && pgpipe_inflight(ps->pipe) == 0 &&
 		(ps->repairing || ps->stalled))
 		pg_send_position(ps);
+}
+
+/*
+ * The check connection: a session is up, a check is done, or it is lost.
+ */
+static void
+pg_check_connected(void *arg)
+{
+	pg_maybe_verify(arg);
+}
+
+static void
+pg_check_done(void *arg, pgpipe_op *o)
+{
+	pgsvc	   *ps = arg;
+
+	ps->verify_inflight = false;
+	if (o->failed)
+	{
+		pgpipe_log(ps->check, ZLOG_WARNING, "checking the rows against the digest failed: %s: %s",
+					 o->sqlstate, o->errmsg);
+		return;
+	}
+	pg_verify_result(ps, o->res[1]);
+}
+
+static void
+pg_check_lost(void *arg)
+{
+	((pgsvc *) arg)->verify_inflight = false;
 }
 
 /*
@@ -1391,7 +1455,8 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
  * ------------------------------------------------------------------------ */
 
 pgsvc *
-pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgsvc_hooks *hooks)
+pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgsvc_hooks *hooks,
+			 const zz_time *verify_interval)
 {
 	pgsvc	   *ps = calloc(1, sizeof(pgsvc));
 	pgpipe_handlers h;
@@ -1414,6 +1479,19 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 		return NULL;
 	}
 	ps->replica_id = replica_id;
+	ps->verify_interval = verify_interval;
+	h.connected = pg_check_connected;
+	h.done = pg_check_done;
+	h.lost = pg_check_lost;
+	snprintf(appname, sizeof(appname), "zyzzyvad-r%u-check", replica_id);
+	ps->check = pgpipe_create(loop, conninfo, appname, &h);
+	if (ps->check == NULL)
+	{
+		pgpipe_free(ps->pipe);
+		free(ps->conninfo);
+		free(ps);
+		return NULL;
+	}
 	zz_buf_init(&ps->stable_blob);
 
 	/*
@@ -1443,6 +1521,7 @@ void
 pgsvc_start(pgsvc *ps)
 {
 	pgpipe_start(ps->pipe);
+	pgpipe_start(ps->check);
 }
 
 const zz_service *
@@ -1507,6 +1586,7 @@ pgsvc_free(pgsvc *ps)
 	if (ps->timer != 0)
 		ev_del_timer(ps->loop, ps->timer);
 	pgpipe_free(ps->pipe);
+	pgpipe_free(ps->check);
 	if (ps->side != NULL)
 		PQfinish(ps->side);
 	for (size_t i = 0; i < ps->nlog; i++)

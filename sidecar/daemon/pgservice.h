@@ -71,8 +71,9 @@ typedef enum pgsvc_cond
 } pgsvc_cond;
 
 /* The service over conninfo (a libpq connection string). */
+/* verify_interval points into the configuration (it follows a reload). */
 extern pgsvc *pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id,
-						   const pgsvc_hooks *hooks);
+						   const pgsvc_hooks *hooks, const zz_time *verify_interval);
 
 /* Start connecting (in the background; execute() may be called at once). */
 extern void pgsvc_start(pgsvc *ps);
