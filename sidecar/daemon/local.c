@@ -36,6 +36,10 @@ typedef struct local_slot
 	zz_time		held_until;		/* then sent anyway, marked unapplied */
 } local_slot;
 
+#define LAT_SUB_BITS	3
+#define LAT_SUB			(1u << LAT_SUB_BITS)
+#define LAT_BUCKETS		((40 - LAT_SUB_BITS + 1) * LAT_SUB)
+
 struct local_endpoint
 {
 	ev_loop    *loop;
@@ -60,9 +64,58 @@ struct local_endpoint
 	uint64_t	completed_fast;
 	uint64_t	completed_commit;
 	uint64_t	latency_sum;	/* microseconds, over completions */
+	uint64_t	latency_hist[LAT_BUCKETS];	/* log-linear, see lat_bucket() */
 };
 
 static const conn_ops local_conn_ops;
+
+/*
+ * Latency histogram: 8 buckets per power of two of microseconds, so a
+ * percentile read from it is within 12.5% of the true value.
+ */
+static uint32_t
+lat_bucket(uint64_t us)
+{
+	uint32_t	lg;
+
+	if (us < LAT_SUB)
+		return (uint32_t) us;
+	lg = 63 - (uint32_t) __builtin_clzll(us);	/* >= LAT_SUB_BITS */
+	if (lg >= 40)
+		return LAT_BUCKETS - 1;
+	return (lg - LAT_SUB_BITS + 1) * LAT_SUB +
+		(uint32_t) ((us >> (lg - LAT_SUB_BITS)) & (LAT_SUB - 1));
+}
+
+/* The largest latency that falls in bucket b. */
+static uint64_t
+lat_bucket_top(uint32_t b)
+{
+	uint32_t	lg;
+
+	if (b < LAT_SUB)
+		return b;
+	lg = b / LAT_SUB + LAT_SUB_BITS - 1;
+	return ((uint64_t) (LAT_SUB + b % LAT_SUB + 1) << (lg - LAT_SUB_BITS)) - 1;
+}
+
+/* The p-th percentile (0 < p < 100) of the completions so far, in us. */
+static uint64_t
+lat_percentile(const local_endpoint *le, uint64_t done, double p)
+{
+	uint64_t	want = (uint64_t) (done * p / 100.0),
+				seen = 0;
+
+	if (done == 0)
+		return 0;
+	for (uint32_t b = 0; b < LAT_BUCKETS; b++)
+	{
+		seen += le->latency_hist[b];
+		if (seen > want)
+			return lat_bucket_top(b);
+	}
+	return lat_bucket_top(LAT_BUCKETS - 1);
+}
 
 /*
  * Mark a slot busy or idle, keeping the dense list of busy slots.
@@ -132,6 +185,7 @@ local_done(void *ctx, uint32_t client, const zz_completion *comp)
 	else
 		le->completed_commit++;
 	le->latency_sum += comp->latency;
+	le->latency_hist[lat_bucket(comp->latency)]++;
 	local_set_busy(le, s, false);
 	if (s->c == NULL)
 		return;					/* the program left; the slot is free again */
@@ -627,7 +681,9 @@ local_status(const local_endpoint *le, zz_buf *out)
 				 "requests_completed_commit: %llu\nrequests_retransmissions: %llu\n"
 				 "requests_commits_sent: %llu\nrequests_mean_latency_us: %llu\n"
 				 "clients_crypto_ops: %llu\nrequests_held_for_local_apply: %u\n"
-				 "requests_held_total: %llu\nrequests_held_expired: %llu\n",
+				 "requests_held_total: %llu\nrequests_held_expired: %llu\n"
+				 "requests_latency_p50_us: %llu\nrequests_latency_p90_us: %llu\n"
+				 "requests_latency_p99_us: %llu\n",
 				 le->nconns, (unsigned long long) le->accepted,
 				 (unsigned long long) le->refused, le->nbusy,
 				 (unsigned long long) le->completed_fast,
@@ -636,7 +692,10 @@ local_status(const local_endpoint *le, zz_buf *out)
 				 (unsigned long long) (done ? le->latency_sum / done : 0),
 				 (unsigned long long) crypto_ops, le->nheld,
 				 (unsigned long long) le->held_total,
-				 (unsigned long long) le->held_expired);
+				 (unsigned long long) le->held_expired,
+				 (unsigned long long) lat_percentile(le, done, 50),
+				 (unsigned long long) lat_percentile(le, done, 90),
+				 (unsigned long long) lat_percentile(le, done, 99));
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) n);
 }

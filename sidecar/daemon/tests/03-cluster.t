@@ -54,6 +54,12 @@ cmp_ok($fast, '>', 0, "with every replica up, requests complete on the fast path
 	is($bad, 0, '8 concurrent clients (2 per replica), 25 requests each, all complete');
 	my ($rc, $out) = cli($sock[2], 'GET counter');
 	like($out, qr/reply=VALUE 200$/m, 'the counter saw each of the 200 increments once');
+
+	# the local clients' latency percentiles: present and ordered
+	my $st = cli_status($sock[0]);
+	my ($p50, $p90, $p99) = map { $st->{"requests_latency_${_}_us"} // -1 } qw(p50 p90 p99);
+	ok($p50 > 0 && $p50 <= $p90 && $p90 <= $p99,
+		"latency percentiles reported in order (p50 $p50, p90 $p90, p99 $p99 us)");
 }
 
 # All replicas executed the same history.
