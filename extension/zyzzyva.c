@@ -193,9 +193,21 @@ zz_pin_settings(void)
 	int			nestlevel = NewGUCNestLevel();
 
 	for (int i = 0; i < lengthof(zz_pinned); i++)
+	{
+		const char *cur = GetConfigOption(zz_pinned[i].name, true, false);
+
+		/*
+		 * Already so (the sidecar's session, batch after batch): setting it
+		 * again costs, e.g. timezone_abbreviations rereads its file.  Every
+		 * batch pins again, so a replicated function that changes one
+		 * cannot leak it into the next.
+		 */
+		if (cur != NULL && strcmp(cur, zz_pinned[i].value) == 0)
+			continue;
 		(void) set_config_option(zz_pinned[i].name, zz_pinned[i].value,
 								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, 0, false);
+	}
 	return nestlevel;
 }
 
