@@ -38,13 +38,13 @@ use ZZPG;
 
 my $rounds = $ENV{ZZ_KILL_ROUNDS} || 4;
 my $seed = $ENV{ZZ_SEED} || (time() ^ $$);
-srand($seed);
 diag("ZZ_SEED=$seed ZZ_KILL_ROUNDS=$rounds");
 
 my $zz = ZZPG->new(
 	name => 'kill',
 	settings => { checkpoint_interval => 8 },
 	sql => [ ZZPG::ledger_sql() ]);
+srand($seed);	# after the setup, which draws free ports at random
 my $n = $zz->n;
 my $total = $zz->q1(0, 'SELECT sum(balance) FROM accounts');
 my @completed;
@@ -73,7 +73,7 @@ for my $round (1 .. $rounds)
 	my $what = (qw(sidecar server both))[ int(rand(3)) ];
 	my @load = grep { $_ != $victim } 0 .. $n - 1;
 	@load = @load[ 0, 1 ];
-	my $start_id = $next_id;
+	diag("round $round: kill the $what of replica $victim");
 	my @runs = map { my $r = $zz->pay_start($_, $next_id, 40); $next_id += 40; $r } @load;
 
 	usleep(int(200_000 + rand(1_500_000)));
