@@ -79,6 +79,16 @@ static HTAB *zz_call_plans = NULL;
 static bool zz_call_plans_stale = false;
 
 /*
+ * The statements every batch runs, prepared once per backend (zz_keep_plan):
+ * parsing and planning them again for every batch cost more than running
+ * them.
+ */
+static SPIPlanPtr registry_plan = NULL;
+static SPIPlanPtr position_plan = NULL;
+static SPIPlanPtr batch_log_plan = NULL;
+static SPIPlanPtr position_store_plan = NULL;
+
+/*
  * The outcome of one request.
  */
 typedef struct ZzOutcome
@@ -108,7 +118,10 @@ load_registry(MemoryContext cxt, bool fresh)
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
-	if (SPI_execute("SELECT signature FROM zyzzyva.function_registry", !fresh, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(zz_keep_plan(&registry_plan,
+									  "SELECT signature FROM zyzzyva.function_registry",
+									  0, NULL),
+						 NULL, NULL, !fresh, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.function_registry");
 	zz_nregistry = (int) SPI_processed;
 	zz_registry = MemoryContextAlloc(cxt, sizeof(char *) * Max(zz_nregistry, 1));
@@ -366,8 +379,10 @@ read_position(int64 *last_seq, int64 *last_view)
 	bool		isnull;
 
 	SPI_connect();
-	if (SPI_execute("SELECT last_seq, view FROM zyzzyva.replica_state WHERE id = 1",
-					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(zz_keep_plan(&position_plan,
+									  "SELECT last_seq, view FROM zyzzyva.replica_state WHERE id = 1",
+									  0, NULL),
+						 NULL, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read zyzzyva.replica_state");
 	*last_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
@@ -405,15 +420,19 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO zyzzyva.batch_log "
-							  "(seq, view, history, nd_time, nd_seed, requests, replies, applied_at) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-							  8, logtypes, logvalues, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(zz_keep_plan(&batch_log_plan,
+									  "INSERT INTO zyzzyva.batch_log "
+									  "(seq, view, history, nd_time, nd_seed, requests, replies, applied_at) "
+									  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+									  8, logtypes),
+						 logvalues, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record batch " INT64_FORMAT, seq);
-	if (SPI_execute_with_args("UPDATE zyzzyva.replica_state "
-							  "SET last_seq = $1, view = $2, last_history = $3, lanes = $4 "
-							  "WHERE id = 1",
-							  4, statetypes, statevalues, NULL, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(zz_keep_plan(&position_store_plan,
+									  "UPDATE zyzzyva.replica_state "
+									  "SET last_seq = $1, view = $2, last_history = $3, lanes = $4 "
+									  "WHERE id = 1",
+									  4, statetypes),
+						 statevalues, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the position after batch " INT64_FORMAT, seq);
 	SPI_finish();
 	zz_restore_user(saved_user, saved_sec);
