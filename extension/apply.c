@@ -75,6 +75,9 @@ typedef struct ZzCallPlan
 	Oid			ioparam[FUNC_MAX_ARGS];
 } ZzCallPlan;
 
+/* insert the undo records waiting in memory once they are this large */
+#define ZZ_UNDO_FLUSH_BYTES (8 * 1024 * 1024)
+
 static HTAB *zz_call_plans = NULL;
 static bool zz_call_plans_stale = false;
 
@@ -528,6 +531,10 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 
 		out = execute_request(&reqs[i], reqcxt);
 
+		/* keep the batch's undo records from taking too much memory */
+		if (zz_undo_pending() > ZZ_UNDO_FLUSH_BYTES)
+			zz_undo_flush();
+
 		/* a DDL request may have declared functions for the next ones */
 		if (zz_exec.ddl_ran)
 		{
@@ -558,6 +565,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_nregistry = 0;
 	MemoryContextDelete(reqcxt);
 
+	zz_undo_flush();
 	record_batch(seq, view, history, nd_time, nd_seed, requests, &replies);
 	zz_leave_mode();
 	return (Datum) 0;

@@ -118,6 +118,12 @@ extern void zz_ddl_undo(int64 seq, int32 request, const char *action,
 						const char *target);
 extern void zz_ddl_undo_flush(int64 seq, int32 request);
 
+/* capture.c */
+extern void zz_undo_flush(void);
+extern Size zz_undo_pending(void);
+extern void zz_undo_subxact_abort(SubTransactionId subid);
+extern void zz_undo_discard(void);
+
 /* undo.c */
 extern void zz_append_columns(StringInfo buf, TupleDesc desc, const char *alias);
 
