@@ -433,10 +433,11 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 	if (SPI_execute_plan(zz_keep_plan(&position_store_plan,
 									  "UPDATE zyzzyva.replica_state "
 									  "SET last_seq = $1, view = $2, last_history = $3, lanes = $4 "
-									  "WHERE id = 1",
+									  "WHERE id = 1 RETURNING ctid, xmin",
 									  4, statetypes),
-						 statevalues, NULL, false, 0) != SPI_OK_UPDATE)
+						 statevalues, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not record the position after batch " INT64_FORMAT, seq);
+	zz_lanes_stored();
 	SPI_finish();
 	zz_restore_user(saved_user, saved_sec);
 	zz_exec.lanes_dirty = false;

@@ -97,6 +97,7 @@ extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
 							   Oid *argtypes);
 extern void zz_lanes_load(bool lock);
 extern void zz_lanes_store(void);
+extern void zz_lanes_stored(void);
 extern bytea *zz_lanes_bytea(void);
 extern char *zz_relation_qualname(Relation rel);
 extern char *zz_row_text(Relation rel, HeapTuple tuple);
