@@ -75,8 +75,21 @@ typedef struct ZzCallPlan
 	Oid			ioparam[FUNC_MAX_ARGS];
 } ZzCallPlan;
 
+/* insert the undo records waiting in memory once they are this large */
+#define ZZ_UNDO_FLUSH_BYTES (8 * 1024 * 1024)
+
 static HTAB *zz_call_plans = NULL;
 static bool zz_call_plans_stale = false;
+
+/*
+ * The statements every batch runs, prepared once per backend (zz_keep_plan):
+ * parsing and planning them again for every batch cost more than running
+ * them.
+ */
+static SPIPlanPtr registry_plan = NULL;
+static SPIPlanPtr position_plan = NULL;
+static SPIPlanPtr batch_log_plan = NULL;
+static SPIPlanPtr position_store_plan = NULL;
 
 /*
  * The outcome of one request.
@@ -108,7 +121,10 @@ load_registry(MemoryContext cxt, bool fresh)
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
-	if (SPI_execute("SELECT signature FROM zyzzyva.function_registry", !fresh, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(zz_keep_plan(&registry_plan,
+									  "SELECT signature FROM zyzzyva.function_registry",
+									  0, NULL),
+						 NULL, NULL, !fresh, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.function_registry");
 	zz_nregistry = (int) SPI_processed;
 	zz_registry = MemoryContextAlloc(cxt, sizeof(char *) * Max(zz_nregistry, 1));
@@ -366,8 +382,10 @@ read_position(int64 *last_seq, int64 *last_view)
 	bool		isnull;
 
 	SPI_connect();
-	if (SPI_execute("SELECT last_seq, view FROM zyzzyva.replica_state WHERE id = 1",
-					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(zz_keep_plan(&position_plan,
+									  "SELECT last_seq, view FROM zyzzyva.replica_state WHERE id = 1",
+									  0, NULL),
+						 NULL, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read zyzzyva.replica_state");
 	*last_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
@@ -405,16 +423,21 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
-	if (SPI_execute_with_args("INSERT INTO zyzzyva.batch_log "
-							  "(seq, view, history, nd_time, nd_seed, requests, replies, applied_at) "
-							  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-							  8, logtypes, logvalues, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(zz_keep_plan(&batch_log_plan,
+									  "INSERT INTO zyzzyva.batch_log "
+									  "(seq, view, history, nd_time, nd_seed, requests, replies, applied_at) "
+									  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+									  8, logtypes),
+						 logvalues, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record batch " INT64_FORMAT, seq);
-	if (SPI_execute_with_args("UPDATE zyzzyva.replica_state "
-							  "SET last_seq = $1, view = $2, last_history = $3, lanes = $4 "
-							  "WHERE id = 1",
-							  4, statetypes, statevalues, NULL, false, 0) != SPI_OK_UPDATE)
+	if (SPI_execute_plan(zz_keep_plan(&position_store_plan,
+									  "UPDATE zyzzyva.replica_state "
+									  "SET last_seq = $1, view = $2, last_history = $3, lanes = $4 "
+									  "WHERE id = 1 RETURNING ctid, xmin",
+									  4, statetypes),
+						 statevalues, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not record the position after batch " INT64_FORMAT, seq);
+	zz_lanes_stored();
 	SPI_finish();
 	zz_restore_user(saved_user, saved_sec);
 	zz_exec.lanes_dirty = false;
@@ -509,6 +532,10 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 
 		out = execute_request(&reqs[i], reqcxt);
 
+		/* keep the batch's undo records from taking too much memory */
+		if (zz_undo_pending() > ZZ_UNDO_FLUSH_BYTES)
+			zz_undo_flush();
+
 		/* a DDL request may have declared functions for the next ones */
 		if (zz_exec.ddl_ran)
 		{
@@ -539,6 +566,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_nregistry = 0;
 	MemoryContextDelete(reqcxt);
 
+	zz_undo_flush();
 	record_batch(seq, view, history, nd_time, nd_seed, requests, &replies);
 	zz_leave_mode();
 	return (Datum) 0;

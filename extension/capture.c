@@ -11,7 +11,9 @@
  * by mode:
  *
  *	 apply		record the undo (before- and after-image, keyed by sequence
- *				number and order) and update the digest;
+ *				number and order; kept in memory and inserted into
+ *				zyzzyva.undo_log once per batch, see ZzUndoRecord) and update
+ *				the digest;
  *	 undo		update the digest only (rollback_to() is replaying undo);
  *	 install	nothing (install_snapshot() replaces every row and sets the
  *				digest itself, and a snapshot has no undo);
@@ -26,16 +28,46 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "zyzzyva.h"
 
 PG_FUNCTION_INFO_V1(zyzzyva_capture);
 PG_FUNCTION_INFO_V1(zyzzyva_guard);
+
+/*
+ * The undo records of the running batch, not yet in zyzzyva.undo_log.
+ * Inserting each one as it came cost a statement execution per changed row,
+ * and each execution read the table's CHECK constraints from their stored
+ * text again; apply_batch() inserts them all with one statement instead
+ * (zz_undo_flush), in the batch's transaction, before it records the batch.
+ * A record remembers the subtransaction that made it: the abort of that
+ * subtransaction (a request's ERROR, an EXCEPTION block) takes it back,
+ * exactly as it would have taken back the inserted row.
+ */
+typedef struct ZzUndoRecord
+{
+	SubTransactionId subid;
+	int64		seq;
+	int32		ord;
+	int32		request;
+	Oid			rel;
+	Datum		old_row;		/* text, or 0 for NULL */
+	Datum		new_row;		/* text, or 0 for NULL */
+} ZzUndoRecord;
+
+static MemoryContext undo_cxt = NULL;
+static ZzUndoRecord *undo_buf = NULL;
+static int	undo_n = 0;
+static int	undo_max = 0;
+static Size undo_bytes = 0;
 
 static SPIPlanPtr undo_insert_plan = NULL;
 
@@ -45,37 +77,145 @@ static SPIPlanPtr undo_insert_plan = NULL;
 static void
 write_undo(Relation rel, const char *oldtext, const char *newtext)
 {
-	Oid			argtypes[6] = {INT8OID, INT4OID, INT4OID, OIDOID, TEXTOID, TEXTOID};
+	MemoryContext oldcxt;
+	ZzUndoRecord *r;
+
+	if (undo_cxt == NULL)
+		undo_cxt = AllocSetContextCreate(TopMemoryContext, "zyzzyva undo records",
+										 ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(undo_cxt);
+	if (undo_n == undo_max)
+	{
+		undo_max = Max(64, undo_max * 2);
+		undo_buf = undo_buf == NULL ?
+			palloc(sizeof(ZzUndoRecord) * undo_max) :
+			repalloc(undo_buf, sizeof(ZzUndoRecord) * undo_max);
+	}
+	r = &undo_buf[undo_n];
+	r->subid = GetCurrentSubTransactionId();
+	r->seq = zz_exec.seq;
+	r->ord = zz_exec.undo_ord;
+	r->request = zz_exec.request;
+	r->rel = RelationGetRelid(rel);
+	r->old_row = oldtext ? CStringGetTextDatum(oldtext) : (Datum) 0;
+	r->new_row = newtext ? CStringGetTextDatum(newtext) : (Datum) 0;
+	MemoryContextSwitchTo(oldcxt);
+	undo_n++;
+	undo_bytes += sizeof(ZzUndoRecord) + (oldtext ? strlen(oldtext) : 0) +
+		(newtext ? strlen(newtext) : 0);
+	zz_exec.undo_ord++;
+}
+
+/*
+ * Bytes of undo records waiting for zz_undo_flush.
+ */
+Size
+zz_undo_pending(void)
+{
+	return undo_n > 0 ? undo_bytes : 0;
+}
+
+/*
+ * Forget the undo records made in subtransaction subid and in the ones it
+ * began: it aborted.  Records are appended in order, and subtransaction
+ * ids grow, so they are the last ones.
+ */
+void
+zz_undo_subxact_abort(SubTransactionId subid)
+{
+	while (undo_n > 0 && undo_buf[undo_n - 1].subid >= subid)
+		undo_n--;
+}
+
+/*
+ * Forget every waiting undo record (the batch's transaction ended, or the
+ * records were inserted).
+ */
+void
+zz_undo_discard(void)
+{
+	undo_n = 0;
+	undo_max = 0;
+	undo_bytes = 0;
+	undo_buf = NULL;
+	if (undo_cxt != NULL)
+		MemoryContextReset(undo_cxt);
+}
+
+/*
+ * Insert the waiting undo records into zyzzyva.undo_log, with one
+ * statement, in the current (sub)transaction.  The caller must be outside
+ * every subtransaction that made one of them (between requests), so that
+ * the rows are no more subject to rollback than the records were.
+ */
+void
+zz_undo_flush(void)
+{
+	Oid			argtypes[6] = {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, OIDARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum	   *cols[6];
+	bool	   *nulls[6];
+	int			dims[1];
+	int			lbs[1] = {1};
 	Oid			saved_user;
 	int			saved_sec;
+	int			n = undo_n;
 
-	values[0] = Int64GetDatum(zz_exec.seq);
-	values[1] = Int32GetDatum(zz_exec.undo_ord);
-	values[2] = Int32GetDatum(zz_exec.request);
-	values[3] = ObjectIdGetDatum(RelationGetRelid(rel));
-	if (oldtext)
-		values[4] = CStringGetTextDatum(oldtext);
-	else
-		nulls[4] = 'n';
-	if (newtext)
-		values[5] = CStringGetTextDatum(newtext);
-	else
-		nulls[5] = 'n';
+	if (n == 0)
+		return;
+	for (int c = 0; c < 6; c++)
+	{
+		cols[c] = palloc(sizeof(Datum) * n);
+		nulls[c] = palloc0(sizeof(bool) * n);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		ZzUndoRecord *r = &undo_buf[i];
+
+		Assert(r->subid <= GetCurrentSubTransactionId());
+		cols[0][i] = Int64GetDatum(r->seq);
+		cols[1][i] = Int32GetDatum(r->ord);
+		cols[2][i] = Int32GetDatum(r->request);
+		cols[3][i] = ObjectIdGetDatum(r->rel);
+		cols[4][i] = r->old_row;
+		nulls[4][i] = r->old_row == (Datum) 0;
+		cols[5][i] = r->new_row;
+		nulls[5][i] = r->new_row == (Datum) 0;
+	}
+	dims[0] = n;
+	values[0] = PointerGetDatum(construct_md_array(cols[0], nulls[0], 1, dims, lbs,
+												   INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_md_array(cols[1], nulls[1], 1, dims, lbs,
+												   INT4OID, 4, true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_md_array(cols[2], nulls[2], 1, dims, lbs,
+												   INT4OID, 4, true, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_md_array(cols[3], nulls[3], 1, dims, lbs,
+												   OIDOID, 4, true, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_md_array(cols[4], nulls[4], 1, dims, lbs,
+												   TEXTOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_md_array(cols[5], nulls[5], 1, dims, lbs,
+												   TEXTOID, -1, false, TYPALIGN_INT));
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&undo_insert_plan,
 									  "INSERT INTO zyzzyva.undo_log "
 									  "(seq, ord, request, rel, old_row, new_row) "
-									  "VALUES ($1, $2, $3, $4, $5, $6)",
+									  "SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
 									  6, argtypes),
-						 values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not write an undo record");
+						 values, NULL, false, 0) != SPI_OK_INSERT ||
+		SPI_processed != (uint64) n)
+		elog(ERROR, "could not write the undo records");
 	SPI_finish();
 	zz_restore_user(saved_user, saved_sec);
-	zz_exec.undo_ord++;
+	for (int c = 0; c < 6; c++)
+	{
+		pfree(DatumGetPointer(values[c]));
+		pfree(cols[c]);
+		pfree(nulls[c]);
+	}
+	zz_undo_discard();
 }
 
 /*

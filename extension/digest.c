@@ -26,6 +26,8 @@
 #include <openssl/evp.h>
 
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "storage/itemptr.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -79,43 +81,137 @@ zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * The lanes as stored in one version of the state row, identified by its
+ * ctid and xmin, so that a backend that applies batch after batch does not
+ * read back the 2 KB it wrote itself.  Any other write of the row (another
+ * session's, a rollback_to(), install_snapshot(), a stable checkpoint,
+ * set_condition()) makes a new version with another ctid or xmin, and the
+ * lanes are read again; so does the abort of the transaction that wrote
+ * the remembered version, which is then never visible.  Two versions with
+ * the same ctid and xmin would need the same (sub)transaction to write the
+ * row twice at one place, which it cannot while the first is alive.  A
+ * frozen xmin reads as FrozenTransactionId and is never remembered.
+ */
+static struct
+{
+	bool		valid;
+	ItemPointerData ctid;
+	TransactionId xmin;
+	ZzLtHash	lanes;
+} lanes_cache;
+
+/*
+ * Remember the lanes of zz_exec as those of the state row version (ctid,
+ * xmin) in columns 1 and 2 of the first row of SPI_tuptable.
+ */
+static void
+lanes_remember(void)
+{
+	bool		isnull1,
+				isnull2;
+	Datum		ctid,
+				xmin;
+
+	lanes_cache.valid = false;
+	if (SPI_tuptable == NULL || SPI_processed != 1)
+		return;
+	ctid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull1);
+	xmin = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull2);
+	if (isnull1 || isnull2 || !TransactionIdIsNormal(DatumGetTransactionId(xmin)))
+		return;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(ctid), &lanes_cache.ctid);
+	lanes_cache.xmin = DatumGetTransactionId(xmin);
+	lanes_cache.lanes = zz_exec.lanes;
+	lanes_cache.valid = true;
+}
+
+/*
+ * The caller just stored the lanes of zz_exec in the state row with an
+ * UPDATE ... RETURNING ctid, xmin (its result is SPI_tuptable).
+ */
+void
+zz_lanes_stored(void)
+{
+	lanes_remember();
+}
+
+/*
  * Load the lanes from zyzzyva.replica_state.  With lock, take the row lock
  * that serializes every writer of replicated state (appliers, rollbacks,
- * registrations), held to the end of the transaction.
+ * registrations), held to the end of the transaction.  The lanes column is
+ * read only if the row is not the version remembered in lanes_cache.
  */
 void
 zz_lanes_load(bool lock)
 {
 	SPIPlanPtr	plan;
+	Oid			argtypes[2] = {TIDOID, XIDOID};
+	Datum		values[2];
+	char		nulls[2] = {'n', 'n'};
 	bool		isnull;
 	Datum		d;
-	bytea	   *b;
 	Oid			saved_user;
 	int			saved_sec;
+
+	if (lanes_cache.valid)
+	{
+		values[0] = PointerGetDatum(&lanes_cache.ctid);
+		values[1] = TransactionIdGetDatum(lanes_cache.xmin);
+		nulls[0] = nulls[1] = ' ';
+	}
 
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
 	if (lock)
 		plan = zz_keep_plan(&lanes_lock_plan,
-						 "SELECT lanes FROM zyzzyva.replica_state WHERE id = 1 FOR UPDATE",
-						 0, NULL);
+							"SELECT ctid, xmin, CASE WHEN ctid = $1 AND xmin = $2 THEN NULL ELSE lanes END "
+							"FROM zyzzyva.replica_state WHERE id = 1 FOR UPDATE",
+							2, argtypes);
 	else
 		plan = zz_keep_plan(&lanes_load_plan,
-						 "SELECT lanes FROM zyzzyva.replica_state WHERE id = 1",
-						 0, NULL);
-	if (SPI_execute_plan(plan, NULL, NULL, !lock, 1) != SPI_OK_SELECT ||
+							"SELECT ctid, xmin, CASE WHEN ctid = $1 AND xmin = $2 THEN NULL ELSE lanes END "
+							"FROM zyzzyva.replica_state WHERE id = 1",
+							2, argtypes);
+	if (SPI_execute_plan(plan, values, nulls, !lock, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("zyzzyva.replica_state has no state row"),
 				 errhint("Recreate the extension: its state was deleted.")));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	b = isnull ? NULL : DatumGetByteaPP(d);
-	if (b == NULL || VARSIZE_ANY_EXHDR(b) != ZZ_LTHASH_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("zyzzyva.replica_state.lanes must be %d bytes", ZZ_LTHASH_BYTES)));
-	zz_lthash_from_bytes(&zz_exec.lanes, (const uint8 *) VARDATA_ANY(b));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	if (isnull && lanes_cache.valid)
+		zz_exec.lanes = lanes_cache.lanes;	/* the version we remember */
+	else
+	{
+		bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
+
+		if (b == NULL || VARSIZE_ANY_EXHDR(b) != ZZ_LTHASH_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("zyzzyva.replica_state.lanes must be %d bytes", ZZ_LTHASH_BYTES)));
+		zz_lthash_from_bytes(&zz_exec.lanes, (const uint8 *) VARDATA_ANY(b));
+		lanes_remember();
+	}
+#ifdef ZZ_CHECK_LANES_CACHE
+	if (isnull)
+	{
+		bytea	   *b;
+
+		if (SPI_execute("SELECT lanes FROM zyzzyva.replica_state WHERE id = 1",
+						true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not check the lanes");
+		b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+		{
+			ZzLtHash	stored;
+
+			zz_lthash_from_bytes(&stored, (const uint8 *) VARDATA_ANY(b));
+			if (memcmp(&stored, &zz_exec.lanes, sizeof(stored)) != 0)
+				elog(ERROR, "remembered digest lanes differ from the stored ones");
+			elog(LOG, "zyzzyva: remembered lanes checked");
+		}
+	}
+#endif
 	zz_exec.lanes_dirty = false;
 	SPI_finish();
 	zz_restore_user(saved_user, saved_sec);
@@ -149,10 +245,12 @@ zz_lanes_store(void)
 	zz_as_owner(&saved_user, &saved_sec);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&lanes_store_plan,
-								   "UPDATE zyzzyva.replica_state SET lanes = $1 WHERE id = 1",
-								   1, argtypes),
-						 values, NULL, false, 0) != SPI_OK_UPDATE)
+									  "UPDATE zyzzyva.replica_state SET lanes = $1 WHERE id = 1 "
+									  "RETURNING ctid, xmin",
+									  1, argtypes),
+						 values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not store the digest lanes");
+	zz_lanes_stored();
 	SPI_finish();
 	zz_restore_user(saved_user, saved_sec);
 	zz_exec.lanes_dirty = false;

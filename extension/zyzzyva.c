@@ -91,6 +91,7 @@ zz_reset(void)
 	zz_exec.mode = ZZ_MODE_NONE;
 	zz_exec.ddl = false;
 	zz_nsaved = 0;
+	zz_undo_discard();
 }
 
 /*
@@ -151,6 +152,7 @@ zz_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 				zz_reset();
 				break;
 			}
+			zz_undo_subxact_abort(mySubid);
 			while (zz_nsaved > 0 && zz_saved[zz_nsaved - 1].subid > mySubid)
 				zz_nsaved--;
 			if (zz_nsaved > 0 && zz_saved[zz_nsaved - 1].subid == mySubid)
@@ -269,6 +271,9 @@ zz_leave_mode(void)
 	ZzMode		mode = zz_exec.mode;
 
 	Assert(mode != ZZ_MODE_NONE);
+	if (zz_undo_pending() > 0)
+		elog(ERROR, "undo records of batch " INT64_FORMAT " were not written",
+			 zz_exec.seq);
 	if (mode != ZZ_MODE_DIGEST && zz_exec.lanes_dirty)
 		zz_lanes_store();
 	zz_reset();

@@ -97,6 +97,7 @@ extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
 							   Oid *argtypes);
 extern void zz_lanes_load(bool lock);
 extern void zz_lanes_store(void);
+extern void zz_lanes_stored(void);
 extern bytea *zz_lanes_bytea(void);
 extern char *zz_relation_qualname(Relation rel);
 extern char *zz_row_text(Relation rel, HeapTuple tuple);
@@ -117,6 +118,12 @@ extern void zz_ddl_undo_begin(void);
 extern void zz_ddl_undo(int64 seq, int32 request, const char *action,
 						const char *target);
 extern void zz_ddl_undo_flush(int64 seq, int32 request);
+
+/* capture.c */
+extern void zz_undo_flush(void);
+extern Size zz_undo_pending(void);
+extern void zz_undo_subxact_abort(SubTransactionId subid);
+extern void zz_undo_discard(void);
 
 /* undo.c */
 extern void zz_append_columns(StringInfo buf, TupleDesc desc, const char *alias);

@@ -102,6 +102,9 @@ SELECT request, sqlstate, result
     call('public.careful(integer)', '10')]));
 SELECT id, owner FROM accounts WHERE id >= 10 ORDER BY id;
 SELECT zyzzyva.verify_digest();
+-- and the undo keeps only what survived: no record of the inner block's
+-- changes (undo records wait in memory until the end of the batch)
+SELECT ord, request, old_row, new_row FROM zyzzyva.undo_log WHERE seq = 4 ORDER BY ord;
 
 -- an empty batch is a batch
 SELECT count(*) FROM zyzzyva.apply_batch(5, 1, h(5), 1700000004000000, 46, '\x00000000');
