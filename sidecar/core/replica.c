@@ -387,17 +387,29 @@ zz_announce_restart(zz_replica *r)
 	m.view = r->view;
 	m.replica = r->id;
 	m.from_seq = r->max_seq + 1;
-	m.to_seq = r->max_seq + 1;
+	m.to_seq = r->max_seq + ZZ_FILL_HOLE_MAX;
 	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
 	zz_buf_reset(&r->out);
 	zz_encode_fill_hole(&r->out, &m);
 	zz_broadcast(r, &r->out);
 	r->stats.fill_holes++;
-	if (r->announce_left == 0)
+
+	/*
+	 * Again after a fill-hole interval while the answers bring us forward;
+	 * when they do not (nobody answered: a partition, peers still down),
+	 * a few times more, each wait twice the last.
+	 */
+	if (r->announce_left == 0 || r->max_seq > r->announce_max)
+	{
 		r->announce_left = ZZ_ANNOUNCE_ROUNDS;
+		r->announce_wait = r->p.fill_hole_timeout;
+	}
+	else
+		r->announce_wait *= 2;
+	r->announce_max = r->max_seq;
 	r->announce_left--;
-	r->announce_deadline = r->announce_left > 0 ? r->now + r->p.fill_hole_timeout : UINT64_MAX;
+	r->announce_deadline = r->announce_left > 0 ? r->now + r->announce_wait : UINT64_MAX;
 }
 
 /*
@@ -842,10 +854,10 @@ zz_replica_tick(zz_replica *r, zz_time now)
 	{
 		/* a few more times after a restart: the first may find them busy */
 		r->announce_deadline = UINT64_MAX;
-		if (r->mode == ZZ_MODE_NORMAL)
+		if (r->mode == ZZ_MODE_NORMAL || zz_vc_awaiting_transfer(r))
 			zz_announce_restart(r);
 		else
-			r->announce_left = 0;
+			r->announce_deadline = now + r->announce_wait;	/* after the view change */
 	}
 	if (r->batch_deadline <= now)
 	{

@@ -168,6 +168,8 @@ struct zz_replica
 	uint32_t	transfer_peer;
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
 	uint32_t	announce_left;	/* restart announcements still to send */
+	zz_seq		announce_max;	/* max_seq at the last one */
+	zz_time		announce_wait;	/* until the next one */
 	zz_time		announce_deadline;
 
 	zz_vc_state *vc;
@@ -245,7 +247,8 @@ extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
-#define ZZ_ANNOUNCE_ROUNDS	4		/* restart announcements, a fill-hole interval apart */
+#define ZZ_ANNOUNCE_ROUNDS	10		/* restart announcements without progress, the
+									 * wait doubling from fill_hole_timeout */
 extern void zz_announce_restart(zz_replica *r);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern void zz_checkpoint_recheck(zz_replica *r);
@@ -270,6 +273,7 @@ extern bool zz_vc_relabel(zz_replica *r, const zz_order_req *m);
 extern zz_view zz_vc_target(const zz_replica *r);
 extern void zz_vc_after_install(zz_replica *r);
 extern bool zz_vc_transfer_ok(const zz_replica *r, zz_seq seq);
+extern bool zz_vc_awaiting_transfer(const zz_replica *r);
 extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);
 extern zz_time zz_vc_deadline(const zz_replica *r);
 

@@ -587,6 +587,23 @@ adopt_new_history(zz_replica *r)
 			return;
 		}
 	}
+	if (g->end > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
+	{
+		/*
+		 * G reaches past our window (our checkpoints lagged: our service
+		 * stalled while the others went on).  We cannot hold its entries;
+		 * a certified checkpoint at or past its end covers it.  Ask for
+		 * one: peers answer a FILL-HOLE below their log with their
+		 * checkpoint's votes, and zz_vc_transfer_ok lets it in.
+		 */
+		zz_replica_trace(r, "new history (%llu, %llu] reaches past our window (stable %llu): "
+						 "fetching a checkpoint that covers it",
+						 (unsigned long long) g->start, (unsigned long long) g->end,
+						 (unsigned long long) r->stable_seq);
+		vc->awaiting_transfer = true;
+		zz_announce_restart(r);
+		return;
+	}
 
 	/* G starts from a certified checkpoint: count its votes as ours. */
 	zz_checkpoint_learn_proof(r, &g->start_proof);
@@ -681,7 +698,16 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 
 	if (zz_decode_new_view(buf, len, &m) != ZZ_OK)
 		goto reject;
-	if (m.new_view <= r->view)
+
+	/*
+	 * One for the view we are in matters only if we accepted it before but
+	 * could not adopt its history (nor started fetching what it needs):
+	 * try again, things may have moved (a truncation, a transfer).
+	 */
+	if (m.new_view < r->view ||
+		(m.new_view == r->view &&
+		 !(r->mode == ZZ_MODE_VIEW_CHANGE && vc->target == r->view && !vc->have_g &&
+		   !vc->awaiting_transfer)))
 		goto done;
 	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.new_view < vc->target)
 		goto done;
@@ -786,9 +812,16 @@ zz_vc_target(const zz_replica *r)
  * Only once the new history is adopted and the checkpoint covers it.
  */
 bool
+zz_vc_awaiting_transfer(const zz_replica *r)
+{
+	return r->mode == ZZ_MODE_VIEW_CHANGE && r->vc->awaiting_transfer;
+}
+
+bool
 zz_vc_transfer_ok(const zz_replica *r, zz_seq seq)
 {
-	return r->vc->have_g && r->vc->target == r->view && seq >= r->vc->g.end;
+	return (r->vc->have_g || r->vc->awaiting_transfer) && r->vc->target == r->view &&
+		seq >= r->vc->g.end;
 }
 
 /*

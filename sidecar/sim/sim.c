@@ -34,6 +34,7 @@
 
 #define SIM_DRAIN			300000	/* us the cluster runs on after the work */
 #define SIM_PROBE_TRIES		2000	/* 1 ms waits for a settled view */
+#define SIM_SETTLE_LAG		8		/* batches a settled replica may still owe */
 
 /* ------------------------------------------------------------ the heap */
 
@@ -383,18 +384,51 @@ io_to_client(void *ctx, uint32_t client, const uint8_t *buf, size_t len)
 		sim_send(nd->sim, nd, nd->sim->n + client, buf, len, false);
 }
 
+static void inspect_replica(zz_sim *s, sim_node *nd);
+
 /* ------------------------------------------------- the recording shim */
+
+/* Forget the results not yet reported for batches above seq. */
+static void
+shim_drop_pending(sim_shim *sh, zz_seq seq)
+{
+	uint32_t	k = 0;
+
+	for (uint32_t i = 0; i < sh->npend; i++)
+	{
+		if (sh->pend[i].seq > seq)
+			zz_exec_result_free(&sh->pend[i].res);
+		else
+			sh->pend[k++] = sh->pend[i];
+	}
+	sh->npend = k;
+}
 
 static zz_exec_status
 shim_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed,
 			 const zz_op *ops, uint32_t count, bool want_digest, zz_exec_result *res)
 {
 	sim_shim   *sh = ctx;
-	zz_exec_status st = sh->inner->execute(sh->inner->ctx, seq, nd_time, nd_seed,
-										   ops, count, want_digest, res);
+	zz_exec_status st;
 
+	if (sh->async && sh->kv_seq >= seq)
+	{
+		/*
+		 * The core dropped batches the service had already executed,
+		 * without a rollback (it rolls back only below what it executed):
+		 * undo them first, as pgservice.c does.
+		 */
+		if (!sh->inner->rollback(sh->inner->ctx, seq - 1))
+			abort();
+		zz_checker_rolled_back(sh->sim->ck, sh->replica, seq - 1);
+		sh->kv_seq = seq - 1;
+		shim_drop_pending(sh, seq - 1);
+	}
+	st = sh->inner->execute(sh->inner->ctx, seq, nd_time, nd_seed, ops, count,
+							want_digest, res);
 	if (st != ZZ_EXEC_DONE)
 		return st;
+	sh->kv_seq = seq;
 	for (uint32_t i = 0; i < count; i++)
 	{
 		if (sh->lie_ppm && zz_rng_chance(&sh->sim->rng, sh->lie_ppm))
@@ -411,7 +445,50 @@ shim_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed,
 		zz_checker_executed(sh->sim->ck, sh->replica, seq, ops[i].client,
 							ops[i].timestamp, res->replies[i].data, res->replies[i].len);
 	}
+	if (sh->async)
+	{
+		zz_sim	   *s = sh->sim;
+		sim_pending *p;
+		zz_time		due = s->now + zz_rng_range(&s->rng, 20, 2000);
+
+		if (sh->npend > 0 && sh->pend[sh->npend - 1].due > due)
+			due = sh->pend[sh->npend - 1].due;	/* in order */
+		if (sh->npend == sh->cappend)
+		{
+			sh->cappend = sh->cappend ? 2 * sh->cappend : 8;
+			sh->pend = realloc(sh->pend, sh->cappend * sizeof(*sh->pend));
+			if (sh->pend == NULL)
+				abort();
+		}
+		p = &sh->pend[sh->npend++];
+		p->seq = seq;
+		p->due = due;
+		p->res = *res;
+		memset(res, 0, sizeof(*res));
+		schedule(s, due, EV_EXEC_DONE, sh->replica, sh->replica);
+		return ZZ_EXEC_PENDING;
+	}
 	return st;
+}
+
+/*
+ * Report the asynchronous results that are due, in order, unless the
+ * replica is down or its service stalled (they wait).
+ */
+static void
+shim_deliver(zz_sim *s, sim_node *nd)
+{
+	sim_shim   *sh = &nd->shim;
+
+	while (sh->npend > 0 && sh->pend[0].due <= s->now && !nd->down && !sh->stalled)
+	{
+		zz_exec_result res = sh->pend[0].res;
+
+		memmove(&sh->pend[0], &sh->pend[1], (sh->npend - 1) * sizeof(*sh->pend));
+		sh->npend--;
+		zz_replica_execute_done(nd->replica, s->now, &res);	/* may execute more */
+		inspect_replica(s, nd);
+	}
 }
 
 static bool
@@ -422,6 +499,9 @@ shim_rollback(void *ctx, zz_seq seq)
 	if (!sh->inner->rollback(sh->inner->ctx, seq))
 		return false;
 	zz_checker_rolled_back(sh->sim->ck, sh->replica, seq);
+	if (sh->kv_seq > seq)
+		sh->kv_seq = seq;
+	shim_drop_pending(sh, seq);
 	return true;
 }
 
@@ -464,6 +544,8 @@ shim_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *dat
 	if (!sh->inner->install(sh->inner->ctx, seq, history, data, len, expect))
 		return false;
 	zz_checker_installed(sh->sim->ck, sh->replica, seq);
+	sh->kv_seq = seq;
+	shim_drop_pending(sh, 0);
 	return true;
 }
 
@@ -902,6 +984,18 @@ draw_faults(zz_sim *s, uint32_t faulty)
 			if (until < s->calm)
 				schedule(s, until, EV_RESTART, r, r);
 		}
+		if (s->nodes[r].shim.async)
+		{
+			/* its database goes away for a while: it executes nothing */
+			episodes = zz_rng_range(&s->rng, 0, 2);
+			for (uint64_t e = 0; e < episodes; e++)
+			{
+				zz_time		at = zz_rng_below(&s->rng, s->calm);
+
+				schedule(s, at, EV_STALL, r, r);
+				schedule(s, at + zz_rng_range(&s->rng, 5, 150) * SIM_MS, EV_UNSTALL, r, r);
+			}
+		}
 	}
 	if (faulty != 0)
 	{
@@ -990,6 +1084,14 @@ sim_setup(zz_sim *s)
 		}
 		schedule(s, zz_rng_range(&s->rng, 0, 2 * SIM_MS), EV_SUBMIT, nd->idx, nd->idx);
 	}
+	if (s->cfg.faults && zz_rng_chance(&s->rng, 500000))
+	{
+		/* services that answer later, as a database does (pgservice.c) */
+		for (uint32_t i = 0; i < s->n; i++)
+			s->nodes[i].shim.async = true;
+		s->res->stats.async_seeds++;
+		sim_trace(s, "services answer asynchronously");
+	}
 	draw_faults(s, byz);
 	sim_trace(s, "faults: calm at %.3fs loss=%.1f%% dup=%.1f%% long=%.1f%% (<= %llums)",
 			  s->calm / 1e6, s->loss_ppm / 1e4, s->dup_ppm / 1e4, s->long_ppm / 1e4,
@@ -1010,6 +1112,8 @@ sim_destroy(zz_sim *s)
 			zz_client_free(nd->client);
 		zz_kv_free(nd->kv);
 		zz_buf_free(&nd->kept);
+		shim_drop_pending(&nd->shim, 0);
+		free(nd->shim.pend);
 		zz_forger_free(nd->forger);
 		if (nd->crypto)
 			zz_crypto_free(nd->crypto);
@@ -1117,8 +1221,10 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 	{
 		zz_replica *fresh;
 
+		/* (the service's unreported results go with the process) */
 		if (!nd->shim.svc.rollback(nd->shim.svc.ctx, nd->kept_seq))
 			abort();			/* the service keeps undo down to its stable checkpoint */
+		shim_drop_pending(&nd->shim, 0);
 		fresh = zz_replica_create(&s->params, nd->id, nd->crypto, &nd->shim.svc, &nd->io);
 		if (fresh == NULL)
 			abort();
@@ -1131,6 +1237,7 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 							nd->id, (unsigned long long) nd->kept_seq);
 			return;
 		}
+		zz_replica_restart(fresh, s->now);	/* as zyzzyvad does once it may start */
 		memset(&nd->seen, 0, sizeof(nd->seen));
 
 		/*
@@ -1151,6 +1258,8 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 	{
 		zz_replica_restart(nd->replica, s->now);
 		sim_trace(s, "restart       R%u", replica);
+		if (nd->shim.npend > 0)
+			schedule(s, s->now, EV_EXEC_DONE, replica, replica);
 	}
 	inspect_replica(s, nd);
 }
@@ -1160,15 +1269,17 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 /*
  * The view every correct, running replica is in, in normal mode; false if
  * they are not all there (a view change or a state transfer is going on),
- * or if one has not yet executed up to the others' stable checkpoint (it
- * restarted from its kept checkpoint and is still catching up: until then
- * it is one of the f faulty, and crashing the primary would make f+1).
+ * or if one has not yet caught up with the others (it restarted from its
+ * kept checkpoint, or its service stalled: until it has, it is one of the
+ * f faulty, and crashing the primary would make f+1).  An asynchronous
+ * service may owe a few batches at any time (SIM_SETTLE_LAG).
  */
 static bool
 settled_view(zz_sim *s, zz_view *view)
 {
 	bool		first = true;
 	zz_seq		stable = 0,
+				ahead = 0,
 				behind = UINT64_MAX;
 
 	for (uint32_t i = 0; i < s->n; i++)
@@ -1187,8 +1298,10 @@ settled_view(zz_sim *s, zz_view *view)
 			stable = st.stable_seq;
 		if (st.last_executed < behind)
 			behind = st.last_executed;
+		if (st.last_executed > ahead)
+			ahead = st.last_executed;
 	}
-	return !first && behind >= stable;
+	return !first && behind >= stable && behind + SIM_SETTLE_LAG >= ahead;
 }
 
 /*
@@ -1364,13 +1477,39 @@ control(zz_sim *s, sim_event *ev)
 			s->partitioned = 0;
 			sim_trace(s, "calm          faults end; every replica up");
 			for (uint32_t r = 0; r < s->n; r++)
+			{
 				sim_restart(s, r, zz_rng_chance(&s->rng, 500000));
+				if (s->nodes[r].shim.stalled)
+				{
+					s->nodes[r].shim.stalled = false;
+					shim_deliver(s, &s->nodes[r]);
+				}
+			}
 			break;
 		case EV_PRIMARY_CRASH:
 			primary_crash(s);
 			break;
 		case EV_RECOVERY_CHECK:
 			recovery_check(s, ev);
+			break;
+		case EV_EXEC_DONE:
+			shim_deliver(s, nd);
+			break;
+		case EV_STALL:
+			if (s->faulty_net && !nd->shim.stalled)
+			{
+				nd->shim.stalled = true;
+				s->res->stats.stalls++;
+				sim_trace(s, "stall         R%u's service stops answering", nd->id);
+			}
+			break;
+		case EV_UNSTALL:
+			if (nd->shim.stalled)
+			{
+				nd->shim.stalled = false;
+				sim_trace(s, "unstall       R%u's service answers again", nd->id);
+				shim_deliver(s, nd);
+			}
 			break;
 	}
 }

@@ -33,7 +33,10 @@ typedef enum sim_ev_kind
 	EV_HEAL,
 	EV_CALM,
 	EV_PRIMARY_CRASH,			/* the liveness probe: see sim.c */
-	EV_RECOVERY_CHECK
+	EV_RECOVERY_CHECK,
+	EV_EXEC_DONE,				/* an asynchronous service finishes (sim.c) */
+	EV_STALL,					/* a replica's service stops answering */
+	EV_UNSTALL
 } sim_ev_kind;
 
 typedef struct sim_event
@@ -54,6 +57,14 @@ struct zz_sim;
  * reports every execution, rollback and install of a correct replica to
  * the checker, and makes a faulty replica lie in its replies.
  */
+/* A batch the asynchronous service executed but has not reported yet. */
+typedef struct sim_pending
+{
+	zz_seq		seq;
+	zz_time		due;
+	zz_exec_result res;
+} sim_pending;
+
 typedef struct sim_shim
 {
 	zz_service	svc;
@@ -61,6 +72,17 @@ typedef struct sim_shim
 	struct zz_sim *sim;
 	uint32_t	replica;
 	uint32_t	lie_ppm;		/* faulty: chance to corrupt each reply */
+
+	/*
+	 * Asynchronous mode (a database): results come back after a delay, in
+	 * order, or not at all while the service is stalled (its server down).
+	 */
+	bool		async;
+	bool		stalled;
+	zz_seq		kv_seq;			/* the last batch the inner service executed */
+	sim_pending *pend;
+	uint32_t	npend;
+	uint32_t	cappend;
 } sim_shim;
 
 typedef struct sim_node
