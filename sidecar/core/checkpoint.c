@@ -296,7 +296,12 @@ make_stable(zz_replica *r, zz_seq seq)
 	 * point the new history starts from.
 	 */
 	if (seq <= r->stable_seq || seq > r->last_executed || s == NULL)
+	{
+		if (seq > r->stable_seq)
+			zz_replica_trace(r, "checkpoint %llu not stable yet: %s", (unsigned long long) seq,
+							 seq > r->last_executed ? "not executed" : "no state kept for it");
 		return;
+	}
 	if (s->proof.count == 0)
 	{
 		/*
@@ -974,10 +979,37 @@ zz_replica_repair(zz_replica *r, zz_time now)
 	start_state_transfer(r, &r->cert_proof);
 }
 
+/*
+ * The checkpoint one interval below our highest certificate, if it should
+ * be stable by now but we lack its proof (we never saw its certificate:
+ * restarted, or the answers to our vote were lost or rate-limited); 0 if
+ * none.
+ */
+static zz_seq
+stable_wanted(const zz_replica *r)
+{
+	zz_seq		want;
+	int			i;
+
+	if (r->cert_proof.seq <= r->p.cp_interval)
+		return 0;
+	want = r->cert_proof.seq - r->p.cp_interval;
+	if (want <= r->stable_seq || want > r->last_executed)
+		return 0;
+	for (i = 0; i < ZZ_CP_SLOTS; i++)
+		if (r->cp_states[i].table != NULL && r->cp_states[i].seq == want)
+			return r->cp_states[i].proof.count == 0 && r->cp_states[i].own.seq == want
+				? want : 0;
+	return 0;
+}
+
 zz_time
 zz_checkpoint_deadline(const zz_replica *r)
 {
 	zz_time		t = UINT64_MAX;
+
+	if (stable_wanted(r) != 0)
+		t = r->stable_retry_deadline;
 
 	if (r->my_cp.seq > r->cert_proof.seq && r->cp_resend_deadline)
 		t = r->cp_resend_deadline;
@@ -994,6 +1026,23 @@ zz_checkpoint_deadline(const zz_replica *r)
 void
 zz_checkpoint_tick(zz_replica *r)
 {
+	zz_seq		want = stable_wanted(r);
+
+	if (want != 0 && r->stable_retry_deadline <= r->now)
+	{
+		/*
+		 * Show our vote again: a replica that holds the certificate
+		 * answers with its votes, and make_stable() can then truncate.
+		 */
+		zz_cp_state *s = cp_state_for(r, want);
+
+		zz_buf_reset(&r->out);
+		zz_encode_checkpoint(&r->out, &s->own);
+		zz_broadcast(r, &r->out);
+		r->stable_retry_deadline = r->now + r->p.checkpoint_resend;
+	}
+	else if (want == 0)
+		r->stable_retry_deadline = 0;
 	if (r->my_cp.seq > r->cert_proof.seq && r->cp_resend_deadline &&
 		r->cp_resend_deadline <= r->now)
 	{

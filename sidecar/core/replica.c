@@ -396,18 +396,18 @@ zz_announce_restart(zz_replica *r)
 	r->stats.fill_holes++;
 
 	/*
-	 * Again after a fill-hole interval while the answers bring us forward;
-	 * when they do not (nobody answered: a partition, peers still down),
-	 * a few times more, each wait twice the last.
+	 * A few times more, each wait twice the last: nobody may have heard
+	 * (a partition, peers still down), or one answer may not be enough
+	 * (each brings at most ZZ_FILL_HOLE_MAX entries).  Not forever: in a
+	 * busy cluster the replica would keep asking for what it gets anyway.
 	 */
-	if (r->announce_left == 0 || r->max_seq > r->announce_max)
+	if (r->announce_left == 0)
 	{
 		r->announce_left = ZZ_ANNOUNCE_ROUNDS;
 		r->announce_wait = r->p.fill_hole_timeout;
 	}
 	else
 		r->announce_wait *= 2;
-	r->announce_max = r->max_seq;
 	r->announce_left--;
 	r->announce_deadline = r->announce_left > 0 ? r->now + r->announce_wait : UINT64_MAX;
 }
@@ -888,7 +888,7 @@ zz_replica_tick(zz_replica *r, zz_time now)
 			if (r->mode == ZZ_MODE_NORMAL && !zz_is_primary(r) && c->confirm_view == r->view &&
 				c->ordered_ts < c->confirm_ts)
 			{
-				zz_hate_primary(r, "CONFIRM-REQ timed out");
+				zz_hate_primary_again(r, "CONFIRM-REQ timed out");
 				/*
 				 * The primary may be feeding us alone a bad or forked
 				 * ORDER-REQ: any replica can hand us the ones it sent the

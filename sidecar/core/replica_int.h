@@ -167,8 +167,9 @@ struct zz_replica
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
+	zz_time		stable_retry_deadline;	/* resend the vote of a checkpoint we
+										 * cannot make stable (checkpoint.c) */
 	uint32_t	announce_left;	/* restart announcements still to send */
-	zz_seq		announce_max;	/* max_seq at the last one */
 	zz_time		announce_wait;	/* until the next one */
 	zz_time		announce_deadline;
 
@@ -247,8 +248,8 @@ extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
-#define ZZ_ANNOUNCE_ROUNDS	10		/* restart announcements without progress, the
-									 * wait doubling from fill_hole_timeout */
+#define ZZ_ANNOUNCE_ROUNDS	10		/* restart announcements, the wait doubling
+									 * from fill_hole_timeout */
 extern void zz_announce_restart(zz_replica *r);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
 extern void zz_checkpoint_recheck(zz_replica *r);
@@ -266,6 +267,7 @@ extern void zz_on_view_change(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_on_new_view(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_hate_primary(zz_replica *r, const char *why);
+extern void zz_hate_primary_again(zz_replica *r, const char *why);
 extern void zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_hdr *b);
 extern void zz_vc_tick(zz_replica *r);
 extern void zz_vc_progress(zz_replica *r);

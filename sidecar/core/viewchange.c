@@ -325,16 +325,25 @@ add_hate(zz_replica *r, zz_view v, uint32_t who, const zz_sig *sig)
 }
 
 static void
-hate_view(zz_replica *r, zz_view v, const char *why)
+hate_view_again(zz_replica *r, zz_view v, const char *why, bool repeat)
 {
 	zz_i_hate	m;
+	bool		again = r->vc->hated && r->vc->hated_view == v;
 
-	if (r->vc->hated && r->vc->hated_view >= v)
+	if (r->vc->hated && (r->vc->hated_view > v || (again && !repeat)))
 		return;
+	/*
+	 * With repeat, hating the same view again (a client's request still
+	 * unordered) says it again: the first I-HATE may have been lost, and
+	 * f+1 are needed.
+	 */
 	r->vc->hated = true;
 	r->vc->hated_view = v;
-	r->stats.i_hates++;
-	zz_replica_trace(r, "I-HATE-THE-PRIMARY of view %llu: %s", (unsigned long long) v, why);
+	if (!again)
+	{
+		r->stats.i_hates++;
+		zz_replica_trace(r, "I-HATE-THE-PRIMARY of view %llu: %s", (unsigned long long) v, why);
+	}
 	memset(&m, 0, sizeof(m));
 	m.view = v;
 	m.replica = r->id;
@@ -346,11 +355,28 @@ hate_view(zz_replica *r, zz_view v, const char *why)
 	add_hate(r, v, r->id, &m.sig);
 }
 
+static void
+hate_view(zz_replica *r, zz_view v, const char *why)
+{
+	hate_view_again(r, v, why, false);
+}
+
 void
 zz_hate_primary(zz_replica *r, const char *why)
 {
 	if (r->mode == ZZ_MODE_NORMAL)
 		hate_view(r, r->view, why);
+}
+
+/*
+ * A client's request went unordered past the CONFIRM-REQ timeout: hate
+ * the primary, and say it again if we already did.
+ */
+void
+zz_hate_primary_again(zz_replica *r, const char *why)
+{
+	if (r->mode == ZZ_MODE_NORMAL)
+		hate_view_again(r, r->view, why, true);
 }
 
 void
