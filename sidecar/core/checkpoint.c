@@ -110,7 +110,14 @@ votes_for(zz_replica *r, zz_seq seq, bool create)
 		if (victim == NULL || v->seq > victim->seq)
 			victim = v;
 	}
-	if (victim->seq > r->stable_seq && victim->seq < seq)
+	/*
+	 * A higher checkpoint than all we track displaces the highest only if
+	 * it lies beyond our log: then it can only be reached by state
+	 * transfer, for which the highest certificate is the most useful (a
+	 * replica far behind sees every slot fill with checkpoints it can
+	 * neither execute nor certify, and would otherwise never catch up).
+	 */
+	if (victim->seq > r->stable_seq && victim->seq < seq && seq <= r->max_seq)
 		return NULL;
 	memset(victim, 0, sizeof(*victim));
 	victim->seq = seq;

@@ -1186,6 +1186,33 @@ test_checkpoint_divergence_starts_state_transfer(void **state)
  * Recovery: resume from a kept stable checkpoint, repair (issue 6)
  * ------------------------------------------------------------------------ */
 
+/*
+ * A replica far behind: votes for checkpoints it cannot reach fill every
+ * slot it tracks; a certificate higher still must get through (it is what
+ * a state transfer needs), not be dropped for want of a slot.
+ */
+static void
+test_lagging_replica_certifies_far_checkpoint(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	h,
+				st;
+	zz_seq		far = (ZZ_CP_SLOTS + 4) * (zz_seq) CP;
+	uint32_t	k;
+
+	memset(&h, 0x11, sizeof(h));
+	memset(&st, 0x22, sizeof(st));
+	for (k = 1; k <= ZZ_CP_SLOTS; k++)
+		send_vote(g, other(g, 0), other(g, 0), k * (zz_seq) CP, &h, &st, false);
+	assert_int_equal(status(g).mode, ZZ_MODE_NORMAL);
+	for (k = 0; k < 2 * g->p.f + 1; k++)
+		send_vote(g, other(g, k), other(g, k), far, &h, &st, false);
+	assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+	assert_int_equal(status(g).transfer_seq, far);
+	assert_non_null(last_sent(g, false, ZZ_MSG_STATE_REQUEST));
+	rig_free(g);
+}
+
 /* Bring the replica under test to a stable checkpoint at CP. */
 static void
 stable_setup(rig *g, zz_checkpoint *cp1)
@@ -2114,6 +2141,7 @@ main(void)
 		BOTH(test_checkpoint_vote_duplicate_not_counted),
 		BOTH(test_checkpoint_f_plus_one_not_enough),
 		BOTH(test_checkpoint_divergence_starts_state_transfer),
+		BOTH(test_lagging_replica_certifies_far_checkpoint),
 		BOTH(test_resume_from_saved_stable_checkpoint),
 		BOTH(test_resume_refuses_bad_checkpoint),
 		BOTH(test_repair_fetches_highest_certified_checkpoint),
