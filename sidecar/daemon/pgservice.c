@@ -47,10 +47,12 @@
  * (verify_digest, in a REPEATABLE READ snapshot: it reads every replicated
  * row, so it must not hold up the batches); rows changed behind the
  * extension's back make this replica "diverged": the core stops answering
- * and repairs itself by state transfer.  State transfer itself (snapshot, install) runs on a second,
- * blocking connection, bounded by statement_timeout: snapshot reads the
- * rows as of a checkpoint in a REPEATABLE READ transaction, install
- * replaces them after checking them against the certified digest.
+ * and repairs itself by state transfer.  State transfer itself (snapshot,
+ * install) runs on a third, blocking connection, bounded by
+ * statement_timeout: snapshot reads the rows as of a checkpoint in a
+ * REPEATABLE READ transaction, install replaces them after checking them
+ * against the certified digest.  The recovery parts live in pgrecover.c;
+ * pgservice_int.h is what the two files share.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -61,13 +63,11 @@
 
 #include "pgcall.h"
 #include "pgpipe.h"
-#include "pgservice.h"
+#include "pgservice_int.h"
 
 #define PG_RETRY_MIN		(50 * 1000)		/* first repair delay */
 #define PG_RETRY_MAX		(2 * 1000 * 1000)	/* cap of the backoff */
 #define PG_STALL_RETRY		(5 * 1000 * 1000)	/* recheck a stalled database */
-#define PG_INT8OID			20
-#define PG_BYTEAOID			17
 
 #define PG_SQL_APPLY \
 	"SELECT reply FROM zyzzyva.apply_batch($1, $2, $3, $4, $5, $6) ORDER BY request"
@@ -78,118 +78,9 @@
 	"SELECT history, replies FROM zyzzyva.batch_log WHERE seq = $1"
 #define PG_SQL_ROLLBACK		"SELECT zyzzyva.rollback_to($1)"
 #define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1, $2, $3)"
-#define PG_SQL_VERIFY		"SELECT zyzzyva.verify_digest()"
-#define PG_SQL_RR_BEGIN		"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-#define PG_SQL_CONDITION	"SELECT zyzzyva.set_condition($1, $2)"
-#define PG_SQL_SNAPSHOT		"SELECT zyzzyva.snapshot($1)"
-#define PG_SQL_INSTALL		"SELECT zyzzyva.install_snapshot($1, $2, $3, $4)"
-#define PG_SIDE_TIMEOUT		"-c statement_timeout=60s -c lock_timeout=30s"
-
-typedef enum pg_op_kind
-{
-	OP_SETUP,
-	OP_POSITION,
-	OP_BATCH,
-	OP_LOOKUP,
-	OP_ROLLBACK,
-	OP_STABLE,
-	OP_CONDITION
-} pg_op_kind;
 
 static const char *const pg_op_names[] = {
 	"setup", "position", "batch", "lookup", "rollback", "mark_stable", "set_condition"
-};
-
-static const char *const pg_cond_names[] = {
-	"normal", "catching_up", "state_transfer", "diverged", "stalled"
-};
-
-/* A batch the core handed over, kept until its seq is a stable checkpoint. */
-typedef struct pg_batch
-{
-	zz_seq		seq;
-	zz_view		view;
-	zz_digest	history;
-	uint64_t	nd_time;
-	uint64_t	nd_seed;
-	uint32_t	count;
-	bool		want_digest;
-	uint8_t    *req;			/* the requests bytea of apply_batch */
-	size_t		req_len;
-	uint64_t	gen;
-	bool		has_digest;		/* the state digest after it (checkpoints) */
-	zz_digest	digest;
-	bool		done;			/* its result went to the core */
-	bool		sent;			/* an op for it is in the pipeline */
-} pg_batch;
-
-struct pgsvc
-{
-	ev_loop    *loop;
-	char	   *conninfo;
-	uint32_t	replica_id;
-	PGconn	   *side;			/* blocking connection for state transfer */
-	pgpipe	   *check;			/* the digest check's own connection */
-	const zz_time *verify_interval;
-	bool		verify_due;		/* a stable checkpoint passed: check when you can */
-	bool		verify_inflight;
-	zz_time		verify_last;	/* when the last check started */
-	pgsvc_hooks hooks;
-	zz_service	svc;
-	pgpipe	   *pipe;
-
-	bool		ready;			/* this session is set up */
-	bool		repairing;		/* an op failed: drain, then reread the position */
-	bool		stalled;		/* the database cannot be brought to the core's position */
-	char		stall_reason[300];
-	uint64_t	timer;			/* repair, or recheck when stalled */
-	zz_time		retry_delay;
-
-	pg_batch   *log;			/* ascending seq */
-	size_t		nlog;
-	size_t		caplog;
-	uint64_t	next_gen;
-
-	zz_seq		executed;		/* the last batch whose result the core has */
-	zz_seq		db_expect;		/* the database's position once the queue is done */
-	zz_seq		db_stable;		/* its stable checkpoint, as last read */
-	zz_seq		lookup_until;	/* batches up to here come from batch_log */
-	zz_seq		stable;			/* the core's stable checkpoint */
-	bool		stable_has_digest;	/* ... and our state digest at it */
-	zz_digest	stable_digest;
-	zz_seq		stable_sent;
-	zz_buf		stable_blob;	/* the core's part of checkpoint stable */
-	bool		stable_resend;	/* send mark_stable(stable) again, with the blob */
-
-	/* recovery */
-	bool		started;		/* the first position was read */
-	zz_seq		resumed_at;		/* resumed at this stable checkpoint (0: not) */
-	zz_seq		resume_until;	/* where the database was: catching up to here */
-	bool		diverged;		/* rows no longer match the digest */
-	zz_seq		transfer_seq;	/* the core fetches this checkpoint */
-	pgsvc_cond	cond;
-	char		cond_detail[200];
-	bool		cond_sent;		/* the database has cond and cond_detail */
-	bool		cond_unsupported;	/* no zyzzyva.set_condition (logged once) */
-
-	/* fault injection for the recovery tests (environment, see pgsvc_create) */
-	bool		test_corrupt_snapshot;
-	bool		test_exit_on_transfer;
-
-	/* counters for the status */
-	uint64_t	batches;
-	uint64_t	requests;
-	uint64_t	apply_us;
-	uint64_t	errors;
-	uint64_t	rollbacks;
-	uint64_t	replayed;
-	uint64_t	looked_up;
-	uint64_t	stale;
-	uint64_t	verified;
-	uint64_t	verify_failures;
-	uint64_t	snapshots_served;
-	uint64_t	installs;
-	uint64_t	install_failures;
 };
 
 static void pg_send_pending(pgsvc *ps);
@@ -224,7 +115,7 @@ pg_batch_by_seq(pgsvc *ps, zz_seq seq)
  * Forget kept batches above seq (rolled back) or, with below, at or below
  * seq that are done (a stable checkpoint).
  */
-static void
+void
 pg_forget(pgsvc *ps, zz_seq seq, bool below)
 {
 	size_t		k = 0;
@@ -252,7 +143,7 @@ pg_has_pending(const pgsvc *ps)
 	return false;
 }
 
-static bool
+bool
 pg_can_send(const pgsvc *ps)
 {
 	return pgpipe_conn(ps->pipe) != NULL && ps->ready && !ps->repairing && !ps->stalled;
@@ -359,54 +250,6 @@ pg_send_admin(pgsvc *ps, pg_op_kind kind, zz_seq seq)
 	else
 		ps->stable_sent = seq;
 	(void) pgpipe_push(ps->pipe, kind, seq, 0, 1);
-}
-
-/*
- * Recheck the rows against the digest on the check connection, if a
- * stable checkpoint asked for it and none is running.
- */
-static void
-pg_maybe_verify(pgsvc *ps)
-{
-	PGconn	   *conn = pgpipe_conn(ps->check);
-
-	if (!ps->verify_due || ps->verify_inflight || conn == NULL || ps->diverged)
-		return;
-	if (PQsendQueryParams(conn, PG_SQL_RR_BEGIN, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-		PQsendQueryParams(conn, PG_SQL_VERIFY, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-		PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1)
-	{
-		pgpipe_fail(ps->check);
-		return;
-	}
-	ps->verify_due = false;
-	ps->verify_inflight = true;
-	ps->verify_last = ev_now();
-	(void) pgpipe_push(ps->check, 0, ps->stable, 0, 3);
-}
-
-/*
- * Write the condition to the database when it changed (best effort: the
- * status view shows it; the log says it anyway).
- */
-static void
-pg_send_condition(pgsvc *ps)
-{
-	PGconn	   *conn = pgpipe_conn(ps->pipe);
-	const char *values[2] = {pg_cond_names[ps->cond], ps->cond_detail};
-
-	if (ps->cond_sent || ps->cond_unsupported || conn == NULL || !ps->ready ||
-		ps->repairing)
-		return;
-	if (values[1][0] == '\0')
-		values[1] = NULL;
-	if (PQsendQueryParams(conn, PG_SQL_CONDITION, 2, NULL, values, NULL, NULL, 0) != 1)
-	{
-		pgpipe_fail(ps->pipe);
-		return;
-	}
-	ps->cond_sent = true;
-	(void) pgpipe_push(ps->pipe, OP_CONDITION, 0, 0, 1);
 }
 
 /*
@@ -842,61 +685,6 @@ pg_read_position(const PGresult *r, zz_seq *seq, zz_seq *stable)
 }
 
 /*
- * The first position of this process: resume the core at the database's
- * stable checkpoint if it kept one, then let the core start.
- */
-static void
-pg_first_position(pgsvc *ps, const PGresult *r, zz_seq db_seq, zz_seq db_stable)
-{
-	ps->started = true;
-	if (db_stable > 0 && ps->executed == 0 && ps->nlog == 0)
-	{
-		if (PQgetisnull(r, 0, 2))
-			zlog(ZLOG_WARNING, "postgres: the database's stable checkpoint %llu has no kept "
-				 "proof (written by an older sidecar?): starting from 0",
-				 (unsigned long long) db_stable);
-		else if (!ps->hooks.resume(ps->hooks.arg, (const uint8_t *) PQgetvalue(r, 0, 2),
-								   (size_t) PQgetlength(r, 0, 2)))
-			zlog(ZLOG_ERROR, "postgres: the checkpoint %llu kept in zyzzyva.replica_state "
-				 "does not verify (proof or digest): starting from 0; the other replicas "
-				 "will bring this one up to date by state transfer",
-				 (unsigned long long) db_stable);
-		else
-		{
-			ps->executed = ps->stable = ps->stable_sent = db_stable;
-			ps->resumed_at = db_stable;
-			ps->resume_until = db_seq;
-			zlog(ZLOG_INFO, "postgres: resumed at stable checkpoint %llu kept in the database; "
-				 "its batches %llu .. %llu are rolled back and fetched again from the others",
-				 (unsigned long long) db_stable, (unsigned long long) db_stable + 1,
-				 (unsigned long long) db_seq);
-		}
-	}
-	ps->hooks.ready(ps->hooks.arg);
-}
-
-/*
- * The rows were checked against the incremental digest (verify_digest).
- * A mismatch means they changed behind the extension's back: this
- * replica's answers can no longer be trusted.
- */
-static void
-pg_verify_result(pgsvc *ps, const PGresult *r)
-{
-	if (r == NULL || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
-		return;
-	ps->verified++;
-	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0 || ps->diverged)
-		return;
-	ps->verify_failures++;
-	ps->diverged = true;
-	zlog(ZLOG_ERROR, "postgres: DIVERGED: the rows of the replicated tables no longer match "
-		 "this replica's state digest (changed behind the extension's back?); this replica "
-		 "stops answering and repairs itself by state transfer from the others");
-	ps->hooks.diverged(ps->hooks.arg);
-}
-
-/*
  * An op's results are all in: act on them.
  */
 static void
@@ -993,36 +781,6 @@ pg_timer(ev_loop *loop, uint64_t id, void *arg)
 	if (pgpipe_conn(ps->pipe) != NULL && ps->ready && pgpipe_inflight(ps->pipe) == 0 &&
 		(ps->repairing || ps->stalled))
 		pg_send_position(ps);
-}
-
-/*
- * The check connection: a session is up, a check is done, or it is lost.
- */
-static void
-pg_check_connected(void *arg)
-{
-	pg_maybe_verify(arg);
-}
-
-static void
-pg_check_done(void *arg, pgpipe_op *o)
-{
-	pgsvc	   *ps = arg;
-
-	ps->verify_inflight = false;
-	if (o->failed)
-	{
-		pgpipe_log(ps->check, ZLOG_WARNING, "checking the rows against the digest failed: %s: %s",
-					 o->sqlstate, o->errmsg);
-		return;
-	}
-	pg_verify_result(ps, o->res[1]);
-}
-
-static void
-pg_check_lost(void *arg)
-{
-	((pgsvc *) arg)->verify_inflight = false;
 }
 
 /*
@@ -1206,248 +964,6 @@ pg_mark_stable(void *ctx, zz_seq seq)
 		zz_buf_reset(&ps->stable_blob);
 	pg_forget(ps, seq, true);
 	pg_maybe_mark_stable(ps);
-}
-
-/* ------------------------------------------------------------------------
- * State transfer, on a blocking connection of its own
- * ------------------------------------------------------------------------ */
-
-/*
- * The side connection, (re)opened on demand.  Blocking calls in the
- * reactor: bounded by connect_timeout and statement_timeout, and used only
- * for state transfer, which the replica does not do while it serves.
- */
-static PGconn *
-pg_side(pgsvc *ps)
-{
-	const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
-	char		appname[48];
-	const char *values[5];
-
-	if (ps->side != NULL && PQstatus(ps->side) == CONNECTION_OK)
-		return ps->side;
-	if (ps->side != NULL)
-		PQfinish(ps->side);
-	snprintf(appname, sizeof(appname), "zyzzyvad-r%u-transfer", ps->replica_id);
-	values[0] = ps->conninfo;
-	values[1] = appname;
-	values[2] = "5";
-	values[3] = PG_SIDE_TIMEOUT;
-	values[4] = NULL;
-	ps->side = PQconnectdbParams(keys, values, 1);
-	if (ps->side == NULL || PQstatus(ps->side) != CONNECTION_OK)
-	{
-		zlog(ZLOG_ERROR, "postgres: state transfer connection failed: %s",
-			 ps->side ? PQerrorMessage(ps->side) : "out of memory");
-		if (ps->side != NULL)
-			PQfinish(ps->side);
-		ps->side = NULL;
-	}
-	return ps->side;
-}
-
-/*
- * Run one statement on the side connection; the result if it returned
- * tuples or a command status, else NULL (logged).
- */
-static PGresult *
-pg_side_exec(pgsvc *ps, const char *what, const char *sql, int nparams, const Oid *types,
-			 const char *const *values, const int *lengths, const int *formats, int binary)
-{
-	PGconn	   *conn = pg_side(ps);
-	PGresult   *r;
-
-	if (conn == NULL)
-		return NULL;
-	r = PQexecParams(conn, sql, nparams, types, values, lengths, formats, binary);
-	if (r == NULL ||
-		(PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK))
-	{
-		const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-
-		zlog(ZLOG_ERROR, "postgres: %s failed: %s: %s", what, st ? st : "-",
-			 r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
-		PQclear(r);
-		return NULL;
-	}
-	return r;
-}
-
-/*
- * zz_service.snapshot: the replicated tables' rows as of checkpoint seq,
- * read in one REPEATABLE READ snapshot (zyzzyva.snapshot undoes what came
- * after seq in memory, taking no locks the apply connection could wait
- * on).
- */
-static bool
-pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
-{
-	pgsvc	   *ps = ctx;
-	uint8_t		v[8];
-	const char *values[1] = {(const char *) v};
-	int			lengths[1] = {8};
-	int			formats[1] = {1};
-	Oid			types[1] = {PG_INT8OID};
-	PGresult   *r;
-	bool		ok = false;
-
-	if (ps->diverged || ps->stalled)
-		return false;			/* our rows are not to be trusted */
-	if (ps->test_exit_on_transfer)
-	{
-		zlog(ZLOG_WARNING, "postgres: ZZ_TEST_EXIT_ON_STATE_REQUEST: exiting instead of serving "
-			 "checkpoint %llu (test fault injection)", (unsigned long long) seq);
-		_exit(9);
-	}
-	pgcall_put_u64(v, seq);
-	r = pg_side_exec(ps, "BEGIN (snapshot)",
-					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL,
-					 NULL, NULL, 0);
-	if (r == NULL)
-		return false;
-	PQclear(r);
-	r = pg_side_exec(ps, "zyzzyva.snapshot", PG_SQL_SNAPSHOT, 1, types, values, lengths,
-					 formats, 1);
-	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-	{
-		size_t		n = (size_t) PQgetlength(r, 0, 0);
-
-		*out = malloc(n ? n : 1);
-		if (*out != NULL)
-		{
-			memcpy(*out, PQgetvalue(r, 0, 0), n);
-			*outlen = n;
-			ok = true;
-		}
-	}
-	PQclear(r);
-	r = pg_side_exec(ps, ok ? "COMMIT (snapshot)" : "ROLLBACK (snapshot)",
-					 ok ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
-	PQclear(r);
-	if (ok && ps->test_corrupt_snapshot)
-	{
-		/* change the last digit: rows that parse, with a wrong value */
-		for (size_t i = *outlen; i-- > 0;)
-		{
-			if ((*out)[i] >= '0' && (*out)[i] <= '9')
-			{
-				(*out)[i] = (*out)[i] == '9' ? '8' : (*out)[i] + 1;
-				zlog(ZLOG_WARNING, "postgres: ZZ_TEST_CORRUPT_SNAPSHOT: serving a wrong row "
-					 "(test fault injection)");
-				break;
-			}
-		}
-	}
-	if (ok)
-	{
-		ps->snapshots_served++;
-		zlog(ZLOG_INFO, "postgres: served the state of checkpoint %llu (%zu bytes) for a "
-			 "state transfer", (unsigned long long) seq, *outlen);
-	}
-	return ok;
-}
-
-/*
- * zz_service.install: replace the replicated tables' rows with a peer's
- * snapshot of checkpoint seq, which the extension checks against the
- * certified digest before it changes anything.
- */
-static bool
-pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data, size_t len,
-		   const zz_digest *expect)
-{
-	pgsvc	   *ps = ctx;
-	uint8_t		v[8];
-	const char *values[4] = {(const char *) v, (const char *) history->b,
-	(const char *) expect->b, (const char *) data};
-	int			lengths[4] = {8, ZZ_DIGEST_LEN, ZZ_DIGEST_LEN, (int) len};
-	int			formats[4] = {1, 1, 1, 1};
-	Oid			types[4] = {PG_INT8OID, PG_BYTEAOID, PG_BYTEAOID, PG_BYTEAOID};
-	PGresult   *r;
-
-	if (len > INT32_MAX)
-		return false;
-	pgcall_put_u64(v, seq);
-	r = pg_side_exec(ps, "zyzzyva.install_snapshot", PG_SQL_INSTALL, 4, types, values,
-					 lengths, formats, 0);
-	if (r == NULL)
-	{
-		ps->install_failures++;
-		return false;
-	}
-	zlog(ZLOG_INFO, "postgres: installed the state of checkpoint %llu (%s rows, %zu bytes)",
-		 (unsigned long long) seq, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?", len);
-	PQclear(r);
-	ps->installs++;
-
-	/* The database is at seq now, with nothing kept above it. */
-	pg_forget(ps, 0, false);
-	ps->executed = ps->db_expect = ps->db_stable = ps->stable = ps->stable_sent = seq;
-	ps->lookup_until = 0;
-	ps->stable_has_digest = true;
-	ps->stable_digest = *expect;
-	zz_buf_reset(&ps->stable_blob);
-	if (ps->diverged)
-	{
-		ps->diverged = false;
-		zlog(ZLOG_INFO, "postgres: repaired: the rows are those of checkpoint %llu again",
-			 (unsigned long long) seq);
-	}
-	if (ps->stalled)
-	{
-		ps->stalled = false;
-		zlog(ZLOG_INFO, "postgres: the database is usable again");
-	}
-	return true;
-}
-
-/*
- * Decide the condition and write it when it changes.
- */
-void
-pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
-{
-	pgsvc_cond	c = PGSVC_NORMAL;
-	char		detail[sizeof(ps->cond_detail)] = "";
-
-	ps->transfer_seq = transfer_seq;
-	if (ps->resume_until != 0 && last_executed >= ps->resume_until)
-		ps->resume_until = 0;
-	if (ps->stalled)
-	{
-		c = PGSVC_STALLED;
-		snprintf(detail, sizeof(detail), "%.190s", ps->stall_reason);
-	}
-	else if (ps->diverged)
-	{
-		c = PGSVC_DIVERGED;
-		snprintf(detail, sizeof(detail), "rows changed behind the extension's back; %s",
-				 transfer_seq ? "fetching a certified checkpoint" : "waiting for a certified checkpoint");
-	}
-	else if (transfer_seq != 0)
-	{
-		c = PGSVC_STATE_TRANSFER;
-		snprintf(detail, sizeof(detail), "fetching checkpoint %llu from the other replicas",
-				 (unsigned long long) transfer_seq);
-	}
-	else if (ps->resume_until != 0)
-	{
-		c = PGSVC_CATCHING_UP;
-		snprintf(detail, sizeof(detail), "resumed at checkpoint %llu, at batch %llu of %llu",
-				 (unsigned long long) ps->resumed_at, (unsigned long long) last_executed,
-				 (unsigned long long) ps->resume_until);
-	}
-	/* progress within one condition is not worth a write per batch */
-	if (c == ps->cond && (c == PGSVC_CATCHING_UP || strcmp(detail, ps->cond_detail) == 0))
-		return;
-	if (c != ps->cond)
-		zlog(c == PGSVC_NORMAL ? ZLOG_INFO : ZLOG_WARNING, "condition: %s%s%s",
-			 pg_cond_names[c], detail[0] ? ": " : "", detail);
-	ps->cond = c;
-	memcpy(ps->cond_detail, detail, sizeof(detail));
-	ps->cond_sent = false;
-	if (pg_can_send(ps) || c == PGSVC_STALLED)
-		pg_send_condition(ps);
 }
 
 /* ------------------------------------------------------------------------
