@@ -39,48 +39,6 @@ my $zz = ZZPG->new(
 	sql => [ ZZPG::ledger_sql() ]);
 my $n = $zz->n;
 my $total = $zz->q1(0, 'SELECT sum(balance) FROM accounts');
-my @completed;
-my $next_id = 1;
-
-# Pay $count calls through replica $via; the ids that completed.
-sub pay
-{
-	my ($via, $count) = @_;
-	my $r = $zz->pay_start($via, $next_id, $count);
-	$next_id += $count;
-	my ($rc, $ids, $out) = $zz->pay_finish($r);
-	push @completed, @$ids;
-	diag($out) if $rc != 0;
-	return $rc == 0;
-}
-
-# Keep paying (bounded) until all replicas agree at a stable checkpoint.
-sub settle
-{
-	for (1 .. 6)
-	{
-		pay(1, 8);
-		return 1 if $zz->converged([ 0 .. $n - 1 ], 1);
-	}
-	return 0;
-}
-
-sub check_all
-{
-	my ($what) = @_;
-	my @bad;
-	for my $i (0 .. $n - 1)
-	{
-		my ($missing, $twice, $sum) = $zz->ledger_check($i, \@completed);
-		push @bad, "replica $i: $missing missing, $twice twice, sum $sum"
-		  if $missing || $twice || $sum != $total;
-	}
-	is(join('; ', @bad), '', "$what: every completed call exactly once everywhere, sum $total");
-	is(scalar($zz->digests([ 0 .. $n - 1 ])), 1, "$what: equal state digests");
-	is(join(',', map { $zz->q1($_, 'SELECT zyzzyva.verify_digest()') } 0 .. $n - 1),
-		't,t,t,t', "$what: each digest matches its rows");
-}
-
 # Cut replica 3 off until the others have truncated well past it, bring
 # it back, and wait for its next installed checkpoint.
 sub cut_off_and_return
@@ -98,14 +56,14 @@ sub cut_off_and_return
 	my $seq = $zz->q1(3, 'SELECT last_applied_seq FROM zyzzyva.status');
 	ok($zz->signal_daemon(3, 'STOP'), "$what: replica 3's sidecar stopped at batch $seq");
 	# f = 1: with replica 3 silent every call takes the commit path
-	ok(pay(1, 30) && pay(2, 20), "$what: calls complete without replica 3");
+	ok($zz->pay(1, 30) && $zz->pay(2, 20), "$what: calls complete without replica 3");
 	my $stable = $zz->q1(1, 'SELECT stable_seq FROM zyzzyva.status');
 	cmp_ok($stable, '>', $seq + 8, "$what: the others' stable checkpoint ($stable) is past its log");
 	ok($zz->signal_daemon(3, 'CONT'), "$what: replica 3 resumed");
 	my $installed = $zz->wait_until(
 		40,
 		sub {
-			pay(1, 2);
+			$zz->pay(1, 2);
 			return ($zz->status(3)->{transfers_installed} // 0) > $before;
 		});
 	ok($installed, "$what: replica 3 installed a checkpoint by state transfer");
@@ -113,41 +71,41 @@ sub cut_off_and_return
 }
 
 # --- 1. a plain state transfer ---
-ok(pay(0, 12), 'some history first');
-ok(settle(), 'all four agree');
+ok($zz->pay(0, 12), 'some history first');
+ok($zz->settle(1, 8), 'all four agree');
 cut_off_and_return('plain');
-ok(settle(), 'plain: replica 3 replays what follows the checkpoint and agrees');
+ok($zz->settle(1, 8), 'plain: replica 3 replays what follows the checkpoint and agrees');
 my $st = $zz->q1(3,
 	q{SELECT transfers_installed || ' ' || last_transfer_seq || ' ' || condition FROM zyzzyva.status});
 like($st, qr/^[1-9]\d* [1-9]\d* normal$/,
 	"plain: the status view shows the transfer and the normal condition again ($st)");
 like($zz->daemon_log(3), qr/installed the state of checkpoint \d+/, 'plain: and the log says so');
-check_all('plain');
+$zz->check_ledgers('plain', $total);
 
 # --- 2. a peer that serves wrong rows ---
 is($zz->stop_daemon(0), 0, 'replica 0 restarted with ZZ_TEST_CORRUPT_SNAPSHOT');
 $zz->start_daemon(0, ZZ_TEST_CORRUPT_SNAPSHOT => 1);
 ok($zz->wait_until(30, sub { $zz->ready(0) }), '... and back');
-ok(settle(), 'all four agree');
+ok($zz->settle(1, 8), 'all four agree');
 cut_off_and_return('corrupt peer', 1);
 cmp_ok($zz->status(3)->{transfers_rejected} // 0, '>', 0,
 	'corrupt peer: replica 3 rejected the wrong rows');
 like($zz->daemon_log(3), qr/ZZ001.*does not match|does not match.*ZZ001|ZZ001/s,
 	'corrupt peer: the log names the digest mismatch (ZZ001)');
-ok(settle(), 'corrupt peer: all four agree');
-check_all('corrupt peer');
+ok($zz->settle(1, 8), 'corrupt peer: all four agree');
+$zz->check_ledgers('corrupt peer', $total);
 
 # --- 3. the peer being read from dies ---
 is($zz->stop_daemon(0), 0, 'replica 0 restarted with ZZ_TEST_EXIT_ON_STATE_REQUEST');
 $zz->start_daemon(0, ZZ_TEST_EXIT_ON_STATE_REQUEST => 1);
 ok($zz->wait_until(30, sub { $zz->ready(0) }), '... and back');
-ok(settle(), 'all four agree');
+ok($zz->settle(1, 8), 'all four agree');
 cut_off_and_return('peer lost', 1);
 my $exit = $zz->daemon_exited(0);
 is($exit, 9, 'peer lost: replica 0 died when asked for its state');
 $zz->start_daemon(0);
-ok(settle(), 'peer lost: replica 0 restarted; all four agree');
-check_all('peer lost');
+ok($zz->settle(1, 8), 'peer lost: replica 0 restarted; all four agree');
+$zz->check_ledgers('peer lost', $total);
 
 is($zz->stop_daemon($_), 0, "sidecar $_ exits 0 on SIGTERM") for 0 .. $n - 1;
 $zz->node($_)->stop for 0 .. $n - 1;

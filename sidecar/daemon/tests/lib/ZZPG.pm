@@ -371,6 +371,68 @@ sub pay_finish
 	return ($rc, [ $r->{first} .. $r->{first} + $done - 1 ], $out);
 }
 
+# Pay $count calls through replica $via, ids drawn from this cluster's
+# counter; remember the ones that completed (completed()).  True if all did.
+sub pay
+{
+	my ($self, $via, $count) = @_;
+	my $r = $self->pay_start($via, $self->take_ids($count), $count);
+	my ($rc, $ids, $out) = $self->pay_finish($r);
+	push @{ $self->{completed} }, @$ids;
+	diag($out) if $rc != 0;
+	return $rc == 0;
+}
+
+# The first of $count fresh ids for pay_start.
+sub take_ids
+{
+	my ($self, $count) = @_;
+	my $first = $self->{next_id} // 1;
+	$self->{next_id} = $first + $count;
+	return $first;
+}
+
+# Bring every replica to one batch and a stable checkpoint: keep paying
+# $count calls through replica $via (at most 6 times) until they agree.
+sub settle
+{
+	my ($self, $via, $count) = @_;
+	for (1 .. 6)
+	{
+		$self->pay($via, $count);
+		return 1 if $self->converged([ 0 .. $self->{n} - 1 ], 1);
+	}
+	return 0;
+}
+
+# The ids of every completed call so far (pay, and add_completed for calls
+# made with pay_start directly).
+sub completed { return @{ $_[0]{completed} // [] }; }
+sub add_completed { my ($self, @ids) = @_; push @{ $self->{completed} }, @ids; }
+
+# The recovery tests' three checks, on every replica: each completed call
+# is in the ledger exactly once and the balances sum to $total; the state
+# digests are equal; each matches its rows.
+sub check_ledgers
+{
+	my ($self, $what, $total) = @_;
+	my @all = (0 .. $self->{n} - 1);
+	my @done = $self->completed;
+	my @bad;
+	for my $i (@all)
+	{
+		my ($missing, $twice, $sum) = $self->ledger_check($i, \@done);
+		push @bad, "replica $i: $missing completed calls missing, $twice applied twice, sum $sum"
+		  if $missing || $twice || $sum != $total;
+	}
+	is(join('; ', @bad), '',
+		"$what: " . scalar(@done) . " completed calls present exactly once everywhere; "
+		  . "sum of balances $total");
+	is(scalar($self->digests(\@all)), 1, "$what: equal state digests");
+	is(join(',', map { $self->q1($_, 'SELECT zyzzyva.verify_digest()') } @all),
+		join(',', ('t') x @all), "$what: each digest matches its rows");
+}
+
 # On replica i: the ids of @$ids missing from the ledger, and any id
 # applied more than once (anywhere in the ledger); the sum of balances.
 sub ledger_check
