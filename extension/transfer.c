@@ -55,6 +55,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "reader.h"
 #include "zyzzyva.h"
 
 PG_FUNCTION_INFO_V1(zyzzyva_snapshot);
@@ -323,42 +324,11 @@ zyzzyva_snapshot(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(result);
 }
 
-/* A bounds-checked reader over the snapshot's bytes. */
-typedef struct SnapReader
-{
-	const char *p;
-	size_t		left;
-} SnapReader;
-
-static bool
-rd_bytes(SnapReader *r, const char **out, size_t n)
-{
-	if (r->left < n)
-		return false;
-	*out = r->p;
-	r->p += n;
-	r->left -= n;
-	return true;
-}
-
-static bool
-rd_uint(SnapReader *r, int nbytes, uint64 *v)
-{
-	const char *b;
-
-	if (!rd_bytes(r, &b, nbytes))
-		return false;
-	*v = 0;
-	for (int i = 0; i < nbytes; i++)
-		*v = (*v << 8) | (uint8) b[i];
-	return true;
-}
-
 /*
  * Read len:uint32 text[len] into a palloc'd C string, or say why not.
  */
 static char *
-rd_text(SnapReader *r, const char *what, const char **why)
+rd_text(ZzReader *r, const char *what, const char **why)
 {
 	uint64		len;
 	const char *p;
@@ -399,7 +369,7 @@ static bool
 decode_snapshot(const char *data, size_t len, int64 *seq,
 				ZzSnapTable **tables_out, int *ntables_out, const char **why)
 {
-	SnapReader	r = {data, len};
+	ZzReader	r = {data, len};
 	const char *magic;
 	uint64		version,
 				seqv,

@@ -38,6 +38,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "reader.h"
 #include "zyzzyva.h"
 
 #define ZZ_MAX_SIGNATURE	(64 * 1024)
@@ -47,55 +48,23 @@ PG_FUNCTION_INFO_V1(zyzzyva_encode_batch);
 PG_FUNCTION_INFO_V1(zyzzyva_decode_batch);
 PG_FUNCTION_INFO_V1(zyzzyva_decode_reply);
 
-/* A bounds-checked reader over a byte string. */
-typedef struct ZzReader
-{
-	const char *p;
-	size_t		left;
-} ZzReader;
-
-/*
- * Take the next n bytes, or fail without moving if fewer are left.
- */
-static bool
-rd_bytes(ZzReader *r, const char **out, size_t n)
-{
-	if (r->left < n)
-		return false;
-	*out = r->p;
-	r->p += n;
-	r->left -= n;
-	return true;
-}
-
-/*
- * Read a big-endian uint32.
- */
+/* Read a big-endian uint32 (reader.h reads the bytes). */
 static bool
 rd_uint32(ZzReader *r, uint32 *v)
 {
-	const char *b;
+	uint64		u;
 
-	if (!rd_bytes(r, &b, 4))
+	if (!rd_uint(r, 4, &u))
 		return false;
-	*v = ((uint32) (uint8) b[0] << 24) | ((uint32) (uint8) b[1] << 16) |
-		((uint32) (uint8) b[2] << 8) | (uint32) (uint8) b[3];
+	*v = (uint32) u;
 	return true;
 }
 
-/*
- * Read a big-endian uint64.
- */
+/* Read a big-endian uint64. */
 static bool
 rd_uint64(ZzReader *r, uint64 *v)
 {
-	uint32		hi,
-				lo;
-
-	if (!rd_uint32(r, &hi) || !rd_uint32(r, &lo))
-		return false;
-	*v = ((uint64) hi << 32) | lo;
-	return true;
+	return rd_uint(r, 8, v);
 }
 
 /*
