@@ -91,6 +91,7 @@ sim-test-quick: $(BUILD)/zyzzyva-sim
 # Fragments owned by other parts of the tree add their own targets and
 # append test targets to EXTRA_TESTS.
 EXTRA_TESTS :=
+-include sidecar/sim/sim.mk
 -include sidecar/daemon/daemon.mk
 -include extension/extension.mk
 

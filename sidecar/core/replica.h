@@ -25,13 +25,22 @@ typedef enum zz_replica_mode
 	ZZ_MODE_STATE_TRANSFER = 2
 } zz_replica_mode;
 
-/* Test-only misbehaviour, for planted-bug tests and Byzantine simulation. */
+/*
+ * Test-only misbehaviour, for planted-bug tests and the schedule explorer.
+ * Each names a defect the tests must be able to catch; see docs/protocol.md.
+ */
 typedef enum zz_replica_bug
 {
 	ZZ_BUG_NONE = 0,
 	ZZ_BUG_ACCEPT_BAD_HISTORY = 1 << 0, /* accept ORDER-REQ with a wrong h_n */
 	ZZ_BUG_SKIP_DEDUP = 1 << 1, /* execute a (client, t) twice */
-	ZZ_BUG_UNSAFE_NEW_VIEW = 1 << 2 /* the published (unsafe) new-view rule */
+	ZZ_BUG_UNSAFE_NEW_VIEW = 1 << 2,	/* the published (unsafe) new-view rule */
+	ZZ_BUG_CC_ANY_VIEW = 1 << 3,	/* LOCAL-COMMIT a CC of any view */
+	ZZ_BUG_MAX_CC_BY_SEQ = 1 << 4,	/* keep the max CC by sequence number alone */
+	ZZ_BUG_NEW_VIEW_LOWEST_CC = 1 << 5, /* new-view rule: lowest-view CC wins */
+	ZZ_BUG_POM_ANY_SEQ = 1 << 6,	/* POM of two ORDER-REQs with different n */
+	ZZ_BUG_FILL_HOLE_NO_VERIFY = 1 << 7,	/* buffered ORDER-REQs applied unchecked */
+	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8 /* STATE-REPLY's certificate unchecked */
 } zz_replica_bug;
 
 /* Counters for status views and benchmarks. */
