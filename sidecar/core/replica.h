@@ -43,7 +43,10 @@ typedef enum zz_replica_bug
 	ZZ_BUG_NEW_VIEW_LOWEST_CC = 1 << 5, /* new-view rule: lowest-view CC wins */
 	ZZ_BUG_POM_ANY_SEQ = 1 << 6,	/* POM of two ORDER-REQs with different n */
 	ZZ_BUG_FILL_HOLE_NO_VERIFY = 1 << 7,	/* buffered ORDER-REQs applied unchecked */
-	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8 /* STATE-REPLY's certificate unchecked */
+	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8,	/* STATE-REPLY's certificate unchecked */
+	ZZ_BUG_STATE_REPLY_STALE = 1 << 9,	/* install a certificate of an older view */
+	ZZ_BUG_VC_NO_ENTERED_CERT = 1 << 10 /* VIEW-CHANGE without the entered view's
+										 * certificate */
 } zz_replica_bug;
 #endif							/* ZZ_FAULT_INJECTION */
 

@@ -146,9 +146,14 @@ struct zz_replica
 	zz_seq	   *past_seq;		/* h_n of truncated entries, by seq % ring_cap, */
 	zz_digest  *past_history;	/* so late COMMITs can still be answered */
 
-	/* Commit certificates. */
+	/*
+	 * Evidence for the next view change (docs/protocol.md, "Evidence"):
+	 * the max CC, ranked by (view, seq), and the 2f+1 VIEW-CONFIRMs with
+	 * which we entered our view (count 0 in view 0 or after a restart).
+	 */
 	bool		has_cc;
 	zz_commit_cert max_cc;
+	zz_view_cert entered_cert;
 
 	/* Client table: open addressing on client id. */
 	zz_client_rec *clients;
