@@ -845,6 +845,30 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 }
 
 /*
+ * Is the certificate a STATE-REPLY carries one we may install?  The one
+ * we asked for, one of our view or later (and not older than the one we
+ * asked for), or one whose h_n the new history we adopt holds at n.  A
+ * peer answers with its highest certificate, and a higher one from an
+ * older view may hold entries a view change since has dropped
+ * (docs/protocol.md, "Checkpoints and state transfer").
+ */
+static bool
+transfer_cert_wanted(const zz_replica *r, const zz_cp_proof *cp)
+{
+	const zz_cp_proof *want = &r->transfer_proof;
+
+	if (ZZ_BUGGY(r, ZZ_BUG_STATE_REPLY_STALE))
+		return true;
+	if (cp->seq == want->seq && cp->view == want->view &&
+		zz_digest_eq(&cp->history, &want->history) && zz_digest_eq(&cp->state, &want->state))
+		return true;
+	if (cp->view >= r->view && cp->view >= want->view)
+		return true;
+	/* During a view change: one inside the new history, which G vouches for. */
+	return zz_vc_history_holds(r, cp->seq, &cp->history);
+}
+
+/*
  * Install a transferred checkpoint after checking it against the digest
  * 2f+1 replicas signed.  A peer that sends wrong state is ignored; the
  * timer asks another.
@@ -868,6 +892,13 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	 * The sender chooses what it sends: only the 2f+1 signatures make the
 	 * digest the state is checked against worth anything.
 	 */
+	if (!transfer_cert_wanted(r, &m.cp))
+	{
+		zz_replica_trace(r, "STATE-REPLY from R%u: certificate %llu of view %llu is stale",
+						 m.replica, (unsigned long long) m.cp.seq,
+						 (unsigned long long) m.cp.view);
+		goto reject;
+	}
 	if ((!zz_cp_proof_valid(r, &m.cp) && !ZZ_BUGGY(r, ZZ_BUG_STATE_REPLY_NO_CERT)) ||
 		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len))
 		goto reject;

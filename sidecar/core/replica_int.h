@@ -295,6 +295,7 @@ extern bool zz_vc_relabel(zz_replica *r, const zz_order_req *m);
 extern zz_view zz_vc_target(const zz_replica *r);
 extern void zz_vc_after_install(zz_replica *r);
 extern bool zz_vc_transfer_ok(const zz_replica *r, zz_seq seq);
+extern bool zz_vc_history_holds(const zz_replica *r, zz_seq seq, const zz_digest *h);
 extern bool zz_vc_awaiting_transfer(const zz_replica *r);
 extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);
 extern zz_time zz_vc_deadline(const zz_replica *r);

@@ -865,6 +865,21 @@ zz_vc_transfer_ok(const zz_replica *r, zz_seq seq)
 }
 
 /*
+ * Does the new history being installed hold h at seq?  False when no view
+ * change is installing one, or seq is outside it.
+ */
+bool
+zz_vc_history_holds(const zz_replica *r, zz_seq seq, const zz_digest *h)
+{
+	const zz_new_history *g = &r->vc->g;
+
+	if (r->mode == ZZ_MODE_NORMAL || !(r->vc->have_g || r->vc->awaiting_transfer) ||
+		r->vc->target != r->view || seq <= g->start || seq > g->end)
+		return false;
+	return zz_digest_eq(&g->entries[seq - g->start - 1]->hdr.history, h);
+}
+
+/*
  * The new primary re-issued an entry of G in the new view: take its
  * signature and view, provided it is exactly the entry we adopted.
  */
