@@ -104,6 +104,7 @@ typedef struct zz_cp_state
 } zz_cp_state;
 
 typedef struct zz_vc_state zz_vc_state; /* viewchange.c */
+typedef struct zz_chain_memo zz_chain_memo; /* check.c */
 
 /*
  * Is a planted bug (replica.h, zz_replica_bug) switched on?  Test builds
@@ -192,6 +193,7 @@ struct zz_replica
 	zz_time		announce_deadline;
 
 	zz_vc_state *vc;
+	zz_chain_memo *chain_memo;	/* links zz_replica_check verified (check.c) */
 
 	zz_time		now;
 	zz_buf		out;			/* scratch for encoding */
@@ -216,6 +218,16 @@ zz_confirm_disarm(zz_replica *r, zz_client_rec *c)
 		r->confirms_armed--;
 	c->confirm_deadline = UINT64_MAX;
 }
+
+/* check.c: the invariants, asserted after every step in debug and test builds */
+extern zz_chain_memo *zz_chain_memo_create(uint32_t slots);
+extern void zz_chain_memo_free(zz_chain_memo *m);
+#if !defined(NDEBUG) || defined(ZZ_FAULT_INJECTION)
+extern void zz_replica_assert_check(zz_replica *r, const char *step);
+#define ZZ_ASSERT_INVARIANTS(r, step)	zz_replica_assert_check((r), (step))
+#else
+#define ZZ_ASSERT_INVARIANTS(r, step)	((void) 0)
+#endif
 
 /* history.c */
 extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);

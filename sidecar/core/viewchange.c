@@ -226,8 +226,12 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 		m.has_cc = 1;
 		m.cc = r->max_cc;
 	}
+	/*
+	 * The planted defects of issue 10 are switched on with the code as it
+	 * was, without this certificate, which would otherwise mask them.
+	 */
 	if (r->entered_cert.count > 0 && r->entered_cert.seq > m.cp.seq &&
-		!ZZ_BUGGY(r, ZZ_BUG_VC_NO_ENTERED_CERT))
+		!ZZ_BUGGY(r, ZZ_BUG_VC_NO_ENTERED_CERT | ZZ_BUG_CC_ANY_VIEW | ZZ_BUG_MAX_CC_BY_SEQ))
 	{
 		zz_entry   *ee = zz_entry_at(r, r->entered_cert.seq);
 

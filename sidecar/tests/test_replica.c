@@ -2203,10 +2203,13 @@ cluster_to_view_1(rig *g, const rq *qs, uint32_t k, zz_digest *h)
 }
 
 /*
- * A replica LOCAL-COMMITs only a certificate of the view it is in: in
- * view 1, a valid CC labelled view 0 for the very history it holds is
- * refused (the client collects view-1 responses again), one labelled view
- * 1 is taken.  ZZ_BUG_CC_ANY_VIEW takes the old one.
+ * A replica LOCAL-COMMITs a certificate of the view it is in, or one of an
+ * older view only for a prefix its next VIEW-CHANGE covers with evidence
+ * of its view (the new history it entered the view with).  In view 1, a
+ * valid view-0 CC for the history it holds: refused by a replica that
+ * holds no such evidence (its entered certificate taken away, as after a
+ * restart), taken by one that does; a view-1 CC is taken and becomes its
+ * max CC.  ZZ_BUG_CC_ANY_VIEW takes the old one without the evidence.
  */
 static void
 test_cc_of_older_view_not_local_committed(void **state)
@@ -2218,6 +2221,7 @@ test_cc_of_older_view_not_local_committed(void **state)
 				m1;
 	zz_commit_cert cc0,
 				cc1;
+	zz_view_cert entered;
 	uint32_t	who[3] = {1, 2, 3};
 	size_t		lc;
 	uint64_t	rej;
@@ -2227,7 +2231,11 @@ test_cc_of_older_view_not_local_committed(void **state)
 	spec_response_at(g, 2, 1, 1, &m1);
 	cc_fill(g, &cc0, 0, 1, &h, &m0.reply_root, who, 3);
 	cc_fill(g, &cc1, 1, 1, &h, &m1.reply_root, who, 3);
+	entered = g->rr[2]->entered_cert;
+	assert_int_equal(entered.view, 1);
+	assert_int_equal(entered.seq, 1);
 
+	memset(&g->rr[2]->entered_cert, 0, sizeof(entered));
 	lc = local_commits_from(g, 2);
 	rej = zz_replica_get_stats(g->rr[2])->rejected;
 	commit_to(g, 2, CLIENT, a.ts, &cc0);
@@ -2240,9 +2248,15 @@ test_cc_of_older_view_not_local_committed(void **state)
 	commit_to(g, 2, CLIENT, a.ts, &cc0);
 	assert_int_equal(local_commits_from(g, 2), lc + 1);
 	zz_replica_set_bugs(g->rr[2], 0);
+	g->rr[2]->has_cc = false;
+
+	/* covered by the new history it entered view 1 with */
+	g->rr[2]->entered_cert = entered;
+	commit_to(g, 2, CLIENT, a.ts, &cc0);
+	assert_int_equal(local_commits_from(g, 2), lc + 2);
 
 	commit_to(g, 2, CLIENT, a.ts, &cc1);
-	assert_int_equal(local_commits_from(g, 2), lc + 2);
+	assert_int_equal(local_commits_from(g, 2), lc + 3);
 	assert_true(g->rr[2]->has_cc);
 	assert_int_equal(g->rr[2]->max_cc.view, 1);
 	rig_free(g);
@@ -2604,6 +2618,153 @@ test_state_reply_certificate_checked(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * zz_replica_check: each invariant broken by hand is caught
+ * ------------------------------------------------------------------------ */
+
+/* A replica with a few executed batches, a CC and a clean bill of health. */
+static rig *
+check_setup(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	cc_valid(g, &cc, &R, &own);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_true(g->r->has_cc);
+	run_batches(g, 2);
+	assert_null(zz_replica_check(g->r));
+	return g;
+}
+
+/* The check names the broken invariant (a substring of its message). */
+static void
+assert_caught(rig *g, const char *what)
+{
+	const char *why = zz_replica_check(g->r);
+
+	if (why == NULL)
+		fail_msg("zz_replica_check did not catch: %s", what);
+	if (strstr(why, what) == NULL)
+		fail_msg("zz_replica_check caught \"%s\", expected \"%s\"", why, what);
+}
+
+static void
+test_check_catches_corrupt_history(void **state)
+{
+	rig		   *g = check_setup(state);
+
+	/* an entry the previous check already verified */
+	zz_entry_at(g->r, 2)->order->hdr.history.b[4] ^= 0x10;
+	assert_caught(g, "history chain broken at 2");
+	zz_entry_at(g->r, 2)->order->hdr.history.b[4] ^= 0x10;
+	assert_null(zz_replica_check(g->r));
+
+	/* request digests that no longer give the batch digest */
+	{
+		zz_entry   *e = zz_entry_at(g->r, 3);
+		zz_digest  *d = malloc(sizeof(zz_digest) * e->order->hdr.count);
+
+		assert_non_null(d);
+		memcpy(d, e->req_digests, sizeof(zz_digest) * e->order->hdr.count);
+		d[0].b[0] ^= 1;
+		free(e->req_digests);
+		e->req_digests = d;
+		assert_caught(g, "entry 3: batch digest does not match");
+		d[0].b[0] ^= 1;
+		assert_null(zz_replica_check(g->r));
+	}
+
+	/* h at the last executed */
+	g->r->exec_history.b[0] ^= 1;
+	assert_caught(g, "executed history is not h");
+	rig_free(g);
+}
+
+static void
+test_check_catches_broken_positions(void **state)
+{
+	rig		   *g = check_setup(state);
+	zz_seq		last = g->r->last_executed;
+
+	g->r->last_executed = g->r->max_seq + 1;
+	assert_caught(g, "positions out of order");
+	g->r->last_executed = last - 1;
+	assert_caught(g, "executed 1 submitted 1");
+	g->r->last_executed = last;
+	assert_null(zz_replica_check(g->r));
+
+	g->r->max_cc.seq = 0;
+	assert_caught(g, "max CC");
+	g->r->max_cc.seq = 1;
+	g->r->max_cc.history.b[2] ^= 4;
+	assert_caught(g, "max CC (0, 1) conflicts with the log");
+	rig_free(g);
+}
+
+static void
+test_check_catches_client_table_drift(void **state)
+{
+	rig		   *g = check_setup(state);
+	zz_client_rec *c = zz_client_lookup(g->r, CLIENT, false);
+
+	assert_non_null(c);
+	c->last_ts++;
+	assert_caught(g, "table says");
+	c->last_ts--;
+	c->last_seq = g->r->last_executed + 2;
+	assert_caught(g, "beyond");
+	rig_free(g);
+}
+
+/* A (client, t) executed twice, as ZZ_BUG_SKIP_DEDUP does. */
+static void
+test_check_catches_duplicate_execution(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			q = {CLIENT, 1, "ADD hits 1"};
+	zz_digest	h;
+
+	zz_replica_set_bugs(g->r, ZZ_BUG_SKIP_DEDUP);
+	encode_order(g, 0, 1, &g->hist, &q, 1, T_NONE, &g->buf, &h);
+	deliver(g, &g->buf);
+	assert_null(zz_replica_check(g->r));
+	encode_order(g, 0, 2, &h, &q, 1, T_NONE, &g->buf, &h);
+	deliver(g, &g->buf);
+	assert_int_equal(status(g).last_executed, 2);
+	assert_caught(g, "t=1 executed at 2 after t=1");
+	rig_free(g);
+}
+
+static void
+test_check_catches_mode_violations(void **state)
+{
+	rig		   *g = check_setup(state);
+
+	zz_entry_at(g->r, 3)->order->hdr.view = 1;
+	assert_caught(g, "above ours");
+	zz_entry_at(g->r, 3)->order->hdr.view = 0;
+	g->r->view = 1;				/* as if it entered view 1 keeping view-0 entries past G */
+	g->r->entered_cert.count = 3;
+	g->r->entered_cert.view = 1;
+	g->r->entered_cert.seq = 1;
+	g->r->entered_cert.history = zz_entry_at(g->r, 1)->order->hdr.history;
+	g->r->max_cc.view = 1;
+	assert_caught(g, "past the new history carries view 0");
+	g->r->view = 0;
+	g->r->entered_cert.count = 0;
+	g->r->max_cc.view = 0;
+	assert_null(zz_replica_check(g->r));
+	g->r->mode = ZZ_MODE_STATE_TRANSFER;
+	g->r->transfer_seq = g->r->stable_seq;
+	assert_caught(g, "not above the stable checkpoint");
+	g->r->mode = ZZ_MODE_NORMAL;
+	rig_free(g);
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define BOTH(fn) \
@@ -2655,6 +2816,11 @@ main(void)
 		BOTH(test_pom_requires_same_view_and_seq),
 		BOTH(test_buffered_order_req_verified_when_applied),
 		BOTH(test_state_reply_certificate_checked),
+		BOTH(test_check_catches_corrupt_history),
+		BOTH(test_check_catches_broken_positions),
+		BOTH(test_check_catches_client_table_drift),
+		BOTH(test_check_catches_duplicate_execution),
+		BOTH(test_check_catches_mode_violations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
