@@ -836,6 +836,15 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	 * other batches at sequence numbers it already used.
 	 */
 	above = log_above(r, cp, &n_above);
+	{
+		zz_entry   *at = zz_entry_at(r, cp->seq);
+
+		/* the checkpoint's time, if our log passes through it */
+		r->stable_nd_time = at != NULL &&
+			zz_digest_eq(&at->order->hdr.history, &cp->history) ? at->order->hdr.nd_time :
+			cp->seq == r->stable_seq ? r->stable_nd_time : 0;
+		r->last_nd_time = r->stable_nd_time;
+	}
 
 	/* The log restarts at the installed checkpoint. */
 	for (i = 0; i < r->ring_cap; i++)

@@ -362,7 +362,10 @@ zz_truncate_below(zz_replica *r, zz_seq seq)
 		if (e->used)
 		{
 			if (s == seq)
+			{
 				r->stable_history = e->order->hdr.history;
+				r->stable_nd_time = e->order->hdr.nd_time;
+			}
 			r->past_seq[s % r->ring_cap] = s;
 			r->past_history[s % r->ring_cap] = e->order->hdr.history;
 		}
@@ -481,6 +484,13 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 		r->max_history = r->stable_history;
 	else
 		r->max_history = zz_entry_at(r, seq)->order->hdr.history;
+	/*
+	 * Time as of the history we keep: a rolled-back batch's time must not
+	 * hold back the next primary's (order_time_plausible in replica.c).
+	 */
+	r->last_nd_time = seq == r->stable_seq ? r->stable_nd_time :
+		zz_entry_at(r, seq)->order->hdr.nd_time;
+
 	/* h at the last executed, which may lie below seq (zz_replica_check). */
 	if (r->last_executed == seq)
 		r->exec_history = r->max_history;

@@ -268,6 +268,31 @@ zz_replica_visit_history(const zz_replica *r, zz_history_visit fn, void *ctx)
  * ------------------------------------------------------------------------ */
 
 /*
+ * The primary's time for a batch (what the service's now() returns while
+ * executing it) never goes back, and never runs further ahead of our own
+ * clock than max_time_ahead.  A primary that signed one that does is
+ * faulty: we hate it rather than execute (docs/protocol.md, "Time").
+ */
+static bool
+order_time_plausible(zz_replica *r, const zz_order_hdr *h)
+{
+	const char *why = NULL;
+
+	if (h->nd_time < r->last_nd_time)
+		why = "ORDER-REQ time goes back";
+	else if (r->p.max_time_ahead > 0 && h->nd_time > r->now + r->p.max_time_ahead)
+		why = "ORDER-REQ time too far ahead of our clock";
+	if (why == NULL)
+		return true;
+	zz_replica_trace(r, "n=%llu: time %llu, previous %llu, our clock %llu: %s",
+					 (unsigned long long) h->seq, (unsigned long long) h->nd_time,
+					 (unsigned long long) r->last_nd_time, (unsigned long long) r->now, why);
+	if (h->view == r->view)
+		zz_hate_primary(r, why);
+	return false;
+}
+
+/*
  * Append an ORDER-REQ at max_seq + 1 if it passes every acceptance check
  * of section 4 step 3 (the signature was checked by the caller when
  * verified is true), then execute what can be executed.
@@ -289,6 +314,8 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 		zz_order_hdr_signing_bytes(&r->sigbuf, &m->hdr);
 		if (!zz_verify(r->crypto, zz_primary_of(&r->p, m->hdr.view), r->sigbuf.data,
 					   r->sigbuf.len, &m->hdr.sig))
+			return false;
+		if (!order_time_plausible(r, &m->hdr))
 			return false;
 	}
 	digests = malloc(sizeof(zz_digest) * m->hdr.count);

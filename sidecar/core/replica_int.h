@@ -139,7 +139,8 @@ struct zz_replica
 	zz_cp_proof cert_proof;		/* highest checkpoint with 2f+1 votes matching ours */
 	zz_seq		max_seq;
 	zz_digest	max_history;
-	uint64_t	last_nd_time;	/* of the latest ORDER-REQ accepted */
+	uint64_t	last_nd_time;	/* of the ORDER-REQ at max_seq: times never go back */
+	uint64_t	stable_nd_time; /* ... at the stable checkpoint (0 if unknown) */
 	zz_seq		last_executed;
 	zz_digest	exec_history;
 	zz_entry   *ring;

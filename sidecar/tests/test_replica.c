@@ -339,6 +339,9 @@ make_request(rig *g, const rq *q, zz_request *out, unsigned tamper)
 		out->auth[g->id].b[3] ^= 0x40;
 }
 
+/* The time encode_order puts in its ORDER-REQs; 0: 5000 + n. */
+static uint64_t order_nd_time;
+
 /*
  * Encode into out an ORDER-REQ (v, n) over requests qs, chained from prev
  * the way the replica chains (zz_batch_digest, zz_chain_history), signed
@@ -367,7 +370,7 @@ encode_order(rig *g, zz_view v, zz_seq n, const zz_digest *prev, const rq *qs,
 	m.hdr.view = v;
 	m.hdr.seq = n;
 	m.hdr.count = count;
-	m.hdr.nd_time = 5000 + n;
+	m.hdr.nd_time = order_nd_time != 0 ? order_nd_time : 5000 + n;
 	m.hdr.nd_seed = 0xabcdef00ull + n;
 	zz_batch_digest(c, m.hdr.nd_time, m.hdr.nd_seed, digs, count, &m.hdr.batch_digest);
 	if (tamper & T_BAD_BATCH_CHAINED)
@@ -2765,6 +2768,120 @@ test_check_catches_mode_violations(void **state)
 	rig_free(g);
 }
 
+/* ------------------------------------------------------------------------
+ * Time (issue 11): the primary's batch time never goes back or runs ahead
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A backup refuses an ORDER-REQ whose time is below the previous batch's
+ * or more than max_time_ahead past its own clock, and hates the primary
+ * that signed it instead of executing; at the bound it accepts.
+ */
+static void
+test_order_req_time_bounds(void **state)
+{
+	for (int c = 0; c < 3; c++)
+	{
+		rig		   *g = rig_new(state);
+		rq			a = {CLIENT, 1, "PUT x a"},
+					b = {CLIENT + 1, 1, "PUT x b"};
+		zz_digest	h1;
+
+		order_nd_time = g->now + 5000;
+		encode_order(g, 0, 1, &g->hist, &a, 1, T_NONE, &g->buf, &h1);
+		deliver(g, &g->buf);
+		assert_int_equal(status(g).last_executed, 1);
+		if (c == 0)
+			order_nd_time = g->now + 4000;	/* back in time */
+		else if (c == 1)
+			order_nd_time = g->now + 10 + g->p.max_time_ahead + 1;	/* too far ahead */
+		else
+			order_nd_time = g->now + 10 + g->p.max_time_ahead;	/* at the bound */
+		encode_order(g, 0, 2, &h1, &b, 1, T_NONE, &g->buf, NULL);
+		deliver(g, &g->buf);	/* (deliver advances the clock by 10) */
+		order_nd_time = 0;
+		if (c < 2)
+		{
+			assert_int_equal(status(g).last_executed, 1);
+			assert_int_equal(status(g).max_seq, 1);
+			assert_int_equal(stats(g)->i_hates, 1);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), g->p.n - 1);
+		}
+		else
+		{
+			assert_int_equal(status(g).last_executed, 2);
+			assert_int_equal(stats(g)->i_hates, 0);
+		}
+		rig_free(g);
+	}
+}
+
+/*
+ * A rolled-back batch's time does not hold back the next primary: after
+ * a rollback the bound is the time of the batch the log now ends with.
+ */
+static void
+test_rollback_restores_batch_time(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"},
+				b = {CLIENT + 1, 1, "PUT x b"},
+				c = {CLIENT + 2, 1, "PUT x c"};
+	zz_digest	h1;
+
+	order_nd_time = g->now + 100;
+	encode_order(g, 0, 1, &g->hist, &a, 1, T_NONE, &g->buf, &h1);
+	deliver(g, &g->buf);
+	order_nd_time = g->now + 30 * 1000 * 1000;
+	encode_order(g, 0, 2, &h1, &b, 1, T_NONE, &g->buf, NULL);
+	deliver(g, &g->buf);
+	assert_int_equal(status(g).last_executed, 2);
+	assert_true(zz_rollback_to(g->r, 1));
+	assert_int_equal(g->r->last_nd_time, g->now - 20 + 100);
+	order_nd_time = g->now + 200;
+	encode_order(g, 0, 2, &h1, &c, 1, T_NONE, &g->buf, NULL);
+	deliver(g, &g->buf);
+	order_nd_time = 0;
+	assert_int_equal(status(g).last_executed, 2);
+	assert_int_equal(stats(g)->i_hates, 0);
+	rig_free(g);
+}
+
+/*
+ * A primary's batch time is its clock, but never at or below the time of
+ * the batch before (a new primary's clock may be behind the old one's).
+ */
+static void
+test_primary_time_never_goes_back(void **state)
+{
+	for (int behind = 0; behind <= 1; behind++)
+	{
+		rig		   *g = rig_new_f(*(const zz_crypto_mode *) *state, 1, 0);
+		rq			a = {CLIENT, 1, "PUT x a"};
+		zz_request	req;
+		zz_order_req o;
+		const sent_msg *s;
+		uint64_t	last = behind ? g->now + 777777 : g->now - 500;
+
+		g->r->last_nd_time = last;
+		make_request(g, &a, &req, T_NONE);
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_request(&g->buf, &req));
+		deliver(g, &g->buf);
+		g->now += g->p.batch_timeout + 1;
+		zz_replica_tick(g->r, g->now);
+		s = last_sent(g, false, ZZ_MSG_ORDER_REQ);
+		assert_non_null(s);
+		assert_int_equal(zz_decode_order_req(s->buf, s->len, &o), ZZ_OK);
+		if (behind)
+			assert_int_equal(o.hdr.nd_time, last + 1);
+		else
+			assert_int_equal(o.hdr.nd_time, g->now);
+		zz_order_req_release(&o);
+		rig_free(g);
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define BOTH(fn) \
@@ -2821,6 +2938,9 @@ main(void)
 		BOTH(test_check_catches_client_table_drift),
 		BOTH(test_check_catches_duplicate_execution),
 		BOTH(test_check_catches_mode_violations),
+		BOTH(test_order_req_time_bounds),
+		BOTH(test_rollback_restores_batch_time),
+		BOTH(test_primary_time_never_goes_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
