@@ -1033,6 +1033,15 @@ zz_replica_save_stable(zz_replica *r, zz_seq seq, zz_buf *out)
 	rep.state_len = (uint32_t) blob.len;
 	ok = zz_encode_state_reply(out, &rep);
 	zz_buf_free(&blob);
+	if (ok)
+	{
+		/* and the view we last entered, behind a mark */
+		uint64_t	view = r->mode == ZZ_MODE_NORMAL ? r->view :
+			r->entered_cert.count > 0 ? r->entered_cert.view : r->stable_proof.view;
+		uint32_t	mark = ZZ_KEPT_VIEW_MARK;
+
+		ok = zz_buf_append(out, &view, sizeof(view)) && zz_buf_append(out, &mark, sizeof(mark));
+	}
 	return ok;
 }
 
@@ -1050,9 +1059,21 @@ zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 			   *snap;
 	size_t		snap_len;
 
+	uint64_t	view = 0;
+	uint32_t	mark;
+
 	r->now = now;
 	if (r->last_executed != 0 || r->max_seq != 0 || r->stable_seq != 0)
 		return false;			/* only a fresh replica resumes */
+	if (len >= sizeof(view) + sizeof(mark))
+	{
+		memcpy(&mark, buf + len - sizeof(mark), sizeof(mark));
+		if (mark == ZZ_KEPT_VIEW_MARK)
+		{
+			memcpy(&view, buf + len - sizeof(mark) - sizeof(view), sizeof(view));
+			len -= sizeof(mark) + sizeof(view);
+		}
+	}
 	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK || m.replica != r->id ||
 		!zz_cp_proof_valid(r, &m.cp) ||
 		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len) ||
@@ -1060,8 +1081,23 @@ zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 		return false;
 	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
 		return false;
-	zz_replica_trace(r, "resumed at stable checkpoint %llu", (unsigned long long) m.cp.seq);
+
+	/*
+	 * Views never go back: come back in the view we had entered when we
+	 * kept the checkpoint (at least the certificate's); peers in a later
+	 * one answer our announcement with its NEW-VIEW.  Back in a view in
+	 * which we were the primary, we no longer know what we ordered after
+	 * the checkpoint: order nothing more in it, and ask for the next.
+	 */
+	r->view = view > m.cp.view ? view : m.cp.view;
+	zz_replica_trace(r, "resumed at stable checkpoint %llu in view %llu",
+					 (unsigned long long) m.cp.seq, (unsigned long long) r->view);
 	zz_announce_restart(r);
+	if (zz_is_primary(r) && r->view > 0)
+	{
+		r->forgot_orders = true;
+		zz_hate_primary(r, "resumed as the primary: what it ordered is lost");
+	}
 	return true;
 }
 

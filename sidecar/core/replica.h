@@ -126,7 +126,10 @@ extern void zz_replica_restart(zz_replica *r, zz_time now);
  * service's mark_stable(seq) is the moment: the proof of 2f+1 CHECKPOINTs,
  * the service digest and the client table, which the service does not
  * hold); after a restart, with the service rolled back to that checkpoint,
- * zz_replica_resume makes a fresh replica start there instead of at 0.
+ * zz_replica_resume makes a fresh replica start there instead of at 0,
+ * in the view it had entered when it kept it (views never go back; a
+ * replica that comes back as the primary of that view orders nothing more
+ * in it and asks for the next).
  * The batches above it come again from the other replicas (FILL-HOLE, or
  * state transfer if they truncated them).  Until then this replica counts
  * against f: it has forgotten what it executed speculatively.

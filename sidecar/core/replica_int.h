@@ -193,6 +193,7 @@ struct zz_replica
 	zz_time		announce_wait;	/* until the next one */
 	zz_time		announce_deadline;
 
+	bool		forgot_orders;	/* resumed as the primary of view: orders nothing in it */
 	zz_vc_state *vc;
 	zz_chain_memo *chain_memo;	/* links zz_replica_check verified (check.c) */
 
@@ -281,6 +282,7 @@ extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
+#define ZZ_KEPT_VIEW_MARK	0x31767a7au	/* "zzv1": a kept checkpoint with its view */
 #define ZZ_ANNOUNCE_ROUNDS	10		/* restart announcements, the wait doubling
 									 * from fill_hole_timeout */
 extern void zz_announce_restart(zz_replica *r);

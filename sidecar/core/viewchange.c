@@ -791,6 +791,7 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	if (!ok)
 		goto done;
 	r->view = m.new_view;
+	r->forgot_orders = false;
 	zz_buf_reset(&vc->nv_raw);
 	zz_buf_append(&vc->nv_raw, buf, len);
 	memset(vc->confirm_reply_at, 0, sizeof(vc->confirm_reply_at));

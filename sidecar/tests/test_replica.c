@@ -1277,7 +1277,8 @@ test_resume_from_saved_stable_checkpoint(void **state)
 		zz_state_reply m;
 		uint32_t	tl;
 
-		assert_int_equal(zz_decode_state_reply(blob.data, blob.len, &m), ZZ_OK);
+		/* a STATE-REPLY, then the view and a mark */
+		assert_int_equal(zz_decode_state_reply(blob.data, blob.len - 12, &m), ZZ_OK);
 		memcpy(&tl, m.state + sizeof(zz_digest), 4);
 		assert_int_equal(tl, t2.len);
 		assert_memory_equal(m.state + sizeof(zz_digest) + 4, t2.data, tl);
@@ -1320,7 +1321,7 @@ test_resume_refuses_bad_checkpoint(void **state)
 		size_t		len = blob.len;
 
 		zz_buf_init(&bad);
-		assert_int_equal(zz_decode_state_reply(blob.data, blob.len, &m), ZZ_OK);
+		assert_int_equal(zz_decode_state_reply(blob.data, blob.len - 12, &m), ZZ_OK);
 		copy = malloc(m.state_len);
 		assert_non_null(copy);
 		memcpy(copy, m.state, m.state_len);
@@ -2882,6 +2883,100 @@ test_primary_time_never_goes_back(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * Liveness (issue 10 item 7)
+ * ------------------------------------------------------------------------ */
+
+/* Client requests, one per client in turn, ordered by the primary of view v. */
+static void
+cluster_requests(rig *g, zz_view v, uint32_t k, drop_fn drop)
+{
+	uint32_t	i;
+
+	for (i = 0; i < k; i++)
+	{
+		rq			q = {i % N_CLIENTS, g->next_ts[i % N_CLIENTS]++, "ADD hits 1"};
+
+		encode_request(g, &q);
+		deliver_to(g, zz_primary_of(&g->p, v), &g->buf);
+		tick_all(g, g->now + g->p.batch_timeout + 1, drop);
+	}
+}
+
+/*
+ * A replica restarted from its kept stable checkpoint comes back in the
+ * view it had entered, not view 0 (views never go back), and catches up.
+ * The checkpoint here is certified in view 0 and becomes stable in view
+ * 1: only what was kept with it says view 1.  Back as the primary of that
+ * view, it orders nothing (it has forgotten what it ordered) and asks for
+ * the next view.
+ */
+static void
+test_resumed_replica_rejoins_current_view(void **state)
+{
+	for (uint32_t who = 2; who >= 1; who--)
+	{
+		rig		   *g = rig_new(state);
+		rq			qs[CP + 1];
+		zz_digest	h;
+		zz_buf		kept;
+		uint32_t	k;
+
+		for (k = 0; k <= CP; k++)
+		{
+			qs[k].client = k % N_CLIENTS;
+			qs[k].ts = g->next_ts[k % N_CLIENTS]++;
+			qs[k].op = "ADD hits 1";
+		}
+		cluster_to_view_1(g, qs, CP + 1, &h);
+		assert_int_equal(g->rr[who]->cert_proof.seq, CP);
+		assert_int_equal(g->rr[who]->cert_proof.view, 0);
+		cluster_requests(g, 1, CP, NULL);
+		for (k = 0; k < 4; k++)
+			tick_all(g, g->now + g->p.checkpoint_resend, NULL);
+		assert_int_equal(status_of(g, who).stable_seq, CP);
+		assert_int_equal(g->rr[who]->stable_proof.view, 0);
+		zz_buf_init(&kept);
+		assert_true(zz_replica_save_stable(g->rr[who], CP, &kept));
+
+		/* it crashes and comes back from what it kept */
+		zz_replica_free(g->rr[who]);
+		zz_kv_free(g->kvs[who]);
+		zz_crypto_free(g->rcs[who]);
+		rig_start_replica(g, who);
+		if (who == g->id)
+		{
+			g->r = g->rr[who];
+			g->kv = g->kvs[who];
+			g->rcrypto = g->rcs[who];
+		}
+		assert_true(zz_replica_resume(g->rr[who], g->now, kept.data, kept.len));
+		assert_int_equal(status_of(g, who).view, 1);
+		if (who == 1)
+		{
+			/* the primary of view 1: no more ORDER-REQs from it in view 1 */
+			size_t		orders = count_sent(g, false, ZZ_MSG_ORDER_REQ);
+
+			assert_int_equal(zz_replica_get_stats(g->rr[1])->i_hates, 1);
+			encode_request(g, &(rq) {CLIENT, g->next_ts[CLIENT]++, "ADD hits 1"});
+			deliver_to(g, 1, &g->buf);
+			zz_replica_tick(g->rr[1], g->now + g->p.batch_timeout + 1);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_ORDER_REQ), orders);
+		}
+		else
+		{
+			pump(g, NULL);
+			for (k = 0; k < 4; k++)
+				tick_all(g, g->now + g->p.fill_hole_timeout, NULL);
+			assert_int_equal(status_of(g, who).view, 1);
+			assert_int_equal(status_of(g, who).mode, ZZ_MODE_NORMAL);
+			assert_int_equal(status_of(g, who).last_executed, status_of(g, 1).last_executed);
+		}
+		zz_buf_free(&kept);
+		rig_free(g);
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define BOTH(fn) \
@@ -2941,6 +3036,7 @@ main(void)
 		BOTH(test_order_req_time_bounds),
 		BOTH(test_rollback_restores_batch_time),
 		BOTH(test_primary_time_never_goes_back),
+		BOTH(test_resumed_replica_rejoins_current_view),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
