@@ -447,6 +447,28 @@ zz_announce_restart(zz_replica *r)
 }
 
 /*
+ * Ask one replica for whatever follows our log (a FILL-HOLE for the next
+ * ZZ_FILL_HOLE_MAX seqs; nothing comes back if there is nothing).
+ */
+void
+zz_fetch_after_log(zz_replica *r, uint32_t to)
+{
+	zz_fill_hole m;
+
+	memset(&m, 0, sizeof(m));
+	m.view = r->view;
+	m.replica = r->id;
+	m.from_seq = r->max_seq + 1;
+	m.to_seq = r->max_seq + ZZ_FILL_HOLE_MAX;
+	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+	zz_buf_reset(&r->out);
+	zz_encode_fill_hole(&r->out, &m);
+	zz_send_replica(r, to, &r->out);
+	r->stats.fill_holes++;
+}
+
+/*
  * Ask every replica for the ORDER-REQs in [from, to] (at most once per
  * fill-hole interval).
  */
@@ -860,8 +882,15 @@ zz_replica_receive(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 		r->stats.rejected++;
 		return;
 	}
+	/*
+	 * Fetching state, a replica answers nothing else, but it still takes
+	 * part in a view change (unless its own state is corrupt): otherwise
+	 * one slow transfer costs the cluster a second view change.
+	 */
 	if (r->mode == ZZ_MODE_STATE_TRANSFER && t != ZZ_MSG_STATE_REPLY &&
-		t != ZZ_MSG_CHECKPOINT && t != ZZ_MSG_STATE_REQUEST)
+		t != ZZ_MSG_CHECKPOINT && t != ZZ_MSG_STATE_REQUEST &&
+		(r->repairing || (t != ZZ_MSG_I_HATE_THE_PRIMARY && t != ZZ_MSG_VIEW_CHANGE &&
+						  t != ZZ_MSG_NEW_VIEW && t != ZZ_MSG_VIEW_CONFIRM)))
 		return;
 	switch (t)
 	{

@@ -254,6 +254,7 @@ extern void zz_broadcast(zz_replica *r, const zz_buf *b);
 extern void zz_broadcast_raw(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified);
 extern void zz_try_execute(zz_replica *r);
+extern void zz_fetch_after_log(zz_replica *r, uint32_t to);
 extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
 extern bool zz_cc_outranks(const zz_replica *r, const zz_commit_cert *a,
 						   const zz_commit_cert *b);

@@ -269,6 +269,20 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 }
 
 /*
+ * Stop a state transfer in progress (a view change comes first).
+ */
+static void
+abandon_transfer(zz_replica *r, const char *why)
+{
+	zz_replica_trace(r, "state transfer to %llu put aside for %s",
+					 (unsigned long long) r->transfer_seq, why);
+	r->mode = ZZ_MODE_NORMAL;
+	r->transfer_seq = 0;
+	r->transfer_deadline = UINT64_MAX;
+	r->vc->awaiting_transfer = false;
+}
+
+/*
  * Leave view v-1 and ask for view v, with the f+1 I-HATE proofs that
  * justify it.
  */
@@ -281,8 +295,17 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	if (v <= r->view || (r->mode == ZZ_MODE_VIEW_CHANGE && vc->target >= v))
 		return;
 	if (r->mode == ZZ_MODE_STATE_TRANSFER)
-		return;					/* no history to report yet */
-	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+	{
+		/*
+		 * Our log up to the transfer is a history to report like any
+		 * other; the new history says what to fetch next.  A replica
+		 * whose service is corrupt stays out.
+		 */
+		if (r->repairing)
+			return;
+		abandon_transfer(r, "a view change");
+	}
+	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		vc->timeout *= 2;		/* the last one did not finish */
 	if (!build_view_change(r, v, haters, hate_sigs, n_hate))
 		return;
@@ -777,6 +800,12 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 
 	/* Enter the view change for m.new_view if we were not in it. */
+	if (r->mode == ZZ_MODE_STATE_TRANSFER)
+	{
+		if (r->repairing)
+			goto done;
+		abandon_transfer(r, "a NEW-VIEW");
+	}
 	r->mode = ZZ_MODE_VIEW_CHANGE;
 	if (vc->target != m.new_view)
 	{
@@ -1041,6 +1070,14 @@ enter_view(zz_replica *r)
 	}
 	zz_checkpoint_revote(r);
 	zz_checkpoint_recheck(r);
+
+	/*
+	 * The others may have entered before us and ordered past G already:
+	 * ask the primary for what follows our log now, not when the next
+	 * request shows the hole.
+	 */
+	if (!zz_is_primary(r))
+		zz_fetch_after_log(r, zz_primary_of(&r->p, r->view));
 }
 
 void
@@ -1187,7 +1224,9 @@ zz_vc_deadline(const zz_replica *r)
 {
 	zz_time		t = UINT64_MAX;
 
-	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->vc->awaiting_transfer)
+		t = r->vc->deadline;	/* the view change's own timer still runs */
+	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
 	{
 		t = r->vc->deadline;
 		if (r->vc->reissue_deadline < t)
@@ -1203,6 +1242,17 @@ zz_vc_tick(zz_replica *r)
 {
 	zz_vc_state *vc = r->vc;
 
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && vc->awaiting_transfer && vc->deadline <= r->now)
+	{
+		/*
+		 * The state the new history needs has not come in time: the view
+		 * change did not finish; hate its primary (start_view_change then
+		 * puts the transfer aside once f+1 agree).
+		 */
+		vc->deadline = r->now + vc->timeout;
+		hate_view(r, vc->target, "view change timed out fetching state");
+		return;
+	}
 	if (r->mode != ZZ_MODE_VIEW_CHANGE)
 		return;
 	if (vc->reissue_deadline <= r->now)

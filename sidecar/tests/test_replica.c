@@ -2977,6 +2977,118 @@ test_resumed_replica_rejoins_current_view(void **state)
 	}
 }
 
+/*
+ * A replica fetching state still takes part in a view change: f+1
+ * I-HATEs make it put the transfer aside and send its VIEW-CHANGE (its
+ * log up to there is a history like any other).  A repairing replica,
+ * whose own state is corrupt, stays out.
+ */
+static void
+test_state_transfer_yields_to_view_change(void **state)
+{
+	for (int repairing = 0; repairing <= 1; repairing++)
+	{
+		rig		   *g = rig_new(state);
+		zz_digest	h,
+					st;
+		zz_seq		far = 3 * (zz_seq) CP;
+		uint32_t	k;
+
+		run_batches(g, 2);
+		memset(&h, 0x11, sizeof(h));
+		memset(&st, 0x22, sizeof(st));
+		for (k = 0; k < 2 * g->p.f + 1; k++)
+			send_vote(g, other(g, k), other(g, k), far, &h, &st, false);
+		assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+		g->r->repairing = repairing;
+		send_i_hate(g, other(g, 0), 0);
+		send_i_hate(g, other(g, 1), 0);
+		if (repairing)
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_VIEW_CHANGE), 0);
+		}
+		else
+		{
+			const sent_msg *s = last_sent(g, false, ZZ_MSG_VIEW_CHANGE);
+			zz_view_change vc;
+
+			assert_int_equal(status(g).mode, ZZ_MODE_VIEW_CHANGE);
+			assert_int_equal(status(g).transfer_seq, 0);
+			assert_non_null(s);
+			assert_int_equal(zz_decode_view_change(s->buf, s->len, &vc), ZZ_OK);
+			assert_int_equal(vc.new_view, 1);
+			assert_int_equal(vc.n_entries, 2);	/* the two batches it holds */
+			zz_view_change_release(&vc);
+			assert_null(zz_replica_check(g->r));
+		}
+		rig_free(g);
+	}
+}
+
+/* Everything to R3 is lost while r3_deaf. */
+static bool r3_deaf;
+
+static bool
+drop_to_r3(const sent_msg *m)
+{
+	return r3_deaf && m->dest == 3;
+}
+
+/*
+ * A replica that enters a view late (its NEW-VIEW was delayed while the
+ * others ordered on) fetches what it missed at once, not when the next
+ * request shows it the hole.
+ */
+static void
+test_late_view_entry_fetches_missed_entries(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"};
+	zz_digest	zero = {{0}},
+				h;
+	const sent_msg *nv = NULL;
+	zz_buf		nvb;
+	uint32_t	i;
+	size_t		k;
+
+	rig_add_peers(g);
+	encode_order(g, 0, 1, &zero, &a, 1, T_NONE, &g->buf, &h);
+	for (i = 1; i < g->p.n; i++)
+		deliver_to(g, i, &g->buf);
+	r3_deaf = true;
+	for (i = 0; i < 3; i++)
+	{
+		send_i_hate_to(g, 0, 0, i);
+		send_i_hate_to(g, 1, 0, i);
+	}
+	pump(g, drop_to_r3);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(status_of(g, i).view, 1);
+	g->next_ts[CLIENT] = 2;
+	cluster_requests(g, 1, 2, drop_to_r3);
+	assert_int_equal(status_of(g, 1).last_executed, 3);
+	assert_int_equal(status_of(g, 3).view, 0);
+
+	/* Now the NEW-VIEW reaches R3, and nothing else happens. */
+	for (k = 0; k < g->n_sent && nv == NULL; k++)
+		if (g->sent[k].type == ZZ_MSG_NEW_VIEW && g->sent[k].dest == 3)
+			nv = &g->sent[k];
+	assert_non_null(nv);
+	zz_buf_init(&nvb);
+	assert_true(zz_buf_append(&nvb, nv->buf, nv->len));
+	r3_deaf = false;
+	deliver_to(g, 3, &nvb);
+	pump(g, NULL);
+	for (k = 0; k < 3; k++)	/* it asks for the re-issued G, and enters */
+		tick_all(g, g->now + g->p.fill_hole_timeout, NULL);
+	assert_int_equal(status_of(g, 3).view, 1);
+	assert_int_equal(status_of(g, 3).mode, ZZ_MODE_NORMAL);
+	assert_int_equal(status_of(g, 3).last_executed, 3);
+	zz_buf_free(&nvb);
+	rig_free(g);
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define BOTH(fn) \
@@ -3037,6 +3149,8 @@ main(void)
 		BOTH(test_rollback_restores_batch_time),
 		BOTH(test_primary_time_never_goes_back),
 		BOTH(test_resumed_replica_rejoins_current_view),
+		BOTH(test_state_transfer_yields_to_view_change),
+		BOTH(test_late_view_entry_fetches_missed_entries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
