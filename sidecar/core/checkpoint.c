@@ -1,6 +1,6 @@
 /*
  * checkpoint.c
- *	  CHECKPOINT, stable checkpoints and state transfer (protocol.md
+ *	  CHECKPOINT, stable checkpoints and state transfer (docs/protocol.md
  *	  section 7).
  *
  * Every cp_interval sequence numbers a replica signs CHECKPOINT(n, h_n, a)

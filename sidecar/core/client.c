@@ -1,6 +1,6 @@
 /*
  * client.c
- *	  The Zyzzyva client (protocol.md section 4, steps 1 and 4).
+ *	  The Zyzzyva client (docs/protocol.md section 4, steps 1 and 4).
  *
  * The client sends REQUEST to the primary it believes in, then gathers
  * SPEC-RESPONSEs.  Matching means the same (v, n, h_n, H(r), c, t).
@@ -83,7 +83,7 @@ struct zz_client
 	bool		verify_cc;		/* a certificate of ours went unanswered */
 
 	/*
-	 * The adaptive commit timer (protocol.md section 4): how long all n
+	 * The adaptive commit timer (docs/protocol.md section 4): how long all n
 	 * responses usually take, and whether a replica seems to be missing.
 	 */
 	zz_time		full_ewma;		/* EWMA of the time to n matching responses */

@@ -1,6 +1,6 @@
 /*
  * client.h
- *	  The Zyzzyva client as a pure state machine (protocol.md section 4).
+ *	  The Zyzzyva client as a pure state machine (docs/protocol.md section 4).
  *
  * One outstanding request at a time per client (the sidecar runs one
  * client per backend session).  A request completes when 3f+1 matching

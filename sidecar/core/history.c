@@ -2,7 +2,7 @@
  * history.c
  *	  The replica's log window, its client table, and the hashing that ties
  *	  them together: batch digests, the history chain h_n and the Merkle
- *	  tree over a batch's replies (protocol.md section 2).
+ *	  tree over a batch's replies (docs/protocol.md section 2).
  *
  * The log keeps, for every sequence number after the last stable
  * checkpoint, the ORDER-REQ as issued (with its view), the replies and the

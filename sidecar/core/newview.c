@@ -1,6 +1,6 @@
 /*
  * newview.c
- *	  The new history G of a view change (protocol.md section 8): checking
+ *	  The new history G of a view change (docs/protocol.md section 8): checking
  *	  every piece of evidence in a VIEW-CHANGE, and the rule that computes
  *	  G from 2f+1 of them.  viewchange.c runs the messages around it.
  */
@@ -299,23 +299,27 @@ append_selected(zz_new_history *g, const zz_order_req *e)
 }
 
 /*
- * The corrected rule ("the highest view wins"; protocol.md section 8).
+ * The corrected rule ("the highest view wins"; docs/protocol.md, "The
+ * new-view rule").
  *
  * Start at the highest valid certified checkpoint in the set.  For each
  * slot s above it, consider only the VIEW-CHANGEs whose reported history
  * agrees with G so far ("alive"): entries that chain from the selected
- * history, and CCs whose prefix does not conflict with it.  Let w be the
- * highest view of a live CC covering s.  If f+1 live VIEW-CHANGEs report
- * one entry at s issued in a view above w (any view if no CC covers s),
- * select it.  Otherwise select the entry at s of the highest-view live CC
- * covering s.  Otherwise stop: nothing at s or beyond can have completed.
+ * history.  Let w be the highest view of live evidence covering s (a CC, a
+ * checkpoint certificate or an entered-view certificate).  If f+1 live
+ * VIEW-CHANGEs report one entry at s issued in a view above w (any view if
+ * no evidence covers s), select it.  Otherwise select the entry at s of
+ * the holder of that evidence.  Otherwise stop: nothing at s or beyond can
+ * have completed.
  *
- * Why it is safe: a request completes either on 3f+1 matching responses
- * in some view u, so every correct replica holds it labelled u and f+1 of
- * them are in any 2f+1 VIEW-CHANGEs, while no CC of view >= u can conflict
- * with it; or on a CC of view u that 2f+1 replicas adopted, so one correct
- * replica in the set reports it, and any entry of a higher view at s was
- * built on top of it.
+ * Why it is safe (the argument in full is in docs/protocol.md, "Safety"):
+ * a request completes either on 3f+1 matching responses in some view u,
+ * so f+1 correct replicas in any 2f+1 VIEW-CHANGEs report it labelled u
+ * or later, while no evidence of view >= u can conflict with it; or on
+ * 2f+1 LOCAL-COMMITs in view u, each promising evidence of view u
+ * covering it, so one correct replica in the set reports evidence of view
+ * >= u consistent with it, and any entry of a higher view at s was built
+ * on top of it.
  */
 static bool
 corrected_rule(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,

@@ -1,6 +1,6 @@
 /*
  * replica.c
- *	  The Zyzzyva replica's normal case (protocol.md sections 4-6):
+ *	  The Zyzzyva replica's normal case (docs/protocol.md sections 4-6):
  *	  REQUEST, the primary's batching into ORDER-REQ, acceptance and
  *	  speculative execution, SPEC-RESPONSE, COMMIT and LOCAL-COMMIT,
  *	  cached replies, CONFIRM-REQ and FILL-HOLE.

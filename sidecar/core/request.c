@@ -1,6 +1,6 @@
 /*
  * request.c
- *	  Requests at a replica (protocol.md sections 4 and 5): REQUEST, the
+ *	  Requests at a replica (docs/protocol.md sections 4 and 5): REQUEST, the
  *	  primary's open batch and its ORDER-REQ, CONFIRM-REQ, and resending
  *	  the reply a client already had.
  */

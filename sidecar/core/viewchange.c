@@ -1,21 +1,22 @@
 /*
  * viewchange.c
- *	  The view change (protocol.md section 8): proofs of misbehaviour,
+ *	  The view change (docs/protocol.md section 8): proofs of misbehaviour,
  *	  I-HATE-THE-PRIMARY, VIEW-CHANGE, NEW-VIEW with the corrected rule,
  *	  re-issuing the new history in the new view, VIEW-CONFIRM.
  *
  * Flow.  A replica that suspects the primary of view v sends
  * I-HATE-THE-PRIMARY(v).  On f+1 of them (its own included) it stops
- * taking part in v and sends VIEW-CHANGE(v+1): its highest certified
- * checkpoint, its max commit certificate, every ORDER-REQ it holds after
- * the checkpoint (each with the view it was issued in), and the f+1
- * I-HATE proofs.  The primary of v+1 collects 2f+1 valid VIEW-CHANGEs and
+ * taking part in v and sends VIEW-CHANGE(v+1): its stable checkpoint, a
+ * higher certified one, the certificate of the view it entered last, its
+ * max commit certificate, every ORDER-REQ it holds after the checkpoint
+ * (each with the view it was issued in), and the f+1 I-HATE proofs.  The primary of v+1 collects 2f+1 valid VIEW-CHANGEs and
  * sends NEW-VIEW with them.  Every replica checks every piece of evidence
  * and computes the new history G itself (compute_new_history below), rolls
  * back its speculative suffix where it differs from G, adopts and executes
  * G, and waits for the new primary to re-issue G's ORDER-REQs in view v+1.
  * Then it sends VIEW-CONFIRM(v+1, n, h_n); 2f+1 matching ones end the view
- * change, and only then are the clients answered under the new view.
+ * change (and are its entered-view certificate), and only then are the
+ * clients answered under the new view.
  *
  * Why re-issue: the rule counts ORDER-REQs by the view they were issued
  * in.  An entry carried into view v+1 must count as a view v+1 entry
@@ -1205,7 +1206,7 @@ request_reissue(zz_replica *r)
 	zz_encode_fill_hole(&r->out, &m);
 
 	/*
-	 * First the new primary; then everyone (protocol.md section 6): any
+	 * First the new primary; then everyone (docs/protocol.md section 6): any
 	 * replica in the view holds the re-issued entries with the primary's
 	 * signature, so a primary that starves us cannot keep us out.
 	 */

@@ -1,7 +1,7 @@
 /*
  * test_replica.c
  *	  Unit tests of one replica's acceptance rules, driven message by
- *	  message (protocol.md sections 2-7).
+ *	  message (docs/protocol.md sections 2-7).
  *
  * Each test builds one replica (id RID, a backup of view 0, whose primary
  * is replica 0) over the in-memory key-value service and feeds it
@@ -1964,7 +1964,7 @@ encode_request(rig *g, const rq *q)
 /*
  * Regression: a replica
  * keeps its max commit certificate when a view change rolls its history
- * back below it (zz_rollback_to never clears has_cc).  protocol.md
+ * back below it (zz_rollback_to never clears has_cc).  docs/protocol.md
  * section 8: a CC whose prefix conflicts with the selected history
  * cannot have completed and is dropped.  The stale CC then (a) makes the
  * replica report the new, different entry as committed, (b) lets it send
