@@ -378,28 +378,37 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 }
 
 /*
- * Ask for the ORDER-REQs between max_seq and an ORDER-REQ that arrived
- * early (section 6): the primary first, every replica on later rounds.
+ * Our FILL-HOLE for [from, to] in our view, signed, into r->out.
  */
 static void
-send_fill_hole(zz_replica *r, zz_seq to)
+encode_fill_hole(zz_replica *r, zz_seq from, zz_seq to)
 {
 	zz_fill_hole m;
 
 	memset(&m, 0, sizeof(m));
 	m.view = r->view;
 	m.replica = r->id;
-	m.from_seq = r->max_seq + 1;
+	m.from_seq = from;
 	m.to_seq = to;
 	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
 	zz_buf_reset(&r->out);
 	zz_encode_fill_hole(&r->out, &m);
+	r->stats.fill_holes++;
+}
+
+/*
+ * Ask for the ORDER-REQs between max_seq and an ORDER-REQ that arrived
+ * early (section 6): the primary first, every replica on later rounds.
+ */
+static void
+send_fill_hole(zz_replica *r, zz_seq to)
+{
+	encode_fill_hole(r, r->max_seq + 1, to);
 	if (r->fill_hole_round == 0)
 		zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
 	else
 		zz_broadcast(r, &r->out);
-	r->stats.fill_holes++;
 	r->fill_hole_round++;
 	r->fill_hole_deadline = r->now + r->p.fill_hole_timeout;
 }
@@ -415,19 +424,8 @@ send_fill_hole(zz_replica *r, zz_seq to)
 void
 zz_announce_restart(zz_replica *r)
 {
-	zz_fill_hole m;
-
-	memset(&m, 0, sizeof(m));
-	m.view = r->view;
-	m.replica = r->id;
-	m.from_seq = r->max_seq + 1;
-	m.to_seq = r->max_seq + ZZ_FILL_HOLE_MAX;
-	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
-	zz_buf_reset(&r->out);
-	zz_encode_fill_hole(&r->out, &m);
+	encode_fill_hole(r, r->max_seq + 1, r->max_seq + ZZ_FILL_HOLE_MAX);
 	zz_broadcast(r, &r->out);
-	r->stats.fill_holes++;
 
 	/*
 	 * A few times more, each wait twice the last: nobody may have heard
@@ -453,19 +451,8 @@ zz_announce_restart(zz_replica *r)
 void
 zz_fetch_after_log(zz_replica *r, uint32_t to)
 {
-	zz_fill_hole m;
-
-	memset(&m, 0, sizeof(m));
-	m.view = r->view;
-	m.replica = r->id;
-	m.from_seq = r->max_seq + 1;
-	m.to_seq = r->max_seq + ZZ_FILL_HOLE_MAX;
-	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
-	zz_buf_reset(&r->out);
-	zz_encode_fill_hole(&r->out, &m);
+	encode_fill_hole(r, r->max_seq + 1, r->max_seq + ZZ_FILL_HOLE_MAX);
 	zz_send_replica(r, to, &r->out);
-	r->stats.fill_holes++;
 }
 
 /*
@@ -475,22 +462,11 @@ zz_fetch_after_log(zz_replica *r, uint32_t to)
 static void
 fetch_from_all(zz_replica *r, zz_seq from, zz_seq to)
 {
-	zz_fill_hole m;
-
 	if (from > to || (r->fetch_all_at != 0 && r->now < r->fetch_all_at + r->p.fill_hole_timeout))
 		return;
 	r->fetch_all_at = r->now ? r->now : 1;
-	memset(&m, 0, sizeof(m));
-	m.view = r->view;
-	m.replica = r->id;
-	m.from_seq = from;
-	m.to_seq = to;
-	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
-	zz_buf_reset(&r->out);
-	zz_encode_fill_hole(&r->out, &m);
+	encode_fill_hole(r, from, to);
 	zz_broadcast(r, &r->out);
-	r->stats.fill_holes++;
 }
 
 /*

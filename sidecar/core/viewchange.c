@@ -1124,8 +1124,10 @@ zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 	if (r->mode != ZZ_MODE_VIEW_CHANGE || !vc->confirm_sent)
 		return;
+	/* of this view: one kept from the view before may match (seq, h) too */
 	for (i = 0; i < r->p.n; i++)
-		if (vc->confirm_have[i] && vc->confirms[i].seq == vc->my_confirm.seq &&
+		if (vc->confirm_have[i] && vc->confirms[i].view == vc->my_confirm.view &&
+			vc->confirms[i].seq == vc->my_confirm.seq &&
 			zz_digest_eq(&vc->confirms[i].history, &vc->my_confirm.history))
 			k++;
 	if (k >= zz_quorum(&r->p))

@@ -2752,7 +2752,14 @@ test_check_catches_mode_violations(void **state)
 	assert_caught(g, "above ours");
 	zz_entry_at(g->r, 3)->order->hdr.view = 0;
 	g->r->view = 1;				/* as if it entered view 1 keeping view-0 entries past G */
+	g->r->entered_cert.count = 2;	/* ... with too few VIEW-CONFIRMs */
+	assert_caught(g, "entered view 0 with 2 VIEW-CONFIRMs");
 	g->r->entered_cert.count = 3;
+	g->r->entered_cert.replicas[0] = 0;
+	g->r->entered_cert.replicas[1] = 1;
+	g->r->entered_cert.replicas[2] = 1;
+	assert_caught(g, "signer 1 twice");
+	g->r->entered_cert.replicas[2] = 2;
 	g->r->entered_cert.view = 1;
 	g->r->entered_cert.seq = 1;
 	g->r->entered_cert.history = zz_entry_at(g->r, 1)->order->hdr.history;
