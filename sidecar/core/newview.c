@@ -81,47 +81,36 @@ vc_entry(const zz_view_change *m, zz_seq seq)
 }
 
 /*
- * Is this commit certificate usable evidence in m: valid, beyond the
- * sender's checkpoint, and inside the history the sender reports?
+ * Does evidence for (seq, h) lie inside what m reports: beyond the
+ * sender's stable checkpoint, and h the sender's entry at seq?
  */
+static bool
+vc_reports(const zz_view_change *m, zz_seq seq, const zz_digest *h)
+{
+	const zz_order_req *e = seq > m->cp.seq ? vc_entry(m, seq) : NULL;
+
+	return e != NULL && zz_digest_eq(&e->hdr.history, h);
+}
+
+/* Is m's commit certificate usable evidence (inside its history)? */
 static bool
 vc_cc_usable(const zz_view_change *m)
 {
-	const zz_order_req *e;
-
-	if (!m->has_cc || m->cc.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->cc.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cc.history);
+	return m->has_cc && vc_reports(m, m->cc.seq, &m->cc.history);
 }
 
-/*
- * The same for the certified checkpoint a VIEW-CHANGE reports above its
- * stable one.
- */
+/* The same for the certified checkpoint it reports above its stable one. */
 static bool
 vc_cert_usable(const zz_view_change *m)
 {
-	const zz_order_req *e;
-
-	if (m->cert.count == 0 || m->cert.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->cert.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cert.history);
+	return m->cert.count > 0 && vc_reports(m, m->cert.seq, &m->cert.history);
 }
 
-/*
- * The same for the certificate of the view the sender entered last.
- */
+/* The same for the certificate of the view the sender entered last. */
 static bool
 vc_entered_usable(const zz_view_change *m)
 {
-	const zz_order_req *e;
-
-	if (m->entered.count == 0 || m->entered.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->entered.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->entered.history);
+	return m->entered.count > 0 && vc_reports(m, m->entered.seq, &m->entered.history);
 }
 
 /*
@@ -353,8 +342,8 @@ corrected_rule(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 		/* w: the highest view of live evidence (CC or certificate) covering s. */
 		for (i = 0; i < k; i++)
 		{
-			zz_view		ev;
-			zz_seq		upto;
+			zz_view		ev = 0;
+			zz_seq		upto = 0;
 
 			if (!alive[i] || !vc_evidence(vcs[i], s, &ev, &upto))
 				continue;
