@@ -17,7 +17,13 @@
  * cached replies.  Every test runs with real (Ed25519/HMAC) and symbolic
  * cryptography.
  *
- * The last tests run all n replicas for real, with the test playing the
+ * Issue 10 and 11 tests follow: certificates across views (each rule
+ * also run with its planted bug switched on, to show the test catches
+ * it), forged evidence (POM, buffered ORDER-REQs, STATE-REPLY), the
+ * invariants of zz_replica_check broken by hand, the batch time bounds,
+ * and liveness after restarts, transfers and late view entry.
+ *
+ * Many tests run all n replicas for real, with the test playing the
  * network (it delivers, reorders and loses their messages), a faulty R0
  * and the clients.  Two of them (marked "regression") reproduce core bugs
  * these tests found, now fixed; each says what it expects.
@@ -2341,12 +2347,16 @@ drop_entered_cert_schedule(const sent_msg *m)
  * (a, view 1, and its entered certificate) and R3 (nothing).  Slot 1: the
  * entered certificate (view 1) outranks the CC (view 0), so G keeps a.
  * Without it (ZZ_BUG_VC_NO_ENTERED_CERT at R2), a has one report of a
- * view above 0 (< f+1) and the CC's b wins.
+ * view above 0 (< f+1) and the CC's b wins; so it does when the rule
+ * prefers the lowest view (ZZ_BUG_NEW_VIEW_LOWEST_CC at R2, which
+ * computes G as the new primary).
  */
 static void
 test_entered_view_cert_outranks_older_cc(void **state)
 {
-	for (int bug = 0; bug <= 1; bug++)
+	const unsigned bugs[3] = {0, ZZ_BUG_VC_NO_ENTERED_CERT, ZZ_BUG_NEW_VIEW_LOWEST_CC};
+
+	for (int bug = 0; bug <= 2; bug++)
 	{
 		rig		   *g = rig_new(state);
 		rq			a = {CLIENT, 1, "PUT x a"},
@@ -2384,7 +2394,7 @@ test_entered_view_cert_outranks_older_cc(void **state)
 		assert_int_equal(g->rr[2]->entered_cert.view, 1);
 		assert_int_equal(g->rr[2]->entered_cert.seq, 1);
 		assert_true(g->rr[2]->entered_cert.count >= zz_quorum(&g->p));
-		zz_replica_set_bugs(g->rr[2], bug ? ZZ_BUG_VC_NO_ENTERED_CERT : 0);
+		zz_replica_set_bugs(g->rr[2], bugs[bug]);
 
 		/* R0 lies from now on: its VIEW-CHANGE is the test's. */
 		r3_cut = false;
@@ -2427,7 +2437,7 @@ test_entered_view_cert_outranks_older_cc(void **state)
 				s = &g->sent[k - 1];
 		assert_non_null(s);
 		assert_int_equal(zz_decode_view_change(s->buf, s->len, &mine), ZZ_OK);
-		assert_int_equal(mine.entered.count, bug ? 0 : 3);
+		assert_int_equal(mine.entered.count, bug == 1 ? 0 : 3);
 		zz_view_change_release(&mine);
 
 		assert_int_equal(status_of(g, 2).view, 2);
@@ -2616,6 +2626,81 @@ test_state_reply_certificate_checked(void **state)
 		{
 			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_NORMAL);
 			assert_int_equal(status_of(g, 3).stable_seq, 2 * CP);
+		}
+		zz_buf_free(&reply);
+		rig_free(g);
+	}
+}
+
+/*
+ * A STATE-REPLY carrying a valid certificate of an older view than the
+ * replica's, higher than the one it asked for, is refused: such a
+ * checkpoint may hold entries a view change dropped since.
+ * ZZ_BUG_STATE_REPLY_STALE installs it.
+ */
+static void
+test_state_reply_stale_certificate_refused(void **state)
+{
+	for (int bug = 0; bug <= 1; bug++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp1;
+		zz_state_request q;
+		const sent_msg *s;
+		zz_state_reply rep;
+		zz_buf		reply;
+		zz_replica *x;
+		uint32_t	k;
+
+		/* R2's highest certificate: 2 CP, of view 0 */
+		stable_setup(g, &cp1);
+		assert_int_equal(g->r->cert_proof.seq, 2 * CP);
+		assert_int_equal(g->r->cert_proof.view, 0);
+		memset(&q, 0, sizeof(q));
+		q.replica = 3;
+		q.seq = CP;
+		zz_state_request_signing_bytes(&g->sigbuf, &q);
+		assert_true(zz_sign(g->signer[3], g->sigbuf.data, g->sigbuf.len, &q.sig));
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_state_request(&g->buf, &q));
+		deliver(g, &g->buf);
+		s = last_sent(g, false, ZZ_MSG_STATE_REPLY);
+		assert_non_null(s);
+		assert_int_equal(zz_decode_state_reply(s->buf, s->len, &rep), ZZ_OK);
+		assert_int_equal(rep.cp.seq, 2 * CP);
+		zz_buf_init(&reply);
+		assert_true(zz_buf_append(&reply, s->buf, s->len));
+
+		/* R3, in view 1, fetches checkpoint CP certified in view 1. */
+		rig_start_replica(g, 3);
+		x = g->rr[3];
+		x->view = 1;
+		if (bug)
+			zz_replica_set_bugs(x, ZZ_BUG_STATE_REPLY_STALE);
+		for (k = 0; k < 3; k++)
+		{
+			zz_checkpoint v = cp1;
+
+			v.view = 1;
+			v.replica = k;
+			zz_checkpoint_signing_bytes(&g->sigbuf, v.view, v.seq, &v.history, &v.state, k);
+			assert_true(zz_sign(g->signer[k], g->sigbuf.data, g->sigbuf.len, &v.sig));
+			zz_buf_reset(&g->buf);
+			assert_true(zz_encode_checkpoint(&g->buf, &v));
+			deliver_to(g, 3, &g->buf);
+		}
+		assert_int_equal(status_of(g, 3).mode, ZZ_MODE_STATE_TRANSFER);
+		assert_int_equal(status_of(g, 3).transfer_seq, CP);
+
+		/* R2's answer: its view-0 certificate for 2 CP */
+		deliver_to(g, 3, &reply);
+		if (bug)
+			assert_int_equal(status_of(g, 3).stable_seq, 2 * CP);
+		else
+		{
+			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(status_of(g, 3).stable_seq, 0);
+			assert_int_equal(zz_replica_get_stats(x)->transfers_rejected, 1);
 		}
 		zz_buf_free(&reply);
 		rig_free(g);
@@ -3147,6 +3232,7 @@ main(void)
 		BOTH(test_pom_requires_same_view_and_seq),
 		BOTH(test_buffered_order_req_verified_when_applied),
 		BOTH(test_state_reply_certificate_checked),
+		BOTH(test_state_reply_stale_certificate_refused),
 		BOTH(test_check_catches_corrupt_history),
 		BOTH(test_check_catches_broken_positions),
 		BOTH(test_check_catches_client_table_drift),
