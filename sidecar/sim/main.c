@@ -6,7 +6,8 @@
  *				  [--f F] [--byzantine] [--real-crypto] [--plant BUG [--plant-control]]
  *				  [--no-faults] [--no-primary-crash] [--clients C] [--requests R]
  *				  [--jobs J] [--trace] [--quiet]
- *	  zyzzyva-sim --scenario FILE [--trace] [--unsafe-new-view]
+ *	  zyzzyva-sim --scenario FILE [--trace] [--planted] [--bug NAME]...
+ *	  zyzzyva-sim --explore [explorer options, explore.h]
  *
  * Each failing seed is reported with its first violation and the command
  * that replays it alone.  The last line is exactly "N passed, M failed";
@@ -14,8 +15,10 @@
  *
  * --scenario runs one scripted execution (SCENARIOS.md) and prints its
  * trace: the script's steps and the protocol's events, every message too
- * with --trace.  --unsafe-new-view gives the correct replicas the new-view
- * rule as first published.  The last line is "PASS FILE" or "FAIL FILE:
+ * with --trace.  --planted (or its old name --unsafe-new-view) switches on
+ * the planted bug the scenario names (its "bug" line; the new-view rule as
+ * first published if it names none) and runs its [unsafe] lines; --bug
+ * NAME switches on a planted bug by name.  The last line is "PASS FILE" or "FAIL FILE:
  * ..."; the exit status is 0, 1 (an expectation failed or an unexpected
  * violation), or 2 (a malformed scenario or bad usage).
  */
@@ -68,7 +71,15 @@ usage(FILE *out)
 			"                   [--plant-control]]\n"
 			"                   [--no-faults] [--no-primary-crash] [--clients C]\n"
 			"                   [--requests R] [--jobs J] [--trace] [--quiet]\n"
-			"       zyzzyva-sim --scenario FILE [--trace] [--unsafe-new-view]\n");
+			"       zyzzyva-sim --scenario FILE [--trace] [--planted|--unsafe-new-view]\n"
+			"                   [--bug NAME]...\n"
+			"       zyzzyva-sim --explore [--f F] [--bug NAME] [--budget SECONDS]\n"
+			"                   [--max-schedules N] [--start I] [--state FILE]\n"
+			"                   [--out DIR] [--stop-at-first] [--quiet]\n"
+			"  bugs: ");
+	for (int i = 0; zz_sim_bug_name(i) != NULL; i++)
+		fprintf(out, "%s%s", i ? ", " : "", zz_sim_bug_name(i));
+	fprintf(out, "\n");
 }
 
 static void
@@ -399,13 +410,16 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
  * zyzzyva-sim --scenario: run one scenario file, its trace to stdout.
  */
 static int
-run_scenario(const char *path, bool verbose, bool unsafe_rule)
+run_scenario(const char *path, bool verbose, bool unsafe_rule, unsigned bugs,
+			 unsigned client_bugs)
 {
 	zz_scenario_opts opts;
 	zz_scenario_result res;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.unsafe_new_view = unsafe_rule;
+	opts.bugs = bugs;
+	opts.client_bugs = client_bugs;
 	opts.verbose = verbose;
 	opts.trace = print_trace_line;
 	zz_scenario_run_file(path, &opts, &res);
@@ -442,6 +456,8 @@ main(int argc, char **argv)
 				tracing = false,
 				one = false,
 				unsafe_rule = false;
+	unsigned	bugs = 0,
+				client_bugs = 0;
 	const char *scenario = NULL;
 	sweep_totals t;
 
@@ -527,8 +543,23 @@ main(int argc, char **argv)
 			scenario = val;
 			i++;
 		}
-		else if (strcmp(a, "--unsafe-new-view") == 0)
+		else if (strcmp(a, "--unsafe-new-view") == 0 || strcmp(a, "--planted") == 0)
 			unsafe_rule = true;
+		else if (strcmp(a, "--bug") == 0)
+		{
+			unsigned	rb,
+						cb;
+
+			if (!zz_sim_bug_parse(val, &rb, &cb))
+			{
+				fprintf(stderr, "zyzzyva-sim: unknown bug %s\n", val ? val : "(none)");
+				usage(stderr);
+				return 2;
+			}
+			bugs |= rb;
+			client_bugs |= cb;
+			i++;
+		}
 		else if (strcmp(a, "--trace") == 0)
 			tracing = true;
 		else if (strcmp(a, "--quiet") == 0)
@@ -553,11 +584,11 @@ main(int argc, char **argv)
 			fprintf(stderr, "zyzzyva-sim: --scenario runs alone, without --seeds/--seed\n");
 			return 2;
 		}
-		return run_scenario(scenario, tracing, unsafe_rule);
+		return run_scenario(scenario, tracing, unsafe_rule, bugs, client_bugs);
 	}
-	if (unsafe_rule)
+	if (unsafe_rule || bugs || client_bugs)
 	{
-		fprintf(stderr, "zyzzyva-sim: --unsafe-new-view is for --scenario\n");
+		fprintf(stderr, "zyzzyva-sim: --planted and --bug are for --scenario and --explore\n");
 		return 2;
 	}
 	if (count == 0)

@@ -224,6 +224,46 @@ static const struct
 
 #define SC_NSTATS ((int) (sizeof(sc_stats) / sizeof(sc_stats[0])))
 
+/* The planted bugs a scenario, the CLI or the explorer can switch on. */
+static const struct
+{
+	const char *name;
+	unsigned	replica;		/* zz_replica_bug */
+	unsigned	client;			/* zz_client_bug */
+}			sc_bugs[] = {
+	{"unsafe-new-view", ZZ_BUG_UNSAFE_NEW_VIEW, 0},
+	{"cc-any-view", ZZ_BUG_CC_ANY_VIEW, 0},
+	{"max-cc-by-seq", ZZ_BUG_MAX_CC_BY_SEQ, 0},
+	{"client-complete-on-2f", 0, ZZ_CLIENT_BUG_COMPLETE_ON_2F},
+	{"new-view-lowest-cc", ZZ_BUG_NEW_VIEW_LOWEST_CC, 0},
+	{"pom-any-seq", ZZ_BUG_POM_ANY_SEQ, 0},
+	{"fill-hole-no-verify", ZZ_BUG_FILL_HOLE_NO_VERIFY, 0},
+	{"state-reply-no-cert", ZZ_BUG_STATE_REPLY_NO_CERT, 0},
+	{"accept-bad-history", ZZ_BUG_ACCEPT_BAD_HISTORY, 0},
+	{"skip-dedup", ZZ_BUG_SKIP_DEDUP, 0},
+};
+
+#define SC_NBUGS ((int) (sizeof(sc_bugs) / sizeof(sc_bugs[0])))
+
+bool
+zz_sim_bug_parse(const char *name, unsigned *replica_bugs, unsigned *client_bugs)
+{
+	for (int k = 0; k < SC_NBUGS; k++)
+		if (name != NULL && strcmp(name, sc_bugs[k].name) == 0)
+		{
+			*replica_bugs = sc_bugs[k].replica;
+			*client_bugs = sc_bugs[k].client;
+			return true;
+		}
+	return false;
+}
+
+const char *
+zz_sim_bug_name(int i)
+{
+	return i >= 0 && i < SC_NBUGS ? sc_bugs[i].name : NULL;
+}
+
 typedef struct sc_run
 {
 	const char *name;
@@ -243,6 +283,8 @@ typedef struct sc_run
 	zz_time		lat_hi;
 	uint64_t	seed;
 	bool		real_crypto;
+	unsigned	bug_replica;	/* the planted bug the scenario names */
+	unsigned	bug_client;
 	bool		timeline;		/* a timeline command was parsed */
 	char		names[64][SC_NAME_LEN]; /* rule names, for checking references */
 	int			nnames;
@@ -256,6 +298,7 @@ typedef struct sc_run
 	int			ndone;
 	int			done_cap;
 	bool		violation_expected;
+	unsigned	replica_bugs;	/* switched on in the correct replicas */
 	const sc_cmd *cur;
 } sc_run;
 
@@ -976,11 +1019,11 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 	/* Set-up directives. */
 	if (strcmp(w, "f") == 0 || strcmp(w, "clients") == 0 || strcmp(w, "param") == 0 ||
 		strcmp(w, "latency") == 0 || strcmp(w, "seed") == 0 ||
-		strcmp(w, "real-crypto") == 0)
+		strcmp(w, "real-crypto") == 0 || strcmp(w, "bug") == 0)
 	{
 		if (r->timeline)
 		{
-			*err = "set-up directives (f, clients, param, latency, seed, real-crypto) "
+			*err = "set-up directives (f, clients, param, latency, seed, real-crypto, bug) "
 				"must come before the timeline";
 			return false;
 		}
@@ -1048,6 +1091,18 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 				*err = "expected: latency MIN MAX with MIN <= MAX";
 				return false;
 			}
+			return true;
+		}
+		if (strcmp(w, "bug") == 0)
+		{
+			if (tk.n != 2 || !zz_sim_bug_parse(tk.t[1], &r->bug_replica, &r->bug_client))
+			{
+				*err = "expected: bug NAME (unsafe-new-view, cc-any-view, max-cc-by-seq, "
+					"client-complete-on-2f, new-view-lowest-cc, pom-any-seq, "
+					"fill-hole-no-verify, state-reply-no-cert, accept-bad-history, skip-dedup)";
+				return false;
+			}
+			snprintf(r->res->bug, sizeof(r->res->bug), "%s", tk.t[1]);
 			return true;
 		}
 		if (strcmp(w, "seed") == 0)
@@ -1598,14 +1653,26 @@ build_world(sc_run *r)
 	r->sim->complete_ctx = r;
 	if (!sim_build(r->sim, &p, r->clients))
 		return false;
-	if (r->opts->unsafe_new_view)
-		for (uint32_t i = 0; i < r->sim->n; i++)
-			zz_replica_set_bugs(r->sim->nodes[i].replica, ZZ_BUG_UNSAFE_NEW_VIEW);
-	script_trace(r, "f=%u n=%u clients=%u batch_max=%u cp_interval=%u latency=%llu..%lluus "
-				 "new-view rule: %s", r->f, r->sim->n, r->clients, p.batch_max,
-				 p.cp_interval, (unsigned long long) r->lat_lo,
-				 (unsigned long long) r->lat_hi,
-				 r->opts->unsafe_new_view ? "UNSAFE (as published)" : "corrected");
+	{
+		unsigned	rb = r->opts->bugs,
+					cb = r->opts->client_bugs;
+
+		if (r->opts->unsafe_new_view)
+		{
+			rb |= r->bug_replica;
+			cb |= r->bug_client;
+		}
+		for (uint32_t i = 0; i < r->sim->n && rb; i++)
+			zz_replica_set_bugs(r->sim->nodes[i].replica, rb);
+		for (uint32_t i = 0; i < r->sim->k && cb; i++)
+			zz_client_set_bugs(r->sim->nodes[r->sim->n + i].client, cb);
+		r->replica_bugs = rb;
+		script_trace(r, "f=%u n=%u clients=%u batch_max=%u cp_interval=%u latency=%llu..%lluus "
+					 "planted bug: %s (replica bugs %#x, client bugs %#x)", r->f, r->sim->n,
+					 r->clients, p.batch_max, p.cp_interval, (unsigned long long) r->lat_lo,
+					 (unsigned long long) r->lat_hi,
+					 r->opts->unsafe_new_view ? r->res->bug : "none", rb, cb);
+	}
 	return true;
 }
 
@@ -1925,6 +1992,8 @@ zz_scenario_run_text(const char *name, const char *text, const zz_scenario_opts 
 	r.clients = 2;
 	r.lat_lo = r.lat_hi = 100;
 	r.seed = 1;
+	r.bug_replica = ZZ_BUG_UNSAFE_NEW_VIEW;
+	snprintf(res->bug, sizeof(res->bug), "unsafe-new-view");
 	if (!parse_text(&r, text))
 	{
 		free_run(&r);
