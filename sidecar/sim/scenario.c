@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "replica_int.h"
 #include "scenario.h"
 #include "sim_int.h"
 
@@ -26,6 +27,8 @@
 #define SC_TEXT_LEN		200
 #define SC_WAIT_DEFAULT (10 * 1000000)	/* wait ... without within: 10 s */
 #define SC_ALL_TYPES	0xfffeu	/* bits 1..15 */
+#define SC_MAX_VIEWS	16		/* new histories kept per replica */
+#define SC_G_ENTRIES	16		/* ... and entries of each */
 
 typedef enum sc_kind
 {
@@ -49,14 +52,19 @@ typedef enum sc_kind
 	SC_RELEASE,
 	SC_DELIVER,
 	SC_END,
-	SC_EXPECT
+	SC_EXPECT,
+	SC_NEVER,
+	SC_REPLAY,
+	SC_INJECT
 } sc_kind;
 
 typedef enum sc_rule_kind
 {
 	RULE_DROP,
 	RULE_HOLD,
-	RULE_DELAY
+	RULE_DELAY,
+	RULE_DUPLICATE,				/* deliver twice */
+	RULE_COPY					/* deliver, and keep a copy for replay */
 } sc_rule_kind;
 
 /* Which messages a rule applies to. */
@@ -91,8 +99,19 @@ typedef enum sc_xkind
 	X_STAT,
 	X_SAFE,
 	X_VIOLATION,
-	X_ALL_COMPLETE
+	X_ALL_COMPLETE,
+	X_MAX_CC,
+	X_REPLICA,
+	X_NEW_HISTORY
 } sc_xkind;
+
+/* One entry a new-history condition names: seq -> (client, t). */
+typedef struct sc_gent
+{
+	zz_seq		seq;
+	uint32_t	client;
+	uint64_t	ts;
+} sc_gent;
 
 /* A condition: what expect asserts and wait waits for. */
 typedef struct sc_cond
@@ -114,6 +133,12 @@ typedef struct sc_cond
 	int			stat;
 	unsigned	vkind;			/* violation bit, 0: any */
 	zz_replica_mode mode;
+	bool		has_mode;
+	bool		has_end;
+	bool		none;			/* max-cc: it holds none */
+	zz_seq		end;
+	int			ngent;
+	sc_gent		gent[8];
 } sc_cond;
 
 typedef struct sc_cmd
@@ -136,6 +161,8 @@ typedef struct sc_cmd
 	sc_sel		sel;
 	char		name[SC_NAME_LEN];
 	bool		reverse;
+	uint32_t	to;				/* replay, inject: node mask (0: as sent) */
+	zz_view		view;			/* inject */
 	sc_cond		cond;
 } sc_cmd;
 
@@ -264,6 +291,16 @@ zz_sim_bug_name(int i)
 	return i >= 0 && i < SC_NBUGS ? sc_bugs[i].name : NULL;
 }
 
+/* The new history of one view as one replica adopted it. */
+typedef struct sc_gsnap
+{
+	bool		taken;
+	zz_seq		start;
+	zz_seq		end;
+	uint32_t	client[SC_G_ENTRIES];	/* of the first request at start+1+i */
+	uint64_t	ts[SC_G_ENTRIES];
+} sc_gsnap;
+
 typedef struct sc_run
 {
 	const char *name;
@@ -299,6 +336,13 @@ typedef struct sc_run
 	int			done_cap;
 	bool		violation_expected;
 	unsigned	replica_bugs;	/* switched on in the correct replicas */
+
+	/*
+	 * The new history G of each view as each replica adopted it: its log
+	 * when first seen in that view in normal mode.
+	 */
+	sc_gsnap	g[ZZ_MAX_N][SC_MAX_VIEWS];
+	const sc_cond *never;		/* a never ... for ... running */
 	const sc_cmd *cur;
 } sc_run;
 
@@ -365,6 +409,8 @@ sink(void *ctx, const char *line)
 		return;
 	r->opts->trace(r->opts->trace_ctx, line);
 }
+
+static bool holds(sc_run *r, const sc_cond *c, char *why, size_t cap);
 
 /* ------------------------------------------------------------- parsing */
 
@@ -788,8 +834,97 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 		}
 		return true;
 	}
+	if (strcmp(w, "max-cc") == 0 || strcmp(w, "replica") == 0 ||
+		strcmp(w, "new-history") == 0)
+	{
+		const char *v;
+		bool		got_view = false;
+
+		c->kind = w[0] == 'm' ? X_MAX_CC : w[0] == 'r' ? X_REPLICA : X_NEW_HISTORY;
+		if (!parse_node(r, a, true, &c->node))
+		{
+			*err = "expected a replica (R0, R1, ...)";
+			return false;
+		}
+		for (; next < tk->n; next++)
+		{
+			const char *t = tk->t[next];
+			uint64_t	sq;
+			char	   *colon;
+
+			if (keyval(t, "view", &v) && parse_u64(v, &c->view))
+				c->has_view = got_view = true;
+			else if (c->kind == X_MAX_CC && keyval(t, "seq", &v) && parse_u64(v, &c->seq))
+				c->has_seq = true;
+			else if (c->kind == X_MAX_CC && strcmp(t, "none") == 0)
+				c->none = true;
+			else if (c->kind == X_REPLICA && keyval(t, "mode", &v))
+			{
+				c->has_mode = true;
+				if (strcmp(v, "normal") == 0)
+					c->mode = ZZ_MODE_NORMAL;
+				else if (strcmp(v, "view-change") == 0)
+					c->mode = ZZ_MODE_VIEW_CHANGE;
+				else if (strcmp(v, "state-transfer") == 0)
+					c->mode = ZZ_MODE_STATE_TRANSFER;
+				else
+				{
+					*err = "mode is normal, view-change or state-transfer";
+					return false;
+				}
+			}
+			else if (c->kind == X_REPLICA && keyval(t, "executed", &v) &&
+					 parse_u64(v, &c->value))
+				c->has_seq = true;
+			else if (c->kind == X_NEW_HISTORY && keyval(t, "end", &v) &&
+					 parse_u64(v, &c->end))
+				c->has_end = true;
+			else if (c->kind == X_NEW_HISTORY && isdigit((unsigned char) t[0]) &&
+					 (colon = strchr(t, '=')) != NULL && c->ngent < 8)
+			{
+				char		num[24];
+				const char *ct = colon + 1;
+				const char *col2 = strchr(ct, ':');
+				char		cname[16];
+				sc_gent    *ge = &c->gent[c->ngent];
+
+				snprintf(num, sizeof(num), "%.*s", (int) (colon - t), t);
+				if (col2 == NULL || col2 - ct >= (long) sizeof(cname) || !parse_u64(num, &sq))
+				{
+					*err = "a new-history entry is SEQ=C<i>:T (e.g. 1=C0:1)";
+					return false;
+				}
+				snprintf(cname, sizeof(cname), "%.*s", (int) (col2 - ct), ct);
+				if (!parse_node(r, cname, false, &ge->client) || !parse_u64(col2 + 1, &ge->ts))
+				{
+					*err = "a new-history entry is SEQ=C<i>:T (e.g. 1=C0:1)";
+					return false;
+				}
+				ge->seq = sq;
+				c->ngent++;
+			}
+			else
+			{
+				*err = c->kind == X_MAX_CC ? "expected: max-cc R<i> none | [view=V] [seq=N]" :
+					c->kind == X_REPLICA ? "expected: replica R<i> [view=V] [mode=M] [executed=N]" :
+					"expected: new-history R<i> view=V [end=N] [SEQ=C<i>:T ...]";
+				return false;
+			}
+		}
+		if (c->kind == X_NEW_HISTORY && (!got_view || c->view == 0 || c->view >= SC_MAX_VIEWS))
+		{
+			*err = "new-history needs view=V, 1..15";
+			return false;
+		}
+		if (c->kind == X_MAX_CC && c->none && (c->has_view || c->has_seq))
+		{
+			*err = "max-cc R<i> none takes nothing else";
+			return false;
+		}
+		return true;
+	}
 	*err = "unknown condition (complete, not-complete, view, mode, executed, stat, "
-		"safe, violation, all-complete)";
+		"safe, violation, all-complete, max-cc, replica, new-history)";
 	return false;
 }
 
@@ -1209,12 +1344,75 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			}
 		}
 	}
-	else if (strcmp(w, "drop") == 0 || strcmp(w, "hold") == 0 || strcmp(w, "delay") == 0)
+	else if (strcmp(w, "never") == 0)
+	{
+		c.kind = SC_NEVER;
+		if (tk.n < 4 || strcmp(tk.t[tk.n - 2], "for") != 0 ||
+			!parse_time(tk.t[tk.n - 1], &c.time))
+		{
+			*err = "expected: never CONDITION for DURATION";
+			return false;
+		}
+		tk.n -= 2;
+		if (!parse_cond(r, &tk, 1, &c.cond, err))
+			return false;
+		if (c.cond.kind == X_SAFE || c.cond.kind == X_VIOLATION)
+		{
+			*err = "never safe / never violation: use expect";
+			return false;
+		}
+	}
+	else if (strcmp(w, "replay") == 0)
+	{
+		int			i = 2;
+
+		c.kind = SC_REPLAY;
+		c.num = 1;
+		if (tk.n < 2 || !known_rule(r, tk.t[1]))
+		{
+			*err = "expected: replay NAME [to NODES] [times K] (NAME from an earlier "
+				"copy or hold ... as NAME)";
+			return false;
+		}
+		snprintf(c.name, sizeof(c.name), "%s", tk.t[1]);
+		while (i < tk.n)
+		{
+			if (i + 1 < tk.n && strcmp(tk.t[i], "to") == 0 && parse_nodes(r, tk.t[i + 1], &c.to) &&
+				c.to != 0)
+				i += 2;
+			else if (i + 1 < tk.n && strcmp(tk.t[i], "times") == 0 &&
+					 parse_u64(tk.t[i + 1], &c.num) && c.num >= 1 && c.num <= 100)
+				i += 2;
+			else
+			{
+				*err = "expected: replay NAME [to NODES] [times 1..100]";
+				return false;
+			}
+		}
+	}
+	else if (strcmp(w, "inject") == 0)
+	{
+		c.kind = SC_INJECT;
+		if (tk.n < 5 || !parse_node(r, tk.t[1], true, &c.node) ||
+			(strcmp(tk.t[2], "I-HATE") != 0 && strcmp(tk.t[2], "I-HATE-THE-PRIMARY") != 0) ||
+			strcmp(tk.t[3], "view") != 0 || !parse_u64(tk.t[4], &c.view) ||
+			(tk.n != 5 && (tk.n != 7 || strcmp(tk.t[5], "to") != 0 ||
+						   !parse_nodes(r, tk.t[6], &c.to) || c.to == 0 ||
+						   (c.to >> (3 * r->f + 1)) != 0)))
+		{
+			*err = "expected: inject R<i> I-HATE view V [to REPLICAS]";
+			return false;
+		}
+	}
+	else if (strcmp(w, "drop") == 0 || strcmp(w, "hold") == 0 || strcmp(w, "delay") == 0 ||
+			 strcmp(w, "duplicate") == 0 || strcmp(w, "copy") == 0)
 	{
 		int			i = 1;
 
 		c.kind = SC_RULE;
-		c.rule = w[0] == 'd' ? (w[1] == 'r' ? RULE_DROP : RULE_DELAY) : RULE_HOLD;
+		c.rule = strcmp(w, "drop") == 0 ? RULE_DROP : strcmp(w, "delay") == 0 ? RULE_DELAY :
+			strcmp(w, "hold") == 0 ? RULE_HOLD : strcmp(w, "copy") == 0 ? RULE_COPY :
+			RULE_DUPLICATE;
 		if (!parse_sel(r, &tk, &i, &c.sel, err))
 			return false;
 		if (c.rule == RULE_DELAY)
@@ -1242,6 +1440,11 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			snprintf(c.name, sizeof(c.name), "%s", tk.t[i + 1]);
 			if (r->nnames < 64)
 				snprintf(r->names[r->nnames++], SC_NAME_LEN, "%s", c.name);
+		}
+		else if (c.rule == RULE_COPY)
+		{
+			*err = "copy needs a name to replay: copy SELECTOR as NAME";
+			return false;
 		}
 	}
 	else if (strcmp(w, "release") == 0 || strcmp(w, "deliver") == 0 || strcmp(w, "end") == 0)
@@ -1546,6 +1749,10 @@ net_filter(void *ctx, uint32_t from, uint32_t to, const uint8_t *buf, size_t len
 			case RULE_DELAY:
 				*extra = ru->delay;
 				return SIM_DELIVER;
+			case RULE_DUPLICATE:
+				sim_queue(r->sim, from, to, buf, len, r->lat_lo);
+				return SIM_DELIVER;
+			case RULE_COPY:
 			case RULE_HOLD:
 				if (ru->nheld == ru->cap)
 				{
@@ -1562,7 +1769,7 @@ net_filter(void *ctx, uint32_t from, uint32_t to, const uint8_t *buf, size_t len
 					abort();
 				memcpy(ru->held[ru->nheld].buf, buf, len);
 				ru->nheld++;
-				return SIM_KEEP;
+				return ru->kind == RULE_COPY ? SIM_DELIVER : SIM_KEEP;
 		}
 	}
 	return SIM_DELIVER;
@@ -1676,14 +1883,65 @@ build_world(sc_run *r)
 	return true;
 }
 
-/* Run the world until time t (every step due by then), and stop there. */
+/*
+ * After every step: note the new history of each view a replica has just
+ * entered (its log when first seen in that view in normal mode).
+ */
 static void
+after_step(sc_run *r)
+{
+	zz_sim	   *s = r->sim;
+
+	for (uint32_t i = 0; i < s->n; i++)
+	{
+		zz_replica *rp = s->nodes[i].replica;
+		sc_gsnap   *g;
+
+		if (rp->mode != ZZ_MODE_NORMAL || rp->view == 0 || rp->view >= SC_MAX_VIEWS ||
+			r->g[i][rp->view].taken)
+			continue;
+		g = &r->g[i][rp->view];
+		g->taken = true;
+		g->start = rp->stable_seq;
+		g->end = rp->max_seq;
+		for (zz_seq q = g->start + 1; q <= g->end && q - g->start - 1 < SC_G_ENTRIES; q++)
+		{
+			zz_entry   *e = zz_entry_at(rp, q);
+
+			if (e != NULL && e->order->hdr.count > 0)
+			{
+				g->client[q - g->start - 1] = e->order->reqs[0].client;
+				g->ts[q - g->start - 1] = e->order->reqs[0].timestamp;
+			}
+		}
+	}
+}
+
+/* One step of the world, due by limit; false if none is. */
+static bool
+step(sc_run *r, zz_time limit)
+{
+	if (!sim_step(r->sim, limit))
+		return false;
+	after_step(r);
+	return true;
+}
+
+/*
+ * Run the world until time t (every step due by then), and stop there.
+ * With a never-condition running, stop early (false) if it holds.
+ */
+static bool
 advance(sc_run *r, zz_time t)
 {
-	while (sim_step(r->sim, t))
-		;
+	char		why[400];
+
+	while (step(r, t))
+		if (r->never != NULL && holds(r, r->never, why, sizeof(why)))
+			return false;
 	if (t > r->sim->now)
 		r->sim->now = t;
+	return true;
 }
 
 static bool
@@ -1752,7 +2010,8 @@ holds(sc_run *r, const sc_cond *c, char *why, size_t cap)
 		for (int k = 0; k < r->ndone && d == NULL; k++)
 			if (r->done[k].client == c->node && r->done[k].ts == c->ts)
 				d = &r->done[k];
-	if (c->kind == X_VIEW || c->kind == X_MODE || c->kind == X_EXECUTED)
+	if (c->kind == X_VIEW || c->kind == X_MODE || c->kind == X_EXECUTED ||
+		c->kind == X_REPLICA)
 		zz_replica_get_status(s->nodes[c->node].replica, &st);
 	switch (c->kind)
 	{
@@ -1817,6 +2076,68 @@ holds(sc_run *r, const sc_cond *c, char *why, size_t cap)
 						 c->vkind ? zz_violation_name(c->vkind) : "safety");
 				return false;
 			}
+		case X_MAX_CC:
+			{
+				const zz_replica *rp = s->nodes[c->node].replica;
+
+				if (!rp->has_cc)
+				{
+					snprintf(why, cap, "R%u holds no commit certificate", c->node);
+					return c->none;
+				}
+				snprintf(why, cap, "R%u's max CC is (view %llu, seq %llu)", c->node,
+						 (unsigned long long) rp->max_cc.view,
+						 (unsigned long long) rp->max_cc.seq);
+				return !c->none && (!c->has_view || rp->max_cc.view == c->view) &&
+					(!c->has_seq || rp->max_cc.seq == c->seq);
+			}
+		case X_REPLICA:
+			snprintf(why, cap, "R%u is in view %llu, mode %s, executed up to %llu", c->node,
+					 (unsigned long long) st.view, mode_name(st.mode),
+					 (unsigned long long) st.last_executed);
+			return (!c->has_view || st.view == c->view) &&
+				(!c->has_mode || st.mode == c->mode) &&
+				(!c->has_seq || st.last_executed == c->value);
+		case X_NEW_HISTORY:
+			{
+				const sc_gsnap *g = &r->g[c->node][c->view];
+
+				if (!g->taken)
+				{
+					snprintf(why, cap, "R%u has not entered view %llu", c->node,
+							 (unsigned long long) c->view);
+					return false;
+				}
+				if (c->has_end && g->end != c->end)
+				{
+					snprintf(why, cap, "R%u's new history of view %llu is (%llu, %llu]",
+							 c->node, (unsigned long long) c->view,
+							 (unsigned long long) g->start, (unsigned long long) g->end);
+					return false;
+				}
+				for (int k = 0; k < c->ngent; k++)
+				{
+					const sc_gent *ge = &c->gent[k];
+					zz_seq		i = ge->seq - g->start - 1;
+
+					if (ge->seq <= g->start || ge->seq > g->end || i >= SC_G_ENTRIES ||
+						g->client[i] != ge->client || g->ts[i] != ge->ts)
+					{
+						if (ge->seq > g->start && ge->seq <= g->end && i < SC_G_ENTRIES)
+							snprintf(why, cap, "R%u's new history of view %llu holds C%u t=%llu "
+									 "at %llu", c->node, (unsigned long long) c->view,
+									 g->client[i], (unsigned long long) g->ts[i],
+									 (unsigned long long) ge->seq);
+						else
+							snprintf(why, cap, "R%u's new history of view %llu is (%llu, %llu]",
+									 c->node, (unsigned long long) c->view,
+									 (unsigned long long) g->start,
+									 (unsigned long long) g->end);
+						return false;
+					}
+				}
+				return true;
+			}
 		case X_ALL_COMPLETE:
 			for (uint32_t i = 0; i < s->k; i++)
 				if (!s->nodes[s->n + i].client_faulty &&
@@ -1855,10 +2176,10 @@ run_cmd(sc_run *r, const sc_cmd *c)
 					 c->time / 1e6, s->now / 1e6);
 				return false;
 			}
-			advance(r, c->time);
+			(void) advance(r, c->time);
 			break;
 		case SC_RUN:
-			advance(r, s->now + c->time);
+			(void) advance(r, s->now + c->time);
 			break;
 		case SC_WAIT:
 			{
@@ -1866,7 +2187,7 @@ run_cmd(sc_run *r, const sc_cmd *c)
 
 				while (!holds(r, &c->cond, why, sizeof(why)))
 				{
-					if (!sim_step(s, deadline))
+					if (!step(r, deadline))
 					{
 						s->now = deadline;
 						if (holds(r, &c->cond, why, sizeof(why)))
@@ -1937,6 +2258,83 @@ run_cmd(sc_run *r, const sc_cmd *c)
 				flush_rule(r, ru, c->kind != SC_END, c->reverse);
 				if (c->kind != SC_DELIVER)
 					ru->active = false;
+				break;
+			}
+		case SC_NEVER:
+			r->res->expectations++;
+			if (holds(r, &c->cond, why, sizeof(why)))
+			{
+				fail(r, ZZ_SCENARIO_FAIL, c->line, "%s: holds at the start", c->text);
+				return false;
+			}
+			r->never = &c->cond;
+			if (!advance(r, s->now + c->time))
+			{
+				r->never = NULL;
+				fail(r, ZZ_SCENARIO_FAIL, c->line, "%s: it held at %.6fs", c->text,
+					 s->now / 1e6);
+				return false;
+			}
+			r->never = NULL;
+			script_trace(r, "(never held)");
+			break;
+		case SC_REPLAY:
+			{
+				sc_rule    *ru = find_rule(r, c->name);
+				size_t		sent = 0;
+
+				if (ru == NULL)
+				{
+					fail(r, ZZ_SCENARIO_FAIL, c->line, "no active rule named %s", c->name);
+					return false;
+				}
+				for (uint64_t t = 0; t < c->num; t++)
+					for (size_t k = 0; k < ru->nheld; k++)
+					{
+						const sc_held *h = &ru->held[k];
+
+						if (c->to == 0)
+						{
+							sim_queue(s, h->from, h->to, h->buf, h->len, r->lat_lo);
+							sent++;
+						}
+						else
+							for (uint32_t to = 0; to < s->n + s->k; to++)
+								if ((c->to & (1u << to)) && to != h->from)
+								{
+									sim_queue(s, h->from, to, h->buf, h->len, r->lat_lo);
+									sent++;
+								}
+					}
+				script_trace(r, "(%zu cop%s of %zu kept by %s sent again)", sent,
+							 sent == 1 ? "y" : "ies", ru->nheld, c->name);
+				break;
+			}
+		case SC_INJECT:
+			{
+				sim_node   *nd = &s->nodes[c->node];
+				zz_i_hate	ih;
+				zz_buf		b;
+
+				if (!nd->byzantine)
+				{
+					fail(r, ZZ_SCENARIO_FAIL, c->line,
+						 "R%u is not Byzantine: a correct replica says only what it means",
+						 c->node);
+					return false;
+				}
+				memset(&ih, 0, sizeof(ih));
+				ih.view = c->view;
+				ih.replica = c->node;
+				zz_buf_init(&b);
+				zz_i_hate_signing_bytes(&b, ih.view, ih.replica);
+				zz_sign(nd->crypto, b.data, b.len, &ih.sig);
+				zz_buf_reset(&b);
+				zz_encode_i_hate(&b, &ih);
+				for (uint32_t to = 0; to < s->n; to++)
+					if (to != c->node && (c->to == 0 || (c->to & (1u << to))))
+						sim_queue(s, c->node, to, b.data, b.len, r->lat_lo);
+				zz_buf_free(&b);
 				break;
 			}
 		case SC_EXPECT:
