@@ -339,6 +339,7 @@ test_new_assertions(void **state)
 										  "wait complete C0 t=1 within 50ms\n"
 										  "expect max-cc R1 view=0 seq=1\n"
 										  "expect max-cc R3 none\n"
+										  "end no_cc\n"
 										  "crash R0\n"
 										  "end slow\n"
 										  "submit C1 GET k\n"
