@@ -31,21 +31,40 @@ CFLAGS_ZZ := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Isidecar/core -I
 LDFLAGS_ZZ := $(SANFLAGS)
 CRYPTO_LIBS := -lcrypto
 
+# The core is built twice.  The product (libzzcore.a, linked by the
+# daemon) has no test-only code.  The fault-injection build (fi/, with
+# -DZZ_FAULT_INJECTION) adds the planted-bug switches and the faulty
+# clients the simulator, the unit tests and the benchmark drive; it is all
+# they link.  make check-fault-injection shows the difference with nm.
+FI      := $(BUILD)/fi
+CFLAGS_FI := $(CFLAGS_ZZ) -DZZ_FAULT_INJECTION
+CORE_HDR := $(wildcard sidecar/core/*.h)
+SIM_HDR  := $(wildcard sidecar/sim/*.h)
+
 CORE_SRC := $(wildcard sidecar/core/*.c)
 CORE_OBJ := $(patsubst sidecar/%.c,$(BUILD)/%.o,$(CORE_SRC))
+FI_CORE_OBJ := $(patsubst sidecar/%.c,$(FI)/%.o,$(CORE_SRC))
 SIM_SRC  := $(filter-out sidecar/sim/main.c,$(wildcard sidecar/sim/*.c))
-SIM_OBJ  := $(patsubst sidecar/%.c,$(BUILD)/%.o,$(SIM_SRC))
+SIM_OBJ  := $(patsubst sidecar/%.c,$(FI)/%.o,$(SIM_SRC))
 TEST_SRC := $(wildcard sidecar/tests/test_*.c)
 TEST_BIN := $(patsubst sidecar/tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all test unit-test sim sim-test sim-test-quick bench-core clean
-all: $(BUILD)/libzzcore.a $(BUILD)/zyzzyva-sim $(TEST_BIN) $(BUILD)/bench-core
+.PHONY: all test unit-test sim sim-test sim-test-quick bench-core clean check-fault-injection
+all: $(BUILD)/libzzcore.a $(FI)/libzzcore.a $(BUILD)/zyzzyva-sim $(TEST_BIN) $(BUILD)/bench-core
 
-$(BUILD)/%.o: sidecar/%.c $(wildcard sidecar/core/*.h sidecar/sim/*.h)
+$(BUILD)/%.o: sidecar/%.c $(CORE_HDR) $(SIM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ZZ) -c $< -o $@
 
+$(FI)/%.o: sidecar/%.c $(CORE_HDR) $(SIM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_FI) -c $< -o $@
+
 $(BUILD)/libzzcore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FI)/libzzcore.a: $(FI_CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -53,15 +72,15 @@ $(BUILD)/libzzsim.a: $(SIM_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/zyzzyva-sim: $(BUILD)/sim/main.o $(BUILD)/libzzsim.a $(BUILD)/libzzcore.a
+$(BUILD)/zyzzyva-sim: $(FI)/sim/main.o $(BUILD)/libzzsim.a $(FI)/libzzcore.a
 	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(CRYPTO_LIBS)
 
-$(BUILD)/tests/%: sidecar/tests/%.c $(BUILD)/libzzsim.a $(BUILD)/libzzcore.a $(wildcard sidecar/core/*.h sidecar/sim/*.h sidecar/tests/*.h)
+$(BUILD)/tests/%: sidecar/tests/%.c $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(CORE_HDR) $(SIM_HDR) $(wildcard sidecar/tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ZZ) -Isidecar/tests -o $@ $< $(BUILD)/libzzsim.a $(BUILD)/libzzcore.a $(LDFLAGS_ZZ) -lcmocka $(CRYPTO_LIBS)
+	$(CC) $(CFLAGS_FI) -Isidecar/tests -o $@ $< $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(LDFLAGS_ZZ) -lcmocka $(CRYPTO_LIBS)
 
-$(BUILD)/bench-core: sidecar/bench/bench_core.c $(BUILD)/libzzsim.a $(BUILD)/libzzcore.a
-	$(CC) $(CFLAGS_ZZ) -o $@ $< $(BUILD)/libzzsim.a $(BUILD)/libzzcore.a $(LDFLAGS_ZZ) $(CRYPTO_LIBS)
+$(BUILD)/bench-core: sidecar/bench/bench_core.c $(BUILD)/libzzsim.a $(FI)/libzzcore.a
+	$(CC) $(CFLAGS_FI) -o $@ $< $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(LDFLAGS_ZZ) $(CRYPTO_LIBS)
 
 unit-test: $(TEST_BIN)
 	@set -e; for t in $(TEST_BIN); do echo "== $$t"; ./$$t; done
@@ -95,7 +114,60 @@ EXTRA_TESTS :=
 -include sidecar/daemon/daemon.mk
 -include extension/extension.mk
 
-test: unit-test sim-test $(EXTRA_TESTS)
+# A fault-injection daemon, for tests that need the core's switches or the
+# daemon's own test hooks: make fi-daemon builds $(FI)/zyzzyvad and its
+# tools from the same sources with -DZZ_FAULT_INJECTION, linked against the
+# fault-injection core.  Never installed, never in make test's product check.
+FI_DAEMON_OBJ := $(patsubst sidecar/%.c,$(FI)/%.o,$(DAEMON_SRC))
+FI_DAEMON_BINS := $(patsubst $(BUILD)/%,$(FI)/%,$(DAEMON_BINS))
+
+.PHONY: fi-daemon
+fi-daemon: $(FI_DAEMON_BINS)
+
+$(FI)/daemon/%.o: sidecar/daemon/%.c $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -DZZ_FAULT_INJECTION -c $< -o $@
+
+$(FI)/tools/%.o: sidecar/tools/%.c $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -DZZ_FAULT_INJECTION -c $< -o $@
+
+$(FI)/daemon/tests/%.o: sidecar/daemon/tests/%.c $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -DZZ_FAULT_INJECTION -c $< -o $@
+
+$(FI)/libzzdaemon.a: $(FI_DAEMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FI)/zyzzyvad: $(FI)/daemon/main.o $(FI)/libzzdaemon.a $(FI)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+$(FI)/zyzzyva-%: $(FI)/tools/%.o $(FI)/libzzdaemon.a $(FI)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS) -lm
+
+$(FI)/zyzzyva-probe: $(FI)/daemon/tests/probe.o $(FI)/libzzdaemon.a $(FI)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+# Test-only code stays out of the product: the product core and every
+# product binary built so far hold none of these symbols, while the
+# fault-injection core holds them all (so a check that finds nothing can
+# tell it looked in the right place).  More symbols or strings may be
+# added to FI_MARKERS by the parts that own them.
+FI_MARKERS += zz_replica_set_bugs zz_client_set_bugs zz_fault_injection_build
+PRODUCT_BINS = $(BUILD)/libzzcore.a $(wildcard $(DAEMON_BINS) $(BUILD)/libzzdaemon.a)
+
+check-fault-injection: $(BUILD)/libzzcore.a $(FI)/libzzcore.a
+	@set -e; for sym in $(FI_MARKERS); do \
+		if ! nm $(FI)/libzzcore.a | grep -qw "$$sym"; then \
+			echo "check-fault-injection: $$sym missing from $(FI)/libzzcore.a"; exit 1; fi; \
+		for f in $(PRODUCT_BINS); do \
+			if nm -a $$f 2>/dev/null | grep -qw "$$sym" || strings -a $$f | grep -qw "$$sym"; then \
+				echo "check-fault-injection: $$f holds test-only $$sym"; exit 1; fi; \
+		done; \
+	done; echo "check-fault-injection: no test-only code in $(PRODUCT_BINS)"
+
+test: unit-test check-fault-injection sim-test $(EXTRA_TESTS)
 
 bench-core: $(BUILD)/bench-core
 	./$(BUILD)/bench-core

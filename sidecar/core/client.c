@@ -31,6 +31,16 @@ typedef struct zz_resp_slot
 	bool		sig_ok;
 } zz_resp_slot;
 
+/*
+ * Is a test-only misbehaviour (client.h, zz_client_bug) switched on?
+ * Constant false without ZZ_FAULT_INJECTION: the product has none.
+ */
+#ifdef ZZ_FAULT_INJECTION
+#define ZZ_CLIENT_BUGGY(c, bug)	(((c)->bugs & (bug)) != 0)
+#else
+#define ZZ_CLIENT_BUGGY(c, bug)	false
+#endif
+
 struct zz_client
 {
 	zz_params	p;
@@ -39,7 +49,9 @@ struct zz_client
 	zz_io		io;
 	zz_client_done done;
 	void	   *done_ctx;
-	unsigned	bugs;
+#ifdef ZZ_FAULT_INJECTION
+	unsigned	bugs;			/* planted or faulty behaviour (zz_client_set_bugs) */
+#endif
 	zz_client_stats stats;
 
 	zz_view		view;			/* our belief; picks the primary */
@@ -191,11 +203,16 @@ zz_client_free(zz_client *c)
 	free(c);
 }
 
+#ifdef ZZ_FAULT_INJECTION
+/*
+ * Switch test-only misbehaviour on or off (test builds only).
+ */
 void
 zz_client_set_bugs(zz_client *c, unsigned bugs)
 {
 	c->bugs = bugs;
 }
+#endif
 
 const zz_client_stats *
 zz_client_get_stats(const zz_client *c)
@@ -294,7 +311,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 		return 0;
 	memset(&q, 0, sizeof(q));
 	q.client = c->id;
-	if ((c->bugs & ZZ_CLIENT_BUG_REUSE_TIMESTAMP) && c->next_ts > 1 && (c->next_ts & 1))
+	if (ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_REUSE_TIMESTAMP) && c->next_ts > 1 && (c->next_ts & 1))
 		q.timestamp = c->next_ts - 1;	/* faulty: an old t with a new op */
 	else
 		q.timestamp = c->next_ts++;
@@ -455,7 +472,7 @@ try_commit(zz_client *c)
 		}
 		if (cc->count < zz_quorum(&c->p))
 			continue;
-		if (c->bugs & ZZ_CLIENT_BUG_BAD_CC)
+		if (ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_BAD_CC))
 			cc->entries[0].sig.b[0] ^= 1;
 		/* LOCAL-COMMITs for the same certificate still count. */
 		if (cc->view != c->lc_view || cc->seq != c->lc_seq ||
@@ -547,13 +564,13 @@ on_spec_response(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 		goto reject;
 	check_equivocation(c, s);
 
-	need = (c->bugs & ZZ_CLIENT_BUG_COMPLETE_ON_2F) ? 2 * c->p.f : c->p.n;
+	need = ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_COMPLETE_ON_2F) ? 2 * c->p.f : c->p.n;
 	if (count_matching(c, m.replica) >= need)
 	{
 		complete(c, now, s, ZZ_PATH_FAST);
 		return;
 	}
-	if (c->committing || now < c->commit_deadline || (c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+	if (c->committing || now < c->commit_deadline || ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_NEVER_COMMIT))
 		return;
 	try_commit(c);
 	return;
@@ -616,7 +633,7 @@ zz_client_next_deadline(const zz_client *c)
 		return UINT64_MAX;
 	t = c->retransmit_deadline;
 	if (!c->committing && !c->commit_fired && c->commit_deadline < t &&
-		!(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+		!ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_NEVER_COMMIT))
 		t = c->commit_deadline;
 	return t;
 }
@@ -629,7 +646,7 @@ zz_client_tick(zz_client *c, zz_time now)
 	if (!c->busy)
 		return;
 	if (!c->committing && !c->commit_fired && now >= c->commit_deadline &&
-		!(c->bugs & ZZ_CLIENT_BUG_NEVER_COMMIT))
+		!ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_NEVER_COMMIT))
 	{
 		/*
 		 * Without 2f+1 matching yet, keep the deadline passed: each further

@@ -50,7 +50,12 @@ typedef struct zz_client_stats
 	uint64_t	rejected;		/* responses dropped: bad MAC, malformed, mismatched */
 } zz_client_stats;
 
-/* Test-only misbehaviour. */
+#ifdef ZZ_FAULT_INJECTION
+/*
+ * Test-only misbehaviour: planted bugs and faulty clients for the
+ * simulator.  Compiled only with -DZZ_FAULT_INJECTION, never into the
+ * product (make check-fault-injection checks the binaries).
+ */
 typedef enum zz_client_bug
 {
 	ZZ_CLIENT_BUG_NONE = 0,
@@ -59,6 +64,7 @@ typedef enum zz_client_bug
 	ZZ_CLIENT_BUG_REUSE_TIMESTAMP = 1 << 2, /* faulty client: new op, old t */
 	ZZ_CLIENT_BUG_BAD_CC = 1 << 3	/* faulty client: corrupt certificates */
 } zz_client_bug;
+#endif							/* ZZ_FAULT_INJECTION */
 
 extern zz_client *zz_client_create(const zz_params *params, uint32_t id,
 								   zz_crypto *crypto, const zz_io *io,
@@ -85,6 +91,10 @@ extern void zz_client_tick(zz_client *c, zz_time now);
 extern zz_time zz_client_next_deadline(const zz_client *c);
 extern bool zz_client_busy(const zz_client *c);
 extern const zz_client_stats *zz_client_get_stats(const zz_client *c);
+
+#ifdef ZZ_FAULT_INJECTION
+/* Switch test-only misbehaviour (zz_client_bug) on or off. */
 extern void zz_client_set_bugs(zz_client *c, unsigned bugs);
+#endif
 
 #endif							/* ZZ_CLIENT_H */

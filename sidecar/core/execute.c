@@ -161,7 +161,7 @@ zz_try_execute(zz_replica *r)
 
 			if (c == NULL)
 				abort();
-			if (q->timestamp <= c->last_ts && !(r->bugs & ZZ_BUG_SKIP_DEDUP))
+			if (q->timestamp <= c->last_ts && !ZZ_BUGGY(r, ZZ_BUG_SKIP_DEDUP))
 			{
 				e->skipped[i] = true;
 				continue;

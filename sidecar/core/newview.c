@@ -286,7 +286,8 @@ corrected_rule(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 
 			if (!alive[i] || !vc_evidence(vcs[i], s, &ev, &upto))
 				continue;
-			if (!any_cc || ev > w || (ev == w && upto > holder_upto))
+			if (!any_cc || (ZZ_BUGGY(r, ZZ_BUG_NEW_VIEW_LOWEST_CC) ? ev < w : ev > w) ||
+				(ev == w && upto > holder_upto))
 			{
 				w = ev;
 				holder_upto = upto;
@@ -399,7 +400,7 @@ bool
 zz_compute_new_history(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 					   zz_new_history *g)
 {
-	if (r->bugs & ZZ_BUG_UNSAFE_NEW_VIEW)
+	if (ZZ_BUGGY(r, ZZ_BUG_UNSAFE_NEW_VIEW))
 		return published_rule(r, vcs, k, g);
 	return corrected_rule(r, vcs, k, g);
 }

@@ -12,6 +12,10 @@
 #include "service.h"
 #include "types.h"
 
+#ifdef ZZ_FAULT_INJECTION
+extern const char zz_fault_injection_build[];
+#endif
+
 /*
  * zz_params_default
  *		Fill *p with the defaults for a cluster tolerating f faults.
@@ -62,3 +66,11 @@ zz_exec_result_free(zz_exec_result *res)
 	res->replies = NULL;
 	res->count = 0;
 }
+
+#ifdef ZZ_FAULT_INJECTION
+/*
+ * A mark that this core was built with the test-only code: make
+ * check-fault-injection looks for it, and must not find it in the product.
+ */
+const char zz_fault_injection_build[] = "zz_fault_injection_build";
+#endif

@@ -190,11 +190,16 @@ zz_replica_set_params(zz_replica *r, const zz_params *params)
 	return true;
 }
 
+#ifdef ZZ_FAULT_INJECTION
+/*
+ * Switch planted bugs on or off (test builds only).
+ */
 void
 zz_replica_set_bugs(zz_replica *r, unsigned bugs)
 {
 	r->bugs = bugs;
 }
+#endif
 
 const zz_replica_stats *
 zz_replica_get_stats(const zz_replica *r)
@@ -308,7 +313,7 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 	zz_batch_digest(r->crypto, m->hdr.nd_time, m->hdr.nd_seed, digests, m->hdr.count, &d);
 	zz_chain_history(r->crypto, &r->max_history, m->hdr.seq, &d, &h);
 	if (!zz_digest_eq(&d, &m->hdr.batch_digest) ||
-		(!zz_digest_eq(&h, &m->hdr.history) && !(r->bugs & ZZ_BUG_ACCEPT_BAD_HISTORY)))
+		(!zz_digest_eq(&h, &m->hdr.history) && !ZZ_BUGGY(r, ZZ_BUG_ACCEPT_BAD_HISTORY)))
 	{
 		zz_replica_trace(r, "ORDER-REQ n=%llu rejected: batch or history digest mismatch",
 						 (unsigned long long) m->hdr.seq);
@@ -451,8 +456,15 @@ drain_future(zz_replica *r)
 		if (f == NULL)
 			break;
 		r->future[slot] = NULL;
-		if (f->hdr.seq == r->max_seq + 1 && f->hdr.view == r->view)
-			zz_accept_order_req(r, f, false);
+
+		/*
+		 * Buffered unverified: the primary's signature, the requests' MACs
+		 * and the history chain are all checked now, as for one that
+		 * arrives in order.
+		 */
+		if (f->hdr.seq == r->max_seq + 1 && f->hdr.view == r->view &&
+			!zz_accept_order_req(r, f, ZZ_BUGGY(r, ZZ_BUG_FILL_HOLE_NO_VERIFY)))
+			r->stats.rejected++;
 		zz_order_req_free(f);
 	}
 }
@@ -639,6 +651,20 @@ zz_cc_valid(zz_replica *r, const zz_commit_cert *cc)
 }
 
 /*
+ * Does certificate a rank above b?  By view first, then by sequence
+ * number (docs/protocol.md, "The max CC"): a certificate of a later view
+ * was formed on a history that every completed request of an earlier view
+ * is part of, whatever the sequence numbers.
+ */
+bool
+zz_cc_outranks(const zz_replica *r, const zz_commit_cert *a, const zz_commit_cert *b)
+{
+	if (ZZ_BUGGY(r, ZZ_BUG_MAX_CC_BY_SEQ))
+		return a->seq > b->seq;
+	return a->view > b->view || (a->view == b->view && a->seq > b->seq);
+}
+
+/*
  * The history digest this replica holds at seq, if it still knows it.
  */
 static bool
@@ -716,13 +742,38 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 		}
 		return;
 	}
-	/* Already committed at or beyond it: no need to check signatures again. */
-	if (!(r->has_cc && r->max_cc.seq >= m.cc.seq) && m.cc.seq > r->stable_seq)
+
+	/*
+	 * Only a certificate of the view we are in (docs/protocol.md, "Which
+	 * certificate a replica may LOCAL-COMMIT"): one of an older view may
+	 * label entries since rolled back and re-issued, and a certificate of
+	 * a view in between may outrank it at the next view change.  The
+	 * client collects responses again in this view.  At or below the
+	 * stable checkpoint the history is final whatever the label.
+	 */
+	if (m.cc.view != r->view && m.cc.seq > r->stable_seq &&
+		!ZZ_BUGGY(r, ZZ_BUG_CC_ANY_VIEW))
+		goto reject;
+	if (m.cc.seq > r->stable_seq)
 	{
-		if (!zz_cc_valid(r, &m.cc))
-			goto reject;
-		r->has_cc = true;
-		r->max_cc = m.cc;
+		/*
+		 * Keep the certificate that ranks highest.  One inside the max CC
+		 * (same view, not beyond it) and matching our history needs no
+		 * second signature check.
+		 */
+		bool		covered = r->has_cc && r->max_cc.seq >= m.cc.seq &&
+			(r->max_cc.view == m.cc.view || ZZ_BUGGY(r, ZZ_BUG_MAX_CC_BY_SEQ));
+
+		if (!covered)
+		{
+			if (!zz_cc_valid(r, &m.cc))
+				goto reject;
+			if (!r->has_cc || zz_cc_outranks(r, &m.cc, &r->max_cc))
+			{
+				r->has_cc = true;
+				r->max_cc = m.cc;
+			}
+		}
 	}
 	memset(&lc, 0, sizeof(lc));
 	lc.view = m.cc.view;

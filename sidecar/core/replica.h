@@ -25,9 +25,12 @@ typedef enum zz_replica_mode
 	ZZ_MODE_STATE_TRANSFER = 2
 } zz_replica_mode;
 
+#ifdef ZZ_FAULT_INJECTION
 /*
  * Test-only misbehaviour, for planted-bug tests and the schedule explorer.
  * Each names a defect the tests must be able to catch; see docs/protocol.md.
+ * Compiled only with -DZZ_FAULT_INJECTION: the product binaries hold
+ * neither the switches nor the faulty code (make check-fault-injection).
  */
 typedef enum zz_replica_bug
 {
@@ -42,6 +45,7 @@ typedef enum zz_replica_bug
 	ZZ_BUG_FILL_HOLE_NO_VERIFY = 1 << 7,	/* buffered ORDER-REQs applied unchecked */
 	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8 /* STATE-REPLY's certificate unchecked */
 } zz_replica_bug;
+#endif							/* ZZ_FAULT_INJECTION */
 
 /* Counters for status views and benchmarks. */
 typedef struct zz_replica_stats
@@ -138,7 +142,10 @@ extern bool zz_replica_set_params(zz_replica *r, const zz_params *params);
 
 extern void zz_replica_get_status(const zz_replica *r, zz_replica_status *out);
 extern const zz_replica_stats *zz_replica_get_stats(const zz_replica *r);
+#ifdef ZZ_FAULT_INJECTION
+/* Switch planted bugs (zz_replica_bug) on or off. */
 extern void zz_replica_set_bugs(zz_replica *r, unsigned bugs);
+#endif
 
 /*
  * Inspection for the simulator's checker: the executed history is reported

@@ -105,6 +105,17 @@ typedef struct zz_cp_state
 
 typedef struct zz_vc_state zz_vc_state; /* viewchange.c */
 
+/*
+ * Is a planted bug (replica.h, zz_replica_bug) switched on?  Test builds
+ * only: without ZZ_FAULT_INJECTION every switch is constant false and the
+ * compiler drops the faulty branch.
+ */
+#ifdef ZZ_FAULT_INJECTION
+#define ZZ_BUGGY(r, bug)	(((r)->bugs & (bug)) != 0)
+#else
+#define ZZ_BUGGY(r, bug)	false
+#endif
+
 struct zz_replica
 {
 	zz_params	p;
@@ -112,7 +123,9 @@ struct zz_replica
 	zz_crypto  *crypto;
 	zz_service	svc;
 	zz_io		io;
-	unsigned	bugs;
+#ifdef ZZ_FAULT_INJECTION
+	unsigned	bugs;			/* planted bugs switched on (zz_replica_set_bugs) */
+#endif
 	zz_replica_stats stats;
 
 	zz_view		view;
@@ -223,6 +236,8 @@ extern void zz_broadcast_raw(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified);
 extern void zz_try_execute(zz_replica *r);
 extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
+extern bool zz_cc_outranks(const zz_replica *r, const zz_commit_cert *a,
+						   const zz_commit_cert *b);
 extern void zz_respond_entry(zz_replica *r, zz_entry *e);
 extern void zz_send_spec_response(zz_replica *r, zz_entry *e, uint32_t i);
 

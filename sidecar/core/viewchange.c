@@ -421,7 +421,12 @@ zz_on_pom(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_pom		m;
 	uint32_t	primary;
 
-	if (zz_decode_pom(buf, len, &m) != ZZ_OK || m.a.view != m.b.view || m.a.seq != m.b.seq ||
+	/*
+	 * A proof only if both headers claim one (v, n): two ORDER-REQs of
+	 * different sequence numbers differ in any honest log.
+	 */
+	if (zz_decode_pom(buf, len, &m) != ZZ_OK || m.a.view != m.b.view ||
+		(m.a.seq != m.b.seq && !ZZ_BUGGY(r, ZZ_BUG_POM_ANY_SEQ)) ||
 		(zz_digest_eq(&m.a.history, &m.b.history) &&
 		 zz_digest_eq(&m.a.batch_digest, &m.b.batch_digest)))
 		goto reject;
