@@ -62,10 +62,37 @@ typedef enum zz_vc_lie
 	ZZ_VC_HONEST = 0,
 	ZZ_VC_WITHHOLD,
 	ZZ_VC_STALE_CC,
-	ZZ_VC_FORGED_CC
+	ZZ_VC_FORGED_CC,
+	ZZ_VC_DUP_SIGNER_CC,
+	ZZ_VC_WRONG_VIEW_CC
 } zz_vc_lie;
 
-#define ZZ_VC_LIES 4
+#define ZZ_VC_LIES 6
+
+/*
+ * Messages a faulty replica builds itself, at the message level, rather
+ * than rewriting what its replica sends:
+ *	pom_any_seq		on an ORDER-REQ of a second sequence number in a view,
+ *					a POM of two ORDER-REQs of different n from the (correct)
+ *					primary, to every replica: valid signatures, no lie
+ *					but the claim
+ *	forge_ahead		on an ORDER-REQ (v, n) from the primary, an ORDER-REQ
+ *					(v, n+1) built by this backup, chained on h_n, holding a
+ *					request of the same client it made up (timestamp 10^6+n,
+ *					MACs it cannot compute), to every other backup: signed
+ *					with its own key (foreign) or, with FORGE_SIG_BAD,
+ *					garbage; a victim missing n buffers it (fill-hole path)
+ *	state_lie		its STATE-REPLYs carry a client table it changed and a
+ *					checkpoint digest made to match (the signatures no longer do)
+ *	nv_victims		as a new primary, its NEW-VIEW to these replicas is built
+ *					from another set of VIEW-CHANGEs: without nv_exclude's
+ *					(different NEW-VIEWs to different replicas)
+ */
+typedef enum zz_forge_sig
+{
+	ZZ_FORGE_SIG_OWN = 0,		/* its own key: valid, but not the primary's */
+	ZZ_FORGE_SIG_BAD			/* bytes that verify under no key */
+} zz_forge_sig;
 
 /* Everything one faulty replica does wrong.  All zero: nothing. */
 typedef struct zz_forge_config
@@ -86,7 +113,23 @@ typedef struct zz_forge_config
 	uint32_t	delay_ppm;		/* any message: delayed ... */
 	zz_time		delay_max;		/* ... by up to this */
 	uint32_t	replay_ppm;		/* per message: also resend an old one */
+	bool		pom_any_seq;	/* message-level forgeries: see above */
+	bool		forge_ahead;
+	zz_forge_sig ahead_sig;
+	bool		state_lie;
+	uint32_t	nv_victims;		/* bit per replica */
+	uint32_t	nv_exclude;		/* replica id */
 } zz_forge_config;
+
+/* A message the forger builds itself, for the replicas in to (bit each). */
+typedef struct zz_forge_msg
+{
+	uint32_t	to;
+	uint8_t    *buf;			/* malloc'd */
+	size_t		len;
+} zz_forge_msg;
+
+#define ZZ_FORGE_MAX_MSGS 4
 
 /* What to do with one message the faulty replica sends. */
 typedef struct zz_forge_out
@@ -121,7 +164,13 @@ extern const char *zz_vc_lie_name(zz_vc_lie l);
 extern void zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 						   const uint8_t *buf, size_t len, zz_forge_out *out);
 
-/* A message the faulty replica receives: certificates and ORDER-REQs to keep. */
-extern void zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len);
+/*
+ * A message the faulty replica receives: certificates, ORDER-REQs and
+ * VIEW-CHANGEs to keep, and the
+ * messages it builds in answer (at most ZZ_FORGE_MAX_MSGS into out; the
+ * caller sends and frees them).  Returns how many.
+ */
+extern int	zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len,
+							  zz_forge_msg *out);
 
 #endif							/* ZZ_SIM_FORGE_H */

@@ -947,7 +947,8 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 	if (tk->n == 2)
 	{
 		*err = "say what it does (honest, equivocate, silent, slow, omit, delay, "
-			"replay, lie-replies, lie-checkpoints, hide)";
+			"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
+				"lie-state, new-view-to)";
 		return false;
 	}
 	while (i < tk->n)
@@ -1051,6 +1052,46 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			fc->lie_checkpoints = true;
 			i++;
 		}
+		else if (strcmp(w, "pom-any-seq") == 0)
+		{
+			fc->pom_any_seq = true;
+			i++;
+		}
+		else if (strcmp(w, "forge-order-req") == 0)
+		{
+			fc->forge_ahead = true;
+			i++;
+			if (i < tk->n && strcmp(tk->t[i], "bad-sig") == 0)
+			{
+				fc->ahead_sig = ZZ_FORGE_SIG_BAD;
+				i++;
+			}
+		}
+		else if (strcmp(w, "lie-state") == 0)
+		{
+			fc->state_lie = true;
+			i++;
+		}
+		else if (strcmp(w, "new-view-to") == 0)
+		{
+			if (i + 1 >= tk->n || !parse_nodes(r, tk->t[i + 1], &fc->nv_victims) ||
+				(fc->nv_victims >> (3 * r->f + 1)) != 0)
+			{
+				*err = "expected: new-view-to REPLICAS [without R<i>]";
+				return false;
+			}
+			fc->nv_exclude = c->node;	/* none */
+			i += 2;
+			if (i + 1 < tk->n && strcmp(tk->t[i], "without") == 0)
+			{
+				if (!parse_node(r, tk->t[i + 1], true, &fc->nv_exclude))
+				{
+					*err = "expected: new-view-to REPLICAS [without R<i>]";
+					return false;
+				}
+				i += 2;
+			}
+		}
 		else if (strcmp(w, "hide") == 0)
 		{
 			i += 2;
@@ -1058,6 +1099,10 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 				fc->vc_lie = ZZ_VC_WITHHOLD;
 			else if (a != NULL && strcmp(a, "forged-cc") == 0)
 				fc->vc_lie = ZZ_VC_FORGED_CC;
+			else if (a != NULL && strcmp(a, "dup-signer-cc") == 0)
+				fc->vc_lie = ZZ_VC_DUP_SIGNER_CC;
+			else if (a != NULL && strcmp(a, "wrong-view-cc") == 0)
+				fc->vc_lie = ZZ_VC_WRONG_VIEW_CC;
 			else if (a != NULL && strcmp(a, "from") == 0 && i < tk->n &&
 					 parse_u64(tk->t[i], &fc->withhold_from) && fc->withhold_from > 0)
 			{
@@ -1082,14 +1127,15 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			else
 			{
 				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N] | "
-					"hide forged-cc";
+					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc";
 				return false;
 			}
 		}
 		else
 		{
 			*err = "unknown behaviour (honest, equivocate, silent, slow, omit, delay, "
-				"replay, lie-replies, lie-checkpoints, hide)";
+				"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
+				"lie-state, new-view-to)";
 			return false;
 		}
 	}

@@ -1148,6 +1148,28 @@ inspect_replica(zz_sim *s, sim_node *nd)
 	zz_replica_status st;
 
 	zz_replica_get_status(nd->replica, &st);
+
+	/*
+	 * A correct primary never signs two ORDER-REQs for one (v, n): a
+	 * correct replica that accepts a proof of misbehaviour against one was
+	 * fooled (a POM of two different n, say).
+	 */
+	if (!nd->byzantine)
+	{
+		uint64_t	poms = zz_replica_get_stats(nd->replica)->poms;
+
+		if (poms > nd->poms_seen)
+		{
+			uint32_t	p = zz_primary_of(&s->params, st.view);
+
+			nd->poms_seen = poms;
+			if (!s->nodes[p].byzantine && !s->nodes[p].amnesiac)
+				zz_checker_fail(s->ck, ZZ_V_PROTOCOL,
+								"correct replica R%u accepted a proof of misbehaviour "
+								"against correct primary R%u of view %llu", nd->id, p,
+								(unsigned long long) st.view);
+		}
+	}
 	if (st.view == nd->seen.view && st.mode == nd->seen.mode &&
 		st.max_seq == nd->seen.max_seq && st.last_executed == nd->seen.last_executed &&
 		st.committed == nd->seen.committed && st.stable_seq == nd->seen.stable_seq &&
@@ -1182,7 +1204,20 @@ deliver(zz_sim *s, sim_event *ev)
 	if (to->is_replica)
 	{
 		if (to->forger != NULL)
-			zz_forger_observe(to->forger, ev->buf, ev->len);
+		{
+			zz_forge_msg fm[ZZ_FORGE_MAX_MSGS];
+			int			nfm = zz_forger_observe(to->forger, ev->buf, ev->len, fm);
+
+			/* What it builds itself goes out as it is (no rewriting again). */
+			for (int i = 0; i < nfm; i++)
+			{
+				s->res->stats.forged++;
+				for (uint32_t r = 0; r < s->n; r++)
+					if (fm[i].to & (1u << r))
+						sim_send(s, to, r, fm[i].buf, fm[i].len, true);
+				free(fm[i].buf);
+			}
+		}
 		zz_replica_receive(to->replica, s->now, ev->buf, ev->len);
 		inspect_replica(s, to);
 	}
@@ -1250,6 +1285,8 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 		 */
 		nd->vc_view = 0;
 		nd->vc_cc_seq = 0;
+		nd->poms_seen = 0;		/* fresh counters */
+		nd->amnesiac = true;	/* it may sign again what it forgot it signed */
 		s->res->stats.amnesia_restarts++;
 		sim_trace(s, "restart       R%u from its kept checkpoint %llu only", replica,
 				  (unsigned long long) nd->kept_seq);
