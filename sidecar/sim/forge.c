@@ -568,7 +568,8 @@ pick_stale_cc(zz_forger *fg, const zz_view_change *m)
 		}
 		if (m->has_cc && c->view == m->cc.view && c->seq == m->cc.seq)
 			continue;			/* that is the honest one */
-		if (best == NULL || c->view < best->view ||
+		if (best == NULL ||
+			(fg->cfg.stale_newest ? c->view > best->view : c->view < best->view) ||
 			(c->view == best->view && c->seq > best->seq))
 			best = c;
 	}

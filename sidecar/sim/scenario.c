@@ -55,7 +55,9 @@ typedef enum sc_kind
 	SC_EXPECT,
 	SC_NEVER,
 	SC_REPLAY,
-	SC_INJECT
+	SC_INJECT,
+	SC_SNAPSHOT,
+	SC_END_ALL
 } sc_kind;
 
 typedef enum sc_rule_kind
@@ -1123,10 +1125,15 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 					}
 					i += 4;
 				}
+				else if (i < tk->n && strcmp(tk->t[i], "newest") == 0)
+				{
+					fc->stale_newest = true;
+					i++;
+				}
 			}
 			else
 			{
-				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N] | "
+				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N | newest] | "
 					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc";
 				return false;
 			}
@@ -1492,6 +1499,21 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			*err = "copy needs a name to replay: copy SELECTOR as NAME";
 			return false;
 		}
+	}
+	else if (strcmp(w, "snapshot") == 0)
+	{
+		c.kind = SC_SNAPSHOT;
+		if (tk.n != 1)
+		{
+			*err = "snapshot takes nothing";
+			return false;
+		}
+	}
+	else if ((strcmp(w, "release") == 0 || strcmp(w, "end") == 0) && tk.n == 2 &&
+			 strcmp(tk.t[1], "all") == 0)
+	{
+		c.kind = SC_END_ALL;
+		c.reverse = w[0] == 'r';	/* release all: deliver what holds kept */
 	}
 	else if (strcmp(w, "release") == 0 || strcmp(w, "deliver") == 0 || strcmp(w, "end") == 0)
 	{
@@ -1963,6 +1985,88 @@ after_step(sc_run *r)
 	}
 }
 
+/* FNV-1a over a value. */
+static uint64_t
+mix(uint64_t h, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * The explorer's view of the world now: a hash of what matters for what
+ * can happen next (each replica's view, mode, log position and history,
+ * max CC, stable checkpoint; each client's completions and whether it
+ * waits; what hold rules keep), not of timing; and a score of what is
+ * left unsettled: certificates held back, replicas keeping a certificate
+ * of an older view, correct replicas on different histories, rolled-back
+ * work.  The explorer extends unsettled worlds first.
+ */
+static void
+snapshot(sc_run *r)
+{
+	zz_sim	   *s = r->sim;
+	uint64_t	h = 0xcbf29ce484222325ULL;
+	uint32_t	score = 0;
+	zz_digest	hist[ZZ_MAX_N];
+	uint32_t	nhist = 0;
+
+	for (uint32_t i = 0; i < s->n; i++)
+	{
+		const zz_replica *rp = s->nodes[i].replica;
+		uint64_t	v[8];
+
+		v[0] = rp->view;
+		v[1] = rp->mode;
+		v[2] = rp->last_executed;
+		v[3] = rp->max_seq;
+		v[4] = rp->has_cc;
+		v[5] = rp->has_cc ? rp->max_cc.view : 0;
+		v[6] = rp->has_cc ? rp->max_cc.seq : 0;
+		v[7] = rp->stable_seq;
+		h = mix(h, v, sizeof(v));
+		h = mix(h, rp->exec_history.b, 8);
+		if (s->nodes[i].byzantine)
+			continue;
+		if (rp->has_cc && rp->max_cc.view < rp->view)
+			score += 2;
+		{
+			bool		seen = false;
+
+			for (uint32_t k = 0; k < nhist; k++)
+				seen |= zz_digest_eq(&hist[k], &rp->exec_history);
+			if (!seen)
+				hist[nhist++] = rp->exec_history;
+		}
+		if (zz_replica_get_stats(rp)->rollbacks > 0)
+			score++;
+	}
+	score += nhist > 1 ? 2 * (nhist - 1) : 0;
+	for (uint32_t i = 0; i < s->k; i++)
+	{
+		uint64_t	v[2];
+
+		v[0] = zz_client_get_stats(s->nodes[s->n + i].client)->completed_fast +
+			zz_client_get_stats(s->nodes[s->n + i].client)->completed_commit;
+		v[1] = zz_client_busy(s->nodes[s->n + i].client);
+		h = mix(h, v, sizeof(v));
+	}
+	for (int k = 0; k < r->nrules; k++)
+	{
+		uint64_t	v = r->rules[k].active ? r->rules[k].nheld : UINT64_MAX;
+
+		h = mix(h, &v, sizeof(v));
+		if (r->rules[k].active && r->rules[k].kind == RULE_HOLD && r->rules[k].nheld > 0)
+			score += 3;
+	}
+	r->res->snapped = true;
+	r->res->snap_hash = h;
+	r->res->snap_score = score;
+}
+
 /* One step of the world, due by limit; false if none is. */
 static bool
 step(sc_run *r, zz_time limit)
@@ -2383,6 +2487,17 @@ run_cmd(sc_run *r, const sc_cmd *c)
 				zz_buf_free(&b);
 				break;
 			}
+		case SC_SNAPSHOT:
+			snapshot(r);
+			break;
+		case SC_END_ALL:
+			for (int k = 0; k < r->nrules; k++)
+				if (r->rules[k].active)
+				{
+					flush_rule(r, &r->rules[k], c->reverse, false);
+					r->rules[k].active = false;
+				}
+			break;
 		case SC_EXPECT:
 			r->res->expectations++;
 			if (!holds(r, &c->cond, why, sizeof(why)))

@@ -47,6 +47,10 @@ typedef struct zz_scenario_result
 	unsigned	violations;		/* ZZ_V_* the checker reported */
 	char		first_violation[512];
 	zz_sim_stats stats;
+	/* What the last "snapshot" line saw (the explorer's abstract state). */
+	bool		snapped;
+	uint64_t	snap_hash;		/* equal worlds, equal hash (timing aside) */
+	uint32_t	snap_score;		/* how much is left unsettled (explore.c) */
 } zz_scenario_result;
 
 /* Run a scenario file. */
