@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "explore.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -76,6 +77,7 @@ usage(FILE *out)
 			"       zyzzyva-sim --explore [--f F] [--bug NAME] [--budget SECONDS]\n"
 			"                   [--max-schedules N] [--start I] [--state FILE]\n"
 			"                   [--out DIR] [--stop-at-first] [--quiet]\n"
+			"       zyzzyva-sim [--bug NAME] --schedule \"f=1 b=R0 beh=0 v0:1.0.0.0.0.0 ...\"\n"
 			"  bugs: ");
 	for (int i = 0; zz_sim_bug_name(i) != NULL; i++)
 		fprintf(out, "%s%s", i ? ", " : "", zz_sim_bug_name(i));
@@ -434,6 +436,35 @@ run_scenario(const char *path, bool verbose, bool unsafe_rule, unsigned bugs,
 	return (int) res.status;
 }
 
+/*
+ * zyzzyva-sim --explore: the schedule explorer (explore.h).  The last line
+ * is "N passed, M failed"; the exit status 1 if any schedule failed.
+ */
+static int
+run_explorer(zz_explore_opts *xo)
+{
+	zz_explore_result xr;
+
+	if (!xo->quiet)
+		printf("exploring f=%u%s%s, budget %.0fs%s\n", xo->f,
+			   xo->bug_name ? " with bug " : " (shipped code)",
+			   xo->bug_name ? xo->bug_name : "", xo->budget_s,
+			   xo->state_path ? ", progress in " : "");
+	if (!zz_explore(xo, &xr))
+		return 2;
+	if (xr.resumed)
+		printf("%llu results read back from %s\n", (unsigned long long) xr.resumed,
+			   xo->state_path);
+	if (xr.first_at >= 0)
+		printf("first violation: schedule %llu, %.1fs: %s%s%s\n",
+			   (unsigned long long) xr.first_index, xr.first_at, xr.first_violation,
+			   xr.first_file[0] ? "\n  written to " : "", xr.first_file);
+	printf("%.1fs\n", xr.seconds);
+	printf("%llu passed, %llu failed\n", (unsigned long long) xr.passed,
+		   (unsigned long long) xr.failed);
+	return xr.failed ? 1 : 0;
+}
+
 static bool
 parse_u64(const char *s, uint64_t *out)
 {
@@ -459,8 +490,14 @@ main(int argc, char **argv)
 	unsigned	bugs = 0,
 				client_bugs = 0;
 	const char *scenario = NULL;
+	bool		explore = false;
+	zz_explore_opts xo;
 	sweep_totals t;
 
+	memset(&xo, 0, sizeof(xo));
+	xo.f = 1;
+	xo.budget_s = 600;
+	xo.out_dir = "build/explore";
 	zz_sim_config_default(&cfg, 1);
 	for (int i = 1; i < argc; i++)
 	{
@@ -558,7 +595,48 @@ main(int argc, char **argv)
 			}
 			bugs |= rb;
 			client_bugs |= cb;
+			xo.bug_name = val;
 			i++;
+		}
+		else if (strcmp(a, "--explore") == 0)
+			explore = true;
+		else if (strcmp(a, "--budget") == 0)
+		{
+			NEED_U64();
+			xo.budget_s = (double) v;
+		}
+		else if (strcmp(a, "--max-schedules") == 0)
+		{
+			NEED_U64();
+			xo.max_schedules = v;
+		}
+		else if (strcmp(a, "--state") == 0 || strcmp(a, "--out") == 0)
+		{
+			if (val == NULL)
+			{
+				fprintf(stderr, "zyzzyva-sim: %s needs a path\n", a);
+				return 2;
+			}
+			if (a[2] == 's')
+				xo.state_path = val;
+			else
+				xo.out_dir = val;
+			i++;
+		}
+		else if (strcmp(a, "--stop-at-first") == 0)
+			xo.stop_at_first = true;
+		else if (strcmp(a, "--schedule") == 0)
+		{
+			static char text[16384];
+
+			if (val == NULL || !zz_explore_schedule_text(val, xo.bug_name, text, sizeof(text)))
+			{
+				fprintf(stderr, "zyzzyva-sim: --schedule takes a schedule as the explorer "
+						"prints it (f=1 b=R0 beh=0 v0:1.0.0.0.0.0 ...)\n");
+				return 2;
+			}
+			fputs(text, stdout);
+			return 0;
 		}
 		else if (strcmp(a, "--trace") == 0)
 			tracing = true;
@@ -576,6 +654,20 @@ main(int argc, char **argv)
 			return 2;
 		}
 #undef NEED_U64
+	}
+	if (explore)
+	{
+		if (scenario != NULL || cfg.f > 2)
+		{
+			fprintf(stderr, "zyzzyva-sim: --explore runs alone, with f 1 or 2\n");
+			return 2;
+		}
+		xo.f = cfg.f;
+		xo.bugs = bugs;
+		xo.client_bugs = client_bugs;
+		xo.quiet = quiet;
+		xo.seed = first;
+		return run_explorer(&xo);
 	}
 	if (scenario != NULL)
 	{

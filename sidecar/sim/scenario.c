@@ -1321,9 +1321,10 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			return false;
 		}
 	}
-	else if (strcmp(w, "wait") == 0)
+	else if (strcmp(w, "wait") == 0 || strcmp(w, "await") == 0)
 	{
 		c.kind = SC_WAIT;
+		c.reverse = w[0] == 'a';	/* await: go on at the deadline regardless */
 		c.within = SC_WAIT_DEFAULT;
 		if (tk.n >= 3 && strcmp(tk.t[tk.n - 2], "within") == 0)
 		{
@@ -2342,6 +2343,12 @@ run_cmd(sc_run *r, const sc_cmd *c)
 						s->now = deadline;
 						if (holds(r, &c->cond, why, sizeof(why)))
 							break;
+						if (c->reverse)
+						{
+							script_trace(r, "(not within %.3f ms: %s; going on)",
+										 c->within / 1e3, why);
+							return true;
+						}
 						fail(r, ZZ_SCENARIO_FAIL, c->line, "%s: not within %.3f ms: %s",
 							 c->text, c->within / 1e3, why);
 						return false;
