@@ -56,6 +56,12 @@ $(BUILD)/%.o: sidecar/%.c $(CORE_HDR) $(SIM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ZZ) -c $< -o $@
 
+# The product core is a release build: without the per-step invariant
+# assertions (zz_replica_check), which test builds keep.
+$(BUILD)/core/%.o: sidecar/core/%.c $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ZZ) -DNDEBUG -c $< -o $@
+
 $(FI)/%.o: sidecar/%.c $(CORE_HDR) $(SIM_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_FI) -c $< -o $@
@@ -154,7 +160,8 @@ $(FI)/zyzzyva-probe: $(FI)/daemon/tests/probe.o $(FI)/libzzdaemon.a $(FI)/libzzc
 # fault-injection core holds them all (so a check that finds nothing can
 # tell it looked in the right place).  More symbols or strings may be
 # added to FI_MARKERS by the parts that own them.
-FI_MARKERS += zz_replica_set_bugs zz_client_set_bugs zz_fault_injection_build
+FI_MARKERS += zz_replica_set_bugs zz_client_set_bugs zz_fault_injection_build \
+              zz_replica_assert_check
 PRODUCT_BINS = $(BUILD)/libzzcore.a $(wildcard $(DAEMON_BINS) $(BUILD)/libzzdaemon.a)
 
 check-fault-injection: $(BUILD)/libzzcore.a $(FI)/libzzcore.a

@@ -339,6 +339,20 @@ make_stable(zz_replica *r, zz_seq seq)
 		}
 	}
 	zz_replica_trace(r, "checkpoint %llu stable", (unsigned long long) seq);
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && !r->repairing && r->transfer_seq <= seq)
+	{
+		/*
+		 * We executed our way to the checkpoint we were fetching (a batch
+		 * the service was still running finished): nothing to fetch, and
+		 * staying in transfer mode would ignore every other message.
+		 */
+		zz_replica_trace(r, "state transfer to %llu no longer needed",
+						 (unsigned long long) r->transfer_seq);
+		r->mode = ZZ_MODE_NORMAL;
+		r->transfer_seq = 0;
+		r->transfer_deadline = UINT64_MAX;
+		zz_vc_after_install(r);
+	}
 	if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		zz_vc_progress(r);		/* the entries it waited to relabel may be gone */
 }
@@ -770,6 +784,35 @@ cp_state_check(zz_replica *r, const zz_cp_proof *cp, const uint8_t *state, size_
 }
 
 /*
+ * Copies of the ORDER-REQs above cp, if our log passes through cp's
+ * history; NULL (and 0) otherwise.
+ */
+static zz_order_req **
+log_above(zz_replica *r, const zz_cp_proof *cp, zz_seq *n)
+{
+	zz_order_req **out;
+	zz_entry   *at = zz_entry_at(r, cp->seq);
+	zz_seq		s;
+
+	*n = 0;
+	if (cp->seq >= r->max_seq ||
+		!(cp->seq == r->stable_seq ? zz_digest_eq(&r->stable_history, &cp->history) :
+		  at != NULL && zz_digest_eq(&at->order->hdr.history, &cp->history)))
+		return NULL;
+	out = malloc(sizeof(zz_order_req *) * (r->max_seq - cp->seq));
+	if (out == NULL)
+		abort();
+	for (s = cp->seq + 1; s <= r->max_seq; s++)
+	{
+		out[*n] = zz_order_req_clone(zz_entry_at(r, s)->order);
+		if (out[*n] == NULL)
+			abort();
+		(*n)++;
+	}
+	return out;
+}
+
+/*
  * Make a certified checkpoint, whose service state is in place, our
  * stable checkpoint: restore its client table, restart the log there and
  * vote for it.
@@ -780,9 +823,19 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 {
 	zz_cp_state *s;
 	uint32_t	i;
+	zz_order_req **above;
+	zz_seq		n_above;
 
 	if (!zz_client_table_install(r, table, tl))
 		return false;
+
+	/*
+	 * The ORDER-REQs we hold above the checkpoint stay if our history
+	 * passes through it: they are executed again on the installed state.
+	 * Dropping them would make a primary that repairs its state issue
+	 * other batches at sequence numbers it already used.
+	 */
+	above = log_above(r, cp, &n_above);
 
 	/* The log restarts at the installed checkpoint. */
 	for (i = 0; i < r->ring_cap; i++)
@@ -792,8 +845,6 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	r->stable_proof = *cp;
 	r->cert_proof = *cp;
 	r->has_queued_cp = false;
-	if (r->has_cc && r->max_cc.seq <= cp->seq)
-		r->has_cc = false;
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 	{
 		/* checkpoints above it described a history we no longer hold */
@@ -821,6 +872,19 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	}
 	if (r->svc.mark_stable)
 		r->svc.mark_stable(r->svc.ctx, cp->seq);
+	for (i = 0; i < n_above; i++)
+	{
+		if (!zz_accept_order_req(r, above[i], true))
+			break;
+	}
+	for (i = 0; i < n_above; i++)
+		zz_order_req_free(above[i]);
+	free(above);
+	/* A certificate outside what we hold now cannot be reported. */
+	if (r->has_cc && (r->max_cc.seq <= cp->seq || r->max_cc.seq > r->max_seq ||
+					  !zz_digest_eq(&zz_entry_at(r, r->max_cc.seq)->order->hdr.history,
+									&r->max_cc.history)))
+		r->has_cc = false;
 	if (s != NULL)
 	{
 		/*
@@ -842,6 +906,30 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 		zz_broadcast(r, &r->out);
 	}
 	return true;
+}
+
+/*
+ * Is the certificate a STATE-REPLY carries one we may install?  The one
+ * we asked for, one of our view or later (and not older than the one we
+ * asked for), or one whose h_n the new history we adopt holds at n.  A
+ * peer answers with its highest certificate, and a higher one from an
+ * older view may hold entries a view change since has dropped
+ * (docs/protocol.md, "Checkpoints and state transfer").
+ */
+static bool
+transfer_cert_wanted(const zz_replica *r, const zz_cp_proof *cp)
+{
+	const zz_cp_proof *want = &r->transfer_proof;
+
+	if (ZZ_BUGGY(r, ZZ_BUG_STATE_REPLY_STALE))
+		return true;
+	if (cp->seq == want->seq && cp->view == want->view &&
+		zz_digest_eq(&cp->history, &want->history) && zz_digest_eq(&cp->state, &want->state))
+		return true;
+	if (cp->view >= r->view && cp->view >= want->view)
+		return true;
+	/* During a view change: one inside the new history, which G vouches for. */
+	return zz_vc_history_holds(r, cp->seq, &cp->history);
 }
 
 /*
@@ -868,6 +956,13 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	 * The sender chooses what it sends: only the 2f+1 signatures make the
 	 * digest the state is checked against worth anything.
 	 */
+	if (!transfer_cert_wanted(r, &m.cp))
+	{
+		zz_replica_trace(r, "STATE-REPLY from R%u: certificate %llu of view %llu is stale",
+						 m.replica, (unsigned long long) m.cp.seq,
+						 (unsigned long long) m.cp.view);
+		goto reject;
+	}
 	if ((!zz_cp_proof_valid(r, &m.cp) && !ZZ_BUGGY(r, ZZ_BUG_STATE_REPLY_NO_CERT)) ||
 		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len))
 		goto reject;

@@ -220,5 +220,6 @@ zz_replica_execute_done(zz_replica *r, zz_time now, zz_exec_result *res)
 	}
 	finish_execution(r, e, res);
 	zz_try_execute(r);
+	ZZ_ASSERT_INVARIANTS(r, "execute_done");
 }
 

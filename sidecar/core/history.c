@@ -481,7 +481,13 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 		r->max_history = r->stable_history;
 	else
 		r->max_history = zz_entry_at(r, seq)->order->hdr.history;
-	r->exec_history = r->max_history;
+	/* h at the last executed, which may lie below seq (zz_replica_check). */
+	if (r->last_executed == seq)
+		r->exec_history = r->max_history;
+	else if (r->last_executed == r->stable_seq)
+		r->exec_history = r->stable_history;
+	else
+		r->exec_history = zz_entry_at(r, r->last_executed)->order->hdr.history;
 
 	zz_recompute_ordered(r);
 	zz_replica_trace(r, "rolled back to %llu (%llu batches undone)",

@@ -33,7 +33,8 @@
 #define CC_ENTRY_LEN	(4 + ZZ_DIGEST_LEN + ZZ_SIG_LEN)
 #define SIGNER_LEN		(4 + ZZ_SIG_LEN)	/* a replica id and its signature */
 #define CP_PROOF_MIN	(8 + 8 + ZZ_DIGEST_LEN * 2 + 1)
-#define VIEW_CHANGE_MIN (8 + 4 + 2 * CP_PROOF_MIN + 1 + 4 + 1 + ZZ_SIG_LEN)
+#define VIEW_CERT_MIN	(8 + 8 + ZZ_DIGEST_LEN + 1)
+#define VIEW_CHANGE_MIN (8 + 4 + 2 * CP_PROOF_MIN + VIEW_CERT_MIN + 1 + 4 + 1 + ZZ_SIG_LEN)
 
 /* Parts of a SPEC-RESPONSE's MAC'd bytes, built on the stack. */
 #define SPEC_HEAD_LEN	(8 + 8 + ZZ_DIGEST_LEN * 2 + 4 + ZZ_SIG_LEN + 4 + 8 + 4 + 4)
@@ -807,6 +808,24 @@ read_cp_proof(zz_rd *r, zz_cp_proof *cp)
 	cp->count = read_signers(r, cp->replicas, cp->sigs);
 }
 
+/* A view's certificate: 2f+1 VIEW-CONFIRM signatures. */
+static void
+write_view_cert(zz_wr *w, const zz_view_cert *vc)
+{
+	wr_u64(w, vc->view);
+	wr_u64(w, vc->seq);
+	wr_digest(w, &vc->history);
+	write_signers(w, vc->count, vc->replicas, vc->sigs);
+}
+
+static void
+read_view_cert(zz_rd *r, zz_view_cert *vc)
+{
+	vc->view = rd_u64(r);
+	vc->seq = rd_u64(r);
+	rd_digest(r, &vc->history);
+	vc->count = read_signers(r, vc->replicas, vc->sigs);
+}
 
 /* ---------------------------------------------------------------- */
 /* Messages                                                         */
@@ -1152,6 +1171,7 @@ write_view_change(zz_wr *w, const void *arg)
 	wr_replica(w, m->replica);
 	write_cp_proof(w, &m->cp);
 	write_cp_proof(w, &m->cert);
+	write_view_cert(w, &m->entered);
 	wr_u8(w, m->has_cc);
 	if (wr_require(w, m->has_cc <= 1) && m->has_cc)
 		write_commit_cert(w, &m->cc);
@@ -1175,6 +1195,7 @@ read_view_change(zz_rd *r, void *arg)
 	m->replica = rd_replica(r);
 	read_cp_proof(r, &m->cp);
 	read_cp_proof(r, &m->cert);
+	read_view_cert(r, &m->entered);
 	m->has_cc = rd_presence(r);
 	if (m->has_cc)
 		read_commit_cert(r, &m->cc);

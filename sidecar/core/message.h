@@ -211,6 +211,22 @@ typedef struct zz_cp_proof
 	zz_sig		sigs[ZZ_MAX_N];
 } zz_cp_proof;
 
+/*
+ * 2f+1 matching VIEW-CONFIRMs: the replicas that signed them adopted the
+ * new history of view `view` up to seq, whose h is history, and entered
+ * the view with it.  Evidence of that view, as strong as a commit
+ * certificate of it (docs/protocol.md, "Evidence").
+ */
+typedef struct zz_view_cert
+{
+	zz_view		view;
+	zz_seq		seq;
+	zz_digest	history;
+	uint8_t		count;			/* 0: none */
+	uint32_t	replicas[ZZ_MAX_N];
+	zz_sig		sigs[ZZ_MAX_N];
+} zz_view_cert;
+
 /* ---- VIEW-CHANGE ---- */
 
 /*
@@ -225,8 +241,9 @@ typedef struct zz_view_change
 	uint32_t	replica;
 	zz_cp_proof cp;				/* stable checkpoint (count 0: the genesis) */
 	zz_cp_proof cert;			/* a higher certified checkpoint (count 0: none) */
+	zz_view_cert entered;		/* how the sender entered its view (count 0: none) */
 	uint8_t		has_cc;
-	zz_commit_cert cc;			/* max CC, if has_cc */
+	zz_commit_cert cc;			/* max CC by (view, seq), if has_cc */
 	uint32_t	n_entries;
 	zz_order_req *entries;		/* every ORDER-REQ after the checkpoint, allocated */
 	uint8_t		n_hate;			/* f+1 I-HATE proofs for view new_view - 1 */

@@ -111,10 +111,64 @@ vc_cert_usable(const zz_view_change *m)
 }
 
 /*
+ * The same for the certificate of the view the sender entered last.
+ */
+static bool
+vc_entered_usable(const zz_view_change *m)
+{
+	const zz_order_req *e;
+
+	if (m->entered.count == 0 || m->entered.seq <= m->cp.seq)
+		return false;
+	e = vc_entry(m, m->entered.seq);
+	return e != NULL && zz_digest_eq(&e->hdr.history, &m->entered.history);
+}
+
+/*
+ * A view's certificate: 2f+1 distinct replicas' VIEW-CONFIRMs for one
+ * (view, seq, h).
+ */
+bool
+zz_view_cert_valid(zz_replica *r, const zz_view_cert *c)
+{
+	bool		seen[ZZ_MAX_N] = {false};
+	uint32_t	i;
+
+	if (c->count < zz_quorum(&r->p) || c->count > r->p.n)
+		return false;
+	for (i = 0; i < c->count; i++)
+	{
+		zz_view_confirm vcf;
+
+		if (c->replicas[i] >= r->p.n || seen[c->replicas[i]])
+			return false;
+		seen[c->replicas[i]] = true;
+		memset(&vcf, 0, sizeof(vcf));
+		vcf.view = c->view;
+		vcf.seq = c->seq;
+		vcf.history = c->history;
+		vcf.replica = c->replicas[i];
+		zz_view_confirm_signing_bytes(&r->sigbuf, &vcf);
+		if (!zz_verify(r->crypto, c->replicas[i], r->sigbuf.data, r->sigbuf.len, &c->sigs[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Is evidence (va, sa) stronger than (vb, sb)?  By view, then by reach.
+ */
+static bool
+evidence_above(zz_view va, zz_seq sa, zz_view vb, zz_seq sb)
+{
+	return va > vb || (va == vb && sa > sb);
+}
+
+/*
  * The strongest evidence a VIEW-CHANGE holds for slot s: a commit
- * certificate or a checkpoint certificate (2f+1 replicas executed that
- * history in that view) covering s.  Both are 2f+1 replicas' word that they
- * executed the prefix in a view; the rule ranks them by view alone.
+ * certificate, a checkpoint certificate or the certificate of the view the
+ * sender entered, covering s.  Each is 2f+1 replicas' word that they held
+ * the prefix in a view; the rule ranks them by view, then by reach.
  * Returns false if it has none; else the view and the seq it covers to.
  */
 static bool
@@ -129,11 +183,17 @@ vc_evidence(const zz_view_change *m, zz_seq s, zz_view *view, zz_seq *upto)
 		found = true;
 	}
 	if (vc_cert_usable(m) && m->cert.seq >= s &&
-		(!found || m->cert.view > *view ||
-		 (m->cert.view == *view && m->cert.seq > *upto)))
+		(!found || evidence_above(m->cert.view, m->cert.seq, *view, *upto)))
 	{
 		*view = m->cert.view;
 		*upto = m->cert.seq;
+		found = true;
+	}
+	if (vc_entered_usable(m) && m->entered.seq >= s &&
+		(!found || evidence_above(m->entered.view, m->entered.seq, *view, *upto)))
+	{
+		*view = m->entered.view;
+		*upto = m->entered.seq;
 		found = true;
 	}
 	return found;
@@ -186,6 +246,14 @@ zz_vc_valid(zz_replica *r, const zz_view_change *m, zz_view v)
 			return false;
 	}
 	if (m->cert.count > 0 && (!vc_cert_usable(m) || !zz_cp_proof_valid(r, &m->cert)))
+		return false;
+	/*
+	 * The entered view's certificate counts only inside the history the
+	 * sender reports (a correct replica sends it only there); outside, it
+	 * is as if absent, which any sender may choose.
+	 */
+	if (vc_entered_usable(m) &&
+		(m->entered.view >= v || !zz_view_cert_valid(r, &m->entered)))
 		return false;
 	return true;
 }

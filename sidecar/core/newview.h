@@ -22,6 +22,9 @@ typedef struct zz_new_history
 /* Check every piece of evidence in a VIEW-CHANGE for view v. */
 extern bool zz_vc_valid(zz_replica *r, const zz_view_change *m, zz_view v);
 
+/* 2f+1 VIEW-CONFIRM signatures over one (view, seq, h). */
+extern bool zz_view_cert_valid(zz_replica *r, const zz_view_cert *c);
+
 /* G from 2f+1 valid VIEW-CHANGEs; false only on allocation failure. */
 extern bool zz_compute_new_history(zz_replica *r, const zz_view_change *const *vcs,
 								   uint32_t k, zz_new_history *g);

@@ -97,7 +97,8 @@ zz_replica_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 	zz_buf_init(&r->out);
 	zz_buf_init(&r->sigbuf);
 	r->vc = zz_vc_create(r);
-	if (r->ring == NULL || r->future == NULL || r->batch == NULL || r->vc == NULL ||
+	r->chain_memo = zz_chain_memo_create(r->ring_cap);
+	if (r->chain_memo == NULL || r->ring == NULL || r->future == NULL || r->batch == NULL || r->vc == NULL ||
 		r->past_seq == NULL || r->past_history == NULL ||
 		zz_client_lookup(r, 0, true) == NULL)
 	{
@@ -157,6 +158,7 @@ zz_replica_free(zz_replica *r)
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 		free(r->cp_states[i].table);
 	zz_vc_free(r->vc);
+	zz_chain_memo_free(r->chain_memo);
 	free(r->clients);
 	free(r->ring);
 	free(r->past_seq);
@@ -692,6 +694,26 @@ history_at(zz_replica *r, zz_seq seq, zz_digest *out)
 	return true;
 }
 
+/*
+ * Is seq (whose h matches our log) covered by evidence of our own view
+ * that our next VIEW-CHANGE reports, or by the stable checkpoint (final)?
+ * The certificate we entered this view with covers its new history; a
+ * checkpoint certificate of this view covers its prefix.  Clients get
+ * answers labelled view 0 for requests at or below a certified checkpoint
+ * (resend_cached in request.c) and commit them this way.
+ */
+static bool
+held_in_this_view(const zz_replica *r, zz_seq seq)
+{
+	if (seq <= r->stable_seq)
+		return true;
+	if (r->entered_cert.count > 0 && r->entered_cert.view == r->view &&
+		seq <= r->entered_cert.seq)
+		return true;
+	return r->cert_proof.count > 0 && r->cert_proof.view == r->view &&
+		seq <= r->cert_proof.seq;
+}
+
 static void
 on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 {
@@ -744,14 +766,15 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 
 	/*
-	 * Only a certificate of the view we are in (docs/protocol.md, "Which
-	 * certificate a replica may LOCAL-COMMIT"): one of an older view may
-	 * label entries since rolled back and re-issued, and a certificate of
-	 * a view in between may outrank it at the next view change.  The
-	 * client collects responses again in this view.  At or below the
-	 * stable checkpoint the history is final whatever the label.
+	 * Only a certificate of the view we are in, or one for a prefix our
+	 * next VIEW-CHANGE is sure to cover with evidence of this view
+	 * (docs/protocol.md, "Which certificate a replica may LOCAL-COMMIT"):
+	 * one of an older view may label entries since rolled back and
+	 * re-issued, and a certificate of a view in between may outrank it at
+	 * the next view change.  The client collects responses again in this
+	 * view.
 	 */
-	if (m.cc.view != r->view && m.cc.seq > r->stable_seq &&
+	if (m.cc.view != r->view && !held_in_this_view(r, m.cc.seq) &&
 		!ZZ_BUGGY(r, ZZ_BUG_CC_ANY_VIEW))
 		goto reject;
 	if (m.cc.seq > r->stable_seq)
@@ -768,6 +791,8 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 		{
 			if (!zz_cc_valid(r, &m.cc))
 				goto reject;
+			if (m.cc.view > r->view)
+				goto reject;	/* cannot be: we are in no such view */
 			if (!r->has_cc || zz_cc_outranks(r, &m.cc, &r->max_cc))
 			{
 				r->has_cc = true;
@@ -857,6 +882,7 @@ zz_replica_receive(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 			r->stats.rejected++;
 			break;
 	}
+	ZZ_ASSERT_INVARIANTS(r, "receive");
 }
 
 static zz_time
@@ -951,6 +977,7 @@ zz_replica_tick(zz_replica *r, zz_time now)
 	}
 	zz_checkpoint_tick(r);
 	zz_vc_tick(r);
+	ZZ_ASSERT_INVARIANTS(r, "tick");
 }
 
 void

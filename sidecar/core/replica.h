@@ -38,12 +38,21 @@ typedef enum zz_replica_bug
 	ZZ_BUG_ACCEPT_BAD_HISTORY = 1 << 0, /* accept ORDER-REQ with a wrong h_n */
 	ZZ_BUG_SKIP_DEDUP = 1 << 1, /* execute a (client, t) twice */
 	ZZ_BUG_UNSAFE_NEW_VIEW = 1 << 2,	/* the published (unsafe) new-view rule */
+	/*
+	 * The two defects of issue 10.  Each also leaves the entered view's
+	 * certificate out of VIEW-CHANGEs (as ZZ_BUG_VC_NO_ENTERED_CERT),
+	 * re-creating the code that had them: that certificate alone would
+	 * otherwise cover most of what they break.
+	 */
 	ZZ_BUG_CC_ANY_VIEW = 1 << 3,	/* LOCAL-COMMIT a CC of any view */
 	ZZ_BUG_MAX_CC_BY_SEQ = 1 << 4,	/* keep the max CC by sequence number alone */
 	ZZ_BUG_NEW_VIEW_LOWEST_CC = 1 << 5, /* new-view rule: lowest-view CC wins */
 	ZZ_BUG_POM_ANY_SEQ = 1 << 6,	/* POM of two ORDER-REQs with different n */
 	ZZ_BUG_FILL_HOLE_NO_VERIFY = 1 << 7,	/* buffered ORDER-REQs applied unchecked */
-	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8 /* STATE-REPLY's certificate unchecked */
+	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8,	/* STATE-REPLY's certificate unchecked */
+	ZZ_BUG_STATE_REPLY_STALE = 1 << 9,	/* install a certificate of an older view */
+	ZZ_BUG_VC_NO_ENTERED_CERT = 1 << 10 /* VIEW-CHANGE without the entered view's
+										 * certificate */
 } zz_replica_bug;
 #endif							/* ZZ_FAULT_INJECTION */
 
@@ -146,6 +155,22 @@ extern const zz_replica_stats *zz_replica_get_stats(const zz_replica *r);
 /* Switch planted bugs (zz_replica_bug) on or off. */
 extern void zz_replica_set_bugs(zz_replica *r, unsigned bugs);
 #endif
+
+/*
+ * The replica's invariants (docs/protocol.md, "Invariants"): positions
+ * stable <= committed <= executed <= max within the window; the log's
+ * history chain h_n = H(h_{n-1} || n || d) from the stable checkpoint; the
+ * max CC and the entered view's certificate inside the log; the client
+ * table agreeing with the log (each client's last request where the
+ * table says, no (client, t) executed twice); what the mode implies.
+ * Returns a description of the first one broken, or NULL; the string
+ * lasts until the next call in the thread.  Cheap enough to call after
+ * every step (one hash per log entry): the simulator does, and debug and
+ * test builds (without NDEBUG, or with ZZ_FAULT_INJECTION) assert it at
+ * the end of zz_replica_receive, zz_replica_tick and
+ * zz_replica_execute_done.
+ */
+extern const char *zz_replica_check(const zz_replica *r);
 
 /*
  * Inspection for the simulator's checker: the executed history is reported

@@ -104,6 +104,7 @@ typedef struct zz_cp_state
 } zz_cp_state;
 
 typedef struct zz_vc_state zz_vc_state; /* viewchange.c */
+typedef struct zz_chain_memo zz_chain_memo; /* check.c */
 
 /*
  * Is a planted bug (replica.h, zz_replica_bug) switched on?  Test builds
@@ -146,9 +147,14 @@ struct zz_replica
 	zz_seq	   *past_seq;		/* h_n of truncated entries, by seq % ring_cap, */
 	zz_digest  *past_history;	/* so late COMMITs can still be answered */
 
-	/* Commit certificates. */
+	/*
+	 * Evidence for the next view change (docs/protocol.md, "Evidence"):
+	 * the max CC, ranked by (view, seq), and the 2f+1 VIEW-CONFIRMs with
+	 * which we entered our view (count 0 in view 0 or after a restart).
+	 */
 	bool		has_cc;
 	zz_commit_cert max_cc;
+	zz_view_cert entered_cert;
 
 	/* Client table: open addressing on client id. */
 	zz_client_rec *clients;
@@ -187,6 +193,7 @@ struct zz_replica
 	zz_time		announce_deadline;
 
 	zz_vc_state *vc;
+	zz_chain_memo *chain_memo;	/* links zz_replica_check verified (check.c) */
 
 	zz_time		now;
 	zz_buf		out;			/* scratch for encoding */
@@ -211,6 +218,16 @@ zz_confirm_disarm(zz_replica *r, zz_client_rec *c)
 		r->confirms_armed--;
 	c->confirm_deadline = UINT64_MAX;
 }
+
+/* check.c: the invariants, asserted after every step in debug and test builds */
+extern zz_chain_memo *zz_chain_memo_create(uint32_t slots);
+extern void zz_chain_memo_free(zz_chain_memo *m);
+#if !defined(NDEBUG) || defined(ZZ_FAULT_INJECTION)
+extern void zz_replica_assert_check(zz_replica *r, const char *step);
+#define ZZ_ASSERT_INVARIANTS(r, step)	zz_replica_assert_check((r), (step))
+#else
+#define ZZ_ASSERT_INVARIANTS(r, step)	((void) 0)
+#endif
 
 /* history.c */
 extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);
@@ -290,6 +307,7 @@ extern bool zz_vc_relabel(zz_replica *r, const zz_order_req *m);
 extern zz_view zz_vc_target(const zz_replica *r);
 extern void zz_vc_after_install(zz_replica *r);
 extern bool zz_vc_transfer_ok(const zz_replica *r, zz_seq seq);
+extern bool zz_vc_history_holds(const zz_replica *r, zz_seq seq, const zz_digest *h);
 extern bool zz_vc_awaiting_transfer(const zz_replica *r);
 extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);
 extern zz_time zz_vc_deadline(const zz_replica *r);

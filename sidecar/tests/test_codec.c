@@ -27,6 +27,7 @@
 #define SPEC_REPLYLEN_OFF	(SPEC_INDEX_OFF + 4)
 #define CP_COUNT_OFF		(8 + 8 + 32 + 32)	/* view, seq, h, state */
 #define VC_CP_OFF			(1 + 8 + 4)
+#define VIEW_CERT_COUNT_OFF	(8 + 8 + 32)	/* view, seq, h */
 #define TAG_LEN(s)			(sizeof(s))
 
 /* ---- building valid messages ---- */
@@ -119,7 +120,19 @@ make_view_change(zz_view_change *vc, uint32_t replica, bool has_cc,
 	make_cp(&vc->cp, 3);
 	vc->has_cc = has_cc;
 	if (has_cc)
+	{
 		make_cc(&vc->cc, 3);
+		/* and the certificate of the view it entered */
+		vc->entered.view = 4;
+		vc->entered.seq = 2;
+		fill(vc->entered.history.b, ZZ_DIGEST_LEN, 77);
+		vc->entered.count = 3;
+		for (int i = 0; i < 3; i++)
+		{
+			vc->entered.replicas[i] = (uint32_t) i;
+			fill(vc->entered.sigs[i].b, ZZ_SIG_LEN, (uint8_t) (80 + i));
+		}
+	}
 	vc->n_entries = n_entries;
 	vc->entries = n_entries ? vc_entries : NULL;
 	vc->n_hate = n_hate;
@@ -675,7 +688,8 @@ test_limits(void **state)
 {
 	const sample *vc = find_sample("view-change-genesis");
 	/* The stable checkpoint and the certificate, both empty here. */
-	size_t		vc_after_cp = VC_CP_OFF + 2 * (CP_COUNT_OFF + 1);
+	size_t		vc_entered_off = VC_CP_OFF + 2 * (CP_COUNT_OFF + 1);
+	size_t		vc_after_cp = vc_entered_off + VIEW_CERT_COUNT_OFF + 1;
 	size_t		spec_path_off = SPEC_REPLYLEN_OFF + 4 + sizeof(reply_a);
 	uint8_t    *huge;
 	zz_request	r;
@@ -724,6 +738,9 @@ test_limits(void **state)
 					 ZZ_ERR_LIMIT);
 	assert_int_equal(decode_with_u8(vc->name, vc_after_cp + 1 + 4, ZZ_MAX_N + 1),
 					 ZZ_ERR_LIMIT);
+	/* The entered view's certificate: 2f+1 signers at most ZZ_MAX_N. */
+	assert_int_equal(decode_with_u8(vc->name, vc_entered_off + VIEW_CERT_COUNT_OFF,
+									ZZ_MAX_N + 1), ZZ_ERR_LIMIT);
 	/* STATE-REPLY's state: over the message limit, or just not there. */
 	assert_int_equal(decode_with_u32("state-reply", find_sample("state-reply")->enc.len -
 									 sizeof(state_a) - 4, ZZ_MAX_MSG_LEN + 1),
@@ -746,7 +763,7 @@ static void
 test_values(void **state)
 {
 	const sample *vc = find_sample("view-change-genesis");
-	size_t		has_cc_off = VC_CP_OFF + 2 * (CP_COUNT_OFF + 1);
+	size_t		has_cc_off = VC_CP_OFF + 2 * (CP_COUNT_OFF + 1) + VIEW_CERT_COUNT_OFF + 1;
 
 	assert_int_equal(decode_with_u8(vc->name, has_cc_off, 2), ZZ_ERR_VALUE);
 	assert_int_equal(decode_with_u8(vc->name, has_cc_off, 0xff), ZZ_ERR_VALUE);

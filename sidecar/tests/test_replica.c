@@ -2112,6 +2112,659 @@ test_rollback_below_max_cc_drops_it(void **state)
 				 "(%d symptoms above)", bugs);
 }
 
+/* ------------------------------------------------------------------------
+ * Issue 10: certificates across views, forged evidence
+ * ------------------------------------------------------------------------ */
+
+/* The SPEC-RESPONSE replica `from` last sent for (v, n), decoded. */
+static void
+spec_response_at(const rig *g, uint32_t from, zz_view v, zz_seq n, zz_spec_response *m)
+{
+	size_t		i;
+
+	for (i = g->n_sent; i > 0; i--)
+	{
+		const sent_msg *s = &g->sent[i - 1];
+
+		if (s->from != from || !s->to_client || s->type != ZZ_MSG_SPEC_RESPONSE)
+			continue;
+		assert_int_equal(zz_decode_spec_response(s->buf, s->len, m), ZZ_OK);
+		if (m->view == v && m->seq == n)
+			return;
+	}
+	fail_msg("R%u sent no SPEC-RESPONSE for (%llu, %llu)", from, (unsigned long long) v,
+			 (unsigned long long) n);
+}
+
+/* LOCAL-COMMITs replica `from` has sent so far. */
+static size_t
+local_commits_from(const rig *g, uint32_t from)
+{
+	size_t		i,
+				k = 0;
+
+	for (i = 0; i < g->n_sent; i++)
+		if (g->sent[i].from == from && g->sent[i].to_client &&
+			g->sent[i].type == ZZ_MSG_LOCAL_COMMIT)
+			k++;
+	return k;
+}
+
+static void
+commit_to(rig *g, uint32_t to, uint32_t client, uint64_t ts, const zz_commit_cert *cc)
+{
+	zz_commit	m;
+
+	memset(&m, 0, sizeof(m));
+	m.client = client;
+	m.timestamp = ts;
+	m.cc = *cc;
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_commit(&g->buf, &m));
+	deliver_to(g, to, &g->buf);
+}
+
+/*
+ * Four real replicas: requests qs[0..k) ordered by R0 in view 0 at n = 1..k
+ * and executed by every backup, then I-HATE(0) from R0 and R3 moves the
+ * whole cluster to view 1, whose new history keeps them (every VIEW-CHANGE
+ * reports them) and whose primary R1 re-issues them.  *h gets h_k.
+ */
+static void
+cluster_to_view_1(rig *g, const rq *qs, uint32_t k, zz_digest *h)
+{
+	zz_digest	prev = {{0}};
+	uint32_t	i,
+				j;
+
+	rig_add_peers(g);
+	for (j = 0; j < k; j++)
+	{
+		encode_order(g, 0, j + 1, &prev, &qs[j], 1, T_NONE, &g->buf, &prev);
+		for (i = 1; i < g->p.n; i++)
+			deliver_to(g, i, &g->buf);
+	}
+	*h = prev;
+	for (i = 0; i < g->p.n; i++)
+	{
+		send_i_hate_to(g, 0, 0, i);
+		send_i_hate_to(g, 3, 0, i);
+	}
+	pump(g, NULL);
+	for (i = 0; i < g->p.n; i++)
+	{
+		zz_replica_status st = status_of(g, i);
+
+		assert_int_equal(st.view, 1);
+		assert_int_equal(st.mode, ZZ_MODE_NORMAL);
+		assert_int_equal(st.last_executed, k);
+		assert_memory_equal(&st.history, h, sizeof(zz_digest));
+	}
+}
+
+/*
+ * A replica LOCAL-COMMITs a certificate of the view it is in, or one of an
+ * older view only for a prefix its next VIEW-CHANGE covers with evidence
+ * of its view (the new history it entered the view with).  In view 1, a
+ * valid view-0 CC for the history it holds: refused by a replica that
+ * holds no such evidence (its entered certificate taken away, as after a
+ * restart), taken by one that does; a view-1 CC is taken and becomes its
+ * max CC.  ZZ_BUG_CC_ANY_VIEW takes the old one without the evidence.
+ */
+static void
+test_cc_of_older_view_not_local_committed(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"};
+	zz_digest	h;
+	zz_spec_response m0,
+				m1;
+	zz_commit_cert cc0,
+				cc1;
+	zz_view_cert entered;
+	uint32_t	who[3] = {1, 2, 3};
+	size_t		lc;
+	uint64_t	rej;
+
+	cluster_to_view_1(g, &a, 1, &h);
+	spec_response_at(g, 2, 0, 1, &m0);
+	spec_response_at(g, 2, 1, 1, &m1);
+	cc_fill(g, &cc0, 0, 1, &h, &m0.reply_root, who, 3);
+	cc_fill(g, &cc1, 1, 1, &h, &m1.reply_root, who, 3);
+	entered = g->rr[2]->entered_cert;
+	assert_int_equal(entered.view, 1);
+	assert_int_equal(entered.seq, 1);
+
+	memset(&g->rr[2]->entered_cert, 0, sizeof(entered));
+	lc = local_commits_from(g, 2);
+	rej = zz_replica_get_stats(g->rr[2])->rejected;
+	commit_to(g, 2, CLIENT, a.ts, &cc0);
+	assert_int_equal(local_commits_from(g, 2), lc);
+	assert_int_equal(zz_replica_get_stats(g->rr[2])->rejected, rej + 1);
+	assert_false(g->rr[2]->has_cc);
+
+	/* the planted defect LOCAL-COMMITs it */
+	zz_replica_set_bugs(g->rr[2], ZZ_BUG_CC_ANY_VIEW);
+	commit_to(g, 2, CLIENT, a.ts, &cc0);
+	assert_int_equal(local_commits_from(g, 2), lc + 1);
+	zz_replica_set_bugs(g->rr[2], 0);
+	g->rr[2]->has_cc = false;
+
+	/* covered by the new history it entered view 1 with */
+	g->rr[2]->entered_cert = entered;
+	commit_to(g, 2, CLIENT, a.ts, &cc0);
+	assert_int_equal(local_commits_from(g, 2), lc + 2);
+
+	commit_to(g, 2, CLIENT, a.ts, &cc1);
+	assert_int_equal(local_commits_from(g, 2), lc + 3);
+	assert_true(g->rr[2]->has_cc);
+	assert_int_equal(g->rr[2]->max_cc.view, 1);
+	rig_free(g);
+}
+
+/*
+ * The max CC is ranked by (view, seq): a view-1 certificate for n = 1
+ * replaces a view-0 one for n = 2.  ZZ_BUG_MAX_CC_BY_SEQ keeps the old.
+ */
+static void
+test_max_cc_ranked_by_view_then_seq(void **state)
+{
+	for (int bug = 0; bug <= 1; bug++)
+	{
+		rig		   *g = rig_new(state);
+		rq			qs[2] = {{CLIENT, 1, "PUT x a1"}, {CLIENT + 1, 1, "PUT y a2"}};
+		zz_digest	h1,
+					h2;
+		zz_spec_response m;
+		zz_commit_cert cc;
+		uint32_t	who[3] = {1, 2, 3};
+
+		rig_add_peers(g);
+		encode_order(g, 0, 1, &(zz_digest) {{0}}, &qs[0], 1, T_NONE, &g->buf, &h1);
+		zz_replica_set_bugs(g->rr[2], bug ? ZZ_BUG_MAX_CC_BY_SEQ : 0);
+		cluster_to_view_1(g, qs, 2, &h2);
+
+		/* View 0's COMMITs were lost.  In view 1, a CC for n = 2: */
+		spec_response_at(g, 2, 1, 2, &m);
+		cc_fill(g, &cc, 1, 2, &h2, &m.reply_root, who, 3);
+		commit_to(g, 2, CLIENT + 1, 1, &cc);
+		assert_int_equal(g->rr[2]->max_cc.seq, 2);
+
+		/* Move the replica's max CC back to view 0 by hand, as if it had
+		 * kept a view-0 certificate for n = 2 through the view change. */
+		g->rr[2]->max_cc.view = 0;
+		spec_response_at(g, 2, 1, 1, &m);
+		cc_fill(g, &cc, 1, 1, &h1, &m.reply_root, who, 3);
+		commit_to(g, 2, CLIENT, 1, &cc);
+		if (bug)
+		{
+			assert_int_equal(g->rr[2]->max_cc.view, 0);
+			assert_int_equal(g->rr[2]->max_cc.seq, 2);
+		}
+		else
+		{
+			assert_int_equal(g->rr[2]->max_cc.view, 1);
+			assert_int_equal(g->rr[2]->max_cc.seq, 1);
+		}
+		rig_free(g);
+	}
+}
+
+/* Everything to or from R3 is lost (it is cut off). */
+static bool r3_cut;
+/* Everything R0 sends is lost (the test speaks for it). */
+static bool r0_muted;
+
+static bool
+drop_entered_cert_schedule(const sent_msg *m)
+{
+	if (r3_cut && (m->from == 3 || m->dest == 3))
+		return true;
+	if (r0_muted && m->from == 0)
+		return true;
+	/* R1's VIEW-CHANGE for view 2 never reaches the new primary R2. */
+	return !r3_cut && m->type == ZZ_MSG_VIEW_CHANGE && m->from == 1 && m->dest == 2;
+}
+
+/*
+ * The certificate of the view a replica entered is evidence of that view
+ * in its next VIEW-CHANGE, ranked above an older view's CC.
+ *
+ * View 0: R0 orders a at n = 1 to R1, R2; R3 is cut off.  View change to
+ * 1 among R0, R1, R2: G = a, and R0, R1, R2 enter view 1 with 2f+1
+ * VIEW-CONFIRMs.  View change to 2, primary R2, from the VIEW-CHANGEs of
+ * R0 (the test's: a stale-looking valid CC for b at n = 1 of view 0), R2
+ * (a, view 1, and its entered certificate) and R3 (nothing).  Slot 1: the
+ * entered certificate (view 1) outranks the CC (view 0), so G keeps a.
+ * Without it (ZZ_BUG_VC_NO_ENTERED_CERT at R2), a has one report of a
+ * view above 0 (< f+1) and the CC's b wins.
+ */
+static void
+test_entered_view_cert_outranks_older_cc(void **state)
+{
+	for (int bug = 0; bug <= 1; bug++)
+	{
+		rig		   *g = rig_new(state);
+		rq			a = {CLIENT, 1, "PUT x a"},
+					b = {CLIENT + 1, 1, "PUT x b"};
+		zz_digest	zero = {{0}},
+					h_a,
+					h_b,
+					R;
+		zz_buf		bbuf;
+		zz_order_req ob;
+		zz_view_change vc;
+		uint32_t	who[3] = {0, 1, 2};
+		uint32_t	i;
+		const sent_msg *s;
+		zz_view_change mine;
+
+		r3_cut = true;
+		r0_muted = false;
+		rig_add_peers(g);
+		encode_order(g, 0, 1, &zero, &a, 1, T_NONE, &g->buf, &h_a);
+		deliver_to(g, 1, &g->buf);
+		deliver_to(g, 2, &g->buf);
+		for (i = 0; i < 3; i++)
+		{
+			send_i_hate_to(g, 0, 0, i);
+			send_i_hate_to(g, 1, 0, i);
+		}
+		pump(g, drop_entered_cert_schedule);
+		for (i = 0; i < 3; i++)
+		{
+			assert_int_equal(status_of(g, i).view, 1);
+			assert_int_equal(status_of(g, i).mode, ZZ_MODE_NORMAL);
+		}
+		assert_int_equal(status_of(g, 3).view, 0);
+		assert_int_equal(g->rr[2]->entered_cert.view, 1);
+		assert_int_equal(g->rr[2]->entered_cert.seq, 1);
+		assert_true(g->rr[2]->entered_cert.count >= zz_quorum(&g->p));
+		zz_replica_set_bugs(g->rr[2], bug ? ZZ_BUG_VC_NO_ENTERED_CERT : 0);
+
+		/* R0 lies from now on: its VIEW-CHANGE is the test's. */
+		r3_cut = false;
+		r0_muted = true;
+		zz_buf_init(&bbuf);
+		encode_order(g, 0, 1, &zero, &b, 1, T_NONE, &bbuf, &h_b);
+		assert_int_equal(zz_decode_order_req(bbuf.data, bbuf.len, &ob), ZZ_OK);
+		memset(&R, 0x5a, sizeof(R));
+		memset(&vc, 0, sizeof(vc));
+		vc.new_view = 2;
+		vc.replica = 0;
+		vc.has_cc = 1;
+		cc_fill(g, &vc.cc, 0, 1, &h_b, &R, who, 3);
+		vc.n_entries = 1;
+		vc.entries = &ob;
+		vc.n_hate = 2;
+		for (i = 0; i < 2; i++)
+		{
+			vc.hate_replicas[i] = i;
+			zz_i_hate_signing_bytes(&g->sigbuf, 1, i);
+			assert_true(zz_sign(g->signer[i], g->sigbuf.data, g->sigbuf.len, &vc.hate_sigs[i]));
+		}
+		zz_view_change_signing_bytes(&g->sigbuf, &vc);
+		assert_true(zz_sign(g->signer[0], g->sigbuf.data, g->sigbuf.len, &vc.sig));
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_view_change(&g->buf, &vc));
+		deliver_to(g, 2, &g->buf);
+		zz_order_req_release(&ob);
+
+		/* I-HATE(1) from R0 and R1 reach R2 and R3: both ask for view 2. */
+		for (i = 2; i < g->p.n; i++)
+		{
+			send_i_hate_to(g, 0, 1, i);
+			send_i_hate_to(g, 1, 1, i);
+		}
+		pump(g, drop_entered_cert_schedule);
+		s = NULL;
+		for (size_t k = g->n_sent; k > 0 && s == NULL; k--)
+			if (g->sent[k - 1].from == 2 && g->sent[k - 1].type == ZZ_MSG_VIEW_CHANGE)
+				s = &g->sent[k - 1];
+		assert_non_null(s);
+		assert_int_equal(zz_decode_view_change(s->buf, s->len, &mine), ZZ_OK);
+		assert_int_equal(mine.entered.count, bug ? 0 : 3);
+		zz_view_change_release(&mine);
+
+		assert_int_equal(status_of(g, 2).view, 2);
+		assert_int_equal(status_of(g, 2).last_executed, 1);
+		{
+			zz_replica_status st2 = status_of(g, 2);
+
+			assert_memory_equal(&st2.history, bug ? &h_b : &h_a, sizeof(zz_digest));
+		}
+		zz_buf_free(&bbuf);
+		r0_muted = false;
+		rig_free(g);
+	}
+}
+
+/*
+ * A POM is two primary-signed ORDER-REQ headers for one (v, n) that
+ * differ.  Two of different sequence numbers prove nothing (every honest
+ * log has them): rejected, no I-HATE.  ZZ_BUG_POM_ANY_SEQ acts on it.
+ */
+static void
+test_pom_requires_same_view_and_seq(void **state)
+{
+	for (int c = 0; c < 3; c++)
+	{
+		rig		   *g = rig_new(state);
+		rq			a = {CLIENT, 1, "PUT x a"},
+					b = {CLIENT + 1, 1, "PUT x b"};
+		zz_digest	zero = {{0}},
+					h;
+		zz_order_req oa,
+					ob;
+		zz_buf		ba,
+					bb;
+		zz_pom		pom;
+
+		zz_buf_init(&ba);
+		zz_buf_init(&bb);
+		encode_order(g, 0, 1, &zero, &a, 1, T_NONE, &ba, &h);
+		/* c = 0: same (v, n), another batch; else n = 2 after a */
+		if (c == 0)
+			encode_order(g, 0, 1, &zero, &b, 1, T_NONE, &bb, NULL);
+		else
+			encode_order(g, 0, 2, &h, &b, 1, T_NONE, &bb, NULL);
+		assert_int_equal(zz_decode_order_req(ba.data, ba.len, &oa), ZZ_OK);
+		assert_int_equal(zz_decode_order_req(bb.data, bb.len, &ob), ZZ_OK);
+		pom.a = oa.hdr;
+		pom.b = ob.hdr;
+		if (c == 2)
+			zz_replica_set_bugs(g->r, ZZ_BUG_POM_ANY_SEQ);
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_pom(&g->buf, &pom));
+		deliver(g, &g->buf);
+		if (c == 1)
+		{
+			assert_int_equal(stats(g)->i_hates, 0);
+			assert_int_equal(stats(g)->rejected, 1);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_POM), 0);
+		}
+		else
+		{
+			assert_int_equal(stats(g)->i_hates, 1);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), g->p.n - 1);
+		}
+		zz_order_req_release(&oa);
+		zz_order_req_release(&ob);
+		zz_buf_free(&ba);
+		zz_buf_free(&bb);
+		rig_free(g);
+	}
+}
+
+/*
+ * An ORDER-REQ that arrives ahead of a hole is buffered unverified; when
+ * the hole fills it is checked like any other before it is applied: a bad
+ * primary signature or a bad request MAC keeps it out.
+ * ZZ_BUG_FILL_HOLE_NO_VERIFY applies it anyway.
+ */
+static void
+test_buffered_order_req_verified_when_applied(void **state)
+{
+	const unsigned tampers[2] = {T_FLIP_SIG, T_BAD_MAC};
+
+	for (int t = 0; t < 2; t++)
+		for (int bug = 0; bug <= 1; bug++)
+		{
+			rig		   *g = rig_new(state);
+			rq			a = {CLIENT, 1, "PUT x a"},
+						b = {CLIENT + 1, 1, "PUT x b"};
+			zz_digest	zero = {{0}},
+						h1;
+			zz_buf		b2;
+
+			zz_buf_init(&b2);
+			if (bug)
+				zz_replica_set_bugs(g->r, ZZ_BUG_FILL_HOLE_NO_VERIFY);
+			encode_order(g, 0, 1, &zero, &a, 1, T_NONE, &g->buf, &h1);
+			encode_order(g, 0, 2, &h1, &b, 1, tampers[t], &b2, NULL);
+			deliver(g, &b2);	/* early: buffered, a FILL-HOLE goes out */
+			assert_int_equal(status(g).max_seq, 0);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_FILL_HOLE), 1);
+			deliver(g, &g->buf);
+			assert_int_equal(status(g).last_executed, bug ? 2 : 1);
+			if (!bug)
+				assert_int_equal(stats(g)->rejected, 1);
+			zz_buf_free(&b2);
+			rig_free(g);
+		}
+}
+
+/*
+ * A STATE-REPLY is installed only if 2f+1 valid signatures certify the
+ * digest its state is checked against: the same reply with one signature
+ * spoiled is rejected.  ZZ_BUG_STATE_REPLY_NO_CERT installs it.
+ */
+static void
+test_state_reply_certificate_checked(void **state)
+{
+	for (int c = 0; c < 3; c++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp1,
+					cp2;
+		zz_state_request q;
+		zz_state_reply rep;
+		const sent_msg *s;
+		zz_buf		reply;
+		zz_replica *x;
+		uint32_t	k;
+
+		/* R2 reaches a certified checkpoint at 2 CP and serves it. */
+		stable_setup(g, &cp1);
+		assert_true(own_checkpoint(g, 2 * CP, &cp2));
+		memset(&q, 0, sizeof(q));
+		q.replica = 3;
+		q.seq = 2 * CP;
+		zz_state_request_signing_bytes(&g->sigbuf, &q);
+		assert_true(zz_sign(g->signer[3], g->sigbuf.data, g->sigbuf.len, &q.sig));
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_state_request(&g->buf, &q));
+		deliver(g, &g->buf);
+		s = last_sent(g, false, ZZ_MSG_STATE_REPLY);
+		assert_non_null(s);
+		zz_buf_init(&reply);
+		assert_true(zz_buf_append(&reply, s->buf, s->len));
+
+		/* R3, fresh, learns of the certificate and asks for the state. */
+		rig_start_replica(g, 3);
+		x = g->rr[3];
+		for (k = 0; k < 3; k++)
+		{
+			zz_checkpoint v = cp2;
+
+			v.replica = k;
+			zz_checkpoint_signing_bytes(&g->sigbuf, v.view, v.seq, &v.history, &v.state, k);
+			assert_true(zz_sign(g->signer[k], g->sigbuf.data, g->sigbuf.len, &v.sig));
+			zz_buf_reset(&g->buf);
+			assert_true(zz_encode_checkpoint(&g->buf, &v));
+			deliver_to(g, 3, &g->buf);
+		}
+		assert_int_equal(status_of(g, 3).mode, ZZ_MODE_STATE_TRANSFER);
+
+		if (c > 0)
+		{
+			/* one signature of the certificate spoiled, re-encoded */
+			zz_buf		bad;
+
+			assert_int_equal(zz_decode_state_reply(reply.data, reply.len, &rep), ZZ_OK);
+			rep.cp.sigs[1].b[9] ^= 0x20;
+			zz_buf_init(&bad);
+			assert_true(zz_encode_state_reply(&bad, &rep));
+			zz_buf_reset(&reply);
+			assert_true(zz_buf_append(&reply, bad.data, bad.len));
+			zz_buf_free(&bad);
+		}
+		if (c == 2)
+			zz_replica_set_bugs(x, ZZ_BUG_STATE_REPLY_NO_CERT);
+		deliver_to(g, 3, &reply);
+		if (c == 1)
+		{
+			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(zz_replica_get_stats(x)->transfers_rejected, 1);
+			assert_int_equal(status_of(g, 3).stable_seq, 0);
+		}
+		else
+		{
+			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_NORMAL);
+			assert_int_equal(status_of(g, 3).stable_seq, 2 * CP);
+		}
+		zz_buf_free(&reply);
+		rig_free(g);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * zz_replica_check: each invariant broken by hand is caught
+ * ------------------------------------------------------------------------ */
+
+/* A replica with a few executed batches, a CC and a clean bill of health. */
+static rig *
+check_setup(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_digest	R;
+	zz_sig		own;
+	zz_commit_cert cc;
+	uint64_t	ts = cc_setup(g, &R, &own);
+
+	cc_valid(g, &cc, &R, &own);
+	send_commit(g, CLIENT, ts, &cc);
+	assert_true(g->r->has_cc);
+	run_batches(g, 2);
+	assert_null(zz_replica_check(g->r));
+	return g;
+}
+
+/* The check names the broken invariant (a substring of its message). */
+static void
+assert_caught(rig *g, const char *what)
+{
+	const char *why = zz_replica_check(g->r);
+
+	if (why == NULL)
+		fail_msg("zz_replica_check did not catch: %s", what);
+	if (strstr(why, what) == NULL)
+		fail_msg("zz_replica_check caught \"%s\", expected \"%s\"", why, what);
+}
+
+static void
+test_check_catches_corrupt_history(void **state)
+{
+	rig		   *g = check_setup(state);
+
+	/* an entry the previous check already verified */
+	zz_entry_at(g->r, 2)->order->hdr.history.b[4] ^= 0x10;
+	assert_caught(g, "history chain broken at 2");
+	zz_entry_at(g->r, 2)->order->hdr.history.b[4] ^= 0x10;
+	assert_null(zz_replica_check(g->r));
+
+	/* request digests that no longer give the batch digest */
+	{
+		zz_entry   *e = zz_entry_at(g->r, 3);
+		zz_digest  *d = malloc(sizeof(zz_digest) * e->order->hdr.count);
+
+		assert_non_null(d);
+		memcpy(d, e->req_digests, sizeof(zz_digest) * e->order->hdr.count);
+		d[0].b[0] ^= 1;
+		free(e->req_digests);
+		e->req_digests = d;
+		assert_caught(g, "entry 3: batch digest does not match");
+		d[0].b[0] ^= 1;
+		assert_null(zz_replica_check(g->r));
+	}
+
+	/* h at the last executed */
+	g->r->exec_history.b[0] ^= 1;
+	assert_caught(g, "executed history is not h");
+	rig_free(g);
+}
+
+static void
+test_check_catches_broken_positions(void **state)
+{
+	rig		   *g = check_setup(state);
+	zz_seq		last = g->r->last_executed;
+
+	g->r->last_executed = g->r->max_seq + 1;
+	assert_caught(g, "positions out of order");
+	g->r->last_executed = last - 1;
+	assert_caught(g, "executed 1 submitted 1");
+	g->r->last_executed = last;
+	assert_null(zz_replica_check(g->r));
+
+	g->r->max_cc.seq = 0;
+	assert_caught(g, "max CC");
+	g->r->max_cc.seq = 1;
+	g->r->max_cc.history.b[2] ^= 4;
+	assert_caught(g, "max CC (0, 1) conflicts with the log");
+	rig_free(g);
+}
+
+static void
+test_check_catches_client_table_drift(void **state)
+{
+	rig		   *g = check_setup(state);
+	zz_client_rec *c = zz_client_lookup(g->r, CLIENT, false);
+
+	assert_non_null(c);
+	c->last_ts++;
+	assert_caught(g, "table says");
+	c->last_ts--;
+	c->last_seq = g->r->last_executed + 2;
+	assert_caught(g, "beyond");
+	rig_free(g);
+}
+
+/* A (client, t) executed twice, as ZZ_BUG_SKIP_DEDUP does. */
+static void
+test_check_catches_duplicate_execution(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			q = {CLIENT, 1, "ADD hits 1"};
+	zz_digest	h;
+
+	zz_replica_set_bugs(g->r, ZZ_BUG_SKIP_DEDUP);
+	encode_order(g, 0, 1, &g->hist, &q, 1, T_NONE, &g->buf, &h);
+	deliver(g, &g->buf);
+	assert_null(zz_replica_check(g->r));
+	encode_order(g, 0, 2, &h, &q, 1, T_NONE, &g->buf, &h);
+	deliver(g, &g->buf);
+	assert_int_equal(status(g).last_executed, 2);
+	assert_caught(g, "t=1 executed at 2 after t=1");
+	rig_free(g);
+}
+
+static void
+test_check_catches_mode_violations(void **state)
+{
+	rig		   *g = check_setup(state);
+
+	zz_entry_at(g->r, 3)->order->hdr.view = 1;
+	assert_caught(g, "above ours");
+	zz_entry_at(g->r, 3)->order->hdr.view = 0;
+	g->r->view = 1;				/* as if it entered view 1 keeping view-0 entries past G */
+	g->r->entered_cert.count = 3;
+	g->r->entered_cert.view = 1;
+	g->r->entered_cert.seq = 1;
+	g->r->entered_cert.history = zz_entry_at(g->r, 1)->order->hdr.history;
+	g->r->max_cc.view = 1;
+	assert_caught(g, "past the new history carries view 0");
+	g->r->view = 0;
+	g->r->entered_cert.count = 0;
+	g->r->max_cc.view = 0;
+	assert_null(zz_replica_check(g->r));
+	g->r->mode = ZZ_MODE_STATE_TRANSFER;
+	g->r->transfer_seq = g->r->stable_seq;
+	assert_caught(g, "not above the stable checkpoint");
+	g->r->mode = ZZ_MODE_NORMAL;
+	rig_free(g);
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define BOTH(fn) \
@@ -2157,6 +2810,17 @@ main(void)
 		BOTH(test_retransmitted_request_gets_cached_reply),
 		BOTH(test_stale_cc_from_old_view_does_not_hate_new_primary),
 		BOTH(test_rollback_below_max_cc_drops_it),
+		BOTH(test_cc_of_older_view_not_local_committed),
+		BOTH(test_max_cc_ranked_by_view_then_seq),
+		BOTH(test_entered_view_cert_outranks_older_cc),
+		BOTH(test_pom_requires_same_view_and_seq),
+		BOTH(test_buffered_order_req_verified_when_applied),
+		BOTH(test_state_reply_certificate_checked),
+		BOTH(test_check_catches_corrupt_history),
+		BOTH(test_check_catches_broken_positions),
+		BOTH(test_check_catches_client_table_drift),
+		BOTH(test_check_catches_duplicate_execution),
+		BOTH(test_check_catches_mode_violations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
