@@ -928,6 +928,8 @@ zz_violation_name(unsigned kind_bit)
 			return "step-rule";
 		case ZZ_V_RECOVERY:
 			return "recovery";
+		case ZZ_V_INVARIANT:
+			return "invariant";
 	}
 	return "violation";
 }

@@ -831,7 +831,7 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 		if (a != NULL && (!violation_kind(a, &c->vkind) || i + 2 != tk->n))
 		{
 			*err = "unknown violation kind (agreement, history-chain, validity, "
-				"exactly-once, liveness, checkpoint, step-limit, step-rule, recovery)";
+				"exactly-once, liveness, checkpoint, step-limit, step-rule, recovery, invariant)";
 			return false;
 		}
 		return true;

@@ -1150,6 +1150,19 @@ inspect_replica(zz_sim *s, sim_node *nd)
 	zz_replica_get_status(nd->replica, &st);
 
 	/*
+	 * The replica's own invariants (zz_replica_check), after every step of
+	 * a correct one.  Test builds assert them inside the core too, except
+	 * in a replica with a planted bug: there the simulator reports them.
+	 */
+	if (!nd->byzantine)
+	{
+		const char *why = zz_replica_check(nd->replica);
+
+		if (why != NULL)
+			zz_checker_fail(s->ck, ZZ_V_INVARIANT, "correct replica R%u: %s", nd->id, why);
+	}
+
+	/*
 	 * A correct primary never signs two ORDER-REQs for one (v, n): a
 	 * correct replica that accepts a proof of misbehaviour against one was
 	 * fooled (a POM of two different n, say).
