@@ -278,22 +278,28 @@ write_scenario(const xp_sched *s, const char *bug, unsigned vkind, bool file_mod
 					lo += snprintf(list + lo, sizeof(list) - lo, "%sR%u", lo ? "," : "", i);
 			add(buf, cap, &o, "hold COMMIT to %s view %d as c%d\n", list, v, v);
 		}
-		for (int q = 0; q < r->nreq; q++)
+		if (r->nreq > 2)
 		{
-			uint32_t	c = client < 4 ? client : 3;
-
-			if (client >= 4)
+			/* a burst: C0, one request after the other, then quiet */
+			for (int q = 0; q < r->nreq; q++)
 			{
-				/* a burst: C3 again, one after the other */
-				add(buf, cap, &o, "wait complete C3 t=%u within 200ms\n", client - 3);
+				if (q > 0)
+					add(buf, cap, &o, "await complete C0 t=%d within 200ms\n", q);
+				add(buf, cap, &o, "submit C0 PUT k r%d_%d\nrun 5ms\n", v, q);
 			}
-			add(buf, cap, &o, "submit C%u PUT k r%d_%d\n", c, v, q);
-			add(buf, cap, &o, "run 1ms\n");
-			if (client < 4)
-				add(buf, cap, &o, "drop REQUEST from C%u as q%u\n", c, c);
-			add(buf, cap, &o, "run 4ms\n");
-			client++;
+			add(buf, cap, &o, "drop REQUEST from C0 as q0\n");
+			client = 1;
 		}
+		else
+			for (int q = 0; q < r->nreq; q++)
+			{
+				/* one client per request (C0..C4), quiet once it has sent it */
+				add(buf, cap, &o, "submit C%u PUT k r%d_%d\n", client, v, q);
+				add(buf, cap, &o, "run 1ms\n");
+				add(buf, cap, &o, "drop REQUEST from C%u as q%u\n", client, client);
+				add(buf, cap, &o, "run 4ms\n");
+				client++;
+			}
 		add(buf, cap, &o, "run 10ms\n");
 	}
 	if (!file_mode)
@@ -340,6 +346,12 @@ run_sched(xp_search *x, const xp_sched *s, xp_outcome *out)
 		/* The explorer's own mistake: say so loudly. */
 		fprintf(stderr, "zyzzyva-sim: explorer wrote a malformed scenario: %s\n%s",
 				res.message, text);
+		abort();
+	}
+	if (res.status == ZZ_SCENARIO_FAIL && res.violations == 0)
+	{
+		/* The explorer's own mistake too: a step that cannot be taken. */
+		fprintf(stderr, "zyzzyva-sim: explorer schedule did not run: %s\n%s", res.message, text);
 		abort();
 	}
 	memset(out, 0, sizeof(*out));
@@ -634,8 +646,11 @@ visit(xp_search *x, const xp_sched *s)
 		nd->expanded = false;
 	}
 	if (!x->o->quiet && x->next_index % 1000 == 0)
+	{
 		printf("  %llu schedules, %llu worlds, %.0fs\n", (unsigned long long) x->next_index,
 			   (unsigned long long) x->seen_n, elapsed(x));
+		fflush(stdout);
+	}
 }
 
 /* Every round 0, smallest first. */
