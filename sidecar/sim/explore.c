@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,7 +111,14 @@ typedef struct xp_search
 	size_t		nnodes;
 	size_t		nodes_cap;
 	bool		stop;
+
+	/* The new worlds of the expansion under way: only the best few go on. */
+	xp_node    *kids;
+	size_t		nkids;
+	size_t		kids_cap;
 } xp_search;
+
+#define XP_KIDS_KEPT	4		/* children of one world the search may extend */
 
 static uint32_t
 primary_of(uint32_t f, uint32_t view)
@@ -628,22 +636,21 @@ visit(xp_search *x, const xp_sched *s)
 		return;
 	}
 	x->res->passed++;
-	if (s->n < XP_MAX_VIEWS && seen_add(x, out.hash))
+	/* One-view forgeries (POMs, ORDER-REQs, STATE-REPLYs) are not extended. */
+	if (s->n < XP_MAX_VIEWS && s->beh <= BEH_EQUIVOCATE && seen_add(x, out.hash))
 	{
-		xp_node    *nd;
-
-		if (x->nnodes == x->nodes_cap)
+		if (x->nkids == x->kids_cap)
 		{
-			x->nodes_cap = x->nodes_cap ? 2 * x->nodes_cap : 1024;
-			x->nodes = realloc(x->nodes, x->nodes_cap * sizeof(xp_node));
-			if (x->nodes == NULL)
+			x->kids_cap = x->kids_cap ? 2 * x->kids_cap : 256;
+			x->kids = realloc(x->kids, x->kids_cap * sizeof(xp_node));
+			if (x->kids == NULL)
 				abort();
 		}
-		nd = &x->nodes[x->nnodes++];
-		nd->s = *s;
-		nd->score = out.score;
-		nd->index = index;
-		nd->expanded = false;
+		x->kids[x->nkids].s = *s;
+		x->kids[x->nkids].score = out.score;
+		x->kids[x->nkids].index = index;
+		x->kids[x->nkids].expanded = false;
+		x->nkids++;
 	}
 	if (!x->o->quiet && x->next_index % 1000 == 0)
 	{
@@ -651,6 +658,40 @@ visit(xp_search *x, const xp_sched *s)
 			   (unsigned long long) x->seen_n, elapsed(x));
 		fflush(stdout);
 	}
+}
+
+static int
+cmp_kids(const void *a, const void *b)
+{
+	const xp_node *x = a,
+			   *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * The new worlds of one expansion join the frontier: all of them after
+ * the first round, else the keep most unsettled (so that one rich world
+ * does not flood the search with its siblings).
+ */
+static void
+push_kids(xp_search *x, size_t keep)
+{
+	qsort(x->kids, x->nkids, sizeof(xp_node), cmp_kids);
+	for (size_t i = 0; i < x->nkids && i < keep; i++)
+	{
+		if (x->nnodes == x->nodes_cap)
+		{
+			x->nodes_cap = x->nodes_cap ? 2 * x->nodes_cap : 1024;
+			x->nodes = realloc(x->nodes, x->nodes_cap * sizeof(xp_node));
+			if (x->nodes == NULL)
+				abort();
+		}
+		x->nodes[x->nnodes++] = x->kids[i];
+	}
+	x->nkids = 0;
 }
 
 /* Every round 0, smallest first. */
@@ -858,6 +899,7 @@ zz_explore(const zz_explore_opts *opts, zz_explore_result *res)
 	if (opts->f == 1)
 	{
 		first_rounds(&x);
+		push_kids(&x, SIZE_MAX);
 		while (!x.stop)
 		{
 			xp_node    *nd = best_node(&x);
@@ -868,6 +910,7 @@ zz_explore(const zz_explore_opts *opts, zz_explore_result *res)
 			nd->expanded = true;
 			s = nd->s;
 			extend(&x, &s);
+			push_kids(&x, XP_KIDS_KEPT);
 		}
 	}
 	else
@@ -878,5 +921,6 @@ zz_explore(const zz_explore_opts *opts, zz_explore_result *res)
 	free(x.resume);
 	free(x.seen);
 	free(x.nodes);
+	free(x.kids);
 	return true;
 }

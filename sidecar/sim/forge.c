@@ -166,6 +166,17 @@ zz_forger_config(const zz_forger *fg)
 	return &fg->cfg;
 }
 
+uint64_t
+zz_forger_cc_views(const zz_forger *fg)
+{
+	uint64_t	v = 0;
+
+	for (uint32_t i = 0; i < fg->nccs; i++)
+		if (fg->ccs[i].view < 64)
+			v |= 1ULL << fg->ccs[i].view;
+	return v;
+}
+
 void
 zz_forger_free(zz_forger *fg)
 {

@@ -155,6 +155,9 @@ extern void zz_forger_free(zz_forger *fg);
 extern void zz_forger_configure(zz_forger *fg, const zz_forge_config *cfg);
 extern const zz_forge_config *zz_forger_config(const zz_forger *fg);
 
+/* The views of the commit certificates it keeps, a bit each (views 0..63). */
+extern uint64_t zz_forger_cc_views(const zz_forger *fg);
+
 extern const char *zz_forge_mode_name(zz_forge_mode m);
 extern const char *zz_vc_lie_name(zz_vc_lie l);
 

@@ -2030,6 +2030,14 @@ snapshot(sc_run *r)
 		v[7] = rp->stable_seq;
 		h = mix(h, v, sizeof(v));
 		h = mix(h, rp->exec_history.b, 8);
+		if (s->nodes[i].forger != NULL)
+		{
+			/* certificates of several views to choose its lies from */
+			uint64_t	cv = zz_forger_cc_views(s->nodes[i].forger);
+
+			h = mix(h, &cv, sizeof(cv));
+			score += 3 * (uint32_t) __builtin_popcountll(cv);
+		}
 		if (s->nodes[i].byzantine)
 			continue;
 		if (rp->has_cc && rp->max_cc.view < rp->view)
@@ -2045,7 +2053,7 @@ snapshot(sc_run *r)
 		if (zz_replica_get_stats(rp)->rollbacks > 0)
 			score++;
 	}
-	score += nhist > 1 ? 2 * (nhist - 1) : 0;
+	score += nhist > 1 ? nhist - 1 : 0;
 	for (uint32_t i = 0; i < s->k; i++)
 	{
 		uint64_t	v[2];
