@@ -166,6 +166,48 @@ zz_forger_config(const zz_forger *fg)
 	return &fg->cfg;
 }
 
+bool
+zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out)
+{
+	zz_view_change m;
+	const uint8_t *raw = NULL;
+	size_t		len = 0;
+	zz_view		best = 0;
+	bool		mine = false,
+				ok;
+
+	for (int k = 0; k < FG_VC_VIEWS; k++)
+		if (fg->vcs[k].raw[fg->id] != NULL && (raw == NULL || fg->vcs[k].view > best))
+		{
+			raw = fg->vcs[k].raw[fg->id];
+			len = fg->vcs[k].len[fg->id];
+			best = fg->vcs[k].view;
+		}
+	if (raw == NULL || v == 0 || zz_decode_view_change(raw, len, &m) != ZZ_OK)
+		return false;
+	m.new_view = v;
+	for (uint32_t i = 0; i < m.n_hate; i++)
+		if (m.hate_replicas[i] == fg->id)
+		{
+			zz_i_hate_signing_bytes(&fg->sb, v - 1, fg->id);
+			zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.hate_sigs[i]);
+			mine = true;
+		}
+	if (!mine && m.n_hate < ZZ_MAX_N)
+	{
+		m.hate_replicas[m.n_hate] = fg->id;
+		zz_i_hate_signing_bytes(&fg->sb, v - 1, fg->id);
+		zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.hate_sigs[m.n_hate]);
+		m.n_hate++;
+	}
+	zz_view_change_signing_bytes(&fg->sb, &m);
+	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
+	zz_buf_reset(out);
+	ok = zz_encode_view_change(out, &m);
+	zz_view_change_release(&m);
+	return ok;
+}
+
 uint64_t
 zz_forger_cc_views(const zz_forger *fg)
 {

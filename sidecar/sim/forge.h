@@ -31,6 +31,7 @@
 #define ZZ_SIM_FORGE_H
 
 #include "crypto.h"
+#include "message.h"
 #include "rng.h"
 #include "types.h"
 
@@ -154,6 +155,14 @@ extern void zz_forger_free(zz_forger *fg);
 /* Change behaviour mid-run (scenarios; a crashed primary's peers calm down). */
 extern void zz_forger_configure(zz_forger *fg, const zz_forge_config *cfg);
 extern const zz_forge_config *zz_forger_config(const zz_forger *fg);
+
+/*
+ * A VIEW-CHANGE for view v that nobody asked for: its latest one, with the
+ * new view changed to v, its own I-HATE for v-1 signed and the others'
+ * proofs kept as they were, re-signed.  Short of f others hating v-1 it
+ * cannot be valid.  False if it has sent no VIEW-CHANGE yet.
+ */
+extern bool zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out);
 
 /* The views of the commit certificates it keeps, a bit each (views 0..63). */
 extern uint64_t zz_forger_cc_views(const zz_forger *fg);

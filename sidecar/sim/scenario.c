@@ -1447,14 +1447,16 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 	else if (strcmp(w, "inject") == 0)
 	{
 		c.kind = SC_INJECT;
+		c.num = strcmp(tk.n > 2 ? tk.t[2] : "", "VIEW-CHANGE") == 0;
 		if (tk.n < 5 || !parse_node(r, tk.t[1], true, &c.node) ||
-			(strcmp(tk.t[2], "I-HATE") != 0 && strcmp(tk.t[2], "I-HATE-THE-PRIMARY") != 0) ||
+			(strcmp(tk.t[2], "I-HATE") != 0 && strcmp(tk.t[2], "I-HATE-THE-PRIMARY") != 0 &&
+			 !c.num) ||
 			strcmp(tk.t[3], "view") != 0 || !parse_u64(tk.t[4], &c.view) ||
 			(tk.n != 5 && (tk.n != 7 || strcmp(tk.t[5], "to") != 0 ||
 						   !parse_nodes(r, tk.t[6], &c.to) || c.to == 0 ||
 						   (c.to >> (3 * r->f + 1)) != 0)))
 		{
-			*err = "expected: inject R<i> I-HATE view V [to REPLICAS]";
+			*err = "expected: inject R<i> I-HATE|VIEW-CHANGE view V [to REPLICAS]";
 			return false;
 		}
 	}
@@ -2488,14 +2490,27 @@ run_cmd(sc_run *r, const sc_cmd *c)
 						 c->node);
 					return false;
 				}
-				memset(&ih, 0, sizeof(ih));
-				ih.view = c->view;
-				ih.replica = c->node;
 				zz_buf_init(&b);
-				zz_i_hate_signing_bytes(&b, ih.view, ih.replica);
-				zz_sign(nd->crypto, b.data, b.len, &ih.sig);
-				zz_buf_reset(&b);
-				zz_encode_i_hate(&b, &ih);
+				if (c->num)
+				{
+					if (!zz_forger_view_change_for(nd->forger, c->view, &b))
+					{
+						zz_buf_free(&b);
+						fail(r, ZZ_SCENARIO_FAIL, c->line,
+							 "R%u has sent no VIEW-CHANGE to build one from", c->node);
+						return false;
+					}
+				}
+				else
+				{
+					memset(&ih, 0, sizeof(ih));
+					ih.view = c->view;
+					ih.replica = c->node;
+					zz_i_hate_signing_bytes(&b, ih.view, ih.replica);
+					zz_sign(nd->crypto, b.data, b.len, &ih.sig);
+					zz_buf_reset(&b);
+					zz_encode_i_hate(&b, &ih);
+				}
 				for (uint32_t to = 0; to < s->n; to++)
 					if (to != c->node && (c->to == 0 || (c->to & (1u << to))))
 						sim_queue(s, c->node, to, b.data, b.len, r->lat_lo);
