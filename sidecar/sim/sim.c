@@ -758,7 +758,12 @@ count_cast(zz_sim *s, const zz_forge_config *fc, uint32_t lie_ppm)
 	st->cast_lie_cp += fc->lie_checkpoints;
 	st->cast_vc_withhold += fc->vc_lie == ZZ_VC_WITHHOLD;
 	st->cast_vc_stale += fc->vc_lie == ZZ_VC_STALE_CC;
-	st->cast_vc_forged += fc->vc_lie == ZZ_VC_FORGED_CC;
+	st->cast_vc_forged += fc->vc_lie == ZZ_VC_FORGED_CC || fc->vc_lie == ZZ_VC_DUP_SIGNER_CC ||
+		fc->vc_lie == ZZ_VC_WRONG_VIEW_CC;
+	st->cast_pom_any_seq += fc->pom_any_seq;
+	st->cast_forge_ahead += fc->forge_ahead;
+	st->cast_state_lie += fc->state_lie;
+	st->cast_nv_split += fc->nv_victims != 0;
 }
 
 /*
@@ -911,6 +916,17 @@ random_forge(zz_sim *s, uint32_t id, zz_forge_config *fc, uint32_t *lie_ppm)
 	}
 	if (zz_rng_below(&s->rng, 5) == 0)
 		fc->replay_ppm = (uint32_t) zz_rng_range(&s->rng, 5000, 50000);
+
+	/* Message-level forgeries (forge.h), each now and then. */
+	fc->pom_any_seq = zz_rng_below(&s->rng, 6) == 0;
+	fc->forge_ahead = zz_rng_below(&s->rng, 6) == 0;
+	fc->ahead_sig = zz_rng_below(&s->rng, 2) ? ZZ_FORGE_SIG_BAD : ZZ_FORGE_SIG_OWN;
+	fc->state_lie = zz_rng_below(&s->rng, 6) == 0;
+	if (zz_rng_below(&s->rng, 6) == 0)
+	{
+		fc->nv_victims = (uint32_t) zz_rng_next(&s->rng) & ((1u << s->n) - 1) & ~(1u << id);
+		fc->nv_exclude = (uint32_t) zz_rng_below(&s->rng, s->n);
+	}
 }
 
 /* The planted bugs' fixed scenarios: replica 0 forges, as each plant needs. */

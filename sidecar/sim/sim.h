@@ -101,7 +101,11 @@ typedef struct zz_sim_stats
 	uint64_t	cast_lie_cp;
 	uint64_t	cast_vc_withhold;
 	uint64_t	cast_vc_stale;
-	uint64_t	cast_vc_forged;
+	uint64_t	cast_vc_forged;	/* forged, duplicate-signer or wrong-view CC */
+	uint64_t	cast_pom_any_seq;	/* crafted POMs of two sequence numbers */
+	uint64_t	cast_forge_ahead;	/* backup-built ORDER-REQs */
+	uint64_t	cast_state_lie; /* STATE-REPLYs with a changed table */
+	uint64_t	cast_nv_split;	/* different NEW-VIEWs to different replicas */
 	uint64_t	cast_never_commit;
 	uint64_t	cast_reuse_ts;
 	uint64_t	cast_bad_cc;
