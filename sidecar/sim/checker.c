@@ -533,6 +533,14 @@ zz_checker_executed(zz_checker *ck, uint32_t replica, zz_seq seq, uint32_t clien
 	rep = &ck->reps[replica];
 	if ((rs = rseq_at(rep, seq)) == NULL)
 		return;
+	/* Only what a correct client sent: MACs make anything else detectable. */
+	if (client < ck->nclients && !ck->clients[client].faulty && ck->clients[client].ts > 0 &&
+		ts > ck->clients[client].ts)
+		zz_checker_fail(ck, ZZ_V_VALIDITY,
+						"correct replica %u executed client %u t=%llu at seq %llu, "
+						"which that client never sent (it is at t=%llu)", replica, client,
+						(unsigned long long) ts, (unsigned long long) seq,
+						(unsigned long long) ck->clients[client].ts);
 	if (map_get(&rep->live, ck_key(client, ts), &prev))
 		zz_checker_fail(ck, ZZ_V_EXACTLY_ONCE,
 						"correct replica %u executed client %u t=%llu at seq %llu "
@@ -920,6 +928,8 @@ zz_violation_name(unsigned kind_bit)
 			return "step-rule";
 		case ZZ_V_RECOVERY:
 			return "recovery";
+		case ZZ_V_INVARIANT:
+			return "invariant";
 	}
 	return "violation";
 }

@@ -15,6 +15,7 @@
  * saw in COMMITs and VIEW-CHANGEs, so that a stale certificate can be
  * presented together with the entries that make it look legitimate.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,7 @@
 #define FG_MAX_CCS		128		/* certificates kept (the oldest stay) */
 #define FG_REPLAY_RING	16		/* sent messages kept for replaying */
 #define FG_MAX_SEQ		(1u << 20)
+#define FG_VC_VIEWS		8		/* VIEW-CHANGEs kept for the latest views */
 
 /* What the victims were sent at one seq of the fork view. */
 typedef struct fg_slot
@@ -71,6 +73,17 @@ struct zz_forger
 	fg_sent		ring[FG_REPLAY_RING];
 	uint32_t	ring_next;
 
+	/* Message-level forgeries (forge.h). */
+	zz_view		pom_view;		/* the view a crafted POM went out in (+1) */
+	zz_seq		ahead_last;		/* the last n+1 forged ahead */
+	zz_view		ahead_view;
+	struct
+	{
+		zz_view		view;
+		uint8_t    *raw[ZZ_MAX_N];	/* VIEW-CHANGE bytes by sender */
+		size_t		len[ZZ_MAX_N];
+	}			vcs[FG_VC_VIEWS];
+
 	zz_buf		out;
 	zz_buf		sb;
 };
@@ -107,6 +120,10 @@ zz_vc_lie_name(zz_vc_lie l)
 			return "stale-cc";
 		case ZZ_VC_FORGED_CC:
 			return "forged-cc";
+		case ZZ_VC_DUP_SIGNER_CC:
+			return "dup-signer-cc";
+		case ZZ_VC_WRONG_VIEW_CC:
+			return "wrong-view-cc";
 	}
 	return "?";
 }
@@ -149,6 +166,59 @@ zz_forger_config(const zz_forger *fg)
 	return &fg->cfg;
 }
 
+bool
+zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out)
+{
+	zz_view_change m;
+	const uint8_t *raw = NULL;
+	size_t		len = 0;
+	zz_view		best = 0;
+	bool		mine = false,
+				ok;
+
+	for (int k = 0; k < FG_VC_VIEWS; k++)
+		if (fg->vcs[k].raw[fg->id] != NULL && (raw == NULL || fg->vcs[k].view > best))
+		{
+			raw = fg->vcs[k].raw[fg->id];
+			len = fg->vcs[k].len[fg->id];
+			best = fg->vcs[k].view;
+		}
+	if (raw == NULL || v == 0 || zz_decode_view_change(raw, len, &m) != ZZ_OK)
+		return false;
+	m.new_view = v;
+	for (uint32_t i = 0; i < m.n_hate; i++)
+		if (m.hate_replicas[i] == fg->id)
+		{
+			zz_i_hate_signing_bytes(&fg->sb, v - 1, fg->id);
+			zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.hate_sigs[i]);
+			mine = true;
+		}
+	if (!mine && m.n_hate < ZZ_MAX_N)
+	{
+		m.hate_replicas[m.n_hate] = fg->id;
+		zz_i_hate_signing_bytes(&fg->sb, v - 1, fg->id);
+		zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.hate_sigs[m.n_hate]);
+		m.n_hate++;
+	}
+	zz_view_change_signing_bytes(&fg->sb, &m);
+	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
+	zz_buf_reset(out);
+	ok = zz_encode_view_change(out, &m);
+	zz_view_change_release(&m);
+	return ok;
+}
+
+uint64_t
+zz_forger_cc_views(const zz_forger *fg)
+{
+	uint64_t	v = 0;
+
+	for (uint32_t i = 0; i < fg->nccs; i++)
+		if (fg->ccs[i].view < 64)
+			v |= 1ULL << fg->ccs[i].view;
+	return v;
+}
+
 void
 zz_forger_free(zz_forger *fg)
 {
@@ -164,6 +234,9 @@ zz_forger_free(zz_forger *fg)
 	free(fg->ccs);
 	for (int i = 0; i < FG_REPLAY_RING; i++)
 		free(fg->ring[i].bytes);
+	for (int v = 0; v < FG_VC_VIEWS; v++)
+		for (int i = 0; i < ZZ_MAX_N; i++)
+			free(fg->vcs[v].raw[i]);
 	if (fg->old)
 		zz_order_req_free(fg->old);
 	zz_buf_free(&fg->out);
@@ -265,17 +338,43 @@ log_view_change(zz_forger *fg, const zz_view_change *m)
 		log_order_req(fg, &m->entries[i]);
 }
 
+/* Keep the raw bytes of a VIEW-CHANGE for a later NEW-VIEW of our own. */
+static void
+keep_vc_bytes(zz_forger *fg, const zz_view_change *m, const uint8_t *buf, size_t len)
+{
+	int			slot = (int) (m->new_view % FG_VC_VIEWS);
+
+	if (m->replica >= ZZ_MAX_N)
+		return;
+	if (fg->vcs[slot].view != m->new_view)
+	{
+		for (int i = 0; i < ZZ_MAX_N; i++)
+		{
+			free(fg->vcs[slot].raw[i]);
+			fg->vcs[slot].raw[i] = NULL;
+		}
+		fg->vcs[slot].view = m->new_view;
+	}
+	if (fg->vcs[slot].raw[m->replica] != NULL)
+		return;
+	fg->vcs[slot].raw[m->replica] = dup_bytes(buf, len, &fg->vcs[slot].len[m->replica]);
+}
+
+static int	forge_on_order_req(zz_forger *fg, const zz_order_req *m, zz_forge_msg *out);
+
 /*
- * What the faulty replica receives: ORDER-REQs, and the certificates in
- * COMMITs and VIEW-CHANGEs.
+ * What the faulty replica receives: ORDER-REQs, the certificates in
+ * COMMITs and VIEW-CHANGEs, VIEW-CHANGEs themselves; and what it forges in
+ * answer.
  */
-void
-zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len)
+int
+zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len, zz_forge_msg *out)
 {
 	zz_msg_type t;
+	int			nout = 0;
 
 	if (zz_msg_peek_type(buf, len, &t) != ZZ_OK)
-		return;
+		return 0;
 	if (t == ZZ_MSG_ORDER_REQ)
 	{
 		zz_order_req m;
@@ -283,6 +382,7 @@ zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len)
 		if (zz_decode_order_req(buf, len, &m) == ZZ_OK)
 		{
 			log_order_req(fg, &m);
+			nout = forge_on_order_req(fg, &m, out);
 			zz_order_req_release(&m);
 		}
 	}
@@ -300,9 +400,11 @@ zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len)
 		if (zz_decode_view_change(buf, len, &m) == ZZ_OK)
 		{
 			log_view_change(fg, &m);
+			keep_vc_bytes(fg, &m, buf, len);
 			zz_view_change_release(&m);
 		}
 	}
+	return nout;
 }
 
 /* ------------------------------------------------ the equivocating primary */
@@ -519,7 +621,8 @@ pick_stale_cc(zz_forger *fg, const zz_view_change *m)
 		}
 		if (m->has_cc && c->view == m->cc.view && c->seq == m->cc.seq)
 			continue;			/* that is the honest one */
-		if (best == NULL || c->view < best->view ||
+		if (best == NULL ||
+			(fg->cfg.stale_newest ? c->view > best->view : c->view < best->view) ||
 			(c->view == best->view && c->seq > best->seq))
 			best = c;
 	}
@@ -553,6 +656,9 @@ lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 				lie.n_entries = (uint32_t) keep;
 				if (lie.has_cc && lie.cc.seq > m->cp.seq + keep)
 					lie.has_cc = 0;
+				/* A checkpoint certificate above what it shows goes too. */
+				if (lie.cert.count > 0 && lie.cert.seq > m->cp.seq + keep)
+					memset(&lie.cert, 0, sizeof(lie.cert));
 				break;
 			}
 		case ZZ_VC_STALE_CC:
@@ -620,6 +726,51 @@ lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 				lie.cc.count = (uint8_t) (2 * fg->p.f + 1);
 				break;
 			}
+		case ZZ_VC_DUP_SIGNER_CC:
+			{
+				/* Its own valid signature 2f+1 times, under its own id. */
+				const zz_order_req *e;
+				zz_cc_entry mine;
+
+				if (m->n_entries == 0)
+					return false;
+				e = &m->entries[m->n_entries - 1];
+				memset(&lie.cc, 0, sizeof(lie.cc));
+				lie.has_cc = 1;
+				lie.cc.view = e->hdr.view;
+				lie.cc.seq = e->hdr.seq;
+				lie.cc.history = e->hdr.history;
+				memset(&mine, 0, sizeof(mine));
+				mine.replica = fg->id;
+				zz_response_core_signing_bytes(&fg->sb, e->hdr.view, e->hdr.seq,
+											   &e->hdr.history, &mine.reply_root);
+				zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &mine.sig);
+				for (uint32_t i = 0; i < 2 * fg->p.f + 1; i++)
+					lie.cc.entries[i] = mine;
+				lie.cc.count = (uint8_t) (2 * fg->p.f + 1);
+				break;
+			}
+		case ZZ_VC_WRONG_VIEW_CC:
+			{
+				/* Its real certificate, relabelled with the latest view. */
+				if (!m->has_cc || m->cc.view + 1 >= m->new_view)
+					return false;
+				lie.cc.view = m->new_view - 1;
+				break;
+			}
+	}
+	/*
+	 * A checkpoint certificate must sit on an entry the message shows, or
+	 * the whole VIEW-CHANGE is invalid: keep it only where it still does.
+	 */
+	if (lie.cert.count > 0)
+	{
+		const zz_order_req *ce = lie.cert.seq > lie.cp.seq &&
+			lie.cert.seq - lie.cp.seq <= lie.n_entries ?
+			&lie.entries[lie.cert.seq - lie.cp.seq - 1] : NULL;
+
+		if (ce == NULL || !zz_digest_eq(&ce->hdr.history, &lie.cert.history))
+			memset(&lie.cert, 0, sizeof(lie.cert));
 	}
 	zz_view_change_signing_bytes(&fg->sb, &lie);
 	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &lie.sig);
@@ -675,6 +826,179 @@ rewrite_new_view(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
 	}
 	zz_new_view_release(&m);
 	zz_buf_free(&lie);
+	return res;
+}
+
+/* ------------------------------------------- message-level forgeries */
+
+/* A message for every replica but the faulty one and, if given, skip. */
+static void
+emit(zz_forger *fg, zz_forge_msg *out, int *n, const zz_buf *b, int64_t skip)
+{
+	uint32_t	to = ((1u << fg->p.n) - 1) & ~(1u << fg->id);
+
+	if (skip >= 0)
+		to &= ~(1u << skip);
+	if (*n >= ZZ_FORGE_MAX_MSGS || to == 0)
+		return;
+	out[*n].to = to;
+	out[*n].buf = dup_bytes(b->data, b->len, &out[*n].len);
+	(*n)++;
+}
+
+/*
+ * On an ORDER-REQ from the primary: a POM of two of its ORDER-REQs with
+ * different n, and a backup-built ORDER-REQ for n+1 (forge.h).
+ */
+static int
+forge_on_order_req(zz_forger *fg, const zz_order_req *m, zz_forge_msg *out)
+{
+	uint32_t	primary = zz_primary_of(&fg->p, m->hdr.view);
+	int			n = 0;
+
+	if (primary == fg->id || m->hdr.seq == 0)
+		return 0;
+	if (fg->cfg.pom_any_seq && fg->pom_view != m->hdr.view + 1)
+	{
+		const zz_order_req *other = NULL;
+
+		for (zz_seq q = m->hdr.seq - 1; q >= 1 && q + 64 > m->hdr.seq && other == NULL; q--)
+			for (int i = 0; q < fg->nlog && i < fg->log[q].n; i++)
+				if (fg->log[q].v[i]->hdr.view == m->hdr.view)
+				{
+					other = fg->log[q].v[i];
+					break;
+				}
+		if (other != NULL)
+		{
+			zz_pom		pom;
+
+			pom.a = other->hdr;
+			pom.b = m->hdr;
+			zz_buf_reset(&fg->out);
+			if (zz_encode_pom(&fg->out, &pom))
+				emit(fg, out, &n, &fg->out, -1);
+			fg->pom_view = m->hdr.view + 1;
+		}
+	}
+	if (fg->cfg.forge_ahead && m->hdr.count > 0 &&
+		!(fg->ahead_view == m->hdr.view && fg->ahead_last >= m->hdr.seq + 1))
+	{
+		zz_order_req f;
+		zz_request	q = m->reqs[0];
+		char		op[48];
+		int			oplen = snprintf(op, sizeof(op), "PUT forged-by-R%u x", fg->id);
+
+		memset(&f, 0, sizeof(f));
+		f.hdr.view = m->hdr.view;
+		f.hdr.seq = m->hdr.seq + 1;
+		f.hdr.nd_time = m->hdr.nd_time + 1;
+		f.hdr.nd_seed = m->hdr.nd_seed ^ 0x7777;
+		f.hdr.count = 1;
+		q.timestamp = 1000000 + f.hdr.seq;
+		q.op = (const uint8_t *) op;
+		q.op_len = (uint32_t) oplen;
+		for (uint32_t i = 0; i < q.n_auth; i++)
+			q.auth[i].b[0] ^= 0x3c;	/* the client's MACs: it cannot make them */
+		f.reqs = &q;
+		rechain(fg, &f, &m->hdr.history);
+		zz_order_hdr_signing_bytes(&fg->sb, &f.hdr);
+		zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &f.hdr.sig);
+		if (fg->cfg.ahead_sig == ZZ_FORGE_SIG_BAD)
+			f.hdr.sig.b[1] ^= 0x99;
+		zz_buf_reset(&fg->out);
+		if (zz_encode_order_req(&fg->out, &f))
+			emit(fg, out, &n, &fg->out, primary);
+		fg->ahead_view = m->hdr.view;
+		fg->ahead_last = f.hdr.seq;
+	}
+	return n;
+}
+
+/*
+ * A STATE-REPLY with rows of the client table changed and a checkpoint
+ * digest that matches them (and no longer the 2f+1 signatures).
+ */
+static uint8_t *
+rewrite_state_reply(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
+{
+	static const uint8_t tag_cp_state[] = "zz-cp-state";
+	zz_state_reply m;
+	uint8_t    *state;
+	uint32_t	tl;
+	zz_digest	svc,
+				th;
+	zz_iov		iov[3];
+	uint8_t    *res = NULL;
+	const size_t rec_last_req = 4 + 4 + 8;	/* count, client, last_ts */
+
+	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK ||
+		m.state_len < sizeof(zz_digest) + 4)
+		return NULL;
+	state = dup_bytes(m.state, m.state_len, outlen);
+	memcpy(&svc, state, sizeof(svc));
+	memcpy(&tl, state + sizeof(svc), 4);
+	if (tl > m.state_len - sizeof(svc) - 4 || tl < rec_last_req + 1)
+	{
+		free(state);
+		return NULL;
+	}
+	/* The first client's last request digest: a row nobody executed. */
+	state[sizeof(svc) + 4 + rec_last_req] ^= 0x42;
+	zz_hash(fg->crypto, state + sizeof(svc) + 4, tl, &th);
+	iov[0].base = tag_cp_state;
+	iov[0].len = sizeof(tag_cp_state);
+	iov[1].base = &svc;
+	iov[1].len = sizeof(svc);
+	iov[2].base = &th;
+	iov[2].len = sizeof(th);
+	zz_hashv(fg->crypto, iov, 3, &m.cp.state);
+	m.state = state;
+	zz_buf_reset(&fg->out);
+	if (zz_encode_state_reply(&fg->out, &m))
+		res = dup_bytes(fg->out.data, fg->out.len, outlen);
+	free(state);
+	return res;
+}
+
+/*
+ * As the new primary: a NEW-VIEW for a victim built from 2f+1 kept
+ * VIEW-CHANGEs without nv_exclude's.  NULL if it has too few.
+ */
+static uint8_t *
+split_new_view(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
+{
+	zz_new_view m;
+	zz_view_change vcs[ZZ_MAX_N];
+	uint32_t	k = 0,
+				need = 2 * fg->p.f + 1;
+	int			slot;
+	uint8_t    *res = NULL;
+
+	if (zz_decode_new_view(buf, len, &m) != ZZ_OK)
+		return NULL;
+	slot = (int) (m.new_view % FG_VC_VIEWS);
+	if (fg->vcs[slot].view == m.new_view)
+		for (uint32_t i = 0; i < fg->p.n && k < need; i++)
+			if (i != fg->cfg.nv_exclude && fg->vcs[slot].raw[i] != NULL &&
+				zz_decode_view_change(fg->vcs[slot].raw[i], fg->vcs[slot].len[i],
+									  &vcs[k]) == ZZ_OK)
+				k++;
+	if (k == need)
+	{
+		zz_new_view nv = m;
+
+		nv.vcs = vcs;
+		nv.n_vc = (uint8_t) k;
+		zz_new_view_signing_bytes(&fg->sb, &nv);
+		zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &nv.sig);
+		zz_buf_reset(&fg->out);
+		if (zz_encode_new_view(&fg->out, &nv))
+			res = dup_bytes(fg->out.data, fg->out.len, outlen);
+	}
+	for (uint32_t i = 0; i < k; i++)
+		zz_view_change_release(&vcs[i]);
+	zz_new_view_release(&m);
 	return res;
 }
 
@@ -756,9 +1080,38 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 			return;
 		}
 		out->delay += c->slow;
-		if (c->vc_lie != ZZ_VC_HONEST)
+		if (c->nv_victims != 0)
+		{
+			/*
+			 * Different NEW-VIEWs: the victims' is built from another set
+			 * of VIEW-CHANGEs if it kept enough, and carries its own lie;
+			 * the others get the honest one.
+			 */
+			if (to_replica && to < 32 && (c->nv_victims & (1u << to)))
+			{
+				uint8_t    *split = c->nv_exclude != fg->id ?
+					split_new_view(fg, buf, len, &out->len) : NULL;
+				const uint8_t *base = split ? split : buf;
+				size_t		blen = split ? out->len : len,
+							l2;
+				uint8_t    *lied = c->vc_lie != ZZ_VC_HONEST ?
+					rewrite_new_view(fg, base, blen, &l2) : NULL;
+
+				if (lied != NULL)
+				{
+					free(split);
+					out->buf = lied;
+					out->len = l2;
+				}
+				else
+					out->buf = split;
+			}
+		}
+		else if (c->vc_lie != ZZ_VC_HONEST)
 			out->buf = rewrite_new_view(fg, buf, len, &out->len);
 	}
+	else if (t == ZZ_MSG_STATE_REPLY && c->state_lie)
+		out->buf = rewrite_state_reply(fg, buf, len, &out->len);
 	else if (t == ZZ_MSG_VIEW_CHANGE)
 	{
 		zz_view_change m;
@@ -766,9 +1119,10 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 		if (zz_decode_view_change(buf, len, &m) == ZZ_OK)
 		{
 			log_view_change(fg, &m);
+			keep_vc_bytes(fg, &m, buf, len);
 			zz_view_change_release(&m);
 		}
-		if (c->vc_lie != ZZ_VC_HONEST)
+		if (c->vc_lie != ZZ_VC_HONEST && c->nv_victims == 0)
 			out->buf = rewrite_view_change(fg, buf, len, &out->len);
 	}
 	else if (t == ZZ_MSG_CHECKPOINT && c->lie_checkpoints)

@@ -31,6 +31,7 @@
 #define ZZ_SIM_FORGE_H
 
 #include "crypto.h"
+#include "message.h"
 #include "rng.h"
 #include "types.h"
 
@@ -62,10 +63,37 @@ typedef enum zz_vc_lie
 	ZZ_VC_HONEST = 0,
 	ZZ_VC_WITHHOLD,
 	ZZ_VC_STALE_CC,
-	ZZ_VC_FORGED_CC
+	ZZ_VC_FORGED_CC,
+	ZZ_VC_DUP_SIGNER_CC,
+	ZZ_VC_WRONG_VIEW_CC
 } zz_vc_lie;
 
-#define ZZ_VC_LIES 4
+#define ZZ_VC_LIES 6
+
+/*
+ * Messages a faulty replica builds itself, at the message level, rather
+ * than rewriting what its replica sends:
+ *	pom_any_seq		on an ORDER-REQ of a second sequence number in a view,
+ *					a POM of two ORDER-REQs of different n from the (correct)
+ *					primary, to every replica: valid signatures, no lie
+ *					but the claim
+ *	forge_ahead		on an ORDER-REQ (v, n) from the primary, an ORDER-REQ
+ *					(v, n+1) built by this backup, chained on h_n, holding a
+ *					request of the same client it made up (timestamp 10^6+n,
+ *					MACs it cannot compute), to every other backup: signed
+ *					with its own key (foreign) or, with FORGE_SIG_BAD,
+ *					garbage; a victim missing n buffers it (fill-hole path)
+ *	state_lie		its STATE-REPLYs carry a client table it changed and a
+ *					checkpoint digest made to match (the signatures no longer do)
+ *	nv_victims		as a new primary, its NEW-VIEW to these replicas is built
+ *					from another set of VIEW-CHANGEs: without nv_exclude's
+ *					(different NEW-VIEWs to different replicas)
+ */
+typedef enum zz_forge_sig
+{
+	ZZ_FORGE_SIG_OWN = 0,		/* its own key: valid, but not the primary's */
+	ZZ_FORGE_SIG_BAD			/* bytes that verify under no key */
+} zz_forge_sig;
 
 /* Everything one faulty replica does wrong.  All zero: nothing. */
 typedef struct zz_forge_config
@@ -79,6 +107,7 @@ typedef struct zz_forge_config
 	zz_seq		withhold_from;
 	zz_view		stale_view;
 	zz_seq		stale_seq;
+	bool		stale_newest;	/* stale-cc: the highest-view one, not the lowest */
 	bool		silent;			/* as primary: see above */
 	zz_seq		silent_from;
 	zz_time		slow;			/* as primary: delay ORDER-REQ, NEW-VIEW */
@@ -86,7 +115,23 @@ typedef struct zz_forge_config
 	uint32_t	delay_ppm;		/* any message: delayed ... */
 	zz_time		delay_max;		/* ... by up to this */
 	uint32_t	replay_ppm;		/* per message: also resend an old one */
+	bool		pom_any_seq;	/* message-level forgeries: see above */
+	bool		forge_ahead;
+	zz_forge_sig ahead_sig;
+	bool		state_lie;
+	uint32_t	nv_victims;		/* bit per replica */
+	uint32_t	nv_exclude;		/* replica id */
 } zz_forge_config;
+
+/* A message the forger builds itself, for the replicas in to (bit each). */
+typedef struct zz_forge_msg
+{
+	uint32_t	to;
+	uint8_t    *buf;			/* malloc'd */
+	size_t		len;
+} zz_forge_msg;
+
+#define ZZ_FORGE_MAX_MSGS 4
 
 /* What to do with one message the faulty replica sends. */
 typedef struct zz_forge_out
@@ -111,6 +156,17 @@ extern void zz_forger_free(zz_forger *fg);
 extern void zz_forger_configure(zz_forger *fg, const zz_forge_config *cfg);
 extern const zz_forge_config *zz_forger_config(const zz_forger *fg);
 
+/*
+ * A VIEW-CHANGE for view v that nobody asked for: its latest one, with the
+ * new view changed to v, its own I-HATE for v-1 signed and the others'
+ * proofs kept as they were, re-signed.  Short of f others hating v-1 it
+ * cannot be valid.  False if it has sent no VIEW-CHANGE yet.
+ */
+extern bool zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out);
+
+/* The views of the commit certificates it keeps, a bit each (views 0..63). */
+extern uint64_t zz_forger_cc_views(const zz_forger *fg);
+
 extern const char *zz_forge_mode_name(zz_forge_mode m);
 extern const char *zz_vc_lie_name(zz_vc_lie l);
 
@@ -121,7 +177,13 @@ extern const char *zz_vc_lie_name(zz_vc_lie l);
 extern void zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 						   const uint8_t *buf, size_t len, zz_forge_out *out);
 
-/* A message the faulty replica receives: certificates and ORDER-REQs to keep. */
-extern void zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len);
+/*
+ * A message the faulty replica receives: certificates, ORDER-REQs and
+ * VIEW-CHANGEs to keep, and the
+ * messages it builds in answer (at most ZZ_FORGE_MAX_MSGS into out; the
+ * caller sends and frees them).  Returns how many.
+ */
+extern int	zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len,
+							  zz_forge_msg *out);
 
 #endif							/* ZZ_SIM_FORGE_H */

@@ -6,7 +6,8 @@
  *				  [--f F] [--byzantine] [--real-crypto] [--plant BUG [--plant-control]]
  *				  [--no-faults] [--no-primary-crash] [--clients C] [--requests R]
  *				  [--jobs J] [--trace] [--quiet]
- *	  zyzzyva-sim --scenario FILE [--trace] [--unsafe-new-view]
+ *	  zyzzyva-sim --scenario FILE [--trace] [--planted] [--bug NAME]...
+ *	  zyzzyva-sim --explore [explorer options, explore.h]
  *
  * Each failing seed is reported with its first violation and the command
  * that replays it alone.  The last line is exactly "N passed, M failed";
@@ -14,8 +15,10 @@
  *
  * --scenario runs one scripted execution (SCENARIOS.md) and prints its
  * trace: the script's steps and the protocol's events, every message too
- * with --trace.  --unsafe-new-view gives the correct replicas the new-view
- * rule as first published.  The last line is "PASS FILE" or "FAIL FILE:
+ * with --trace.  --planted (or its old name --unsafe-new-view) switches on
+ * the planted bug the scenario names (its "bug" line; the new-view rule as
+ * first published if it names none) and runs its [unsafe] lines; --bug
+ * NAME switches on a planted bug by name.  The last line is "PASS FILE" or "FAIL FILE:
  * ..."; the exit status is 0, 1 (an expectation failed or an unexpected
  * violation), or 2 (a malformed scenario or bad usage).
  */
@@ -28,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "explore.h"
 #include "scenario.h"
 #include "sim.h"
 
@@ -68,7 +72,16 @@ usage(FILE *out)
 			"                   [--plant-control]]\n"
 			"                   [--no-faults] [--no-primary-crash] [--clients C]\n"
 			"                   [--requests R] [--jobs J] [--trace] [--quiet]\n"
-			"       zyzzyva-sim --scenario FILE [--trace] [--unsafe-new-view]\n");
+			"       zyzzyva-sim --scenario FILE [--trace] [--planted|--unsafe-new-view]\n"
+			"                   [--bug NAME]...\n"
+			"       zyzzyva-sim --explore [--f F] [--bug NAME] [--budget SECONDS]\n"
+			"                   [--max-schedules N] [--start I] [--state FILE]\n"
+			"                   [--out DIR] [--stop-at-first] [--quiet]\n"
+			"       zyzzyva-sim [--bug NAME] --schedule \"f=1 b=R0 beh=0 v0:1.0.0.0.0.0 ...\"\n"
+			"  bugs: ");
+	for (int i = 0; zz_sim_bug_name(i) != NULL; i++)
+		fprintf(out, "%s%s", i ? ", " : "", zz_sim_bug_name(i));
+	fprintf(out, "\n");
 }
 
 static void
@@ -374,6 +387,10 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
 			   (ull) s->cast_omit, (ull) s->cast_delay, (ull) s->cast_replay,
 			   (ull) s->cast_lie_replies, (ull) s->cast_lie_cp, (ull) s->cast_vc_withhold,
 			   (ull) s->cast_vc_stale, (ull) s->cast_vc_forged);
+		printf("  message-level forgeries: %llu crafted POMs, %llu backup-built ORDER-REQs, "
+			   "%llu lying STATE-REPLYs, %llu split NEW-VIEWs\n",
+			   (ull) s->cast_pom_any_seq, (ull) s->cast_forge_ahead, (ull) s->cast_state_lie,
+			   (ull) s->cast_nv_split);
 		printf("  faulty clients: %llu never commit, %llu reuse timestamps, "
 			   "%llu send bad certificates\n",
 			   (ull) s->cast_never_commit, (ull) s->cast_reuse_ts, (ull) s->cast_bad_cc);
@@ -399,13 +416,16 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
  * zyzzyva-sim --scenario: run one scenario file, its trace to stdout.
  */
 static int
-run_scenario(const char *path, bool verbose, bool unsafe_rule)
+run_scenario(const char *path, bool verbose, bool unsafe_rule, unsigned bugs,
+			 unsigned client_bugs)
 {
 	zz_scenario_opts opts;
 	zz_scenario_result res;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.unsafe_new_view = unsafe_rule;
+	opts.bugs = bugs;
+	opts.client_bugs = client_bugs;
 	opts.verbose = verbose;
 	opts.trace = print_trace_line;
 	zz_scenario_run_file(path, &opts, &res);
@@ -418,6 +438,35 @@ run_scenario(const char *path, bool verbose, bool unsafe_rule)
 	if (res.violations && res.status != ZZ_SCENARIO_ERROR)
 		printf("  violation reported: %s\n", res.first_violation);
 	return (int) res.status;
+}
+
+/*
+ * zyzzyva-sim --explore: the schedule explorer (explore.h).  The last line
+ * is "N passed, M failed"; the exit status 1 if any schedule failed.
+ */
+static int
+run_explorer(zz_explore_opts *xo)
+{
+	zz_explore_result xr;
+
+	if (!xo->quiet)
+		printf("exploring f=%u%s%s, budget %.0fs%s\n", xo->f,
+			   xo->bug_name ? " with bug " : " (shipped code)",
+			   xo->bug_name ? xo->bug_name : "", xo->budget_s,
+			   xo->state_path ? ", progress in " : "");
+	if (!zz_explore(xo, &xr))
+		return 2;
+	if (xr.resumed)
+		printf("%llu results read back from %s\n", (unsigned long long) xr.resumed,
+			   xo->state_path);
+	if (xr.first_at >= 0)
+		printf("first violation: schedule %llu, %.1fs: %s%s%s\n",
+			   (unsigned long long) xr.first_index, xr.first_at, xr.first_violation,
+			   xr.first_file[0] ? "\n  written to " : "", xr.first_file);
+	printf("%.1fs\n", xr.seconds);
+	printf("%llu passed, %llu failed\n", (unsigned long long) xr.passed,
+		   (unsigned long long) xr.failed);
+	return xr.failed ? 1 : 0;
 }
 
 static bool
@@ -442,9 +491,17 @@ main(int argc, char **argv)
 				tracing = false,
 				one = false,
 				unsafe_rule = false;
+	unsigned	bugs = 0,
+				client_bugs = 0;
 	const char *scenario = NULL;
+	bool		explore = false;
+	zz_explore_opts xo;
 	sweep_totals t;
 
+	memset(&xo, 0, sizeof(xo));
+	xo.f = 1;
+	xo.budget_s = 600;
+	xo.out_dir = "build/explore";
 	zz_sim_config_default(&cfg, 1);
 	for (int i = 1; i < argc; i++)
 	{
@@ -527,8 +584,64 @@ main(int argc, char **argv)
 			scenario = val;
 			i++;
 		}
-		else if (strcmp(a, "--unsafe-new-view") == 0)
+		else if (strcmp(a, "--unsafe-new-view") == 0 || strcmp(a, "--planted") == 0)
 			unsafe_rule = true;
+		else if (strcmp(a, "--bug") == 0)
+		{
+			unsigned	rb,
+						cb;
+
+			if (!zz_sim_bug_parse(val, &rb, &cb))
+			{
+				fprintf(stderr, "zyzzyva-sim: unknown bug %s\n", val ? val : "(none)");
+				usage(stderr);
+				return 2;
+			}
+			bugs |= rb;
+			client_bugs |= cb;
+			xo.bug_name = val;
+			i++;
+		}
+		else if (strcmp(a, "--explore") == 0)
+			explore = true;
+		else if (strcmp(a, "--budget") == 0)
+		{
+			NEED_U64();
+			xo.budget_s = (double) v;
+		}
+		else if (strcmp(a, "--max-schedules") == 0)
+		{
+			NEED_U64();
+			xo.max_schedules = v;
+		}
+		else if (strcmp(a, "--state") == 0 || strcmp(a, "--out") == 0)
+		{
+			if (val == NULL)
+			{
+				fprintf(stderr, "zyzzyva-sim: %s needs a path\n", a);
+				return 2;
+			}
+			if (a[2] == 's')
+				xo.state_path = val;
+			else
+				xo.out_dir = val;
+			i++;
+		}
+		else if (strcmp(a, "--stop-at-first") == 0)
+			xo.stop_at_first = true;
+		else if (strcmp(a, "--schedule") == 0)
+		{
+			static char text[16384];
+
+			if (val == NULL || !zz_explore_schedule_text(val, xo.bug_name, text, sizeof(text)))
+			{
+				fprintf(stderr, "zyzzyva-sim: --schedule takes a schedule as the explorer "
+						"prints it (f=1 b=R0 beh=0 v0:1.0.0.0.0.0 ...)\n");
+				return 2;
+			}
+			fputs(text, stdout);
+			return 0;
+		}
 		else if (strcmp(a, "--trace") == 0)
 			tracing = true;
 		else if (strcmp(a, "--quiet") == 0)
@@ -546,6 +659,20 @@ main(int argc, char **argv)
 		}
 #undef NEED_U64
 	}
+	if (explore)
+	{
+		if (scenario != NULL || cfg.f > 2)
+		{
+			fprintf(stderr, "zyzzyva-sim: --explore runs alone, with f 1 or 2\n");
+			return 2;
+		}
+		xo.f = cfg.f;
+		xo.bugs = bugs;
+		xo.client_bugs = client_bugs;
+		xo.quiet = quiet;
+		xo.seed = first;
+		return run_explorer(&xo);
+	}
 	if (scenario != NULL)
 	{
 		if (count != 0)
@@ -553,11 +680,11 @@ main(int argc, char **argv)
 			fprintf(stderr, "zyzzyva-sim: --scenario runs alone, without --seeds/--seed\n");
 			return 2;
 		}
-		return run_scenario(scenario, tracing, unsafe_rule);
+		return run_scenario(scenario, tracing, unsafe_rule, bugs, client_bugs);
 	}
-	if (unsafe_rule)
+	if (unsafe_rule || bugs || client_bugs)
 	{
-		fprintf(stderr, "zyzzyva-sim: --unsafe-new-view is for --scenario\n");
+		fprintf(stderr, "zyzzyva-sim: --planted and --bug are for --scenario and --explore\n");
 		return 2;
 	}
 	if (count == 0)

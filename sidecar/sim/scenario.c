@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "replica_int.h"
 #include "scenario.h"
 #include "sim_int.h"
 
@@ -26,6 +27,8 @@
 #define SC_TEXT_LEN		200
 #define SC_WAIT_DEFAULT (10 * 1000000)	/* wait ... without within: 10 s */
 #define SC_ALL_TYPES	0xfffeu	/* bits 1..15 */
+#define SC_MAX_VIEWS	16		/* new histories kept per replica */
+#define SC_G_ENTRIES	16		/* ... and entries of each */
 
 typedef enum sc_kind
 {
@@ -49,14 +52,21 @@ typedef enum sc_kind
 	SC_RELEASE,
 	SC_DELIVER,
 	SC_END,
-	SC_EXPECT
+	SC_EXPECT,
+	SC_NEVER,
+	SC_REPLAY,
+	SC_INJECT,
+	SC_SNAPSHOT,
+	SC_END_ALL
 } sc_kind;
 
 typedef enum sc_rule_kind
 {
 	RULE_DROP,
 	RULE_HOLD,
-	RULE_DELAY
+	RULE_DELAY,
+	RULE_DUPLICATE,				/* deliver twice */
+	RULE_COPY					/* deliver, and keep a copy for replay */
 } sc_rule_kind;
 
 /* Which messages a rule applies to. */
@@ -91,8 +101,19 @@ typedef enum sc_xkind
 	X_STAT,
 	X_SAFE,
 	X_VIOLATION,
-	X_ALL_COMPLETE
+	X_ALL_COMPLETE,
+	X_MAX_CC,
+	X_REPLICA,
+	X_NEW_HISTORY
 } sc_xkind;
+
+/* One entry a new-history condition names: seq -> (client, t). */
+typedef struct sc_gent
+{
+	zz_seq		seq;
+	uint32_t	client;
+	uint64_t	ts;
+} sc_gent;
 
 /* A condition: what expect asserts and wait waits for. */
 typedef struct sc_cond
@@ -114,6 +135,12 @@ typedef struct sc_cond
 	int			stat;
 	unsigned	vkind;			/* violation bit, 0: any */
 	zz_replica_mode mode;
+	bool		has_mode;
+	bool		has_end;
+	bool		none;			/* max-cc: it holds none */
+	zz_seq		end;
+	int			ngent;
+	sc_gent		gent[8];
 } sc_cond;
 
 typedef struct sc_cmd
@@ -136,6 +163,8 @@ typedef struct sc_cmd
 	sc_sel		sel;
 	char		name[SC_NAME_LEN];
 	bool		reverse;
+	uint32_t	to;				/* replay, inject: node mask (0: as sent) */
+	zz_view		view;			/* inject */
 	sc_cond		cond;
 } sc_cmd;
 
@@ -224,6 +253,56 @@ static const struct
 
 #define SC_NSTATS ((int) (sizeof(sc_stats) / sizeof(sc_stats[0])))
 
+/* The planted bugs a scenario, the CLI or the explorer can switch on. */
+static const struct
+{
+	const char *name;
+	unsigned	replica;		/* zz_replica_bug */
+	unsigned	client;			/* zz_client_bug */
+}			sc_bugs[] = {
+	{"unsafe-new-view", ZZ_BUG_UNSAFE_NEW_VIEW, 0},
+	{"cc-any-view", ZZ_BUG_CC_ANY_VIEW, 0},
+	{"max-cc-by-seq", ZZ_BUG_MAX_CC_BY_SEQ, 0},
+	{"client-complete-on-2f", 0, ZZ_CLIENT_BUG_COMPLETE_ON_2F},
+	{"new-view-lowest-cc", ZZ_BUG_NEW_VIEW_LOWEST_CC, 0},
+	{"pom-any-seq", ZZ_BUG_POM_ANY_SEQ, 0},
+	{"fill-hole-no-verify", ZZ_BUG_FILL_HOLE_NO_VERIFY, 0},
+	{"state-reply-no-cert", ZZ_BUG_STATE_REPLY_NO_CERT, 0},
+	{"accept-bad-history", ZZ_BUG_ACCEPT_BAD_HISTORY, 0},
+	{"skip-dedup", ZZ_BUG_SKIP_DEDUP, 0},
+};
+
+#define SC_NBUGS ((int) (sizeof(sc_bugs) / sizeof(sc_bugs[0])))
+
+bool
+zz_sim_bug_parse(const char *name, unsigned *replica_bugs, unsigned *client_bugs)
+{
+	for (int k = 0; k < SC_NBUGS; k++)
+		if (name != NULL && strcmp(name, sc_bugs[k].name) == 0)
+		{
+			*replica_bugs = sc_bugs[k].replica;
+			*client_bugs = sc_bugs[k].client;
+			return true;
+		}
+	return false;
+}
+
+const char *
+zz_sim_bug_name(int i)
+{
+	return i >= 0 && i < SC_NBUGS ? sc_bugs[i].name : NULL;
+}
+
+/* The new history of one view as one replica adopted it. */
+typedef struct sc_gsnap
+{
+	bool		taken;
+	zz_seq		start;
+	zz_seq		end;
+	uint32_t	client[SC_G_ENTRIES];	/* of the first request at start+1+i */
+	uint64_t	ts[SC_G_ENTRIES];
+} sc_gsnap;
+
 typedef struct sc_run
 {
 	const char *name;
@@ -243,6 +322,8 @@ typedef struct sc_run
 	zz_time		lat_hi;
 	uint64_t	seed;
 	bool		real_crypto;
+	unsigned	bug_replica;	/* the planted bug the scenario names */
+	unsigned	bug_client;
 	bool		timeline;		/* a timeline command was parsed */
 	char		names[64][SC_NAME_LEN]; /* rule names, for checking references */
 	int			nnames;
@@ -256,6 +337,14 @@ typedef struct sc_run
 	int			ndone;
 	int			done_cap;
 	bool		violation_expected;
+	unsigned	replica_bugs;	/* switched on in the correct replicas */
+
+	/*
+	 * The new history G of each view as each replica adopted it: its log
+	 * when first seen in that view in normal mode.
+	 */
+	sc_gsnap	g[ZZ_MAX_N][SC_MAX_VIEWS];
+	const sc_cond *never;		/* a never ... for ... running */
 	const sc_cmd *cur;
 } sc_run;
 
@@ -322,6 +411,8 @@ sink(void *ctx, const char *line)
 		return;
 	r->opts->trace(r->opts->trace_ctx, line);
 }
+
+static bool holds(sc_run *r, const sc_cond *c, char *why, size_t cap);
 
 /* ------------------------------------------------------------- parsing */
 
@@ -740,13 +831,102 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 		if (a != NULL && (!violation_kind(a, &c->vkind) || i + 2 != tk->n))
 		{
 			*err = "unknown violation kind (agreement, history-chain, validity, "
-				"exactly-once, liveness, checkpoint, step-limit, step-rule, recovery)";
+				"exactly-once, liveness, checkpoint, step-limit, step-rule, recovery, invariant)";
+			return false;
+		}
+		return true;
+	}
+	if (strcmp(w, "max-cc") == 0 || strcmp(w, "replica") == 0 ||
+		strcmp(w, "new-history") == 0)
+	{
+		const char *v;
+		bool		got_view = false;
+
+		c->kind = w[0] == 'm' ? X_MAX_CC : w[0] == 'r' ? X_REPLICA : X_NEW_HISTORY;
+		if (!parse_node(r, a, true, &c->node))
+		{
+			*err = "expected a replica (R0, R1, ...)";
+			return false;
+		}
+		for (; next < tk->n; next++)
+		{
+			const char *t = tk->t[next];
+			uint64_t	sq;
+			char	   *colon;
+
+			if (keyval(t, "view", &v) && parse_u64(v, &c->view))
+				c->has_view = got_view = true;
+			else if (c->kind == X_MAX_CC && keyval(t, "seq", &v) && parse_u64(v, &c->seq))
+				c->has_seq = true;
+			else if (c->kind == X_MAX_CC && strcmp(t, "none") == 0)
+				c->none = true;
+			else if (c->kind == X_REPLICA && keyval(t, "mode", &v))
+			{
+				c->has_mode = true;
+				if (strcmp(v, "normal") == 0)
+					c->mode = ZZ_MODE_NORMAL;
+				else if (strcmp(v, "view-change") == 0)
+					c->mode = ZZ_MODE_VIEW_CHANGE;
+				else if (strcmp(v, "state-transfer") == 0)
+					c->mode = ZZ_MODE_STATE_TRANSFER;
+				else
+				{
+					*err = "mode is normal, view-change or state-transfer";
+					return false;
+				}
+			}
+			else if (c->kind == X_REPLICA && keyval(t, "executed", &v) &&
+					 parse_u64(v, &c->value))
+				c->has_seq = true;
+			else if (c->kind == X_NEW_HISTORY && keyval(t, "end", &v) &&
+					 parse_u64(v, &c->end))
+				c->has_end = true;
+			else if (c->kind == X_NEW_HISTORY && isdigit((unsigned char) t[0]) &&
+					 (colon = strchr(t, '=')) != NULL && c->ngent < 8)
+			{
+				char		num[24];
+				const char *ct = colon + 1;
+				const char *col2 = strchr(ct, ':');
+				char		cname[16];
+				sc_gent    *ge = &c->gent[c->ngent];
+
+				snprintf(num, sizeof(num), "%.*s", (int) (colon - t), t);
+				if (col2 == NULL || col2 - ct >= (long) sizeof(cname) || !parse_u64(num, &sq))
+				{
+					*err = "a new-history entry is SEQ=C<i>:T (e.g. 1=C0:1)";
+					return false;
+				}
+				snprintf(cname, sizeof(cname), "%.*s", (int) (col2 - ct), ct);
+				if (!parse_node(r, cname, false, &ge->client) || !parse_u64(col2 + 1, &ge->ts))
+				{
+					*err = "a new-history entry is SEQ=C<i>:T (e.g. 1=C0:1)";
+					return false;
+				}
+				ge->seq = sq;
+				c->ngent++;
+			}
+			else
+			{
+				*err = c->kind == X_MAX_CC ? "expected: max-cc R<i> none | [view=V] [seq=N]" :
+					c->kind == X_REPLICA ? "expected: replica R<i> [view=V] [mode=M] [executed=N]" :
+					"expected: new-history R<i> view=V [end=N] [SEQ=C<i>:T ...]";
+				return false;
+			}
+		}
+		if (c->kind == X_NEW_HISTORY && (!got_view || c->view == 0 || c->view >= SC_MAX_VIEWS))
+		{
+			*err = "new-history needs view=V, 1..15";
+			return false;
+		}
+		if (c->kind == X_MAX_CC && c->none && (c->has_view || c->has_seq))
+		{
+			*err = "max-cc R<i> none takes nothing else";
 			return false;
 		}
 		return true;
 	}
 	*err = "unknown condition (complete, not-complete, view, mode, executed, stat, "
-		"safe, violation, all-complete)";
+		"safe, violation, all-complete, max-cc, replica, new-history)";
 	return false;
 }
 
@@ -769,7 +949,8 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 	if (tk->n == 2)
 	{
 		*err = "say what it does (honest, equivocate, silent, slow, omit, delay, "
-			"replay, lie-replies, lie-checkpoints, hide)";
+			"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
+				"lie-state, new-view-to)";
 		return false;
 	}
 	while (i < tk->n)
@@ -873,6 +1054,46 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			fc->lie_checkpoints = true;
 			i++;
 		}
+		else if (strcmp(w, "pom-any-seq") == 0)
+		{
+			fc->pom_any_seq = true;
+			i++;
+		}
+		else if (strcmp(w, "forge-order-req") == 0)
+		{
+			fc->forge_ahead = true;
+			i++;
+			if (i < tk->n && strcmp(tk->t[i], "bad-sig") == 0)
+			{
+				fc->ahead_sig = ZZ_FORGE_SIG_BAD;
+				i++;
+			}
+		}
+		else if (strcmp(w, "lie-state") == 0)
+		{
+			fc->state_lie = true;
+			i++;
+		}
+		else if (strcmp(w, "new-view-to") == 0)
+		{
+			if (i + 1 >= tk->n || !parse_nodes(r, tk->t[i + 1], &fc->nv_victims) ||
+				(fc->nv_victims >> (3 * r->f + 1)) != 0)
+			{
+				*err = "expected: new-view-to REPLICAS [without R<i>]";
+				return false;
+			}
+			fc->nv_exclude = c->node;	/* none */
+			i += 2;
+			if (i + 1 < tk->n && strcmp(tk->t[i], "without") == 0)
+			{
+				if (!parse_node(r, tk->t[i + 1], true, &fc->nv_exclude))
+				{
+					*err = "expected: new-view-to REPLICAS [without R<i>]";
+					return false;
+				}
+				i += 2;
+			}
+		}
 		else if (strcmp(w, "hide") == 0)
 		{
 			i += 2;
@@ -880,6 +1101,10 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 				fc->vc_lie = ZZ_VC_WITHHOLD;
 			else if (a != NULL && strcmp(a, "forged-cc") == 0)
 				fc->vc_lie = ZZ_VC_FORGED_CC;
+			else if (a != NULL && strcmp(a, "dup-signer-cc") == 0)
+				fc->vc_lie = ZZ_VC_DUP_SIGNER_CC;
+			else if (a != NULL && strcmp(a, "wrong-view-cc") == 0)
+				fc->vc_lie = ZZ_VC_WRONG_VIEW_CC;
 			else if (a != NULL && strcmp(a, "from") == 0 && i < tk->n &&
 					 parse_u64(tk->t[i], &fc->withhold_from) && fc->withhold_from > 0)
 			{
@@ -900,18 +1125,24 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 					}
 					i += 4;
 				}
+				else if (i < tk->n && strcmp(tk->t[i], "newest") == 0)
+				{
+					fc->stale_newest = true;
+					i++;
+				}
 			}
 			else
 			{
-				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N] | "
-					"hide forged-cc";
+				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N | newest] | "
+					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc";
 				return false;
 			}
 		}
 		else
 		{
 			*err = "unknown behaviour (honest, equivocate, silent, slow, omit, delay, "
-				"replay, lie-replies, lie-checkpoints, hide)";
+				"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
+				"lie-state, new-view-to)";
 			return false;
 		}
 	}
@@ -976,11 +1207,11 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 	/* Set-up directives. */
 	if (strcmp(w, "f") == 0 || strcmp(w, "clients") == 0 || strcmp(w, "param") == 0 ||
 		strcmp(w, "latency") == 0 || strcmp(w, "seed") == 0 ||
-		strcmp(w, "real-crypto") == 0)
+		strcmp(w, "real-crypto") == 0 || strcmp(w, "bug") == 0)
 	{
 		if (r->timeline)
 		{
-			*err = "set-up directives (f, clients, param, latency, seed, real-crypto) "
+			*err = "set-up directives (f, clients, param, latency, seed, real-crypto, bug) "
 				"must come before the timeline";
 			return false;
 		}
@@ -1050,6 +1281,18 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			}
 			return true;
 		}
+		if (strcmp(w, "bug") == 0)
+		{
+			if (tk.n != 2 || !zz_sim_bug_parse(tk.t[1], &r->bug_replica, &r->bug_client))
+			{
+				*err = "expected: bug NAME (unsafe-new-view, cc-any-view, max-cc-by-seq, "
+					"client-complete-on-2f, new-view-lowest-cc, pom-any-seq, "
+					"fill-hole-no-verify, state-reply-no-cert, accept-bad-history, skip-dedup)";
+				return false;
+			}
+			snprintf(r->res->bug, sizeof(r->res->bug), "%s", tk.t[1]);
+			return true;
+		}
 		if (strcmp(w, "seed") == 0)
 		{
 			if (tk.n != 2 || !parse_u64(tk.t[1], &r->seed))
@@ -1078,9 +1321,10 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			return false;
 		}
 	}
-	else if (strcmp(w, "wait") == 0)
+	else if (strcmp(w, "wait") == 0 || strcmp(w, "await") == 0)
 	{
 		c.kind = SC_WAIT;
+		c.reverse = w[0] == 'a';	/* await: go on at the deadline regardless */
 		c.within = SC_WAIT_DEFAULT;
 		if (tk.n >= 3 && strcmp(tk.t[tk.n - 2], "within") == 0)
 		{
@@ -1154,12 +1398,77 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			}
 		}
 	}
-	else if (strcmp(w, "drop") == 0 || strcmp(w, "hold") == 0 || strcmp(w, "delay") == 0)
+	else if (strcmp(w, "never") == 0)
+	{
+		c.kind = SC_NEVER;
+		if (tk.n < 4 || strcmp(tk.t[tk.n - 2], "for") != 0 ||
+			!parse_time(tk.t[tk.n - 1], &c.time))
+		{
+			*err = "expected: never CONDITION for DURATION";
+			return false;
+		}
+		tk.n -= 2;
+		if (!parse_cond(r, &tk, 1, &c.cond, err))
+			return false;
+		if (c.cond.kind == X_SAFE || c.cond.kind == X_VIOLATION)
+		{
+			*err = "never safe / never violation: use expect";
+			return false;
+		}
+	}
+	else if (strcmp(w, "replay") == 0)
+	{
+		int			i = 2;
+
+		c.kind = SC_REPLAY;
+		c.num = 1;
+		if (tk.n < 2 || !known_rule(r, tk.t[1]))
+		{
+			*err = "expected: replay NAME [to NODES] [times K] (NAME from an earlier "
+				"copy or hold ... as NAME)";
+			return false;
+		}
+		snprintf(c.name, sizeof(c.name), "%s", tk.t[1]);
+		while (i < tk.n)
+		{
+			if (i + 1 < tk.n && strcmp(tk.t[i], "to") == 0 && parse_nodes(r, tk.t[i + 1], &c.to) &&
+				c.to != 0)
+				i += 2;
+			else if (i + 1 < tk.n && strcmp(tk.t[i], "times") == 0 &&
+					 parse_u64(tk.t[i + 1], &c.num) && c.num >= 1 && c.num <= 100)
+				i += 2;
+			else
+			{
+				*err = "expected: replay NAME [to NODES] [times 1..100]";
+				return false;
+			}
+		}
+	}
+	else if (strcmp(w, "inject") == 0)
+	{
+		c.kind = SC_INJECT;
+		c.num = strcmp(tk.n > 2 ? tk.t[2] : "", "VIEW-CHANGE") == 0;
+		if (tk.n < 5 || !parse_node(r, tk.t[1], true, &c.node) ||
+			(strcmp(tk.t[2], "I-HATE") != 0 && strcmp(tk.t[2], "I-HATE-THE-PRIMARY") != 0 &&
+			 !c.num) ||
+			strcmp(tk.t[3], "view") != 0 || !parse_u64(tk.t[4], &c.view) ||
+			(tk.n != 5 && (tk.n != 7 || strcmp(tk.t[5], "to") != 0 ||
+						   !parse_nodes(r, tk.t[6], &c.to) || c.to == 0 ||
+						   (c.to >> (3 * r->f + 1)) != 0)))
+		{
+			*err = "expected: inject R<i> I-HATE|VIEW-CHANGE view V [to REPLICAS]";
+			return false;
+		}
+	}
+	else if (strcmp(w, "drop") == 0 || strcmp(w, "hold") == 0 || strcmp(w, "delay") == 0 ||
+			 strcmp(w, "duplicate") == 0 || strcmp(w, "copy") == 0)
 	{
 		int			i = 1;
 
 		c.kind = SC_RULE;
-		c.rule = w[0] == 'd' ? (w[1] == 'r' ? RULE_DROP : RULE_DELAY) : RULE_HOLD;
+		c.rule = strcmp(w, "drop") == 0 ? RULE_DROP : strcmp(w, "delay") == 0 ? RULE_DELAY :
+			strcmp(w, "hold") == 0 ? RULE_HOLD : strcmp(w, "copy") == 0 ? RULE_COPY :
+			RULE_DUPLICATE;
 		if (!parse_sel(r, &tk, &i, &c.sel, err))
 			return false;
 		if (c.rule == RULE_DELAY)
@@ -1188,6 +1497,26 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			if (r->nnames < 64)
 				snprintf(r->names[r->nnames++], SC_NAME_LEN, "%s", c.name);
 		}
+		else if (c.rule == RULE_COPY)
+		{
+			*err = "copy needs a name to replay: copy SELECTOR as NAME";
+			return false;
+		}
+	}
+	else if (strcmp(w, "snapshot") == 0)
+	{
+		c.kind = SC_SNAPSHOT;
+		if (tk.n != 1)
+		{
+			*err = "snapshot takes nothing";
+			return false;
+		}
+	}
+	else if ((strcmp(w, "release") == 0 || strcmp(w, "end") == 0) && tk.n == 2 &&
+			 strcmp(tk.t[1], "all") == 0)
+	{
+		c.kind = SC_END_ALL;
+		c.reverse = w[0] == 'r';	/* release all: deliver what holds kept */
 	}
 	else if (strcmp(w, "release") == 0 || strcmp(w, "deliver") == 0 || strcmp(w, "end") == 0)
 	{
@@ -1491,6 +1820,10 @@ net_filter(void *ctx, uint32_t from, uint32_t to, const uint8_t *buf, size_t len
 			case RULE_DELAY:
 				*extra = ru->delay;
 				return SIM_DELIVER;
+			case RULE_DUPLICATE:
+				sim_queue(r->sim, from, to, buf, len, r->lat_lo);
+				return SIM_DELIVER;
+			case RULE_COPY:
 			case RULE_HOLD:
 				if (ru->nheld == ru->cap)
 				{
@@ -1507,7 +1840,7 @@ net_filter(void *ctx, uint32_t from, uint32_t to, const uint8_t *buf, size_t len
 					abort();
 				memcpy(ru->held[ru->nheld].buf, buf, len);
 				ru->nheld++;
-				return SIM_KEEP;
+				return ru->kind == RULE_COPY ? SIM_DELIVER : SIM_KEEP;
 		}
 	}
 	return SIM_DELIVER;
@@ -1598,25 +1931,178 @@ build_world(sc_run *r)
 	r->sim->complete_ctx = r;
 	if (!sim_build(r->sim, &p, r->clients))
 		return false;
-	if (r->opts->unsafe_new_view)
-		for (uint32_t i = 0; i < r->sim->n; i++)
-			zz_replica_set_bugs(r->sim->nodes[i].replica, ZZ_BUG_UNSAFE_NEW_VIEW);
-	script_trace(r, "f=%u n=%u clients=%u batch_max=%u cp_interval=%u latency=%llu..%lluus "
-				 "new-view rule: %s", r->f, r->sim->n, r->clients, p.batch_max,
-				 p.cp_interval, (unsigned long long) r->lat_lo,
-				 (unsigned long long) r->lat_hi,
-				 r->opts->unsafe_new_view ? "UNSAFE (as published)" : "corrected");
+	{
+		unsigned	rb = r->opts->bugs,
+					cb = r->opts->client_bugs;
+
+		if (r->opts->unsafe_new_view)
+		{
+			rb |= r->bug_replica;
+			cb |= r->bug_client;
+		}
+		for (uint32_t i = 0; i < r->sim->n && rb; i++)
+			zz_replica_set_bugs(r->sim->nodes[i].replica, rb);
+		for (uint32_t i = 0; i < r->sim->k && cb; i++)
+			zz_client_set_bugs(r->sim->nodes[r->sim->n + i].client, cb);
+		r->replica_bugs = rb;
+		script_trace(r, "f=%u n=%u clients=%u batch_max=%u cp_interval=%u latency=%llu..%lluus "
+					 "planted bug: %s (replica bugs %#x, client bugs %#x)", r->f, r->sim->n,
+					 r->clients, p.batch_max, p.cp_interval, (unsigned long long) r->lat_lo,
+					 (unsigned long long) r->lat_hi,
+					 r->opts->unsafe_new_view ? r->res->bug : "none", rb, cb);
+	}
 	return true;
 }
 
-/* Run the world until time t (every step due by then), and stop there. */
+/*
+ * After every step: note the new history of each view a replica has just
+ * entered (its log when first seen in that view in normal mode).
+ */
 static void
+after_step(sc_run *r)
+{
+	zz_sim	   *s = r->sim;
+
+	for (uint32_t i = 0; i < s->n; i++)
+	{
+		zz_replica *rp = s->nodes[i].replica;
+		sc_gsnap   *g;
+
+		if (rp->mode != ZZ_MODE_NORMAL || rp->view == 0 || rp->view >= SC_MAX_VIEWS ||
+			r->g[i][rp->view].taken)
+			continue;
+		g = &r->g[i][rp->view];
+		g->taken = true;
+		g->start = rp->stable_seq;
+		g->end = rp->max_seq;
+		for (zz_seq q = g->start + 1; q <= g->end && q - g->start - 1 < SC_G_ENTRIES; q++)
+		{
+			zz_entry   *e = zz_entry_at(rp, q);
+
+			if (e != NULL && e->order->hdr.count > 0)
+			{
+				g->client[q - g->start - 1] = e->order->reqs[0].client;
+				g->ts[q - g->start - 1] = e->order->reqs[0].timestamp;
+			}
+		}
+	}
+}
+
+/* FNV-1a over a value. */
+static uint64_t
+mix(uint64_t h, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * The explorer's view of the world now: a hash of what matters for what
+ * can happen next (each replica's view, mode, log position and history,
+ * max CC, stable checkpoint; each client's completions and whether it
+ * waits; what hold rules keep), not of timing; and a score of what is
+ * left unsettled: certificates held back, replicas keeping a certificate
+ * of an older view, correct replicas on different histories, rolled-back
+ * work.  The explorer extends unsettled worlds first.
+ */
+static void
+snapshot(sc_run *r)
+{
+	zz_sim	   *s = r->sim;
+	uint64_t	h = 0xcbf29ce484222325ULL;
+	uint32_t	score = 0;
+	zz_digest	hist[ZZ_MAX_N];
+	uint32_t	nhist = 0;
+
+	for (uint32_t i = 0; i < s->n; i++)
+	{
+		const zz_replica *rp = s->nodes[i].replica;
+		uint64_t	v[8];
+
+		v[0] = rp->view;
+		v[1] = rp->mode;
+		v[2] = rp->last_executed;
+		v[3] = rp->max_seq;
+		v[4] = rp->has_cc;
+		v[5] = rp->has_cc ? rp->max_cc.view : 0;
+		v[6] = rp->has_cc ? rp->max_cc.seq : 0;
+		v[7] = rp->stable_seq;
+		h = mix(h, v, sizeof(v));
+		h = mix(h, rp->exec_history.b, 8);
+		if (s->nodes[i].forger != NULL)
+		{
+			/* certificates of several views to choose its lies from */
+			uint64_t	cv = zz_forger_cc_views(s->nodes[i].forger);
+
+			h = mix(h, &cv, sizeof(cv));
+			score += 3 * (uint32_t) __builtin_popcountll(cv);
+		}
+		if (s->nodes[i].byzantine)
+			continue;
+		if (rp->has_cc && rp->max_cc.view < rp->view)
+			score += 2;
+		{
+			bool		seen = false;
+
+			for (uint32_t k = 0; k < nhist; k++)
+				seen |= zz_digest_eq(&hist[k], &rp->exec_history);
+			if (!seen)
+				hist[nhist++] = rp->exec_history;
+		}
+		if (zz_replica_get_stats(rp)->rollbacks > 0)
+			score++;
+	}
+	score += nhist > 1 ? nhist - 1 : 0;
+	for (uint32_t i = 0; i < s->k; i++)
+	{
+		uint64_t	v[2];
+
+		v[0] = zz_client_get_stats(s->nodes[s->n + i].client)->completed_fast +
+			zz_client_get_stats(s->nodes[s->n + i].client)->completed_commit;
+		v[1] = zz_client_busy(s->nodes[s->n + i].client);
+		h = mix(h, v, sizeof(v));
+	}
+	for (int k = 0; k < r->nrules; k++)
+	{
+		uint64_t	v = r->rules[k].active ? r->rules[k].nheld : UINT64_MAX;
+
+		h = mix(h, &v, sizeof(v));
+		if (r->rules[k].active && r->rules[k].kind == RULE_HOLD && r->rules[k].nheld > 0)
+			score += 3;
+	}
+	r->res->snapped = true;
+	r->res->snap_hash = h;
+	r->res->snap_score = score;
+}
+
+/* One step of the world, due by limit; false if none is. */
+static bool
+step(sc_run *r, zz_time limit)
+{
+	if (!sim_step(r->sim, limit))
+		return false;
+	after_step(r);
+	return true;
+}
+
+/*
+ * Run the world until time t (every step due by then), and stop there.
+ * With a never-condition running, stop early (false) if it holds.
+ */
+static bool
 advance(sc_run *r, zz_time t)
 {
-	while (sim_step(r->sim, t))
-		;
+	char		why[400];
+
+	while (step(r, t))
+		if (r->never != NULL && holds(r, r->never, why, sizeof(why)))
+			return false;
 	if (t > r->sim->now)
 		r->sim->now = t;
+	return true;
 }
 
 static bool
@@ -1685,7 +2171,8 @@ holds(sc_run *r, const sc_cond *c, char *why, size_t cap)
 		for (int k = 0; k < r->ndone && d == NULL; k++)
 			if (r->done[k].client == c->node && r->done[k].ts == c->ts)
 				d = &r->done[k];
-	if (c->kind == X_VIEW || c->kind == X_MODE || c->kind == X_EXECUTED)
+	if (c->kind == X_VIEW || c->kind == X_MODE || c->kind == X_EXECUTED ||
+		c->kind == X_REPLICA)
 		zz_replica_get_status(s->nodes[c->node].replica, &st);
 	switch (c->kind)
 	{
@@ -1750,6 +2237,68 @@ holds(sc_run *r, const sc_cond *c, char *why, size_t cap)
 						 c->vkind ? zz_violation_name(c->vkind) : "safety");
 				return false;
 			}
+		case X_MAX_CC:
+			{
+				const zz_replica *rp = s->nodes[c->node].replica;
+
+				if (!rp->has_cc)
+				{
+					snprintf(why, cap, "R%u holds no commit certificate", c->node);
+					return c->none;
+				}
+				snprintf(why, cap, "R%u's max CC is (view %llu, seq %llu)", c->node,
+						 (unsigned long long) rp->max_cc.view,
+						 (unsigned long long) rp->max_cc.seq);
+				return !c->none && (!c->has_view || rp->max_cc.view == c->view) &&
+					(!c->has_seq || rp->max_cc.seq == c->seq);
+			}
+		case X_REPLICA:
+			snprintf(why, cap, "R%u is in view %llu, mode %s, executed up to %llu", c->node,
+					 (unsigned long long) st.view, mode_name(st.mode),
+					 (unsigned long long) st.last_executed);
+			return (!c->has_view || st.view == c->view) &&
+				(!c->has_mode || st.mode == c->mode) &&
+				(!c->has_seq || st.last_executed == c->value);
+		case X_NEW_HISTORY:
+			{
+				const sc_gsnap *g = &r->g[c->node][c->view];
+
+				if (!g->taken)
+				{
+					snprintf(why, cap, "R%u has not entered view %llu", c->node,
+							 (unsigned long long) c->view);
+					return false;
+				}
+				if (c->has_end && g->end != c->end)
+				{
+					snprintf(why, cap, "R%u's new history of view %llu is (%llu, %llu]",
+							 c->node, (unsigned long long) c->view,
+							 (unsigned long long) g->start, (unsigned long long) g->end);
+					return false;
+				}
+				for (int k = 0; k < c->ngent; k++)
+				{
+					const sc_gent *ge = &c->gent[k];
+					zz_seq		i = ge->seq - g->start - 1;
+
+					if (ge->seq <= g->start || ge->seq > g->end || i >= SC_G_ENTRIES ||
+						g->client[i] != ge->client || g->ts[i] != ge->ts)
+					{
+						if (ge->seq > g->start && ge->seq <= g->end && i < SC_G_ENTRIES)
+							snprintf(why, cap, "R%u's new history of view %llu holds C%u t=%llu "
+									 "at %llu", c->node, (unsigned long long) c->view,
+									 g->client[i], (unsigned long long) g->ts[i],
+									 (unsigned long long) ge->seq);
+						else
+							snprintf(why, cap, "R%u's new history of view %llu is (%llu, %llu]",
+									 c->node, (unsigned long long) c->view,
+									 (unsigned long long) g->start,
+									 (unsigned long long) g->end);
+						return false;
+					}
+				}
+				return true;
+			}
 		case X_ALL_COMPLETE:
 			for (uint32_t i = 0; i < s->k; i++)
 				if (!s->nodes[s->n + i].client_faulty &&
@@ -1788,10 +2337,10 @@ run_cmd(sc_run *r, const sc_cmd *c)
 					 c->time / 1e6, s->now / 1e6);
 				return false;
 			}
-			advance(r, c->time);
+			(void) advance(r, c->time);
 			break;
 		case SC_RUN:
-			advance(r, s->now + c->time);
+			(void) advance(r, s->now + c->time);
 			break;
 		case SC_WAIT:
 			{
@@ -1799,11 +2348,17 @@ run_cmd(sc_run *r, const sc_cmd *c)
 
 				while (!holds(r, &c->cond, why, sizeof(why)))
 				{
-					if (!sim_step(s, deadline))
+					if (!step(r, deadline))
 					{
 						s->now = deadline;
 						if (holds(r, &c->cond, why, sizeof(why)))
 							break;
+						if (c->reverse)
+						{
+							script_trace(r, "(not within %.3f ms: %s; going on)",
+										 c->within / 1e3, why);
+							return true;
+						}
 						fail(r, ZZ_SCENARIO_FAIL, c->line, "%s: not within %.3f ms: %s",
 							 c->text, c->within / 1e3, why);
 						return false;
@@ -1872,6 +2427,107 @@ run_cmd(sc_run *r, const sc_cmd *c)
 					ru->active = false;
 				break;
 			}
+		case SC_NEVER:
+			r->res->expectations++;
+			if (holds(r, &c->cond, why, sizeof(why)))
+			{
+				fail(r, ZZ_SCENARIO_FAIL, c->line, "%s: holds at the start", c->text);
+				return false;
+			}
+			r->never = &c->cond;
+			if (!advance(r, s->now + c->time))
+			{
+				r->never = NULL;
+				fail(r, ZZ_SCENARIO_FAIL, c->line, "%s: it held at %.6fs", c->text,
+					 s->now / 1e6);
+				return false;
+			}
+			r->never = NULL;
+			script_trace(r, "(never held)");
+			break;
+		case SC_REPLAY:
+			{
+				sc_rule    *ru = find_rule(r, c->name);
+				size_t		sent = 0;
+
+				if (ru == NULL)
+				{
+					fail(r, ZZ_SCENARIO_FAIL, c->line, "no active rule named %s", c->name);
+					return false;
+				}
+				for (uint64_t t = 0; t < c->num; t++)
+					for (size_t k = 0; k < ru->nheld; k++)
+					{
+						const sc_held *h = &ru->held[k];
+
+						if (c->to == 0)
+						{
+							sim_queue(s, h->from, h->to, h->buf, h->len, r->lat_lo);
+							sent++;
+						}
+						else
+							for (uint32_t to = 0; to < s->n + s->k; to++)
+								if ((c->to & (1u << to)) && to != h->from)
+								{
+									sim_queue(s, h->from, to, h->buf, h->len, r->lat_lo);
+									sent++;
+								}
+					}
+				script_trace(r, "(%zu cop%s of %zu kept by %s sent again)", sent,
+							 sent == 1 ? "y" : "ies", ru->nheld, c->name);
+				break;
+			}
+		case SC_INJECT:
+			{
+				sim_node   *nd = &s->nodes[c->node];
+				zz_i_hate	ih;
+				zz_buf		b;
+
+				if (!nd->byzantine)
+				{
+					fail(r, ZZ_SCENARIO_FAIL, c->line,
+						 "R%u is not Byzantine: a correct replica says only what it means",
+						 c->node);
+					return false;
+				}
+				zz_buf_init(&b);
+				if (c->num)
+				{
+					if (!zz_forger_view_change_for(nd->forger, c->view, &b))
+					{
+						zz_buf_free(&b);
+						fail(r, ZZ_SCENARIO_FAIL, c->line,
+							 "R%u has sent no VIEW-CHANGE to build one from", c->node);
+						return false;
+					}
+				}
+				else
+				{
+					memset(&ih, 0, sizeof(ih));
+					ih.view = c->view;
+					ih.replica = c->node;
+					zz_i_hate_signing_bytes(&b, ih.view, ih.replica);
+					zz_sign(nd->crypto, b.data, b.len, &ih.sig);
+					zz_buf_reset(&b);
+					zz_encode_i_hate(&b, &ih);
+				}
+				for (uint32_t to = 0; to < s->n; to++)
+					if (to != c->node && (c->to == 0 || (c->to & (1u << to))))
+						sim_queue(s, c->node, to, b.data, b.len, r->lat_lo);
+				zz_buf_free(&b);
+				break;
+			}
+		case SC_SNAPSHOT:
+			snapshot(r);
+			break;
+		case SC_END_ALL:
+			for (int k = 0; k < r->nrules; k++)
+				if (r->rules[k].active)
+				{
+					flush_rule(r, &r->rules[k], c->reverse, false);
+					r->rules[k].active = false;
+				}
+			break;
 		case SC_EXPECT:
 			r->res->expectations++;
 			if (!holds(r, &c->cond, why, sizeof(why)))
@@ -1925,6 +2581,8 @@ zz_scenario_run_text(const char *name, const char *text, const zz_scenario_opts 
 	r.clients = 2;
 	r.lat_lo = r.lat_hi = 100;
 	r.seed = 1;
+	r.bug_replica = ZZ_BUG_UNSAFE_NEW_VIEW;
+	snprintf(res->bug, sizeof(res->bug), "unsafe-new-view");
 	if (!parse_text(&r, text))
 	{
 		free_run(&r);

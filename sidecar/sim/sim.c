@@ -758,7 +758,12 @@ count_cast(zz_sim *s, const zz_forge_config *fc, uint32_t lie_ppm)
 	st->cast_lie_cp += fc->lie_checkpoints;
 	st->cast_vc_withhold += fc->vc_lie == ZZ_VC_WITHHOLD;
 	st->cast_vc_stale += fc->vc_lie == ZZ_VC_STALE_CC;
-	st->cast_vc_forged += fc->vc_lie == ZZ_VC_FORGED_CC;
+	st->cast_vc_forged += fc->vc_lie == ZZ_VC_FORGED_CC || fc->vc_lie == ZZ_VC_DUP_SIGNER_CC ||
+		fc->vc_lie == ZZ_VC_WRONG_VIEW_CC;
+	st->cast_pom_any_seq += fc->pom_any_seq;
+	st->cast_forge_ahead += fc->forge_ahead;
+	st->cast_state_lie += fc->state_lie;
+	st->cast_nv_split += fc->nv_victims != 0;
 }
 
 /*
@@ -911,6 +916,17 @@ random_forge(zz_sim *s, uint32_t id, zz_forge_config *fc, uint32_t *lie_ppm)
 	}
 	if (zz_rng_below(&s->rng, 5) == 0)
 		fc->replay_ppm = (uint32_t) zz_rng_range(&s->rng, 5000, 50000);
+
+	/* Message-level forgeries (forge.h), each now and then. */
+	fc->pom_any_seq = zz_rng_below(&s->rng, 6) == 0;
+	fc->forge_ahead = zz_rng_below(&s->rng, 6) == 0;
+	fc->ahead_sig = zz_rng_below(&s->rng, 2) ? ZZ_FORGE_SIG_BAD : ZZ_FORGE_SIG_OWN;
+	fc->state_lie = zz_rng_below(&s->rng, 6) == 0;
+	if (zz_rng_below(&s->rng, 6) == 0)
+	{
+		fc->nv_victims = (uint32_t) zz_rng_next(&s->rng) & ((1u << s->n) - 1) & ~(1u << id);
+		fc->nv_exclude = (uint32_t) zz_rng_below(&s->rng, s->n);
+	}
 }
 
 /* The planted bugs' fixed scenarios: replica 0 forges, as each plant needs. */
@@ -1148,6 +1164,41 @@ inspect_replica(zz_sim *s, sim_node *nd)
 	zz_replica_status st;
 
 	zz_replica_get_status(nd->replica, &st);
+
+	/*
+	 * The replica's own invariants (zz_replica_check), after every step of
+	 * a correct one.  Test builds assert them inside the core too, except
+	 * in a replica with a planted bug: there the simulator reports them.
+	 */
+	if (!nd->byzantine)
+	{
+		const char *why = zz_replica_check(nd->replica);
+
+		if (why != NULL)
+			zz_checker_fail(s->ck, ZZ_V_INVARIANT, "correct replica R%u: %s", nd->id, why);
+	}
+
+	/*
+	 * A correct primary never signs two ORDER-REQs for one (v, n): a
+	 * correct replica that accepts a proof of misbehaviour against one was
+	 * fooled (a POM of two different n, say).
+	 */
+	if (!nd->byzantine)
+	{
+		uint64_t	poms = zz_replica_get_stats(nd->replica)->poms;
+
+		if (poms > nd->poms_seen)
+		{
+			uint32_t	p = zz_primary_of(&s->params, st.view);
+
+			nd->poms_seen = poms;
+			if (!s->nodes[p].byzantine && !s->nodes[p].amnesiac)
+				zz_checker_fail(s->ck, ZZ_V_PROTOCOL,
+								"correct replica R%u accepted a proof of misbehaviour "
+								"against correct primary R%u of view %llu", nd->id, p,
+								(unsigned long long) st.view);
+		}
+	}
 	if (st.view == nd->seen.view && st.mode == nd->seen.mode &&
 		st.max_seq == nd->seen.max_seq && st.last_executed == nd->seen.last_executed &&
 		st.committed == nd->seen.committed && st.stable_seq == nd->seen.stable_seq &&
@@ -1182,7 +1233,20 @@ deliver(zz_sim *s, sim_event *ev)
 	if (to->is_replica)
 	{
 		if (to->forger != NULL)
-			zz_forger_observe(to->forger, ev->buf, ev->len);
+		{
+			zz_forge_msg fm[ZZ_FORGE_MAX_MSGS];
+			int			nfm = zz_forger_observe(to->forger, ev->buf, ev->len, fm);
+
+			/* What it builds itself goes out as it is (no rewriting again). */
+			for (int i = 0; i < nfm; i++)
+			{
+				s->res->stats.forged++;
+				for (uint32_t r = 0; r < s->n; r++)
+					if (fm[i].to & (1u << r))
+						sim_send(s, to, r, fm[i].buf, fm[i].len, true);
+				free(fm[i].buf);
+			}
+		}
 		zz_replica_receive(to->replica, s->now, ev->buf, ev->len);
 		inspect_replica(s, to);
 	}
@@ -1250,6 +1314,8 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 		 */
 		nd->vc_view = 0;
 		nd->vc_cc_seq = 0;
+		nd->poms_seen = 0;		/* fresh counters */
+		nd->amnesiac = true;	/* it may sign again what it forgot it signed */
 		s->res->stats.amnesia_restarts++;
 		sim_trace(s, "restart       R%u from its kept checkpoint %llu only", replica,
 				  (unsigned long long) nd->kept_seq);

@@ -42,11 +42,12 @@ typedef enum zz_violation
 	ZZ_V_CHECKPOINT = 1 << 5,	/* stable checkpoints at one seq differ */
 	ZZ_V_STEP_LIMIT = 1 << 6,	/* the run did not end (livelock) */
 	ZZ_V_PROTOCOL = 1 << 7,		/* a correct replica broke a step rule */
-	ZZ_V_RECOVERY = 1 << 8		/* no new view / completion within 3T of a
+	ZZ_V_RECOVERY = 1 << 8,		/* no new view / completion within 3T of a
 								 * primary crash */
+	ZZ_V_INVARIANT = 1 << 9		/* a correct replica broke zz_replica_check */
 } zz_violation;
 
-#define ZZ_V_KINDS 9
+#define ZZ_V_KINDS 10
 
 extern const char *zz_violation_name(unsigned kind_bit);
 
@@ -100,7 +101,11 @@ typedef struct zz_sim_stats
 	uint64_t	cast_lie_cp;
 	uint64_t	cast_vc_withhold;
 	uint64_t	cast_vc_stale;
-	uint64_t	cast_vc_forged;
+	uint64_t	cast_vc_forged;	/* forged, duplicate-signer or wrong-view CC */
+	uint64_t	cast_pom_any_seq;	/* crafted POMs of two sequence numbers */
+	uint64_t	cast_forge_ahead;	/* backup-built ORDER-REQs */
+	uint64_t	cast_state_lie; /* STATE-REPLYs with a changed table */
+	uint64_t	cast_nv_split;	/* different NEW-VIEWs to different replicas */
 	uint64_t	cast_never_commit;
 	uint64_t	cast_reuse_ts;
 	uint64_t	cast_bad_cc;

@@ -106,6 +106,8 @@ typedef struct sim_node
 	zz_seq		kept_seq;
 	zz_view		vc_view;		/* highest VIEW-CHANGE it sent */
 	zz_seq		vc_cc_seq;		/* what that VIEW-CHANGE certified */
+	uint64_t	poms_seen;		/* its stats.poms at the last inspection */
+	bool		amnesiac;		/* restarted from its kept checkpoint only */
 
 	/* client */
 	zz_client  *client;
