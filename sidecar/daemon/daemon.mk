@@ -17,7 +17,7 @@ DAEMON_BINS := $(BUILD)/zyzzyvad $(BUILD)/zyzzyva-keygen $(BUILD)/zyzzyva-cli \
 
 .PHONY: daemon daemon-test
 all: daemon
-daemon: $(DAEMON_BINS)
+daemon: $(DAEMON_BINS) $(BUILD)/fi/zyzzyvad
 
 $(BUILD)/daemon/%.o: sidecar/daemon/%.c $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
@@ -36,6 +36,20 @@ $(BUILD)/libzzdaemon.a: $(DAEMON_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/zyzzyvad: $(BUILD)/daemon/main.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+# The fault-injection build of zyzzyvad, for the tests that need its test
+# hooks (ZZ_TEST_* in the environment, test_withhold_order_req): every
+# daemon object compiled again with -DZZ_FAULT_INJECTION.  The product
+# binary, $(BUILD)/zyzzyvad, has none of them.  ZZPG.pm picks this one
+# with fault_injection => 1.
+DAEMON_FI_OBJ := $(patsubst sidecar/%.c,$(BUILD)/fi/%.o,$(DAEMON_SRC) sidecar/daemon/main.c)
+
+$(BUILD)/fi/daemon/%.o: sidecar/daemon/%.c $(DAEMON_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(DAEMON_CFLAGS) -DZZ_FAULT_INJECTION -c $< -o $@
+
+$(BUILD)/fi/zyzzyvad: $(DAEMON_FI_OBJ) $(BUILD)/libzzcore.a
 	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
 
 $(BUILD)/zyzzyva-keygen: $(BUILD)/tools/keygen.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a

@@ -108,8 +108,10 @@ node_mailbox_push(node *nd, uint8_t kind, uint32_t client, const uint8_t *buf, s
 		zlog(ZLOG_WARNING, "out of memory: local message dropped");
 }
 
+#ifdef ZZ_FAULT_INJECTION
 /*
- * Fault injection for tests (test_withhold_order_req = "V S R"): the
+ * Fault injection for tests (test_withhold_order_req = "V S R", only in a
+ * build with -DZZ_FAULT_INJECTION: build/fi/zyzzyvad): the
  * ORDER-REQ of view V at sequence number S reaches replica R only, from
  * every replica with the setting (the primary, and any replica answering
  * a FILL-HOLE with it).  With the primary then gone, a view change has
@@ -135,6 +137,7 @@ node_withheld(node *nd, uint32_t to, const uint8_t *buf, size_t len)
 		zlog(ZLOG_DEBUG, "test: ORDER-REQ v%llu n%llu withheld from replica %u", v, sq, to);
 	return withhold;
 }
+#endif
 
 /*
  * zz_io.to_replica: for the replica and for every local client.
@@ -144,9 +147,11 @@ node_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
 {
 	node	   *nd = ctx;
 
+#ifdef ZZ_FAULT_INJECTION
 	if (nd->cfg.test_withhold_order_req[0] != '\0' && replica != nd->cfg.id &&
 		node_withheld(nd, replica, buf, len))
 		return;
+#endif
 	if (replica == nd->cfg.id)
 		node_mailbox_push(nd, MB_REPLICA, 0, buf, len);
 	else

@@ -245,12 +245,14 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 
 	if (ps->diverged || ps->stalled)
 		return false;			/* our rows are not to be trusted */
+#ifdef ZZ_FAULT_INJECTION
 	if (ps->test_exit_on_transfer)
 	{
 		zlog(ZLOG_WARNING, "postgres: ZZ_TEST_EXIT_ON_STATE_REQUEST: exiting instead of serving "
 			 "checkpoint %llu (test fault injection)", (unsigned long long) seq);
 		_exit(9);
 	}
+#endif
 	pgcall_put_u64(v, seq);
 	r = pg_side_exec(ps, "BEGIN (snapshot)",
 					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL,
@@ -276,6 +278,7 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 	r = pg_side_exec(ps, ok ? "COMMIT (snapshot)" : "ROLLBACK (snapshot)",
 					 ok ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
 	PQclear(r);
+#ifdef ZZ_FAULT_INJECTION
 	if (ok && ps->test_corrupt_snapshot)
 	{
 		/* change the last digit: rows that parse, with a wrong value */
@@ -290,6 +293,7 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 			}
 		}
 	}
+#endif
 	if (ok)
 	{
 		ps->snapshots_served++;
@@ -354,6 +358,16 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 }
 
 /*
+ * Decide the condition again, with what the core said last (a batch
+ * failing or applied again changes it between two core steps).
+ */
+void
+pg_update_condition(pgsvc *ps)
+{
+	pgsvc_set_transfer(ps, ps->transfer_seq, ps->executed);
+}
+
+/*
  * Decide the condition and write it when it changes.
  */
 void
@@ -369,6 +383,11 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 	{
 		c = PGSVC_STALLED;
 		snprintf(detail, sizeof(detail), "%.190s", ps->stall_reason);
+	}
+	else if (ps->failures >= PG_STALLED_AFTER_FAILURES)
+	{
+		c = PGSVC_STALLED;
+		snprintf(detail, sizeof(detail), "%.190s", ps->failure_reason);
 	}
 	else if (ps->diverged)
 	{
@@ -400,4 +419,5 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 	ps->cond_sent = false;
 	if (pg_can_send(ps) || c == PGSVC_STALLED)
 		pg_send_condition(ps);
+	/* (while repairing it goes out when the database's position is read) */
 }

@@ -65,6 +65,9 @@ struct pgsvc
 	bool		repairing;		/* an op failed: drain, then reread the position */
 	bool		stalled;		/* the database cannot be brought to the core's position */
 	char		stall_reason[300];
+	zz_seq		failing_seq;	/* the batch the database failed to apply ... */
+	uint32_t	failures;		/* ... this many times in a row (0: none) */
+	char		failure_reason[300];
 	uint64_t	timer;			/* repair, or recheck when stalled */
 	zz_time		retry_delay;
 
@@ -95,9 +98,11 @@ struct pgsvc
 	bool		cond_sent;		/* the database has cond and cond_detail */
 	bool		cond_unsupported;	/* no zyzzyva.set_condition (logged once) */
 
+#ifdef ZZ_FAULT_INJECTION
 	/* fault injection for the recovery tests (environment, see pgsvc_create) */
 	bool		test_corrupt_snapshot;
 	bool		test_exit_on_transfer;
+#endif
 
 	/* counters for the status */
 	uint64_t	batches;
@@ -115,6 +120,12 @@ struct pgsvc
 	uint64_t	install_failures;
 };
 
+/*
+ * A batch the database failed to apply this many times in a row makes the
+ * replica report itself stalled (it keeps retrying).
+ */
+#define PG_STALLED_AFTER_FAILURES	2
+
 /* pgservice.c */
 extern void pg_forget(pgsvc *ps, zz_seq seq, bool below);
 extern bool pg_can_send(const pgsvc *ps);
@@ -123,6 +134,7 @@ extern bool pg_can_send(const pgsvc *ps);
 extern void pg_first_position(pgsvc *ps, const PGresult *r, zz_seq db_seq, zz_seq db_stable);
 extern void pg_maybe_verify(pgsvc *ps);
 extern void pg_send_condition(pgsvc *ps);
+extern void pg_update_condition(pgsvc *ps);
 extern void pg_check_connected(void *arg);
 extern void pg_check_done(void *arg, pgpipe_op *o);
 extern void pg_check_lost(void *arg);

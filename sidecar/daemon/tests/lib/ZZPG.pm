@@ -21,20 +21,24 @@ our $tools = $ENV{ZZ_TOOLS};
 my @all;		# every cluster, for the END block
 my $owner = $$;
 
-# ZZPG->new(name => ..., settings => { key => value }, sql => [...])
-# Four servers with the extension and the given SQL (the same on each,
+# ZZPG->new(name => ..., settings => { key => value }, sql => [...],
+#           fault_injection => 1)
+# fault_injection: run the fault-injection build of zyzzyvad
+# ($ZZ_BUILD/fi/zyzzyvad), the only one with the test hooks (ZZ_TEST_* in
+# the environment, test_withhold_order_req).  Four servers with the extension and the given SQL (the same on each,
 # before the sidecars start; zyzzyva.replicated_ddl does it through one
 # replica instead: regress/t/106), four sidecars connected to them and to
 # each other.  Bails out if they do not come up.
 sub new
 {
 	my ($class, %opt) = @_;
-	my $self = bless { n => 4, name => $opt{name} // 'zz', pid => [], node => [] }, $class;
+	my $self = bless { n => 4, name => $opt{name} // 'zz', pid => [], node => [],
+		zyzzyvad => $opt{fault_injection} ? "$build/fi/zyzzyvad" : "$build/zyzzyvad" }, $class;
 	my $n = $self->{n};
 
 	BAIL_OUT('ZZ_BUILD and ZZ_TOOLS must name the daemon binaries and tools '
 		  . '(run through make tap-check or make pg-daemon-test)')
-	  unless $build && $tools && -x "$build/zyzzyvad" && -f "$tools/bank.sql";
+	  unless $build && $tools && -x $self->{zyzzyvad} && -f "$tools/bank.sql";
 	push @all, $self;
 	$self->{keys} = PostgreSQL::Test::Utils::tempdir_short();
 	$self->{run} = PostgreSQL::Test::Utils::tempdir_short();
@@ -98,7 +102,7 @@ sub start_daemon
 		$ENV{$_} = $env{$_} for keys %env;
 		open(STDOUT, '>>', $self->{log}[$i]) or POSIX::_exit(1);
 		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(1);
-		exec("$build/zyzzyvad", $self->{conf}[$i]) or POSIX::_exit(1);
+		exec($self->{zyzzyvad}, $self->{conf}[$i]) or POSIX::_exit(1);
 	}
 	$self->{pid}[$i] = $pid;
 	return $pid;
