@@ -358,6 +358,18 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 }
 
 /*
+ * pgsvc_set_halted: see pgservice.h.
+ */
+void
+pgsvc_set_halted(pgsvc *ps, zz_seq stable_seq, const char *line)
+{
+	ps->halted = true;
+	ps->halted_above = stable_seq;
+	snprintf(ps->halt_reason, sizeof(ps->halt_reason), "%s", line);
+	pg_update_condition(ps);
+}
+
+/*
  * Decide the condition again, with what the core said last (a batch
  * failing or applied again changes it between two core steps).
  */
@@ -379,6 +391,12 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 	ps->transfer_seq = transfer_seq;
 	if (ps->resume_until != 0 && last_executed >= ps->resume_until)
 		ps->resume_until = 0;
+	if (ps->halted && ps->stable > ps->halted_above)
+	{
+		ps->halted = false;
+		zlog(ZLOG_INFO, "postgres: checkpoint %llu is stable: the replicas agree again",
+			 (unsigned long long) ps->stable);
+	}
 	if (ps->stalled)
 	{
 		c = PGSVC_STALLED;
@@ -388,6 +406,11 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 	{
 		c = PGSVC_STALLED;
 		snprintf(detail, sizeof(detail), "%.190s", ps->failure_reason);
+	}
+	else if (ps->halted)
+	{
+		c = PGSVC_DIVERGED;
+		snprintf(detail, sizeof(detail), "%.190s", ps->halt_reason);
 	}
 	else if (ps->diverged)
 	{

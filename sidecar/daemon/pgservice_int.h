@@ -92,6 +92,9 @@ struct pgsvc
 	zz_seq		resumed_at;		/* resumed at this stable checkpoint (0: not) */
 	zz_seq		resume_until;	/* where the database was: catching up to here */
 	bool		diverged;		/* rows no longer match the digest */
+	zz_seq		halted_above;	/* no certificate can form above this stable one */
+	bool		halted;
+	char		halt_reason[200];
 	zz_seq		transfer_seq;	/* the core fetches this checkpoint */
 	pgsvc_cond	cond;
 	char		cond_detail[200];

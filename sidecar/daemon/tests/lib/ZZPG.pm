@@ -22,10 +22,11 @@ my @all;		# every cluster, for the END block
 my $owner = $$;
 
 # ZZPG->new(name => ..., settings => { key => value }, sql => [...],
-#           fault_injection => 1)
+#           fault_injection => 1, pg_conf => "max_connections = 100\n")
 # fault_injection: run the fault-injection build of zyzzyvad
 # ($ZZ_BUILD/fi/zyzzyvad), the only one with the test hooks (ZZ_TEST_* in
-# the environment, test_withhold_order_req).  Four servers with the extension and the given SQL (the same on each,
+# the environment, test_withhold_order_req).  pg_conf: lines added to each
+# server's postgresql.conf.  Four servers with the extension and the given SQL (the same on each,
 # before the sidecars start; zyzzyva.replicated_ddl does it through one
 # replica instead: regress/t/106), four sidecars connected to them and to
 # each other.  Bails out if they do not come up.
@@ -51,6 +52,7 @@ sub new
 shared_preload_libraries = 'zyzzyva'
 zyzzyva.socket_path = '$self->{sock}[$i]'
 });
+		$node->append_conf('postgresql.conf', $opt{pg_conf}) if $opt{pg_conf};
 		$node->start;
 		$node->safe_psql('postgres', 'CREATE EXTENSION zyzzyva');
 		$node->safe_psql('postgres', $_) for @{ $opt{sql} // [] };
