@@ -55,14 +55,7 @@ SELECT zyzzyva.replicate_function('stamp_slip(integer)');
 my $n = $zz->n;
 ok($zz->pay(1, 6), 'calls complete before');
 
-sub call
-{
-	my ($sql) = @_;
-	my ($out, $err) = ('', '');
-	my $rc = $zz->node(0)->psql('postgres', $sql, stdout => \$out, stderr => \$err,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => 40);
-	return ($rc, $out, $err);
-}
+sub call { return $zz->call_verbose(0, $_[0]); }
 
 # what the guard knows is refused, the same on every replica
 my ($rc, $out, $err) = call('SELECT stamp_literal(1)');

@@ -76,12 +76,8 @@ ok($zz->pay(1, 8), 'calls complete before');
 # a call through replica 0 with the error's SQLSTATE shown; (rc, stderr, seconds)
 sub call
 {
-	my ($sql) = @_;
-	my ($out, $err) = ('', '');
-	my $t0 = time();
-	my $rc = $zz->node(0)->psql('postgres', $sql, stdout => \$out, stderr => \$err,
-		extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => 30);
-	return ($rc, $err, time() - $t0);
+	my ($rc, $out, $err, $secs) = $zz->call_verbose(0, $_[0]);
+	return ($rc, $err, $secs);
 }
 
 # load through replica 1 the whole time

@@ -80,12 +80,20 @@ resend_cached(zz_replica *r, zz_client_rec *c)
 }
 
 /*
- * The bytes of requests one ORDER-REQ carries at most: a quarter of what
- * encodes, so that the few batches in flight fit the peers' queues
- * together, and a view change's messages, which carry batches, stay
- * smaller too.
+ * The bytes of requests one ORDER-REQ carries at most.  A VIEW-CHANGE
+ * carries every batch above the stable checkpoint, up to 2 x cp_interval
+ * of them, and must encode too: so a batch carries at most half of
+ * ZZ_MAX_MSG_LEN spread over that window (and never more than a quarter,
+ * so that the batches in flight fit the peers' queues together).  A
+ * request larger than that still goes alone in its batch.
  */
-#define ZZ_BATCH_BYTES		(ZZ_MAX_MSG_LEN / 4)
+static size_t
+batch_bytes_max(const zz_replica *r)
+{
+	size_t		window = ZZ_MAX_MSG_LEN / 2 / (2 * (size_t) (r->p.cp_interval ? r->p.cp_interval : 1));
+
+	return window < ZZ_MAX_MSG_LEN / 4 ? window : ZZ_MAX_MSG_LEN / 4;
+}
 
 /*
  * Requests of the open batch, from the first, that one ORDER-REQ carries
@@ -95,6 +103,7 @@ static uint32_t
 batch_prefix_by_bytes(const zz_replica *r)
 {
 	size_t		bytes = 1024;	/* the header, generously */
+	size_t		max = batch_bytes_max(r);
 	uint32_t	k;
 
 	for (k = 0; k < r->batch_len; k++)
@@ -102,7 +111,7 @@ batch_prefix_by_bytes(const zz_replica *r)
 		const zz_request *q = &r->batch[k].req;
 
 		bytes += 64 + (size_t) q->op_len + (size_t) q->n_auth * sizeof(zz_mac);
-		if (bytes > ZZ_BATCH_BYTES)
+		if (bytes > max)
 			break;
 	}
 	return k > 0 ? k : 1;

@@ -1102,7 +1102,8 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 "pg_mean_batch_us: %llu\npg_errors: %llu\npg_connects: %llu\npg_rollbacks: %llu\n"
 				 "pg_replayed: %llu\npg_looked_up: %llu\npg_stale: %llu\n"
 				 "pg_condition: %s\npg_resumed_at: %llu\npg_verified: %llu\n"
-				 "pg_verify_failures: %llu\npg_snapshots_served: %llu\npg_installs: %llu\n"
+				 "pg_verify_failures: %llu\npg_snapshots_served: %llu\npg_snapshots_cached: %llu\n"
+				 "pg_installs: %llu\n"
 				 "pg_install_failures: %llu\n",
 				 state, (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
 				 (unsigned long long) ps->db_stable, pgpipe_inflight(ps->pipe), ps->nlog,
@@ -1114,7 +1115,8 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 (unsigned long long) ps->looked_up, (unsigned long long) ps->stale,
 				 pg_cond_names[ps->cond], (unsigned long long) ps->resumed_at,
 				 (unsigned long long) ps->verified, (unsigned long long) ps->verify_failures,
-				 (unsigned long long) ps->snapshots_served, (unsigned long long) ps->installs,
+				 (unsigned long long) ps->snapshots_served,
+				 (unsigned long long) ps->snapshots_cached, (unsigned long long) ps->installs,
 				 (unsigned long long) ps->install_failures);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
@@ -1148,6 +1150,7 @@ pgsvc_free(pgsvc *ps)
 		free(ps->log[i].req);
 	free(ps->log);
 	zz_buf_free(&ps->stable_blob);
+	free(ps->snap);
 	free(ps->conninfo);
 	free(ps);
 }

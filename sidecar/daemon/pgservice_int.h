@@ -119,6 +119,12 @@ struct pgsvc
 	uint64_t	verified;
 	uint64_t	verify_failures;
 	uint64_t	snapshots_served;
+	uint64_t	snapshots_cached;	/* ... of them from the cache */
+
+	/* the last checkpoint state served, kept for the next STATE-REQUEST */
+	zz_seq		snap_seq;
+	uint8_t    *snap;
+	size_t		snap_len;
 	uint64_t	installs;
 	uint64_t	install_failures;
 };

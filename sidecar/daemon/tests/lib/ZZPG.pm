@@ -453,6 +453,21 @@ sub ledger_check
 	return ($missing, $twice, $sum);
 }
 
+# --- issue 12's tests (regress/t/108_*.t) ---
+
+# Run $sql through replica i's psql with the error's SQLSTATE shown
+# (VERBOSITY verbose), for at most 40 s; (exit code, stdout, stderr,
+# seconds it took).
+sub call_verbose
+{
+	my ($self, $i, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $t0 = time();
+	my $rc = $self->{node}[$i]->psql('postgres', $sql, stdout => \$out, stderr => \$err,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => 40);
+	return ($rc, $out, $err, time() - $t0);
+}
+
 sub uniq
 {
 	my %seen;
