@@ -1155,7 +1155,7 @@ zz_checkpoint_tick(zz_replica *r)
 {
 	zz_seq		want = stable_wanted(r);
 
-	if (r->my_cp.seq > r->stable_seq && r->my_cp.seq > r->late_noticed &&
+	if (r->my_cp.seq > r->cert_proof.seq && r->my_cp.seq > r->late_noticed &&
 		r->now - r->my_cp_at > ZZ_CP_LATE)
 	{
 		zz_cp_votes *v = votes_for(r, r->my_cp.seq, false);
@@ -1165,8 +1165,8 @@ zz_checkpoint_tick(zz_replica *r)
 			describe_votes(r, v, votes, sizeof(votes));
 		r->late_noticed = r->my_cp.seq;
 		zz_replica_notice(r, ZZ_NOTICE_CHECKPOINT_LATE,
-						  "checkpoint %llu is not stable %llu ms after this replica voted "
-						  "(votes: %s)", (unsigned long long) r->my_cp.seq,
+						  "checkpoint %llu has no certificate %llu ms after this replica "
+						  "voted (votes: %s)", (unsigned long long) r->my_cp.seq,
 						  (unsigned long long) ((r->now - r->my_cp_at) / 1000), votes);
 	}
 

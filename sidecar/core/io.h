@@ -17,7 +17,7 @@
 typedef enum zz_notice_kind
 {
 	ZZ_NOTICE_VIEW,				/* a view change: asked for, started, entered */
-	ZZ_NOTICE_CHECKPOINT_LATE,	/* our checkpoint is not stable after a while */
+	ZZ_NOTICE_CHECKPOINT_LATE,	/* our checkpoint has no certificate after a while */
 	ZZ_NOTICE_DIVERGED			/* no checkpoint certificate can form: replicas' states differ */
 } zz_notice_kind;
 

@@ -256,7 +256,7 @@ extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
 extern bool zz_views_futile(zz_replica *r, const char *why);
-#define ZZ_CP_LATE (10 * 1000 * 1000)	/* report a checkpoint not stable after this */
+#define ZZ_CP_LATE (10 * 1000 * 1000)	/* report a checkpoint not certified after this */
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 #define ZZ_ANNOUNCE_ROUNDS	10		/* restart announcements, the wait doubling
 									 * from fill_hole_timeout */
