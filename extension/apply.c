@@ -8,11 +8,18 @@
  * transaction per batch), each request in its own subtransaction, so that
  * an ERROR raised by a request rolls back only that request's changes and
  * becomes its reply, the same reply on every replica, instead of failing
- * the batch.  Errors that are facts about this replica rather than about
- * the request (cancel, deadlock, out of memory, ...) fail the whole batch;
- * the daemon retries it.  The batch, its replies, the new history digest
- * and the digest lanes are stored in the same transaction, so a crash
- * leaves database and protocol state consistent.
+ * the batch.  That holds whatever the SQLSTATE: a function that raises
+ * 40001, 53100 or XX000 fails alone, because a request that failed the
+ * batch would be applied again for ever and halt the cluster (a "poison
+ * request", docs/liveness.md).  A request that runs longer than
+ * zyzzyva.request_timeout is cancelled and fails with one fixed error
+ * (determinism.c).  Only what is a fact about this database and not about
+ * a request fails the batch, for the daemon to retry: a cancel that is not
+ * the request's budget (an operator's, a shutdown), an error outside the
+ * requests (recording the batch: disk full, ...), a lost connection, a
+ * crash.  The batch, its replies, the new history digest and the digest
+ * lanes are stored in the same transaction, so a crash leaves database and
+ * protocol state consistent.
  *
  * A request calls one replicated function, named by its canonical
  * signature and with arguments in canonical text (wire.c).  It runs as
@@ -304,6 +311,8 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 	nulls = palloc(sizeof(char) * Max(call.nargs, 1));
 	for (int i = 0; i < call.nargs; i++)
 	{
+		if (call.args[i] != NULL)
+			zz_check_datetime_input(cp->argtypes[i], call.args[i], (int) strlen(call.args[i]));
 		values[i] = OidInputFunctionCall(cp->infunc[i], call.args[i], cp->ioparam[i], -1);
 		nulls[i] = call.args[i] == NULL ? 'n' : ' ';
 	}
@@ -318,8 +327,31 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 }
 
 /*
+ * Is an error caught in a request's subtransaction a failure of this
+ * database rather than the request's outcome?  Only a cancel that the
+ * request's budget did not raise (an operator's pg_cancel_backend()): it is
+ * a fact about this replica, and the batch is retried.  It is told by where
+ * it was raised, ProcessInterrupts, not by its SQLSTATE, which any function
+ * may raise (RAISE ... USING ERRCODE = 'query_canceled' is the request's
+ * own failure).  Every other error, whatever its SQLSTATE, is the request's
+ * reply: the request runs the same on every replica, so a function that
+ * raises serialization_failure, disk_full or admin_shutdown does so
+ * everywhere, and a replica where a request failed for a local reason alone
+ * is outvoted and repaired at the next checkpoint (docs/liveness.md).
+ * Shutdowns and lost connections are FATAL and never get here.
+ */
+static bool
+is_failure_of_database(const ErrorData *edata, bool budget_spent)
+{
+	return edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !budget_spent &&
+		edata->funcname != NULL && strcmp(edata->funcname, "ProcessInterrupts") == 0;
+}
+
+/*
  * Execute one request in its own subtransaction (the pattern of PL/Python's
- * subtransactions) and return its outcome, allocated in outcxt.
+ * subtransactions) under its budget, and return its outcome, allocated in
+ * outcxt.  A request that spent its budget fails with the budget's error
+ * even if it caught the cancel and returned.
  */
 static ZzOutcome
 execute_request(const ZzRequest *req, MemoryContext outcxt)
@@ -330,11 +362,14 @@ execute_request(const ZzRequest *req, MemoryContext outcxt)
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
+	zz_request_budget_start();
 	PG_TRY();
 	{
 		SPI_connect();
 		out.text = run_call(req, outcxt);
 		SPI_finish();
+		if (zz_request_budget_stop())
+			zz_request_budget_error();
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -342,6 +377,7 @@ execute_request(const ZzRequest *req, MemoryContext outcxt)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		bool		spent = zz_request_budget_stop();
 
 		MemoryContextSwitchTo(outcxt);
 		edata = CopyErrorData();
@@ -350,10 +386,16 @@ execute_request(const ZzRequest *req, MemoryContext outcxt)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 
-		if (zz_is_environmental_error(edata->sqlerrcode))
+		if (is_failure_of_database(edata, spent))
 			ReThrowError(edata);
 		out.sqlerrcode = edata->sqlerrcode;
 		out.text = edata->message ? edata->message : "";
+		if (spent)
+		{
+			/* whatever error the cancel surfaced as, the reply is the budget's */
+			out.sqlerrcode = ERRCODE_QUERY_CANCELED;
+			out.text = ZZ_BUDGET_MESSAGE;
+		}
 	}
 	PG_END_TRY();
 	return out;

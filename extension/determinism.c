@@ -13,6 +13,24 @@
  * checked too, and again after planning, which inlines simple SQL
  * functions into the query.
  *
+ * What a query may call is an allowlist rather than a blocklist: every
+ * function in the query (called, an operator's, a cast's input or output
+ * function, an aggregate) must be
+ *	- a built-in function that is immutable, or stable and not one that
+ *	  reads this server's environment (settings, version, addresses,
+ *	  process and transaction ids, sizes, statistics, files), or volatile
+ *	  and on the short list of volatile built-ins with deterministic
+ *	  effects (pg_sleep, set_config);
+ *	- a function in SQL or PL/pgSQL, whose statements are checked in turn
+ *	  as they are planned;
+ *	- one of the extension's own (schema zyzzyva), which check their mode;
+ *	- or named in zyzzyva.allowed_functions.
+ * Functions in C or any other language (untrusted ones above all) are
+ * refused unless allowed by name.  The input literals 'now', 'today',
+ * 'tomorrow' and 'yesterday' of the date and time types are refused where
+ * the parser sees them (it folds them into constants, each replica its
+ * own), and in a request's arguments (apply.c).
+ *
  * A plan cached before replicated execution would escape that check, so a
  * backend that planned statements inside functions outside replicated
  * execution (and outside the extension's own functions, which run in a
@@ -25,14 +43,32 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/proclang.h"
 #include "datatype/timestamp.h"
 #include "executor/executor.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
+#include "parser/analyze.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/plancache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "zyzzyva.h"
@@ -41,6 +77,7 @@ PG_FUNCTION_INFO_V1(zyzzyva_now);
 PG_FUNCTION_INFO_V1(zyzzyva_random);
 
 static planner_hook_type prev_planner_hook = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 
@@ -82,6 +119,20 @@ static const struct
 	{F_INET_SERVER_PORT, "inet_server_port()", hint_local},
 	{F_PG_POSTMASTER_START_TIME, "pg_postmaster_start_time()", hint_local},
 	{F_PG_CONF_LOAD_TIME, "pg_conf_load_time()", hint_local},
+	{F_CURRENT_SETTING_TEXT, "current_setting()", hint_local},
+	{F_CURRENT_SETTING_TEXT_BOOL, "current_setting()", hint_local},
+	{F_VERSION, "version()", hint_local},
+	{F_CURRENT_DATABASE, "current_database()", hint_local},
+	{F_PG_MY_TEMP_SCHEMA, "pg_my_temp_schema()", hint_local},
+	{F_PG_IS_IN_RECOVERY, "pg_is_in_recovery()", hint_local},
+	{F_PG_JIT_AVAILABLE, "pg_jit_available()", hint_local},
+	{F_PG_BLOCKING_PIDS, "pg_blocking_pids()", hint_local},
+	{F_PG_SAFE_SNAPSHOT_BLOCKING_PIDS, "pg_safe_snapshot_blocking_pids()", hint_local},
+	{F_PG_LISTENING_CHANNELS, "pg_listening_channels()", hint_local},
+	{F_PG_NOTIFICATION_QUEUE_USAGE, "pg_notification_queue_usage()", hint_local},
+	{F_TXID_STATUS, "txid_status()", hint_local},
+	{F_PG_XACT_STATUS, "pg_xact_status()", hint_local},
+	{F_TXID_VISIBLE_IN_SNAPSHOT, "txid_visible_in_snapshot()", hint_local},
 	{F_NEXTVAL, "nextval()", hint_sequence},
 	{F_CURRVAL, "currval()", hint_sequence},
 	{F_LASTVAL, "lastval()", hint_sequence},
@@ -90,11 +141,153 @@ static const struct
 };
 
 /*
- * Refuse a call of a forbidden function, if fn is one.
+ * Volatile built-in functions that replicated execution may call: their
+ * effects are the same on every replica (a sleep is bounded by the
+ * request's budget; set_config changes this transaction's settings only).
+ */
+static const Oid zz_volatile_allowed[] =
+{
+	F_PG_SLEEP, F_PG_SLEEP_FOR, F_PG_SLEEP_UNTIL, F_SET_CONFIG,
+};
+
+/*
+ * Prefixes of the names of built-in functions that read this server's
+ * environment rather than the replicated state: statistics, sizes, files,
+ * the WAL, replication, backups, locks held by others, ids.
+ */
+static const char *const zz_local_prefixes[] =
+{
+	"pg_stat", "pg_size", "pg_relation_size", "pg_total_relation_size", "pg_table_size",
+	"pg_indexes_size", "pg_database_size", "pg_tablespace_size", "pg_ls_", "pg_read_",
+	"pg_current_", "pg_last_", "pg_wal", "pg_walfile", "pg_control_", "pg_backup",
+	"pg_replication", "pg_get_replication", "pg_get_wal", "pg_get_backend", "pg_backend",
+	"pg_postmaster", "pg_conf", "pg_is_", "pg_tablespace_location", "pg_filenode",
+	"pg_relation_filenode", "pg_relation_filepath", "pg_lock_status", "pg_cancel_backend",
+	"pg_terminate_backend", "pg_reload_conf", "pg_rotate_logfile", "pg_promote",
+	"pg_show_", "pg_get_keywords", "pg_get_shmem", "pg_log_", "pg_export_snapshot",
+	"pg_snapshot", "pg_visible", "pg_import_system", "pg_advisory", "pg_try_advisory",
+	"txid_", "inet_client", "inet_server", "pg_client_encoding", "pg_get_userbyid",
+	"pg_sequence_last_value", "pg_sequence_parameters", "lo_", "loread", "lowrite",
+};
+
+/* zyzzyva.allowed_functions, as set, and resolved for this backend */
+static char *zz_allowed_functions_setting = NULL;
+static Oid *zz_allowed_oids = NULL;
+static int	zz_nallowed_oids = 0;
+static bool zz_allowed_stale = true;
+
+/*
+ * GUC assign hook of zyzzyva.allowed_functions: resolve the list again
+ * when next needed (it needs the catalogs).
+ */
+static void
+allowed_functions_assign(const char *newval, void *extra)
+{
+	zz_allowed_stale = true;
+}
+
+/*
+ * Resolve zyzzyva.allowed_functions, function signatures separated by
+ * commas outside parentheses ("public.f(integer), ext.g(text, text)"), into
+ * OIDs.  A signature that names no function is left out with a warning.
+ */
+static void
+resolve_allowed_functions(void)
+{
+	const char *p = zz_allowed_functions_setting ? zz_allowed_functions_setting : "";
+	int			cap = 8;
+
+	zz_allowed_stale = false;
+	if (zz_allowed_oids != NULL)
+		pfree(zz_allowed_oids);
+	zz_allowed_oids = MemoryContextAlloc(TopMemoryContext, sizeof(Oid) * cap);
+	zz_nallowed_oids = 0;
+	while (*p != '\0')
+	{
+		const char *start = p;
+		int			depth = 0;
+		char	   *sig;
+		Oid			fn;
+
+		while (*p != '\0' && (depth > 0 || *p != ','))
+		{
+			if (*p == '(')
+				depth++;
+			else if (*p == ')' && depth > 0)
+				depth--;
+			p++;
+		}
+		sig = pnstrdup(start, p - start);
+		if (*p == ',')
+			p++;
+		if (strspn(sig, " \t\n") == strlen(sig))
+			continue;
+		{
+			LOCAL_FCINFO(fcinfo, 1);
+
+			InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+			fcinfo->args[0].value = CStringGetTextDatum(sig);
+			fcinfo->args[0].isnull = false;
+			fn = DatumGetObjectId(to_regprocedure(fcinfo));
+			if (fcinfo->isnull)
+				fn = InvalidOid;	/* (to_regprocedure: no such function) */
+		}
+		if (!OidIsValid(fn))
+		{
+			ereport(WARNING,
+					(errmsg("zyzzyva.allowed_functions: no function %s", sig)));
+			continue;
+		}
+		if (zz_nallowed_oids == cap)
+		{
+			cap *= 2;
+			zz_allowed_oids = repalloc(zz_allowed_oids, sizeof(Oid) * cap);
+		}
+		zz_allowed_oids[zz_nallowed_oids++] = fn;
+	}
+}
+
+/*
+ * Is fn named in zyzzyva.allowed_functions?
+ */
+static bool
+is_allowed_by_name(Oid fn)
+{
+	if (zz_allowed_stale)
+		resolve_allowed_functions();
+	for (int i = 0; i < zz_nallowed_oids; i++)
+		if (zz_allowed_oids[i] == fn)
+			return true;
+	return false;
+}
+
+/*
+ * Refuse fn as a function that reads this replica's environment.
+ */
+static void
+refuse_local(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("function %s is not allowed in replicated execution", name),
+			 errhint("%s", hint_local)));
+}
+
+/*
+ * Refuse a call of a function that replicated execution may not make (see
+ * the file header): the known nondeterministic ones by name, then the
+ * allowlist by language and volatility.
  */
 static void
 check_function(Oid fn)
 {
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	Oid			lang;
+	char		volatility;
+	const char *name;
+	Oid			plpgsql;
+
 	for (int i = 0; i < lengthof(zz_forbidden); i++)
 		if (zz_forbidden[i].fn == fn)
 			ereport(ERROR,
@@ -102,6 +295,80 @@ check_function(Oid fn)
 					 errmsg("function %s is not allowed in replicated execution",
 							zz_forbidden[i].name),
 					 errhint("%s", zz_forbidden[i].hint)));
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		return;					/* dropped meanwhile: the executor will say */
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	lang = proc->prolang;
+	volatility = proc->provolatile;
+	name = pstrdup(NameStr(proc->proname));
+	if (proc->pronamespace == get_namespace_oid("zyzzyva", true))
+	{
+		ReleaseSysCache(tup);
+		return;					/* the extension's own: they check the mode */
+	}
+	ReleaseSysCache(tup);
+
+	if (lang == INTERNALlanguageId)
+	{
+		if (volatility == PROVOLATILE_VOLATILE)
+		{
+			for (int i = 0; i < lengthof(zz_volatile_allowed); i++)
+				if (zz_volatile_allowed[i] == fn)
+					return;
+			if (is_allowed_by_name(fn))
+				return;
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("function %s is not allowed in replicated execution",
+							format_procedure(fn)),
+					 errdetail("It is a volatile built-in function: its result or effect may differ from one replica to the next."),
+					 errhint("If it is deterministic, name it in zyzzyva.allowed_functions on every replica.")));
+		}
+		if (volatility == PROVOLATILE_STABLE)
+		{
+			for (int i = 0; i < lengthof(zz_local_prefixes); i++)
+				if (strncmp(name, zz_local_prefixes[i], strlen(zz_local_prefixes[i])) == 0 &&
+					!is_allowed_by_name(fn))
+					refuse_local(format_procedure(fn));
+		}
+		return;
+	}
+	plpgsql = get_language_oid("plpgsql", true);
+	if (lang == SQLlanguageId || (OidIsValid(plpgsql) && lang == plpgsql))
+		return;					/* their statements are checked as planned */
+	if (is_allowed_by_name(fn))
+		return;
+	{
+		HeapTuple	ltup = SearchSysCache1(LANGOID, ObjectIdGetDatum(lang));
+		char	   *lname = "?";
+		bool		trusted = false;
+
+		if (HeapTupleIsValid(ltup))
+		{
+			lname = pstrdup(NameStr(((Form_pg_language) GETSTRUCT(ltup))->lanname));
+			trusted = ((Form_pg_language) GETSTRUCT(ltup))->lanpltrusted;
+			ReleaseSysCache(ltup);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("function %s is not allowed in replicated execution",
+						format_procedure(fn)),
+				 errdetail("It is written in %s%s, which replicated execution cannot check for nondeterminism.",
+						   trusted ? "" : "the untrusted language ", lname),
+				 errhint("Write it in SQL or PL/pgSQL, or, if it is deterministic, name it in zyzzyva.allowed_functions on every replica.")));
+	}
+}
+
+/*
+ * check_functions_in_node callback: check one function, never stop.
+ */
+static bool
+check_function_cb(Oid fn, void *context)
+{
+	check_function(fn);
+	return false;
 }
 
 /*
@@ -150,13 +417,122 @@ check_walker(Node *node, void *context)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, FuncExpr))
-		check_function(((FuncExpr *) node)->funcid);
-	else if (IsA(node, SQLValueFunction))
+	if (IsA(node, SQLValueFunction))
 		check_sql_value_function((SQLValueFunction *) node);
 	else if (IsA(node, Query))
 		return query_tree_walker((Query *) node, check_walker, context, 0);
+	else
+		(void) check_functions_in_node(node, check_function_cb, NULL);
 	return expression_tree_walker(node, check_walker, context);
+}
+
+/*
+ * Does text (an input literal for a date or time type) use one of the
+ * relative values that each replica resolves from its own clock?  They are
+ * words in the literal ('today 10:00' too), in any case.
+ */
+static const char *
+relative_datetime_word(const char *text, int len)
+{
+	static const char *const words[] = {"now", "today", "tomorrow", "yesterday"};
+	int			i = 0;
+
+	while (i < len)
+	{
+		int			start;
+
+		while (i < len && !isalpha((unsigned char) text[i]))
+			i++;
+		start = i;
+		while (i < len && isalpha((unsigned char) text[i]))
+			i++;
+		for (int w = 0; w < lengthof(words); w++)
+			if (i - start == (int) strlen(words[w]) &&
+				pg_strncasecmp(text + start, words[w], i - start) == 0)
+				return words[w];
+	}
+	return NULL;
+}
+
+/*
+ * Is typid a date or time type, whose input accepts 'now' and kin?
+ */
+static bool
+is_datetime_type(Oid typid)
+{
+	return typid == DATEOID || typid == TIMEOID || typid == TIMETZOID ||
+		typid == TIMESTAMPOID || typid == TIMESTAMPTZOID;
+}
+
+/*
+ * Refuse text as input of date or time type typid in replicated execution
+ * if it is relative to the clock ('now', 'today', ...).  For apply.c (a
+ * request's arguments) and the parse check below.
+ */
+void
+zz_check_datetime_input(Oid typid, const char *text, int len)
+{
+	const char *word;
+
+	if (text == NULL || !is_datetime_type(typid))
+		return;
+	word = relative_datetime_word(text, len);
+	if (word != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the input '%s' for type %s is not allowed in replicated execution",
+						word, format_type_be(typid)),
+				 errdetail("Each replica would read its own clock."),
+				 errhint("%s", hint_now)));
+}
+
+/*
+ * Walker of the parse check: every constant of a date or time type that
+ * came from a string literal in the source text (at its location, perhaps
+ * after a type name: timestamptz 'now').
+ */
+static bool
+literal_walker(Node *node, void *context)
+{
+	const char *source = context;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, Const))
+	{
+		Const	   *c = (Const *) node;
+
+		if (is_datetime_type(c->consttype) && c->location >= 0 &&
+			c->location < (int) strlen(source))
+		{
+			const char *p = source + c->location;
+			const char *end;
+
+			/* skip a type name before the literal, if any */
+			for (int skip = 0; *p != '\0' && *p != '\'' && skip < 64; skip++, p++)
+				if (!isalnum((unsigned char) *p) && strchr(" \t\n_.\"()", *p) == NULL)
+					break;
+			if (*p == '\'' && (end = strchr(p + 1, '\'')) != NULL)
+				zz_check_datetime_input(c->consttype, p + 1, (int) (end - p - 1));
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, literal_walker, context, 0);
+	return expression_tree_walker(node, literal_walker, context);
+}
+
+/*
+ * post_parse_analyze hook: in replicated execution, refuse the clock's
+ * input literals before the parser's folded constants can differ.
+ */
+static void
+zz_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+	if (zz_exec.mode == ZZ_MODE_APPLY && pstate->p_sourcetext != NULL)
+		(void) query_tree_walker(query, literal_walker, (void *) pstate->p_sourcetext, 0);
 }
 
 /*
@@ -247,14 +623,122 @@ zz_forget_unchecked_plans(void)
 	}
 }
 
+/* ------------------------------------------------------------------------
+ * The per-request budget (zyzzyva.request_timeout; docs/liveness.md)
+ *
+ * A request that runs longer than the budget is cancelled and fails with
+ * one fixed error, whatever it did meanwhile: a request that caught the
+ * cancel (EXCEPTION WHEN query_canceled) and returned anyway is failed all
+ * the same, and the cancel is repeated every ZZ_BUDGET_REPEAT_MS until the
+ * request gives up.  The message carries no figure measured here, so that
+ * replicas that all cancel a request give the same reply.
+ * ------------------------------------------------------------------------ */
+
+#define ZZ_BUDGET_REPEAT_MS 100
+
+int			zz_request_timeout = 5000;
+
+static TimeoutId zz_budget_timeout = MAX_TIMEOUTS;	/* not registered yet */
+static volatile sig_atomic_t zz_budget_spent = false;
+static bool zz_budget_armed = false;
+
 /*
- * Install the hooks (from _PG_init).
+ * Timeout handler: the running request spent its budget.  Cancel it as a
+ * statement timeout does (the cancel surfaces as 57014 at the next
+ * CHECK_FOR_INTERRUPTS), and note that it was the budget.
+ */
+static void
+zz_budget_spent_handler(void)
+{
+	zz_budget_spent = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * Start the running request's budget (a request of apply_batch, in its
+ * subtransaction).  Zero disables it.
+ */
+void
+zz_request_budget_start(void)
+{
+	zz_budget_spent = false;
+	zz_budget_armed = false;
+	if (zz_request_timeout <= 0)
+		return;
+	if (zz_budget_timeout == MAX_TIMEOUTS)
+		zz_budget_timeout = RegisterTimeout(USER_TIMEOUT, zz_budget_spent_handler);
+	enable_timeout_every(zz_budget_timeout,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), zz_request_timeout),
+						 ZZ_BUDGET_REPEAT_MS);
+	zz_budget_armed = true;
+}
+
+/*
+ * Stop the budget; true if the request spent it.  A cancel the budget
+ * raised that no CHECK_FOR_INTERRUPTS has taken yet is withdrawn, so that
+ * it cannot hit the next request or the batch's own statements.
+ */
+bool
+zz_request_budget_stop(void)
+{
+	bool		spent;
+
+	if (zz_budget_armed)
+		disable_timeout(zz_budget_timeout, false);
+	zz_budget_armed = false;
+	spent = zz_budget_spent;
+	if (spent)
+	{
+		QueryCancelPending = false;
+		zz_budget_spent = false;
+	}
+	return spent;
+}
+
+/*
+ * The reply of a request that spent its budget: the same text on every
+ * replica.
+ */
+void
+zz_request_budget_error(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_QUERY_CANCELED),
+			 errmsg(ZZ_BUDGET_MESSAGE),
+			 errhint("Make the function do less per call, or raise zyzzyva.request_timeout on every replica.")));
+}
+
+/*
+ * Install the hooks and define zyzzyva.request_timeout (from _PG_init).
  */
 void
 zz_determinism_init(void)
 {
+	DefineCustomIntVariable("zyzzyva.request_timeout",
+							"Longest time one replicated request may run on a replica.",
+							"A request that runs longer fails with SQLSTATE 57014 on every replica; "
+							"zero disables the limit.  Set it the same on every replica.",
+							&zz_request_timeout,
+							5000, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("zyzzyva.allowed_functions",
+							   "Functions replicated execution may call beyond its allowlist.",
+							   "Signatures separated by commas, e.g. 'public.f(integer), ext.g(text)': "
+							   "functions in C or other languages, or volatile built-ins, known to be "
+							   "deterministic.  Set it the same on every replica.",
+							   &zz_allowed_functions_setting,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, allowed_functions_assign, NULL);
 	prev_planner_hook = planner_hook;
 	planner_hook = zz_planner;
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = zz_post_parse_analyze;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = zz_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;

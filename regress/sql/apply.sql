@@ -121,12 +121,20 @@ SELECT * FROM zyzzyva.apply_batch(6, 1, h(6), 0, 0, NULL);
 SELECT * FROM zyzzyva.apply_batch(NULL, 1, h(6), 0, 0, '\x00000000');
 SELECT last_applied_seq FROM zyzzyva.status;
 
--- an error that is a fact about this replica, not about the request
--- (here a serialization failure; also deadlocks, cancels, lack of memory)
--- fails the whole batch: other replicas would not give that reply
-SELECT request, sqlstate FROM zyzzyva.apply_batch(6, 1, h(6), 0, 0, zyzzyva.encode_batch(ARRAY[
+-- a request's own failure is its reply whatever its SQLSTATE, even one
+-- that looks like a fact about this replica (serialization failure, disk
+-- full, internal error, cancel): every replica runs the same function and
+-- fails the same way, and a request that failed the batch would be
+-- applied again for ever (docs/liveness.md)
+BEGIN;
+SELECT request, sqlstate, result FROM zyzzyva.apply_batch(6, 1, h(6), 0, 0, zyzzyva.encode_batch(ARRAY[
     call('public.open_account(integer,pg_catalog.text)', '20', 'erin'),
-    call('public.fail_with(pg_catalog.text)', '40001')]));
+    call('public.fail_with(pg_catalog.text)', '40001'),
+    call('public.fail_with(pg_catalog.text)', '53100'),
+    call('public.fail_with(pg_catalog.text)', 'XX000'),
+    call('public.fail_with(pg_catalog.text)', '57014')]));
+SELECT last_applied_seq, (SELECT count(*) FROM accounts WHERE id = 20) AS erin FROM zyzzyva.status;
+ROLLBACK;
 SELECT last_applied_seq, (SELECT count(*) FROM accounts WHERE id = 20) AS erin FROM zyzzyva.status;
 
 -- the batch is the caller's transaction: rolled back with it
@@ -140,8 +148,8 @@ SELECT last_applied_seq, (SELECT count(*) FROM accounts WHERE id = 20) AS erin F
 -- direct writes are refused again after ROLLBACK TO
 BEGIN;
 SAVEPOINT s;
-SELECT * FROM zyzzyva.apply_batch(6, 1, h(6), 0, 0, zyzzyva.encode_batch(ARRAY[
-    call('public.fail_with(pg_catalog.text)', '40P01')]));
+SELECT * FROM zyzzyva.apply_batch(9, 1, h(9), 0, 0, zyzzyva.encode_batch(ARRAY[
+    call('public.open_account(integer,pg_catalog.text)', '21', 'x')]));  -- fails inside
 ROLLBACK TO s;
 INSERT INTO accounts VALUES (21, 'mallory', 1000000, NULL);
 ROLLBACK;

@@ -72,3 +72,104 @@ SELECT id, at AT TIME ZONE 'UTC' AS at_utc, x FROM events ORDER BY id;
 SELECT zyzzyva.verify_digest();
 -- the sequence was not touched
 SELECT last_value, is_called FROM tickets;
+
+-- issue 12: what replicated execution may call is an allowlist.  The
+-- clock's input literals ('now', 'today', 'tomorrow', 'yesterday': the
+-- parser folds them into constants, each replica its own), the functions
+-- that read this server's environment, volatile built-ins not on the
+-- list, and functions in C or other languages not named in
+-- zyzzyva.allowed_functions are refused; what stays allowed still runs.
+CREATE FUNCTION lit_now() RETURNS timestamptz LANGUAGE plpgsql AS $$ BEGIN RETURN 'now'::timestamptz; END $$;
+CREATE FUNCTION lit_today() RETURNS date LANGUAGE plpgsql AS $$ DECLARE d date := 'today'; BEGIN RETURN d; END $$;
+CREATE FUNCTION lit_tomorrow() RETURNS timestamp LANGUAGE plpgsql AS $$ BEGIN RETURN timestamp 'Tomorrow 10:00'; END $$;
+CREATE FUNCTION lit_yesterday() RETURNS boolean LANGUAGE sql AS $$ SELECT EXISTS (SELECT 1 FROM events WHERE at > 'yesterday') $$;
+CREATE FUNCTION lit_fixed() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN ('2024-02-29 12:00:00+00'::timestamptz + interval '1 day')::text
+        || ' ' || date_trunc('month', '2024-02-29'::timestamptz)::text
+        || ' ' || to_char('2024-02-29'::date, 'Dy') || ' ' || 'now'::text;
+END $$;
+CREATE FUNCTION arg_time(t timestamptz) RETURNS text LANGUAGE sql AS $$ SELECT t::text $$;
+CREATE FUNCTION use_setting() RETURNS text LANGUAGE sql AS $$ SELECT current_setting('port') $$;
+CREATE FUNCTION use_version() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN version(); END $$;
+CREATE FUNCTION use_port() RETURNS integer LANGUAGE sql AS $$ SELECT inet_server_port() $$;
+CREATE FUNCTION use_database() RETURNS name LANGUAGE sql AS $$ SELECT current_database() $$;
+CREATE FUNCTION use_size() RETURNS bigint LANGUAGE sql AS $$ SELECT pg_relation_size('events') $$;
+CREATE FUNCTION use_txid_status() RETURNS text LANGUAGE sql AS $$ SELECT txid_status(1) $$;
+CREATE FUNCTION use_volatile() RETURNS text LANGUAGE sql AS $$ SELECT pg_read_file('postgresql.conf') $$;
+CREATE FUNCTION c_now() RETURNS timestamptz LANGUAGE c AS 'zyzzyva', 'zyzzyva_now';
+CREATE FUNCTION use_c() RETURNS timestamptz LANGUAGE sql AS $$ SELECT c_now() $$;
+CREATE FUNCTION use_sleep() RETURNS text LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0); RETURN 'slept'; END $$;
+SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY[
+    'lit_now()', 'lit_today()', 'lit_tomorrow()', 'lit_yesterday()', 'lit_fixed()',
+    'arg_time(timestamptz)', 'use_setting()', 'use_version()', 'use_port()', 'use_database()',
+    'use_size()', 'use_txid_status()', 'use_volatile()', 'c_now()', 'use_c()',
+    'use_sleep()']::regprocedure[]) AS f;
+
+SELECT last_applied_seq + 1 AS next FROM zyzzyva.status \gset
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(:next, 2, h(:next), 1700000000123456, 77, zyzzyva.encode_batch(ARRAY[
+    call('public.lit_now()'),
+    call('public.lit_today()'),
+    call('public.lit_tomorrow()'),
+    call('public.lit_yesterday()'),
+    call('public.lit_fixed()'),
+    call('public.arg_time(timestamp with time zone)', 'now'),
+    call('public.arg_time(timestamp with time zone)', ' TODAY '),
+    call('public.arg_time(timestamp with time zone)', '2024-02-29 12:00:00+00'),
+    call('public.use_setting()'),
+    call('public.use_version()'),
+    call('public.use_port()'),
+    call('public.use_database()'),
+    call('public.use_size()'),
+    call('public.use_txid_status()'),
+    call('public.use_volatile()'),
+    call('public.c_now()'),
+    call('public.use_c()'),
+    call('public.use_sleep()')]));
+
+-- a C function named in zyzzyva.allowed_functions is called
+ALTER SYSTEM SET zyzzyva.allowed_functions = 'public.c_now(), public.nonexistent(integer, text)';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+SELECT last_applied_seq + 1 AS next FROM zyzzyva.status \gset
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(:next, 2, h(:next), 1700000000123456, 77, zyzzyva.encode_batch(ARRAY[
+    call('public.use_c()')]));
+ALTER SYSTEM RESET zyzzyva.allowed_functions;
+
+-- the per-request budget (zyzzyva.request_timeout): a request that runs
+-- longer fails with one fixed error, even one that catches the cancel;
+-- the next request of the batch runs as usual
+CREATE FUNCTION sleeper(s float8) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO events (id, at) VALUES (100 + s::integer, zyzzyva.now());
+    PERFORM pg_sleep(s);
+    RETURN 'woke';
+END $$;
+CREATE FUNCTION stubborn() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    LOOP
+        BEGIN
+            PERFORM pg_sleep(10);
+        EXCEPTION WHEN query_canceled THEN
+            RETURN 'caught the cancel';
+        END;
+    END LOOP;
+END $$;
+SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY[
+    'sleeper(double precision)', 'stubborn()']::regprocedure[]) AS f;
+ALTER SYSTEM SET zyzzyva.request_timeout = '300ms';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.2);
+SHOW zyzzyva.request_timeout;
+SELECT last_applied_seq + 1 AS next FROM zyzzyva.status \gset
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(:next, 2, h(:next), 1700000000123456, 77, zyzzyva.encode_batch(ARRAY[
+    call('public.sleeper(double precision)', '5'),
+    call('public.stubborn()'),
+    call('public.sleeper(double precision)', '0')]));
+SELECT id FROM events WHERE id >= 100 ORDER BY id;
+ALTER SYSTEM RESET zyzzyva.request_timeout;
+SELECT pg_reload_conf();
+SELECT zyzzyva.verify_digest();

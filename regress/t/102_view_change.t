@@ -37,7 +37,8 @@ my $sig = 'public.transfer(integer,integer,bigint)';
 my $zz = ZZPG->new(
 	name => 'vc',
 	settings => { checkpoint_interval => 8, confirm_timeout => '2s', log_level => 'debug' },
-	sql => [ slurp_file("$ZZPG::tools/bank.sql") ]);
+	sql => [ slurp_file("$ZZPG::tools/bank.sql") ],
+	fault_injection => 1);
 
 # some history first, with every replica in it
 my ($rc, $out) = $zz->cli(3, '--call', $sig, '1 2 10', '2 3 10', '3 1 10');

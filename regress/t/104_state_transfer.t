@@ -36,7 +36,8 @@ use ZZPG;
 my $zz = ZZPG->new(
 	name => 'xfer',
 	settings => { checkpoint_interval => 4, checkpoint_resend => '300ms' },
-	sql => [ ZZPG::ledger_sql() ]);
+	sql => [ ZZPG::ledger_sql() ],
+	fault_injection => 1);
 my $n = $zz->n;
 my $total = $zz->q1(0, 'SELECT sum(balance) FROM accounts');
 # Cut replica 3 off until the others have truncated well past it, bring

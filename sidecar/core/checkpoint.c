@@ -24,6 +24,7 @@
  * disagrees with one, fetches the state of that checkpoint from a peer
  * and checks it against the certified digest before installing it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,6 +283,8 @@ send_own_vote(zz_replica *r, const zz_checkpoint *cp_in)
 			s->own = cp_local;
 		record_vote(r, &cp_local);
 	}
+	if (r->my_cp.seq != cp->seq)
+		r->my_cp_at = r->now;
 	r->my_cp = *cp;
 	zz_buf_reset(&r->out);
 	zz_encode_checkpoint(&r->out, cp);
@@ -407,6 +410,120 @@ find_vote(const zz_cp_votes *v, uint32_t j, const zz_checkpoint *c)
 }
 
 /*
+ * Describe the votes at v, one "R<j> state <8 hex> history <8 hex>" per
+ * replica (its latest vote), for the operator.
+ */
+static void
+describe_votes(const zz_replica *r, const zz_cp_votes *v, char *buf, size_t len)
+{
+	size_t		off = 0;
+
+	buf[0] = '\0';
+	for (uint32_t j = 0; j < r->p.n && off < len; j++)
+	{
+		const zz_checkpoint *c;
+
+		if (v->nvotes[j] == 0)
+			continue;
+		c = &v->vote[j][v->nvotes[j] - 1];
+		off += (size_t) snprintf(buf + off, len - off,
+								 "%sR%u state %02x%02x%02x%02x history %02x%02x%02x%02x",
+								 off ? ", " : "", j, c->state.b[0], c->state.b[1],
+								 c->state.b[2], c->state.b[3], c->history.b[0],
+								 c->history.b[1], c->history.b[2], c->history.b[3]);
+	}
+}
+
+/*
+ * Replica j's latest vote at v if it is from our view, else NULL.
+ */
+static const zz_checkpoint *
+vote_in_view(const zz_replica *r, const zz_cp_votes *v, uint32_t j)
+{
+	const zz_checkpoint *c;
+
+	if (v->nvotes[j] == 0)
+		return NULL;
+	c = &v->vote[j][v->nvotes[j] - 1];
+	return c->view == r->view ? c : NULL;
+}
+
+/*
+ * No 2f+1 matching votes at v->seq: can they still come?  Counted among
+ * the votes of our view (each replica's latest; older views' votes may
+ * hold a history a view change rolled back).  When every replica has
+ * voted, all with the same history, and still no 2f+1 votes match, the
+ * correct replicas (2f+1 of them, all among the voters) executed the same
+ * batches to different states: nondeterministic execution, which f faulty
+ * voters cannot fake (a faulty primary that ordered different batches
+ * shows in the histories; a faulty voter's own state alone breaks no
+ * group of 2f+1 correct ones).  Say so once, with the digests and the
+ * batches it narrows down to, and stop changing views for timeouts
+ * (zz_views_futile): a new primary could not help.
+ */
+static void
+check_diverged(zz_replica *r, const zz_cp_votes *v)
+{
+	uint32_t	voted = 0,
+				best = 0,
+				best_history = 0;
+	char		votes[ZZ_MAX_N * 48];
+
+	if (v->seq <= r->diverged_seq || r->mode != ZZ_MODE_NORMAL)
+		return;
+	for (uint32_t i = 0; i < r->p.n; i++)
+	{
+		uint32_t	same = 0,
+					same_history = 0;
+		const zz_checkpoint *c = vote_in_view(r, v, i);
+
+		if (c == NULL)
+			continue;
+		voted++;
+		for (uint32_t j = 0; j < r->p.n; j++)
+		{
+			const zz_checkpoint *o = vote_in_view(r, v, j);
+
+			if (o == NULL || !zz_digest_eq(&o->history, &c->history))
+				continue;
+			same_history++;
+			if (zz_digest_eq(&o->state, &c->state))
+				same++;
+		}
+		if (same > best)
+			best = same;
+		if (same_history > best_history)
+			best_history = same_history;
+	}
+	if (voted < r->p.n || best_history < r->p.n || best >= zz_quorum(&r->p))
+		return;
+	r->diverged_seq = v->seq;
+	describe_votes(r, v, votes, sizeof(votes));
+	zz_replica_notice(r, ZZ_NOTICE_DIVERGED,
+					  "checkpoint %llu can never become stable: the replicas executed the same "
+					  "batches to different states (%s); the first differing batch is after "
+					  "stable checkpoint %llu, at or before %llu; not changing views (a new "
+					  "primary cannot help)",
+					  (unsigned long long) v->seq, votes, (unsigned long long) r->stable_seq,
+					  (unsigned long long) v->seq);
+}
+
+/*
+ * Would changing views be futile?  While a checkpoint above the stable one
+ * can never become stable (check_diverged), every view would stop there
+ * again: say so instead of hating the primary.
+ */
+bool
+zz_views_futile(zz_replica *r, const char *why)
+{
+	if (r->diverged_seq <= r->stable_seq)
+		return false;
+	zz_replica_trace(r, "not hating the primary (%s): checkpoint %llu can never become stable",
+					 why, (unsigned long long) r->diverged_seq);
+	return true;
+}
+
+/*
  * Look for 2f+1 matching votes at seq and act on them.
  */
 static void
@@ -449,7 +566,10 @@ check_stable(zz_replica *r, zz_seq seq)
 		}
 	}
 	if (!found)
+	{
+		check_diverged(r, v);
 		return;
+	}
 
 	/*
 	 * Certify when our own checkpoint has the certified content, whatever
@@ -1178,6 +1298,21 @@ void
 zz_checkpoint_tick(zz_replica *r)
 {
 	zz_seq		want = stable_wanted(r);
+
+	if (r->my_cp.seq > r->cert_proof.seq && r->my_cp.seq > r->late_noticed &&
+		r->now - r->my_cp_at > ZZ_CP_LATE)
+	{
+		zz_cp_votes *v = votes_for(r, r->my_cp.seq, false);
+		char		votes[ZZ_MAX_N * 48] = "none";
+
+		if (v != NULL)
+			describe_votes(r, v, votes, sizeof(votes));
+		r->late_noticed = r->my_cp.seq;
+		zz_replica_notice(r, ZZ_NOTICE_CHECKPOINT_LATE,
+						  "checkpoint %llu has no certificate %llu ms after this replica "
+						  "voted (votes: %s)", (unsigned long long) r->my_cp.seq,
+						  (unsigned long long) ((r->now - r->my_cp_at) / 1000), votes);
+	}
 
 	if (want != 0 && r->stable_retry_deadline <= r->now)
 	{

@@ -301,6 +301,22 @@ learn_commit_wait(zz_client *c, zz_time latency, zz_completion_path path)
  * Submit a new operation: REQUEST with a MAC authenticator (one MAC per
  * replica), sent to the primary of the view we believe in.
  */
+/*
+ * Give up the outstanding request: its caller is gone.  No more
+ * retransmissions; responses that still arrive for it are ignored (they
+ * carry its timestamp, and the next request gets a later one).  The
+ * request may still be executed: it may be ordered already.
+ */
+void
+zz_client_abandon(zz_client *c)
+{
+	if (!c->busy)
+		return;
+	c->busy = false;
+	c->committing = false;
+	clear_responses(c);
+}
+
 uint64_t
 zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 {

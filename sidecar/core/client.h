@@ -90,6 +90,9 @@ extern void zz_client_receive(zz_client *c, zz_time now, const uint8_t *buf, siz
 extern void zz_client_tick(zz_client *c, zz_time now);
 extern zz_time zz_client_next_deadline(const zz_client *c);
 extern bool zz_client_busy(const zz_client *c);
+
+/* Give up the outstanding request (its caller is gone): no more retransmissions. */
+extern void zz_client_abandon(zz_client *c);
 extern const zz_client_stats *zz_client_get_stats(const zz_client *c);
 
 #ifdef ZZ_FAULT_INJECTION

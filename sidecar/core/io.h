@@ -13,6 +13,14 @@
 
 #include "types.h"
 
+/* What an operator must see: the events zz_io.notice reports. */
+typedef enum zz_notice_kind
+{
+	ZZ_NOTICE_VIEW,				/* a view change: asked for, started, entered */
+	ZZ_NOTICE_CHECKPOINT_LATE,	/* our checkpoint has no certificate after a while */
+	ZZ_NOTICE_DIVERGED			/* no checkpoint certificate can form: replicas' states differ */
+} zz_notice_kind;
+
 typedef struct zz_io
 {
 	void	   *ctx;
@@ -22,6 +30,13 @@ typedef struct zz_io
 	void		(*to_client) (void *ctx, uint32_t client, const uint8_t *buf, size_t len);
 	/* Optional: a line of trace for humans (simulator traces, daemon debug log). */
 	void		(*trace) (void *ctx, const char *line);
+
+	/*
+	 * Optional: an event an operator must see (a line for the log: view
+	 * changes with their reason and duration, a checkpoint that is late or
+	 * can never become stable).  Never a hot path.
+	 */
+	void		(*notice) (void *ctx, zz_notice_kind kind, const char *line);
 } zz_io;
 
 #endif							/* ZZ_IO_H */

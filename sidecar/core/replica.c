@@ -20,6 +20,24 @@
 
 
 /*
+ * An event an operator must see: to io.notice if the shell has it, and
+ * to the trace.
+ */
+void
+zz_replica_notice(zz_replica *r, zz_notice_kind kind, const char *fmt,...)
+{
+	char		line[512];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	zz_replica_trace(r, "%s", line);
+	if (r->io.notice != NULL)
+		r->io.notice(r->io.ctx, kind, line);
+}
+
+/*
  * A line of trace for humans, when the shell asked for traces.
  */
 void
@@ -984,7 +1002,7 @@ zz_replica_tick(zz_replica *r, zz_time now)
 			send_fill_hole(r, hi - 1);
 		else
 			r->fill_hole_round = 0;
-		if (r->fill_hole_round > 2)
+		if (r->fill_hole_round > 2 && !zz_views_futile(r, "fill-hole timed out"))
 			zz_hate_primary(r, "fill-hole timed out");
 	}
 	for (i = 0; i < r->clients_cap && r->confirms_armed > 0; i++)

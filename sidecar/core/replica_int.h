@@ -70,6 +70,7 @@ typedef struct zz_client_rec
 	zz_time		confirm_deadline;	/* backup: CONFIRM-REQ outstanding */
 	uint64_t	confirm_ts;		/* ... for this timestamp */
 	zz_view		confirm_view;	/* ... sent in this view */
+	zz_time		resend_at;		/* its next retransmission acted on from here */
 } zz_client_rec;
 
 /* A request waiting in the primary's open batch. */
@@ -141,6 +142,11 @@ struct zz_replica
 	zz_digest	max_history;
 	uint64_t	last_nd_time;	/* of the ORDER-REQ at max_seq: times never go back */
 	uint64_t	stable_nd_time; /* ... at the stable checkpoint (0 if unknown) */
+
+	/* Checkpoints that do not become stable (io.notice) */
+	zz_time		my_cp_at;		/* when we cast our vote my_cp */
+	zz_seq		late_noticed;	/* the last checkpoint reported late */
+	zz_seq		diverged_seq;	/* no certificate can form here: states differ */
 	zz_seq		last_executed;
 	zz_digest	exec_history;
 	zz_entry   *ring;
@@ -255,6 +261,8 @@ extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len)
 /* replica.c, execute.c */
 extern void zz_replica_trace(zz_replica *r, const char *fmt,...)
 			__attribute__((format(printf, 2, 3)));
+extern void zz_replica_notice(zz_replica *r, zz_notice_kind kind, const char *fmt,...)
+			__attribute__((format(printf, 3, 4)));
 extern void zz_send_replica(zz_replica *r, uint32_t to, const zz_buf *b);
 extern void zz_broadcast(zz_replica *r, const zz_buf *b);
 extern void zz_broadcast_raw(zz_replica *r, const uint8_t *buf, size_t len);
@@ -288,6 +296,8 @@ extern void zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_tick(zz_replica *r);
+extern bool zz_views_futile(zz_replica *r, const char *why);
+#define ZZ_CP_LATE (10 * 1000 * 1000)	/* report a checkpoint not certified after this */
 extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 #define ZZ_KEPT_VIEW_MARK	0x31767a7au	/* "zzv1": a kept checkpoint with its view */
 #define ZZ_ANNOUNCE_ROUNDS	10		/* restart announcements, the wait doubling

@@ -80,35 +80,104 @@ resend_cached(zz_replica *r, zz_client_rec *c)
 }
 
 /*
- * The primary closes its open batch: one ORDER-REQ for all of it, signed
- * once, sent to every backup, and accepted locally.
+ * The bytes of requests one ORDER-REQ carries at most.  A VIEW-CHANGE
+ * carries every batch above the stable checkpoint, up to 2 x cp_interval
+ * of them, and must encode too: so a batch carries at most half of
+ * ZZ_MAX_MSG_LEN spread over that window (and never more than a quarter,
+ * so that the batches in flight fit the peers' queues together).  A
+ * request larger than that still goes alone in its batch.
  */
-void
-zz_close_batch(zz_replica *r)
+static size_t
+batch_bytes_max(const zz_replica *r)
+{
+	size_t		window = ZZ_MAX_MSG_LEN / 2 / (2 * (size_t) (r->p.cp_interval ? r->p.cp_interval : 1));
+
+	return window < ZZ_MAX_MSG_LEN / 4 ? window : ZZ_MAX_MSG_LEN / 4;
+}
+
+/*
+ * Requests of the open batch, from the first, that one ORDER-REQ carries
+ * by the estimate of their encoded size (at least one).
+ */
+static uint32_t
+batch_prefix_by_bytes(const zz_replica *r)
+{
+	size_t		bytes = 1024;	/* the header, generously */
+	size_t		max = batch_bytes_max(r);
+	uint32_t	k;
+
+	for (k = 0; k < r->batch_len; k++)
+	{
+		const zz_request *q = &r->batch[k].req;
+
+		bytes += 64 + (size_t) q->op_len + (size_t) q->n_auth * sizeof(zz_mac);
+		if (bytes > max)
+			break;
+	}
+	return k > 0 ? k : 1;
+}
+
+/*
+ * Forget the first k requests of the open batch (ordered, or dropped);
+ * the rest stay open, still counted as ordered for their clients.
+ */
+static void
+batch_remove_prefix(zz_replica *r, uint32_t k)
+{
+	if (k >= r->batch_len)
+	{
+		zz_drop_batch(r);
+		return;
+	}
+	for (uint32_t i = 0; i < k; i++)
+		free(r->batch[i].op_copy);
+	memmove(r->batch, r->batch + k, sizeof(zz_pending) * (r->batch_len - k));
+	r->batch_len -= k;
+	zz_recompute_ordered(r);
+	for (uint32_t i = 0; i < r->batch_len; i++)
+	{
+		zz_client_rec *c = zz_client_lookup(r, r->batch[i].req.client, true);
+
+		if (c != NULL && r->batch[i].req.timestamp > c->ordered_ts)
+			c->ordered_ts = r->batch[i].req.timestamp;
+	}
+}
+
+/*
+ * Order the first k requests of the open batch: one ORDER-REQ, signed
+ * once, sent to every backup, and accepted locally.  False if it does not
+ * encode (over ZZ_MAX_MSG_LEN): then nothing was sent or accepted.
+ */
+static bool
+order_batch_prefix(zz_replica *r, uint32_t k)
 {
 	zz_order_req m;
 	zz_digest  *digests;
 	uint32_t	i;
 
-	if (r->batch_len == 0 || r->mode != ZZ_MODE_NORMAL || !zz_is_primary(r) ||
-		r->forgot_orders)
-		return;
-	if (r->max_seq + 1 > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
-		return;					/* flow control: wait for a checkpoint */
-
 	memset(&m, 0, sizeof(m));
-	digests = malloc(sizeof(zz_digest) * r->batch_len);
-	m.reqs = malloc(sizeof(zz_request) * r->batch_len);
+	digests = malloc(sizeof(zz_digest) * k);
+	m.reqs = malloc(sizeof(zz_request) * k);
 	if (digests == NULL || m.reqs == NULL)
 		abort();
-	for (i = 0; i < r->batch_len; i++)
+	for (i = 0; i < k; i++)
 	{
 		digests[i] = r->batch[i].digest;
 		m.reqs[i] = r->batch[i].req;
 	}
 	m.hdr.view = r->view;
 	m.hdr.seq = r->max_seq + 1;
-	m.hdr.count = r->batch_len;
+	m.hdr.count = k;
+
+	/* the size does not depend on the signature: check it before signing */
+	zz_buf_reset(&r->out);
+	if (!zz_encode_order_req(&r->out, &m))
+	{
+		free(digests);
+		free(m.reqs);
+		return false;
+	}
+
 	/*
 	 * The primary's clock, but never behind an earlier batch's: a new
 	 * primary's clock may be behind the old one's, and replicated
@@ -116,7 +185,7 @@ zz_close_batch(zz_replica *r)
 	 */
 	m.hdr.nd_time = r->now > r->last_nd_time ? r->now : r->last_nd_time + 1;
 	m.hdr.nd_seed = r->max_seq * 0x9e3779b97f4a7c15ull ^ r->now;	/* any value will do */
-	zz_batch_digest(r->crypto, m.hdr.nd_time, m.hdr.nd_seed, digests, r->batch_len,
+	zz_batch_digest(r->crypto, m.hdr.nd_time, m.hdr.nd_seed, digests, k,
 					&m.hdr.batch_digest);
 	zz_chain_history(r->crypto, &r->max_history, m.hdr.seq, &m.hdr.batch_digest,
 					 &m.hdr.history);
@@ -124,7 +193,8 @@ zz_close_batch(zz_replica *r)
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.hdr.sig);
 
 	zz_buf_reset(&r->out);
-	zz_encode_order_req(&r->out, &m);
+	if (!zz_encode_order_req(&r->out, &m))
+		abort();				/* encoded a moment ago, same size */
 	zz_broadcast(r, &r->out);
 	r->stats.batches_ordered++;
 	zz_replica_trace(r, "ORDER-REQ n=%llu count=%u", (unsigned long long) m.hdr.seq,
@@ -133,7 +203,42 @@ zz_close_batch(zz_replica *r)
 
 	free(digests);
 	free(m.reqs);
-	zz_drop_batch(r);
+	return true;
+}
+
+/*
+ * The primary closes its open batch.  A batch is never larger than one
+ * ORDER-REQ can encode (ZZ_MAX_MSG_LEN): it is cut by bytes into as many
+ * ORDER-REQs as it takes (64 requests of 1 MiB make two), as far as flow
+ * control allows; what is left stays open for the next.  A request that
+ * could not be encoded even alone is dropped (its client hears nothing
+ * and gives up) rather than ordered to this replica only.
+ */
+void
+zz_close_batch(zz_replica *r)
+{
+	while (r->batch_len > 0 && r->mode == ZZ_MODE_NORMAL && zz_is_primary(r) &&
+		   !r->forgot_orders)
+	{
+		uint32_t	k;
+
+		if (r->max_seq + 1 > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
+			return;				/* flow control: wait for a checkpoint */
+		k = batch_prefix_by_bytes(r);
+		while (!order_batch_prefix(r, k))
+		{
+			if (k == 1)
+			{
+				zz_replica_trace(r, "request c=%u t=%llu dropped: it does not encode",
+								 r->batch[0].req.client,
+								 (unsigned long long) r->batch[0].req.timestamp);
+				r->stats.rejected++;
+				break;
+			}
+			k /= 2;
+		}
+		batch_remove_prefix(r, k);
+	}
 }
 
 /*
@@ -206,6 +311,22 @@ send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
 	}
 }
 
+/*
+ * May this client's retransmission be acted on now?  At most one per
+ * half of the clients' first retransmission interval: an honest client
+ * retransmits no faster, and one that floods (or the network's duplicates)
+ * must not make this replica resend replies, ORDER-REQs or CONFIRM-REQs
+ * at its pace, ahead of the protocol's own messages.
+ */
+static bool
+retransmission_due(zz_replica *r, zz_client_rec *c)
+{
+	if (r->now < c->resend_at)
+		return false;
+	c->resend_at = r->now + r->p.retransmit_timeout / 2;
+	return true;
+}
+
 void
 zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 {
@@ -224,7 +345,8 @@ zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 	if (q.timestamp <= c->last_ts)
 	{
 		/* Executed: resend the cached reply if it is the same request. */
-		if (q.timestamp == c->last_ts && zz_digest_eq(&d, &c->last_req))
+		if (q.timestamp == c->last_ts && zz_digest_eq(&d, &c->last_req) &&
+			retransmission_due(r, c))
 			resend_cached(r, c);
 		return;
 	}
@@ -237,7 +359,7 @@ zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 			/* Ordered, not yet executed: the backups may lack the ORDER-REQ. */
 			zz_entry   *e = zz_entry_at(r, c->ordered_seq);
 
-			if (e != NULL)
+			if (e != NULL && retransmission_due(r, c))
 			{
 				zz_buf_reset(&r->out);
 				zz_encode_order_req(&r->out, e->order);
@@ -247,7 +369,7 @@ zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 		}
 		primary_add_request(r, &q, &d);
 	}
-	else if (q.timestamp > c->ordered_ts)
+	else if (q.timestamp > c->ordered_ts && retransmission_due(r, c))
 		send_confirm_req(r, &q, c);
 }
 

@@ -28,6 +28,7 @@
  * new primary in turn (I-HATE(v+1)), and the next view change waits twice
  * as long.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,11 @@ struct zz_vc_state
 	zz_order_req **early;		/* re-issues that came before NEW-VIEW, by seq % cap */
 	uint32_t	early_cap;
 	zz_time		repair_deadline;	/* G adopted: next fetch or VIEW-CONFIRM resend */
+
+	/* For the operator (io.notice): when the change began, from where, why. */
+	zz_time		began;			/* 0: no view change since the last entered */
+	zz_view		from_view;
+	char		why[96];		/* our last reason to hate the primary */
 	zz_time		repair_interval;	/* doubles up to the view-change timeout */
 	bool		has_bad_reissue;	/* a re-issued header that contradicts G */
 	zz_order_hdr bad_reissue;
@@ -322,6 +328,14 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	clear_vcs(vc);
 	clear_early(vc);
 	zz_drop_batch(r);
+	if (vc->began == 0)
+	{
+		vc->began = r->now ? r->now : 1;
+		vc->from_view = r->view;
+	}
+	zz_replica_notice(r, ZZ_NOTICE_VIEW, "view change from view %llu to view %llu: %s",
+					  (unsigned long long) r->view, (unsigned long long) v,
+					  vc->why[0] ? vc->why : "f+1 replicas hate the primary");
 	zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
 	zz_broadcast(r, &vc->my_vc);
 	store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
@@ -379,7 +393,9 @@ hate_view_again(zz_replica *r, zz_view v, const char *why, bool repeat)
 	if (!again)
 	{
 		r->stats.i_hates++;
-		zz_replica_trace(r, "I-HATE-THE-PRIMARY of view %llu: %s", (unsigned long long) v, why);
+		snprintf(r->vc->why, sizeof(r->vc->why), "%s", why);
+		zz_replica_notice(r, ZZ_NOTICE_VIEW, "I-HATE-THE-PRIMARY of view %llu: %s",
+						  (unsigned long long) v, why);
 	}
 	memset(&m, 0, sizeof(m));
 	m.view = v;
@@ -407,12 +423,15 @@ zz_hate_primary(zz_replica *r, const char *why)
 
 /*
  * A client's request went unordered past the CONFIRM-REQ timeout: hate
- * the primary, and say it again if we already did.
+ * the primary, and say it again if we already did.  Not while no
+ * checkpoint certificate can form (zz_views_futile): the request is
+ * unordered because the primary waits for that checkpoint, and every
+ * primary would.  (Proofs of misbehaviour still change views.)
  */
 void
 zz_hate_primary_again(zz_replica *r, const char *why)
 {
-	if (r->mode == ZZ_MODE_NORMAL)
+	if (r->mode == ZZ_MODE_NORMAL && !zz_views_futile(r, why))
 		hate_view_again(r, r->view, why, true);
 }
 
@@ -1060,8 +1079,18 @@ enter_view(zz_replica *r)
 	clear_vcs(vc);
 	r->fill_hole_round = 0;
 	r->fill_hole_deadline = UINT64_MAX;
-	zz_replica_trace(r, "entered view %llu at n=%llu", (unsigned long long) r->view,
-					 (unsigned long long) r->max_seq);
+	if (vc->began != 0)
+		zz_replica_notice(r, ZZ_NOTICE_VIEW, "entered view %llu (from view %llu, %s) at batch "
+						  "%llu after %llu ms", (unsigned long long) r->view,
+						  (unsigned long long) vc->from_view,
+						  vc->why[0] ? vc->why : "f+1 replicas hated its primary",
+						  (unsigned long long) r->max_seq,
+						  (unsigned long long) ((r->now - vc->began) / 1000));
+	else
+		zz_replica_notice(r, ZZ_NOTICE_VIEW, "entered view %llu at batch %llu",
+						  (unsigned long long) r->view, (unsigned long long) r->max_seq);
+	vc->began = 0;
+	vc->why[0] = '\0';
 	for (s = r->stable_seq + 1; s <= r->last_executed; s++)
 	{
 		zz_entry   *e = zz_entry_at(r, s);

@@ -68,7 +68,9 @@ static const cfg_key cfg_keys[] = {
 	{"handshake_timeout", CT_USEC, OFF(handshake_timeout), 100 * MS, 60 * SEC, false, true},
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
 	{"order_ahead", CT_U32, OFF(order_ahead), 0, 4096, false, true},
+#ifdef ZZ_FAULT_INJECTION
 	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
+#endif
 	{"local_apply_wait", CT_USEC, OFF(local_apply_wait), 0, 600 * SEC, false, true},
 	{"verify_interval", CT_USEC, OFF(verify_interval), 0, 7 * 24 * 3600 * SEC, false, true},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, false, true},
@@ -712,6 +714,7 @@ cfg_check_whole(daemon_config *cfg, const int *set_line, cfg_err_fn err, void *a
 				   "pg_conninfo is only for service = postgres");
 		ok = false;
 	}
+#ifdef ZZ_FAULT_INJECTION
 	if (set_line[cfg_find_key("test_withhold_order_req")] != 0)
 	{
 		unsigned long long v,
@@ -728,6 +731,7 @@ cfg_check_whole(daemon_config *cfg, const int *set_line, cfg_err_fn err, void *a
 			ok = false;
 		}
 	}
+#endif
 	if (cfg->params.retransmit_max < cfg->params.retransmit_timeout)
 	{
 		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("retransmit_max")],

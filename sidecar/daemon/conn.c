@@ -60,6 +60,7 @@ static conn *resume_list;
 static conn *closed_list;
 
 static void conn_event(ev_loop *loop, int fd, void *arg, int mask);
+static bool conn_peer_left(conn *c);
 static void conn_handshake(conn *c);
 static void conn_flush(conn *c);
 
@@ -540,6 +541,12 @@ conn_event(ev_loop *loop, int fd, void *arg, int mask)
 		}
 		if (!c->paused)
 			conn_read(c);
+		else if (c->state == C_OPEN && conn_peer_left(c))
+		{
+			/* a caller that leaves while its request is pending (issue 12) */
+			conn_close(c, "connection closed by peer");
+			return;
+		}
 		else if (c->state == C_OPEN)
 			conn_watch(c, c->write_wants_read, c->write_blocked || c->read_wants_write);
 	}
@@ -583,6 +590,18 @@ conn_send(conn *c, uint8_t type, const void *p1, size_t l1, const void *p2, size
 	if (c->state == C_OPEN && !c->write_blocked)
 		conn_mark_dirty(c);
 	return true;
+}
+
+/*
+ * A paused connection became readable: has the peer closed it (rather
+ * than sent more)?  Looks without consuming anything.
+ */
+static bool
+conn_peer_left(conn *c)
+{
+	char		b;
+
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 /*

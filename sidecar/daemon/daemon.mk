@@ -17,7 +17,7 @@ DAEMON_BINS := $(BUILD)/zyzzyvad $(BUILD)/zyzzyva-keygen $(BUILD)/zyzzyva-cli \
 
 .PHONY: daemon daemon-test
 all: daemon
-daemon: $(DAEMON_BINS)
+daemon: $(DAEMON_BINS) $(BUILD)/fi/zyzzyvad
 
 $(BUILD)/daemon/%.o: sidecar/daemon/%.c $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
@@ -37,6 +37,12 @@ $(BUILD)/libzzdaemon.a: $(DAEMON_OBJ)
 
 $(BUILD)/zyzzyvad: $(BUILD)/daemon/main.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
 	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
+
+# The fault-injection build of zyzzyvad ($(BUILD)/fi/zyzzyvad, rules in the
+# root Makefile: make fi-daemon), for the tests that need its test hooks
+# (ZZ_TEST_* in the environment, test_withhold_order_req).  The product
+# binary, $(BUILD)/zyzzyvad, has none of them.  ZZPG.pm picks it with
+# fault_injection => 1.
 
 $(BUILD)/zyzzyva-keygen: $(BUILD)/tools/keygen.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
 	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)

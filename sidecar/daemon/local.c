@@ -366,6 +366,12 @@ local_on_close(conn *c, void *arg, const char *why)
 	s->c = NULL;
 	local_drop_held(le, s);
 	le->nconns--;
+	if (s->busy)
+	{
+		/* the caller is gone: stop retransmitting its request (issue 12) */
+		zz_client_abandon(s->client);
+		local_set_busy(le, s, false);
+	}
 }
 
 static const conn_ops local_conn_ops = {

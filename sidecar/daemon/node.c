@@ -108,8 +108,10 @@ node_mailbox_push(node *nd, uint8_t kind, uint32_t client, const uint8_t *buf, s
 		zlog(ZLOG_WARNING, "out of memory: local message dropped");
 }
 
+#ifdef ZZ_FAULT_INJECTION
 /*
- * Fault injection for tests (test_withhold_order_req = "V S R"): the
+ * Fault injection for tests (test_withhold_order_req = "V S R", only in a
+ * build with -DZZ_FAULT_INJECTION: build/fi/zyzzyvad): the
  * ORDER-REQ of view V at sequence number S reaches replica R only, from
  * every replica with the setting (the primary, and any replica answering
  * a FILL-HOLE with it).  With the primary then gone, a view change has
@@ -135,20 +137,29 @@ node_withheld(node *nd, uint32_t to, const uint8_t *buf, size_t len)
 		zlog(ZLOG_DEBUG, "test: ORDER-REQ v%llu n%llu withheld from replica %u", v, sq, to);
 	return withhold;
 }
+#endif
 
 /*
- * zz_io.to_replica: for the replica and for every local client.
+ * zz_io.to_replica: for the replica and for every local client.  What
+ * clients cause and retransmit goes behind the protocol's own messages
+ * (peer_send_replica_bulk).
  */
 static void
 node_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
 {
 	node	   *nd = ctx;
+	zz_msg_type type;
 
+#ifdef ZZ_FAULT_INJECTION
 	if (nd->cfg.test_withhold_order_req[0] != '\0' && replica != nd->cfg.id &&
 		node_withheld(nd, replica, buf, len))
 		return;
+#endif
 	if (replica == nd->cfg.id)
 		node_mailbox_push(nd, MB_REPLICA, 0, buf, len);
+	else if (zz_msg_peek_type(buf, len, &type) == ZZ_OK &&
+			 (type == ZZ_MSG_REQUEST || type == ZZ_MSG_CONFIRM_REQ))
+		(void) peer_send_replica_bulk(nd->mesh, replica, buf, len);	/* clients retransmit */
 	else
 		(void) peer_send_replica(nd->mesh, replica, buf, len);
 }
@@ -167,6 +178,34 @@ node_to_client(void *ctx, uint32_t client, const uint8_t *buf, size_t len)
 		node_mailbox_push(nd, MB_CLIENT, client, buf, len);
 	else if (owner < nd->cfg.n)
 		(void) peer_send_client(nd->mesh, owner, client, buf, len);
+}
+
+/*
+ * zz_io.notice: what an operator must see, in the log (view changes with
+ * their reason and duration, late checkpoints) and, for a checkpoint that
+ * can never become stable, in the condition too.
+ */
+static void
+node_notice(void *ctx, zz_notice_kind kind, const char *line)
+{
+	node	   *nd = ctx;
+	zz_replica_status st;
+
+	switch (kind)
+	{
+		case ZZ_NOTICE_VIEW:
+			zlog(ZLOG_WARNING, "view: %s", line);
+			break;
+		case ZZ_NOTICE_CHECKPOINT_LATE:
+			zlog(ZLOG_WARNING, "checkpoint: %s", line);
+			break;
+		case ZZ_NOTICE_DIVERGED:
+			zlog(ZLOG_ERROR, "DIVERGED: %s", line);
+			zz_replica_get_status(nd->replica, &st);
+			if (nd->pg != NULL)
+				pgsvc_set_halted(nd->pg, st.stable_seq, line);
+			break;
+	}
 }
 
 /*
@@ -729,6 +768,7 @@ node_init(node *nd, const char *path)
 	nd->io.to_replica = node_to_replica;
 	nd->io.to_client = node_to_client;
 	nd->io.trace = node_trace;
+	nd->io.notice = node_notice;
 	nd->replica = svc ? zz_replica_create(&nd->cfg.params, nd->cfg.id, nd->crypto, svc, &nd->io)
 		: NULL;
 	if (nd->replica == NULL)

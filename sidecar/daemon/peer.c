@@ -19,6 +19,7 @@
 
 #define PEER_MAX_PAYLOAD	(ZZ_MAX_MSG_LEN + 4)
 #define PEER_MAX_PENDING	64		/* unauthenticated connections at once */
+#define PEER_MAX_PER_SOURCE	8		/* ... from one source address */
 #define PEER_BACKOFF_MIN	(50 * 1000)
 #define PEER_HOUSEKEEPING	(100 * 1000)	/* timer period, microseconds */
 #define PEER_SILENT_PINGS	4		/* missed ping intervals before closing */
@@ -32,6 +33,7 @@ typedef struct peer_link
 	int			peer;			/* -1 until TLS proves who it is */
 	bool		outbound;
 	bool		hello_done;
+	struct sockaddr_storage source;	/* inbound: where it came from */
 	struct peer_link *next;		/* on the pending list until HELLO */
 	struct peer_link *prev;
 } peer_link;
@@ -51,6 +53,7 @@ typedef struct peer_slot
 	bool		fail_logged;	/* a failed dial since the last session was logged */
 	uint64_t	sessions;
 	conn_stats	past;			/* counters of closed connections */
+	uint64_t	bulk_dropped;	/* client messages refused to keep room */
 } peer_slot;
 
 struct peer_mesh
@@ -69,6 +72,8 @@ struct peer_mesh
 	int			log_count;
 	uint64_t	log_suppressed;
 	uint64_t	rejected;		/* inbound connections refused, all reasons */
+	uint64_t	unknown_sources;	/* ... because no replica has that address */
+	uint64_t	evicted;		/* pending handshakes closed to make room */
 	uint64_t	foreign_client_msgs;	/* client messages from a non-hosting replica */
 };
 
@@ -271,6 +276,89 @@ peer_dial(peer_mesh *m, peer_slot *s)
 }
 
 /*
+ * Do two socket addresses name the same host (the port aside)?  An IPv4
+ * address also matches its IPv4-mapped IPv6 form.
+ */
+static bool
+peer_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	uint8_t		ha[16],
+				hb[16];
+	const struct sockaddr_storage *x[2] = {a, b};
+	uint8_t    *h[2] = {ha, hb};
+
+	for (int i = 0; i < 2; i++)
+	{
+		if (x[i]->ss_family == AF_INET)
+		{
+			memset(h[i], 0, 10);
+			h[i][10] = h[i][11] = 0xff;
+			memcpy(h[i] + 12, &((const struct sockaddr_in *) x[i])->sin_addr, 4);
+		}
+		else if (x[i]->ss_family == AF_INET6)
+			memcpy(h[i], &((const struct sockaddr_in6 *) x[i])->sin6_addr, 16);
+		else
+			return false;
+	}
+	return memcmp(ha, hb, 16) == 0;
+}
+
+/*
+ * Is sa the address of a configured replica (that may dial us)?  Only
+ * they get past accept: anything else is closed before TLS costs a byte.
+ */
+static bool
+peer_source_known(const peer_mesh *m, const struct sockaddr_storage *sa)
+{
+	for (uint32_t j = 0; j < m->cfg->n; j++)
+		if (j != m->cfg->id && m->cfg->replicas[j].present &&
+			peer_same_host(&m->cfg->replicas[j].addr.sa, sa))
+			return true;
+	return false;
+}
+
+/*
+ * Make room for one more inbound handshake from sa: if the pending
+ * inbound handshakes from that source are at PEER_MAX_PER_SOURCE, or all
+ * of them at PEER_MAX_PENDING, close the oldest (of that source, or of
+ * all).  A replica that restarts under a flood of slow connections so
+ * always gets its turn: its fresh handshake pushes out the stale ones,
+ * which the handshake deadline would close anyway.
+ */
+static void
+peer_make_room(peer_mesh *m, const struct sockaddr_storage *sa)
+{
+	peer_link  *oldest_source = NULL,
+			   *oldest = NULL;
+	int			from_source = 0,
+				inbound = 0;
+
+	for (peer_link *l = m->pending; l != NULL; l = l->next)
+	{
+		if (l->outbound)
+			continue;
+		inbound++;
+		/* the list is newest first: the last one seen is the oldest */
+		oldest = l;
+		if (peer_same_host(&l->source, sa))
+		{
+			from_source++;
+			oldest_source = l;
+		}
+	}
+	if (from_source >= PEER_MAX_PER_SOURCE)
+		oldest = oldest_source;
+	else if (inbound < PEER_MAX_PENDING)
+		return;
+	if (oldest == NULL)
+		return;
+	m->evicted++;
+	peer_log_reject(m, "%s: closed to make room for a newer handshake (%d pending from its "
+					"source, %d in all)", conn_desc(oldest->c), from_source, inbound);
+	conn_close(oldest->c, "evicted: the oldest pending handshake");
+}
+
+/*
  * Accept what the listening socket has, up to a bound per event.
  */
 static void
@@ -298,8 +386,18 @@ peer_accept(ev_loop *loop, int lfd, void *arg, int mask)
 			return;
 		}
 		peer_addr_text(&sa, addr, sizeof(addr));
-		if (m->npending >= PEER_MAX_PENDING)
+		if (!peer_source_known(m, &sa))
 		{
+			m->unknown_sources++;
+			peer_log_reject(m, "inbound %s: refused: not the address of a configured replica",
+							addr);
+			close(fd);
+			continue;
+		}
+		peer_make_room(m, &sa);
+		if (m->npending >= PEER_MAX_PENDING + ZZ_MAX_N)
+		{
+			/* (only our own dials are left: they are few) */
 			peer_log_reject(m, "inbound %s: refused: %d connections already unauthenticated",
 							addr, m->npending);
 			close(fd);
@@ -314,6 +412,7 @@ peer_accept(ev_loop *loop, int lfd, void *arg, int mask)
 		}
 		l->mesh = m;
 		l->peer = -1;
+		l->source = sa;
 		snprintf(desc, sizeof(desc), "inbound %s", addr);
 		l->c = conn_create(m->loop, fd, m->ctx, true, false, &pin, PEER_MAX_PAYLOAD,
 						   &peer_conn_ops, l, desc);
@@ -743,6 +842,27 @@ peer_send_replica(peer_mesh *m, uint32_t to, const uint8_t *buf, size_t len)
 }
 
 /*
+ * Send a message that clients cause and retransmit (a REQUEST, a
+ * CONFIRM-REQ): only while the queue to that replica is less than half
+ * full.  The other half is kept for the protocol's own messages
+ * (ORDER-REQs, checkpoints, view changes), which nobody resends as
+ * readily: a flood of large requests and their retransmissions must not
+ * push them out.  A client retransmits what is dropped here.
+ */
+bool
+peer_send_replica_bulk(peer_mesh *m, uint32_t to, const uint8_t *buf, size_t len)
+{
+	peer_link  *l = peer_link_for(m, to);
+
+	if (l != NULL && conn_queued(l->c) + len > m->cfg->peer_queue_max / 2)
+	{
+		m->slots[to].bulk_dropped++;
+		return false;
+	}
+	return peer_send_replica(m, to, buf, len);
+}
+
+/*
  * Send a core message to a client of replica `to`.
  */
 bool
@@ -822,13 +942,14 @@ peer_mesh_status(const peer_mesh *m, zz_buf *out)
 		n = snprintf(line, sizeof(line),
 					 "peer.%u: %s addr=%s since_ms=%llu rtt_us=%llu sessions=%llu "
 					 "frames_in=%llu frames_out=%llu bytes_in=%llu bytes_out=%llu dropped=%llu "
-					 "queued=%zu\n",
+					 "bulk_dropped=%llu queued=%zu\n",
 					 i, s->open ? "connected" : "disconnected", m->cfg->replicas[i].addr.text,
 					 (unsigned long long) (s->since ? (now - s->since) / 1000 : 0),
 					 (unsigned long long) s->rtt, (unsigned long long) s->sessions,
 					 (unsigned long long) st.frames_in, (unsigned long long) st.frames_out,
 					 (unsigned long long) st.bytes_in, (unsigned long long) st.bytes_out,
 					 (unsigned long long) st.dropped,
+					 (unsigned long long) s->bulk_dropped,
 					 s->link ? conn_queued(s->link->c) : (size_t) 0);
 		if (n > 0)
 			(void) zz_buf_append(out, line, (size_t) (n < (int) sizeof(line) ? n : (int) sizeof(line) - 1));
@@ -836,9 +957,13 @@ peer_mesh_status(const peer_mesh *m, zz_buf *out)
 	{
 		char		line[256];
 		int			n = snprintf(line, sizeof(line),
-								 "peers_rejected: %llu\npeers_foreign_client_msgs: %llu\n"
+								 "peers_rejected: %llu\npeers_unknown_sources: %llu\n"
+								 "peers_evicted: %llu\npeers_pending: %d\n"
+								 "peers_foreign_client_msgs: %llu\n"
 								 "frames_in_total: %llu\nframes_out_total: %llu\n",
 								 (unsigned long long) m->rejected,
+								 (unsigned long long) m->unknown_sources,
+								 (unsigned long long) m->evicted, m->npending,
 								 (unsigned long long) m->foreign_client_msgs,
 								 (unsigned long long) frames_in,
 								 (unsigned long long) frames_out);

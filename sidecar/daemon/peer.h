@@ -45,6 +45,10 @@ extern void peer_mesh_free(peer_mesh *m);
 /* Queue a core message to a replica; false if dropped (down, queue full). */
 extern bool peer_send_replica(peer_mesh *m, uint32_t to, const uint8_t *buf, size_t len);
 
+/* The same for a message clients cause (REQUEST, CONFIRM-REQ): dropped
+ * first, while the queue is more than half full. */
+extern bool peer_send_replica_bulk(peer_mesh *m, uint32_t to, const uint8_t *buf, size_t len);
+
 /* Queue a core message for client `client`, via its replica `to`. */
 extern bool peer_send_client(peer_mesh *m, uint32_t to, uint32_t client,
 							 const uint8_t *buf, size_t len);

@@ -245,12 +245,32 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 
 	if (ps->diverged || ps->stalled)
 		return false;			/* our rows are not to be trusted */
+
+	/*
+	 * The same checkpoint again (a replica asking again, or several, or
+	 * one flooding STATE-REQUESTs): from memory, without a statement.  A
+	 * checkpoint's state never changes, and only the kept ones are asked
+	 * for, so the database reads each at most once.
+	 */
+	if (ps->snap != NULL && ps->snap_seq == seq)
+	{
+		*out = malloc(ps->snap_len ? ps->snap_len : 1);
+		if (*out == NULL)
+			return false;
+		memcpy(*out, ps->snap, ps->snap_len);
+		*outlen = ps->snap_len;
+		ps->snapshots_served++;
+		ps->snapshots_cached++;
+		return true;
+	}
+#ifdef ZZ_FAULT_INJECTION
 	if (ps->test_exit_on_transfer)
 	{
 		zlog(ZLOG_WARNING, "postgres: ZZ_TEST_EXIT_ON_STATE_REQUEST: exiting instead of serving "
 			 "checkpoint %llu (test fault injection)", (unsigned long long) seq);
 		_exit(9);
 	}
+#endif
 	pgcall_put_u64(v, seq);
 	r = pg_side_exec(ps, "BEGIN (snapshot)",
 					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, NULL,
@@ -276,6 +296,7 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 	r = pg_side_exec(ps, ok ? "COMMIT (snapshot)" : "ROLLBACK (snapshot)",
 					 ok ? "COMMIT" : "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
 	PQclear(r);
+#ifdef ZZ_FAULT_INJECTION
 	if (ok && ps->test_corrupt_snapshot)
 	{
 		/* change the last digit: rows that parse, with a wrong value */
@@ -290,8 +311,17 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 			}
 		}
 	}
+#endif
 	if (ok)
 	{
+		free(ps->snap);
+		ps->snap = malloc(*outlen ? *outlen : 1);
+		if (ps->snap != NULL)
+		{
+			memcpy(ps->snap, *out, *outlen);
+			ps->snap_len = *outlen;
+			ps->snap_seq = seq;
+		}
 		ps->snapshots_served++;
 		zlog(ZLOG_INFO, "postgres: served the state of checkpoint %llu (%zu bytes) for a "
 			 "state transfer", (unsigned long long) seq, *outlen);
@@ -319,6 +349,8 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 
 	if (len > INT32_MAX)
 		return false;
+	free(ps->snap);				/* (our state changes: serve nothing stale) */
+	ps->snap = NULL;
 	pgcall_put_u64(v, seq);
 	r = pg_side_exec(ps, "zyzzyva.install_snapshot", PG_SQL_INSTALL, 4, types, values,
 					 lengths, formats, 0);
@@ -354,6 +386,28 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 }
 
 /*
+ * pgsvc_set_halted: see pgservice.h.
+ */
+void
+pgsvc_set_halted(pgsvc *ps, zz_seq stable_seq, const char *line)
+{
+	ps->halted = true;
+	ps->halted_above = stable_seq;
+	snprintf(ps->halt_reason, sizeof(ps->halt_reason), "%s", line);
+	pg_update_condition(ps);
+}
+
+/*
+ * Decide the condition again, with what the core said last (a batch
+ * failing or applied again changes it between two core steps).
+ */
+void
+pg_update_condition(pgsvc *ps)
+{
+	pgsvc_set_transfer(ps, ps->transfer_seq, ps->executed);
+}
+
+/*
  * Decide the condition and write it when it changes.
  */
 void
@@ -365,10 +419,26 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 	ps->transfer_seq = transfer_seq;
 	if (ps->resume_until != 0 && last_executed >= ps->resume_until)
 		ps->resume_until = 0;
+	if (ps->halted && ps->stable > ps->halted_above)
+	{
+		ps->halted = false;
+		zlog(ZLOG_INFO, "postgres: checkpoint %llu is stable: the replicas agree again",
+			 (unsigned long long) ps->stable);
+	}
 	if (ps->stalled)
 	{
 		c = PGSVC_STALLED;
 		snprintf(detail, sizeof(detail), "%.190s", ps->stall_reason);
+	}
+	else if (ps->failures >= PG_STALLED_AFTER_FAILURES)
+	{
+		c = PGSVC_STALLED;
+		snprintf(detail, sizeof(detail), "%.190s", ps->failure_reason);
+	}
+	else if (ps->halted)
+	{
+		c = PGSVC_DIVERGED;
+		snprintf(detail, sizeof(detail), "%.190s", ps->halt_reason);
 	}
 	else if (ps->diverged)
 	{
@@ -400,4 +470,5 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 	ps->cond_sent = false;
 	if (pg_can_send(ps) || c == PGSVC_STALLED)
 		pg_send_condition(ps);
+	/* (while repairing it goes out when the database's position is read) */
 }

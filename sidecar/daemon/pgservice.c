@@ -523,7 +523,42 @@ pg_complete(pgsvc *ps, pg_batch *b, zz_exec_result *res, const pgpipe_op *o)
 	ps->requests += b->count;
 	ps->apply_us += ev_now() - o->sent;
 	pg_maybe_mark_stable(ps);
+	if (ps->failures > 0)
+	{
+		zlog(ZLOG_INFO, "postgres: batch %llu applied after %u failure%s",
+			 (unsigned long long) b->seq, ps->failures, ps->failures == 1 ? "" : "s");
+		ps->failures = 0;
+		pg_update_condition(ps);
+	}
 	ps->hooks.done(ps->hooks.arg, res);
+}
+
+/*
+ * The database failed to apply a batch.  A request's own failure is its
+ * reply (the extension catches it, whatever its SQLSTATE), so this is a
+ * failure of the database itself: a cancel, disk full when recording the
+ * batch, a crash.  Retry it (repair); after PG_STALLED_AFTER_FAILURES in a
+ * row, say so in the condition: the replica is stalled on this batch, and
+ * why.
+ */
+static void
+pg_batch_failed(pgsvc *ps, const pgpipe_op *o)
+{
+	if (ps->failures > 0 && ps->failing_seq == o->seq)
+		ps->failures++;
+	else
+		ps->failures = 1;
+	ps->failing_seq = o->seq;
+	snprintf(ps->failure_reason, sizeof(ps->failure_reason),
+			 "the database failed batch %llu %u time%s (%s: %.150s); retrying",
+			 (unsigned long long) o->seq, ps->failures, ps->failures == 1 ? "" : "s",
+			 o->sqlstate, o->errmsg);
+	pgpipe_log(ps->pipe, ZLOG_ERROR, "batch %llu failed in the database (attempt %u), "
+			   "not because of a request: %s: %s", (unsigned long long) o->seq,
+			   ps->failures, o->sqlstate, o->errmsg);
+	pg_repair(ps);
+	if (ps->failures >= PG_STALLED_AFTER_FAILURES)
+		pg_update_condition(ps);
 }
 
 /*
@@ -538,9 +573,7 @@ pg_batch_result(pgsvc *ps, const pgpipe_op *o)
 
 	if (o->failed)
 	{
-		pgpipe_log(ps->pipe, ZLOG_ERROR, "batch %llu failed: %s: %s", (unsigned long long) o->seq,
-					 o->sqlstate, o->errmsg);
-		pg_repair(ps);
+		pg_batch_failed(ps, o);
 		return;
 	}
 	if (b == NULL || b->done)
@@ -1010,10 +1043,13 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 	}
 	zz_buf_init(&ps->stable_blob);
 
+#ifdef ZZ_FAULT_INJECTION
+
 	/*
 	 * Test fault injection, for regress/t/104_state_transfer.t: serve wrong
-	 * rows, or die when asked for a checkpoint's state.  Never set these in
-	 * production; the log says so loudly if they are.
+	 * rows, or die when asked for a checkpoint's state.  Only in the
+	 * fault-injection build (build/fi/zyzzyvad), never in the product's;
+	 * the log says so loudly when they are set.
 	 */
 	ps->test_corrupt_snapshot = getenv("ZZ_TEST_CORRUPT_SNAPSHOT") != NULL;
 	ps->test_exit_on_transfer = getenv("ZZ_TEST_EXIT_ON_STATE_REQUEST") != NULL;
@@ -1021,6 +1057,7 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 		zlog(ZLOG_WARNING, "postgres: TEST FAULT INJECTION ON: %s%s",
 			 ps->test_corrupt_snapshot ? "ZZ_TEST_CORRUPT_SNAPSHOT " : "",
 			 ps->test_exit_on_transfer ? "ZZ_TEST_EXIT_ON_STATE_REQUEST" : "");
+#endif
 	ps->loop = loop;
 	ps->hooks = *hooks;
 	ps->retry_delay = PG_RETRY_MIN;
@@ -1053,7 +1090,8 @@ pgsvc_service(pgsvc *ps)
 void
 pgsvc_status(const pgsvc *ps, zz_buf *out)
 {
-	const char *state = ps->stalled ? "stalled" : ps->repairing ? "repairing" :
+	const char *state = ps->stalled || ps->failures >= PG_STALLED_AFTER_FAILURES ? "stalled" :
+		ps->repairing ? "repairing" :
 		pgpipe_conn(ps->pipe) == NULL ? pgpipe_state(ps->pipe) : ps->ready ? "ready" : "setup";
 	char		text[1600];
 	int			n;
@@ -1064,7 +1102,8 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 "pg_mean_batch_us: %llu\npg_errors: %llu\npg_connects: %llu\npg_rollbacks: %llu\n"
 				 "pg_replayed: %llu\npg_looked_up: %llu\npg_stale: %llu\n"
 				 "pg_condition: %s\npg_resumed_at: %llu\npg_verified: %llu\n"
-				 "pg_verify_failures: %llu\npg_snapshots_served: %llu\npg_installs: %llu\n"
+				 "pg_verify_failures: %llu\npg_snapshots_served: %llu\npg_snapshots_cached: %llu\n"
+				 "pg_installs: %llu\n"
 				 "pg_install_failures: %llu\n",
 				 state, (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
 				 (unsigned long long) ps->db_stable, pgpipe_inflight(ps->pipe), ps->nlog,
@@ -1076,13 +1115,15 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 (unsigned long long) ps->looked_up, (unsigned long long) ps->stale,
 				 pg_cond_names[ps->cond], (unsigned long long) ps->resumed_at,
 				 (unsigned long long) ps->verified, (unsigned long long) ps->verify_failures,
-				 (unsigned long long) ps->snapshots_served, (unsigned long long) ps->installs,
+				 (unsigned long long) ps->snapshots_served,
+				 (unsigned long long) ps->snapshots_cached, (unsigned long long) ps->installs,
 				 (unsigned long long) ps->install_failures);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
-	if (ps->stalled)
+	if (ps->stalled || ps->failures >= PG_STALLED_AFTER_FAILURES)
 	{
-		n = snprintf(text, sizeof(text), "pg_stall_reason: %s\n", ps->stall_reason);
+		n = snprintf(text, sizeof(text), "pg_stall_reason: %s\n",
+					 ps->stalled ? ps->stall_reason : ps->failure_reason);
 		if (n > 0)
 			(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	}
@@ -1109,6 +1150,7 @@ pgsvc_free(pgsvc *ps)
 		free(ps->log[i].req);
 	free(ps->log);
 	zz_buf_free(&ps->stable_blob);
+	free(ps->snap);
 	free(ps->conninfo);
 	free(ps);
 }

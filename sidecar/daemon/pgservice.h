@@ -88,6 +88,13 @@ extern const zz_service *pgsvc_service(pgsvc *ps);
  */
 extern void pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed);
 
+/*
+ * No checkpoint certificate can form above stable checkpoint stable_seq
+ * (the replicas' states differ; line says how): condition diverged, with
+ * line as its detail, until a checkpoint above stable_seq is stable.
+ */
+extern void pgsvc_set_halted(pgsvc *ps, zz_seq stable_seq, const char *line);
+
 /* Append status lines (pg_*: connection, position, counters). */
 extern void pgsvc_status(const pgsvc *ps, zz_buf *out);
 

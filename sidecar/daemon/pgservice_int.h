@@ -65,6 +65,9 @@ struct pgsvc
 	bool		repairing;		/* an op failed: drain, then reread the position */
 	bool		stalled;		/* the database cannot be brought to the core's position */
 	char		stall_reason[300];
+	zz_seq		failing_seq;	/* the batch the database failed to apply ... */
+	uint32_t	failures;		/* ... this many times in a row (0: none) */
+	char		failure_reason[300];
 	uint64_t	timer;			/* repair, or recheck when stalled */
 	zz_time		retry_delay;
 
@@ -89,15 +92,20 @@ struct pgsvc
 	zz_seq		resumed_at;		/* resumed at this stable checkpoint (0: not) */
 	zz_seq		resume_until;	/* where the database was: catching up to here */
 	bool		diverged;		/* rows no longer match the digest */
+	zz_seq		halted_above;	/* no certificate can form above this stable one */
+	bool		halted;
+	char		halt_reason[200];
 	zz_seq		transfer_seq;	/* the core fetches this checkpoint */
 	pgsvc_cond	cond;
 	char		cond_detail[200];
 	bool		cond_sent;		/* the database has cond and cond_detail */
 	bool		cond_unsupported;	/* no zyzzyva.set_condition (logged once) */
 
+#ifdef ZZ_FAULT_INJECTION
 	/* fault injection for the recovery tests (environment, see pgsvc_create) */
 	bool		test_corrupt_snapshot;
 	bool		test_exit_on_transfer;
+#endif
 
 	/* counters for the status */
 	uint64_t	batches;
@@ -111,9 +119,21 @@ struct pgsvc
 	uint64_t	verified;
 	uint64_t	verify_failures;
 	uint64_t	snapshots_served;
+	uint64_t	snapshots_cached;	/* ... of them from the cache */
+
+	/* the last checkpoint state served, kept for the next STATE-REQUEST */
+	zz_seq		snap_seq;
+	uint8_t    *snap;
+	size_t		snap_len;
 	uint64_t	installs;
 	uint64_t	install_failures;
 };
+
+/*
+ * A batch the database failed to apply this many times in a row makes the
+ * replica report itself stalled (it keeps retrying).
+ */
+#define PG_STALLED_AFTER_FAILURES	2
 
 /* pgservice.c */
 extern void pg_forget(pgsvc *ps, zz_seq seq, bool below);
@@ -123,6 +143,7 @@ extern bool pg_can_send(const pgsvc *ps);
 extern void pg_first_position(pgsvc *ps, const PGresult *r, zz_seq db_seq, zz_seq db_stable);
 extern void pg_maybe_verify(pgsvc *ps);
 extern void pg_send_condition(pgsvc *ps);
+extern void pg_update_condition(pgsvc *ps);
 extern void pg_check_connected(void *arg);
 extern void pg_check_done(void *arg, pgpipe_op *o);
 extern void pg_check_lost(void *arg);

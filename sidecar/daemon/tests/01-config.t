@@ -190,4 +190,19 @@ $f = write_conf('oldsecret.conf', @good, "mac_secret = $dir/k/mac");
 ($rc, $msg) = check($f);
 is($rc, 0, 'a configuration that still names a mac_secret is valid') or diag($msg);
 
+# --- test hooks exist only in the fault-injection build ---
+{
+	my $conf = "$c/withhold.conf";
+	write_conf('c/withhold.conf', split(/\n/, ZZ::slurp("$c/replica-1.conf")),
+		'test_withhold_order_req = 0 5 2');
+	my ($frc, $fmsg) = check($conf);
+	isnt($frc, 0, 'the product zyzzyvad refuses test_withhold_order_req');
+	like($fmsg, qr/unknown key 'test_withhold_order_req'/, '... as an unknown key');
+	my $fi = `${\ bin('fi/zyzzyvad')} --check-config $conf 2>&1`;
+	is($? >> 8, 0, 'the fault-injection build (fi/zyzzyvad) accepts it') or diag($fi);
+	my $strings = ZZ::slurp(bin('zyzzyvad'));
+	unlike($strings, qr/ZZ_TEST_|withheld from replica|is not 'VIEW SEQ REPLICA'/,
+		'no test hook is compiled into the product binary');
+}
+
 done_testing();

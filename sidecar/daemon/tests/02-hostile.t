@@ -98,7 +98,9 @@ hostile('REQUEST for another replica\'s client', qr/REQUEST for client 131072, w
 	ok(ZZ::alive($pid1), 'truncated frame then disconnect: daemon still running');
 }
 
-# A flood of connections that never speak: the pending bound holds.
+# A flood of connections that never speak: the pending bound holds, per
+# source address, by closing the oldest pending handshake (so that a
+# replica that reconnects meanwhile gets its turn).
 {
 	my @conns;
 	for (1 .. 100) {
@@ -108,9 +110,25 @@ hostile('REQUEST for another replica\'s client', qr/REQUEST for client 131072, w
 	ok(scalar(@conns) >= 64, 'opened ' . scalar(@conns) . ' idle connections');
 	my $st = cli_status($sock1);
 	is($st->{id}, 1, 'status still answers during the flood');
-	ok(wait_until(5, sub { log_count(qr/connections already unauthenticated|more rejected connections/) > 0 }),
-		'connections beyond the pending bound are refused');
+	ok(wait_until(5, sub { log_count(qr/closed to make room for a newer handshake|more rejected connections/) > 0 }),
+		'connections beyond the per-source bound push out the oldest pending handshake');
+	ok(wait_until(5, sub { ($st = cli_status($sock1))->{peers_evicted} >= 90 }),
+		'... all but the newest few: ' . ($st->{peers_evicted} // '?') . ' evicted');
+	cmp_ok($st->{peers_pending}, '<=', 8 + 4, '... and no more than 8 from one source are pending');
 	close($_) for @conns;
+}
+
+# Only the configured replicas' addresses get past accept.
+{
+	select(undef, undef, undef, 1.2);	# (past the flood's window of logged rejections)
+	my $before = cli_status($sock1)->{peers_unknown_sources} // 0;
+	my $s = IO::Socket::INET->new(PeerAddr => $port1, LocalAddr => '127.0.0.2', Proto => 'tcp', Timeout => 2);
+	ok($s, 'a connection from 127.0.0.2, which no replica has');
+	ok(wait_until(5, sub { (cli_status($sock1)->{peers_unknown_sources} // 0) > $before }),
+		'... is closed at accept');
+	ok(wait_until(5, sub { log_count(qr/refused: not the address of a configured replica/) > 0 }),
+		'... and logged');
+	close($s) if $s;
 }
 
 # --- client socket ---

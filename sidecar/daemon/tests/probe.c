@@ -18,6 +18,8 @@
  *				--header TYPE LEN		a frame header alone, declaring LEN bytes
  *				--raw HEX				raw bytes
  *				--sleep MS
+ *				--state-requests COUNT	COUNT STATE-REQUESTs signed as --as's
+ *										replica (a faulty replica flooding them)
  *
  * After the steps it reads (and discards) what the daemon sends until the
  * daemon closes the connection or --wait seconds (default 5) pass, and
@@ -42,6 +44,7 @@
 
 #include "config.h"
 #include "frame.h"
+#include "message.h"
 #include "keys.h"
 #include "tls.h"
 
@@ -148,6 +151,39 @@ probe_frame(probe *p, uint8_t type, const uint8_t *payload, size_t len)
 	hdr[0] = type;
 	frame_put_u32(hdr + 1, (uint32_t) len);
 	return probe_write(p, hdr, sizeof(hdr)) && (len == 0 || probe_write(p, payload, len));
+}
+
+/*
+ * Send count STATE-REQUESTs for checkpoint 1 or later, signed (Ed25519,
+ * as the core signs) with the key of the replica --as describes.
+ */
+static bool
+probe_state_requests(probe *p, int count)
+{
+	zz_state_request m;
+	zz_buf		b;
+	size_t		siglen = ZZ_SIG_LEN;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool		ok = true;
+
+	if (!p->have_cfg)
+		probe_die("%s needs --as CONFIG --to N", "--state-requests");
+	memset(&m, 0, sizeof(m));
+	m.replica = p->cfg.id;
+	m.seq = 1;
+	zz_buf_init(&b);
+	zz_state_request_signing_bytes(&b, &m);
+	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, NULL, NULL, p->keys.priv) != 1 ||
+		EVP_DigestSign(ctx, m.sig.b, &siglen, b.data, b.len) != 1)
+		probe_die("%s", "cannot sign a STATE-REQUEST");
+	EVP_MD_CTX_free(ctx);
+	zz_buf_reset(&b);
+	if (!zz_encode_state_request(&b, &m))
+		probe_die("%s", "cannot encode a STATE-REQUEST");
+	for (int i = 0; i < count && ok; i++)
+		ok = probe_frame(p, FT_REPLICA_MSG, b.data, b.len);
+	zz_buf_free(&b);
+	return ok;
 }
 
 /*
@@ -425,6 +461,8 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(argv[i], "--tls-nocert") == 0)
 			continue;
+		else if (strcmp(argv[i], "--state-requests") == 0 && i + 1 < argc)
+			ok = probe_state_requests(&p, atoi(argv[++i]));
 		else if (strcmp(argv[i], "--sleep") == 0 && i + 1 < argc)
 			usleep((useconds_t) atoi(argv[++i]) * 1000);
 		else if (strcmp(argv[i], "--connect") == 0 || strcmp(argv[i], "--unix") == 0 ||

@@ -21,20 +21,25 @@ our $tools = $ENV{ZZ_TOOLS};
 my @all;		# every cluster, for the END block
 my $owner = $$;
 
-# ZZPG->new(name => ..., settings => { key => value }, sql => [...])
-# Four servers with the extension and the given SQL (the same on each,
+# ZZPG->new(name => ..., settings => { key => value }, sql => [...],
+#           fault_injection => 1, pg_conf => "max_connections = 100\n")
+# fault_injection: run the fault-injection build of zyzzyvad
+# ($ZZ_BUILD/fi/zyzzyvad), the only one with the test hooks (ZZ_TEST_* in
+# the environment, test_withhold_order_req).  pg_conf: lines added to each
+# server's postgresql.conf.  Four servers with the extension and the given SQL (the same on each,
 # before the sidecars start; zyzzyva.replicated_ddl does it through one
 # replica instead: regress/t/106), four sidecars connected to them and to
 # each other.  Bails out if they do not come up.
 sub new
 {
 	my ($class, %opt) = @_;
-	my $self = bless { n => 4, name => $opt{name} // 'zz', pid => [], node => [] }, $class;
+	my $self = bless { n => 4, name => $opt{name} // 'zz', pid => [], node => [],
+		zyzzyvad => $opt{fault_injection} ? "$build/fi/zyzzyvad" : "$build/zyzzyvad" }, $class;
 	my $n = $self->{n};
 
 	BAIL_OUT('ZZ_BUILD and ZZ_TOOLS must name the daemon binaries and tools '
 		  . '(run through make tap-check or make pg-daemon-test)')
-	  unless $build && $tools && -x "$build/zyzzyvad" && -f "$tools/bank.sql";
+	  unless $build && $tools && -x $self->{zyzzyvad} && -f "$tools/bank.sql";
 	push @all, $self;
 	$self->{keys} = PostgreSQL::Test::Utils::tempdir_short();
 	$self->{run} = PostgreSQL::Test::Utils::tempdir_short();
@@ -47,6 +52,7 @@ sub new
 shared_preload_libraries = 'zyzzyva'
 zyzzyva.socket_path = '$self->{sock}[$i]'
 });
+		$node->append_conf('postgresql.conf', $opt{pg_conf}) if $opt{pg_conf};
 		$node->start;
 		$node->safe_psql('postgres', 'CREATE EXTENSION zyzzyva');
 		$node->safe_psql('postgres', $_) for @{ $opt{sql} // [] };
@@ -98,7 +104,7 @@ sub start_daemon
 		$ENV{$_} = $env{$_} for keys %env;
 		open(STDOUT, '>>', $self->{log}[$i]) or POSIX::_exit(1);
 		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(1);
-		exec("$build/zyzzyvad", $self->{conf}[$i]) or POSIX::_exit(1);
+		exec($self->{zyzzyvad}, $self->{conf}[$i]) or POSIX::_exit(1);
 	}
 	$self->{pid}[$i] = $pid;
 	return $pid;
@@ -445,6 +451,21 @@ sub ledger_check
 	my $twice = $self->q1($i, 'SELECT count(*) FROM ledger WHERE k > 1');
 	my $sum = $self->q1($i, 'SELECT sum(balance) FROM accounts');
 	return ($missing, $twice, $sum);
+}
+
+# --- issue 12's tests (regress/t/108_*.t) ---
+
+# Run $sql through replica i's psql with the error's SQLSTATE shown
+# (VERBOSITY verbose), for at most 40 s; (exit code, stdout, stderr,
+# seconds it took).
+sub call_verbose
+{
+	my ($self, $i, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $t0 = time();
+	my $rc = $self->{node}[$i]->psql('postgres', $sql, stdout => \$out, stderr => \$err,
+		extra_params => [ '-v', 'VERBOSITY=verbose' ], timeout => 40);
+	return ($rc, $out, $err, time() - $t0);
 }
 
 sub uniq
