@@ -15,7 +15,9 @@
  * leaves database and protocol state consistent.
  *
  * A request calls one replicated function, named by its canonical
- * signature and with arguments in canonical text (wire.c).  It runs as
+ * signature and with arguments in canonical text (wire.c), as the role
+ * that made the call, if the replica that sent it is entrusted with that
+ * role (authz.c).  It runs as
  *
  *	 SELECT schema.function($1, ..., $n)
  *
@@ -266,11 +268,16 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 	Datum	   *values;
 	char	   *nulls;
 	char	   *result;
+	Oid			roleid,
+				saved_user;
+	int			saved_sec;
+	int			rc;
 
 	if (!zz_decode_call(req->call, req->call_len, &call, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("malformed request: %s", why)));
+	roleid = zz_request_role(req, &call);
 
 	if (!is_replicated(call.signature))
 		ereport(ERROR,
@@ -300,6 +307,8 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 				 errmsg("malformed request: function %s takes %d arguments, the request passes %d",
 						call.signature, cp->nargs, call.nargs)));
 
+	/* from here on, as the caller (an error restores the user) */
+	zz_become_caller(roleid, &saved_user, &saved_sec);
 	values = palloc(sizeof(Datum) * Max(call.nargs, 1));
 	nulls = palloc(sizeof(char) * Max(call.nargs, 1));
 	for (int i = 0; i < call.nargs; i++)
@@ -308,10 +317,11 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 		nulls[i] = call.args[i] == NULL ? 'n' : ' ';
 	}
 
-	if (SPI_execute_plan(cp->plan, values, nulls, false, 0) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	rc = SPI_execute_plan(cp->plan, values, nulls, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "replicated call did not return one row");
 	result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	zz_restore_user(saved_user, saved_sec);
 	if (cp == &local)
 		SPI_freeplan(local.plan);
 	return result ? MemoryContextStrdup(outcxt, result) : NULL;
@@ -513,6 +523,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_exec.undo_ord = 0;
 
 	load_registry(CurrentMemoryContext, false);
+	zz_entrust_load(CurrentMemoryContext);
 	reqcxt = AllocSetContextCreate(CurrentMemoryContext, "zyzzyva request",
 								   ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&replies);
@@ -562,6 +573,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		pfree(reply.data);
 	}
 	zz_exec.request = -1;
+	zz_entrust_unload();
 	zz_registry = NULL;
 	zz_nregistry = 0;
 	MemoryContextDelete(reqcxt);

@@ -10,8 +10,9 @@
  *		own, on every replica, and could not be rolled back with the rest
  *		(a subtransaction of a statement outside any block is fine: it may
  *		catch the call's error);
- *	 2. encodes the call (wire.c): the canonical signature and each argument
- *		printed by its type's output function under the pinned settings;
+ *	 2. encodes the call (wire.c): the calling role (the current user) and
+ *		database, the canonical signature and each argument printed by its
+ *		type's output function under the pinned settings;
  *	 3. sends it to the local zyzzyvad (sidecar.c) and waits for the
  *		answer, which the sidecar sends once the request is complete and
  *		this replica has applied it;
@@ -33,7 +34,9 @@
 #include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "common/string.h"
+#include "miscadmin.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -210,6 +213,11 @@ zz_build_request(FunctionCallInfo fcinfo, const char *signature,
 			 signature, fcinfo->nargs, proc->pronargs);
 	*rettype = proc->prorettype;
 
+	/* the current user, as a local call checks privileges against it */
+	call.role = GetUserNameFromId(GetUserId(), false);
+	call.database = get_database_name(MyDatabaseId);
+	if (call.database == NULL)
+		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
 	call.signature = (char *) signature;
 	call.nargs = fcinfo->nargs;
 	call.args = palloc0(sizeof(char *) * Max(call.nargs, 1));

@@ -372,6 +372,14 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("zyzzyva.entrust",
+							   "Which roles each replica may submit replicated calls for.",
+							   "replica:role,role;replica:role,...; \"*\" is every role that is not a superuser.  The sidecar sets it from its configuration.",
+							   &zz_entrust,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   zz_entrust_check, NULL, NULL);
 	MarkGUCPrefixReserved("zyzzyva");
 
 	RegisterXactCallback(zz_xact_callback, NULL);

@@ -35,6 +35,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/guc.h"
 #include "utils/relcache.h"
 
 #include "lthash.h"
@@ -91,6 +92,16 @@ extern void zz_require_no_mode(const char *what);
 extern void zz_as_owner(Oid *saved_user, int *saved_sec);
 extern void zz_restore_user(Oid saved_user, int saved_sec);
 extern bool zz_is_environmental_error(int sqlerrcode);
+
+/* authz.c */
+struct ZzRequest;
+struct ZzCall;
+extern char *zz_entrust;
+extern bool zz_entrust_check(char **newval, void **extra, GucSource source);
+extern void zz_entrust_load(MemoryContext cxt);
+extern void zz_entrust_unload(void);
+extern Oid	zz_request_role(const struct ZzRequest *req, const struct ZzCall *call);
+extern void zz_become_caller(Oid roleid, Oid *saved_user, int *saved_sec);
 
 /* digest.c */
 extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
@@ -160,6 +171,8 @@ extern uint64 zz_random_bits(uint64 counter);
 /* wire.c: see wire.c for the byte formats */
 typedef struct ZzCall
 {
+	char	   *role;			/* the calling role's name */
+	char	   *database;		/* the calling database's name */
 	char	   *signature;
 	int			nargs;
 	char	  **args;			/* NULL entries are SQL NULLs */

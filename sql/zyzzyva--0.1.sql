@@ -150,7 +150,8 @@ CREATE FUNCTION zyzzyva.capture() RETURNS trigger
 -- Requests and replies (byte formats: extension/wire.c)
 --   batch   := count:uint32 request{count}
 --   request := client:uint32 timestamp:uint64 len:uint32 call[len]
---   call    := siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
+--   call    := rolelen:uint32 role[rolelen] dblen:uint32 database[dblen]
+--              siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
 --   arg     := len:int32 text[len]                 (len = -1: NULL)
 --   reply   := 'V' len:int32 text[len]             (result; -1: NULL)
 --            | 'E' sqlstate[5] len:uint32 message[len]
@@ -159,9 +160,16 @@ CREATE FUNCTION zyzzyva.capture() RETURNS trigger
 
 CREATE FUNCTION zyzzyva.encode_call(signature text, VARIADIC args text[] DEFAULT '{}')
     RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call' LANGUAGE C IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call' LANGUAGE C STABLE;
 COMMENT ON FUNCTION zyzzyva.encode_call(text, text[]) IS
-    'the bytes of a call of a replicated function, arguments in canonical text';
+    'the bytes of a call of a replicated function by the current user in the current database, arguments in canonical text';
+
+CREATE FUNCTION zyzzyva.encode_call_as(role name, database name, signature text,
+                                       VARIADIC args text[] DEFAULT '{}')
+    RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call_as' LANGUAGE C IMMUTABLE;
+COMMENT ON FUNCTION zyzzyva.encode_call_as(name, name, text, text[]) IS
+    'the bytes of a call of a replicated function made by role in database';
 
 CREATE FUNCTION zyzzyva.encode_batch(calls bytea[], clients integer[] DEFAULT NULL,
                                      timestamps bigint[] DEFAULT NULL)
@@ -172,7 +180,7 @@ COMMENT ON FUNCTION zyzzyva.encode_batch(bytea[], integer[], bigint[]) IS
 
 CREATE FUNCTION zyzzyva.decode_batch(requests bytea)
     RETURNS TABLE (request integer, client bigint, client_timestamp bigint,
-                   signature text, args text[], error text)
+                   role text, database text, signature text, args text[], error text)
     AS 'MODULE_PATHNAME', 'zyzzyva_decode_batch' LANGUAGE C STRICT IMMUTABLE;
 
 CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result text)

@@ -21,7 +21,8 @@ our $tools = $ENV{ZZ_TOOLS};
 my @all;		# every cluster, for the END block
 my $owner = $$;
 
-# ZZPG->new(name => ..., settings => { key => value }, sql => [...])
+# ZZPG->new(name => ..., settings => { key => value }, sql => [...],
+#			entrust => [ 'roles of replica 0', ... ])
 # Four servers with the extension and the given SQL (the same on each,
 # before the sidecars start; zyzzyva.replicated_ddl does it through one
 # replica instead: regress/t/106), four sidecars connected to them and to
@@ -64,6 +65,10 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		$text .= "private_key = $self->{keys}/replica-$i.key\n"
 		  . "client_socket = $self->{sock}[$i]\nservice = postgres\n"
 		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres\n";
+		# which roles each replica may call as: the tests' own (superuser)
+		# role unless told otherwise; the same on every replica
+		$text .= "entrust.$_ = " . ($opt{entrust} ? $opt{entrust}[$_] : 'postgres') . "\n"
+		  for 0 .. $n - 1;
 		$text .= "$_ = $opt{settings}{$_}\n" for sort keys %{ $opt{settings} // {} };
 		$self->{conftext}[$i] = $text;
 		_write($self->{conf}[$i], $text);

@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * authz.c
+ *	  Who a replicated request runs as, and which replica may ask for it.
+ *
+ * Every request carries the name of the role that made the call (wire.c).
+ * Apply runs the call as that role, in a security-restricted operation,
+ * as PostgreSQL runs maintenance commands as a table's owner
+ * (SetUserIdAndSecContext with SECURITY_LOCAL_USERID_CHANGE and
+ * SECURITY_RESTRICTED_OPERATION): EXECUTE, table privileges, row security,
+ * SECURITY DEFINER and INVOKER behave as for a local call, and the call
+ * cannot SET ROLE, create temporary objects or leave anything behind in
+ * the sidecar's session.
+ *
+ * The request's role comes from the replica whose sidecar submitted it: a
+ * correct replica's backend names its current user, but a faulty replica
+ * may name any role.  The request's client id names that replica (client
+ * id / 65536; the request's MAC authenticator, which every replica checks
+ * before accepting an ORDER-REQ, is keyed with that replica's key), so the
+ * decision can be made the same way by every correct replica: the request
+ * runs only if its origin replica is entrusted with the role.
+ *
+ * The entrustment is zyzzyva.entrust, a list
+ *
+ *	   replica:role,role,...;replica:role,...
+ *
+ * where "*" stands for every role that is not a superuser (a superuser
+ * must be named).  The sidecar sets it on its connection from the
+ * `entrust.N` lines of its configuration, which are part of the cluster
+ * identity its peers check at the handshake: correct replicas that talk
+ * to one another hold the same entrustment.  It is read once at the start
+ * of each batch and cannot be changed inside replicated execution.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "zyzzyva.h"
+
+char	   *zz_entrust = NULL;
+
+/* client ids are replica id * 65536 + slot (sidecar/daemon/local.c) */
+#define ZZ_CLIENTS_PER_REPLICA 65536
+
+/* one "replica:role" pair of the parsed entrustment */
+typedef struct ZzEntrusted
+{
+	uint32		replica;
+	char		role[NAMEDATALEN];	/* "*": every role that is not a superuser */
+} ZzEntrusted;
+
+/* the entrustment as of the start of the running batch */
+static ZzEntrusted *zz_entrusted = NULL;
+static int	zz_nentrusted = 0;
+
+/*
+ * Parse an entrustment list into *out (allocated in cxt, or not at all if
+ * cxt is NULL).  Returns false with *why set if it is malformed.
+ */
+static bool
+entrust_parse(const char *text, MemoryContext cxt, ZzEntrusted **out, int *count,
+			  const char **why)
+{
+	char	   *copy = pstrdup(text);
+	char	   *entry,
+			   *save1 = NULL;
+	int			cap = 16,
+				n = 0;
+	ZzEntrusted *list = palloc(sizeof(ZzEntrusted) * cap);
+
+	for (entry = strtok_r(copy, ";", &save1); entry != NULL;
+		 entry = strtok_r(NULL, ";", &save1))
+	{
+		char	   *colon = strchr(entry, ':');
+		char	   *end;
+		char	   *role,
+				   *save2 = NULL;
+		long		replica;
+
+		while (*entry == ' ')
+			entry++;
+		if (*entry == '\0')
+			continue;
+		if (colon == NULL)
+		{
+			*why = "each entry must be replica:role,role,...";
+			return false;
+		}
+		*colon = '\0';
+		replica = strtol(entry, &end, 10);
+		while (*end == ' ')
+			end++;
+		if (end == entry || *end != '\0' || replica < 0 || replica >= 65536)
+		{
+			*why = "a replica must be a number from 0 to 65535";
+			return false;
+		}
+		for (role = strtok_r(colon + 1, ",", &save2); role != NULL;
+			 role = strtok_r(NULL, ",", &save2))
+		{
+			size_t		len;
+
+			while (*role == ' ')
+				role++;
+			len = strlen(role);
+			while (len > 0 && role[len - 1] == ' ')
+				role[--len] = '\0';
+			if (len == 0)
+				continue;
+			if (len >= NAMEDATALEN)
+			{
+				*why = "a role name is too long";
+				return false;
+			}
+			if (n == cap)
+			{
+				cap *= 2;
+				list = repalloc(list, sizeof(ZzEntrusted) * cap);
+			}
+			list[n].replica = (uint32) replica;
+			strlcpy(list[n].role, role, NAMEDATALEN);
+			n++;
+		}
+	}
+	if (cxt != NULL)
+	{
+		*out = MemoryContextAlloc(cxt, sizeof(ZzEntrusted) * Max(n, 1));
+		memcpy(*out, list, sizeof(ZzEntrusted) * n);
+		*count = n;
+	}
+	pfree(list);
+	pfree(copy);
+	return true;
+}
+
+/*
+ * GUC check hook of zyzzyva.entrust: well-formed, and not changed by a
+ * replicated request (which could make its own session differ from a
+ * replica whose sidecar reconnected).
+ */
+bool
+zz_entrust_check(char **newval, void **extra, GucSource source)
+{
+	const char *why = NULL;
+
+	if (zz_exec.mode != ZZ_MODE_NONE)
+	{
+		GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+		GUC_check_errmsg("zyzzyva.entrust cannot be changed during replicated execution");
+		return false;
+	}
+	if (*newval != NULL && !entrust_parse(*newval, NULL, NULL, NULL, &why))
+	{
+		GUC_check_errdetail("%s", why);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read the entrustment for the batch about to run (into cxt, which lives
+ * as long as the batch).
+ */
+void
+zz_entrust_load(MemoryContext cxt)
+{
+	const char *why = NULL;
+
+	zz_entrusted = NULL;
+	zz_nentrusted = 0;
+	if (zz_entrust != NULL &&
+		!entrust_parse(zz_entrust, cxt, &zz_entrusted, &zz_nentrusted, &why))
+		elog(ERROR, "zyzzyva.entrust is malformed: %s", why);
+}
+
+/*
+ * Forget the batch's entrustment.
+ */
+void
+zz_entrust_unload(void)
+{
+	zz_entrusted = NULL;
+	zz_nentrusted = 0;
+}
+
+/*
+ * Is the replica that hosts client entrusted with role?
+ */
+static bool
+entrusted(uint32 client, const char *role, bool is_super)
+{
+	uint32		replica = client / ZZ_CLIENTS_PER_REPLICA;
+
+	for (int i = 0; i < zz_nentrusted; i++)
+	{
+		if (zz_entrusted[i].replica != replica)
+			continue;
+		if (strcmp(zz_entrusted[i].role, role) == 0)
+			return true;
+		if (!is_super && strcmp(zz_entrusted[i].role, "*") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Check that the request may run as the role it names, from the replica
+ * that sent it, in this database, and return that role's OID.  Every
+ * refusal is an ERROR, which becomes the request's reply: the same on
+ * every replica whose roles and entrustment agree.
+ */
+Oid
+zz_request_role(const ZzRequest *req, const ZzCall *call)
+{
+	Oid			roleid;
+	char	   *dbname = get_database_name(MyDatabaseId);
+
+	if (dbname == NULL || strcmp(dbname, call->database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_CATALOG_NAME),
+				 errmsg("request for database \"%s\" cannot run in database \"%s\"",
+						call->database, dbname ? dbname : "?"),
+				 errhint("Every replica's database must have the same name.")));
+	roleid = get_role_oid(call->role, true);
+	if (!OidIsValid(roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" of the replicated call does not exist", call->role),
+				 errhint("Create the roles that call replicated functions on every replica.")));
+	if (!entrusted(req->client, call->role, superuser_arg(roleid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("replica %u is not entrusted with role \"%s\"",
+						req->client / ZZ_CLIENTS_PER_REPLICA, call->role),
+				 errdetail("The request came from replica %u's sidecar; the cluster's entrust.%u setting does not name this role%s.",
+						   req->client / ZZ_CLIENTS_PER_REPLICA,
+						   req->client / ZZ_CLIENTS_PER_REPLICA,
+						   superuser_arg(roleid) ? " (a superuser must be named, \"*\" does not cover it)" : ""),
+				 errhint("List the role in entrust.N of every replica's zyzzyvad configuration.")));
+	return roleid;
+}
+
+/*
+ * Become role for a replicated call, in a security-restricted operation.
+ * The abort of the request's subtransaction restores the user by itself.
+ */
+void
+zz_become_caller(Oid roleid, Oid *saved_user, int *saved_sec)
+{
+	GetUserIdAndSecContext(saved_user, saved_sec);
+	SetUserIdAndSecContext(roleid, *saved_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}

@@ -1,0 +1,108 @@
+--
+-- authz: a replicated call runs as the role that made it, in a
+-- security-restricted operation, only if the replica that sent it is
+-- entrusted with that role (extension/authz.c).  Every refusal is the
+-- request's reply, so every replica gives the same one.
+--
+\pset null '(null)'
+CREATE DATABASE zz_authz TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
+\c zz_authz
+CREATE EXTENSION zyzzyva;
+CREATE ROLE zz_alice;
+CREATE ROLE zz_bob;
+CREATE ROLE zz_carol;
+CREATE ROLE zz_root SUPERUSER;
+CREATE FUNCTION h(n bigint) RETURNS bytea IMMUTABLE LANGUAGE sql
+    AS $$ SELECT sha256(convert_to(n::text, 'UTF8')) $$;
+-- a call by role from replica 0's clients
+CREATE FUNCTION call_as(role name, signature text, VARIADIC args text[] DEFAULT '{}')
+    RETURNS bytea IMMUTABLE LANGUAGE sql
+    AS $$ SELECT zyzzyva.encode_call_as(role, current_database(), signature, VARIADIC args) $$;
+
+-- accounts under row security: each role sees and pays into its own
+CREATE TABLE acct (id integer PRIMARY KEY, owner name NOT NULL, balance integer NOT NULL);
+INSERT INTO acct VALUES (1, 'zz_alice', 100), (2, 'zz_bob', 100);
+ALTER TABLE acct ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON acct USING (owner = current_user);
+GRANT SELECT, UPDATE ON acct TO zz_alice, zz_bob;
+CREATE FUNCTION pay(i integer, amount integer) RETURNS integer LANGUAGE sql
+    AS $$ UPDATE acct SET balance = balance + amount WHERE id = i RETURNING balance $$;
+REVOKE EXECUTE ON FUNCTION pay(integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pay(integer, integer) TO zz_alice, zz_carol;
+CREATE FUNCTION whoami() RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT current_user::text $$;
+-- a SECURITY DEFINER function owned by zz_bob: runs as zz_bob
+CREATE FUNCTION bob_pays(i integer) RETURNS text LANGUAGE sql SECURITY DEFINER
+    AS $$ UPDATE acct SET balance = balance + 1 WHERE id = i;
+          SELECT current_user || ' ' || coalesce((SELECT balance FROM acct WHERE id = i)::text, 'nothing') $$;
+ALTER FUNCTION bob_pays(integer) OWNER TO zz_bob;
+-- what a security-restricted operation refuses
+CREATE FUNCTION make_temp() RETURNS void LANGUAGE plpgsql
+    AS $$ BEGIN CREATE TEMP TABLE scratch (x integer); END $$;
+CREATE FUNCTION become(r text) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN EXECUTE format('SET ROLE %I', r); RETURN current_user; END $$;
+CREATE FUNCTION entrust_me(v text) RETURNS text LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM set_config('zyzzyva.entrust', v, false); RETURN v; END $$;
+SELECT zyzzyva.replicate_table('acct');
+SELECT zyzzyva.replicate_function('pay(integer,integer)'),
+       zyzzyva.replicate_function('whoami()'),
+       zyzzyva.replicate_function('bob_pays(integer)'),
+       zyzzyva.replicate_function('make_temp()'),
+       zyzzyva.replicate_function('become(text)'),
+       zyzzyva.replicate_function('entrust_me(text)');
+
+-- the entrustment: malformed lists are refused
+SET zyzzyva.entrust = 'zz_alice';
+SET zyzzyva.entrust = 'x:zz_alice';
+SET zyzzyva.entrust = '70000:zz_alice';
+-- replica 0 may call as alice, bob and carol; replica 1 as any role that is
+-- not a superuser; replica 2 as the superuser zz_root, by name
+SET zyzzyva.entrust = '0:zz_alice,zz_bob,zz_carol; 1:*; 2:zz_root';
+
+-- batch 1, every request from replica 0 (client ids 0 .. 65535)
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(1, 0, h(1), 1700000000000000, 1, zyzzyva.encode_batch(ARRAY[
+    call_as('zz_alice', 'public.whoami()'),                    -- runs as the caller
+    call_as('zz_alice', 'public.pay(integer,integer)', '1', '5'),   -- her row
+    call_as('zz_alice', 'public.pay(integer,integer)', '2', '5'),   -- row security hides bob's
+    call_as('zz_bob', 'public.pay(integer,integer)', '2', '5'),     -- no EXECUTE: 42501
+    call_as('zz_carol', 'public.pay(integer,integer)', '1', '5'),   -- EXECUTE, but no UPDATE on acct
+    call_as('zz_alice', 'public.bob_pays(integer)', '2'),      -- SECURITY DEFINER: as its owner
+    call_as('zz_nobody', 'public.whoami()'),                   -- no such role
+    call_as('zz_alice', 'public.make_temp()'),                 -- restricted operation
+    call_as('zz_alice', 'public.become(pg_catalog.text)', 'zz_bob'),      -- no SET ROLE
+    call_as('zz_alice', 'public.entrust_me(pg_catalog.text)', '0:*'),     -- no changing the entrustment
+    zyzzyva.encode_call_as('zz_alice', 'elsewhere', 'public.whoami()'),  -- another database
+    call_as('zz_root', 'public.whoami()')                      -- a superuser replica 0 was not given
+  ]));
+SELECT id, owner, balance FROM acct ORDER BY id;
+
+-- batch 2: the origin replica is the client id / 65536
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(2, 0, h(2), 1700000001000000, 2, zyzzyva.encode_batch(ARRAY[
+    call_as('zz_alice', 'public.whoami()'),       -- replica 0: entrusted
+    call_as('zz_alice', 'public.whoami()'),       -- replica 1: "*"
+    call_as('zz_root', 'public.whoami()'),        -- replica 1: "*" does not cover a superuser
+    call_as('zz_alice', 'public.whoami()'),       -- replica 3: nothing
+    call_as('zz_alice', 'public.whoami()')        -- replica 0, its last client slot
+  ], ARRAY[7, 65536, 65537, 196608, 65535]));
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(3, 0, h(3), 1700000002000000, 3, zyzzyva.encode_batch(ARRAY[
+    call_as('zz_root', 'public.whoami()')],       -- replica 2: named
+    ARRAY[131072]));
+
+-- no entrustment at all: every call is refused
+SET zyzzyva.entrust = '';
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(4, 0, h(4), 1700000003000000, 4, zyzzyva.encode_batch(ARRAY[
+    call_as('zz_alice', 'public.whoami()')]));
+
+-- nothing above leaked into this session: still the superuser, no temp table
+SELECT current_user = session_user AS same_user, to_regclass('pg_temp.scratch') AS scratch;
+SELECT zyzzyva.verify_digest();
+
+\c contrib_regression
+DROP DATABASE zz_authz;
+DROP ROLE zz_alice;
+DROP ROLE zz_bob;
+DROP ROLE zz_carol;
+DROP ROLE zz_root;
