@@ -118,10 +118,9 @@ compare_strings(const void *a, const void *b)
 static void
 load_registry(MemoryContext cxt, bool fresh)
 {
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&registry_plan,
 									  "SELECT signature FROM zyzzyva.function_registry",
@@ -135,7 +134,7 @@ load_registry(MemoryContext cxt, bool fresh)
 											 SPI_getvalue(SPI_tuptable->vals[i],
 														  SPI_tuptable->tupdesc, 1));
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	qsort(zz_registry, zz_nregistry, sizeof(char *), compare_strings);
 }
 
@@ -268,9 +267,8 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 	Datum	   *values;
 	char	   *nulls;
 	char	   *result;
-	Oid			roleid,
-				saved_user;
-	int			saved_sec;
+	Oid			roleid;
+	ZzSavedUser saved;
 	int			rc;
 
 	if (!zz_decode_call(req->call, req->call_len, &call, &why))
@@ -308,7 +306,7 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 						call.signature, cp->nargs, call.nargs)));
 
 	/* from here on, as the caller (an error restores the user) */
-	zz_become_caller(roleid, &saved_user, &saved_sec);
+	zz_become_caller(roleid, &saved);
 	values = palloc(sizeof(Datum) * Max(call.nargs, 1));
 	nulls = palloc(sizeof(char) * Max(call.nargs, 1));
 	for (int i = 0; i < call.nargs; i++)
@@ -321,7 +319,7 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "replicated call did not return one row");
 	result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	if (cp == &local)
 		SPI_freeplan(local.plan);
 	return result ? MemoryContextStrdup(outcxt, result) : NULL;
@@ -417,8 +415,7 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 	Datum		logvalues[8];
 	Oid			statetypes[4] = {INT8OID, INT8OID, BYTEAOID, BYTEAOID};
 	Datum		statevalues[4];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	logvalues[0] = statevalues[0] = Int64GetDatum(seq);
 	logvalues[1] = statevalues[1] = Int64GetDatum(view);
@@ -431,7 +428,7 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 	logvalues[7] = TimestampTzGetDatum(GetCurrentTimestamp());
 	statevalues[3] = PointerGetDatum(zz_lanes_bytea());
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&batch_log_plan,
 									  "INSERT INTO zyzzyva.batch_log "
@@ -449,7 +446,7 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 		elog(ERROR, "could not record the position after batch " INT64_FORMAT, seq);
 	zz_lanes_stored();
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	zz_exec.lanes_dirty = false;
 }
 

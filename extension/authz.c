@@ -252,9 +252,10 @@ zz_request_role(const ZzRequest *req, const ZzCall *call)
  * The abort of the request's subtransaction restores the user by itself.
  */
 void
-zz_become_caller(Oid roleid, Oid *saved_user, int *saved_sec)
+zz_become_caller(Oid roleid, ZzSavedUser *saved)
 {
-	GetUserIdAndSecContext(saved_user, saved_sec);
-	SetUserIdAndSecContext(roleid, *saved_sec | SECURITY_LOCAL_USERID_CHANGE |
+	GetUserIdAndSecContext(&saved->user, &saved->sec);
+	saved->nestlevel = 0;
+	SetUserIdAndSecContext(roleid, saved->sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 }

@@ -217,8 +217,7 @@ record_undo(const char *action, const char *target)
 {
 	Oid			argtypes[5] = {INT8OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[5];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	values[0] = Int64GetDatum(zz_exec.seq);
 	values[1] = Int32GetDatum(zz_exec.undo_ord);
@@ -226,7 +225,7 @@ record_undo(const char *action, const char *target)
 	values[3] = CStringGetTextDatum(action);
 	values[4] = CStringGetTextDatum(target);
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&ddl_undo_plan,
 									  "INSERT INTO zyzzyva.undo_log "
@@ -236,7 +235,7 @@ record_undo(const char *action, const char *target)
 						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write an undo record");
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	zz_exec.undo_ord++;
 }
 
@@ -584,26 +583,35 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 	{
 		Oid			argtypes[3] = {INT8OID, INT4OID, TEXTOID};
 		Datum		values[3];
-		Oid			saved_user;
-		int			saved_sec;
+		ZzSavedUser saved;
 		int			rc;
+		int			nestlevel;
 
+		/*
+		 * Unqualified names create objects in public; pg_catalog is still
+		 * searched first (implicitly), as for replicated calls.
+		 */
 		SPI_connect();
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", ZZ_DDL_SEARCH_PATH,
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 		rc = SPI_execute(sql, false, 0);
 		if (rc < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("replicated DDL request failed: %s", SPI_result_code_string(rc))));
+		AtEOXact_GUC(true, nestlevel);
 
 		values[0] = Int64GetDatum(zz_exec.seq);
 		values[1] = Int32GetDatum(zz_exec.request);
 		values[2] = CStringGetTextDatum(sql);
-		zz_as_owner(&saved_user, &saved_sec);
+		zz_as_owner(&saved);
 		if (SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql) "
 								  "VALUES ($1, $2, $3)",
 								  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a replicated DDL request");
-		zz_restore_user(saved_user, saved_sec);
+		zz_restore_user(&saved);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -708,8 +716,7 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 	ObjectAddress addr;
 
 	values[0] = CStringGetTextDatum(target);
@@ -751,21 +758,23 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 								 "DROP TRIGGER zyzzyva_capture ON %s", target, target),
 						false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not drop the triggers of %s", target);
-		zz_as_owner(&saved_user, &saved_sec);
+		zz_as_owner(&saved);
 		if (SPI_execute_with_args("DELETE FROM zyzzyva.table_registry "
-								  "WHERE quote_ident(schema_name) || '.' || quote_ident(table_name) = $1",
+								  "WHERE pg_catalog.quote_ident(schema_name) OPERATOR(pg_catalog.||) '.' "
+								  "OPERATOR(pg_catalog.||) pg_catalog.quote_ident(table_name) "
+								  "OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
 			SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("undo of batch " INT64_FORMAT " does not match the registry: table %s is not replicated",
 							seq, target)));
-		zz_restore_user(saved_user, saved_sec);
+		zz_restore_user(&saved);
 		return;
 	}
 	if (strcmp(action, "unreplicate_function") == 0)
 	{
-		zz_as_owner(&saved_user, &saved_sec);
+		zz_as_owner(&saved);
 		if (SPI_execute_with_args("DELETE FROM zyzzyva.function_registry WHERE signature = $1",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
 			SPI_processed != 1)
@@ -773,7 +782,7 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("undo of batch " INT64_FORMAT " does not match the registry: function %s is not replicated",
 							seq, target)));
-		zz_restore_user(saved_user, saved_sec);
+		zz_restore_user(&saved);
 		return;
 	}
 unknown:

@@ -71,8 +71,7 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 			   *qualname;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 	StringInfoData sql;
 	bool		nested = zz_ddl_registering();
 
@@ -137,10 +136,10 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	zz_digest_table_rows(qualname, &zz_exec.lanes, nested);
 	zz_exec.lanes_dirty = true;
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	run("INSERT INTO zyzzyva.table_registry (schema_name, table_name) VALUES ($1, $2)",
 		2, argtypes, values, SPI_OK_INSERT);
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 
 	/* identifiers cannot be parameters: they are quoted */
 	initStringInfo(&sql);
@@ -195,8 +194,7 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 			   *nspname;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 	bool		nested = zz_ddl_registering();
 
 	if (!nested)
@@ -267,11 +265,11 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_FUNCTION),
 				 errmsg("function %s is already replicated", signature)));
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	run("INSERT INTO zyzzyva.function_registry (signature, schema_name, function_name) "
 		"VALUES ($1, $2, $3)",
 		3, argtypes, values, SPI_OK_INSERT);
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	SPI_finish();
 	if (nested)
 		zz_ddl_record_registration("unreplicate_function", signature);

@@ -60,7 +60,7 @@ static const struct
 	{"standard_conforming_strings", "on"},
 	{"default_text_search_config", "pg_catalog.simple"},
 	{"gin_fuzzy_search_limit", "0"},
-	{"search_path", "public"},
+	{"search_path", ZZ_APPLY_SEARCH_PATH},
 	{"statement_timeout", "0"},
 	{"lock_timeout", "0"},
 };
@@ -236,6 +236,14 @@ zz_enter_mode(ZzMode mode, const char *caller)
 
 	zz_exec.guc_nestlevel = zz_pin_settings();
 	/*
+	 * Only replicated functions need public: the modes in which just the
+	 * extension's own statements run search pg_catalog alone.
+	 */
+	if (mode != ZZ_MODE_APPLY)
+		(void) set_config_option("search_path", ZZ_SAFE_SEARCH_PATH,
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	/*
 	 * Undo replays before-images, and installing a snapshot writes a whole
 	 * consistent state: user triggers and foreign-key checks must not fire,
 	 * exactly as when logical replication applies changes.  The capture
@@ -296,24 +304,34 @@ zz_require_no_mode(const char *what)
 
 /*
  * Switch to the owner of schema zyzzyva to write the extension's own tables
- * from inside a replicated function, which may run as a role that cannot.
- * The abort of a (sub)transaction restores the user by itself.
+ * from inside a replicated function, which may run as a role that cannot,
+ * with search_path = pg_catalog, pg_temp: the extension's own statements
+ * must not resolve a name to an object that some role planted in a schema
+ * it may create in (public.quote_ident(name) would outrank
+ * pg_catalog.quote_ident(text) for a name argument).  The abort of a
+ * (sub)transaction restores the user and the setting by itself.
  */
 void
-zz_as_owner(Oid *saved_user, int *saved_sec)
+zz_as_owner(ZzSavedUser *saved)
 {
-	GetUserIdAndSecContext(saved_user, saved_sec);
+	GetUserIdAndSecContext(&saved->user, &saved->sec);
 	SetUserIdAndSecContext(zz_exec.mode != ZZ_MODE_NONE ? zz_exec.owner : zz_schema_owner(),
-						   *saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+						   saved->sec | SECURITY_LOCAL_USERID_CHANGE);
+	saved->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", ZZ_SAFE_SEARCH_PATH,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 }
 
 /*
- * Undo zz_as_owner.
+ * Undo zz_as_owner or zz_become_caller.
  */
 void
-zz_restore_user(Oid saved_user, int saved_sec)
+zz_restore_user(const ZzSavedUser *saved)
 {
-	SetUserIdAndSecContext(saved_user, saved_sec);
+	if (saved->nestlevel > 0)
+		AtEOXact_GUC(true, saved->nestlevel);
+	SetUserIdAndSecContext(saved->user, saved->sec);
 }
 
 /*

@@ -89,8 +89,25 @@ extern void zz_leave_mode(void);
 extern int	zz_pin_settings(void);
 extern void zz_unpin_settings(int nestlevel);
 extern void zz_require_no_mode(const char *what);
-extern void zz_as_owner(Oid *saved_user, int *saved_sec);
-extern void zz_restore_user(Oid saved_user, int saved_sec);
+/* the user and setting zz_as_owner / zz_become_caller replaced */
+typedef struct ZzSavedUser
+{
+	Oid			user;
+	int			sec;
+	int			nestlevel;		/* GUC nest level to restore, 0 if none */
+} ZzSavedUser;
+
+/*
+ * search_path while replicated functions run (pg_catalog first, temporary
+ * objects last), and while only the extension's own statements run.
+ */
+#define ZZ_APPLY_SEARCH_PATH	"pg_catalog, public, pg_temp"
+#define ZZ_SAFE_SEARCH_PATH		"pg_catalog, pg_temp"
+/* replicated DDL: pg_catalog implicitly first, new objects in public */
+#define ZZ_DDL_SEARCH_PATH		"public, pg_temp"
+
+extern void zz_as_owner(ZzSavedUser *saved);
+extern void zz_restore_user(const ZzSavedUser *saved);
 extern bool zz_is_environmental_error(int sqlerrcode);
 
 /* authz.c */
@@ -101,7 +118,7 @@ extern bool zz_entrust_check(char **newval, void **extra, GucSource source);
 extern void zz_entrust_load(MemoryContext cxt);
 extern void zz_entrust_unload(void);
 extern Oid	zz_request_role(const struct ZzRequest *req, const struct ZzCall *call);
-extern void zz_become_caller(Oid roleid, Oid *saved_user, int *saved_sec);
+extern void zz_become_caller(Oid roleid, ZzSavedUser *saved);
 
 /* digest.c */
 extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,

@@ -19,7 +19,8 @@ CREATE TABLE zyzzyva.function_registry (
 -- calls through the sidecar (extension/intercept.c); this trigger tells
 -- them when the registry changes.  ALWAYS: undo may change it too.
 CREATE FUNCTION zyzzyva.registry_changed() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'zyzzyva_registry_changed' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'zyzzyva_registry_changed' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER registry_changed
     AFTER INSERT OR UPDATE OR DELETE ON zyzzyva.function_registry
     FOR EACH ROW EXECUTE FUNCTION zyzzyva.registry_changed();
@@ -121,12 +122,14 @@ CREATE TABLE zyzzyva.ddl_log (
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.replicate_table(rel regclass) RETURNS void
-    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_table' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_table' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.replicate_table(regclass) IS
     'make a table replicated: it needs a primary key; from then on only replicated functions may write it';
 
 CREATE FUNCTION zyzzyva.replicate_function(fn regprocedure) RETURNS text
-    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_function' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_function' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
     'make a function callable as a replicated request; returns its canonical signature';
 
@@ -136,15 +139,18 @@ COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
 -- apply_batch(), where replicate_table() and replicate_function() are
 -- allowed.  A built-in replicated function: not in function_registry.
 CREATE FUNCTION zyzzyva.replicated_ddl(sql text) RETURNS void
-    AS 'MODULE_PATHNAME', 'zyzzyva_replicated_ddl' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicated_ddl' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.replicated_ddl(text) IS
     'run schema setup (CREATE TABLE/INDEX/FUNCTION/SCHEMA, ALTER and GRANT on what it creates, row writes, replicate_table/replicate_function) as a replicated request: every replica applies it at the same point in the order; a rollback drops what it created';
 
 -- the triggers replicate_table() installs (extension/capture.c)
 CREATE FUNCTION zyzzyva.guard() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'zyzzyva_guard' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'zyzzyva_guard' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION zyzzyva.capture() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'zyzzyva_capture' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'zyzzyva_capture' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 
 -- ---------------------------------------------------------------------
 -- Requests and replies (byte formats: extension/wire.c)
@@ -160,32 +166,37 @@ CREATE FUNCTION zyzzyva.capture() RETURNS trigger
 
 CREATE FUNCTION zyzzyva.encode_call(signature text, VARIADIC args text[] DEFAULT '{}')
     RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call' LANGUAGE C STABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.encode_call(text, text[]) IS
     'the bytes of a call of a replicated function by the current user in the current database, arguments in canonical text';
 
 CREATE FUNCTION zyzzyva.encode_call_as(role name, database name, signature text,
                                        VARIADIC args text[] DEFAULT '{}')
     RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call_as' LANGUAGE C IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call_as' LANGUAGE C IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.encode_call_as(name, name, text, text[]) IS
     'the bytes of a call of a replicated function made by role in database';
 
 CREATE FUNCTION zyzzyva.encode_batch(calls bytea[], clients integer[] DEFAULT NULL,
                                      timestamps bigint[] DEFAULT NULL)
     RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_encode_batch' LANGUAGE C IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_batch' LANGUAGE C IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.encode_batch(bytea[], integer[], bigint[]) IS
     'frame calls into a batch for apply_batch (default client 0, timestamps 1, 2, ...)';
 
 CREATE FUNCTION zyzzyva.decode_batch(requests bytea)
     RETURNS TABLE (request integer, client bigint, client_timestamp bigint,
                    role text, database text, signature text, args text[], error text)
-    AS 'MODULE_PATHNAME', 'zyzzyva_decode_batch' LANGUAGE C STRICT IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_decode_batch' LANGUAGE C STRICT IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result text)
     RETURNS record
-    AS 'MODULE_PATHNAME', 'zyzzyva_decode_reply' LANGUAGE C STRICT IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_decode_reply' LANGUAGE C STRICT IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
 
 -- ---------------------------------------------------------------------
 -- Calls: outside replicated execution, a call of a replicated function goes
@@ -196,7 +207,8 @@ CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result 
 CREATE FUNCTION zyzzyva.last_call(OUT signature text, OUT path text, OUT view bigint,
                                   OUT seq bigint, OUT sqlstate text, OUT applied boolean)
     RETURNS record
-    AS 'MODULE_PATHNAME', 'zyzzyva_last_call' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_last_call' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.last_call() IS
     'this session''s last completed replicated call: fast or commit path, view and sequence number of its batch, SQLSTATE, whether this replica had applied it';
 
@@ -207,24 +219,28 @@ COMMENT ON FUNCTION zyzzyva.last_call() IS
 CREATE FUNCTION zyzzyva.apply_batch(seq bigint, view bigint, history bytea,
                                     nd_time bigint, nd_seed bigint, requests bytea)
     RETURNS TABLE (request integer, sqlstate text, result text, reply bytea)
-    AS 'MODULE_PATHNAME', 'zyzzyva_apply_batch' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_apply_batch' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea) IS
     'execute ordered batch seq in this transaction, one subtransaction per request; one reply per request';
 
 CREATE FUNCTION zyzzyva.rollback_to(seq bigint) RETURNS bigint
-    AS 'MODULE_PATHNAME', 'zyzzyva_rollback_to' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_rollback_to' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.rollback_to(bigint) IS
     'undo every batch above seq (never below the stable checkpoint); returns the number of batches undone';
 
 CREATE FUNCTION zyzzyva.mark_stable(seq bigint, state_digest bytea DEFAULT NULL,
                                     proof bytea DEFAULT NULL)
     RETURNS bigint
-    AS 'MODULE_PATHNAME', 'zyzzyva_mark_stable' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_mark_stable' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.mark_stable(bigint, bytea, bytea) IS
     'record a stable checkpoint and delete the undo at or below it; returns the undo records deleted';
 
 CREATE FUNCTION zyzzyva.record_commit(seq bigint, cc bytea) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'zyzzyva_record_commit' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_record_commit' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.record_commit(bigint, bytea) IS
     'keep the highest commit certificate; returns whether this one was adopted';
 
@@ -233,21 +249,23 @@ COMMENT ON FUNCTION zyzzyva.record_commit(bigint, bytea) IS
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.snapshot(seq bigint) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_snapshot' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_snapshot' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.snapshot(bigint) IS
     'the rows of every replicated table as of applied batch seq (stable_seq <= seq <= last_seq), from the current rows and the undo above seq, in canonical bytes; takes only reader locks; run it inside a REPEATABLE READ transaction';
 
 CREATE FUNCTION zyzzyva.install_snapshot(seq bigint, history bytea, state_digest bytea,
                                          snap bytea, proof bytea DEFAULT NULL)
     RETURNS bigint
-    AS 'MODULE_PATHNAME', 'zyzzyva_install_snapshot' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_install_snapshot' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.install_snapshot(bigint, bytea, bytea, bytea, bytea) IS
     'replace every replicated row with a snapshot of stable checkpoint seq if it gives state_digest (else SQLSTATE ZZ001, nothing changed); seq becomes the last applied batch and the stable checkpoint; returns the rows installed';
 
 -- What the sidecar reports of this replica, for the status view.
 CREATE FUNCTION zyzzyva.set_condition(condition text, detail text DEFAULT NULL)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF condition IS NULL OR condition NOT IN ('normal', 'catching_up', 'state_transfer',
                                               'diverged', 'stalled') THEN
@@ -271,12 +289,14 @@ COMMENT ON FUNCTION zyzzyva.set_condition(text, text) IS
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.now() RETURNS timestamptz
-    AS 'MODULE_PATHNAME', 'zyzzyva_now' LANGUAGE C STABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_now' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.now() IS
     'the time the primary chose for the batch; use it instead of now() in replicated functions';
 
 CREATE FUNCTION zyzzyva.random() RETURNS double precision
-    AS 'MODULE_PATHNAME', 'zyzzyva_random' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_random' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.random() IS
     'a value in [0, 1) derived from the batch seed; use it instead of random() in replicated functions';
 
@@ -288,31 +308,37 @@ COMMENT ON FUNCTION zyzzyva.random() IS
 -- collation, nullability, default or generation expression, identity),
 -- constraints, unique indexes and triggers, in a fixed order.
 CREATE FUNCTION zyzzyva.table_definition(rel regclass) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT concat_ws(E'\n',
-        (SELECT string_agg(concat('column ', quote_ident(a.attname), ' ',
-                                  format_type(a.atttypid, a.atttypmod),
-                                  (SELECT ' collate ' || quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
-                                     FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
-                                    WHERE co.oid = a.attcollation),
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.concat_ws(E'\n',
+        (SELECT pg_catalog.string_agg(pg_catalog.concat('column ', pg_catalog.quote_ident(a.attname), ' ',
+                                  pg_catalog.format_type(a.atttypid, a.atttypmod),
+                                  (SELECT ' collate ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(cn.nspname)
+                                          OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname)
+                                     FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn
+                                       ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+                                    WHERE co.oid OPERATOR(pg_catalog.=) a.attcollation),
                                   CASE WHEN a.attnotnull THEN ' not null' END,
                                   CASE a.attidentity WHEN 'a' THEN ' identity always'
                                                      WHEN 'd' THEN ' identity by default' END,
-                                  CASE WHEN a.attgenerated = 's' THEN ' generated ' ELSE ' default ' END
-                                      || pg_get_expr(d.adbin, d.adrelid)),
+                                  CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 's' THEN ' generated ' ELSE ' default ' END
+                                      OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(d.adbin, d.adrelid)),
                            E'\n' ORDER BY a.attnum)
-           FROM pg_attribute a
-           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-          WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped),
-        (SELECT string_agg(concat('constraint ', quote_ident(c.conname), ' ', pg_get_constraintdef(c.oid)),
+           FROM pg_catalog.pg_attribute a
+           LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid
+                                            AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+          WHERE a.attrelid OPERATOR(pg_catalog.=) rel AND a.attnum OPERATOR(pg_catalog.>) 0
+            AND NOT a.attisdropped),
+        (SELECT pg_catalog.string_agg(pg_catalog.concat('constraint ', pg_catalog.quote_ident(c.conname), ' ',
+                                                        pg_catalog.pg_get_constraintdef(c.oid)),
                            E'\n' ORDER BY c.conname COLLATE "C")
-           FROM pg_constraint c WHERE c.conrelid = rel),
-        (SELECT string_agg('index ' || pg_get_indexdef(i.indexrelid),
-                           E'\n' ORDER BY pg_get_indexdef(i.indexrelid) COLLATE "C")
-           FROM pg_index i WHERE i.indrelid = rel AND i.indisunique),
-        (SELECT string_agg('trigger ' || pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text,
+           FROM pg_catalog.pg_constraint c WHERE c.conrelid OPERATOR(pg_catalog.=) rel),
+        (SELECT pg_catalog.string_agg('index ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_indexdef(i.indexrelid),
+                           E'\n' ORDER BY pg_catalog.pg_get_indexdef(i.indexrelid) COLLATE "C")
+           FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) rel AND i.indisunique),
+        (SELECT pg_catalog.string_agg('trigger ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_triggerdef(t.oid)
+                                      OPERATOR(pg_catalog.||) ' enabled ' OPERATOR(pg_catalog.||) t.tgenabled::pg_catalog.text,
                            E'\n' ORDER BY t.tgname COLLATE "C")
-           FROM pg_trigger t WHERE t.tgrelid = rel AND NOT t.tgisinternal))
+           FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) rel AND NOT t.tgisinternal))
 $$;
 
 -- What the state digest covers besides rows: the current definition of
@@ -329,12 +355,14 @@ CREATE VIEW zyzzyva.schema_items AS
       FROM zyzzyva.table_registry t;
 
 CREATE FUNCTION zyzzyva.state_digest() RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_state_digest' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_state_digest' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.state_digest() IS
     'SHA-256 over the LtHash of all replicated rows and the replicated schema: what CHECKPOINTs compare';
 
 CREATE FUNCTION zyzzyva.verify_digest() RETURNS boolean
-    AS 'MODULE_PATHNAME', 'zyzzyva_verify_digest' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_verify_digest' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.verify_digest() IS
     'recompute the row digest from every replicated row and compare it with the incremental one (reads everything)';
 
@@ -405,7 +433,8 @@ CREATE VIEW zyzzyva.ddl_history AS
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.sidecar_status() RETURNS TABLE (key text, value text)
-    AS 'MODULE_PATHNAME', 'zyzzyva_sidecar_status' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_sidecar_status' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.sidecar_status() IS
     'the local sidecar''s status lines as (key, value), asked over zyzzyva.socket_path; an error (08006) if it does not answer within zyzzyva.call_timeout, at most 10 s';
 

@@ -100,8 +100,38 @@ SELECT request, sqlstate, result
 SELECT current_user = session_user AS same_user, to_regclass('pg_temp.scratch') AS scratch;
 SELECT zyzzyva.verify_digest();
 
+-- search_path: a role that may create in public plants functions that
+-- outrank pg_catalog's for the extension's own queries (quote_ident(name)
+-- is a better match for a name than pg_catalog.quote_ident(text)).
+-- Reading the views and the digest, and applying a batch, call none of them.
+CREATE ROLE zz_mallory;
+CREATE TABLE pwned (who text, what text);
+GRANT INSERT ON pwned TO PUBLIC;
+GRANT CREATE ON SCHEMA public TO zz_mallory;
+SET ROLE zz_mallory;
+CREATE FUNCTION public.quote_ident(n name) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.pwned VALUES (current_user, 'quote_ident'); RETURN n::text; END $$;
+CREATE FUNCTION public.to_regclass(n name) RETURNS regclass LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.pwned VALUES (current_user, 'to_regclass'); RETURN NULL; END $$;
+CREATE FUNCTION public.concat_ws(t text, VARIADIC a name[]) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO public.pwned VALUES (current_user, 'concat_ws'); RETURN t; END $$;
+RESET ROLE;
+SELECT quote_ident('x'::name) AS planted_is_visible;
+DELETE FROM pwned;
+SELECT count(*) > 0 AS has_status FROM zyzzyva.status;
+SELECT count(*) AS items FROM zyzzyva.schema_items;
+SELECT count(*) AS tables FROM zyzzyva.replicated_tables;
+SELECT zyzzyva.verify_digest();
+SELECT length(zyzzyva.table_definition('acct')) > 0 AS has_definition;
+SET zyzzyva.entrust = '0:zz_alice';
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(5, 0, h(5), 1700000004000000, 5, zyzzyva.encode_batch(ARRAY[
+    call_as('zz_alice', 'public.pay(integer,integer)', '1', '1')]));
+SELECT * FROM pwned;
+
 \c contrib_regression
 DROP DATABASE zz_authz;
+DROP ROLE zz_mallory;
 DROP ROLE zz_alice;
 DROP ROLE zz_bob;
 DROP ROLE zz_carol;
