@@ -390,12 +390,17 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	/*
+	 * Set in postgresql.conf or, by a superuser, at connection start (the
+	 * sidecar passes its configuration's entrust.N lines): a role that
+	 * could change it could make apply run calls as any role.
+	 */
 	DefineCustomStringVariable("zyzzyva.entrust",
 							   "Which roles each replica may submit replicated calls for.",
 							   "replica:role,role;replica:role,...; \"*\" is every role that is not a superuser.  The sidecar sets it from its configuration.",
 							   &zz_entrust,
 							   "",
-							   PGC_USERSET,
+							   PGC_SU_BACKEND,
 							   0,
 							   zz_entrust_check, NULL, NULL);
 	MarkGUCPrefixReserved("zyzzyva");

@@ -50,13 +50,16 @@ SELECT zyzzyva.replicate_function('pay(integer,integer)'),
        zyzzyva.replicate_function('become(text)'),
        zyzzyva.replicate_function('entrust_me(text)');
 
--- the entrustment: malformed lists are refused
-SET zyzzyva.entrust = 'zz_alice';
-SET zyzzyva.entrust = 'x:zz_alice';
-SET zyzzyva.entrust = '70000:zz_alice';
+-- the entrustment is set in postgresql.conf or by a superuser at
+-- connection start (the sidecar does, from its configuration), never later
+SELECT current_setting('zyzzyva.entrust') LIKE '0:*,%' AS from_postgresql_conf;
+SET zyzzyva.entrust = '0:*';
 -- replica 0 may call as alice, bob and carol; replica 1 as any role that is
 -- not a superuser; replica 2 as the superuser zz_root, by name
-SET zyzzyva.entrust = '0:zz_alice,zz_bob,zz_carol; 1:*; 2:zz_root';
+\c "dbname=zz_authz options='-c zyzzyva.entrust=0:zz_alice,zz_bob,zz_carol;1:*;2:zz_root'"
+SHOW zyzzyva.entrust;
+-- not even a superuser may change it within a session
+SET zyzzyva.entrust = '0:*';
 
 -- batch 1, every request from replica 0 (client ids 0 .. 65535)
 SELECT request, sqlstate, result
@@ -91,7 +94,8 @@ SELECT request, sqlstate, result
     ARRAY[131072]));
 
 -- no entrustment at all: every call is refused
-SET zyzzyva.entrust = '';
+\c "dbname=zz_authz options='-c zyzzyva.entrust='"
+SHOW zyzzyva.entrust;
 SELECT request, sqlstate, result
   FROM zyzzyva.apply_batch(4, 0, h(4), 1700000003000000, 4, zyzzyva.encode_batch(ARRAY[
     call_as('zz_alice', 'public.whoami()')]));
@@ -123,7 +127,7 @@ SELECT count(*) AS items FROM zyzzyva.schema_items;
 SELECT count(*) AS tables FROM zyzzyva.replicated_tables;
 SELECT zyzzyva.verify_digest();
 SELECT length(zyzzyva.table_definition('acct')) > 0 AS has_definition;
-SET zyzzyva.entrust = '0:zz_alice';
+\c "dbname=zz_authz options='-c zyzzyva.entrust=0:zz_alice'"
 SELECT request, sqlstate, result
   FROM zyzzyva.apply_batch(5, 0, h(5), 1700000004000000, 5, zyzzyva.encode_batch(ARRAY[
     call_as('zz_alice', 'public.pay(integer,integer)', '1', '1')]));
