@@ -266,6 +266,19 @@ zz_enter_mode(ZzMode mode, const char *caller)
 	zz_exec.entered_in = GetCurrentSubTransactionId();
 	zz_nsaved = 0;
 	zz_exec.mode = mode;
+
+	/*
+	 * Reading the digest and the rows, undoing batches and installing a
+	 * snapshot touch every replicated table and only the extension's own
+	 * statements run: as the extension's owner, so that the monitoring
+	 * role and a sidecar role that is not a superuser need only EXECUTE.
+	 * (Apply runs each call as its caller; registration checks the
+	 * caller's ownership and stays as the caller.)
+	 */
+	GetUserIdAndSecContext(&zz_exec.outer_user, &zz_exec.outer_sec);
+	if (mode == ZZ_MODE_DIGEST || mode == ZZ_MODE_UNDO || mode == ZZ_MODE_INSTALL)
+		SetUserIdAndSecContext(zz_exec.owner,
+							   zz_exec.outer_sec | SECURITY_LOCAL_USERID_CHANGE);
 	zz_lanes_load(mode != ZZ_MODE_DIGEST);
 }
 
@@ -285,6 +298,7 @@ zz_leave_mode(void)
 	if (mode != ZZ_MODE_DIGEST && zz_exec.lanes_dirty)
 		zz_lanes_store();
 	zz_reset();
+	SetUserIdAndSecContext(zz_exec.outer_user, zz_exec.outer_sec);
 	zz_unpin_settings(zz_exec.guc_nestlevel);
 }
 

@@ -61,6 +61,8 @@ typedef struct ZzExec
 	SubTransactionId entered_in;	/* subtransaction that entered the mode */
 	int			guc_nestlevel;	/* to restore the pinned settings */
 	Oid			owner;			/* owner of schema zyzzyva: writes its tables */
+	Oid			outer_user;		/* the user and security context before the */
+	int			outer_sec;		/* mode was entered, restored when it is left */
 
 	/* the batch being applied (ZZ_MODE_APPLY) */
 	int64		seq;

@@ -504,24 +504,49 @@ CREATE VIEW zyzzyva.request_stats AS
               FROM zyzzyva.sidecar_status() WHERE key NOT LIKE 'peer.%') AS st;
 
 -- ---------------------------------------------------------------------
--- Privileges: reading is for everyone; changing replicated state is for
--- the daemon's role and the administrator (grant as needed).
+-- Privileges.  Callers of replicated functions need only the schema and
+-- the batch's time and randomness (replicated calls run as the caller).
+-- Monitoring (the status views, the sidecar's addresses, pid and traffic,
+-- the DDL history, the digest) is for zyzzyva_monitor, as pg_monitor is for
+-- PostgreSQL's own statistics; the extension creates the role if it does
+-- not exist (roles are per cluster: it outlives the extension).  Changing
+-- replicated state is for the sidecar's role and the administrator.
 -- ---------------------------------------------------------------------
 
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'zyzzyva_monitor') THEN
+        CREATE ROLE zyzzyva_monitor NOLOGIN;
+        COMMENT ON ROLE zyzzyva_monitor IS
+            'may read the zyzzyva status views and the sidecar''s status';
+    END IF;
+END
+$$;
+
 GRANT USAGE ON SCHEMA zyzzyva TO PUBLIC;
-GRANT SELECT ON zyzzyva.replicated_functions, zyzzyva.replicated_tables,
-                zyzzyva.status, zyzzyva.schema_items, zyzzyva.ddl_history,
-                zyzzyva.sidecar, zyzzyva.peers, zyzzyva.request_stats TO PUBLIC;
-REVOKE EXECUTE ON FUNCTION
-    zyzzyva.replicate_table(regclass),
-    zyzzyva.replicate_function(regprocedure),
-    zyzzyva.replicated_ddl(text),
-    zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea),
-    zyzzyva.rollback_to(bigint),
-    zyzzyva.mark_stable(bigint, bytea, bytea),
-    zyzzyva.record_commit(bigint, bytea),
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA zyzzyva FROM PUBLIC;
+-- what replicated functions and ordinary sessions use
+GRANT EXECUTE ON FUNCTION
+    zyzzyva.now(),
+    zyzzyva.random(),
+    zyzzyva.last_call(),
+    zyzzyva.encode_call(text, text[]),
+    zyzzyva.encode_call_as(name, name, text, text[]),
+    zyzzyva.encode_batch(bytea[], integer[], bigint[]),
+    zyzzyva.decode_batch(bytea),
+    zyzzyva.decode_reply(bytea)
+  TO PUBLIC;
+-- what is replicated
+GRANT SELECT ON zyzzyva.replicated_functions, zyzzyva.replicated_tables TO PUBLIC;
+-- monitoring
+GRANT EXECUTE ON FUNCTION
+    zyzzyva.state_digest(),
     zyzzyva.verify_digest(),
-    zyzzyva.snapshot(bigint),
-    zyzzyva.install_snapshot(bigint, bytea, bytea, bytea, bytea),
-    zyzzyva.set_condition(text, text)
-  FROM PUBLIC;
+    zyzzyva.table_definition(regclass),
+    zyzzyva.sidecar_status()
+  TO zyzzyva_monitor;
+GRANT SELECT ON zyzzyva.status, zyzzyva.schema_items, zyzzyva.digest_check,
+                zyzzyva.ddl_history, zyzzyva.sidecar, zyzzyva.peers,
+                zyzzyva.request_stats
+  TO zyzzyva_monitor;

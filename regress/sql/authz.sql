@@ -133,6 +133,30 @@ SELECT request, sqlstate, result
     call_as('zz_alice', 'public.pay(integer,integer)', '1', '1')]));
 SELECT * FROM pwned;
 
+-- monitoring is for zyzzyva_monitor, not PUBLIC: an ordinary role reads
+-- neither the status nor the sidecar's addresses nor the DDL history
+CREATE ROLE zz_watcher IN ROLE zyzzyva_monitor;
+SET ROLE zz_alice;
+SELECT count(*) FROM zyzzyva.replicated_functions;
+SELECT count(*) FROM zyzzyva.status;
+SELECT count(*) FROM zyzzyva.ddl_history;
+SELECT count(*) FROM zyzzyva.peers;
+SELECT count(*) FROM zyzzyva.sidecar;
+SELECT count(*) FROM zyzzyva.request_stats;
+SELECT count(*) FROM zyzzyva.sidecar_status();
+SELECT count(*) FROM zyzzyva.schema_items;
+SELECT zyzzyva.state_digest() IS NOT NULL;
+SELECT zyzzyva.apply_batch(6, 0, h(6), 0, 0, '\x00000000');
+SELECT zyzzyva.replicated_ddl('CREATE TABLE t ()');
+SET ROLE zz_watcher;
+SELECT last_applied_seq FROM zyzzyva.status;
+SELECT count(*) FROM zyzzyva.ddl_history;
+SELECT count(*) FROM zyzzyva.schema_items;
+SELECT count(*) FROM zyzzyva.peers;         -- allowed; no sidecar here
+SELECT zyzzyva.apply_batch(6, 0, h(6), 0, 0, '\x00000000');
+RESET ROLE;
+DROP ROLE zz_watcher;
+
 \c contrib_regression
 DROP DATABASE zz_authz;
 DROP ROLE zz_mallory;

@@ -168,8 +168,8 @@ UPDATE acct SET bal = bal + 1 WHERE id = 3;
 ALTER TABLE acct ENABLE ALWAYS TRIGGER zyzzyva_guard, ENABLE ALWAYS TRIGGER zyzzyva_capture;
 SELECT digest_ok FROM zyzzyva.digest_check;
 
--- privileges: the daemon's functions are not for PUBLIC; status is
-CREATE ROLE zz_reader;
+-- privileges: the daemon's functions are not for PUBLIC nor for monitoring; status is
+CREATE ROLE zz_reader IN ROLE zyzzyva_monitor;
 SET ROLE zz_reader;
 SELECT try('SELECT zyzzyva.snapshot(3)');
 SELECT try(format('SELECT zyzzyva.install_snapshot(2, h(2), %L, %L)', :'digest_2', :'snap_2'));
