@@ -35,12 +35,21 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_namespace.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/planner.h"
+#include "tcop/cmdtag.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "zyzzyva.h"
 
@@ -258,4 +267,248 @@ zz_become_caller(Oid roleid, ZzSavedUser *saved)
 	saved->nestlevel = 0;
 	SetUserIdAndSecContext(roleid, saved->sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
+}
+
+/*
+ * What replicated execution may not do, whoever the caller is (a replica
+ * entrusted with a superuser included): reach outside the database (files,
+ * programs, the server's processes and configuration), change roles, or
+ * bring in code that runs outside PostgreSQL's privilege checks (C and
+ * untrusted languages, extensions, LOAD).  A call as an ordinary role is
+ * refused most of these by PostgreSQL itself; these checks make the
+ * refusal the same for every role, and name it.
+ */
+static const char *const zz_outside_functions[] = {
+	"pg_read_file", "pg_read_binary_file", "pg_stat_file", "pg_ls_dir",
+	"pg_ls_logdir", "pg_ls_waldir", "pg_ls_tmpdir", "pg_ls_archive_statusdir",
+	"pg_ls_logicalsnapdir", "pg_ls_logicalmapdir", "pg_ls_replslotdir",
+	"pg_current_logfile", "pg_file_write", "pg_file_rename", "pg_file_unlink",
+	"pg_file_sync", "lo_import", "lo_export", "pg_reload_conf",
+	"pg_rotate_logfile", "pg_terminate_backend", "pg_cancel_backend",
+	"pg_promote", "pg_switch_wal", "pg_create_restore_point",
+	"pg_backup_start", "pg_backup_stop", "pg_log_backend_memory_contexts",
+	"pg_create_physical_replication_slot", "pg_create_logical_replication_slot",
+	"pg_drop_replication_slot", "pg_logical_emit_message",
+	"pg_import_system_collations", "pg_tablespace_location",
+};
+
+static planner_hook_type prev_planner_hook = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/*
+ * Raise the refusal of what in replicated execution.
+ */
+static void
+refuse(const char *what, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s is not allowed in replicated execution", what),
+			 errdetail("%s", why),
+			 errhint("Replicated functions and replicated DDL may change only this database's replicated state.")));
+}
+
+/*
+ * Refuse a call of a function of pg_catalog that reaches outside the
+ * database.
+ */
+static void
+check_outside_function(Oid funcid)
+{
+	char	   *name;
+
+	if (get_func_namespace(funcid) != PG_CATALOG_NAMESPACE)
+		return;
+	name = get_func_name(funcid);
+	if (name == NULL)
+		return;
+	for (int i = 0; i < lengthof(zz_outside_functions); i++)
+		if (strcmp(name, zz_outside_functions[i]) == 0)
+			refuse(psprintf("%s()", name),
+				   "It reads or writes files or acts on the server outside the database, "
+				   "which no replica can check against the others.");
+	pfree(name);
+}
+
+/*
+ * Walk a query and every expression and subquery in it.
+ */
+static bool
+outside_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+		check_outside_function(((FuncExpr *) node)->funcid);
+	else if (IsA(node, Query))
+		return query_tree_walker((Query *) node, outside_walker, context, 0);
+	return expression_tree_walker(node, outside_walker, context);
+}
+
+/*
+ * Planner hook: in replicated execution, refuse calls that reach outside
+ * the database, before planning and again after (SQL functions inlined).
+ */
+static PlannedStmt *
+zz_authz_planner(Query *parse, const char *query_string, int cursorOptions,
+				 ParamListInfo boundParams)
+{
+	PlannedStmt *stmt;
+
+	if (zz_exec.mode == ZZ_MODE_APPLY)
+		(void) query_tree_walker(parse, outside_walker, NULL, 0);
+	if (prev_planner_hook)
+		stmt = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	else
+		stmt = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (zz_exec.mode == ZZ_MODE_APPLY)
+		(void) query_tree_walker(parse, outside_walker, NULL, 0);
+	return stmt;
+}
+
+/*
+ * The language a CREATE FUNCTION or DO names (default: sql, plpgsql).
+ */
+static const char *
+statement_language(List *options, const char *dflt)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "language") == 0)
+			return strVal(d->arg);
+	}
+	return dflt;
+}
+
+/*
+ * Refuse a language whose code runs outside PostgreSQL's privilege
+ * checks: C, internal, and every untrusted procedural language.
+ */
+static void
+check_language(const char *lang)
+{
+	HeapTuple	tup = SearchSysCache1(LANGNAME, PointerGetDatum(lang));
+	bool		trusted = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_language l = (Form_pg_language) GETSTRUCT(tup);
+
+		trusted = l->lanpltrusted;
+		ReleaseSysCache(tup);
+	}
+	else
+		return;					/* PostgreSQL reports the missing language */
+	if (!trusted)
+		refuse(psprintf("code in language %s", lang),
+			   "C, internal and untrusted languages run outside PostgreSQL's privilege checks.");
+}
+
+/*
+ * Refuse the utility statements replicated execution may not run.
+ */
+static void
+check_utility(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_CopyStmt:
+			{
+				CopyStmt   *c = (CopyStmt *) stmt;
+
+				if (c->is_program)
+					refuse(c->is_from ? "COPY FROM PROGRAM" : "COPY TO PROGRAM",
+						   "It runs a program on the server.");
+				if (c->filename != NULL)
+					refuse(c->is_from ? "COPY FROM a file" : "COPY TO a file",
+						   "It reads or writes a file on the server.");
+				break;
+			}
+		case T_CreateRoleStmt:
+		case T_AlterRoleStmt:
+		case T_AlterRoleSetStmt:
+		case T_DropRoleStmt:
+		case T_GrantRoleStmt:
+		case T_ReassignOwnedStmt:
+		case T_DropOwnedStmt:
+			refuse(CreateCommandName(stmt),
+				   "Roles belong to the whole server and are not replicated: each replica's administrator manages them.");
+			break;
+		case T_AlterSystemStmt:
+		case T_AlterDatabaseStmt:
+		case T_AlterDatabaseSetStmt:
+		case T_AlterDatabaseRefreshCollStmt:
+		case T_LoadStmt:
+		case T_CreateExtensionStmt:
+		case T_AlterExtensionStmt:
+		case T_AlterExtensionContentsStmt:
+		case T_CreateEventTrigStmt:
+		case T_AlterEventTrigStmt:
+		case T_CreatePLangStmt:
+		case T_CreateFdwStmt:
+		case T_AlterFdwStmt:
+		case T_CreateForeignServerStmt:
+		case T_AlterForeignServerStmt:
+		case T_CreateUserMappingStmt:
+		case T_AlterUserMappingStmt:
+		case T_DropUserMappingStmt:
+		case T_ImportForeignSchemaStmt:
+		case T_CreateForeignTableStmt:
+		case T_CreatePublicationStmt:
+		case T_AlterPublicationStmt:
+		case T_CreateSubscriptionStmt:
+		case T_AlterSubscriptionStmt:
+		case T_DropSubscriptionStmt:
+		case T_CreateTableSpaceStmt:
+		case T_DropTableSpaceStmt:
+		case T_AlterTableSpaceOptionsStmt:
+		case T_CheckPointStmt:
+			refuse(CreateCommandName(stmt),
+				   "It changes the server, its configuration or its code, or reaches outside the database.");
+			break;
+		case T_CreateFunctionStmt:
+			check_language(statement_language(((CreateFunctionStmt *) stmt)->options, "sql"));
+			break;
+		case T_DoStmt:
+			check_language(statement_language(((DoStmt *) stmt)->args, "plpgsql"));
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * ProcessUtility hook: in replicated execution, refuse what check_utility
+ * refuses, then run the statement.
+ */
+static void
+zz_authz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	if (zz_exec.mode == ZZ_MODE_APPLY)
+		check_utility(pstmt->utilityStmt);
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/*
+ * Install the hooks (from _PG_init).
+ */
+void
+zz_authz_init(void)
+{
+	prev_planner_hook = planner_hook;
+	planner_hook = zz_authz_planner;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = zz_authz_ProcessUtility;
 }

@@ -425,4 +425,5 @@ _PG_init(void)
 	zz_intercept_init();
 	zz_call_init();
 	zz_ddl_init();
+	zz_authz_init();
 }

@@ -121,6 +121,7 @@ extern void zz_entrust_load(MemoryContext cxt);
 extern void zz_entrust_unload(void);
 extern Oid	zz_request_role(const struct ZzRequest *req, const struct ZzCall *call);
 extern void zz_become_caller(Oid roleid, ZzSavedUser *saved);
+extern void zz_authz_init(void);
 
 /* digest.c */
 extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,

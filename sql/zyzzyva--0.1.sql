@@ -530,6 +530,9 @@ REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA zyzzyva FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     zyzzyva.now(),
     zyzzyva.random(),
+    zyzzyva.guard(),        -- trigger functions: only as triggers; CREATE
+    zyzzyva.capture(),      -- TRIGGER in replicate_table() needs EXECUTE
+    zyzzyva.registry_changed(),
     zyzzyva.last_call(),
     zyzzyva.encode_call(text, text[]),
     zyzzyva.encode_call_as(name, name, text, text[]),

@@ -133,6 +133,56 @@ SELECT request, sqlstate, result
     call_as('zz_alice', 'public.pay(integer,integer)', '1', '1')]));
 SELECT * FROM pwned;
 
+-- what replicated execution refuses whoever the caller is, a superuser
+-- included: reaching outside the database, changing roles, code outside
+-- PostgreSQL's privilege checks
+CREATE FUNCTION shell() RETURNS void LANGUAGE plpgsql
+    AS $$ BEGIN COPY (SELECT 1) TO PROGRAM 'touch /tmp/zz_authz_pwned'; END $$;
+CREATE FUNCTION copy_file() RETURNS void LANGUAGE plpgsql
+    AS $$ BEGIN COPY (SELECT 1) TO '/tmp/zz_authz_pwned'; END $$;
+CREATE FUNCTION read_conf() RETURNS text LANGUAGE sql
+    AS $$ SELECT pg_read_file('postgresql.conf') $$;
+CREATE FUNCTION list_dir() RETURNS bigint LANGUAGE plpgsql
+    AS $$ BEGIN RETURN (SELECT count(*) FROM pg_ls_dir('.')); END $$;
+CREATE FUNCTION import_file() RETURNS oid LANGUAGE plpgsql
+    AS $$ BEGIN RETURN lo_import('/etc/hostname'); END $$;
+CREATE FUNCTION alter_system() RETURNS void LANGUAGE plpgsql
+    AS $$ BEGIN ALTER SYSTEM SET work_mem = '1GB'; END $$;
+CREATE FUNCTION make_role() RETURNS void LANGUAGE plpgsql
+    AS $$ BEGIN CREATE ROLE zz_evil SUPERUSER; END $$;
+CREATE FUNCTION grant_role() RETURNS void LANGUAGE plpgsql
+    AS $$ BEGIN GRANT zz_root TO zz_alice; END $$;
+CREATE FUNCTION alter_role() RETURNS void LANGUAGE plpgsql
+    AS $$ BEGIN ALTER ROLE zz_alice SUPERUSER; END $$;
+SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY['shell()', 'copy_file()', 'read_conf()',
+    'list_dir()', 'import_file()', 'alter_system()', 'make_role()', 'grant_role()',
+    'alter_role()']::regprocedure[]) AS f;
+\c "dbname=zz_authz options='-c zyzzyva.entrust=2:zz_root'"
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(6, 0, h(6), 1700000005000000, 6, zyzzyva.encode_batch(ARRAY[
+    call_as('zz_root', 'public.shell()'),
+    call_as('zz_root', 'public.copy_file()'),
+    call_as('zz_root', 'public.read_conf()'),
+    call_as('zz_root', 'public.list_dir()'),
+    call_as('zz_root', 'public.import_file()'),
+    call_as('zz_root', 'public.alter_system()'),
+    call_as('zz_root', 'public.make_role()'),
+    call_as('zz_root', 'public.grant_role()'),
+    call_as('zz_root', 'public.alter_role()'),
+    call_as('zz_root', 'zyzzyva.replicated_ddl(text)',
+            'CREATE FUNCTION evil() RETURNS integer AS ''$libdir/zyzzyva'', ''zyzzyva_now'' LANGUAGE c'),
+    call_as('zz_root', 'zyzzyva.replicated_ddl(text)',
+            'CREATE FUNCTION evil() RETURNS integer LANGUAGE internal AS ''now'''),
+    call_as('zz_root', 'zyzzyva.replicated_ddl(text)',
+            'CREATE FUNCTION fine() RETURNS integer LANGUAGE sql AS ''SELECT 1''')
+  ], array_fill(131072, ARRAY[12])));
+-- nothing happened outside: no file, no role, no superuser alice
+SELECT pg_stat_file('/tmp/zz_authz_pwned', true) IS NULL AS no_file,
+       (SELECT count(*) FROM pg_roles WHERE rolname = 'zz_evil') AS evil_roles,
+       (SELECT rolsuper FROM pg_roles WHERE rolname = 'zz_alice') AS alice_super,
+       pg_has_role('zz_alice', 'zz_root', 'MEMBER') AS alice_in_root,
+       to_regprocedure('public.fine()') IS NOT NULL AS fine_created;
+
 -- monitoring is for zyzzyva_monitor, not PUBLIC: an ordinary role reads
 -- neither the status nor the sidecar's addresses nor the DDL history
 CREATE ROLE zz_watcher IN ROLE zyzzyva_monitor;
