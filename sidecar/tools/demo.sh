@@ -27,6 +27,7 @@
 # sidecar (zyzzyva.socket_path, set by zyzzyva-cluster).  zyzzyva-cli shows
 # the same call made on the socket directly.
 set -euo pipefail
+umask 077
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
