@@ -213,8 +213,14 @@ zz_build_request(FunctionCallInfo fcinfo, const char *signature,
 			 signature, fcinfo->nargs, proc->pronargs);
 	*rettype = proc->prorettype;
 
-	/* the current user, as a local call checks privileges against it */
-	call.role = GetUserNameFromId(GetUserId(), false);
+	/*
+	 * The caller: the current user, against which a local call checks
+	 * privileges.  For a SECURITY DEFINER function the function manager has
+	 * already switched to the function's owner when the call reaches us, so
+	 * the caller is the session's role (the login role, or the one SET ROLE
+	 * chose): the request must never claim the owner's authority.
+	 */
+	call.role = GetUserNameFromId(proc->prosecdef ? GetOuterUserId() : GetUserId(), false);
 	call.database = get_database_name(MyDatabaseId);
 	if (call.database == NULL)
 		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
