@@ -31,6 +31,13 @@
  * to one another hold the same entrustment.  It is read once at the start
  * of each batch and cannot be changed inside replicated execution.
  *
+ * Two more guards live here.  In replicated execution, whoever the caller
+ * is, statements and functions that reach outside the database, change
+ * roles or bring in unchecked code are refused (check_utility, the planner
+ * hook).  Outside it, statements that change replicated tables and
+ * functions are refused for every role unless zyzzyva.repair_mode is on
+ * (check_protected).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -38,7 +45,13 @@
 #include "access/htup_details.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "parser/parse_func.h"
+#include "parser/parse_type.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
@@ -482,6 +495,324 @@ check_utility(Node *stmt)
 }
 
 /*
+ * Replicated objects change only through replication.  Outside replicated
+ * execution, for every role, superusers included, statements that would
+ * change a replicated table's or function's definition, triggers, rules,
+ * policies, privileges or owner are refused: a replica whose objects
+ * differ from the others' gives different replies (a trigger that fires
+ * only here), and its schema digest no longer matches.  An administrator
+ * repairing a replica may SET zyzzyva.repair_mode = on (superuser only);
+ * each such statement is then logged with a WARNING.
+ */
+bool		zz_repair_mode = false;
+
+/*
+ * Is schema.name a replicated table?  (The registry, read as the
+ * extension's owner.)
+ */
+static bool
+table_is_replicated(Oid relid)
+{
+	Oid			argtypes[2] = {NAMEOID, NAMEOID};
+	Datum		values[2];
+	char	   *nsp;
+	char	   *rel;
+	bool		found;
+	ZzSavedUser saved;
+
+	if (!OidIsValid(relid))
+		return false;
+	rel = get_rel_name(relid);
+	nsp = get_namespace_name(get_rel_namespace(relid));
+	if (rel == NULL || nsp == NULL)
+		return false;
+	values[0] = CStringGetDatum(nsp);
+	values[1] = CStringGetDatum(rel);
+	zz_as_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM zyzzyva.table_registry "
+							  "WHERE schema_name OPERATOR(pg_catalog.=) $1 "
+							  "AND table_name OPERATOR(pg_catalog.=) $2",
+							  2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read zyzzyva.table_registry");
+	found = SPI_processed > 0;
+	SPI_finish();
+	zz_restore_user(&saved);
+	return found;
+}
+
+/*
+ * Does schema nspname hold a replicated table or function?
+ */
+static bool
+schema_has_replicated(const char *nspname)
+{
+	Oid			argtypes[1] = {NAMEOID};
+	Datum		values[1] = {CStringGetDatum(nspname)};
+	bool		found;
+	ZzSavedUser saved;
+
+	zz_as_owner(&saved);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM zyzzyva.table_registry WHERE schema_name OPERATOR(pg_catalog.=) $1 "
+							  "UNION ALL SELECT 1 FROM zyzzyva.function_registry "
+							  "WHERE schema_name OPERATOR(pg_catalog.=) $1",
+							  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the zyzzyva registry");
+	found = SPI_processed > 0;
+	SPI_finish();
+	zz_restore_user(&saved);
+	return found;
+}
+
+/*
+ * Refuse (or, in repair mode, log) a change to a replicated object.
+ */
+static void
+protected_change(const char *what, const char *kind, const char *name)
+{
+	if (zz_repair_mode)
+	{
+		ereport(WARNING,
+				(errmsg("%s on replicated %s %s outside replication (zyzzyva.repair_mode is on)",
+						what, kind, name),
+				 errdetail("This replica's replicated schema may no longer match the other replicas'.")));
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s on replicated %s %s is not allowed outside replication", what, kind, name),
+			 errdetail("Replicated objects change only through replication, at the same point in the order on every replica."),
+			 errhint("Use zyzzyva.replicated_ddl() where it supports the change; an administrator repairing this replica may SET zyzzyva.repair_mode = on (superuser only, logged).")));
+}
+
+/*
+ * Check a relation named by a RangeVar.
+ */
+static void
+check_relation(const char *what, RangeVar *rv)
+{
+	Oid			relid;
+
+	if (rv == NULL)
+		return;
+	relid = RangeVarGetRelid(rv, NoLock, true);
+	if (table_is_replicated(relid))
+		protected_change(what, "table", quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+																   get_rel_name(relid)));
+}
+
+/*
+ * Check a function by OID.
+ */
+static void
+check_function_oid(const char *what, Oid fnoid)
+{
+	char	   *sig;
+
+	if (!OidIsValid(fnoid))
+		return;
+	sig = zz_replicated_signature(fnoid);
+	if (sig != NULL && strcmp(sig, ZZ_DDL_SIGNATURE) != 0)
+		protected_change(what, "function", sig);
+}
+
+/*
+ * Check a function named with its arguments.
+ */
+static void
+check_function_args(const char *what, ObjectType type, ObjectWithArgs *owa)
+{
+	if (type == OBJECT_FUNCTION || type == OBJECT_ROUTINE || type == OBJECT_PROCEDURE)
+		check_function_oid(what, LookupFuncWithArgs(type, owa, true));
+}
+
+/*
+ * CREATE OR REPLACE FUNCTION: the function it would replace, if any.
+ */
+static void
+check_function_replace(CreateFunctionStmt *stmt)
+{
+	Oid			argtypes[FUNC_MAX_ARGS];
+	int			nargs = 0;
+	ListCell   *lc;
+
+	if (!stmt->replace)
+		return;
+	foreach(lc, stmt->parameters)
+	{
+		FunctionParameter *fp = lfirst_node(FunctionParameter, lc);
+
+		if (fp->mode == FUNC_PARAM_OUT || fp->mode == FUNC_PARAM_TABLE)
+			continue;
+		if (nargs >= FUNC_MAX_ARGS)
+			return;
+		argtypes[nargs] = LookupTypeNameOid(NULL, fp->argType, true);
+		if (!OidIsValid(argtypes[nargs]))
+			return;
+		nargs++;
+	}
+	check_function_oid("CREATE OR REPLACE FUNCTION",
+					   LookupFuncName(stmt->funcname, nargs, argtypes, true));
+}
+
+/*
+ * The relation an object name list ending in the object's own name
+ * belongs to (triggers, rules, policies).
+ */
+static RangeVar *
+owning_relation(List *names)
+{
+	if (list_length(names) < 2)
+		return NULL;
+	return makeRangeVarFromNameList(list_truncate(list_copy(names), list_length(names) - 1));
+}
+
+/*
+ * Outside replicated execution: refuse statements that change replicated
+ * objects (see zz_repair_mode).
+ */
+static void
+check_protected(Node *stmt)
+{
+	const char *what = CreateCommandName(stmt);
+	ListCell   *lc;
+
+	switch (nodeTag(stmt))
+	{
+		case T_AlterTableStmt:
+			check_relation(what, ((AlterTableStmt *) stmt)->relation);
+			break;
+		case T_CreateTrigStmt:
+			check_relation(what, ((CreateTrigStmt *) stmt)->relation);
+			break;
+		case T_RuleStmt:
+			check_relation(what, ((RuleStmt *) stmt)->relation);
+			break;
+		case T_CreatePolicyStmt:
+			check_relation(what, ((CreatePolicyStmt *) stmt)->table);
+			break;
+		case T_AlterPolicyStmt:
+			check_relation(what, ((AlterPolicyStmt *) stmt)->table);
+			break;
+		case T_IndexStmt:
+			if (((IndexStmt *) stmt)->unique || ((IndexStmt *) stmt)->primary)
+				check_relation(what, ((IndexStmt *) stmt)->relation);
+			break;
+		case T_CreateFunctionStmt:
+			check_function_replace((CreateFunctionStmt *) stmt);
+			break;
+		case T_AlterFunctionStmt:
+			check_function_args(what, ((AlterFunctionStmt *) stmt)->objtype,
+								((AlterFunctionStmt *) stmt)->func);
+			break;
+		case T_RenameStmt:
+			{
+				RenameStmt *r = (RenameStmt *) stmt;
+
+				if (r->relation != NULL)
+					check_relation(what, r->relation);
+				else if (r->object != NULL && IsA(r->object, ObjectWithArgs))
+					check_function_args(what, r->renameType, (ObjectWithArgs *) r->object);
+				break;
+			}
+		case T_AlterObjectSchemaStmt:
+			{
+				AlterObjectSchemaStmt *a = (AlterObjectSchemaStmt *) stmt;
+
+				if (a->relation != NULL)
+					check_relation(what, a->relation);
+				else if (a->object != NULL && IsA(a->object, ObjectWithArgs))
+					check_function_args(what, a->objectType, (ObjectWithArgs *) a->object);
+				break;
+			}
+		case T_AlterOwnerStmt:
+			{
+				AlterOwnerStmt *a = (AlterOwnerStmt *) stmt;
+
+				if (a->relation != NULL)
+					check_relation(what, a->relation);
+				else if (a->object != NULL && IsA(a->object, ObjectWithArgs))
+					check_function_args(what, a->objectType, (ObjectWithArgs *) a->object);
+				break;
+			}
+		case T_GrantStmt:
+			{
+				GrantStmt  *g = (GrantStmt *) stmt;
+
+				if (g->targtype == ACL_TARGET_ALL_IN_SCHEMA)
+				{
+					foreach(lc, g->objects)
+						if (schema_has_replicated(strVal(lfirst(lc))))
+							protected_change(what, "objects in schema", strVal(lfirst(lc)));
+				}
+				else if (g->targtype == ACL_TARGET_OBJECT && g->objtype == OBJECT_TABLE)
+				{
+					foreach(lc, g->objects)
+						check_relation(what, lfirst_node(RangeVar, lc));
+				}
+				else if (g->targtype == ACL_TARGET_OBJECT &&
+						 (g->objtype == OBJECT_FUNCTION || g->objtype == OBJECT_ROUTINE))
+				{
+					foreach(lc, g->objects)
+						check_function_args(what, g->objtype, lfirst_node(ObjectWithArgs, lc));
+				}
+				break;
+			}
+		case T_DropStmt:
+			{
+				DropStmt   *d = (DropStmt *) stmt;
+
+				foreach(lc, d->objects)
+				{
+					Node	   *obj = lfirst(lc);
+
+					switch (d->removeType)
+					{
+						case OBJECT_TABLE:
+							check_relation(what, makeRangeVarFromNameList(castNode(List, obj)));
+							break;
+						case OBJECT_FUNCTION:
+						case OBJECT_ROUTINE:
+							check_function_args(what, d->removeType, castNode(ObjectWithArgs, obj));
+							break;
+						case OBJECT_TRIGGER:
+						case OBJECT_RULE:
+						case OBJECT_POLICY:
+							check_relation(what, owning_relation(castNode(List, obj)));
+							break;
+						case OBJECT_SCHEMA:
+							if (schema_has_replicated(strVal(obj)))
+								protected_change(what, "objects in schema", strVal(obj));
+							break;
+						default:
+							break;
+					}
+				}
+				break;
+			}
+		case T_DropOwnedStmt:
+		case T_ReassignOwnedStmt:
+			/* it may drop or give away replicated objects */
+			protected_change(what, "objects of", "a role");
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Is the extension installed in this database?  (The library is loaded in
+ * every database of the server.)
+ */
+static bool
+zz_extension_here(void)
+{
+	return IsTransactionState() && !creating_extension &&
+		OidIsValid(get_extension_oid("zyzzyva", true));
+}
+
+/*
  * ProcessUtility hook: in replicated execution, refuse what check_utility
  * refuses, then run the statement.
  */
@@ -493,6 +824,8 @@ zz_authz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	if (zz_exec.mode == ZZ_MODE_APPLY)
 		check_utility(pstmt->utilityStmt);
+	else if (zz_exec.mode == ZZ_MODE_NONE && zz_extension_here())
+		check_protected(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);

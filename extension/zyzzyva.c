@@ -417,6 +417,14 @@ _PG_init(void)
 							   PGC_SU_BACKEND,
 							   0,
 							   zz_entrust_check, NULL, NULL);
+	DefineCustomBoolVariable("zyzzyva.repair_mode",
+							 "Allows changing replicated tables and functions outside replication.",
+							 "For an administrator repairing one replica; every such change is logged with a WARNING.",
+							 &zz_repair_mode,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("zyzzyva");
 
 	RegisterXactCallback(zz_xact_callback, NULL);

@@ -116,6 +116,7 @@ extern bool zz_is_environmental_error(int sqlerrcode);
 struct ZzRequest;
 struct ZzCall;
 extern char *zz_entrust;
+extern bool zz_repair_mode;
 extern bool zz_entrust_check(char **newval, void **extra, GucSource source);
 extern void zz_entrust_load(MemoryContext cxt);
 extern void zz_entrust_unload(void);

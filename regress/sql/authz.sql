@@ -183,6 +183,47 @@ SELECT pg_stat_file('/tmp/zz_authz_pwned', true) IS NULL AS no_file,
        pg_has_role('zz_alice', 'zz_root', 'MEMBER') AS alice_in_root,
        to_regprocedure('public.fine()') IS NOT NULL AS fine_created;
 
+-- replicated objects change only through replication: outside it, for
+-- every role (a superuser here), these are refused
+ALTER TABLE acct DISABLE TRIGGER zyzzyva_capture;
+ALTER TABLE acct DISABLE TRIGGER ALL;
+ALTER TABLE acct ADD COLUMN note text;
+ALTER TABLE acct OWNER TO zz_bob;
+ALTER TABLE acct RENAME TO accounts;
+CREATE TRIGGER sneak BEFORE UPDATE ON acct FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();
+DROP TRIGGER zyzzyva_guard ON acct;
+CREATE RULE sneak AS ON UPDATE TO acct DO ALSO NOTIFY acct;
+CREATE POLICY sneak ON acct USING (true);
+DROP POLICY own ON acct;
+CREATE UNIQUE INDEX ON acct (owner);
+GRANT SELECT ON acct TO zz_carol;
+DROP TABLE acct;
+CREATE OR REPLACE FUNCTION whoami() RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT 'root'::text $$;
+ALTER FUNCTION pay(integer, integer) SECURITY DEFINER;
+ALTER FUNCTION pay(integer, integer) OWNER TO zz_bob;
+ALTER FUNCTION whoami() RENAME TO who;
+REVOKE EXECUTE ON FUNCTION pay(integer, integer) FROM zz_alice;
+DROP FUNCTION whoami();
+DROP SCHEMA public CASCADE;
+-- ... and by an owner
+SET ROLE zz_bob;
+CREATE OR REPLACE FUNCTION bob_pays(i integer) RETURNS text LANGUAGE sql SECURITY DEFINER
+    AS $$ SELECT 'mine' $$;
+SET zyzzyva.repair_mode = on;
+RESET ROLE;
+-- what stays allowed: an ordinary index, objects that are not replicated
+CREATE INDEX acct_balance ON acct (balance);
+DROP INDEX acct_balance;
+CREATE TABLE local_notes (id integer PRIMARY KEY);
+ALTER TABLE local_notes ADD COLUMN note text;
+DROP TABLE local_notes;
+-- repair mode: a superuser may, with a WARNING for each change
+SET zyzzyva.repair_mode = on;
+CREATE TRIGGER sneak BEFORE UPDATE ON acct FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();
+DROP TRIGGER sneak ON acct;
+RESET zyzzyva.repair_mode;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'acct'::regclass;
+
 -- monitoring is for zyzzyva_monitor, not PUBLIC: an ordinary role reads
 -- neither the status nor the sidecar's addresses nor the DDL history
 CREATE ROLE zz_watcher IN ROLE zyzzyva_monitor;

@@ -46,8 +46,12 @@ CREATE ROLE bob;
 CREATE ROLE mallory;
 CREATE ROLE watcher IN ROLE zyzzyva_monitor;
 } . slurp_file("$ZZPG::tools/bank.sql") . q{
+-- changing a replicated function's privileges outside replication: repair
+-- mode (the same on every replica, before the sidecars start)
+SET zyzzyva.repair_mode = on;
 REVOKE EXECUTE ON FUNCTION transfer(integer, integer, bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION transfer(integer, integer, bigint) TO alice, bob;
+RESET zyzzyva.repair_mode;
 -- SECURITY INVOKER: the caller needs UPDATE on accounts
 CREATE FUNCTION deposit(account integer, amount bigint) RETURNS bigint LANGUAGE sql
     AS $$ UPDATE accounts SET balance = balance + amount WHERE id = account RETURNING balance $$;
