@@ -145,7 +145,8 @@ load_registry(MemoryContext cxt, bool fresh)
 static bool
 is_replicated(const char *signature)
 {
-	if (strcmp(signature, ZZ_DDL_SIGNATURE) == 0)
+	if (strcmp(signature, ZZ_DDL_SIGNATURE) == 0 ||
+		strcmp(signature, ZZ_WITHDRAW_SIGNATURE) == 0)
 		return true;			/* built in: ddl.c */
 	return bsearch(&signature, zz_registry, zz_nregistry, sizeof(char *),
 				   compare_strings) != NULL;
@@ -535,6 +536,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(reqcxt);
 		zz_exec.request = i;
+		zz_exec.origin = (int32) (reqs[i].client / 65536);
 		zz_exec.random_calls = 0;
 		seed_builtin_random();
 

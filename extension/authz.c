@@ -526,8 +526,8 @@ table_is_replicated(Oid relid)
 	nsp = get_namespace_name(get_rel_namespace(relid));
 	if (rel == NULL || nsp == NULL)
 		return false;
-	values[0] = CStringGetDatum(nsp);
-	values[1] = CStringGetDatum(rel);
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(nsp));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(rel));
 	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT 1 FROM zyzzyva.table_registry "
@@ -548,7 +548,7 @@ static bool
 schema_has_replicated(const char *nspname)
 {
 	Oid			argtypes[1] = {NAMEOID};
-	Datum		values[1] = {CStringGetDatum(nspname)};
+	Datum		values[1] = {DirectFunctionCall1(namein, CStringGetDatum(nspname))};
 	bool		found;
 	ZzSavedUser saved;
 

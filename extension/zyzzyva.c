@@ -417,6 +417,27 @@ _PG_init(void)
 							   PGC_SU_BACKEND,
 							   0,
 							   zz_entrust_check, NULL, NULL);
+	/*
+	 * The cluster's f and how long a DDL proposal lives: set by the sidecar
+	 * at connection start (or in postgresql.conf), the same on every
+	 * replica, since apply decides with them.
+	 */
+	DefineCustomIntVariable("zyzzyva.cluster_f",
+							"The number of faulty replicas the cluster tolerates: a replicated DDL request applies once f+1 replicas proposed it.",
+							"Zero (no sidecar): a replicated DDL request applies at once.",
+							&zz_cluster_f,
+							0, 0, 100,
+							PGC_SU_BACKEND,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("zyzzyva.ddl_proposal_timeout",
+							"How long a replicated DDL proposal waits for the other replicas' proposals.",
+							"Measured in batch time (zyzzyva.now()).",
+							&zz_ddl_proposal_timeout,
+							3600, 1, INT_MAX / 2,
+							PGC_SU_BACKEND,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("zyzzyva.repair_mode",
 							 "Allows changing replicated tables and functions outside replication.",
 							 "For an administrator repairing one replica; every such change is logged with a WARNING.",

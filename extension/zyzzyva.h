@@ -69,6 +69,7 @@ typedef struct ZzExec
 	int64		nd_time;		/* microseconds since the Unix epoch */
 	int64		nd_seed;
 	int32		request;		/* index of the running request, from 0 */
+	int32		origin;			/* the replica that sent it (client / 65536) */
 	int32		undo_ord;		/* order of the next undo record in seq */
 	uint64		random_calls;	/* zyzzyva.random() calls in this request */
 	bool		ddl;			/* a replicated DDL request is running (ddl.c) */
@@ -141,6 +142,9 @@ extern void zz_sha256(const void *data, size_t len, uint8 out[ZZ_SHA256_BYTES]);
 
 /* ddl.c */
 #define ZZ_DDL_SIGNATURE	"zyzzyva.replicated_ddl(text)"
+#define ZZ_WITHDRAW_SIGNATURE	"zyzzyva.withdraw_ddl(text)"
+extern int	zz_cluster_f;
+extern int	zz_ddl_proposal_timeout;
 extern void zz_ddl_init(void);
 extern bool zz_ddl_registering(void);
 extern void zz_ddl_internal_begin(void);

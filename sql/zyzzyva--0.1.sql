@@ -152,6 +152,40 @@ CREATE FUNCTION zyzzyva.capture() RETURNS trigger
     AS 'MODULE_PATHNAME', 'zyzzyva_capture' LANGUAGE C
     SET search_path = pg_catalog, pg_temp;
 
+-- Schema changes need f+1 replicas: zyzzyva.replicated_ddl(sql) is a
+-- proposal, recorded here by replicated execution, and the statement runs
+-- in the batch where the proposal of the (f+1)-th distinct replica for the
+-- same text and role lands (extension/ddl.c).  A proposal expires
+-- zyzzyva.ddl_proposal_timeout after the batch time it was made at, and
+-- its replica may withdraw it (zyzzyva.withdraw_ddl).  The table is
+-- replicated state like a replicated table: in the digest, undone with a
+-- rolled-back batch, carried by state transfer, written only by replicated
+-- execution.
+CREATE TABLE zyzzyva.ddl_proposal (
+    sql_digest  bytea NOT NULL,         -- SHA-256 of sql
+    role        name NOT NULL,          -- who proposes: the DDL runs as this role
+    replica     integer NOT NULL,       -- whose sidecar submitted it
+    sql         text NOT NULL,
+    proposed_seq bigint NOT NULL,       -- the batch that recorded it
+    proposed_at bigint NOT NULL,        -- that batch's time (us since 1970)
+    PRIMARY KEY (sql_digest, role, replica)
+);
+INSERT INTO zyzzyva.table_registry VALUES ('zyzzyva', 'ddl_proposal');
+CREATE TRIGGER zyzzyva_guard
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON zyzzyva.ddl_proposal
+    FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.guard();
+CREATE TRIGGER zyzzyva_capture AFTER INSERT OR UPDATE OR DELETE ON zyzzyva.ddl_proposal
+    FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();
+ALTER TABLE zyzzyva.ddl_proposal
+    ENABLE ALWAYS TRIGGER zyzzyva_guard,
+    ENABLE ALWAYS TRIGGER zyzzyva_capture;
+
+CREATE FUNCTION zyzzyva.withdraw_ddl(sql text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'zyzzyva_withdraw_ddl' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.withdraw_ddl(text) IS
+    'withdraw, as a replicated request, this replica''s pending proposal of sql made by the current role; returns whether there was one';
+
 -- ---------------------------------------------------------------------
 -- Requests and replies (byte formats: extension/wire.c)
 --   batch   := count:uint32 request{count}
@@ -393,7 +427,8 @@ CREATE VIEW zyzzyva.replicated_tables AS
                       AND g.tgenabled = 'A') AS capturing
       FROM zyzzyva.table_registry t
      CROSS JOIN LATERAL (SELECT to_regclass(quote_ident(t.schema_name) || '.'
-                                           || quote_ident(t.table_name)) AS rel) r;
+                                           || quote_ident(t.table_name)) AS rel) r
+     WHERE t.schema_name <> 'zyzzyva';
 
 -- What this database knows of the replica's position.  The sidecar's view
 -- of the protocol (replica id, n, f, mode, peers, request statistics)
@@ -426,6 +461,16 @@ CREATE VIEW zyzzyva.digest_check AS
 -- The replicated DDL requests this replica applied.
 CREATE VIEW zyzzyva.ddl_history AS
     SELECT seq, request, sql FROM zyzzyva.ddl_log;
+
+-- Pending proposals of replicated DDL: which replicas proposed which
+-- statement as which role, and when each expires (zyzzyva.now() time).
+CREATE VIEW zyzzyva.ddl_proposals AS
+    SELECT p.sql, p.role, p.replica, p.proposed_seq,
+           to_timestamp(p.proposed_at / 1000000.0) AS proposed_at,
+           to_timestamp(p.proposed_at / 1000000.0)
+               + current_setting('zyzzyva.ddl_proposal_timeout')::interval AS expires_at,
+           count(*) OVER (PARTITION BY p.sql_digest, p.role) AS replicas
+      FROM zyzzyva.ddl_proposal p;
 
 -- ---------------------------------------------------------------------
 -- The sidecar's view of the replica, read from its local socket
@@ -550,6 +595,6 @@ GRANT EXECUTE ON FUNCTION
     zyzzyva.sidecar_status()
   TO zyzzyva_monitor;
 GRANT SELECT ON zyzzyva.status, zyzzyva.schema_items, zyzzyva.digest_check,
-                zyzzyva.ddl_history, zyzzyva.sidecar, zyzzyva.peers,
+                zyzzyva.ddl_history, zyzzyva.ddl_proposals, zyzzyva.sidecar, zyzzyva.peers,
                 zyzzyva.request_stats
   TO zyzzyva_monitor;

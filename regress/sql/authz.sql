@@ -185,6 +185,7 @@ SELECT pg_stat_file('/tmp/zz_authz_pwned', true) IS NULL AS no_file,
 
 -- replicated objects change only through replication: outside it, for
 -- every role (a superuser here), these are refused
+\set VERBOSITY terse
 ALTER TABLE acct DISABLE TRIGGER zyzzyva_capture;
 ALTER TABLE acct DISABLE TRIGGER ALL;
 ALTER TABLE acct ADD COLUMN note text;
@@ -223,6 +224,50 @@ CREATE TRIGGER sneak BEFORE UPDATE ON acct FOR EACH ROW EXECUTE FUNCTION zyzzyva
 DROP TRIGGER sneak ON acct;
 RESET zyzzyva.repair_mode;
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'acct'::regclass;
+\set VERBOSITY default
+
+-- schema changes need f+1 replicas: with f = 1 a replicated DDL request is
+-- a proposal until a second replica proposes the same text as the same
+-- role; it runs in the batch where that proposal lands
+\c "dbname=zz_authz options='-c zyzzyva.entrust=0:zz_root,zz_alice;1:zz_root;2:zz_root -c zyzzyva.cluster_f=1 -c zyzzyva.ddl_proposal_timeout=10'"
+CREATE FUNCTION ddl_as(role name, sql text) RETURNS bytea IMMUTABLE LANGUAGE sql
+    AS $$ SELECT call_as(role, 'zyzzyva.replicated_ddl(text)', sql) $$;
+CREATE FUNCTION batch(seq bigint, secs bigint, calls bytea[], clients integer[])
+    RETURNS TABLE (request integer, sqlstate text, result text) LANGUAGE sql
+    AS $$ SELECT request, sqlstate, result FROM zyzzyva.apply_batch(seq, 0, h(seq),
+              1700000100000000 + secs * 1000000, seq, zyzzyva.encode_batch(calls, clients)) $$;
+SELECT * FROM batch(7, 0, ARRAY[ddl_as('zz_root', 'CREATE TABLE t1 (id integer PRIMARY KEY)')], ARRAY[0]);
+SELECT to_regclass('t1') AS t1, sql, role, replica, proposed_seq, replicas FROM zyzzyva.ddl_proposals;
+-- the same replica again (another of its clients): still one replica
+SELECT * FROM batch(8, 1, ARRAY[ddl_as('zz_root', 'CREATE TABLE t1 (id integer PRIMARY KEY)')], ARRAY[5]);
+SELECT to_regclass('t1') AS t1, replica, proposed_seq, replicas FROM zyzzyva.ddl_proposals;
+-- another text, or the same text as another role, does not count
+SELECT * FROM batch(9, 2, ARRAY[ddl_as('zz_root', 'CREATE TABLE t1 (id integer PRIMARY KEY) ')], ARRAY[65536]);
+SELECT role, replica, replicas FROM zyzzyva.ddl_proposals ORDER BY proposed_seq;
+-- replica 1, same text and role: it runs now, as zz_root
+SELECT * FROM batch(10, 3, ARRAY[ddl_as('zz_root', 'CREATE TABLE t1 (id integer PRIMARY KEY)')], ARRAY[65537]);
+SELECT to_regclass('t1') AS t1, (SELECT rolname FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
+                                  WHERE c.oid = 't1'::regclass) AS owner;
+SELECT sql, replica FROM zyzzyva.ddl_proposals;
+SELECT seq, sql FROM zyzzyva.ddl_history;
+-- a proposal can be withdrawn by the replica that made it
+SELECT * FROM batch(11, 4, ARRAY[ddl_as('zz_root', 'CREATE TABLE t2 (id integer PRIMARY KEY)'),
+                                 call_as('zz_root', 'zyzzyva.withdraw_ddl(text)', 'CREATE TABLE t2 (id integer PRIMARY KEY)'),
+                                 ddl_as('zz_root', 'CREATE TABLE t2 (id integer PRIMARY KEY)')],
+                     ARRAY[131072, 131072, 65536]);
+SELECT to_regclass('t2') AS t2, replica FROM zyzzyva.ddl_proposals ORDER BY replica;
+-- ... and expires zyzzyva.ddl_proposal_timeout (10 s here) after its batch's time
+SELECT * FROM batch(12, 15, ARRAY[ddl_as('zz_root', 'CREATE TABLE t2 (id integer PRIMARY KEY)')], ARRAY[0]);
+SELECT to_regclass('t2') AS t2, replica, proposed_seq FROM zyzzyva.ddl_proposals ORDER BY replica;
+-- the proposals are replicated state: in the digest, undone with their batch
+SELECT zyzzyva.verify_digest();
+SELECT zyzzyva.rollback_to(11);
+SELECT to_regclass('t2') AS t2, replica, proposed_seq FROM zyzzyva.ddl_proposals ORDER BY replica;
+SELECT zyzzyva.verify_digest();
+-- and written only by replicated execution
+INSERT INTO zyzzyva.ddl_proposal VALUES ('\x00', 'zz_root', 3, 'DROP TABLE acct', 1, 0);
+SELECT zyzzyva.withdraw_ddl('CREATE TABLE t2 (id integer PRIMARY KEY)');
+DROP TABLE t1;
 
 -- monitoring is for zyzzyva_monitor, not PUBLIC: an ordinary role reads
 -- neither the status nor the sidecar's addresses nor the DDL history

@@ -560,8 +560,9 @@ cfg_warn_password(const daemon_config *cfg)
 }
 
 /*
- * Append to pg_conninfo the option that sets zyzzyva.entrust on the
- * sidecar's connections (key=value form or URI form).  The connection
+ * Append to pg_conninfo the options that set zyzzyva.entrust and
+ * zyzzyva.cluster_f (f+1 replicas must propose a replicated DDL request)
+ * on the sidecar's connections (key=value form or URI form).  The connection
  * string must not set options itself: these must not be overridden.
  */
 static bool
@@ -580,7 +581,8 @@ cfg_conninfo_entrust(daemon_config *cfg, int line, cfg_err_fn err, void *arg)
 				   "pg_conninfo must not set options: zyzzyvad sets them (zyzzyva.entrust)");
 		return false;
 	}
-	snprintf(opt, sizeof(opt), "-c zyzzyva.entrust=%s", cfg->entrust);
+	snprintf(opt, sizeof(opt), "-c zyzzyva.entrust=%s -c zyzzyva.cluster_f=%u",
+			 cfg->entrust, cfg->f);
 	if (uri)
 	{
 		size_t		e = 0;
