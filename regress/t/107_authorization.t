@@ -10,6 +10,8 @@
 #     on every replica, and nothing changes anywhere;
 #   - a replica speaks only for the roles it is entrusted with (entrust.N):
 #     replica 2's socket cannot call as alice, replica 0's can;
+#   - a replicated DDL request from one replica alone applies nowhere; the
+#     same text from a second replica (f+1) applies;
 #   - replicated execution refuses shell and file access (COPY TO PROGRAM,
 #     pg_read_file) even for a superuser the replica is entrusted with,
 #     and even when a replicated DDL request planted the function;
@@ -131,8 +133,19 @@ SELECT zyzzyva.replicate_function('readconf()');};
 		"SELECT encode(zyzzyva.encode_call('zyzzyva.replicated_ddl(text)', \$q\$$ddl\$q\$), 'hex')");
 	my ($rc, $out) = $zz->cli(2, '--hex', '--decode', $hex);
 	ok($rc == 0 && $out !~ /ERROR/,
-		'a replicated DDL request from replica 2 that creates a function running COPY TO PROGRAM')
+		'a replicated DDL request from replica 2\'s socket alone, creating a function that runs COPY TO PROGRAM')
 	  or diag($out);
+	ok($zz->converged(\@all, 0), '... is ordered everywhere');
+	is(join(',', map { $zz->q1($_, q{SELECT to_regprocedure('public.shell()') IS NULL}) } @all), 't,t,t,t',
+		'... and applies nowhere: one replica cannot change the schema');
+	is($zz->q1(1, q{SELECT replica || ' ' || role || ' ' || replicas FROM zyzzyva.ddl_proposals}), '2 postgres 1',
+		'... a pending proposal of replica 2, visible in zyzzyva.ddl_proposals');
+	($rc, $out) = call_as(2, 'postgres', 'public.shell()', '');
+	like($out, qr/^ERROR 42883: function public.shell\(\) is not replicated/, '... so there is nothing to call');
+	($rc, $out) = $zz->cli(3, '--hex', '--decode', $hex);
+	ok($zz->converged(\@all, 0), 'replica 3 proposes the same text (f+1 = 2 replicas)');
+	is(join(',', map { $zz->q1($_, q{SELECT to_regprocedure('public.shell()') IS NOT NULL}) } @all), 't,t,t,t',
+		'... and the functions exist on every replica');
 	($rc, $out) = call_as(2, 'postgres', 'public.shell()', '');
 	is($out, "ERROR 42501: COPY TO PROGRAM is not allowed in replicated execution\n",
 		'calling it as the superuser replica 2 is entrusted with: refused');

@@ -20,9 +20,10 @@
 # makes the transfers; every replica is entrusted with both (entrust.N in
 # each sidecar's configuration, written by zyzzyva-cluster --entrust).
 #
-# The bank's schema (bank.sql) is set up once, through replica 0, as a
-# replicated request (zyzzyva.replicated_ddl) made by bank_owner: every
-# replica applies it, as bank_owner, at the same point in the order.  The transfers are plain SQL, SELECT transfer(...), in psql sessions on every
+# The bank's schema (bank.sql) is set up as a replicated request
+# (zyzzyva.replicated_ddl) made by bank_owner through replica 0 and again
+# through replica 1: schema changes need f+1 replicas.  Every replica
+# applies it, as bank_owner, at the same point in the order.  The transfers are plain SQL, SELECT transfer(...), in psql sessions on every
 # replica: the extension's call path sends each through its replica's
 # sidecar (zyzzyva.socket_path, set by zyzzyva-cluster).  zyzzyva-cli shows
 # the same call made on the socket directly.
@@ -116,9 +117,14 @@ for ((i = 0; i < N; i++)); do
 	             GRANT EXECUTE ON FUNCTION zyzzyva.replicated_ddl(text), zyzzyva.replicate_table(regclass),
 	                                       zyzzyva.replicate_function(regprocedure) TO bank_owner"
 done
-say "bank schema through replica 0 only, as bank_owner: SELECT zyzzyva.replicated_ddl(<bank.sql>), which every replica applies at the same point in the order"
+say "bank schema, as bank_owner: SELECT zyzzyva.replicated_ddl(<bank.sql>) through replica 0, a proposal until a second replica (f+1 = 2) proposes the same"
 { printf 'SELECT zyzzyva.replicated_ddl($ddl$'; cat "$here/bank.sql"; printf '$ddl$);\n'; } |
 	sql_as bank_owner 0 -A -t >/dev/null
+sql 1 -c "SELECT replica, role, replicas, proposed_seq FROM zyzzyva.ddl_proposals" | sed 's/^/  /'
+echo "  replicated tables after one replica's proposal: $(sql 1 -A -t -c "SELECT count(*) FROM zyzzyva.replicated_tables")"
+say "the same text through replica 1: every replica applies it, at the same point in the order"
+{ printf 'SELECT zyzzyva.replicated_ddl($ddl$'; cat "$here/bank.sql"; printf '$ddl$);\n'; } |
+	sql_as bank_owner 1 -A -t >/dev/null
 for ((i = 0; i < N; i++)); do
 	for ((t = 0; t < 100; t++)); do
 		[ "$(sql "$i" -A -t -c "SELECT count(*) FROM zyzzyva.replicated_tables")" -ge 1 ] && break
