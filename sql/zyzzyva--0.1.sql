@@ -375,18 +375,75 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
            FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) rel AND NOT t.tgisinternal))
 $$;
 
+-- Who may do what to a replicated table or function, as apply sees it:
+-- owner, privileges (sorted: the order of grants does not matter) and, for
+-- a table, row security and its policies.  Replicated calls run as their
+-- callers, so these decide replies as much as the definitions do.
+CREATE FUNCTION zyzzyva.object_privileges(obj oid, is_table boolean) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN is_table THEN
+        (SELECT pg_catalog.concat_ws(' ', 'owner', pg_catalog.pg_get_userbyid(c.relowner),
+                    'acl', coalesce((SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text COLLATE "C")
+                                       FROM pg_catalog.unnest(c.relacl) AS a), 'default'),
+                    'rls', c.relrowsecurity::pg_catalog.text, c.relforcerowsecurity::pg_catalog.text,
+                    (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'policy', pg_catalog.quote_ident(p.polname),
+                                p.polcmd::pg_catalog.text, p.polpermissive::pg_catalog.text,
+                                (SELECT pg_catalog.string_agg(CASE WHEN r OPERATOR(pg_catalog.=) 0 THEN 'public'
+                                                                   ELSE pg_catalog.pg_get_userbyid(r)::pg_catalog.text END,
+                                                              ',' ORDER BY 1)
+                                   FROM pg_catalog.unnest(p.polroles) AS r),
+                                pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)),
+                            E'\n' ORDER BY p.polname COLLATE "C")
+                       FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid))
+           FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) obj)
+    ELSE
+        (SELECT pg_catalog.concat_ws(' ', 'owner', pg_catalog.pg_get_userbyid(p.proowner),
+                    'acl', coalesce((SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text COLLATE "C")
+                                       FROM pg_catalog.unnest(p.proacl) AS a), 'default'))
+           FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) obj)
+    END
+$$;
+
 -- What the state digest covers besides rows: the current definition of
--- every replicated function and table.
+-- every replicated function and table, who may do what to them, and the
+-- attributes and memberships of the roles that own them or hold
+-- privileges on them.
 CREATE VIEW zyzzyva.schema_items AS
-    SELECT 'function'::text AS kind, f.signature AS identity,
-           coalesce(pg_get_functiondef(to_regprocedure(f.signature)), '(missing)') AS definition
-      FROM zyzzyva.function_registry f
+    WITH objs AS (
+        SELECT 'function'::text AS kind, f.signature AS identity,
+               to_regprocedure(f.signature)::oid AS obj, false AS is_table
+          FROM zyzzyva.function_registry f
+        UNION ALL
+        SELECT 'table', quote_ident(t.schema_name) || '.' || quote_ident(t.table_name),
+               to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name))::oid, true
+          FROM zyzzyva.table_registry t
+    ), grantees AS (
+        SELECT p.proowner AS role, p.proacl AS acl FROM objs o JOIN pg_proc p ON p.oid = o.obj
+         WHERE NOT o.is_table
+        UNION ALL
+        SELECT c.relowner, c.relacl FROM objs o JOIN pg_class c ON c.oid = o.obj
+         WHERE o.is_table AND c.relnamespace <> 'zyzzyva'::regnamespace
+    ), roles AS (
+        SELECT role FROM grantees
+        UNION
+        SELECT (aclexplode(acl)).grantee FROM grantees WHERE acl IS NOT NULL
+    )
+    SELECT o.kind, o.identity,
+           coalesce(CASE WHEN o.is_table THEN zyzzyva.table_definition(o.obj::regclass)
+                         ELSE pg_get_functiondef(o.obj) END, '(missing)') AS definition
+      FROM objs o
     UNION ALL
-    SELECT 'table', quote_ident(t.schema_name) || '.' || quote_ident(t.table_name),
-           coalesce(zyzzyva.table_definition(
-                        to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name))),
-                    '(missing)')
-      FROM zyzzyva.table_registry t;
+    SELECT o.kind || ' privileges', o.identity, coalesce(zyzzyva.object_privileges(o.obj, o.is_table), '(missing)')
+      FROM objs o
+     WHERE NOT (o.is_table AND o.identity LIKE 'zyzzyva.%')
+    UNION ALL
+    SELECT 'role', quote_ident(r.rolname),
+           concat_ws(' ', 'superuser', r.rolsuper, 'inherit', r.rolinherit, 'bypassrls', r.rolbypassrls,
+                     'member of', (SELECT string_agg(quote_ident(g.rolname), ',' ORDER BY g.rolname COLLATE "C")
+                                     FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                                    WHERE m.member = r.oid))
+      FROM roles x JOIN pg_roles r ON r.oid = x.role;
 
 CREATE FUNCTION zyzzyva.state_digest() RETURNS bytea
     AS 'MODULE_PATHNAME', 'zyzzyva_state_digest' LANGUAGE C VOLATILE
@@ -592,6 +649,7 @@ GRANT EXECUTE ON FUNCTION
     zyzzyva.state_digest(),
     zyzzyva.verify_digest(),
     zyzzyva.table_definition(regclass),
+    zyzzyva.object_privileges(oid, boolean),
     zyzzyva.sidecar_status()
   TO zyzzyva_monitor;
 GRANT SELECT ON zyzzyva.status, zyzzyva.schema_items, zyzzyva.digest_check,

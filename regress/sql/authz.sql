@@ -225,6 +225,24 @@ DROP TRIGGER sneak ON acct;
 RESET zyzzyva.repair_mode;
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'acct'::regclass;
 \set VERBOSITY default
+-- privileges, row security and the roles they name are in the schema
+-- digest: a replica whose grants or roles differ is found at a checkpoint
+SELECT zyzzyva.state_digest() AS d0 \gset
+SET client_min_messages = error;
+SET zyzzyva.repair_mode = on;
+REVOKE EXECUTE ON FUNCTION pay(integer, integer) FROM zz_alice;
+SELECT zyzzyva.state_digest() <> :'d0' AS revoke_seen;
+GRANT EXECUTE ON FUNCTION pay(integer, integer) TO zz_alice;
+SELECT zyzzyva.state_digest() = :'d0' AS grant_back;
+ALTER TABLE acct FORCE ROW LEVEL SECURITY;
+SELECT zyzzyva.state_digest() <> :'d0' AS rls_seen;
+ALTER TABLE acct NO FORCE ROW LEVEL SECURITY;
+RESET zyzzyva.repair_mode;
+ALTER ROLE zz_alice BYPASSRLS;
+SELECT zyzzyva.state_digest() <> :'d0' AS role_attribute_seen;
+ALTER ROLE zz_alice NOBYPASSRLS;
+SELECT zyzzyva.state_digest() = :'d0' AS all_back;
+RESET client_min_messages;
 
 -- schema changes need f+1 replicas: with f = 1 a replicated DDL request is
 -- a proposal until a second replica proposes the same text as the same
