@@ -15,6 +15,8 @@
 #   - replicated execution refuses shell and file access (COPY TO PROGRAM,
 #     pg_read_file) even for a superuser the replica is entrusted with,
 #     and even when a replicated DDL request planted the function;
+#   - a trigger, CREATE OR REPLACE or DISABLE TRIGGER on a replicated
+#     object on one replica is refused, even for a superuser;
 #   - a role with CREATE on public plants public.quote_ident(name): reading
 #     zyzzyva.status on every replica calls it nowhere;
 #   - monitoring is for zyzzyva_monitor; zyzzyvad refuses configuration and
@@ -158,6 +160,31 @@ SELECT zyzzyva.replicate_function('readconf()');};
 		'... and psql on replica 0 gets the same refusal');
 	ok($zz->converged(\@all, 0), 'every replica applied the same batches');
 	is(scalar($zz->digests(\@all)), 1, '... equal digests');
+}
+
+# --- replicated objects change only through replication ---
+{
+	my ($ret, $stdout, $stderr) = $node[1]->psql('postgres', q{
+CREATE FUNCTION promote() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN ALTER ROLE mallory SUPERUSER; RETURN NEW; END $$;
+CREATE TRIGGER promote BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION promote();});
+	like($stderr, qr/CREATE TRIGGER on replicated table public\.accounts is not allowed outside replication/,
+		'a trigger on a replicated table, on replica 1 alone, even by a superuser: refused');
+	($ret, $stdout, $stderr) = $node[1]->psql('postgres', q{
+CREATE OR REPLACE FUNCTION transfer(src integer, dst integer, amount bigint) RETURNS bigint
+LANGUAGE sql AS $$ SELECT 0::bigint $$;});
+	like($stderr, qr/CREATE OR REPLACE FUNCTION on replicated function public\.transfer\(integer,integer,bigint\) is not allowed/,
+		'... CREATE OR REPLACE of a replicated function: refused');
+	($ret, $stdout, $stderr) = $node[1]->psql('postgres',
+		'ALTER TABLE accounts DISABLE TRIGGER zyzzyva_capture');
+	like($stderr, qr/ALTER TABLE on replicated table public\.accounts is not allowed outside replication/,
+		'... disabling the capture trigger: refused');
+	my ($rc, $out) = call_as(1, 'bob', $sig, '8 9 1');
+	is($out, "999\n", 'calls complete: the other replicas are not held up');
+	ok($zz->converged(\@all, 0), 'every replica applied the same batches');
+	is(scalar($zz->digests(\@all)), 1, '... equal digests: replica 1 still has the same schema');
+	is($node[1]->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'}), 'f',
+		'... and mallory is no superuser');
 }
 
 # --- search_path: a function planted in public is never called by the extension ---
