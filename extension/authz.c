@@ -306,7 +306,6 @@ static const char *const zz_outside_functions[] = {
 };
 
 static planner_hook_type prev_planner_hook = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /*
  * Raise the refusal of what in replicated execution.
@@ -813,25 +812,17 @@ zz_extension_here(void)
 }
 
 /*
- * ProcessUtility hook: in replicated execution, refuse what check_utility
- * refuses, then run the statement.
+ * Check a utility statement before it runs (from call.c's ProcessUtility
+ * hook): in replicated execution, refuse what check_utility refuses;
+ * outside it, what check_protected refuses.
  */
-static void
-zz_authz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-						bool readOnlyTree, ProcessUtilityContext context,
-						ParamListInfo params, QueryEnvironment *queryEnv,
-						DestReceiver *dest, QueryCompletion *qc)
+void
+zz_authz_check_utility(Node *stmt)
 {
 	if (zz_exec.mode == ZZ_MODE_APPLY)
-		check_utility(pstmt->utilityStmt);
+		check_utility(stmt);
 	else if (zz_exec.mode == ZZ_MODE_NONE && zz_extension_here())
-		check_protected(pstmt->utilityStmt);
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+		check_protected(stmt);
 }
 
 /*
@@ -842,6 +833,4 @@ zz_authz_init(void)
 {
 	prev_planner_hook = planner_hook;
 	planner_hook = zz_authz_planner;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = zz_authz_ProcessUtility;
 }

@@ -133,7 +133,9 @@ zz_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 /*
- * ProcessUtility hook: the same for utility statements (DO, CALL, ...).
+ * ProcessUtility hook: the same for utility statements (DO, CALL, ...),
+ * and the checks of authz.c (what replicated execution may not run, and
+ * what may change replicated objects).
  */
 static void
 zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
@@ -142,6 +144,7 @@ zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
 	zz_note_block_state();
+	zz_authz_check_utility(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);

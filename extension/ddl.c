@@ -620,6 +620,24 @@ proposals_expire(void)
 }
 
 /*
+ * Fill the key of this replica's proposal of sql by the current role:
+ * values[0] its SHA-256, values[1] the role, values[2] the replica.
+ */
+static void
+proposal_key(const char *sql, Datum *values)
+{
+	uint8		digest[ZZ_SHA256_BYTES];
+	bytea	   *d = palloc(VARHDRSZ + ZZ_SHA256_BYTES);
+
+	zz_sha256(sql, strlen(sql), digest);
+	SET_VARSIZE(d, VARHDRSZ + ZZ_SHA256_BYTES);
+	memcpy(VARDATA(d), digest, ZZ_SHA256_BYTES);
+	values[0] = PointerGetDatum(d);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[2] = Int32GetDatum(zz_exec.origin);
+}
+
+/*
  * Record this replica's proposal of sql by the current role, and say
  * whether f+1 distinct replicas have now proposed it (their proposals are
  * then consumed, and the statement runs in this request).
@@ -629,16 +647,9 @@ ddl_proposal_decides(const char *sql)
 {
 	Oid			argtypes[6] = {BYTEAOID, NAMEOID, INT4OID, TEXTOID, INT8OID, INT8OID};
 	Datum		values[6];
-	uint8		digest[ZZ_SHA256_BYTES];
-	bytea	   *d = palloc(VARHDRSZ + ZZ_SHA256_BYTES);
 	uint64		replicas;
 
-	zz_sha256(sql, strlen(sql), digest);
-	SET_VARSIZE(d, VARHDRSZ + ZZ_SHA256_BYTES);
-	memcpy(VARDATA(d), digest, ZZ_SHA256_BYTES);
-	values[0] = PointerGetDatum(d);
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	values[2] = Int32GetDatum(zz_exec.origin);
+	proposal_key(sql, values);
 	values[3] = CStringGetTextDatum(sql);
 	values[4] = Int64GetDatum(zz_exec.seq);
 	values[5] = Int64GetDatum(zz_exec.nd_time);
@@ -675,20 +686,13 @@ zyzzyva_withdraw_ddl(PG_FUNCTION_ARGS)
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Oid			argtypes[3] = {BYTEAOID, NAMEOID, INT4OID};
 	Datum		values[3];
-	uint8		digest[ZZ_SHA256_BYTES];
-	bytea	   *d = palloc(VARHDRSZ + ZZ_SHA256_BYTES);
 
 	if (zz_exec.mode != ZZ_MODE_APPLY || zz_exec.request < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("zyzzyva.withdraw_ddl() runs only as a replicated request"),
 				 errhint("Call it in a statement of its own on a replica whose sidecar runs.")));
-	zz_sha256(sql, strlen(sql), digest);
-	SET_VARSIZE(d, VARHDRSZ + ZZ_SHA256_BYTES);
-	memcpy(VARDATA(d), digest, ZZ_SHA256_BYTES);
-	values[0] = PointerGetDatum(d);
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
-	values[2] = Int32GetDatum(zz_exec.origin);
+	proposal_key(sql, values);
 	proposals_expire();
 	PG_RETURN_BOOL(proposal_run("DELETE FROM zyzzyva.ddl_proposal "
 								"WHERE sql_digest OPERATOR(pg_catalog.=) $1 "

@@ -124,6 +124,7 @@ extern void zz_entrust_unload(void);
 extern Oid	zz_request_role(const struct ZzRequest *req, const struct ZzCall *call);
 extern void zz_become_caller(Oid roleid, ZzSavedUser *saved);
 extern void zz_authz_init(void);
+extern void zz_authz_check_utility(Node *stmt);
 
 /* digest.c */
 extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
