@@ -208,13 +208,19 @@ static void
 read_marks(int64 *last_seq, int64 *stable_seq, int64 *max_cc_seq, bool lock)
 {
 	bool		isnull;
+	ZzSavedUser saved;
+	int			rc;
 
-	if (SPI_execute(lock ?
+	/* as the extension's owner: the caller may hold only EXECUTE */
+	zz_as_owner(&saved);
+	rc = SPI_execute(lock ?
 					"SELECT last_seq, stable_seq, max_cc_seq FROM zyzzyva.replica_state "
 					"WHERE id = 1 FOR UPDATE" :
 					"SELECT last_seq, stable_seq, max_cc_seq FROM zyzzyva.replica_state "
 					"WHERE id = 1",
-					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+					false, 1);
+	zz_restore_user(&saved);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("zyzzyva.replica_state has no state row"),

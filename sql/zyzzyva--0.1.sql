@@ -615,8 +615,19 @@ CREATE VIEW zyzzyva.request_stats AS
 -- replicated state is for the sidecar's role and the administrator.
 -- ---------------------------------------------------------------------
 
+-- zyzzyva_sidecar holds what the sidecar's connection needs and nothing
+-- else: the daemon's functions, and reading its position and batch log.
+-- Grant it to the sidecar's login role.  (Whoever holds it can apply
+-- batches, and so act as any role the entrustment names: it is the
+-- replica's own trust, like the sidecar's keys.)
 DO $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'zyzzyva_sidecar') THEN
+        CREATE ROLE zyzzyva_sidecar NOLOGIN;
+        COMMENT ON ROLE zyzzyva_sidecar IS
+            'what the zyzzyva sidecar''s database connection needs: apply, roll back, checkpoint, digest, state transfer';
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
                     WHERE rolname OPERATOR(pg_catalog.=) 'zyzzyva_monitor') THEN
         CREATE ROLE zyzzyva_monitor NOLOGIN;
@@ -652,6 +663,18 @@ GRANT EXECUTE ON FUNCTION
     zyzzyva.object_privileges(oid, boolean),
     zyzzyva.sidecar_status()
   TO zyzzyva_monitor;
+-- the sidecar
+GRANT zyzzyva_monitor TO zyzzyva_sidecar;
+GRANT EXECUTE ON FUNCTION
+    zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea),
+    zyzzyva.rollback_to(bigint),
+    zyzzyva.mark_stable(bigint, bytea, bytea),
+    zyzzyva.record_commit(bigint, bytea),
+    zyzzyva.snapshot(bigint),
+    zyzzyva.install_snapshot(bigint, bytea, bytea, bytea, bytea),
+    zyzzyva.set_condition(text, text)
+  TO zyzzyva_sidecar;
+GRANT SELECT ON zyzzyva.replica_state, zyzzyva.batch_log TO zyzzyva_sidecar;
 GRANT SELECT ON zyzzyva.status, zyzzyva.schema_items, zyzzyva.digest_check,
                 zyzzyva.ddl_history, zyzzyva.ddl_proposals, zyzzyva.sidecar, zyzzyva.peers,
                 zyzzyva.request_stats

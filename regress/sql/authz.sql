@@ -287,6 +287,26 @@ INSERT INTO zyzzyva.ddl_proposal VALUES ('\x00', 'zz_root', 3, 'DROP TABLE acct'
 SELECT zyzzyva.withdraw_ddl('CREATE TABLE t2 (id integer PRIMARY KEY)');
 DROP TABLE t1;
 
+-- the sidecar's connection needs no superuser: zyzzyva_sidecar holds
+-- what it uses (the entrustment comes from a superuser: postgresql.conf,
+-- connection options, ALTER ROLE ... SET)
+\c "dbname=zz_authz options='-c zyzzyva.entrust=0:zz_alice'"
+CREATE ROLE zz_daemon IN ROLE zyzzyva_sidecar;
+SET ROLE zz_daemon;
+SELECT last_seq FROM zyzzyva.replica_state;
+SELECT * FROM batch(12, 20, ARRAY[call_as('zz_alice', 'public.pay(integer,integer)', '1', '1')], ARRAY[0]);
+SELECT zyzzyva.state_digest() IS NOT NULL AS digest, zyzzyva.verify_digest();
+SELECT zyzzyva.rollback_to(11);
+SELECT * FROM batch(12, 20, ARRAY[call_as('zz_alice', 'public.pay(integer,integer)', '1', '2')], ARRAY[0]);
+SELECT zyzzyva.mark_stable(12);
+SELECT length(zyzzyva.snapshot(12)) > 0 AS snapshot;
+SELECT zyzzyva.set_condition('normal');
+-- but nothing else
+SELECT * FROM acct;
+SELECT zyzzyva.replicate_table('acct');
+RESET ROLE;
+DROP ROLE zz_daemon;
+
 -- monitoring is for zyzzyva_monitor, not PUBLIC: an ordinary role reads
 -- neither the status nor the sidecar's addresses nor the DDL history
 CREATE ROLE zz_watcher IN ROLE zyzzyva_monitor;
