@@ -65,9 +65,10 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		$text .= "private_key = $self->{keys}/replica-$i.key\n"
 		  . "client_socket = $self->{sock}[$i]\nservice = postgres\n"
 		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres\n";
-		# which roles each replica may call as: the tests' own (superuser)
-		# role unless told otherwise; the same on every replica
-		$text .= "entrust.$_ = " . ($opt{entrust} ? $opt{entrust}[$_] : 'postgres') . "\n"
+		# which roles each replica may call as, the same on every replica:
+		# unless told otherwise, the tests' own superuser and every ordinary
+		# role
+		$text .= "entrust.$_ = " . ($opt{entrust} ? $opt{entrust}[$_] : 'postgres *') . "\n"
 		  for 0 .. $n - 1;
 		$text .= "$_ = $opt{settings}{$_}\n" for sort keys %{ $opt{settings} // {} };
 		$self->{conftext}[$i] = $text;
