@@ -675,6 +675,9 @@ GRANT EXECUTE ON FUNCTION
     zyzzyva.set_condition(text, text)
   TO zyzzyva_sidecar;
 GRANT SELECT ON zyzzyva.replica_state, zyzzyva.batch_log TO zyzzyva_sidecar;
+-- the settings the sidecar passes at connection start (superuser-only
+-- otherwise: no other role may widen the entrustment)
+GRANT SET ON PARAMETER zyzzyva.entrust, zyzzyva.cluster_f TO zyzzyva_sidecar;
 GRANT SELECT ON zyzzyva.status, zyzzyva.schema_items, zyzzyva.digest_check,
                 zyzzyva.ddl_history, zyzzyva.ddl_proposals, zyzzyva.sidecar, zyzzyva.peers,
                 zyzzyva.request_stats

@@ -290,9 +290,11 @@ DROP TABLE t1;
 -- the sidecar's connection needs no superuser: zyzzyva_sidecar holds
 -- what it uses (the entrustment comes from a superuser: postgresql.conf,
 -- connection options, ALTER ROLE ... SET)
-\c "dbname=zz_authz options='-c zyzzyva.entrust=0:zz_alice'"
-CREATE ROLE zz_daemon IN ROLE zyzzyva_sidecar;
-SET ROLE zz_daemon;
+CREATE ROLE zz_daemon LOGIN IN ROLE zyzzyva_sidecar;
+-- it may set the entrustment at connection start, as the sidecar does
+\c "dbname=zz_authz user=zz_daemon options='-c zyzzyva.entrust=0:zz_alice -c zyzzyva.cluster_f=1'"
+SELECT current_user, current_setting('zyzzyva.entrust') AS entrust, rolsuper
+  FROM pg_roles WHERE rolname = current_user;
 SELECT last_seq FROM zyzzyva.replica_state;
 SELECT * FROM batch(12, 20, ARRAY[call_as('zz_alice', 'public.pay(integer,integer)', '1', '1')], ARRAY[0]);
 SELECT zyzzyva.state_digest() IS NOT NULL AS digest, zyzzyva.verify_digest();
@@ -304,7 +306,7 @@ SELECT zyzzyva.set_condition('normal');
 -- but nothing else
 SELECT * FROM acct;
 SELECT zyzzyva.replicate_table('acct');
-RESET ROLE;
+\c "dbname=zz_authz"
 DROP ROLE zz_daemon;
 
 -- monitoring is for zyzzyva_monitor, not PUBLIC: an ordinary role reads
