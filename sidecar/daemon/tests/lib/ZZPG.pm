@@ -50,6 +50,8 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 });
 		$node->start;
 		$node->safe_psql('postgres', 'CREATE EXTENSION zyzzyva');
+		# the sidecar's connection: a login role that is not a superuser
+		$node->safe_psql('postgres', 'CREATE ROLE zyzzyvad LOGIN IN ROLE zyzzyva_sidecar');
 		$node->safe_psql('postgres', $_) for @{ $opt{sql} // [] };
 		$self->{node}[$i] = $node;
 	}
@@ -64,7 +66,7 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		$text .= "replica.$_ = 127.0.0.1:$port[$_] $self->{keys}/replica-$_.pub\n" for 0 .. $n - 1;
 		$text .= "private_key = $self->{keys}/replica-$i.key\n"
 		  . "client_socket = $self->{sock}[$i]\nservice = postgres\n"
-		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres\n";
+		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres user=zyzzyvad\n";
 		# which roles each replica may call as, the same on every replica:
 		# unless told otherwise, the tests' own superuser and every ordinary
 		# role
