@@ -242,6 +242,7 @@ Oid
 zz_request_role(const ZzRequest *req, const ZzCall *call)
 {
 	Oid			roleid;
+	bool		is_super;
 	char	   *dbname = get_database_name(MyDatabaseId);
 
 	if (dbname == NULL || strcmp(dbname, call->database) != 0)
@@ -250,13 +251,10 @@ zz_request_role(const ZzRequest *req, const ZzCall *call)
 				 errmsg("request for database \"%s\" cannot run in database \"%s\"",
 						call->database, dbname ? dbname : "?"),
 				 errhint("Every replica's database must have the same name.")));
+	/* the entrustment first: a replica learns nothing of roles not its own */
 	roleid = get_role_oid(call->role, true);
-	if (!OidIsValid(roleid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("role \"%s\" of the replicated call does not exist", call->role),
-				 errhint("Create the roles that call replicated functions on every replica.")));
-	if (!entrusted(req->client, call->role, superuser_arg(roleid)))
+	is_super = OidIsValid(roleid) && superuser_arg(roleid);
+	if (!entrusted(req->client, call->role, is_super))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("replica %u is not entrusted with role \"%s\"",
@@ -264,8 +262,13 @@ zz_request_role(const ZzRequest *req, const ZzCall *call)
 				 errdetail("The request came from replica %u's sidecar; the cluster's entrust.%u setting does not name this role%s.",
 						   req->client / ZZ_CLIENTS_PER_REPLICA,
 						   req->client / ZZ_CLIENTS_PER_REPLICA,
-						   superuser_arg(roleid) ? " (a superuser must be named, \"*\" does not cover it)" : ""),
+						   is_super ? " (a superuser must be named, \"*\" does not cover it)" : ""),
 				 errhint("List the role in entrust.N of every replica's zyzzyvad configuration.")));
+	if (!OidIsValid(roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" of the replicated call does not exist", call->role),
+				 errhint("Create the roles that call replicated functions on every replica.")));
 	return roleid;
 }
 

@@ -70,7 +70,7 @@ SELECT request, sqlstate, result
     call_as('zz_bob', 'public.pay(integer,integer)', '2', '5'),     -- no EXECUTE: 42501
     call_as('zz_carol', 'public.pay(integer,integer)', '1', '5'),   -- EXECUTE, but no UPDATE on acct
     call_as('zz_alice', 'public.bob_pays(integer)', '2'),      -- SECURITY DEFINER: as its owner
-    call_as('zz_nobody', 'public.whoami()'),                   -- no such role
+    call_as('zz_nobody', 'public.whoami()'),                   -- a role not entrusted (nor existing)
     call_as('zz_alice', 'public.make_temp()'),                 -- restricted operation
     call_as('zz_alice', 'public.become(pg_catalog.text)', 'zz_bob'),      -- no SET ROLE
     call_as('zz_alice', 'public.entrust_me(pg_catalog.text)', '0:*'),     -- no changing the entrustment
@@ -86,8 +86,9 @@ SELECT request, sqlstate, result
     call_as('zz_alice', 'public.whoami()'),       -- replica 1: "*"
     call_as('zz_root', 'public.whoami()'),        -- replica 1: "*" does not cover a superuser
     call_as('zz_alice', 'public.whoami()'),       -- replica 3: nothing
-    call_as('zz_alice', 'public.whoami()')        -- replica 0, its last client slot
-  ], ARRAY[7, 65536, 65537, 196608, 65535]));
+    call_as('zz_alice', 'public.whoami()'),       -- replica 0, its last client slot
+    call_as('zz_nobody', 'public.whoami()')       -- replica 1: "*", but no such role
+  ], ARRAY[7, 65536, 65537, 196608, 65535, 65538]));
 SELECT request, sqlstate, result
   FROM zyzzyva.apply_batch(3, 0, h(3), 1700000002000000, 3, zyzzyva.encode_batch(ARRAY[
     call_as('zz_root', 'public.whoami()')],       -- replica 2: named
