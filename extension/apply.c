@@ -22,7 +22,9 @@
  * protocol state consistent.
  *
  * A request calls one replicated function, named by its canonical
- * signature and with arguments in canonical text (wire.c).  It runs as
+ * signature and with arguments in canonical text (wire.c), as the role
+ * that made the call, if the replica that sent it is entrusted with that
+ * role (authz.c).  It runs as
  *
  *	 SELECT schema.function($1, ..., $n)
  *
@@ -123,10 +125,9 @@ compare_strings(const void *a, const void *b)
 static void
 load_registry(MemoryContext cxt, bool fresh)
 {
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&registry_plan,
 									  "SELECT signature FROM zyzzyva.function_registry",
@@ -140,7 +141,7 @@ load_registry(MemoryContext cxt, bool fresh)
 											 SPI_getvalue(SPI_tuptable->vals[i],
 														  SPI_tuptable->tupdesc, 1));
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	qsort(zz_registry, zz_nregistry, sizeof(char *), compare_strings);
 }
 
@@ -151,7 +152,8 @@ load_registry(MemoryContext cxt, bool fresh)
 static bool
 is_replicated(const char *signature)
 {
-	if (strcmp(signature, ZZ_DDL_SIGNATURE) == 0)
+	if (strcmp(signature, ZZ_DDL_SIGNATURE) == 0 ||
+		strcmp(signature, ZZ_WITHDRAW_SIGNATURE) == 0)
 		return true;			/* built in: ddl.c */
 	return bsearch(&signature, zz_registry, zz_nregistry, sizeof(char *),
 				   compare_strings) != NULL;
@@ -273,11 +275,15 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 	Datum	   *values;
 	char	   *nulls;
 	char	   *result;
+	Oid			roleid;
+	ZzSavedUser saved;
+	int			rc;
 
 	if (!zz_decode_call(req->call, req->call_len, &call, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("malformed request: %s", why)));
+	roleid = zz_request_role(req, &call);
 
 	if (!is_replicated(call.signature))
 		ereport(ERROR,
@@ -307,6 +313,8 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 				 errmsg("malformed request: function %s takes %d arguments, the request passes %d",
 						call.signature, cp->nargs, call.nargs)));
 
+	/* from here on, as the caller (an error restores the user) */
+	zz_become_caller(roleid, &saved);
 	values = palloc(sizeof(Datum) * Max(call.nargs, 1));
 	nulls = palloc(sizeof(char) * Max(call.nargs, 1));
 	for (int i = 0; i < call.nargs; i++)
@@ -317,10 +325,11 @@ run_call(const ZzRequest *req, MemoryContext outcxt)
 		nulls[i] = call.args[i] == NULL ? 'n' : ' ';
 	}
 
-	if (SPI_execute_plan(cp->plan, values, nulls, false, 0) != SPI_OK_SELECT ||
-		SPI_processed != 1)
+	rc = SPI_execute_plan(cp->plan, values, nulls, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "replicated call did not return one row");
 	result = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	zz_restore_user(&saved);
 	if (cp == &local)
 		SPI_freeplan(local.plan);
 	return result ? MemoryContextStrdup(outcxt, result) : NULL;
@@ -449,8 +458,7 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 	Datum		logvalues[8];
 	Oid			statetypes[4] = {INT8OID, INT8OID, BYTEAOID, BYTEAOID};
 	Datum		statevalues[4];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	logvalues[0] = statevalues[0] = Int64GetDatum(seq);
 	logvalues[1] = statevalues[1] = Int64GetDatum(view);
@@ -463,7 +471,7 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 	logvalues[7] = TimestampTzGetDatum(GetCurrentTimestamp());
 	statevalues[3] = PointerGetDatum(zz_lanes_bytea());
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&batch_log_plan,
 									  "INSERT INTO zyzzyva.batch_log "
@@ -481,7 +489,7 @@ record_batch(int64 seq, int64 view, bytea *history, int64 nd_time,
 		elog(ERROR, "could not record the position after batch " INT64_FORMAT, seq);
 	zz_lanes_stored();
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	zz_exec.lanes_dirty = false;
 }
 
@@ -555,6 +563,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_exec.undo_ord = 0;
 
 	load_registry(CurrentMemoryContext, false);
+	zz_entrust_load(CurrentMemoryContext);
 	reqcxt = AllocSetContextCreate(CurrentMemoryContext, "zyzzyva request",
 								   ALLOCSET_DEFAULT_SIZES);
 	initStringInfo(&replies);
@@ -569,6 +578,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(reqcxt);
 		zz_exec.request = i;
+		zz_exec.origin = (int32) (reqs[i].client / 65536);
 		zz_exec.random_calls = 0;
 		seed_builtin_random();
 
@@ -604,6 +614,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		pfree(reply.data);
 	}
 	zz_exec.request = -1;
+	zz_entrust_unload();
 	zz_registry = NULL;
 	zz_nregistry = 0;
 	MemoryContextDelete(reqcxt);

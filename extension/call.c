@@ -10,8 +10,9 @@
  *		own, on every replica, and could not be rolled back with the rest
  *		(a subtransaction of a statement outside any block is fine: it may
  *		catch the call's error);
- *	 2. encodes the call (wire.c): the canonical signature and each argument
- *		printed by its type's output function under the pinned settings;
+ *	 2. encodes the call (wire.c): the calling role (the current user) and
+ *		database, the canonical signature and each argument printed by its
+ *		type's output function under the pinned settings;
  *	 3. sends it to the local zyzzyvad (sidecar.c) and waits for the
  *		answer, which the sidecar sends once the request is complete and
  *		this replica has applied it;
@@ -33,7 +34,9 @@
 #include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "common/string.h"
+#include "miscadmin.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -130,7 +133,9 @@ zz_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 /*
- * ProcessUtility hook: the same for utility statements (DO, CALL, ...).
+ * ProcessUtility hook: the same for utility statements (DO, CALL, ...),
+ * and the checks of authz.c (what replicated execution may not run, and
+ * what may change replicated objects).
  */
 static void
 zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
@@ -139,6 +144,7 @@ zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
 	zz_note_block_state();
+	zz_authz_check_utility(pstmt->utilityStmt);
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 							params, queryEnv, dest, qc);
@@ -210,6 +216,17 @@ zz_build_request(FunctionCallInfo fcinfo, const char *signature,
 			 signature, fcinfo->nargs, proc->pronargs);
 	*rettype = proc->prorettype;
 
+	/*
+	 * The caller: the current user, against which a local call checks
+	 * privileges.  For a SECURITY DEFINER function the function manager has
+	 * already switched to the function's owner when the call reaches us, so
+	 * the caller is the session's role (the login role, or the one SET ROLE
+	 * chose): the request must never claim the owner's authority.
+	 */
+	call.role = GetUserNameFromId(proc->prosecdef ? GetOuterUserId() : GetUserId(), false);
+	call.database = get_database_name(MyDatabaseId);
+	if (call.database == NULL)
+		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
 	call.signature = (char *) signature;
 	call.nargs = fcinfo->nargs;
 	call.args = palloc0(sizeof(char *) * Max(call.nargs, 1));

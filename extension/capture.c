@@ -158,8 +158,7 @@ zz_undo_flush(void)
 	bool	   *nulls[6];
 	int			dims[1];
 	int			lbs[1] = {1};
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 	int			n = undo_n;
 
 	if (n == 0)
@@ -197,7 +196,7 @@ zz_undo_flush(void)
 	values[5] = PointerGetDatum(construct_md_array(cols[5], nulls[5], 1, dims, lbs,
 												   TEXTOID, -1, false, TYPALIGN_INT));
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&undo_insert_plan,
 									  "INSERT INTO zyzzyva.undo_log "
@@ -208,7 +207,7 @@ zz_undo_flush(void)
 		SPI_processed != (uint64) n)
 		elog(ERROR, "could not write the undo records");
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	for (int c = 0; c < 6; c++)
 	{
 		pfree(DatumGetPointer(values[c]));

@@ -53,11 +53,25 @@
  * Each applied DDL request is kept in zyzzyva.ddl_log (past stable
  * checkpoints; rolled back with its batch): the replica's schema history.
  *
+ * One replica alone cannot change the schema.  With zyzzyva.cluster_f = f
+ * (the sidecar sets it), a replicated DDL request is a proposal: it is
+ * recorded in zyzzyva.ddl_proposal (replicated state: digest, undo, state
+ * transfer) under its text, its role and the replica whose sidecar sent it
+ * (the request's client id / 65536), and the statement runs, as that role,
+ * in the batch where the proposals of f+1 distinct replicas for the same
+ * text and role are present; they are then deleted.  A proposal expires
+ * zyzzyva.ddl_proposal_timeout after the batch time (the primary's nd_time)
+ * of the batch that recorded it, and zyzzyva.withdraw_ddl(sql) withdraws
+ * the proposal of the replica that sends it.  All of it happens in ordered
+ * batches, so every correct replica decides the same.  Without a sidecar
+ * (cluster_f = 0) a request applies at once.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "miscadmin.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -84,6 +98,10 @@
 #include "zyzzyva.h"
 
 PG_FUNCTION_INFO_V1(zyzzyva_replicated_ddl);
+PG_FUNCTION_INFO_V1(zyzzyva_withdraw_ddl);
+
+int			zz_cluster_f = 0;
+int			zz_ddl_proposal_timeout = 3600;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
@@ -217,8 +235,7 @@ record_undo(const char *action, const char *target)
 {
 	Oid			argtypes[5] = {INT8OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[5];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	values[0] = Int64GetDatum(zz_exec.seq);
 	values[1] = Int32GetDatum(zz_exec.undo_ord);
@@ -226,7 +243,7 @@ record_undo(const char *action, const char *target)
 	values[3] = CStringGetTextDatum(action);
 	values[4] = CStringGetTextDatum(target);
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&ddl_undo_plan,
 									  "INSERT INTO zyzzyva.undo_log "
@@ -236,7 +253,7 @@ record_undo(const char *action, const char *target)
 						 values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not write an undo record");
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	zz_exec.undo_ord++;
 }
 
@@ -558,6 +575,132 @@ zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
  * Runs only inside apply_batch(), as (or inside) a request: elsewhere a
  * call of it is routed to the sidecar (intercept.c).  See the file header.
  */
+/*
+ * Run one statement on zyzzyva.ddl_proposal as the extension's owner and
+ * return SPI_processed (the writes fire the capture trigger: undo, digest).
+ */
+static uint64
+proposal_run(const char *sql, int nargs, Oid *argtypes, Datum *values, int expect)
+{
+	ZzSavedUser saved;
+	int			rc;
+	uint64		n;
+
+	zz_as_owner(&saved);
+	SPI_connect();
+	rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+	if (rc != expect)
+		elog(ERROR, "could not update zyzzyva.ddl_proposal: %s", SPI_result_code_string(rc));
+	n = SPI_processed;
+	if (expect == SPI_OK_SELECT && n == 1)
+	{
+		bool		isnull;
+
+		n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	zz_restore_user(&saved);
+	return n;
+}
+
+/*
+ * Drop the proposals that expired by this batch's time.
+ */
+static void
+proposals_expire(void)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(zz_exec.nd_time - (int64) zz_ddl_proposal_timeout * 1000000);
+	(void) proposal_run("DELETE FROM zyzzyva.ddl_proposal "
+						"WHERE proposed_at OPERATOR(pg_catalog.<) $1",
+						1, argtypes, values, SPI_OK_DELETE);
+}
+
+/*
+ * Fill the key of this replica's proposal of sql by the current role:
+ * values[0] its SHA-256, values[1] the role, values[2] the replica.
+ */
+static void
+proposal_key(const char *sql, Datum *values)
+{
+	uint8		digest[ZZ_SHA256_BYTES];
+	bytea	   *d = palloc(VARHDRSZ + ZZ_SHA256_BYTES);
+
+	zz_sha256(sql, strlen(sql), digest);
+	SET_VARSIZE(d, VARHDRSZ + ZZ_SHA256_BYTES);
+	memcpy(VARDATA(d), digest, ZZ_SHA256_BYTES);
+	values[0] = PointerGetDatum(d);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+	values[2] = Int32GetDatum(zz_exec.origin);
+}
+
+/*
+ * Record this replica's proposal of sql by the current role, and say
+ * whether f+1 distinct replicas have now proposed it (their proposals are
+ * then consumed, and the statement runs in this request).
+ */
+static bool
+ddl_proposal_decides(const char *sql)
+{
+	Oid			argtypes[6] = {BYTEAOID, NAMEOID, INT4OID, TEXTOID, INT8OID, INT8OID};
+	Datum		values[6];
+	uint64		replicas;
+
+	proposal_key(sql, values);
+	values[3] = CStringGetTextDatum(sql);
+	values[4] = Int64GetDatum(zz_exec.seq);
+	values[5] = Int64GetDatum(zz_exec.nd_time);
+
+	proposals_expire();
+	(void) proposal_run("INSERT INTO zyzzyva.ddl_proposal "
+						"(sql_digest, role, replica, sql, proposed_seq, proposed_at) "
+						"VALUES ($1, $2, $3, $4, $5, $6) "
+						"ON CONFLICT (sql_digest, role, replica) DO UPDATE "
+						"SET proposed_seq = excluded.proposed_seq, proposed_at = excluded.proposed_at",
+						6, argtypes, values, SPI_OK_INSERT);
+	replicas = proposal_run("SELECT pg_catalog.count(*) FROM zyzzyva.ddl_proposal "
+							"WHERE sql_digest OPERATOR(pg_catalog.=) $1 "
+							"AND role OPERATOR(pg_catalog.=) $2",
+							2, argtypes, values, SPI_OK_SELECT);
+	if (replicas < (uint64) zz_cluster_f + 1)
+		return false;
+	(void) proposal_run("DELETE FROM zyzzyva.ddl_proposal "
+						"WHERE sql_digest OPERATOR(pg_catalog.=) $1 "
+						"AND role OPERATOR(pg_catalog.=) $2",
+						2, argtypes, values, SPI_OK_DELETE);
+	return true;
+}
+
+/*
+ * zyzzyva.withdraw_ddl(sql text) returns boolean
+ *
+ * A replicated request: withdraw the proposal of sql that the sending
+ * replica made as the current role.  True if there was one.
+ */
+Datum
+zyzzyva_withdraw_ddl(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			argtypes[3] = {BYTEAOID, NAMEOID, INT4OID};
+	Datum		values[3];
+
+	if (zz_exec.mode != ZZ_MODE_APPLY || zz_exec.request < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("zyzzyva.withdraw_ddl() runs only as a replicated request"),
+				 errhint("Call it in a statement of its own on a replica whose sidecar runs.")));
+	proposal_key(sql, values);
+	proposals_expire();
+	PG_RETURN_BOOL(proposal_run("DELETE FROM zyzzyva.ddl_proposal "
+								"WHERE sql_digest OPERATOR(pg_catalog.=) $1 "
+								"AND role OPERATOR(pg_catalog.=) $2 "
+								"AND replica OPERATOR(pg_catalog.=) $3",
+								3, argtypes, values, SPI_OK_DELETE) > 0);
+}
+
 Datum
 zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 {
@@ -575,6 +718,10 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 
 	check_statements(sql);
 
+	/* a proposal until f+1 replicas made it */
+	if (zz_cluster_f > 0 && !ddl_proposal_decides(sql))
+		PG_RETURN_VOID();
+
 	zz_exec.ddl = true;
 	zz_exec.ddl_ran = true;
 	zz_ddl_created = NIL;
@@ -584,26 +731,35 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 	{
 		Oid			argtypes[3] = {INT8OID, INT4OID, TEXTOID};
 		Datum		values[3];
-		Oid			saved_user;
-		int			saved_sec;
+		ZzSavedUser saved;
 		int			rc;
+		int			nestlevel;
 
+		/*
+		 * Unqualified names create objects in public; pg_catalog is still
+		 * searched first (implicitly), as for replicated calls.
+		 */
 		SPI_connect();
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", ZZ_DDL_SEARCH_PATH,
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 		rc = SPI_execute(sql, false, 0);
 		if (rc < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("replicated DDL request failed: %s", SPI_result_code_string(rc))));
+		AtEOXact_GUC(true, nestlevel);
 
 		values[0] = Int64GetDatum(zz_exec.seq);
 		values[1] = Int32GetDatum(zz_exec.request);
 		values[2] = CStringGetTextDatum(sql);
-		zz_as_owner(&saved_user, &saved_sec);
+		zz_as_owner(&saved);
 		if (SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql) "
 								  "VALUES ($1, $2, $3)",
 								  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a replicated DDL request");
-		zz_restore_user(saved_user, saved_sec);
+		zz_restore_user(&saved);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -708,8 +864,7 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 	ObjectAddress addr;
 
 	values[0] = CStringGetTextDatum(target);
@@ -751,21 +906,23 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 								 "DROP TRIGGER zyzzyva_capture ON %s", target, target),
 						false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not drop the triggers of %s", target);
-		zz_as_owner(&saved_user, &saved_sec);
+		zz_as_owner(&saved);
 		if (SPI_execute_with_args("DELETE FROM zyzzyva.table_registry "
-								  "WHERE quote_ident(schema_name) || '.' || quote_ident(table_name) = $1",
+								  "WHERE pg_catalog.quote_ident(schema_name) OPERATOR(pg_catalog.||) '.' "
+								  "OPERATOR(pg_catalog.||) pg_catalog.quote_ident(table_name) "
+								  "OPERATOR(pg_catalog.=) $1",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
 			SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("undo of batch " INT64_FORMAT " does not match the registry: table %s is not replicated",
 							seq, target)));
-		zz_restore_user(saved_user, saved_sec);
+		zz_restore_user(&saved);
 		return;
 	}
 	if (strcmp(action, "unreplicate_function") == 0)
 	{
-		zz_as_owner(&saved_user, &saved_sec);
+		zz_as_owner(&saved);
 		if (SPI_execute_with_args("DELETE FROM zyzzyva.function_registry WHERE signature = $1",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
 			SPI_processed != 1)
@@ -773,7 +930,7 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("undo of batch " INT64_FORMAT " does not match the registry: function %s is not replicated",
 							seq, target)));
-		zz_restore_user(saved_user, saved_sec);
+		zz_restore_user(&saved);
 		return;
 	}
 unknown:

@@ -150,8 +150,7 @@ zz_lanes_load(bool lock)
 	char		nulls[2] = {'n', 'n'};
 	bool		isnull;
 	Datum		d;
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	if (lanes_cache.valid)
 	{
@@ -160,7 +159,7 @@ zz_lanes_load(bool lock)
 		nulls[0] = nulls[1] = ' ';
 	}
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (lock)
 		plan = zz_keep_plan(&lanes_lock_plan,
@@ -214,7 +213,7 @@ zz_lanes_load(bool lock)
 #endif
 	zz_exec.lanes_dirty = false;
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 }
 
 /*
@@ -238,11 +237,10 @@ zz_lanes_store(void)
 {
 	Oid			argtypes[1] = {BYTEAOID};
 	Datum		values[1];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	values[0] = PointerGetDatum(zz_lanes_bytea());
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&lanes_store_plan,
 									  "UPDATE zyzzyva.replica_state SET lanes = $1 WHERE id = 1 "
@@ -252,7 +250,7 @@ zz_lanes_store(void)
 		elog(ERROR, "could not store the digest lanes");
 	zz_lanes_stored();
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	zz_exec.lanes_dirty = false;
 }
 
@@ -373,8 +371,7 @@ zz_state_digest(uint8 out[ZZ_SHA256_BYTES])
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int outlen;
 	bool		ok;
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	Assert(zz_exec.mode != ZZ_MODE_NONE);
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
@@ -385,7 +382,7 @@ zz_state_digest(uint8 out[ZZ_SHA256_BYTES])
 	ok = EVP_DigestUpdate(ctx, zz_state_domain, sizeof(zz_state_domain)) == 1 &&
 		EVP_DigestUpdate(ctx, lanes, sizeof(lanes)) == 1;
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	SPI_connect();
 	if (SPI_execute("SELECT kind, identity, definition FROM zyzzyva.schema_items "
 					"ORDER BY kind COLLATE \"C\", identity COLLATE \"C\"",
@@ -404,7 +401,7 @@ zz_state_digest(uint8 out[ZZ_SHA256_BYTES])
 		}
 	}
 	SPI_finish();
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 
 	ok = ok && EVP_DigestFinal_ex(ctx, out, &outlen) == 1 && outlen == ZZ_SHA256_BYTES;
 	EVP_MD_CTX_free(ctx);
@@ -466,7 +463,8 @@ zyzzyva_verify_digest(PG_FUNCTION_ARGS)
 	zz_enter_mode(ZZ_MODE_DIGEST, "zyzzyva.verify_digest()");
 	zz_lthash_zero(&full);
 	SPI_connect();
-	if (SPI_execute("SELECT quote_ident(schema_name) || '.' || quote_ident(table_name) "
+	if (SPI_execute("SELECT pg_catalog.quote_ident(schema_name) OPERATOR(pg_catalog.||) '.' "
+					"OPERATOR(pg_catalog.||) pg_catalog.quote_ident(table_name) "
 					"FROM zyzzyva.table_registry", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.table_registry");
 	for (uint64 i = 0; i < SPI_processed; i++)

@@ -199,16 +199,21 @@ zz_fns_load(void)
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 
-	/* the built-in replicated function of the extension (ddl.c) */
+	/* the built-in replicated functions of the extension (ddl.c) */
 	{
-		Oid			fnoid = zz_resolve_signature(ZZ_DDL_SIGNATURE);
-		ZzReplicatedFn *entry;
-		bool		found;
+		static const char *const builtin[] = {ZZ_DDL_SIGNATURE, ZZ_WITHDRAW_SIGNATURE};
 
-		if (OidIsValid(fnoid))
+		for (int i = 0; i < lengthof(builtin); i++)
 		{
-			entry = hash_search(zz_fns, &fnoid, HASH_ENTER, &found);
-			entry->signature = MemoryContextStrdup(zz_fns_cxt, ZZ_DDL_SIGNATURE);
+			Oid			fnoid = zz_resolve_signature(builtin[i]);
+			ZzReplicatedFn *entry;
+			bool		found;
+
+			if (OidIsValid(fnoid))
+			{
+				entry = hash_search(zz_fns, &fnoid, HASH_ENTER, &found);
+				entry->signature = MemoryContextStrdup(zz_fns_cxt, builtin[i]);
+			}
 		}
 	}
 }

@@ -25,6 +25,8 @@
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -37,15 +39,19 @@ PG_FUNCTION_INFO_V1(zyzzyva_replicate_table);
 PG_FUNCTION_INFO_V1(zyzzyva_replicate_function);
 
 /*
- * Run a statement through SPI and check its result; values are parameters,
- * never interpolated.
+ * Run a statement on the extension's registry through SPI, as the
+ * extension's owner (the caller may be any role allowed to register), and
+ * check its result; values are parameters, never interpolated.
  */
 static uint64
 run(const char *sql, int nargs, Oid *argtypes, Datum *values, int expect)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL,
-										   false, 0);
+	ZzSavedUser saved;
+	int			rc;
 
+	zz_as_owner(&saved);
+	rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, false, 0);
+	zz_restore_user(&saved);
 	if (rc != expect)
 		elog(ERROR, "SPI_execute_with_args failed for \"%s\": %s",
 			 sql, SPI_result_code_string(rc));
@@ -71,8 +77,6 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 			   *qualname;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
-	Oid			saved_user;
-	int			saved_sec;
 	StringInfoData sql;
 	bool		nested = zz_ddl_registering();
 
@@ -103,6 +107,9 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot replicate %s: it belongs to the system or to zyzzyva",
 						qualname)));
+	/* only its owner may hand a table over to replication */
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_TABLE, relname);
 	if (!OidIsValid(RelationGetPrimaryKeyIndex(rel)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -134,13 +141,18 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	 * The rows already there become part of the replicated state.  Inside a
 	 * DDL request they may have been written by its earlier statements.
 	 */
-	zz_digest_table_rows(qualname, &zz_exec.lanes, nested);
+	{
+		ZzSavedUser saved;
+
+		/* every row, whatever row security the caller is under */
+		zz_as_owner(&saved);
+		zz_digest_table_rows(qualname, &zz_exec.lanes, nested);
+		zz_restore_user(&saved);
+	}
 	zz_exec.lanes_dirty = true;
 
-	zz_as_owner(&saved_user, &saved_sec);
 	run("INSERT INTO zyzzyva.table_registry (schema_name, table_name) VALUES ($1, $2)",
 		2, argtypes, values, SPI_OK_INSERT);
-	zz_restore_user(saved_user, saved_sec);
 
 	/* identifiers cannot be parameters: they are quoted */
 	initStringInfo(&sql);
@@ -195,8 +207,6 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 			   *nspname;
 	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
-	Oid			saved_user;
-	int			saved_sec;
 	bool		nested = zz_ddl_registering();
 
 	if (!nested)
@@ -210,6 +220,8 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 	proc = (Form_pg_proc) GETSTRUCT(tup);
 	signature = format_procedure_qualified(fnoid);
 	nspname = get_namespace_name(proc->pronamespace);
+	if (!pg_proc_ownercheck(fnoid, GetUserId()))
+		aclcheck_error(ACLCHECK_NOT_OWNER, OBJECT_FUNCTION, NameStr(proc->proname));
 
 	if (proc->prokind != PROKIND_FUNCTION)
 		ereport(ERROR,
@@ -267,11 +279,9 @@ zyzzyva_replicate_function(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_FUNCTION),
 				 errmsg("function %s is already replicated", signature)));
-	zz_as_owner(&saved_user, &saved_sec);
 	run("INSERT INTO zyzzyva.function_registry (signature, schema_name, function_name) "
 		"VALUES ($1, $2, $3)",
 		3, argtypes, values, SPI_OK_INSERT);
-	zz_restore_user(saved_user, saved_sec);
 	SPI_finish();
 	if (nested)
 		zz_ddl_record_registration("unreplicate_function", signature);

@@ -112,8 +112,9 @@ local_tables(int *count)
 {
 	ZzLocalTable *tables;
 
-	if (SPI_execute("SELECT q, to_regclass(q)::oid FROM "
-					"(SELECT quote_ident(schema_name) || '.' || quote_ident(table_name) AS q "
+	if (SPI_execute("SELECT q, pg_catalog.to_regclass(q)::pg_catalog.oid FROM "
+					"(SELECT pg_catalog.quote_ident(schema_name) OPERATOR(pg_catalog.||) '.' "
+					"OPERATOR(pg_catalog.||) pg_catalog.quote_ident(table_name) AS q "
 					"FROM zyzzyva.table_registry) AS t ORDER BY q COLLATE \"C\"",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.table_registry");
@@ -561,8 +562,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	Oid			argtypes[4] = {INT8OID, BYTEAOID, BYTEAOID, BYTEAOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	for (int i = 0; i < 4; i++)
 		if (PG_ARGISNULL(i))
@@ -672,7 +672,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 		values[3] = PG_GETARG_DATUM(4);
 	else
 		nulls[3] = 'n';
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	if (SPI_execute("DELETE FROM zyzzyva.undo_log", false, 0) != SPI_OK_DELETE ||
 		SPI_execute("DELETE FROM zyzzyva.batch_log", false, 0) != SPI_OK_DELETE ||
 		SPI_execute_with_args("UPDATE zyzzyva.replica_state SET "
@@ -686,7 +686,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 							  "WHERE id = 1",
 							  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the snapshot of batch " INT64_FORMAT, seq);
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 
 	SPI_finish();
 	zz_leave_mode();

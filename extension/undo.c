@@ -208,13 +208,19 @@ static void
 read_marks(int64 *last_seq, int64 *stable_seq, int64 *max_cc_seq, bool lock)
 {
 	bool		isnull;
+	ZzSavedUser saved;
+	int			rc;
 
-	if (SPI_execute(lock ?
+	/* as the extension's owner: the caller may hold only EXECUTE */
+	zz_as_owner(&saved);
+	rc = SPI_execute(lock ?
 					"SELECT last_seq, stable_seq, max_cc_seq FROM zyzzyva.replica_state "
 					"WHERE id = 1 FOR UPDATE" :
 					"SELECT last_seq, stable_seq, max_cc_seq FROM zyzzyva.replica_state "
 					"WHERE id = 1",
-					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+					false, 1);
+	zz_restore_user(&saved);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("zyzzyva.replica_state has no state row"),
@@ -245,8 +251,7 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 	Portal		portal;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 	MemoryContext rowcxt;
 
 	zz_enter_mode(ZZ_MODE_UNDO, "zyzzyva.rollback_to()");
@@ -350,7 +355,7 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 	zz_ddl_undo_flush(-1, -1);
 
 	/* forget the undone batches; the position goes back to target */
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	if (SPI_execute_with_args("DELETE FROM zyzzyva.undo_log WHERE seq > $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
 		SPI_execute_with_args("DELETE FROM zyzzyva.batch_log WHERE seq > $1",
@@ -367,7 +372,7 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 							  "WHERE id = 1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the rollback to batch " INT64_FORMAT, target);
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 
 	SPI_finish();
 	zz_leave_mode();
@@ -393,8 +398,7 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 	Oid			argtypes[3] = {INT8OID, BYTEAOID, BYTEAOID};
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 	uint64		deleted;
 
 	if (PG_ARGISNULL(0))
@@ -428,7 +432,7 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 			values[i] = PG_GETARG_DATUM(i);
 	}
 
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	if (SPI_execute_with_args("UPDATE zyzzyva.replica_state SET stable_seq = $1, "
 							  "stable_history = CASE WHEN stable_seq = $1 THEN stable_history "
 							  "ELSE (SELECT history FROM zyzzyva.batch_log WHERE seq = $1) END, "
@@ -442,7 +446,7 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args("DELETE FROM zyzzyva.batch_log WHERE seq < $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not delete batches below " INT64_FORMAT, seq);
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	SPI_finish();
 	zz_leave_mode();
 	PG_RETURN_INT64((int64) deleted);
@@ -464,8 +468,7 @@ zyzzyva_record_commit(PG_FUNCTION_ARGS)
 				max_cc_seq;
 	Oid			argtypes[2] = {INT8OID, BYTEAOID};
 	Datum		values[2];
-	Oid			saved_user;
-	int			saved_sec;
+	ZzSavedUser saved;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -489,12 +492,12 @@ zyzzyva_record_commit(PG_FUNCTION_ARGS)
 	}
 	values[0] = Int64GetDatum(seq);
 	values[1] = PG_GETARG_DATUM(1);
-	zz_as_owner(&saved_user, &saved_sec);
+	zz_as_owner(&saved);
 	if (SPI_execute_with_args("UPDATE zyzzyva.replica_state SET max_cc_seq = $1, max_cc = $2 "
 							  "WHERE id = 1",
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not record the commit certificate of batch " INT64_FORMAT, seq);
-	zz_restore_user(saved_user, saved_sec);
+	zz_restore_user(&saved);
 	SPI_finish();
 	zz_leave_mode();
 	PG_RETURN_BOOL(true);

@@ -12,11 +12,19 @@
  *
  *	 batch	 := count:uint32 request{count}
  *	 request := client:uint32 timestamp:uint64 len:uint32 call[len]
- *	 call	 := siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
+ *	 call	 := rolelen:uint32 role[rolelen] dblen:uint32 database[dblen]
+ *				siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
  *	 arg	 := len:int32 text[len]				(len = -1: SQL NULL)
  *
  *	 reply	 := 'V' len:int32 text[len]			(the result; -1: NULL)
  *			  | 'E' sqlstate[5] len:uint32 message[len]
+ *
+ * role is the name of the role that made the call (the current user of the
+ * calling backend) and database the name of its database; both travel
+ * inside the request, so the request's MAC authenticator covers them, and
+ * apply_batch() runs the call as that role (apply.c) if the replica the
+ * request came from is entrusted with it.  Both are 1 to NAMEDATALEN - 1
+ * bytes.
  *
  * The signature is the form format_procedure_qualified() prints, for
  * example "public.transfer(integer,integer,numeric)"; it is compared with
@@ -31,6 +39,8 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -44,6 +54,7 @@
 #define ZZ_MAX_SIGNATURE	(64 * 1024)
 
 PG_FUNCTION_INFO_V1(zyzzyva_encode_call);
+PG_FUNCTION_INFO_V1(zyzzyva_encode_call_as);
 PG_FUNCTION_INFO_V1(zyzzyva_encode_batch);
 PG_FUNCTION_INFO_V1(zyzzyva_decode_batch);
 PG_FUNCTION_INFO_V1(zyzzyva_decode_reply);
@@ -149,6 +160,41 @@ zz_decode_batch(const char *data, size_t len, int *count)
 }
 
 /*
+ * Read a role or database name: 1 to NAMEDATALEN - 1 bytes of text.
+ */
+static bool
+rd_name(ZzReader *r, char **out, const char *what, const char **why)
+{
+	uint32		len;
+	const char *p;
+
+	if (!rd_uint32(r, &len) || len >= NAMEDATALEN || !rd_bytes(r, &p, len))
+	{
+		*why = psprintf("the %s name is truncated or longer than %d bytes",
+						what, NAMEDATALEN - 1);
+		return false;
+	}
+	if (len == 0)
+	{
+		*why = psprintf("the %s name is empty", what);
+		return false;
+	}
+	return (*out = text_from_wire(p, len, why)) != NULL;
+}
+
+/*
+ * Append a length-prefixed string.
+ */
+static void
+put_string(StringInfo buf, const char *s)
+{
+	size_t		len = strlen(s);
+
+	zz_put_uint32(buf, (uint32) len);
+	appendBinaryStringInfo(buf, s, (int) len);
+}
+
+/*
  * Decode one call into palloc'd strings.  Returns false and sets *why if the
  * bytes are not a well-formed call; never reads past len.
  */
@@ -160,6 +206,9 @@ zz_decode_call(const char *data, size_t len, ZzCall *call, const char **why)
 				nargs;
 	const char *p;
 
+	if (!rd_name(&r, &call->role, "role", why) ||
+		!rd_name(&r, &call->database, "database", why))
+		return false;
 	if (!rd_uint32(&r, &siglen) || siglen > ZZ_MAX_SIGNATURE ||
 		!rd_bytes(&r, &p, siglen))
 	{
@@ -213,10 +262,9 @@ zz_decode_call(const char *data, size_t len, ZzCall *call, const char **why)
 void
 zz_encode_call(StringInfo buf, const ZzCall *call)
 {
-	size_t		siglen = strlen(call->signature);
-
-	zz_put_uint32(buf, (uint32) siglen);
-	appendBinaryStringInfo(buf, call->signature, (int) siglen);
+	put_string(buf, call->role);
+	put_string(buf, call->database);
+	put_string(buf, call->signature);
 	zz_put_uint32(buf, (uint32) call->nargs);
 	for (int i = 0; i < call->nargs; i++)
 	{
@@ -265,27 +313,23 @@ zz_encode_reply_error(StringInfo buf, int sqlerrcode, const char *message)
 }
 
 /*
- * zyzzyva.encode_call(signature text, args text[]) returns bytea
- *
- * The bytes of one call, as the call path sends them to the sidecar; also
- * how tests and operators build requests by hand.
+ * The bytes of a call of signature with the text array args (NULL: no
+ * arguments), made by role in database.
  */
-Datum
-zyzzyva_encode_call(PG_FUNCTION_ARGS)
+static bytea *
+encode_call_datum(const char *role, const char *database, text *signature,
+				  ArrayType *arr)
 {
 	ZzCall		call;
 	StringInfoData buf;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("signature must not be null")));
-	call.signature = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	call.role = (char *) role;
+	call.database = (char *) database;
+	call.signature = text_to_cstring(signature);
 	call.nargs = 0;
 	call.args = NULL;
-	if (!PG_ARGISNULL(1))
+	if (arr != NULL)
 	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 		Datum	   *elems;
 		bool	   *nulls;
 
@@ -306,7 +350,50 @@ zyzzyva_encode_call(PG_FUNCTION_ARGS)
 	}
 	initStringInfo(&buf);
 	zz_encode_call(&buf, &call);
-	PG_RETURN_BYTEA_P(cstring_to_text_with_len(buf.data, buf.len));
+	return (bytea *) cstring_to_text_with_len(buf.data, buf.len);
+}
+
+/*
+ * zyzzyva.encode_call(signature text, args text[]) returns bytea
+ *
+ * The bytes of one call made by the current user in the current database,
+ * as the call path sends them to the sidecar; also how tests and operators
+ * build requests by hand.
+ */
+Datum
+zyzzyva_encode_call(PG_FUNCTION_ARGS)
+{
+	char	   *database = get_database_name(MyDatabaseId);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("signature must not be null")));
+	if (database == NULL)
+		elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
+	PG_RETURN_BYTEA_P(encode_call_datum(GetUserNameFromId(GetUserId(), false),
+										database, PG_GETARG_TEXT_PP(0),
+										PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1)));
+}
+
+/*
+ * zyzzyva.encode_call_as(role name, database name, signature text,
+ *						  args text[]) returns bytea
+ *
+ * The bytes of a call as another role or database would send them: what a
+ * replica speaking for a role sends, for tests of apply's checks.
+ */
+Datum
+zyzzyva_encode_call_as(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("role, database and signature must not be null")));
+	PG_RETURN_BYTEA_P(encode_call_datum(NameStr(*PG_GETARG_NAME(0)),
+										NameStr(*PG_GETARG_NAME(1)),
+										PG_GETARG_TEXT_PP(2),
+										PG_ARGISNULL(3) ? NULL : PG_GETARG_ARRAYTYPE_P(3)));
 }
 
 /*
@@ -368,7 +455,7 @@ zyzzyva_encode_batch(PG_FUNCTION_ARGS)
 
 /*
  * zyzzyva.decode_batch(requests bytea) returns table (request, client,
- * timestamp, signature, args, error)
+ * timestamp, role, database, signature, args, error)
  *
  * Show what a batch holds, the way apply_batch() reads it: for a debugging
  * session, and for tests of the decoder's rejection of malformed input.
@@ -385,8 +472,8 @@ zyzzyva_decode_batch(PG_FUNCTION_ARGS)
 	reqs = zz_decode_batch(VARDATA_ANY(batch), VARSIZE_ANY_EXHDR(batch), &n);
 	for (int i = 0; i < n; i++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, true, true, true};
+		Datum		values[8];
+		bool		nulls[8] = {false, false, false, true, true, true, true, true};
 		ZzCall		call;
 		const char *why = NULL;
 
@@ -405,16 +492,18 @@ zyzzyva_decode_batch(PG_FUNCTION_ARGS)
 				enulls[a] = call.args[a] == NULL;
 				elems[a] = enulls[a] ? (Datum) 0 : CStringGetTextDatum(call.args[a]);
 			}
-			values[3] = CStringGetTextDatum(call.signature);
-			values[4] = PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs,
+			values[3] = CStringGetTextDatum(call.role);
+			values[4] = CStringGetTextDatum(call.database);
+			values[5] = CStringGetTextDatum(call.signature);
+			values[6] = PointerGetDatum(construct_md_array(elems, enulls, 1, dims, lbs,
 														   TEXTOID, -1, false,
 														   TYPALIGN_INT));
-			nulls[3] = nulls[4] = false;
+			nulls[3] = nulls[4] = nulls[5] = nulls[6] = false;
 		}
 		else
 		{
-			values[5] = CStringGetTextDatum(why);
-			nulls[5] = false;
+			values[7] = CStringGetTextDatum(why);
+			nulls[7] = false;
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -60,7 +60,7 @@ static const struct
 	{"standard_conforming_strings", "on"},
 	{"default_text_search_config", "pg_catalog.simple"},
 	{"gin_fuzzy_search_limit", "0"},
-	{"search_path", "public"},
+	{"search_path", ZZ_APPLY_SEARCH_PATH},
 	{"statement_timeout", "0"},
 	{"lock_timeout", "0"},
 };
@@ -236,6 +236,14 @@ zz_enter_mode(ZzMode mode, const char *caller)
 
 	zz_exec.guc_nestlevel = zz_pin_settings();
 	/*
+	 * Only replicated functions need public: the modes in which just the
+	 * extension's own statements run search pg_catalog alone.
+	 */
+	if (mode != ZZ_MODE_APPLY)
+		(void) set_config_option("search_path", ZZ_SAFE_SEARCH_PATH,
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	/*
 	 * Undo replays before-images, and installing a snapshot writes a whole
 	 * consistent state: user triggers and foreign-key checks must not fire,
 	 * exactly as when logical replication applies changes.  The capture
@@ -258,6 +266,19 @@ zz_enter_mode(ZzMode mode, const char *caller)
 	zz_exec.entered_in = GetCurrentSubTransactionId();
 	zz_nsaved = 0;
 	zz_exec.mode = mode;
+
+	/*
+	 * Reading the digest and the rows, undoing batches and installing a
+	 * snapshot touch every replicated table and only the extension's own
+	 * statements run: as the extension's owner, so that the monitoring
+	 * role and a sidecar role that is not a superuser need only EXECUTE.
+	 * (Apply runs each call as its caller; registration checks the
+	 * caller's ownership and stays as the caller.)
+	 */
+	GetUserIdAndSecContext(&zz_exec.outer_user, &zz_exec.outer_sec);
+	if (mode == ZZ_MODE_DIGEST || mode == ZZ_MODE_UNDO || mode == ZZ_MODE_INSTALL)
+		SetUserIdAndSecContext(zz_exec.owner,
+							   zz_exec.outer_sec | SECURITY_LOCAL_USERID_CHANGE);
 	zz_lanes_load(mode != ZZ_MODE_DIGEST);
 }
 
@@ -277,6 +298,7 @@ zz_leave_mode(void)
 	if (mode != ZZ_MODE_DIGEST && zz_exec.lanes_dirty)
 		zz_lanes_store();
 	zz_reset();
+	SetUserIdAndSecContext(zz_exec.outer_user, zz_exec.outer_sec);
 	zz_unpin_settings(zz_exec.guc_nestlevel);
 }
 
@@ -296,24 +318,34 @@ zz_require_no_mode(const char *what)
 
 /*
  * Switch to the owner of schema zyzzyva to write the extension's own tables
- * from inside a replicated function, which may run as a role that cannot.
- * The abort of a (sub)transaction restores the user by itself.
+ * from inside a replicated function, which may run as a role that cannot,
+ * with search_path = pg_catalog, pg_temp: the extension's own statements
+ * must not resolve a name to an object that some role planted in a schema
+ * it may create in (public.quote_ident(name) would outrank
+ * pg_catalog.quote_ident(text) for a name argument).  The abort of a
+ * (sub)transaction restores the user and the setting by itself.
  */
 void
-zz_as_owner(Oid *saved_user, int *saved_sec)
+zz_as_owner(ZzSavedUser *saved)
 {
-	GetUserIdAndSecContext(saved_user, saved_sec);
+	GetUserIdAndSecContext(&saved->user, &saved->sec);
 	SetUserIdAndSecContext(zz_exec.mode != ZZ_MODE_NONE ? zz_exec.owner : zz_schema_owner(),
-						   *saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+						   saved->sec | SECURITY_LOCAL_USERID_CHANGE);
+	saved->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", ZZ_SAFE_SEARCH_PATH,
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 }
 
 /*
- * Undo zz_as_owner.
+ * Undo zz_as_owner or zz_become_caller.
  */
 void
-zz_restore_user(Oid saved_user, int saved_sec)
+zz_restore_user(const ZzSavedUser *saved)
 {
-	SetUserIdAndSecContext(saved_user, saved_sec);
+	if (saved->nestlevel > 0)
+		AtEOXact_GUC(true, saved->nestlevel);
+	SetUserIdAndSecContext(saved->user, saved->sec);
 }
 
 /*
@@ -372,6 +404,48 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	/*
+	 * Set in postgresql.conf or, by a superuser, at connection start (the
+	 * sidecar passes its configuration's entrust.N lines): a role that
+	 * could change it could make apply run calls as any role.
+	 */
+	DefineCustomStringVariable("zyzzyva.entrust",
+							   "Which roles each replica may submit replicated calls for.",
+							   "replica:role,role;replica:role,...; \"*\" is every role that is not a superuser.  The sidecar sets it from its configuration.",
+							   &zz_entrust,
+							   "",
+							   PGC_SU_BACKEND,
+							   0,
+							   zz_entrust_check, NULL, NULL);
+	/*
+	 * The cluster's f and how long a DDL proposal lives: set by the sidecar
+	 * at connection start (or in postgresql.conf), the same on every
+	 * replica, since apply decides with them.
+	 */
+	DefineCustomIntVariable("zyzzyva.cluster_f",
+							"The number of faulty replicas the cluster tolerates: a replicated DDL request applies once f+1 replicas proposed it.",
+							"Zero (no sidecar): a replicated DDL request applies at once.",
+							&zz_cluster_f,
+							0, 0, 100,
+							PGC_SU_BACKEND,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("zyzzyva.ddl_proposal_timeout",
+							"How long a replicated DDL proposal waits for the other replicas' proposals.",
+							"Measured in batch time (zyzzyva.now()).",
+							&zz_ddl_proposal_timeout,
+							3600, 1, INT_MAX / 2,
+							PGC_SU_BACKEND,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("zyzzyva.repair_mode",
+							 "Allows changing replicated tables and functions outside replication.",
+							 "For an administrator repairing one replica; every such change is logged with a WARNING.",
+							 &zz_repair_mode,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("zyzzyva");
 
 	RegisterXactCallback(zz_xact_callback, NULL);
@@ -380,4 +454,5 @@ _PG_init(void)
 	zz_intercept_init();
 	zz_call_init();
 	zz_ddl_init();
+	zz_authz_init();
 }

@@ -35,6 +35,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/guc.h"
 #include "utils/relcache.h"
 
 #include "lthash.h"
@@ -60,12 +61,15 @@ typedef struct ZzExec
 	SubTransactionId entered_in;	/* subtransaction that entered the mode */
 	int			guc_nestlevel;	/* to restore the pinned settings */
 	Oid			owner;			/* owner of schema zyzzyva: writes its tables */
+	Oid			outer_user;		/* the user and security context before the */
+	int			outer_sec;		/* mode was entered, restored when it is left */
 
 	/* the batch being applied (ZZ_MODE_APPLY) */
 	int64		seq;
 	int64		nd_time;		/* microseconds since the Unix epoch */
 	int64		nd_seed;
 	int32		request;		/* index of the running request, from 0 */
+	int32		origin;			/* the replica that sent it (client / 65536) */
 	int32		undo_ord;		/* order of the next undo record in seq */
 	uint64		random_calls;	/* zyzzyva.random() calls in this request */
 	bool		ddl;			/* a replicated DDL request is running (ddl.c) */
@@ -88,9 +92,39 @@ extern void zz_leave_mode(void);
 extern int	zz_pin_settings(void);
 extern void zz_unpin_settings(int nestlevel);
 extern void zz_require_no_mode(const char *what);
-extern void zz_as_owner(Oid *saved_user, int *saved_sec);
-extern void zz_restore_user(Oid saved_user, int saved_sec);
+/* the user and setting zz_as_owner / zz_become_caller replaced */
+typedef struct ZzSavedUser
+{
+	Oid			user;
+	int			sec;
+	int			nestlevel;		/* GUC nest level to restore, 0 if none */
+} ZzSavedUser;
+
+/*
+ * search_path while replicated functions run (pg_catalog first, temporary
+ * objects last), and while only the extension's own statements run.
+ */
+#define ZZ_APPLY_SEARCH_PATH	"pg_catalog, public, pg_temp"
+#define ZZ_SAFE_SEARCH_PATH		"pg_catalog, pg_temp"
+/* replicated DDL: pg_catalog implicitly first, new objects in public */
+#define ZZ_DDL_SEARCH_PATH		"public, pg_temp"
+
+extern void zz_as_owner(ZzSavedUser *saved);
+extern void zz_restore_user(const ZzSavedUser *saved);
 extern bool zz_is_environmental_error(int sqlerrcode);
+
+/* authz.c */
+struct ZzRequest;
+struct ZzCall;
+extern char *zz_entrust;
+extern bool zz_repair_mode;
+extern bool zz_entrust_check(char **newval, void **extra, GucSource source);
+extern void zz_entrust_load(MemoryContext cxt);
+extern void zz_entrust_unload(void);
+extern Oid	zz_request_role(const struct ZzRequest *req, const struct ZzCall *call);
+extern void zz_become_caller(Oid roleid, ZzSavedUser *saved);
+extern void zz_authz_init(void);
+extern void zz_authz_check_utility(Node *stmt);
 
 /* digest.c */
 extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
@@ -109,6 +143,9 @@ extern void zz_sha256(const void *data, size_t len, uint8 out[ZZ_SHA256_BYTES]);
 
 /* ddl.c */
 #define ZZ_DDL_SIGNATURE	"zyzzyva.replicated_ddl(text)"
+#define ZZ_WITHDRAW_SIGNATURE	"zyzzyva.withdraw_ddl(text)"
+extern int	zz_cluster_f;
+extern int	zz_ddl_proposal_timeout;
 extern void zz_ddl_init(void);
 extern bool zz_ddl_registering(void);
 extern void zz_ddl_internal_begin(void);
@@ -166,6 +203,8 @@ extern void zz_check_datetime_input(Oid typid, const char *text, int len);
 /* wire.c: see wire.c for the byte formats */
 typedef struct ZzCall
 {
+	char	   *role;			/* the calling role's name */
+	char	   *database;		/* the calling database's name */
 	char	   *signature;
 	int			nargs;
 	char	  **args;			/* NULL entries are SQL NULLs */

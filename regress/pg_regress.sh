@@ -24,7 +24,11 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/zyzzyva-regress.XXXXXX")
 cp -r "$here/sql" "$here/expected" "$here/schedule" "$work/"
-printf "shared_preload_libraries = 'zyzzyva'\n" > "$work/zyzzyva.conf"
+# the suite applies batches as if from replica 0's clients, as the user it
+# runs as (a superuser, so named) or any other role
+regress_user=$([ "$(id -u)" = 0 ] && echo postgres || id -un)
+printf "shared_preload_libraries = 'zyzzyva'\nzyzzyva.entrust = '0:*,%s'\n" \
+    "$regress_user" > "$work/zyzzyva.conf"
 if [ $# -gt 0 ]; then
     tests=("$@")
 else

@@ -19,7 +19,8 @@ CREATE TABLE zyzzyva.function_registry (
 -- calls through the sidecar (extension/intercept.c); this trigger tells
 -- them when the registry changes.  ALWAYS: undo may change it too.
 CREATE FUNCTION zyzzyva.registry_changed() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'zyzzyva_registry_changed' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'zyzzyva_registry_changed' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 CREATE TRIGGER registry_changed
     AFTER INSERT OR UPDATE OR DELETE ON zyzzyva.function_registry
     FOR EACH ROW EXECUTE FUNCTION zyzzyva.registry_changed();
@@ -121,12 +122,14 @@ CREATE TABLE zyzzyva.ddl_log (
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.replicate_table(rel regclass) RETURNS void
-    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_table' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_table' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.replicate_table(regclass) IS
     'make a table replicated: it needs a primary key; from then on only replicated functions may write it';
 
 CREATE FUNCTION zyzzyva.replicate_function(fn regprocedure) RETURNS text
-    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_function' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicate_function' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
     'make a function callable as a replicated request; returns its canonical signature';
 
@@ -136,21 +139,59 @@ COMMENT ON FUNCTION zyzzyva.replicate_function(regprocedure) IS
 -- apply_batch(), where replicate_table() and replicate_function() are
 -- allowed.  A built-in replicated function: not in function_registry.
 CREATE FUNCTION zyzzyva.replicated_ddl(sql text) RETURNS void
-    AS 'MODULE_PATHNAME', 'zyzzyva_replicated_ddl' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_replicated_ddl' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.replicated_ddl(text) IS
     'run schema setup (CREATE TABLE/INDEX/FUNCTION/SCHEMA, ALTER and GRANT on what it creates, row writes, replicate_table/replicate_function) as a replicated request: every replica applies it at the same point in the order; a rollback drops what it created';
 
 -- the triggers replicate_table() installs (extension/capture.c)
 CREATE FUNCTION zyzzyva.guard() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'zyzzyva_guard' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'zyzzyva_guard' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
 CREATE FUNCTION zyzzyva.capture() RETURNS trigger
-    AS 'MODULE_PATHNAME', 'zyzzyva_capture' LANGUAGE C;
+    AS 'MODULE_PATHNAME', 'zyzzyva_capture' LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
+
+-- Schema changes need f+1 replicas: zyzzyva.replicated_ddl(sql) is a
+-- proposal, recorded here by replicated execution, and the statement runs
+-- in the batch where the proposal of the (f+1)-th distinct replica for the
+-- same text and role lands (extension/ddl.c).  A proposal expires
+-- zyzzyva.ddl_proposal_timeout after the batch time it was made at, and
+-- its replica may withdraw it (zyzzyva.withdraw_ddl).  The table is
+-- replicated state like a replicated table: in the digest, undone with a
+-- rolled-back batch, carried by state transfer, written only by replicated
+-- execution.
+CREATE TABLE zyzzyva.ddl_proposal (
+    sql_digest  bytea NOT NULL,         -- SHA-256 of sql
+    role        name NOT NULL,          -- who proposes: the DDL runs as this role
+    replica     integer NOT NULL,       -- whose sidecar submitted it
+    sql         text NOT NULL,
+    proposed_seq bigint NOT NULL,       -- the batch that recorded it
+    proposed_at bigint NOT NULL,        -- that batch's time (us since 1970)
+    PRIMARY KEY (sql_digest, role, replica)
+);
+INSERT INTO zyzzyva.table_registry VALUES ('zyzzyva', 'ddl_proposal');
+CREATE TRIGGER zyzzyva_guard
+    BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON zyzzyva.ddl_proposal
+    FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.guard();
+CREATE TRIGGER zyzzyva_capture AFTER INSERT OR UPDATE OR DELETE ON zyzzyva.ddl_proposal
+    FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();
+ALTER TABLE zyzzyva.ddl_proposal
+    ENABLE ALWAYS TRIGGER zyzzyva_guard,
+    ENABLE ALWAYS TRIGGER zyzzyva_capture;
+
+CREATE FUNCTION zyzzyva.withdraw_ddl(sql text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'zyzzyva_withdraw_ddl' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.withdraw_ddl(text) IS
+    'withdraw, as a replicated request, this replica''s pending proposal of sql made by the current role; returns whether there was one';
 
 -- ---------------------------------------------------------------------
 -- Requests and replies (byte formats: extension/wire.c)
 --   batch   := count:uint32 request{count}
 --   request := client:uint32 timestamp:uint64 len:uint32 call[len]
---   call    := siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
+--   call    := rolelen:uint32 role[rolelen] dblen:uint32 database[dblen]
+--              siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
 --   arg     := len:int32 text[len]                 (len = -1: NULL)
 --   reply   := 'V' len:int32 text[len]             (result; -1: NULL)
 --            | 'E' sqlstate[5] len:uint32 message[len]
@@ -159,25 +200,37 @@ CREATE FUNCTION zyzzyva.capture() RETURNS trigger
 
 CREATE FUNCTION zyzzyva.encode_call(signature text, VARIADIC args text[] DEFAULT '{}')
     RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call' LANGUAGE C IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.encode_call(text, text[]) IS
-    'the bytes of a call of a replicated function, arguments in canonical text';
+    'the bytes of a call of a replicated function by the current user in the current database, arguments in canonical text';
+
+CREATE FUNCTION zyzzyva.encode_call_as(role name, database name, signature text,
+                                       VARIADIC args text[] DEFAULT '{}')
+    RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_call_as' LANGUAGE C IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.encode_call_as(name, name, text, text[]) IS
+    'the bytes of a call of a replicated function made by role in database';
 
 CREATE FUNCTION zyzzyva.encode_batch(calls bytea[], clients integer[] DEFAULT NULL,
                                      timestamps bigint[] DEFAULT NULL)
     RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_encode_batch' LANGUAGE C IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_encode_batch' LANGUAGE C IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.encode_batch(bytea[], integer[], bigint[]) IS
     'frame calls into a batch for apply_batch (default client 0, timestamps 1, 2, ...)';
 
 CREATE FUNCTION zyzzyva.decode_batch(requests bytea)
     RETURNS TABLE (request integer, client bigint, client_timestamp bigint,
-                   signature text, args text[], error text)
-    AS 'MODULE_PATHNAME', 'zyzzyva_decode_batch' LANGUAGE C STRICT IMMUTABLE;
+                   role text, database text, signature text, args text[], error text)
+    AS 'MODULE_PATHNAME', 'zyzzyva_decode_batch' LANGUAGE C STRICT IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result text)
     RETURNS record
-    AS 'MODULE_PATHNAME', 'zyzzyva_decode_reply' LANGUAGE C STRICT IMMUTABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_decode_reply' LANGUAGE C STRICT IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
 
 -- ---------------------------------------------------------------------
 -- Calls: outside replicated execution, a call of a replicated function goes
@@ -188,7 +241,8 @@ CREATE FUNCTION zyzzyva.decode_reply(reply bytea, OUT sqlstate text, OUT result 
 CREATE FUNCTION zyzzyva.last_call(OUT signature text, OUT path text, OUT view bigint,
                                   OUT seq bigint, OUT sqlstate text, OUT applied boolean)
     RETURNS record
-    AS 'MODULE_PATHNAME', 'zyzzyva_last_call' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_last_call' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.last_call() IS
     'this session''s last completed replicated call: fast or commit path, view and sequence number of its batch, SQLSTATE, whether this replica had applied it';
 
@@ -199,24 +253,28 @@ COMMENT ON FUNCTION zyzzyva.last_call() IS
 CREATE FUNCTION zyzzyva.apply_batch(seq bigint, view bigint, history bytea,
                                     nd_time bigint, nd_seed bigint, requests bytea)
     RETURNS TABLE (request integer, sqlstate text, result text, reply bytea)
-    AS 'MODULE_PATHNAME', 'zyzzyva_apply_batch' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_apply_batch' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea) IS
     'execute ordered batch seq in this transaction, one subtransaction per request; one reply per request';
 
 CREATE FUNCTION zyzzyva.rollback_to(seq bigint) RETURNS bigint
-    AS 'MODULE_PATHNAME', 'zyzzyva_rollback_to' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_rollback_to' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.rollback_to(bigint) IS
     'undo every batch above seq (never below the stable checkpoint); returns the number of batches undone';
 
 CREATE FUNCTION zyzzyva.mark_stable(seq bigint, state_digest bytea DEFAULT NULL,
                                     proof bytea DEFAULT NULL)
     RETURNS bigint
-    AS 'MODULE_PATHNAME', 'zyzzyva_mark_stable' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_mark_stable' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.mark_stable(bigint, bytea, bytea) IS
     'record a stable checkpoint and delete the undo at or below it; returns the undo records deleted';
 
 CREATE FUNCTION zyzzyva.record_commit(seq bigint, cc bytea) RETURNS boolean
-    AS 'MODULE_PATHNAME', 'zyzzyva_record_commit' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_record_commit' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.record_commit(bigint, bytea) IS
     'keep the highest commit certificate; returns whether this one was adopted';
 
@@ -225,21 +283,23 @@ COMMENT ON FUNCTION zyzzyva.record_commit(bigint, bytea) IS
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.snapshot(seq bigint) RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_snapshot' LANGUAGE C STRICT VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_snapshot' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.snapshot(bigint) IS
     'the rows of every replicated table as of applied batch seq (stable_seq <= seq <= last_seq), from the current rows and the undo above seq, in canonical bytes; takes only reader locks; run it inside a REPEATABLE READ transaction';
 
 CREATE FUNCTION zyzzyva.install_snapshot(seq bigint, history bytea, state_digest bytea,
                                          snap bytea, proof bytea DEFAULT NULL)
     RETURNS bigint
-    AS 'MODULE_PATHNAME', 'zyzzyva_install_snapshot' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_install_snapshot' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.install_snapshot(bigint, bytea, bytea, bytea, bytea) IS
     'replace every replicated row with a snapshot of stable checkpoint seq if it gives state_digest (else SQLSTATE ZZ001, nothing changed); seq becomes the last applied batch and the stable checkpoint; returns the rows installed';
 
 -- What the sidecar reports of this replica, for the status view.
 CREATE FUNCTION zyzzyva.set_condition(condition text, detail text DEFAULT NULL)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF condition IS NULL OR condition NOT IN ('normal', 'catching_up', 'state_transfer',
                                               'diverged', 'stalled') THEN
@@ -263,12 +323,14 @@ COMMENT ON FUNCTION zyzzyva.set_condition(text, text) IS
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.now() RETURNS timestamptz
-    AS 'MODULE_PATHNAME', 'zyzzyva_now' LANGUAGE C STABLE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_now' LANGUAGE C STABLE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.now() IS
     'the time the primary chose for the batch; use it instead of now() in replicated functions';
 
 CREATE FUNCTION zyzzyva.random() RETURNS double precision
-    AS 'MODULE_PATHNAME', 'zyzzyva_random' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_random' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.random() IS
     'a value in [0, 1) derived from the batch seed; use it instead of random() in replicated functions';
 
@@ -280,53 +342,118 @@ COMMENT ON FUNCTION zyzzyva.random() IS
 -- collation, nullability, default or generation expression, identity),
 -- constraints, unique indexes and triggers, in a fixed order.
 CREATE FUNCTION zyzzyva.table_definition(rel regclass) RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT concat_ws(E'\n',
-        (SELECT string_agg(concat('column ', quote_ident(a.attname), ' ',
-                                  format_type(a.atttypid, a.atttypmod),
-                                  (SELECT ' collate ' || quote_ident(cn.nspname) || '.' || quote_ident(co.collname)
-                                     FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
-                                    WHERE co.oid = a.attcollation),
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_catalog.concat_ws(E'\n',
+        (SELECT pg_catalog.string_agg(pg_catalog.concat('column ', pg_catalog.quote_ident(a.attname), ' ',
+                                  pg_catalog.format_type(a.atttypid, a.atttypmod),
+                                  (SELECT ' collate ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(cn.nspname)
+                                          OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname)
+                                     FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn
+                                       ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+                                    WHERE co.oid OPERATOR(pg_catalog.=) a.attcollation),
                                   CASE WHEN a.attnotnull THEN ' not null' END,
                                   CASE a.attidentity WHEN 'a' THEN ' identity always'
                                                      WHEN 'd' THEN ' identity by default' END,
-                                  CASE WHEN a.attgenerated = 's' THEN ' generated ' ELSE ' default ' END
-                                      || pg_get_expr(d.adbin, d.adrelid)),
+                                  CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 's' THEN ' generated ' ELSE ' default ' END
+                                      OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(d.adbin, d.adrelid)),
                            E'\n' ORDER BY a.attnum)
-           FROM pg_attribute a
-           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-          WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped),
-        (SELECT string_agg(concat('constraint ', quote_ident(c.conname), ' ', pg_get_constraintdef(c.oid)),
+           FROM pg_catalog.pg_attribute a
+           LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid
+                                            AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+          WHERE a.attrelid OPERATOR(pg_catalog.=) rel AND a.attnum OPERATOR(pg_catalog.>) 0
+            AND NOT a.attisdropped),
+        (SELECT pg_catalog.string_agg(pg_catalog.concat('constraint ', pg_catalog.quote_ident(c.conname), ' ',
+                                                        pg_catalog.pg_get_constraintdef(c.oid)),
                            E'\n' ORDER BY c.conname COLLATE "C")
-           FROM pg_constraint c WHERE c.conrelid = rel),
-        (SELECT string_agg('index ' || pg_get_indexdef(i.indexrelid),
-                           E'\n' ORDER BY pg_get_indexdef(i.indexrelid) COLLATE "C")
-           FROM pg_index i WHERE i.indrelid = rel AND i.indisunique),
-        (SELECT string_agg('trigger ' || pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text,
+           FROM pg_catalog.pg_constraint c WHERE c.conrelid OPERATOR(pg_catalog.=) rel),
+        (SELECT pg_catalog.string_agg('index ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_indexdef(i.indexrelid),
+                           E'\n' ORDER BY pg_catalog.pg_get_indexdef(i.indexrelid) COLLATE "C")
+           FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) rel AND i.indisunique),
+        (SELECT pg_catalog.string_agg('trigger ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_triggerdef(t.oid)
+                                      OPERATOR(pg_catalog.||) ' enabled ' OPERATOR(pg_catalog.||) t.tgenabled::pg_catalog.text,
                            E'\n' ORDER BY t.tgname COLLATE "C")
-           FROM pg_trigger t WHERE t.tgrelid = rel AND NOT t.tgisinternal))
+           FROM pg_catalog.pg_trigger t WHERE t.tgrelid OPERATOR(pg_catalog.=) rel AND NOT t.tgisinternal))
+$$;
+
+-- Who may do what to a replicated table or function, as apply sees it:
+-- owner, privileges (sorted: the order of grants does not matter) and, for
+-- a table, row security and its policies.  Replicated calls run as their
+-- callers, so these decide replies as much as the definitions do.
+CREATE FUNCTION zyzzyva.object_privileges(obj oid, is_table boolean) RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT CASE WHEN is_table THEN
+        (SELECT pg_catalog.concat_ws(' ', 'owner', pg_catalog.pg_get_userbyid(c.relowner),
+                    'acl', coalesce((SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text COLLATE "C")
+                                       FROM pg_catalog.unnest(c.relacl) AS a), 'default'),
+                    'rls', c.relrowsecurity::pg_catalog.text, c.relforcerowsecurity::pg_catalog.text,
+                    (SELECT pg_catalog.string_agg(pg_catalog.concat_ws(' ', 'policy', pg_catalog.quote_ident(p.polname),
+                                p.polcmd::pg_catalog.text, p.polpermissive::pg_catalog.text,
+                                (SELECT pg_catalog.string_agg(CASE WHEN r OPERATOR(pg_catalog.=) 0 THEN 'public'
+                                                                   ELSE pg_catalog.pg_get_userbyid(r)::pg_catalog.text END,
+                                                              ',' ORDER BY 1)
+                                   FROM pg_catalog.unnest(p.polroles) AS r),
+                                pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                                pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)),
+                            E'\n' ORDER BY p.polname COLLATE "C")
+                       FROM pg_catalog.pg_policy p WHERE p.polrelid OPERATOR(pg_catalog.=) c.oid))
+           FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) obj)
+    ELSE
+        (SELECT pg_catalog.concat_ws(' ', 'owner', pg_catalog.pg_get_userbyid(p.proowner),
+                    'acl', coalesce((SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text COLLATE "C")
+                                       FROM pg_catalog.unnest(p.proacl) AS a), 'default'))
+           FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) obj)
+    END
 $$;
 
 -- What the state digest covers besides rows: the current definition of
--- every replicated function and table.
+-- every replicated function and table, who may do what to them, and the
+-- attributes and memberships of the roles that own them or hold
+-- privileges on them.
 CREATE VIEW zyzzyva.schema_items AS
-    SELECT 'function'::text AS kind, f.signature AS identity,
-           coalesce(pg_get_functiondef(to_regprocedure(f.signature)), '(missing)') AS definition
-      FROM zyzzyva.function_registry f
+    WITH objs AS (
+        SELECT 'function'::text AS kind, f.signature AS identity,
+               to_regprocedure(f.signature)::oid AS obj, false AS is_table
+          FROM zyzzyva.function_registry f
+        UNION ALL
+        SELECT 'table', quote_ident(t.schema_name) || '.' || quote_ident(t.table_name),
+               to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name))::oid, true
+          FROM zyzzyva.table_registry t
+    ), grantees AS (
+        SELECT p.proowner AS role, p.proacl AS acl FROM objs o JOIN pg_proc p ON p.oid = o.obj
+         WHERE NOT o.is_table
+        UNION ALL
+        SELECT c.relowner, c.relacl FROM objs o JOIN pg_class c ON c.oid = o.obj
+         WHERE o.is_table AND c.relnamespace <> 'zyzzyva'::regnamespace
+    ), roles AS (
+        SELECT role FROM grantees
+        UNION
+        SELECT (aclexplode(acl)).grantee FROM grantees WHERE acl IS NOT NULL
+    )
+    SELECT o.kind, o.identity,
+           coalesce(CASE WHEN o.is_table THEN zyzzyva.table_definition(o.obj::regclass)
+                         ELSE pg_get_functiondef(o.obj) END, '(missing)') AS definition
+      FROM objs o
     UNION ALL
-    SELECT 'table', quote_ident(t.schema_name) || '.' || quote_ident(t.table_name),
-           coalesce(zyzzyva.table_definition(
-                        to_regclass(quote_ident(t.schema_name) || '.' || quote_ident(t.table_name))),
-                    '(missing)')
-      FROM zyzzyva.table_registry t;
+    SELECT o.kind || ' privileges', o.identity, coalesce(zyzzyva.object_privileges(o.obj, o.is_table), '(missing)')
+      FROM objs o
+     WHERE NOT (o.is_table AND o.identity LIKE 'zyzzyva.%')
+    UNION ALL
+    SELECT 'role', quote_ident(r.rolname),
+           concat_ws(' ', 'superuser', r.rolsuper, 'inherit', r.rolinherit, 'bypassrls', r.rolbypassrls,
+                     'member of', (SELECT string_agg(quote_ident(g.rolname), ',' ORDER BY g.rolname COLLATE "C")
+                                     FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                                    WHERE m.member = r.oid))
+      FROM roles x JOIN pg_roles r ON r.oid = x.role;
 
 CREATE FUNCTION zyzzyva.state_digest() RETURNS bytea
-    AS 'MODULE_PATHNAME', 'zyzzyva_state_digest' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_state_digest' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.state_digest() IS
     'SHA-256 over the LtHash of all replicated rows and the replicated schema: what CHECKPOINTs compare';
 
 CREATE FUNCTION zyzzyva.verify_digest() RETURNS boolean
-    AS 'MODULE_PATHNAME', 'zyzzyva_verify_digest' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_verify_digest' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.verify_digest() IS
     'recompute the row digest from every replicated row and compare it with the incremental one (reads everything)';
 
@@ -357,7 +484,8 @@ CREATE VIEW zyzzyva.replicated_tables AS
                       AND g.tgenabled = 'A') AS capturing
       FROM zyzzyva.table_registry t
      CROSS JOIN LATERAL (SELECT to_regclass(quote_ident(t.schema_name) || '.'
-                                           || quote_ident(t.table_name)) AS rel) r;
+                                           || quote_ident(t.table_name)) AS rel) r
+     WHERE t.schema_name <> 'zyzzyva';
 
 -- What this database knows of the replica's position.  The sidecar's view
 -- of the protocol (replica id, n, f, mode, peers, request statistics)
@@ -391,13 +519,24 @@ CREATE VIEW zyzzyva.digest_check AS
 CREATE VIEW zyzzyva.ddl_history AS
     SELECT seq, request, sql FROM zyzzyva.ddl_log;
 
+-- Pending proposals of replicated DDL: which replicas proposed which
+-- statement as which role, and when each expires (zyzzyva.now() time).
+CREATE VIEW zyzzyva.ddl_proposals AS
+    SELECT p.sql, p.role, p.replica, p.proposed_seq,
+           to_timestamp(p.proposed_at / 1000000.0) AS proposed_at,
+           to_timestamp(p.proposed_at / 1000000.0)
+               + current_setting('zyzzyva.ddl_proposal_timeout')::interval AS expires_at,
+           count(*) OVER (PARTITION BY p.sql_digest, p.role) AS replicas
+      FROM zyzzyva.ddl_proposal p;
+
 -- ---------------------------------------------------------------------
 -- The sidecar's view of the replica, read from its local socket
 -- (zyzzyva.socket_path) when queried; an error if it does not answer.
 -- ---------------------------------------------------------------------
 
 CREATE FUNCTION zyzzyva.sidecar_status() RETURNS TABLE (key text, value text)
-    AS 'MODULE_PATHNAME', 'zyzzyva_sidecar_status' LANGUAGE C VOLATILE;
+    AS 'MODULE_PATHNAME', 'zyzzyva_sidecar_status' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION zyzzyva.sidecar_status() IS
     'the local sidecar''s status lines as (key, value), asked over zyzzyva.socket_path; an error (08006) if it does not answer within zyzzyva.call_timeout, at most 10 s';
 
@@ -467,24 +606,79 @@ CREATE VIEW zyzzyva.request_stats AS
               FROM zyzzyva.sidecar_status() WHERE key NOT LIKE 'peer.%') AS st;
 
 -- ---------------------------------------------------------------------
--- Privileges: reading is for everyone; changing replicated state is for
--- the daemon's role and the administrator (grant as needed).
+-- Privileges.  Callers of replicated functions need only the schema and
+-- the batch's time and randomness (replicated calls run as the caller).
+-- Monitoring (the status views, the sidecar's addresses, pid and traffic,
+-- the DDL history, the digest) is for zyzzyva_monitor, as pg_monitor is for
+-- PostgreSQL's own statistics; the extension creates the role if it does
+-- not exist (roles are per cluster: it outlives the extension).  Changing
+-- replicated state is for the sidecar's role and the administrator.
 -- ---------------------------------------------------------------------
 
+-- zyzzyva_sidecar holds what the sidecar's connection needs and nothing
+-- else: the daemon's functions, and reading its position and batch log.
+-- Grant it to the sidecar's login role.  (Whoever holds it can apply
+-- batches, and so act as any role the entrustment names: it is the
+-- replica's own trust, like the sidecar's keys.)
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'zyzzyva_sidecar') THEN
+        CREATE ROLE zyzzyva_sidecar NOLOGIN;
+        COMMENT ON ROLE zyzzyva_sidecar IS
+            'what the zyzzyva sidecar''s database connection needs: apply, roll back, checkpoint, digest, state transfer';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles
+                    WHERE rolname OPERATOR(pg_catalog.=) 'zyzzyva_monitor') THEN
+        CREATE ROLE zyzzyva_monitor NOLOGIN;
+        COMMENT ON ROLE zyzzyva_monitor IS
+            'may read the zyzzyva status views and the sidecar''s status';
+    END IF;
+END
+$$;
+
 GRANT USAGE ON SCHEMA zyzzyva TO PUBLIC;
-GRANT SELECT ON zyzzyva.replicated_functions, zyzzyva.replicated_tables,
-                zyzzyva.status, zyzzyva.schema_items, zyzzyva.ddl_history,
-                zyzzyva.sidecar, zyzzyva.peers, zyzzyva.request_stats TO PUBLIC;
-REVOKE EXECUTE ON FUNCTION
-    zyzzyva.replicate_table(regclass),
-    zyzzyva.replicate_function(regprocedure),
-    zyzzyva.replicated_ddl(text),
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA zyzzyva FROM PUBLIC;
+-- what replicated functions and ordinary sessions use
+GRANT EXECUTE ON FUNCTION
+    zyzzyva.now(),
+    zyzzyva.random(),
+    zyzzyva.guard(),        -- trigger functions: only as triggers; CREATE
+    zyzzyva.capture(),      -- TRIGGER in replicate_table() needs EXECUTE
+    zyzzyva.registry_changed(),
+    zyzzyva.last_call(),
+    zyzzyva.encode_call(text, text[]),
+    zyzzyva.encode_call_as(name, name, text, text[]),
+    zyzzyva.encode_batch(bytea[], integer[], bigint[]),
+    zyzzyva.decode_batch(bytea),
+    zyzzyva.decode_reply(bytea)
+  TO PUBLIC;
+-- what is replicated
+GRANT SELECT ON zyzzyva.replicated_functions, zyzzyva.replicated_tables TO PUBLIC;
+-- monitoring
+GRANT EXECUTE ON FUNCTION
+    zyzzyva.state_digest(),
+    zyzzyva.verify_digest(),
+    zyzzyva.table_definition(regclass),
+    zyzzyva.object_privileges(oid, boolean),
+    zyzzyva.sidecar_status()
+  TO zyzzyva_monitor;
+-- the sidecar
+GRANT zyzzyva_monitor TO zyzzyva_sidecar;
+GRANT EXECUTE ON FUNCTION
     zyzzyva.apply_batch(bigint, bigint, bytea, bigint, bigint, bytea),
     zyzzyva.rollback_to(bigint),
     zyzzyva.mark_stable(bigint, bytea, bytea),
     zyzzyva.record_commit(bigint, bytea),
-    zyzzyva.verify_digest(),
     zyzzyva.snapshot(bigint),
     zyzzyva.install_snapshot(bigint, bytea, bytea, bytea, bytea),
     zyzzyva.set_condition(text, text)
-  FROM PUBLIC;
+  TO zyzzyva_sidecar;
+GRANT SELECT ON zyzzyva.replica_state, zyzzyva.batch_log TO zyzzyva_sidecar;
+-- the settings the sidecar passes at connection start (superuser-only
+-- otherwise: no other role may widen the entrustment)
+GRANT SET ON PARAMETER zyzzyva.entrust, zyzzyva.cluster_f TO zyzzyva_sidecar;
+GRANT SELECT ON zyzzyva.status, zyzzyva.schema_items, zyzzyva.digest_check,
+                zyzzyva.ddl_history, zyzzyva.ddl_proposals, zyzzyva.sidecar, zyzzyva.peers,
+                zyzzyva.request_stats
+  TO zyzzyva_monitor;

@@ -100,12 +100,17 @@ DEALLOCATE shouting;
 
 -- the registry names functions by signature: a function dropped and made
 -- again stays replicated; a renamed one is no longer the one it names
+-- (outside replication only in repair mode)
+SET zyzzyva.repair_mode = on;
+SET client_min_messages = error;
 DROP FUNCTION shout(text);
 CREATE FUNCTION shout(t text) RETURNS text LANGUAGE sql AS $$ SELECT upper(t) || '!' $$;
 SELECT shout('again');
 ALTER FUNCTION shout(text) RENAME TO murmur;
 SELECT murmur('renamed');
 ALTER FUNCTION murmur(text) RENAME TO shout;
+RESET client_min_messages;
+RESET zyzzyva.repair_mode;
 SELECT shout('back');
 
 -- in replicated execution the body runs here, sidecar or not; so do the

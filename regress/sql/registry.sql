@@ -128,8 +128,8 @@ SELECT * FROM zyzzyva.replicated_functions ORDER BY signature;
 SELECT kind, identity FROM zyzzyva.schema_items ORDER BY kind, identity COLLATE "C";
 SELECT definition FROM zyzzyva.schema_items WHERE identity = 'public.accounts';
 
--- an ordinary role reads the views but cannot change replicated state
-CREATE ROLE zz_reader;
+-- a monitoring role reads the views but cannot change replicated state
+CREATE ROLE zz_reader IN ROLE zyzzyva_monitor;
 SET ROLE zz_reader;
 SELECT last_applied_seq, octet_length(state_digest) FROM zyzzyva.status;
 SELECT count(*) FROM zyzzyva.replicated_functions;

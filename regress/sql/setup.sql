@@ -24,8 +24,9 @@ DROP ROLE zz_plain;
 SET zyzzyva.call_timout = 10;
 
 -- a fresh replica: nothing applied, and the digest of the empty state:
--- SHA-256("zyzzyva-state-v1" NUL, 2048 zero bytes), computed independently
--- with Python's hashlib
+-- 2048 zero lanes and the schema of zyzzyva.ddl_proposal, the one table of
+-- replicated state every replica has (SHA-256("zyzzyva-state-v1" NUL, 2048
+-- zero bytes) before that table existed, computed with Python's hashlib)
 SELECT last_applied_seq, last_applied_view, stable_seq, max_cc_seq,
        logged_batches, undo_records, encode(state_digest, 'hex') AS state_digest
   FROM zyzzyva.status;

@@ -18,7 +18,8 @@ CREATE DATABASE zz_xfer_b TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_C
 
 -- the empty state: both tables, no rows, exactly these bytes
 SELECT encode(zyzzyva.snapshot(0), 'hex') AS snap_0_hex;
-SELECT zyzzyva.snapshot(0) = make_snap(0, ARRAY['public."Odd Name"', 'public.acct'], ARRAY[[NULL], [NULL]]::text[][])
+SELECT zyzzyva.snapshot(0) = make_snap(0, ARRAY['public."Odd Name"', 'public.acct', 'zyzzyva.ddl_proposal'],
+                                       ARRAY[[NULL], [NULL], [NULL]]::text[][])
     AS same_as_hand_made;
 SELECT zyzzyva.snapshot(0) AS snap_0 \gset
 SELECT zyzzyva.state_digest() AS digest_0 \gset
@@ -163,13 +164,15 @@ SELECT condition FROM zyzzyva.status;
 -- the digest check: true, and false once rows change behind the extension
 SELECT digest_ok FROM zyzzyva.digest_check;
 SELECT apply(3);
+SET zyzzyva.repair_mode = on;
 ALTER TABLE acct DISABLE TRIGGER zyzzyva_guard, DISABLE TRIGGER zyzzyva_capture;
 UPDATE acct SET bal = bal + 1 WHERE id = 3;
 ALTER TABLE acct ENABLE ALWAYS TRIGGER zyzzyva_guard, ENABLE ALWAYS TRIGGER zyzzyva_capture;
+RESET zyzzyva.repair_mode;
 SELECT digest_ok FROM zyzzyva.digest_check;
 
--- privileges: the daemon's functions are not for PUBLIC; status is
-CREATE ROLE zz_reader;
+-- privileges: the daemon's functions are not for PUBLIC nor for monitoring; status is
+CREATE ROLE zz_reader IN ROLE zyzzyva_monitor;
 SET ROLE zz_reader;
 SELECT try('SELECT zyzzyva.snapshot(3)');
 SELECT try(format('SELECT zyzzyva.install_snapshot(2, h(2), %L, %L)', :'digest_2', :'snap_2'));

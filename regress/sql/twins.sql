@@ -29,6 +29,8 @@ SELECT :'replies' = :'replies_a' AS same_replies,
 SELECT :'replies' AS replies;
 
 -- a different body, same behaviour: the schema part of the digest differs
+-- (replicated objects change outside replication only in repair mode)
+SET zyzzyva.repair_mode = on;
 CREATE OR REPLACE FUNCTION del(key text) RETURNS boolean LANGUAGE sql
     AS $$ DELETE FROM kv WHERE k = key RETURNING 1 = 1 $$;
 SELECT zyzzyva.state_digest() = :'digest_a' AS same_digest;
@@ -42,6 +44,7 @@ SELECT zyzzyva.state_digest() = :'digest_a' AS same_digest;
 ALTER TABLE kv DISABLE TRIGGER zyzzyva_guard, DISABLE TRIGGER zyzzyva_capture;
 UPDATE kv SET v = 'tampered' WHERE k = 'a';
 ALTER TABLE kv ENABLE ALWAYS TRIGGER zyzzyva_guard, ENABLE ALWAYS TRIGGER zyzzyva_capture;
+RESET zyzzyva.repair_mode;
 SELECT zyzzyva.state_digest() = :'digest_a' AS same_digest, zyzzyva.verify_digest();
 
 \c contrib_regression

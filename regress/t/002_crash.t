@@ -10,7 +10,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'zyzzyva'");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'zyzzyva'\nzyzzyva.entrust = '0:*,postgres'");
 $node->start;
 
 $node->safe_psql(

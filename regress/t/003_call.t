@@ -21,6 +21,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'zyzzyva'
 zyzzyva.socket_path = '$sock'
+zyzzyva.entrust = '0:*,postgres'
 });
 $node->start;
 my $connstr = $node->connstr('postgres');
@@ -102,13 +103,19 @@ sub send_result
 sub reply_value { my ($t) = @_; return defined $t ? 'V' . pack('N', length $t) . $t : 'V' . pack('N', 0xFFFFFFFF); }
 sub reply_error { my ($state, $msg) = @_; return 'E' . $state . pack('N', length $msg) . $msg; }
 
-# call := siglen:u32 sig nargs:u32 (len:i32 text)*
+# call := rolelen:u32 role dblen:u32 db siglen:u32 sig nargs:u32 (len:i32 text)*
 sub decode_call
 {
 	my ($op) = @_;
-	my ($siglen) = unpack('N', $op);
-	my $sig = substr($op, 4, $siglen);
-	my $pos = 4 + $siglen;
+	my $pos = 0;
+	for (1 .. 2)	# the calling role and database
+	{
+		my ($len) = unpack('N', substr($op, $pos, 4));
+		$pos += 4 + $len;
+	}
+	my ($siglen) = unpack('N', substr($op, $pos, 4));
+	my $sig = substr($op, $pos + 4, $siglen);
+	$pos += 4 + $siglen;
 	my ($nargs) = unpack('N', substr($op, $pos, 4));
 	$pos += 4;
 	my @args;

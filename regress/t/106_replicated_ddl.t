@@ -2,12 +2,13 @@
 # that start with nothing but the extension: the schema is set up through
 # ONE replica with zyzzyva.replicated_ddl(), as a replicated request.
 #
-#   - the bank's schema (sidecar/tools/bank.sql, unchanged) sent through
-#     replica 1 reaches every replica, at the same point in the order; the
-#     calling session reads it at once;
+#   - the bank's schema (sidecar/tools/bank.sql, unchanged) proposed
+#     through replica 1 alone applies nowhere; proposed again through
+#     replica 2 (f+1 = 2 replicas) it reaches every replica, at the same
+#     point in the order; the calling session reads it at once;
 #   - a refused DDL request fails on the caller with its SQLSTATE and
 #     changes nothing anywhere;
-#   - a second DDL request through another replica declares another
+#   - a second DDL request through two other replicas declares another
 #     function, callable everywhere;
 #   - plain SQL calls on every replica (pgbench), then equal digests at a
 #     stable checkpoint, each matching its rows;
@@ -43,15 +44,20 @@ my @node = map { $zz->node($_) } @all;
 pass('four servers with nothing but the extension, four sidecars');
 is(scalar($zz->digests(\@all)), 1, 'the four empty replicas have equal digests');
 
-# --- the bank's schema, through replica 1 only ---
+# --- the bank's schema: proposed through replica 1, then through replica 2 ---
 my $bank = slurp_file("$ZZPG::tools/bank.sql");
 {
-	my $out = $node[1]->safe_psql('postgres',
+	$node[1]->safe_psql('postgres', "SELECT zyzzyva.replicated_ddl(\$ddl\$$bank\$ddl\$);");
+	ok($zz->converged(\@all, 0), 'a DDL request through replica 1 alone is ordered everywhere');
+	is(join(',', map { $zz->q1($_, q{SELECT count(*) FROM zyzzyva.replicated_tables}) . '/'
+			  . $zz->q1($_, q{SELECT string_agg(replica || ':' || replicas, ',') FROM zyzzyva.ddl_proposals}) } @all),
+		join(',', ('0/1:1') x $n), '... but applies nowhere: one replica\'s proposal, pending on every replica');
+	my $out = $node[2]->safe_psql('postgres',
 		"SELECT zyzzyva.replicated_ddl(\$ddl\$$bank\$ddl\$);\n"
 		  . "SELECT count(*), sum(balance) FROM accounts;\n"
 		  . "SELECT path, sqlstate FROM zyzzyva.last_call();");
 	my @lines = split /\n/, $out;
-	is($lines[-2], '100|100000', 'replica 1: the DDL request returns, and the next statement reads its rows');
+	is($lines[-2], '100|100000', 'replica 2 proposes the same text (f+1 = 2 replicas): it applies, and the next statement reads its rows');
 	like($lines[-1], qr/^(fast|commit)\|00000$/, '... a replicated call that completed');
 }
 ok($zz->converged(\@all, 0), 'every replica applied the same batches');
@@ -77,16 +83,18 @@ is(scalar($zz->digests(\@all)), 1, 'equal state digests');
 		't,t,t,t', '... and the table is still there everywhere');
 }
 
-# --- a second DDL request through replica 3 ---
+# --- a second DDL request through replicas 0 and 3 ---
 {
-	my $out = $node[3]->safe_psql('postgres', q{SELECT zyzzyva.replicated_ddl($ddl$
+	my $deposit = q{
 CREATE FUNCTION deposit(account integer, amount bigint) RETURNS bigint
 LANGUAGE sql AS $f$
     UPDATE accounts SET balance = balance + amount WHERE id = account RETURNING balance
 $f$;
 SELECT zyzzyva.replicate_function('deposit(integer,bigint)');
-$ddl$)});
-	ok($zz->converged(\@all, 0), 'a second DDL request through replica 3 reaches everyone');
+};
+	$node[0]->safe_psql('postgres', "SELECT zyzzyva.replicated_ddl(\$ddl\$$deposit\$ddl\$)");
+	$node[3]->safe_psql('postgres', "SELECT zyzzyva.replicated_ddl(\$ddl\$$deposit\$ddl\$)");
+	ok($zz->converged(\@all, 0), 'a second DDL request through replicas 0 and 3 reaches everyone');
 	is($zz->q1(0, 'SELECT deposit(7, 5)'), '1005', '... and replica 0 calls the function it declared');
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config.h"
 
@@ -486,6 +487,199 @@ cfg_set_replica(daemon_config *cfg, const cfg_line *l, cfg_err_fn err, void *arg
 }
 
 /*
+ * Apply "entrust.N = role role ...": the roles replica N may submit calls
+ * for ("*": every role that is not a superuser).  Role names are limited to
+ * letters, digits, _ $ . and -, so that the list travels unquoted.
+ */
+static bool
+cfg_set_entrust(daemon_config *cfg, const cfg_line *l, cfg_err_fn err, void *arg)
+{
+	const char *num = l->key + strlen("entrust.");
+	char		value[CFG_MAX_LINE];
+	uint64_t	idx;
+	cfg_replica *r;
+	size_t		used = 0;
+
+	if (!cfg_parse_number(num, NULL, NULL, &idx) || idx >= ZZ_MAX_N)
+	{
+		cfg_report(err, arg, cfg->path, l->line,
+				   "'%s': replica number must be 0 .. %d", l->key, ZZ_MAX_N - 1);
+		return false;
+	}
+	r = &cfg->replicas[idx];
+	if (r->entrust_line != 0)
+	{
+		cfg_report(err, arg, cfg->path, l->line,
+				   "duplicate key '%s' (first set on line %d)", l->key, r->entrust_line);
+		return false;
+	}
+	snprintf(value, sizeof(value), "%s", l->value);
+	for (char *w = strtok(value, " \t,"); w != NULL; w = strtok(NULL, " \t,"))
+	{
+		size_t		wl = strlen(w);
+
+		for (size_t i = 0; i < wl; i++)
+		{
+			if (!isalnum((unsigned char) w[i]) && strchr("_$.-", w[i]) == NULL &&
+				!(wl == 1 && w[i] == '*'))
+			{
+				cfg_report(err, arg, cfg->path, l->line,
+						   "%s: '%s' is not a role name (letters, digits, _ $ . -) or *",
+						   l->key, w);
+				return false;
+			}
+		}
+		if (wl > 63 || used + wl + 2 >= sizeof(r->entrust))
+		{
+			cfg_report(err, arg, cfg->path, l->line, "%s: '%s' is too long", l->key, w);
+			return false;
+		}
+		used += (size_t) snprintf(r->entrust + used, sizeof(r->entrust) - used, "%s%s",
+								  used > 0 ? "," : "", w);
+	}
+	r->entrust_line = l->line;
+	return true;
+}
+
+/*
+ * Warn if the connection string holds a password: the file is readable by
+ * whoever runs the daemon, and a .pgpass file (mode 0600) or peer
+ * authentication keeps it out of it.
+ */
+static void
+cfg_warn_password(const daemon_config *cfg)
+{
+	const char *ci = cfg->pg_conninfo;
+	const char *at = strchr(ci, '@');
+	const char *scheme = strstr(ci, "://");
+
+	if (strstr(ci, "password") != NULL ||
+		(scheme != NULL && at != NULL && at > scheme &&
+		 memchr(scheme + 3, ':', (size_t) (at - scheme - 3)) != NULL))
+		zlog(ZLOG_WARNING, "%s: pg_conninfo holds a password in a file that may be read "
+			 "by others; use a .pgpass file (mode 0600) or peer authentication instead",
+			 cfg->path);
+}
+
+/*
+ * Append to pg_conninfo the options that set zyzzyva.entrust and
+ * zyzzyva.cluster_f (f+1 replicas must propose a replicated DDL request)
+ * on the sidecar's connections (key=value form or URI form).  The connection
+ * string must not set options itself: these must not be overridden.
+ */
+static bool
+cfg_conninfo_entrust(daemon_config *cfg, int line, cfg_err_fn err, void *arg)
+{
+	char		opt[CFG_MAX_CONNINFO + 64];
+	char		enc[3 * sizeof(opt)];
+	size_t		len = strlen(cfg->pg_conninfo);
+	bool		uri = strncmp(cfg->pg_conninfo, "postgresql://", 13) == 0 ||
+		strncmp(cfg->pg_conninfo, "postgres://", 11) == 0;
+	int			n;
+
+	if (strstr(cfg->pg_conninfo, "options") != NULL)
+	{
+		cfg_report(err, arg, cfg->path, line,
+				   "pg_conninfo must not set options: zyzzyvad sets them (zyzzyva.entrust)");
+		return false;
+	}
+	snprintf(opt, sizeof(opt), "-c zyzzyva.entrust=%s -c zyzzyva.cluster_f=%u",
+			 cfg->entrust, cfg->f);
+	if (uri)
+	{
+		size_t		e = 0;
+
+		for (const char *c = opt; *c; c++)
+			e += (size_t) (isalnum((unsigned char) *c) ?
+						   snprintf(enc + e, sizeof(enc) - e, "%c", *c) :
+						   snprintf(enc + e, sizeof(enc) - e, "%%%02X", (unsigned char) *c));
+		n = snprintf(cfg->pg_conninfo + len, sizeof(cfg->pg_conninfo) - len, "%soptions=%s",
+					 strchr(cfg->pg_conninfo, '?') ? "&" : "?", enc);
+	}
+	else
+		n = snprintf(cfg->pg_conninfo + len, sizeof(cfg->pg_conninfo) - len,
+					 " options='%s'", opt);
+	if (n < 0 || (size_t) n >= sizeof(cfg->pg_conninfo) - len)
+	{
+		cfg_report(err, arg, cfg->path, line,
+				   "pg_conninfo is too long with the entrustment added");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Compose the whole entrustment, "0:a,b;1:c", from every entrust.N, and
+ * hand it to the database through pg_conninfo.
+ */
+static bool
+cfg_compose_entrust(daemon_config *cfg, int conninfo_line, cfg_err_fn err, void *arg)
+{
+	size_t		used = 0;
+	bool		any = false;
+
+	for (uint32_t i = 0; i < cfg->n && i < ZZ_MAX_N; i++)
+	{
+		const cfg_replica *r = &cfg->replicas[i];
+		int			w;
+
+		if (r->entrust[0] == '\0')
+			continue;
+		any = true;
+		w = snprintf(cfg->entrust + used, sizeof(cfg->entrust) - used, "%s%u:%s",
+					 used > 0 ? ";" : "", i, r->entrust);
+		if (w < 0 || (size_t) w >= sizeof(cfg->entrust) - used)
+		{
+			cfg_report(err, arg, cfg->path, r->entrust_line, "the entrust.N lists are too long");
+			return false;
+		}
+		used += (size_t) w;
+	}
+	for (uint32_t i = cfg->n; i < ZZ_MAX_N; i++)
+	{
+		if (cfg->replicas[i].entrust_line != 0)
+		{
+			cfg_report(err, arg, cfg->path, cfg->replicas[i].entrust_line,
+					   "entrust.%u is beyond replica.%u (f = %u)", i, cfg->n - 1, cfg->f);
+			return false;
+		}
+	}
+	if (cfg->service != SVC_POSTGRES)
+		return true;
+	if (!any)
+		zlog(ZLOG_WARNING, "%s: no entrust.N lines: no replica may submit calls for any "
+			 "role, and every replicated call will be refused (42501)", cfg->path);
+	cfg_warn_password(cfg);
+	return cfg_conninfo_entrust(cfg, conninfo_line, err, arg);
+}
+
+/*
+ * Refuse a configuration file that its group or others may write: whoever
+ * can write it chooses the keys and peers the daemon trusts.
+ */
+static bool
+cfg_private_enough(const char *path, int fd, cfg_err_fn err, void *arg)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+	{
+		cfg_report(err, arg, path, 0, "cannot stat: %s", strerror(errno));
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+	{
+		cfg_report(err, arg, path, 0,
+				   "the configuration file is writable by %s (mode %04o); "
+				   "make it writable only by its owner (chmod go-w)",
+				   (st.st_mode & S_IWOTH) ? "others" : "its group",
+				   (unsigned) (st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
+/*
  * Read the file into key/value lines, reporting lines that are not
  * `key = value`.  Returns the lines (malloc'd; strings inside *text).
  */
@@ -506,6 +700,12 @@ cfg_read_lines(const char *path, int *nlines, char **text, bool *ok,
 	if (fp == NULL)
 	{
 		cfg_report(err, arg, path, 0, "cannot open: %s", strerror(errno));
+		*ok = false;
+		return NULL;
+	}
+	if (!cfg_private_enough(path, fileno(fp), err, arg))
+	{
+		fclose(fp);
 		*ok = false;
 		return NULL;
 	}
@@ -796,6 +996,12 @@ cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void *arg)
 				ok = false;
 			continue;
 		}
+		if (strncmp(l->key, "entrust.", 8) == 0)
+		{
+			if (!cfg_set_entrust(cfg, l, err, arg))
+				ok = false;
+			continue;
+		}
 		k = cfg_find_key(l->key);
 		if (k < 0)
 		{
@@ -843,6 +1049,8 @@ cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void *arg)
 	if (set_line[fkey] == 0 && ok)
 		ok = false;
 	if (!cfg_check_whole(cfg, set_line, err, arg))
+		ok = false;
+	else if (ok && !cfg_compose_entrust(cfg, set_line[cfg_find_key("pg_conninfo")], err, arg))
 		ok = false;
 	cfg->params.f = cfg->f;
 	cfg->params.n = cfg->n;
@@ -918,6 +1126,10 @@ cfg_apply_reload(daemon_config *cur, const daemon_config *next, cfg_err_fn err, 
 			strcmp(a->pubkey, b->pubkey) != 0)
 			cfg_report(err, arg, next->path, b->line,
 					   "replica.%d changed; the change takes effect only after a restart", i);
+		if (strcmp(a->entrust, b->entrust) != 0)
+			cfg_report(err, arg, next->path, b->entrust_line,
+					   "entrust.%d changed; the change takes effect only after a restart "
+					   "of every replica's sidecar", i);
 	}
 	return applied;
 }

@@ -8,6 +8,8 @@
  *	  replica.0 = 127.0.0.1:7000 keys/replica-0.pub
  *	  ...
  *	  private_key = keys/replica-1.key
+ *	  entrust.0 = alice bob			(roles replica 0 may call as; * = any
+ *	  entrust.1 = *					 role that is not a superuser)
  *
  * Relative paths are taken relative to the file's directory.  Durations
  * take a unit (us, ms, s; a bare number is microseconds).  Every problem is
@@ -50,6 +52,8 @@ typedef struct cfg_replica
 	int			line;
 	cfg_addr	addr;
 	char		pubkey[PATH_MAX];
+	int			entrust_line;	/* line of entrust.N, 0 if none */
+	char		entrust[CFG_MAX_CONNINFO];	/* roles it may call as: "a,b" */
 } cfg_replica;
 
 typedef struct daemon_config
@@ -68,7 +72,10 @@ typedef struct daemon_config
 	uint32_t	client_socket_mode; /* 0600 or 0660 */
 	svc_kind	service;
 	uint32_t	null_reply_size;
-	char		pg_conninfo[CFG_MAX_CONNINFO];	/* service = postgres */
+	char		pg_conninfo[CFG_MAX_CONNINFO];	/* service = postgres; ends with
+												 * the options that set
+												 * zyzzyva.entrust */
+	char		entrust[CFG_MAX_CONNINFO];	/* "0:a,b;1:c": every entrust.N */
 	uint32_t	max_clients;	/* local client slots */
 	uint64_t	peer_queue_max; /* bytes queued per peer before dropping */
 	zz_time		reconnect_max;	/* cap of the reconnect backoff */
@@ -90,7 +97,7 @@ typedef void (*cfg_err_fn) (void *arg, const char *msg);
 
 /*
  * Parse and check the file (syntax, ranges, required keys, one address per
- * replica).  Key files are checked separately by keys_load.  Returns true
+ * replica).  The file must not be writable by group or others.  Key files are checked separately by keys_load.  Returns true
  * if no error was reported.
  */
 extern bool cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void *arg);

@@ -47,6 +47,52 @@ keys_not_a_key(char *why, size_t whylen, const char *path, const char *kind, boo
 }
 
 /*
+ * Refuse a key file, or the directory that holds it, that its group or
+ * others may write: whoever can replace a key speaks for that replica.
+ * (A sticky directory such as /tmp lets others create files, not replace
+ * ours, and is accepted.)
+ */
+static bool
+keys_not_writable_by_others(const char *path, int fd, char *why, size_t whylen)
+{
+	struct stat st;
+	char		dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (fstat(fd, &st) != 0)
+	{
+		snprintf(why, whylen, "cannot stat '%s': %s", path, strerror(errno));
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+	{
+		snprintf(why, whylen,
+				 "key file '%s' is writable by group or others (mode %04o); run chmod go-w on it",
+				 path, (unsigned) (st.st_mode & 07777));
+		return false;
+	}
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int) (slash - path), path);
+	if (stat(dir, &st) != 0)
+	{
+		snprintf(why, whylen, "cannot stat key directory '%s': %s", dir, strerror(errno));
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+	{
+		snprintf(why, whylen,
+				 "key directory '%s' is writable by group or others (mode %04o); "
+				 "run chmod go-w on it", dir, (unsigned) (st.st_mode & 07777));
+		return false;
+	}
+	return true;
+}
+
+/*
  * Open a file holding a secret and check that only its owner may read or
  * write it.  Returns the open fd, or -1 with a reason in why.
  */
@@ -72,6 +118,11 @@ keys_open_secret(const char *path, char *why, size_t whylen)
 		snprintf(why, whylen,
 				 "'%s' is accessible by group or others (mode %04o); run chmod 600 on it",
 				 path, (unsigned) (st.st_mode & 07777));
+		close(fd);
+		return -1;
+	}
+	if (!keys_not_writable_by_others(path, fd, why, whylen))
+	{
 		close(fd);
 		return -1;
 	}
@@ -127,6 +178,11 @@ keys_read_public(const char *path, EVP_PKEY **ed, EVP_PKEY **x, char *why, size_
 		snprintf(why, whylen, "cannot open public key '%s': %s", path, strerror(errno));
 		return false;
 	}
+	if (!keys_not_writable_by_others(path, fileno(fp), why, whylen))
+	{
+		fclose(fp);
+		return false;
+	}
 	ok = keys_read_pair(fp, path, false, ed, x, why, whylen);
 	fclose(fp);
 	return ok;
@@ -157,15 +213,17 @@ keys_read_private(const char *path, EVP_PKEY **ed, EVP_PKEY **x, char *why, size
 }
 
 /*
- * SHA-256 over a domain tag, f and every replica's raw public keys (Ed25519
- * and X25519): two replicas agree on it only if they agree on who is in the
- * cluster.
+ * SHA-256 over a domain tag, f, every replica's raw public keys (Ed25519
+ * and X25519) and the entrustment (which roles each replica may call as):
+ * two replicas agree on it only if they agree on who is in the cluster and
+ * whom each may speak for, so correct replicas that talk to one another
+ * apply the same entrustment.
  */
 static bool
-keys_cluster_id(daemon_keys *k, uint32_t f)
+keys_cluster_id(daemon_keys *k, uint32_t f, const char *entrust)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	static const char tag[] = "zyzzyva cluster v2";
+	static const char tag[] = "zyzzyva cluster v3";
 	uint8_t		fb[4] = {(uint8_t) f, (uint8_t) (f >> 8), (uint8_t) (f >> 16), (uint8_t) (f >> 24)};
 	bool		ok;
 
@@ -183,6 +241,7 @@ keys_cluster_id(daemon_keys *k, uint32_t f)
 		ok = ok && EVP_PKEY_get_raw_public_key(k->xpub[i], raw, &rawlen) == 1 &&
 			EVP_DigestUpdate(md, raw, rawlen) == 1;
 	}
+	ok = ok && EVP_DigestUpdate(md, entrust, strlen(entrust) + 1) == 1;
 	ok = ok && EVP_DigestFinal_ex(md, k->cluster_id.b, NULL) == 1;
 	EVP_MD_CTX_free(md);
 	return ok;
@@ -232,7 +291,7 @@ keys_load(const daemon_config *cfg, daemon_keys *k, cfg_err_fn err, void *arg)
 				   cfg->id, cfg->replicas[cfg->id].pubkey);
 		ok = false;
 	}
-	if (ok && !keys_cluster_id(k, cfg->f))
+	if (ok && !keys_cluster_id(k, cfg->f, cfg->entrust))
 	{
 		cfg_report(err, arg, cfg->path, 0, "cannot hash the public keys");
 		ok = false;

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "pgcall.h"
 
@@ -30,11 +32,24 @@ pgcall_get_u32(const uint8_t *p)
 	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
 }
 
-uint8_t *
-pgcall_encode(const char *signature, const char *const *args, int nargs, size_t *len)
+/*
+ * Append a u32 length and the bytes of s.
+ */
+static uint8_t *
+pgcall_put_string(uint8_t *p, const char *s)
 {
-	size_t		siglen = strlen(signature);
-	size_t		n = 4 + siglen + 4;
+	size_t		len = strlen(s);
+
+	pgcall_put_u32(p, (uint32_t) len);
+	memcpy(p + 4, s, len);
+	return p + 4 + len;
+}
+
+uint8_t *
+pgcall_encode(const char *role, const char *database, const char *signature,
+			  const char *const *args, int nargs, size_t *len)
+{
+	size_t		n = 4 + strlen(role) + 4 + strlen(database) + 4 + strlen(signature) + 4;
 	uint8_t    *buf,
 			   *p;
 
@@ -43,10 +58,9 @@ pgcall_encode(const char *signature, const char *const *args, int nargs, size_t 
 	buf = malloc(n);
 	if (buf == NULL)
 		return NULL;
-	p = buf;
-	pgcall_put_u32(p, (uint32_t) siglen);
-	memcpy(p + 4, signature, siglen);
-	p += 4 + siglen;
+	p = pgcall_put_string(buf, role);
+	p = pgcall_put_string(p, database);
+	p = pgcall_put_string(p, signature);
 	pgcall_put_u32(p, (uint32_t) nargs);
 	p += 4;
 	for (int i = 0; i < nargs; i++)
@@ -60,6 +74,26 @@ pgcall_encode(const char *signature, const char *const *args, int nargs, size_t 
 	}
 	*len = n;
 	return buf;
+}
+
+const char *
+pgcall_default_role(void)
+{
+	const char *u = getenv("PGUSER");
+	struct passwd *pw;
+
+	if (u != NULL && u[0] != '\0')
+		return u;
+	pw = getpwuid(geteuid());
+	return pw != NULL ? pw->pw_name : "postgres";
+}
+
+const char *
+pgcall_default_database(const char *role)
+{
+	const char *d = getenv("PGDATABASE");
+
+	return d != NULL && d[0] != '\0' ? d : role;
 }
 
 char *

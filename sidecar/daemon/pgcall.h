@@ -6,7 +6,8 @@
  * SQL function and its reply is the function's result or error, in the
  * extension's encoding (extension/wire.c, big-endian):
  *
- *	 call  := siglen:u32 signature nargs:u32 (len:i32 text)*	(len -1: NULL)
+ *	 call  := rolelen:u32 role dblen:u32 database
+ *			  siglen:u32 signature nargs:u32 (len:i32 text)*	(len -1: NULL)
  *	 reply := 'V' len:i32 text			(the result; -1: NULL)
  *			| 'E' sqlstate[5] len:u32 message
  *
@@ -22,11 +23,19 @@
 
 /*
  * Encode a call of signature (canonical, e.g.
- * "public.transfer(integer,integer,bigint)") with nargs arguments in text
- * form (NULL: SQL NULL).  Returns a malloc'd buffer and its length.
+ * "public.transfer(integer,integer,bigint)") made by role in database,
+ * with nargs arguments in text form (NULL: SQL NULL).  Returns a malloc'd
+ * buffer and its length.  The replicas run it as role if the replica that
+ * submits it is entrusted with role.
  */
-extern uint8_t *pgcall_encode(const char *signature, const char *const *args, int nargs,
-							  size_t *len);
+extern uint8_t *pgcall_encode(const char *role, const char *database,
+							  const char *signature, const char *const *args,
+							  int nargs, size_t *len);
+
+/* The role and database a tool calls as by default, as psql: $PGUSER or
+ * the user's name, $PGDATABASE or the role's name. */
+extern const char *pgcall_default_role(void);
+extern const char *pgcall_default_database(const char *role);
 
 /*
  * Describe a reply as a malloc'd C string: the result text ("NULL" for

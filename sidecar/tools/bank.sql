@@ -15,9 +15,11 @@ INSERT INTO accounts SELECT g, 1000 FROM generate_series(1, 100) AS g;
 
 -- Move amount from src to dst; returns src's new balance.  Overdrawing
 -- violates the CHECK constraint: that request's reply is the error, the
--- same on every replica, and the rest of its batch goes on.
+-- same on every replica, and the rest of its batch goes on.  A replicated
+-- call runs as its caller: the function runs as its owner (SECURITY
+-- DEFINER), so a client needs EXECUTE on it and no privilege on accounts.
 CREATE FUNCTION transfer(src integer, dst integer, amount bigint) RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     left_over bigint;
 BEGIN

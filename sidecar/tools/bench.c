@@ -273,6 +273,7 @@ bench_usage(void)
 	fprintf(stderr, "usage: zyzzyva-bench --socket PATH[,PATH...] [--observe PATH[,PATH...]]\n"
 			"                     [--clients C] [--outstanding K] [--size BYTES] [--op TEXT]\n"
 			"                     [--call SIGNATURE [--args 'A B ...']...]\n"
+			"                     [--role ROLE] [--database DB]\n"
 			"                     [--duration S] [--warmup S] [--config NAME] [--csv FILE]\n");
 	exit(2);
 }
@@ -285,6 +286,8 @@ main(int argc, char **argv)
 	char	   *observe = NULL;
 	const char *opstr = NULL;
 	const char *call = NULL;
+	const char *role = NULL;
+	const char *database = NULL;
 	const char *callargs[64];
 	int			ncallargs = 0;
 	const char *config = "bench";
@@ -320,6 +323,10 @@ main(int argc, char **argv)
 			opstr = v;
 		else if (strcmp(a, "--call") == 0)
 			call = v;
+		else if (strcmp(a, "--role") == 0)
+			role = v;
+		else if (strcmp(a, "--database") == 0)
+			database = v;
 		else if (strcmp(a, "--args") == 0 && ncallargs < 64)
 			callargs[ncallargs++] = v;
 		else if (strcmp(a, "--duration") == 0)
@@ -347,6 +354,10 @@ main(int argc, char **argv)
 	for (char *s = observe ? strtok(observe, ",") : NULL; s != NULL && b.nobserve < BENCH_MAX_SOCKETS;
 		 s = strtok(NULL, ","))
 		b.observe[b.nobserve++] = s;
+	if (role == NULL)
+		role = pgcall_default_role();
+	if (database == NULL)
+		database = pgcall_default_database(role);
 	if (call)
 	{
 		if (ncallargs == 0)
@@ -362,7 +373,7 @@ main(int argc, char **argv)
 				return 1;
 			for (char *w = strtok(copy, " \t"); w != NULL && na < 256; w = strtok(NULL, " \t"))
 				args[na++] = strcmp(w, "\\N") == 0 ? NULL : w;
-			b.ops[k] = pgcall_encode(call, args, na, &len);
+			b.ops[k] = pgcall_encode(role, database, call, args, na, &len);
 			b.oplens[k] = (uint32_t) len;
 			free(copy);
 			if (b.ops[k] == NULL)

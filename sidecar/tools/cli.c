@@ -3,7 +3,7 @@
  *	  zyzzyva-cli: submit operations through a replica's local socket.
  *
  *	  zyzzyva-cli --socket PATH [--verbose] [--timeout SECONDS] OP...
- *	  zyzzyva-cli --socket PATH [...] --call SIGNATURE ARGS...
+ *	  zyzzyva-cli --socket PATH [...] [--role R] [--database D] --call SIGNATURE ARGS...
  *	  zyzzyva-cli --socket PATH [...] --hex [--decode] HEXOP...
  *	  zyzzyva-cli --socket PATH --status
  *
@@ -18,6 +18,9 @@
  * following argument is one call, its arguments separated by white space
  * ("1 2 100"; \N is NULL), e.g.
  *	  zyzzyva-cli --socket S --call 'public.transfer(integer,integer,bigint)' '1 2 100'
+ * A call is made as --role in --database (default, as psql: $PGUSER or the
+ * user's name, and $PGDATABASE or the role's name); the replicas run it as
+ * that role if this replica is entrusted with it (entrust.N).
  * With --hex each OP is the hex of a request's bytes (what
  * zyzzyva.encode_call() returns).  --call and --decode print replies as
  * the result text or "ERROR SQLSTATE: message".
@@ -39,7 +42,7 @@ static void
 cli_usage(FILE *fp)
 {
 	fprintf(fp, "usage: zyzzyva-cli --socket PATH [--verbose] [--timeout SECONDS] OP...\n"
-			"       zyzzyva-cli --socket PATH [...] --call SIGNATURE 'ARG ARG ...'...\n"
+			"       zyzzyva-cli --socket PATH [...] [--role ROLE] [--database DB] --call SIGNATURE 'ARG ARG ...'...\n"
 			"       zyzzyva-cli --socket PATH [...] --hex [--decode] HEXOP...\n"
 			"       zyzzyva-cli --socket PATH --status\n");
 }
@@ -111,7 +114,8 @@ cli_roundtrip(int fd, uint8_t type, const void *payload, size_t plen, bool verbo
  * words of args (\N is NULL).
  */
 static uint8_t *
-cli_encode_call(const char *signature, const char *args, size_t *len)
+cli_encode_call(const char *role, const char *database, const char *signature,
+				const char *args, size_t *len)
 {
 	char	   *copy = strdup(args);
 	const char *argv[256];
@@ -122,7 +126,7 @@ cli_encode_call(const char *signature, const char *args, size_t *len)
 		return NULL;
 	for (char *w = strtok(copy, " \t\n"); w != NULL && n < 256; w = strtok(NULL, " \t\n"))
 		argv[n++] = strcmp(w, "\\N") == 0 ? NULL : w;
-	op = pgcall_encode(signature, argv, n, len);
+	op = pgcall_encode(role, database, signature, argv, n, len);
 	free(copy);
 	return op;
 }
@@ -136,6 +140,8 @@ main(int argc, char **argv)
 	bool		hex = false;
 	bool		decode = false;
 	const char *call = NULL;
+	const char *role = NULL;
+	const char *database = NULL;
 	long long	timeout_ms = 30000;
 	int			i;
 	int			fd;
@@ -153,6 +159,10 @@ main(int argc, char **argv)
 			status = true;
 		else if (strcmp(argv[i], "--call") == 0 && i + 1 < argc)
 			call = argv[++i];
+		else if (strcmp(argv[i], "--role") == 0 && i + 1 < argc)
+			role = argv[++i];
+		else if (strcmp(argv[i], "--database") == 0 && i + 1 < argc)
+			database = argv[++i];
 		else if (strcmp(argv[i], "--hex") == 0)
 			hex = true;
 		else if (strcmp(argv[i], "--decode") == 0)
@@ -173,6 +183,10 @@ main(int argc, char **argv)
 		cli_usage(stderr);
 		return 2;
 	}
+	if (role == NULL)
+		role = pgcall_default_role();
+	if (database == NULL)
+		database = pgcall_default_database(role);
 	fd = lclient_connect(path);
 	if (fd < 0)
 	{
@@ -187,7 +201,7 @@ main(int argc, char **argv)
 		size_t		oplen = 0;
 
 		if (call != NULL)
-			op = cli_encode_call(call, argv[i], &oplen);
+			op = cli_encode_call(role, database, call, argv[i], &oplen);
 		else if (hex && (op = pgcall_from_hex(argv[i], &oplen)) == NULL)
 		{
 			fprintf(stderr, "zyzzyva-cli: '%s' is not hex\n", argv[i]);

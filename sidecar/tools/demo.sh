@@ -14,13 +14,21 @@
 # CLIENTS (clients per replica, 2), TRANSFERS (per client, 40),
 # BENCH_SECONDS (per measurement, 3; 0 skips it), KEEP=1 (leave running).
 #
-# The bank's schema (bank.sql) is set up once, through replica 0, as a
-# replicated request (zyzzyva.replicated_ddl): every replica applies it at
-# the same point in the order.  The transfers are plain SQL, SELECT transfer(...), in psql sessions on every
+# Roles: a replicated call runs on every replica as the role that made it,
+# and only if the replica it came from is entrusted with that role.  The
+# demo's roles are ordinary ones: bank_owner owns the schema, bank_client
+# makes the transfers; every replica is entrusted with both (entrust.N in
+# each sidecar's configuration, written by zyzzyva-cluster --entrust).
+#
+# The bank's schema (bank.sql) is set up as a replicated request
+# (zyzzyva.replicated_ddl) made by bank_owner through replica 0 and again
+# through replica 1: schema changes need f+1 replicas.  Every replica
+# applies it, as bank_owner, at the same point in the order.  The transfers are plain SQL, SELECT transfer(...), in psql sessions on every
 # replica: the extension's call path sends each through its replica's
 # sidecar (zyzzyva.socket_path, set by zyzzyva-cluster).  zyzzyva-cli shows
 # the same call made on the socket directly.
 set -euo pipefail
+umask 077
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -81,7 +89,8 @@ say "starting 4 replicas (f = 1): PostgreSQL server + zyzzyvad each, in $DIR"
 # a checkpoint every 32 batches, so the digests are compared often (a replica
 # that falls behind by more than that cannot catch up yet: no state transfer
 # with PostgreSQL until issue 6)
-"$CLUSTER" start "$DIR" --postgres --set checkpoint_interval=32
+"$CLUSTER" start "$DIR" --postgres --set checkpoint_interval=32 \
+	--roles 'bank_owner bank_client' --entrust 'bank_owner bank_client'
 
 port() { awk -F"'" '/^port = /{ print $2 }' "$DIR/pg-$1/zyzzyva-cluster.conf"; }
 # sql I [psql options]: run SQL (stdin or -c) on replica I's database
@@ -92,10 +101,30 @@ sql() {
 		-v ON_ERROR_STOP=1 -h "$DIR/run" -p "$(port "$i")" -d zyzzyva "$@"
 }
 
+# sql_as ROLE I [psql options]: the same, as ROLE (the session's role; the
+# demo connects as postgres through the local socket, peer authentication)
+sql_as() {
+	local role=$1 i=$2
+	shift 2
+	PGOPTIONS="-c client_min_messages=warning -c role=$role" runuser -u postgres -- "$PG_BINDIR/psql" -X -q \
+		-v ON_ERROR_STOP=1 -h "$DIR/run" -p "$(port "$i")" -d zyzzyva "$@"
+}
+
 # --- 4. the schema, once, through replica 0, as a replicated request ---
-say "bank schema through replica 0 only: SELECT zyzzyva.replicated_ddl(<bank.sql>), which every replica applies at the same point in the order"
+say "what each replica's administrator grants, alike on every replica: bank_owner may create in public and propose schema changes"
+for ((i = 0; i < N; i++)); do
+	sql "$i" -c "GRANT CREATE ON SCHEMA public TO bank_owner;
+	             GRANT EXECUTE ON FUNCTION zyzzyva.replicated_ddl(text), zyzzyva.replicate_table(regclass),
+	                                       zyzzyva.replicate_function(regprocedure) TO bank_owner"
+done
+say "bank schema, as bank_owner: SELECT zyzzyva.replicated_ddl(<bank.sql>) through replica 0, a proposal until a second replica (f+1 = 2) proposes the same"
 { printf 'SELECT zyzzyva.replicated_ddl($ddl$'; cat "$here/bank.sql"; printf '$ddl$);\n'; } |
-	sql 0 -A -t >/dev/null
+	sql_as bank_owner 0 -A -t >/dev/null
+sql 1 -c "SELECT replica, role, replicas, proposed_seq FROM zyzzyva.ddl_proposals" | sed 's/^/  /'
+echo "  replicated tables after one replica's proposal: $(sql 1 -A -t -c "SELECT count(*) FROM zyzzyva.replicated_tables")"
+say "the same text through replica 1: every replica applies it, at the same point in the order"
+{ printf 'SELECT zyzzyva.replicated_ddl($ddl$'; cat "$here/bank.sql"; printf '$ddl$);\n'; } |
+	sql_as bank_owner 1 -A -t >/dev/null
 for ((i = 0; i < N; i++)); do
 	for ((t = 0; t < 100; t++)); do
 		[ "$(sql "$i" -A -t -c "SELECT count(*) FROM zyzzyva.replicated_tables")" -ge 1 ] && break
@@ -109,7 +138,7 @@ echo "replicated: $(sql 0 -A -t -c "SELECT string_agg(signature, ', ') FROM zyzz
 	"$(sql 0 -A -t -c "SELECT string_agg(table_name, ', ') FROM zyzzyva.replicated_tables")"
 
 # --- 5. transfers from clients on every replica ---
-say "$((N * CLIENTS)) psql clients ($CLIENTS per replica), $TRANSFERS random transfers each: plain SQL, SELECT transfer(src, dst, amount)"
+say "$((N * CLIENTS)) psql clients ($CLIENTS per replica) as bank_client (no superuser, no privilege on accounts), $TRANSFERS random transfers each: plain SQL, SELECT transfer(src, dst, amount)"
 echo "(the extension sends each call through its replica's sidecar to all replicas and returns the agreed result)"
 pids=()
 for ((i = 0; i < N; i++)); do
@@ -118,8 +147,7 @@ for ((i = 0; i < N; i++)); do
 		for ((k = 0; k < TRANSFERS; k++)); do
 			echo "SELECT transfer($((RANDOM % 100 + 1)), $((RANDOM % 100 + 1)), $((RANDOM % 300 + 1)));"
 		done >"$DIR/client-$i-$c.sql"
-		PGOPTIONS='-c client_min_messages=warning' runuser -u postgres -- "$PG_BINDIR/psql" -X -q -A -t \
-			-h "$DIR/run" -p "$(port "$i")" -d zyzzyva <"$DIR/client-$i-$c.sql" \
+		sql_as bank_client "$i" -v ON_ERROR_STOP=0 -A -t <"$DIR/client-$i-$c.sql" \
 			>"$DIR/client-$i-$c.out" 2>"$DIR/client-$i-$c.err" &
 		pids+=($!)
 	done
@@ -139,12 +167,18 @@ grep -h '^ERROR:' "$DIR"/client-*.err | head -1 | sed 's/^/  /' || true
 	die "$((N * CLIENTS * TRANSFERS - results - errors)) transfers failed otherwise; see $DIR/client-*.err"
 
 say "the same call through the sidecar's socket (what the extension does), with how it completed"
-"$BIN/zyzzyva-cli" --verbose --socket "$DIR/run/replica-2.sock" --call "$SIG" '10 11 5' '11 10 5' | sed 's/^/  /'
+"$BIN/zyzzyva-cli" --verbose --socket "$DIR/run/replica-2.sock" --role bank_client --database zyzzyva \
+	--call "$SIG" '10 11 5' '11 10 5' | sed 's/^/  /'
+say "what an entrusted role may not do: bank_client reading accounts directly, and a role no replica is entrusted with"
+sql_as bank_client 1 -c "SELECT transfer(1, 2, 1) AS via_the_function" 2>&1 | sed 's/^/  /'
+sql_as bank_client 1 -v ON_ERROR_STOP=0 -c "SELECT balance FROM accounts WHERE id = 1" 2>&1 | sed 's/^/  /' || true
+"$BIN/zyzzyva-cli" --socket "$DIR/run/replica-2.sock" --role postgres --database zyzzyva \
+	--call "$SIG" '1 2 1' 2>&1 | sed 's/^/  /'
 
 # read-your-writes: the caller's replica has applied its request when the call returns
 say "read-your-writes: a transfer on replica 3, and the next statement of the same session"
-sql 3 -c "SELECT balance AS before FROM accounts WHERE id = 7" -c "SELECT transfer(7, 8, 1)" \
-	-c "SELECT balance AS after FROM accounts WHERE id = 7"
+sql 3 -c "SELECT balance AS before FROM accounts WHERE id = 7" -c "SET ROLE bank_client" \
+	-c "SELECT transfer(7, 8, 1)" -c "RESET ROLE" -c "SELECT balance AS after FROM accounts WHERE id = 7"
 
 # --- 6. the replicas agree ---
 say "waiting for every replica to apply the same last batch"
@@ -189,7 +223,7 @@ if [ "$BENCH_SECONDS" != 0 ]; then
 		bpids=()
 		for ((i = 0; i < N && i < c; i++)); do
 			per=$(( c / N > 0 ? c / N : 1 ))
-			runuser -u postgres -- "$PG_BINDIR/pgbench" -n -h "$DIR/run" -p "$(port "$i")" -c "$per" \
+			PGOPTIONS='-c role=bank_client' runuser -u postgres -- "$PG_BINDIR/pgbench" -n -h "$DIR/run" -p "$(port "$i")" -c "$per" \
 				-T "$BENCH_SECONDS" -f "$DIR/pgbench.sql" zyzzyva >"$DIR/pgbench-$c-$i.out" 2>&1 &
 			bpids+=($!)
 		done

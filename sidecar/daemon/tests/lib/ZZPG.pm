@@ -22,7 +22,8 @@ my @all;		# every cluster, for the END block
 my $owner = $$;
 
 # ZZPG->new(name => ..., settings => { key => value }, sql => [...],
-#           fault_injection => 1, pg_conf => "max_connections = 100\n")
+#           fault_injection => 1, pg_conf => "max_connections = 100\n",
+#			entrust => [ 'roles of replica 0', ... ])
 # fault_injection: run the fault-injection build of zyzzyvad
 # ($ZZ_BUILD/fi/zyzzyvad), the only one with the test hooks (ZZ_TEST_* in
 # the environment, test_withhold_order_req).  pg_conf: lines added to each
@@ -55,6 +56,8 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		$node->append_conf('postgresql.conf', $opt{pg_conf}) if $opt{pg_conf};
 		$node->start;
 		$node->safe_psql('postgres', 'CREATE EXTENSION zyzzyva');
+		# the sidecar's connection: a login role that is not a superuser
+		$node->safe_psql('postgres', 'CREATE ROLE zyzzyvad LOGIN IN ROLE zyzzyva_sidecar');
 		$node->safe_psql('postgres', $_) for @{ $opt{sql} // [] };
 		$self->{node}[$i] = $node;
 	}
@@ -69,7 +72,12 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		$text .= "replica.$_ = 127.0.0.1:$port[$_] $self->{keys}/replica-$_.pub\n" for 0 .. $n - 1;
 		$text .= "private_key = $self->{keys}/replica-$i.key\n"
 		  . "client_socket = $self->{sock}[$i]\nservice = postgres\n"
-		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres\n";
+		  . "pg_conninfo = host=${\ $node->host} port=${\ $node->port} dbname=postgres user=zyzzyvad\n";
+		# which roles each replica may call as, the same on every replica:
+		# unless told otherwise, the tests' own superuser and every ordinary
+		# role
+		$text .= "entrust.$_ = " . ($opt{entrust} ? $opt{entrust}[$_] : 'postgres *') . "\n"
+		  for 0 .. $n - 1;
 		$text .= "$_ = $opt{settings}{$_}\n" for sort keys %{ $opt{settings} // {} };
 		$self->{conftext}[$i] = $text;
 		_write($self->{conf}[$i], $text);
