@@ -71,6 +71,8 @@ typedef struct zz_client_rec
 	uint64_t	confirm_ts;		/* ... for this timestamp */
 	zz_view		confirm_view;	/* ... sent in this view */
 	zz_time		resend_at;		/* its next retransmission acted on from here */
+	uint64_t	resend_ts;		/* ... if of this timestamp */
+	zz_view		resend_view;	/* ... in this view */
 } zz_client_rec;
 
 /* A request waiting in the primary's open batch. */

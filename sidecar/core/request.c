@@ -319,11 +319,18 @@ send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
  * at its pace, ahead of the protocol's own messages.
  */
 static bool
-retransmission_due(zz_replica *r, zz_client_rec *c)
+retransmission_due(zz_replica *r, zz_client_rec *c, uint64_t ts)
 {
-	if (r->now < c->resend_at)
+	/*
+	 * The limit is per request and per view: a client's next request, or
+	 * its request in a new view, must not wait for the previous one's
+	 * interval (recovery after a primary crash depends on it).
+	 */
+	if (r->now < c->resend_at && c->resend_ts == ts && c->resend_view == r->view)
 		return false;
 	c->resend_at = r->now + r->p.retransmit_timeout / 2;
+	c->resend_ts = ts;
+	c->resend_view = r->view;
 	return true;
 }
 
@@ -346,7 +353,7 @@ zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 	{
 		/* Executed: resend the cached reply if it is the same request. */
 		if (q.timestamp == c->last_ts && zz_digest_eq(&d, &c->last_req) &&
-			retransmission_due(r, c))
+			retransmission_due(r, c, q.timestamp))
 			resend_cached(r, c);
 		return;
 	}
@@ -359,7 +366,7 @@ zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 			/* Ordered, not yet executed: the backups may lack the ORDER-REQ. */
 			zz_entry   *e = zz_entry_at(r, c->ordered_seq);
 
-			if (e != NULL && retransmission_due(r, c))
+			if (e != NULL && retransmission_due(r, c, q.timestamp))
 			{
 				zz_buf_reset(&r->out);
 				zz_encode_order_req(&r->out, e->order);
@@ -369,7 +376,7 @@ zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 		}
 		primary_add_request(r, &q, &d);
 	}
-	else if (q.timestamp > c->ordered_ts && retransmission_due(r, c))
+	else if (q.timestamp > c->ordered_ts && retransmission_due(r, c, q.timestamp))
 		send_confirm_req(r, &q, c);
 }
 
