@@ -825,8 +825,13 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 			}
 		}
 	}
+	/*
+	 * The LOCAL-COMMIT names the view we vouch in, not the certificate's:
+	 * the client counts only LOCAL-COMMITs of one view (docs/protocol.md
+	 * section 10, "Completion on the commit path").
+	 */
 	memset(&lc, 0, sizeof(lc));
-	lc.view = m.cc.view;
+	lc.view = r->view;
 	lc.seq = m.cc.seq;
 	lc.history = m.cc.history;
 	lc.replica = r->id;

@@ -40,6 +40,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "kvservice.h"
 #include "message.h"
 #include "replica.h"
@@ -2264,12 +2265,123 @@ test_cc_of_older_view_not_local_committed(void **state)
 	g->rr[2]->entered_cert = entered;
 	commit_to(g, 2, CLIENT, a.ts, &cc0);
 	assert_int_equal(local_commits_from(g, 2), lc + 2);
+	{
+		const sent_msg *s = last_sent(g, true, ZZ_MSG_LOCAL_COMMIT);
+		zz_local_commit o;
+
+		/* it vouches in view 1, the view it is in, not the CC's */
+		assert_int_equal(zz_decode_local_commit(s->buf, s->len, &o), ZZ_OK);
+		assert_int_equal(o.view, 1);
+		assert_int_equal(o.seq, 1);
+	}
 
 	commit_to(g, 2, CLIENT, a.ts, &cc1);
 	assert_int_equal(local_commits_from(g, 2), lc + 3);
 	assert_true(g->rr[2]->has_cc);
 	assert_int_equal(g->rr[2]->max_cc.view, 1);
 	rig_free(g);
+}
+
+/* A client's completion, seen by the test. */
+static int	client_done_count;
+static zz_completion_path client_done_path;
+
+static void
+client_done(void *ctx, uint32_t client, const zz_completion *c)
+{
+	client_done_count++;
+	client_done_path = c->path;
+}
+
+/* A LOCAL-COMMIT from replica `from`, sent in view v, MACed to the client. */
+static void
+local_commit_to_client(rig *g, zz_client *c, uint32_t from, zz_view v, zz_seq n,
+					   const zz_digest *h, uint64_t ts)
+{
+	zz_local_commit lc;
+	zz_digest	d;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.view = v;
+	lc.seq = n;
+	lc.history = *h;
+	lc.replica = from;
+	lc.client = CLIENT;
+	lc.timestamp = ts;
+	zz_local_commit_mac_digest(g->signer[from], &lc, &d);
+	zz_mac_compute(g->signer[from], CLIENT, &d, &lc.mac);
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_local_commit(&g->buf, &lc));
+	g->now += 10;
+	zz_client_receive(c, g->now, g->buf.data, g->buf.len);
+}
+
+/*
+ * A client completes on the commit path only with 2f+1 LOCAL-COMMITs sent
+ * in one view (the view each LOCAL-COMMIT names), and a replica names the
+ * view it is in, not the certificate's.  The reviewer's schedule (kept as
+ * a scenario, mixed-view-lc2): R2 LOCAL-COMMITs a in view 0, rolls it back
+ * in view 1; R0 (faulty) and R3 LOCAL-COMMIT it in view 2; a view change
+ * drops a and b completes at n = 1.  Here the client gets those three
+ * LOCAL-COMMITs: it must not complete.  ZZ_CLIENT_BUG_LC_ANY_VIEW, the old
+ * rule, completes on them.
+ */
+static void
+test_client_completes_on_local_commits_of_one_view(void **state)
+{
+	for (int bug = 0; bug <= 1; bug++)
+	{
+		rig		   *g = rig_new(state);
+		node		cnode = {g, 100 + CLIENT};
+		zz_io		cio = {&cnode, io_to_replica, io_to_client, io_trace};
+		zz_client  *c;
+		zz_spec_response m;
+		uint64_t	ts;
+		zz_time		submitted;
+		size_t		i;
+
+		rig_add_peers(g);
+		c = zz_client_create(&g->p, CLIENT, g->client[CLIENT], &cio, client_done, NULL);
+		assert_non_null(c);
+		if (bug)
+			zz_client_set_bugs(c, ZZ_CLIENT_BUG_LC_ANY_VIEW);
+		client_done_count = 0;
+		submitted = g->now;
+		ts = zz_client_submit(c, g->now, (const uint8_t *) "PUT x a", 7);
+		assert_true(ts > 0);
+		pump(g, NULL);			/* the REQUEST reaches R0 */
+		tick_all(g, g->now + g->p.batch_timeout + 1, NULL);
+
+		/* R3's response is lost: only the commit path can complete. */
+		for (i = 0; i < g->n_sent; i++)
+			if (g->sent[i].to_client && g->sent[i].type == ZZ_MSG_SPEC_RESPONSE &&
+				g->sent[i].dest == CLIENT && g->sent[i].from != 3)
+				zz_client_receive(c, g->now, g->sent[i].buf, g->sent[i].len);
+		spec_response_at(g, 1, 0, 1, &m);
+		g->now = submitted + g->p.commit_timeout;
+		zz_client_tick(c, g->now);
+		assert_int_equal(zz_client_get_stats(c)->commits_sent, 1);
+		assert_int_equal(client_done_count, 0);
+
+		local_commit_to_client(g, c, 2, 0, 1, &m.history, ts);
+		local_commit_to_client(g, c, 0, 2, 1, &m.history, ts);
+		local_commit_to_client(g, c, 3, 2, 1, &m.history, ts);
+		if (bug)
+		{
+			assert_int_equal(client_done_count, 1);
+			zz_client_free(c);
+			rig_free(g);
+			continue;
+		}
+		assert_int_equal(client_done_count, 0);
+
+		/* R2's of an older view does not replace its newer one */
+		local_commit_to_client(g, c, 2, 2, 1, &m.history, ts);
+		assert_int_equal(client_done_count, 1);
+		assert_int_equal(client_done_path, ZZ_PATH_COMMIT);
+		zz_client_free(c);
+		rig_free(g);
+	}
 }
 
 /*
@@ -3228,6 +3340,7 @@ main(void)
 		BOTH(test_rollback_below_max_cc_drops_it),
 		BOTH(test_cc_of_older_view_not_local_committed),
 		BOTH(test_max_cc_ranked_by_view_then_seq),
+		BOTH(test_client_completes_on_local_commits_of_one_view),
 		BOTH(test_entered_view_cert_outranks_older_cc),
 		BOTH(test_pom_requires_same_view_and_seq),
 		BOTH(test_buffered_order_req_verified_when_applied),
