@@ -463,7 +463,9 @@ check_stable(zz_replica *r, zz_seq seq)
 			zz_digest_eq(&own->own.state, &proof.state))
 			certify(r, &proof);
 		else if (proof.view >= own->own.view && proof.view >= r->view &&
-				 (r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)))
+				 (r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)) &&
+				 (r->mode == ZZ_MODE_VIEW_CHANGE ||
+				  !zz_install_breaks_promise(r, seq, &proof.history)))
 		{
 			/* (A certificate from an older view may be stale: ignore it.) */
 			zz_replica_trace(r, "diverged from certified checkpoint %llu",
@@ -791,13 +793,10 @@ static zz_order_req **
 log_above(zz_replica *r, const zz_cp_proof *cp, zz_seq *n)
 {
 	zz_order_req **out;
-	zz_entry   *at = zz_entry_at(r, cp->seq);
 	zz_seq		s;
 
 	*n = 0;
-	if (cp->seq >= r->max_seq ||
-		!(cp->seq == r->stable_seq ? zz_digest_eq(&r->stable_history, &cp->history) :
-		  at != NULL && zz_digest_eq(&at->order->hdr.history, &cp->history)))
+	if (cp->seq >= r->max_seq || !zz_log_holds(r, cp->seq, &cp->history))
 		return NULL;
 	out = malloc(sizeof(zz_order_req *) * (r->max_seq - cp->seq));
 	if (out == NULL)
@@ -926,12 +925,15 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
  * (docs/protocol.md, "Checkpoints and state transfer").
  */
 static bool
-transfer_cert_wanted(const zz_replica *r, const zz_cp_proof *cp)
+transfer_cert_wanted(zz_replica *r, const zz_cp_proof *cp)
 {
 	const zz_cp_proof *want = &r->transfer_proof;
 
 	if (ZZ_BUGGY(r, ZZ_BUG_STATE_REPLY_STALE))
 		return true;
+	/* Outside a view change, never off evidence our view leans on. */
+	if (!zz_vc_awaiting_transfer(r) && zz_install_breaks_promise(r, cp->seq, &cp->history))
+		return false;
 	if (cp->seq == want->seq && cp->view == want->view &&
 		zz_digest_eq(&cp->history, &want->history) && zz_digest_eq(&cp->state, &want->state))
 		return true;

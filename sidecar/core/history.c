@@ -36,6 +36,22 @@ zz_entry_at(zz_replica *r, zz_seq seq)
 }
 
 /*
+ * Does our log pass through (seq, h): our stable checkpoint, or an entry
+ * we hold at seq with history h?  Evidence a VIEW-CHANGE reports, and
+ * evidence a LOCAL-COMMIT leans on, must (docs/protocol.md section 10).
+ */
+bool
+zz_log_holds(zz_replica *r, zz_seq seq, const zz_digest *h)
+{
+	zz_entry   *e;
+
+	if (seq == r->stable_seq)
+		return zz_digest_eq(&r->stable_history, h);
+	e = zz_entry_at(r, seq);
+	return e != NULL && zz_digest_eq(&e->order->hdr.history, h);
+}
+
+/*
  * Release everything an entry owns and mark its slot free.
  */
 void

@@ -239,6 +239,7 @@ extern void zz_replica_assert_check(zz_replica *r, const char *step);
 
 /* history.c */
 extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);
+extern bool zz_log_holds(zz_replica *r, zz_seq seq, const zz_digest *h);
 extern void zz_entry_clear(zz_entry *e);
 extern zz_client_rec *zz_client_lookup(zz_replica *r, uint32_t client, bool create);
 extern void zz_batch_digest(zz_crypto *c, uint64_t nd_time, uint64_t nd_seed,
@@ -262,6 +263,7 @@ extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verif
 extern void zz_try_execute(zz_replica *r);
 extern void zz_fetch_after_log(zz_replica *r, uint32_t to);
 extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
+extern bool zz_install_breaks_promise(zz_replica *r, zz_seq seq, const zz_digest *h);
 extern bool zz_cc_outranks(const zz_replica *r, const zz_commit_cert *a,
 						   const zz_commit_cert *b);
 extern void zz_respond_entry(zz_replica *r, zz_entry *e);

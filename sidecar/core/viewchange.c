@@ -210,18 +210,14 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	m.replica = r->id;
 	if (r->stable_seq > 0)
 		m.cp = r->stable_proof;
-	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq)
-	{
-		zz_entry   *ce = zz_entry_at(r, r->cert_proof.seq);
-
-		/*
-		 * Only while our log still holds it: a view change may have rolled
-		 * us back below it, and a certificate outside the history we
-		 * report makes the whole VIEW-CHANGE invalid.
-		 */
-		if (ce != NULL && zz_digest_eq(&ce->order->hdr.history, &r->cert_proof.history))
-			m.cert = r->cert_proof;
-	}
+	/*
+	 * A checkpoint certificate only while our log still holds it: a view
+	 * change may have rolled us back below it, and a certificate outside
+	 * the history we report makes the whole VIEW-CHANGE invalid.
+	 */
+	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq &&
+		zz_log_holds(r, r->cert_proof.seq, &r->cert_proof.history))
+		m.cert = r->cert_proof;
 	if (r->has_cc && r->max_cc.seq > m.cp.seq && r->max_cc.seq <= r->max_seq)
 	{
 		m.has_cc = 1;
@@ -232,14 +228,9 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	 * was, without this certificate, which would otherwise mask them.
 	 */
 	if (r->entered_cert.count > 0 && r->entered_cert.seq > m.cp.seq &&
+		zz_log_holds(r, r->entered_cert.seq, &r->entered_cert.history) &&
 		!ZZ_BUGGY(r, ZZ_BUG_VC_NO_ENTERED_CERT | ZZ_BUG_CC_ANY_VIEW | ZZ_BUG_MAX_CC_BY_SEQ))
-	{
-		zz_entry   *ee = zz_entry_at(r, r->entered_cert.seq);
-
-		/* As for the checkpoint certificate: only inside what we report. */
-		if (ee != NULL && zz_digest_eq(&ee->order->hdr.history, &r->entered_cert.history))
-			m.entered = r->entered_cert;
-	}
+		m.entered = r->entered_cert;	/* as above: only inside what we report */
 	m.n_entries = (uint32_t) (r->max_seq - m.cp.seq);
 	m.entries = calloc(m.n_entries ? m.n_entries : 1, sizeof(zz_order_req));
 	if (m.entries == NULL)

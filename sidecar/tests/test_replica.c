@@ -2275,11 +2275,89 @@ test_cc_of_older_view_not_local_committed(void **state)
 		assert_int_equal(o.seq, 1);
 	}
 
+	/*
+	 * An entered-view certificate the log no longer passes through (as
+	 * after installing a checkpoint below it whose history differs): its
+	 * VIEW-CHANGE would drop it, so it covers nothing.
+	 */
+	g->rr[2]->entered_cert.seq = 3;
+	commit_to(g, 2, CLIENT, a.ts, &cc0);
+	assert_int_equal(local_commits_from(g, 2), lc + 2);
+	g->rr[2]->entered_cert = entered;
+
 	commit_to(g, 2, CLIENT, a.ts, &cc1);
 	assert_int_equal(local_commits_from(g, 2), lc + 3);
 	assert_true(g->rr[2]->has_cc);
 	assert_int_equal(g->rr[2]->max_cc.view, 1);
 	rig_free(g);
+}
+
+/*
+ * A replica in normal mode of view 1, which entered it with a new history
+ * up to CP + 1 (and may have LOCAL-COMMITted older-view certificates on
+ * it), refuses a checkpoint certificate of view 2 at CP whose history
+ * differs: installing it would take its log off that evidence, and its
+ * next VIEW-CHANGE could no longer report what its LOCAL-COMMITs promised.
+ * Without such evidence, the same certificate starts a state transfer.
+ */
+static void
+test_checkpoint_below_entered_view_evidence_refused(void **state)
+{
+	for (int evidence = 0; evidence <= 1; evidence++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp;
+		zz_digest	h,
+					st;
+		uint32_t	k;
+
+		cp_setup(g, &cp);
+		run_batches(g, 1);
+		g->r->view = 1;
+		if (evidence)
+		{
+			memset(&g->r->entered_cert, 0, sizeof(g->r->entered_cert));
+			g->r->entered_cert.view = 1;
+			g->r->entered_cert.seq = CP + 1;
+			g->r->entered_cert.history = status(g).history;
+			g->r->entered_cert.count = 3;
+			for (k = 0; k < 3; k++)
+				g->r->entered_cert.replicas[k] = k + 1;
+		}
+		h = cp.history;
+		h.b[3] ^= 0x40;
+		st = cp.state;
+		st.b[5] ^= 0x10;
+		for (k = 0; k < 3; k++)
+		{
+			zz_checkpoint v;
+
+			memset(&v, 0, sizeof(v));
+			v.view = 2;
+			v.seq = CP;
+			v.history = h;
+			v.state = st;
+			v.replica = other(g, k);
+			zz_checkpoint_signing_bytes(&g->sigbuf, v.view, v.seq, &v.history, &v.state,
+										v.replica);
+			assert_true(zz_sign(g->signer[v.replica], g->sigbuf.data, g->sigbuf.len,
+								&v.sig));
+			zz_buf_reset(&g->buf);
+			assert_true(zz_encode_checkpoint(&g->buf, &v));
+			deliver(g, &g->buf);
+		}
+		if (evidence)
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_NORMAL);
+			assert_int_equal(stats(g)->state_transfers, 0);
+		}
+		else
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(stats(g)->state_transfers, 1);
+		}
+		rig_free(g);
+	}
 }
 
 /* A client's completion, seen by the test. */
@@ -3339,6 +3417,7 @@ main(void)
 		BOTH(test_stale_cc_from_old_view_does_not_hate_new_primary),
 		BOTH(test_rollback_below_max_cc_drops_it),
 		BOTH(test_cc_of_older_view_not_local_committed),
+		BOTH(test_checkpoint_below_entered_view_evidence_refused),
 		BOTH(test_max_cc_ranked_by_view_then_seq),
 		BOTH(test_client_completes_on_local_commits_of_one_view),
 		BOTH(test_entered_view_cert_outranks_older_cc),
