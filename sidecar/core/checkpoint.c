@@ -263,6 +263,10 @@ zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof)
  * Send our own CHECKPOINT vote and keep resending it until it is certified.
  * A vote is for the view we are in: if the view changed since we executed
  * the checkpoint (and the history survived), sign it again for this view.
+ * We sign only in normal mode: a vote of view v says its voter held the
+ * history in normal mode of v (docs/protocol.md section 7), and in a view
+ * change r->view may already name a view whose new history is not yet
+ * adopted.  zz_checkpoint_revote signs what waits once we are back.
  */
 static void
 send_own_vote(zz_replica *r, const zz_checkpoint *cp_in)
@@ -273,6 +277,9 @@ send_own_vote(zz_replica *r, const zz_checkpoint *cp_in)
 	if (cp_local.view != r->view)
 	{
 		zz_cp_state *s = cp_state_for(r, cp_local.seq);
+
+		if (r->mode != ZZ_MODE_NORMAL)
+			return;				/* s->own keeps its old view: revoted later */
 
 		cp_local.view = r->view;
 		zz_checkpoint_signing_bytes(&r->sigbuf, cp_local.view, cp_local.seq,
@@ -352,6 +359,7 @@ make_stable(zz_replica *r, zz_seq seq)
 		r->transfer_seq = 0;
 		r->transfer_deadline = UINT64_MAX;
 		zz_vc_after_install(r);
+		zz_checkpoint_revote(r);
 	}
 	if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		zz_vc_progress(r);		/* the entries it waited to relabel may be gone */
@@ -549,11 +557,16 @@ zz_checkpoint_rollback(zz_replica *r, zz_seq seq)
  * history, but votes are per view, so vote for them again in this one.
  * Without this, replicas that executed a checkpoint before a view change
  * and replicas that executed it after never form 2f+1 matching votes.
+ * Also called on returning to normal mode after a state transfer, for
+ * checkpoints executed while out of it (not yet signed).
  */
 void
 zz_checkpoint_revote(zz_replica *r)
 {
 	int			i;
+
+	if (r->mode != ZZ_MODE_NORMAL)
+		return;
 
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 	{
@@ -565,7 +578,7 @@ zz_checkpoint_revote(zz_replica *r)
 		if (s->seq <= r->cert_proof.seq + r->p.cp_interval)
 			send_own_vote(r, &s->own);
 		else if (r->has_queued_cp && r->queued_cp.seq == s->seq)
-			r->queued_cp.view = UINT64_MAX;	/* re-signed when sent */
+			r->queued_cp.view = ZZ_CP_UNSIGNED;	/* re-signed when sent */
 	}
 }
 
@@ -649,6 +662,25 @@ zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_dige
 	cp.history = r->exec_history;
 	checkpoint_digest(r, &s->svc_digest, s->table, s->table_len, &cp.state);
 	cp.replica = r->id;
+
+	/*
+	 * Outside normal mode (a batch the service finished during a view
+	 * change or a state transfer) we sign nothing: zz_checkpoint_revote
+	 * signs it in the view we are next in normal mode of, if it survives.
+	 */
+	if (r->mode != ZZ_MODE_NORMAL)
+	{
+		cp.view = ZZ_CP_UNSIGNED;
+		s->own = cp;
+		if (seq > r->cert_proof.seq + r->p.cp_interval)
+		{
+			r->has_queued_cp = true;
+			r->queued_cp = cp;
+		}
+		zz_replica_trace(r, "checkpoint %llu executed outside normal mode: vote later",
+						 (unsigned long long) seq);
+		return;
+	}
 	zz_checkpoint_signing_bytes(&r->sigbuf, cp.view, cp.seq, &cp.history, &cp.state,
 								cp.replica);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &cp.sig);
@@ -989,6 +1021,7 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_replica_trace(r, "installed checkpoint %llu from R%u",
 					 (unsigned long long) m.cp.seq, m.replica);
 	zz_vc_after_install(r);
+	zz_checkpoint_revote(r);	/* what executed while we were out of normal mode */
 
 	/*
 	 * While it transferred, it heard nothing else: a view change may have
@@ -1189,9 +1222,12 @@ zz_checkpoint_tick(zz_replica *r)
 		 */
 		zz_cp_state *s = cp_state_for(r, want);
 
-		zz_buf_reset(&r->out);
-		zz_encode_checkpoint(&r->out, &s->own);
-		zz_broadcast(r, &r->out);
+		if (s->own.view != ZZ_CP_UNSIGNED)
+		{
+			zz_buf_reset(&r->out);
+			zz_encode_checkpoint(&r->out, &s->own);
+			zz_broadcast(r, &r->out);
+		}
 		r->stable_retry_deadline = r->now + r->p.checkpoint_resend;
 	}
 	else if (want == 0)

@@ -81,6 +81,8 @@ typedef struct zz_pending
 } zz_pending;
 
 #define ZZ_CP_SLOTS 6
+/* The view of an own CHECKPOINT not yet signed: sent only once re-signed. */
+#define ZZ_CP_UNSIGNED UINT64_MAX
 #define ZZ_VOTE_VIEWS 3			/* votes kept per replica per checkpoint */
 
 /* CHECKPOINT votes for one sequence number. */

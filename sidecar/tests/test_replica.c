@@ -64,6 +64,8 @@ typedef struct sent_msg
 	uint8_t		type;
 	uint8_t    *buf;
 	size_t		len;
+	zz_replica_mode sender_mode;	/* the sender's mode and view as it sent */
+	zz_view		sender_view;
 } sent_msg;
 
 typedef struct rig rig;
@@ -150,6 +152,16 @@ record(node *from, bool to_client, uint32_t dest, const uint8_t *buf, size_t len
 	m->dest = dest;
 	m->type = len > 0 ? buf[0] : 0;
 	m->len = len;
+	m->sender_mode = ZZ_MODE_NORMAL;
+	m->sender_view = 0;
+	if (from->id < ZZ_MAX_N && g->rr[from->id] != NULL)
+	{
+		zz_replica_status st;
+
+		zz_replica_get_status(g->rr[from->id], &st);
+		m->sender_mode = st.mode;
+		m->sender_view = st.view;
+	}
 	m->buf = malloc(len ? len : 1);
 	assert_non_null(m->buf);
 	memcpy(m->buf, buf, len);
@@ -2463,6 +2475,155 @@ test_client_completes_on_local_commits_of_one_view(void **state)
 }
 
 /*
+ * A service that holds back the batch at one sequence number, as a
+ * database still applying it would: the test hands the result over with
+ * zz_replica_execute_done when it chooses.
+ */
+typedef struct slow_service
+{
+	zz_service	svc;			/* what the replica calls */
+	const zz_service *inner;
+	zz_seq		hold_seq;
+	bool		held;
+	zz_exec_result res;
+} slow_service;
+
+static zz_exec_status
+slow_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed, const zz_op *ops,
+			 uint32_t count, bool want_digest, zz_exec_result *res)
+{
+	slow_service *sl = ctx;
+	zz_exec_status st = sl->inner->execute(sl->inner->ctx, seq, nd_time, nd_seed, ops,
+										   count, want_digest, res);
+
+	if (seq != sl->hold_seq || st != ZZ_EXEC_DONE)
+		return st;
+	sl->res = *res;
+	sl->held = true;
+	return ZZ_EXEC_PENDING;
+}
+
+static bool
+slow_rollback(void *ctx, zz_seq seq)
+{
+	slow_service *sl = ctx;
+
+	return sl->inner->rollback(sl->inner->ctx, seq);
+}
+
+static void
+slow_mark_stable(void *ctx, zz_seq seq)
+{
+	slow_service *sl = ctx;
+
+	sl->inner->mark_stable(sl->inner->ctx, seq);
+}
+
+/*
+ * A replica signs CHECKPOINT votes only in normal mode of the view the vote
+ * names.  R2's service still runs the batch at CP when the cluster moves to
+ * view 1; R2 adopts the new history (its view now 1) and only then learns
+ * the batch is done.  It must not vote for CP as a view-1 replica until it
+ * has entered view 1; once it has, it votes in view 1.
+ */
+static void
+test_checkpoint_vote_only_in_normal_mode(void **state)
+{
+	rig		   *g = rig_new(state);
+	slow_service sl;
+	rq			qs[CP];
+	zz_digest	h;
+	zz_checkpoint cp;
+	size_t		i,
+				before;
+	uint32_t	k;
+
+	/* R2 runs over the slow service */
+	zz_replica_free(g->rr[RID]);
+	memset(&sl, 0, sizeof(sl));
+	sl.inner = zz_kv_service(g->kvs[RID]);
+	sl.svc = *sl.inner;
+	sl.svc.ctx = &sl;
+	sl.svc.execute = slow_execute;
+	sl.svc.rollback = slow_rollback;
+	sl.svc.mark_stable = slow_mark_stable;
+	sl.svc.snapshot = NULL;
+	sl.svc.install = NULL;
+	sl.hold_seq = CP;
+	g->rr[RID] = zz_replica_create(&g->p, RID, g->rcs[RID], &sl.svc, &g->ios[RID]);
+	assert_non_null(g->rr[RID]);
+	g->r = g->rr[RID];
+
+	for (k = 0; k < CP; k++)
+	{
+		qs[k].client = k % N_CLIENTS;
+		qs[k].ts = 1 + k / N_CLIENTS;
+		qs[k].op = "ADD hits 1";
+	}
+	rig_add_peers(g);
+	{
+		zz_digest	prev = {{0}};
+
+		for (k = 0; k < CP; k++)
+		{
+			encode_order(g, 0, k + 1, &prev, &qs[k], 1, T_NONE, &g->buf, &prev);
+			for (i = 1; i < g->p.n; i++)
+				deliver_to(g, (uint32_t) i, &g->buf);
+		}
+		h = prev;
+	}
+	assert_true(sl.held);
+	for (i = 0; i < g->p.n; i++)
+	{
+		send_i_hate_to(g, 0, 0, (uint32_t) i);
+		send_i_hate_to(g, 3, 0, (uint32_t) i);
+	}
+	pump(g, NULL);
+	assert_int_equal(status_of(g, RID).view, 1);
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_VIEW_CHANGE);
+
+	/* The batch finishes while R2 is still in the view change. */
+	before = g->n_sent;
+	sl.held = false;
+	zz_replica_execute_done(g->r, g->now, &sl.res);
+	pump(g, NULL);
+	for (i = before; i < g->n_sent; i++)
+	{
+		const sent_msg *m = &g->sent[i];
+
+		if (m->from != RID || m->type != ZZ_MSG_CHECKPOINT)
+			continue;
+		assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &cp), ZZ_OK);
+		if (cp.view == 1)
+		{
+			assert_int_equal(m->sender_mode, ZZ_MODE_NORMAL);
+			assert_int_equal(m->sender_view, 1);
+		}
+	}
+
+	/* Once in view 1, its vote for CP, signed in view 1. */
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_NORMAL);
+	{
+		zz_replica_status st = status_of(g, RID);
+
+		assert_memory_equal(&st.history, &h, sizeof(h));
+	}
+	for (i = g->n_sent, k = 0; i > before; i--)
+	{
+		const sent_msg *m = &g->sent[i - 1];
+
+		if (m->from != RID || m->type != ZZ_MSG_CHECKPOINT)
+			continue;
+		assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &cp), ZZ_OK);
+		assert_int_equal(cp.seq, CP);
+		assert_int_equal(cp.view, 1);
+		k++;
+	}
+	assert_true(k > 0);
+	rig_free(g);
+}
+
+/*
  * The max CC is ranked by (view, seq): a view-1 certificate for n = 1
  * replaces a view-0 one for n = 2.  ZZ_BUG_MAX_CC_BY_SEQ keeps the old.
  */
@@ -3400,6 +3561,7 @@ main(void)
 		BOTH(test_checkpoint_vote_duplicate_not_counted),
 		BOTH(test_checkpoint_f_plus_one_not_enough),
 		BOTH(test_checkpoint_divergence_starts_state_transfer),
+		BOTH(test_checkpoint_vote_only_in_normal_mode),
 		BOTH(test_lagging_replica_certifies_far_checkpoint),
 		BOTH(test_resume_from_saved_stable_checkpoint),
 		BOTH(test_resume_refuses_bad_checkpoint),
