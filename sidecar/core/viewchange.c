@@ -770,7 +770,12 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 		goto done;
 	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.new_view < vc->target)
 		goto done;
-	if (m.replica != zz_primary_of(&r->p, m.new_view) || m.n_vc < zz_quorum(&r->p))
+	/*
+	 * Exactly 2f+1 VIEW-CHANGEs: the new-view rule's "at most one entry
+	 * can have f+1 reports" needs it (docs/protocol.md, "The new-view
+	 * rule"); with more, a faulty primary could pick a slot's winner.
+	 */
+	if (m.replica != zz_primary_of(&r->p, m.new_view) || m.n_vc != zz_quorum(&r->p))
 		goto reject_m;
 	zz_new_view_signing_bytes(&r->sigbuf, &m);
 	if (r->sigbuf.len == 0 ||

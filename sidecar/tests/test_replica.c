@@ -2623,6 +2623,82 @@ test_checkpoint_vote_only_in_normal_mode(void **state)
 	rig_free(g);
 }
 
+static bool
+drop_new_view(const sent_msg *m)
+{
+	return m->type == ZZ_MSG_NEW_VIEW;
+}
+
+/*
+ * A NEW-VIEW carries exactly 2f+1 VIEW-CHANGEs: with more, two entries of
+ * one slot can each have f+1 reports and the new primary picks which the
+ * rule sees first.  One with all four valid VIEW-CHANGEs is refused, one
+ * with three of them accepted.
+ */
+static void
+test_new_view_needs_exactly_quorum(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"};
+	zz_view_change vcs[ZZ_MAX_N];
+	zz_new_view nv;
+	zz_digest	prev = {{0}};
+	uint32_t	i,
+				k = 0;
+	size_t		j;
+	uint64_t	rej;
+
+	rig_add_peers(g);
+	encode_order(g, 0, 1, &prev, &a, 1, T_NONE, &g->buf, &prev);
+	for (i = 1; i < g->p.n; i++)
+		deliver_to(g, i, &g->buf);
+	for (i = 0; i < g->p.n; i++)
+	{
+		send_i_hate_to(g, 0, 0, i);
+		send_i_hate_to(g, 3, 0, i);
+	}
+	pump(g, drop_new_view);
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_VIEW_CHANGE);
+
+	/* every replica's VIEW-CHANGE for view 1, one each */
+	for (i = 0; i < g->p.n; i++)
+		for (j = 0; j < g->n_sent; j++)
+			if (g->sent[j].from == i && g->sent[j].type == ZZ_MSG_VIEW_CHANGE)
+			{
+				assert_int_equal(zz_decode_view_change(g->sent[j].buf, g->sent[j].len,
+													   &vcs[k]), ZZ_OK);
+				assert_int_equal(vcs[k].new_view, 1);
+				k++;
+				break;
+			}
+	assert_int_equal(k, g->p.n);
+
+	for (int n_vc = (int) g->p.n; n_vc >= (int) zz_quorum(&g->p); n_vc--)
+	{
+		memset(&nv, 0, sizeof(nv));
+		nv.new_view = 1;
+		nv.replica = 1;
+		nv.n_vc = (uint8_t) n_vc;
+		nv.vcs = vcs;
+		zz_new_view_signing_bytes(&g->sigbuf, &nv);
+		assert_true(zz_sign(g->signer[1], g->sigbuf.data, g->sigbuf.len, &nv.sig));
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_new_view(&g->buf, &nv));
+		rej = zz_replica_get_stats(g->r)->rejected;
+		deliver_to(g, RID, &g->buf);
+		if (n_vc > (int) zz_quorum(&g->p))
+		{
+			assert_int_equal(status_of(g, RID).view, 0);
+			assert_int_equal(zz_replica_get_stats(g->r)->rejected, rej + 1);
+		}
+		else
+			assert_int_equal(status_of(g, RID).view, 1);
+	}
+	for (i = 0; i < k; i++)
+		zz_view_change_release(&vcs[i]);
+	rig_free(g);
+}
+
 /*
  * The max CC is ranked by (view, seq): a view-1 certificate for n = 1
  * replaces a view-0 one for n = 2.  ZZ_BUG_MAX_CC_BY_SEQ keeps the old.
@@ -3581,6 +3657,7 @@ main(void)
 		BOTH(test_cc_of_older_view_not_local_committed),
 		BOTH(test_checkpoint_below_entered_view_evidence_refused),
 		BOTH(test_max_cc_ranked_by_view_then_seq),
+		BOTH(test_new_view_needs_exactly_quorum),
 		BOTH(test_client_completes_on_local_commits_of_one_view),
 		BOTH(test_entered_view_cert_outranks_older_cc),
 		BOTH(test_pom_requires_same_view_and_seq),
