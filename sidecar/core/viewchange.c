@@ -205,6 +205,8 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	uint32_t	i;
 	bool		ok;
 
+	if (ZZ_BUGGY(r, ZZ_FAULT_VC_BUILD_FAILS))
+		return false;
 	memset(&m, 0, sizeof(m));
 	m.new_view = v;
 	m.replica = r->id;
@@ -300,7 +302,18 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		vc->timeout *= 2;		/* the last one did not finish */
 	if (!build_view_change(r, v, haters, hate_sigs, n_hate))
-		return;
+	{
+		/*
+		 * We cannot say what we hold (out of memory).  Leave the old view
+		 * all the same, silent: staying in normal mode would go on in a
+		 * view f+1 replicas left, or (after putting a transfer aside) in a
+		 * view whose new history we never adopted.  A NEW-VIEW from the
+		 * others still carries us on; the next view change tries again.
+		 */
+		zz_replica_trace(r, "VIEW-CHANGE to view %llu could not be built: left the view silent",
+						 (unsigned long long) v);
+		zz_buf_reset(&vc->my_vc);
+	}
 	r->mode = ZZ_MODE_VIEW_CHANGE;
 	vc->target = v;
 	vc->deadline = r->now + vc->timeout;
@@ -313,9 +326,12 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	clear_vcs(vc);
 	clear_early(vc);
 	zz_drop_batch(r);
-	zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
-	zz_broadcast(r, &vc->my_vc);
-	store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
+	if (vc->my_vc.len > 0)
+	{
+		zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
+		zz_broadcast(r, &vc->my_vc);
+		store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
+	}
 	maybe_send_new_view(r);
 }
 
@@ -1305,7 +1321,8 @@ zz_vc_tick(zz_replica *r)
 		if (r->mode != ZZ_MODE_VIEW_CHANGE)
 			return;
 		/* The view change to target did not finish: hate its primary too. */
-		zz_broadcast(r, &vc->my_vc);
+		if (vc->my_vc.len > 0)
+			zz_broadcast(r, &vc->my_vc);
 		hate_view(r, vc->target, "view change timed out");
 	}
 }

@@ -1204,6 +1204,40 @@ test_checkpoint_divergence_starts_state_transfer(void **state)
 	rig_free(g);
 }
 
+/*
+ * A replica that cannot build its VIEW-CHANGE (ZZ_FAULT_VC_BUILD_FAILS
+ * stands for running out of memory) still leaves the view, silent: in the
+ * middle of a state transfer, putting the transfer aside must not leave it
+ * in normal mode of a view f+1 replicas have left.
+ */
+static void
+test_view_change_build_failure_leaves_view(void **state)
+{
+	for (int transfer = 0; transfer <= 1; transfer++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp;
+		zz_digest	theirs;
+		uint32_t	k;
+
+		cp_setup(g, &cp);
+		if (transfer)
+		{
+			theirs = cp.state;
+			theirs.b[5] ^= 0x10;
+			for (k = 0; k < 2 * g->p.f + 1; k++)
+				send_vote(g, other(g, k), other(g, k), CP, &cp.history, &theirs, false);
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+		}
+		zz_replica_set_bugs(g->r, ZZ_FAULT_VC_BUILD_FAILS);
+		for (k = 0; k <= g->p.f; k++)
+			send_i_hate(g, other(g, k), 0);
+		assert_int_equal(status(g).mode, ZZ_MODE_VIEW_CHANGE);
+		assert_int_equal(count_sent(g, false, ZZ_MSG_VIEW_CHANGE), 0);
+		rig_free(g);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Recovery: resume from a kept stable checkpoint, repair (issue 6)
  * ------------------------------------------------------------------------ */
@@ -3638,6 +3672,7 @@ main(void)
 		BOTH(test_checkpoint_f_plus_one_not_enough),
 		BOTH(test_checkpoint_divergence_starts_state_transfer),
 		BOTH(test_checkpoint_vote_only_in_normal_mode),
+		BOTH(test_view_change_build_failure_leaves_view),
 		BOTH(test_lagging_replica_certifies_far_checkpoint),
 		BOTH(test_resume_from_saved_stable_checkpoint),
 		BOTH(test_resume_refuses_bad_checkpoint),
