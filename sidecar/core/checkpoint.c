@@ -856,8 +856,9 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	uint32_t	i;
 	zz_order_req **above;
 	zz_seq		n_above;
+	uint64_t	batch_time;
 
-	if (!zz_client_table_install(r, table, tl))
+	if (!zz_client_table_install(r, table, tl, &batch_time))
 		return false;
 
 	/*
@@ -867,15 +868,14 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	 * other batches at sequence numbers it already used.
 	 */
 	above = log_above(r, cp, &n_above);
-	{
-		zz_entry   *at = zz_entry_at(r, cp->seq);
 
-		/* the checkpoint's time, if our log passes through it */
-		r->stable_nd_time = at != NULL &&
-			zz_digest_eq(&at->order->hdr.history, &cp->history) ? at->order->hdr.nd_time :
-			cp->seq == r->stable_seq ? r->stable_nd_time : 0;
-		r->last_nd_time = r->stable_nd_time;
-	}
+	/*
+	 * The checkpoint's batch time comes with its certified client table,
+	 * whether or not our log passed through it: a transferred or resumed
+	 * replica must not let a faulty primary move time back.
+	 */
+	r->stable_nd_time = batch_time;
+	r->last_nd_time = batch_time;
 
 	/* The log restarts at the installed checkpoint. */
 	for (i = 0; i < r->ring_cap; i++)

@@ -253,7 +253,8 @@ extern bool zz_rollback_to(zz_replica *r, zz_seq seq);
 extern void zz_recompute_ordered(zz_replica *r);
 extern void zz_client_table_serialize(zz_replica *r, zz_buf *b);
 extern bool zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len);
-extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len);
+extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len,
+									uint64_t *batch_time);
 
 /* replica.c, execute.c */
 extern void zz_replica_trace(zz_replica *r, const char *fmt,...)

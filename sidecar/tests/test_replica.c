@@ -3087,6 +3087,15 @@ test_state_reply_certificate_checked(void **state)
 		{
 			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_NORMAL);
 			assert_int_equal(status_of(g, 3).stable_seq, 2 * CP);
+			/*
+			 * The batch time at the checkpoint comes with it (certified in
+			 * the client table), though R3 never held the batch: an
+			 * ORDER-REQ whose time goes back is refused.
+			 */
+			assert_non_null(zz_entry_at(g->r, 2 * CP));
+			assert_true(zz_entry_at(g->r, 2 * CP)->order->hdr.nd_time > 0);
+			assert_int_equal(x->stable_nd_time, zz_entry_at(g->r, 2 * CP)->order->hdr.nd_time);
+			assert_int_equal(x->last_nd_time, x->stable_nd_time);
 		}
 		zz_buf_free(&reply);
 		rig_free(g);
