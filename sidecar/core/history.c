@@ -36,6 +36,22 @@ zz_entry_at(zz_replica *r, zz_seq seq)
 }
 
 /*
+ * Does our log pass through (seq, h): our stable checkpoint, or an entry
+ * we hold at seq with history h?  Evidence a VIEW-CHANGE reports, and
+ * evidence a LOCAL-COMMIT leans on, must (docs/protocol.md section 10).
+ */
+bool
+zz_log_holds(zz_replica *r, zz_seq seq, const zz_digest *h)
+{
+	zz_entry   *e;
+
+	if (seq == r->stable_seq)
+		return zz_digest_eq(&r->stable_history, h);
+	e = zz_entry_at(r, seq);
+	return e != NULL && zz_digest_eq(&e->order->hdr.history, h);
+}
+
+/*
  * Release everything an entry owns and mark its slot free.
  */
 void
@@ -529,10 +545,12 @@ zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len)
 
 /*
  * The client table's replicated part (what exactly-once and late answers
- * need) in a canonical order: u32 count, then per client u32 id, u64
- * last_ts, the request digest, u64 last_seq, h at last_seq, and the reply
- * (u32 length + bytes).  It is part of the checkpoint digest and of state
- * transfer.
+ * need) in a canonical order: u64 the time of the last executed batch,
+ * u32 count, then per client u32 id, u64 last_ts, the request digest, u64
+ * last_seq, h at last_seq, and the reply (u32 length + bytes).  It is part
+ * of the checkpoint digest and of state transfer; the batch time lets a
+ * replica that installs the checkpoint keep time from going back
+ * (docs/protocol.md section 9).
  */
 void
 zz_client_table_serialize(zz_replica *r, zz_buf *b)
@@ -540,8 +558,11 @@ zz_client_table_serialize(zz_replica *r, zz_buf *b)
 	zz_client_rec **v;
 	uint32_t	i,
 				n = 0;
+	zz_entry   *last = zz_entry_at(r, r->last_executed);
+	uint64_t	t = last != NULL ? last->order->hdr.nd_time : r->stable_nd_time;
 
 	zz_buf_reset(b);
+	zz_buf_append(b, &t, sizeof(t));
 	v = malloc(sizeof(*v) * (r->clients_used ? r->clients_used : 1));
 	if (v == NULL)
 		abort();
@@ -573,17 +594,20 @@ zz_client_table_serialize(zz_replica *r, zz_buf *b)
 /*
  * Replace the client table with a serialized one (state transfer).  The
  * caller has already checked it against a certified digest; this only
- * rejects a malformed encoding.
+ * rejects a malformed encoding.  *batch_time gets the time of the batch
+ * the table was taken after.
  */
 bool
-zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len)
+zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len, uint64_t *batch_time)
 {
 	const uint8_t *end = p + len;
 	uint32_t	n,
 				i;
 
-	if (len < 4)
+	if (len < 12)
 		return false;
+	memcpy(batch_time, p, 8);
+	p += 8;
 	memcpy(&n, p, 4);
 	p += 4;
 	if ((size_t) (end - p) / ZZ_CLIENT_TABLE_REC < n)

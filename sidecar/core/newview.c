@@ -461,6 +461,8 @@ bool
 zz_compute_new_history(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 					   zz_new_history *g)
 {
+	if (k != zz_quorum(&r->p))
+		return false;			/* the rule is argued for exactly 2f+1 */
 	if (ZZ_BUGGY(r, ZZ_BUG_UNSAFE_NEW_VIEW))
 		return published_rule(r, vcs, k, g);
 	return corrected_rule(r, vcs, k, g);

@@ -746,15 +746,52 @@ history_at(zz_replica *r, zz_seq seq, zz_digest *out)
  * (resend_cached in request.c) and commit them this way.
  */
 static bool
-held_in_this_view(const zz_replica *r, zz_seq seq)
+held_in_this_view(zz_replica *r, zz_seq seq)
 {
 	if (seq <= r->stable_seq)
 		return true;
+
+	/*
+	 * Only evidence our log still passes through: build_view_change
+	 * reports nothing else.  A checkpoint installed since may have taken
+	 * the log off it (zz_install_breaks_promise keeps that from happening
+	 * once we lean on it).
+	 */
 	if (r->entered_cert.count > 0 && r->entered_cert.view == r->view &&
-		seq <= r->entered_cert.seq)
+		seq <= r->entered_cert.seq &&
+		zz_log_holds(r, r->entered_cert.seq, &r->entered_cert.history))
 		return true;
 	return r->cert_proof.count > 0 && r->cert_proof.view == r->view &&
-		seq <= r->cert_proof.seq;
+		seq <= r->cert_proof.seq &&
+		zz_log_holds(r, r->cert_proof.seq, &r->cert_proof.history);
+}
+
+/*
+ * Would installing a certified checkpoint at (seq, h) take our log off
+ * evidence of our own view that our LOCAL-COMMITs may lean on (the
+ * entered-view certificate, a checkpoint certificate, the max CC), below
+ * it?  Our next VIEW-CHANGE must report that evidence (docs/protocol.md
+ * section 10, "Which certificate a replica may LOCAL-COMMIT"), so in
+ * this view we refuse such a checkpoint: it is of a later view (a correct
+ * replica in our view cannot sign one contradicting it), and we learn of
+ * that view and its new history soon enough.  A replica repairing a
+ * corrupt state has lost its word anyway and counts against f.
+ */
+bool
+zz_install_breaks_promise(zz_replica *r, zz_seq seq, const zz_digest *h)
+{
+	if (r->repairing || zz_log_holds(r, seq, h))
+		return false;
+	if (r->entered_cert.count > 0 && r->entered_cert.view == r->view &&
+		r->entered_cert.seq > seq &&
+		zz_log_holds(r, r->entered_cert.seq, &r->entered_cert.history))
+		return true;
+	if (r->cert_proof.count > 0 && r->cert_proof.view == r->view &&
+		r->cert_proof.seq > seq &&
+		zz_log_holds(r, r->cert_proof.seq, &r->cert_proof.history))
+		return true;
+	return r->has_cc && r->max_cc.view == r->view && r->max_cc.seq > seq &&
+		zz_log_holds(r, r->max_cc.seq, &r->max_cc.history);
 }
 
 static void
@@ -843,8 +880,13 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 			}
 		}
 	}
+	/*
+	 * The LOCAL-COMMIT names the view we vouch in, not the certificate's:
+	 * the client counts only LOCAL-COMMITs of one view (docs/protocol.md
+	 * section 10, "Completion on the commit path").
+	 */
 	memset(&lc, 0, sizeof(lc));
-	lc.view = m.cc.view;
+	lc.view = r->view;
 	lc.seq = m.cc.seq;
 	lc.history = m.cc.history;
 	lc.replica = r->id;

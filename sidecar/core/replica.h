@@ -51,8 +51,10 @@ typedef enum zz_replica_bug
 	ZZ_BUG_FILL_HOLE_NO_VERIFY = 1 << 7,	/* buffered ORDER-REQs applied unchecked */
 	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8,	/* STATE-REPLY's certificate unchecked */
 	ZZ_BUG_STATE_REPLY_STALE = 1 << 9,	/* install a certificate of an older view */
-	ZZ_BUG_VC_NO_ENTERED_CERT = 1 << 10 /* VIEW-CHANGE without the entered view's
-										 * certificate */
+	ZZ_BUG_VC_NO_ENTERED_CERT = 1 << 10,	/* VIEW-CHANGE without the entered
+											 * view's certificate */
+	ZZ_FAULT_VC_BUILD_FAILS = 1 << 11	/* fault: building a VIEW-CHANGE fails,
+										 * as out of memory would */
 } zz_replica_bug;
 #endif							/* ZZ_FAULT_INJECTION */
 

@@ -84,6 +84,8 @@ typedef struct zz_pending
 } zz_pending;
 
 #define ZZ_CP_SLOTS 6
+/* The view of an own CHECKPOINT not yet signed: sent only once re-signed. */
+#define ZZ_CP_UNSIGNED UINT64_MAX
 #define ZZ_VOTE_VIEWS 3			/* votes kept per replica per checkpoint */
 
 /* CHECKPOINT votes for one sequence number. */
@@ -247,6 +249,7 @@ extern void zz_replica_assert_check(zz_replica *r, const char *step);
 
 /* history.c */
 extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);
+extern bool zz_log_holds(zz_replica *r, zz_seq seq, const zz_digest *h);
 extern void zz_entry_clear(zz_entry *e);
 extern zz_client_rec *zz_client_lookup(zz_replica *r, uint32_t client, bool create);
 extern void zz_batch_digest(zz_crypto *c, uint64_t nd_time, uint64_t nd_seed,
@@ -258,7 +261,8 @@ extern bool zz_rollback_to(zz_replica *r, zz_seq seq);
 extern void zz_recompute_ordered(zz_replica *r);
 extern void zz_client_table_serialize(zz_replica *r, zz_buf *b);
 extern bool zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len);
-extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len);
+extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len,
+									uint64_t *batch_time);
 
 /* replica.c, execute.c */
 extern void zz_replica_trace(zz_replica *r, const char *fmt,...)
@@ -272,6 +276,7 @@ extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verif
 extern void zz_try_execute(zz_replica *r);
 extern void zz_fetch_after_log(zz_replica *r, uint32_t to);
 extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
+extern bool zz_install_breaks_promise(zz_replica *r, zz_seq seq, const zz_digest *h);
 extern bool zz_cc_outranks(const zz_replica *r, const zz_commit_cert *a,
 						   const zz_commit_cert *b);
 extern void zz_respond_entry(zz_replica *r, zz_entry *e);

@@ -211,23 +211,21 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	uint32_t	i;
 	bool		ok;
 
+	if (ZZ_BUGGY(r, ZZ_FAULT_VC_BUILD_FAILS))
+		return false;
 	memset(&m, 0, sizeof(m));
 	m.new_view = v;
 	m.replica = r->id;
 	if (r->stable_seq > 0)
 		m.cp = r->stable_proof;
-	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq)
-	{
-		zz_entry   *ce = zz_entry_at(r, r->cert_proof.seq);
-
-		/*
-		 * Only while our log still holds it: a view change may have rolled
-		 * us back below it, and a certificate outside the history we
-		 * report makes the whole VIEW-CHANGE invalid.
-		 */
-		if (ce != NULL && zz_digest_eq(&ce->order->hdr.history, &r->cert_proof.history))
-			m.cert = r->cert_proof;
-	}
+	/*
+	 * A checkpoint certificate only while our log still holds it: a view
+	 * change may have rolled us back below it, and a certificate outside
+	 * the history we report makes the whole VIEW-CHANGE invalid.
+	 */
+	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq &&
+		zz_log_holds(r, r->cert_proof.seq, &r->cert_proof.history))
+		m.cert = r->cert_proof;
 	if (r->has_cc && r->max_cc.seq > m.cp.seq && r->max_cc.seq <= r->max_seq)
 	{
 		m.has_cc = 1;
@@ -238,14 +236,9 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	 * was, without this certificate, which would otherwise mask them.
 	 */
 	if (r->entered_cert.count > 0 && r->entered_cert.seq > m.cp.seq &&
+		zz_log_holds(r, r->entered_cert.seq, &r->entered_cert.history) &&
 		!ZZ_BUGGY(r, ZZ_BUG_VC_NO_ENTERED_CERT | ZZ_BUG_CC_ANY_VIEW | ZZ_BUG_MAX_CC_BY_SEQ))
-	{
-		zz_entry   *ee = zz_entry_at(r, r->entered_cert.seq);
-
-		/* As for the checkpoint certificate: only inside what we report. */
-		if (ee != NULL && zz_digest_eq(&ee->order->hdr.history, &r->entered_cert.history))
-			m.entered = r->entered_cert;
-	}
+		m.entered = r->entered_cert;	/* as above: only inside what we report */
 	m.n_entries = (uint32_t) (r->max_seq - m.cp.seq);
 	m.entries = calloc(m.n_entries ? m.n_entries : 1, sizeof(zz_order_req));
 	if (m.entries == NULL)
@@ -315,7 +308,18 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		vc->timeout *= 2;		/* the last one did not finish */
 	if (!build_view_change(r, v, haters, hate_sigs, n_hate))
-		return;
+	{
+		/*
+		 * We cannot say what we hold (out of memory).  Leave the old view
+		 * all the same, silent: staying in normal mode would go on in a
+		 * view f+1 replicas left, or (after putting a transfer aside) in a
+		 * view whose new history we never adopted.  A NEW-VIEW from the
+		 * others still carries us on; the next view change tries again.
+		 */
+		zz_replica_trace(r, "VIEW-CHANGE to view %llu could not be built: left the view silent",
+						 (unsigned long long) v);
+		zz_buf_reset(&vc->my_vc);
+	}
 	r->mode = ZZ_MODE_VIEW_CHANGE;
 	vc->target = v;
 	vc->deadline = r->now + vc->timeout;
@@ -336,9 +340,12 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	zz_replica_notice(r, ZZ_NOTICE_VIEW, "view change from view %llu to view %llu: %s",
 					  (unsigned long long) r->view, (unsigned long long) v,
 					  vc->why[0] ? vc->why : "f+1 replicas hate the primary");
-	zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
-	zz_broadcast(r, &vc->my_vc);
-	store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
+	if (vc->my_vc.len > 0)
+	{
+		zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
+		zz_broadcast(r, &vc->my_vc);
+		store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
+	}
 	maybe_send_new_view(r);
 }
 
@@ -798,7 +805,12 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 		goto done;
 	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.new_view < vc->target)
 		goto done;
-	if (m.replica != zz_primary_of(&r->p, m.new_view) || m.n_vc < zz_quorum(&r->p))
+	/*
+	 * Exactly 2f+1 VIEW-CHANGEs: the new-view rule's "at most one entry
+	 * can have f+1 reports" needs it (docs/protocol.md, "The new-view
+	 * rule"); with more, a faulty primary could pick a slot's winner.
+	 */
+	if (m.replica != zz_primary_of(&r->p, m.new_view) || m.n_vc != zz_quorum(&r->p))
 		goto reject_m;
 	zz_new_view_signing_bytes(&r->sigbuf, &m);
 	if (r->sigbuf.len == 0 ||
@@ -1338,7 +1350,8 @@ zz_vc_tick(zz_replica *r)
 		if (r->mode != ZZ_MODE_VIEW_CHANGE)
 			return;
 		/* The view change to target did not finish: hate its primary too. */
-		zz_broadcast(r, &vc->my_vc);
+		if (vc->my_vc.len > 0)
+			zz_broadcast(r, &vc->my_vc);
 		hate_view(r, vc->target, "view change timed out");
 	}
 }

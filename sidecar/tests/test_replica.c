@@ -40,6 +40,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "kvservice.h"
 #include "message.h"
 #include "replica.h"
@@ -63,6 +64,8 @@ typedef struct sent_msg
 	uint8_t		type;
 	uint8_t    *buf;
 	size_t		len;
+	zz_replica_mode sender_mode;	/* the sender's mode and view as it sent */
+	zz_view		sender_view;
 } sent_msg;
 
 typedef struct rig rig;
@@ -149,6 +152,16 @@ record(node *from, bool to_client, uint32_t dest, const uint8_t *buf, size_t len
 	m->dest = dest;
 	m->type = len > 0 ? buf[0] : 0;
 	m->len = len;
+	m->sender_mode = ZZ_MODE_NORMAL;
+	m->sender_view = 0;
+	if (from->id < ZZ_MAX_N && g->rr[from->id] != NULL)
+	{
+		zz_replica_status st;
+
+		zz_replica_get_status(g->rr[from->id], &st);
+		m->sender_mode = st.mode;
+		m->sender_view = st.view;
+	}
 	m->buf = malloc(len ? len : 1);
 	assert_non_null(m->buf);
 	memcpy(m->buf, buf, len);
@@ -1189,6 +1202,40 @@ test_checkpoint_divergence_starts_state_transfer(void **state)
 	assert_int_equal(q.replica, g->id);
 	assert_int_equal(q.seq, CP);
 	rig_free(g);
+}
+
+/*
+ * A replica that cannot build its VIEW-CHANGE (ZZ_FAULT_VC_BUILD_FAILS
+ * stands for running out of memory) still leaves the view, silent: in the
+ * middle of a state transfer, putting the transfer aside must not leave it
+ * in normal mode of a view f+1 replicas have left.
+ */
+static void
+test_view_change_build_failure_leaves_view(void **state)
+{
+	for (int transfer = 0; transfer <= 1; transfer++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp;
+		zz_digest	theirs;
+		uint32_t	k;
+
+		cp_setup(g, &cp);
+		if (transfer)
+		{
+			theirs = cp.state;
+			theirs.b[5] ^= 0x10;
+			for (k = 0; k < 2 * g->p.f + 1; k++)
+				send_vote(g, other(g, k), other(g, k), CP, &cp.history, &theirs, false);
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+		}
+		zz_replica_set_bugs(g->r, ZZ_FAULT_VC_BUILD_FAILS);
+		for (k = 0; k <= g->p.f; k++)
+			send_i_hate(g, other(g, k), 0);
+		assert_int_equal(status(g).mode, ZZ_MODE_VIEW_CHANGE);
+		assert_int_equal(count_sent(g, false, ZZ_MSG_VIEW_CHANGE), 0);
+		rig_free(g);
+	}
 }
 
 /* ------------------------------------------------------------------------
@@ -2264,11 +2311,425 @@ test_cc_of_older_view_not_local_committed(void **state)
 	g->rr[2]->entered_cert = entered;
 	commit_to(g, 2, CLIENT, a.ts, &cc0);
 	assert_int_equal(local_commits_from(g, 2), lc + 2);
+	{
+		const sent_msg *s = last_sent(g, true, ZZ_MSG_LOCAL_COMMIT);
+		zz_local_commit o;
+
+		/* it vouches in view 1, the view it is in, not the CC's */
+		assert_int_equal(zz_decode_local_commit(s->buf, s->len, &o), ZZ_OK);
+		assert_int_equal(o.view, 1);
+		assert_int_equal(o.seq, 1);
+	}
+
+	/*
+	 * An entered-view certificate the log no longer passes through (as
+	 * after installing a checkpoint below it whose history differs): its
+	 * VIEW-CHANGE would drop it, so it covers nothing.
+	 */
+	g->rr[2]->entered_cert.seq = 3;
+	commit_to(g, 2, CLIENT, a.ts, &cc0);
+	assert_int_equal(local_commits_from(g, 2), lc + 2);
+	g->rr[2]->entered_cert = entered;
 
 	commit_to(g, 2, CLIENT, a.ts, &cc1);
 	assert_int_equal(local_commits_from(g, 2), lc + 3);
 	assert_true(g->rr[2]->has_cc);
 	assert_int_equal(g->rr[2]->max_cc.view, 1);
+	rig_free(g);
+}
+
+/*
+ * A replica in normal mode of view 1, which entered it with a new history
+ * up to CP + 1 (and may have LOCAL-COMMITted older-view certificates on
+ * it), refuses a checkpoint certificate of view 2 at CP whose history
+ * differs: installing it would take its log off that evidence, and its
+ * next VIEW-CHANGE could no longer report what its LOCAL-COMMITs promised.
+ * Without such evidence, the same certificate starts a state transfer.
+ */
+static void
+test_checkpoint_below_entered_view_evidence_refused(void **state)
+{
+	for (int evidence = 0; evidence <= 1; evidence++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp;
+		zz_digest	h,
+					st;
+		uint32_t	k;
+
+		cp_setup(g, &cp);
+		run_batches(g, 1);
+		g->r->view = 1;
+		if (evidence)
+		{
+			memset(&g->r->entered_cert, 0, sizeof(g->r->entered_cert));
+			g->r->entered_cert.view = 1;
+			g->r->entered_cert.seq = CP + 1;
+			g->r->entered_cert.history = status(g).history;
+			g->r->entered_cert.count = 3;
+			for (k = 0; k < 3; k++)
+				g->r->entered_cert.replicas[k] = k + 1;
+		}
+		h = cp.history;
+		h.b[3] ^= 0x40;
+		st = cp.state;
+		st.b[5] ^= 0x10;
+		for (k = 0; k < 3; k++)
+		{
+			zz_checkpoint v;
+
+			memset(&v, 0, sizeof(v));
+			v.view = 2;
+			v.seq = CP;
+			v.history = h;
+			v.state = st;
+			v.replica = other(g, k);
+			zz_checkpoint_signing_bytes(&g->sigbuf, v.view, v.seq, &v.history, &v.state,
+										v.replica);
+			assert_true(zz_sign(g->signer[v.replica], g->sigbuf.data, g->sigbuf.len,
+								&v.sig));
+			zz_buf_reset(&g->buf);
+			assert_true(zz_encode_checkpoint(&g->buf, &v));
+			deliver(g, &g->buf);
+		}
+		if (evidence)
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_NORMAL);
+			assert_int_equal(stats(g)->state_transfers, 0);
+		}
+		else
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(stats(g)->state_transfers, 1);
+		}
+		rig_free(g);
+	}
+}
+
+/* A client's completion, seen by the test. */
+static int	client_done_count;
+static zz_completion_path client_done_path;
+
+static void
+client_done(void *ctx, uint32_t client, const zz_completion *c)
+{
+	client_done_count++;
+	client_done_path = c->path;
+}
+
+/* A LOCAL-COMMIT from replica `from`, sent in view v, MACed to the client. */
+static void
+local_commit_to_client(rig *g, zz_client *c, uint32_t from, zz_view v, zz_seq n,
+					   const zz_digest *h, uint64_t ts)
+{
+	zz_local_commit lc;
+	zz_digest	d;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.view = v;
+	lc.seq = n;
+	lc.history = *h;
+	lc.replica = from;
+	lc.client = CLIENT;
+	lc.timestamp = ts;
+	zz_local_commit_mac_digest(g->signer[from], &lc, &d);
+	zz_mac_compute(g->signer[from], CLIENT, &d, &lc.mac);
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_local_commit(&g->buf, &lc));
+	g->now += 10;
+	zz_client_receive(c, g->now, g->buf.data, g->buf.len);
+}
+
+/*
+ * A client completes on the commit path only with 2f+1 LOCAL-COMMITs sent
+ * in one view (the view each LOCAL-COMMIT names), and a replica names the
+ * view it is in, not the certificate's.  The reviewer's schedule (kept as
+ * a scenario, mixed-view-lc2): R2 LOCAL-COMMITs a in view 0, rolls it back
+ * in view 1; R0 (faulty) and R3 LOCAL-COMMIT it in view 2; a view change
+ * drops a and b completes at n = 1.  Here the client gets those three
+ * LOCAL-COMMITs: it must not complete.  ZZ_CLIENT_BUG_LC_ANY_VIEW, the old
+ * rule, completes on them.
+ */
+static void
+test_client_completes_on_local_commits_of_one_view(void **state)
+{
+	for (int bug = 0; bug <= 1; bug++)
+	{
+		rig		   *g = rig_new(state);
+		node		cnode = {g, 100 + CLIENT};
+		zz_io		cio = {&cnode, io_to_replica, io_to_client, io_trace};
+		zz_client  *c;
+		zz_spec_response m;
+		uint64_t	ts;
+		zz_time		submitted;
+		size_t		i;
+
+		rig_add_peers(g);
+		c = zz_client_create(&g->p, CLIENT, g->client[CLIENT], &cio, client_done, NULL);
+		assert_non_null(c);
+		if (bug)
+			zz_client_set_bugs(c, ZZ_CLIENT_BUG_LC_ANY_VIEW);
+		client_done_count = 0;
+		submitted = g->now;
+		ts = zz_client_submit(c, g->now, (const uint8_t *) "PUT x a", 7);
+		assert_true(ts > 0);
+		pump(g, NULL);			/* the REQUEST reaches R0 */
+		tick_all(g, g->now + g->p.batch_timeout + 1, NULL);
+
+		/* R3's response is lost: only the commit path can complete. */
+		for (i = 0; i < g->n_sent; i++)
+			if (g->sent[i].to_client && g->sent[i].type == ZZ_MSG_SPEC_RESPONSE &&
+				g->sent[i].dest == CLIENT && g->sent[i].from != 3)
+				zz_client_receive(c, g->now, g->sent[i].buf, g->sent[i].len);
+		spec_response_at(g, 1, 0, 1, &m);
+		g->now = submitted + g->p.commit_timeout;
+		zz_client_tick(c, g->now);
+		assert_int_equal(zz_client_get_stats(c)->commits_sent, 1);
+		assert_int_equal(client_done_count, 0);
+
+		local_commit_to_client(g, c, 2, 0, 1, &m.history, ts);
+		local_commit_to_client(g, c, 0, 2, 1, &m.history, ts);
+		local_commit_to_client(g, c, 3, 2, 1, &m.history, ts);
+		if (bug)
+		{
+			assert_int_equal(client_done_count, 1);
+			zz_client_free(c);
+			rig_free(g);
+			continue;
+		}
+		assert_int_equal(client_done_count, 0);
+
+		/* R2's of an older view does not replace its newer one */
+		local_commit_to_client(g, c, 2, 2, 1, &m.history, ts);
+		assert_int_equal(client_done_count, 1);
+		assert_int_equal(client_done_path, ZZ_PATH_COMMIT);
+		zz_client_free(c);
+		rig_free(g);
+	}
+}
+
+/*
+ * A service that holds back the batch at one sequence number, as a
+ * database still applying it would: the test hands the result over with
+ * zz_replica_execute_done when it chooses.
+ */
+typedef struct slow_service
+{
+	zz_service	svc;			/* what the replica calls */
+	const zz_service *inner;
+	zz_seq		hold_seq;
+	bool		held;
+	zz_exec_result res;
+} slow_service;
+
+static zz_exec_status
+slow_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed, const zz_op *ops,
+			 uint32_t count, bool want_digest, zz_exec_result *res)
+{
+	slow_service *sl = ctx;
+	zz_exec_status st = sl->inner->execute(sl->inner->ctx, seq, nd_time, nd_seed, ops,
+										   count, want_digest, res);
+
+	if (seq != sl->hold_seq || st != ZZ_EXEC_DONE)
+		return st;
+	sl->res = *res;
+	sl->held = true;
+	return ZZ_EXEC_PENDING;
+}
+
+static bool
+slow_rollback(void *ctx, zz_seq seq)
+{
+	slow_service *sl = ctx;
+
+	return sl->inner->rollback(sl->inner->ctx, seq);
+}
+
+static void
+slow_mark_stable(void *ctx, zz_seq seq)
+{
+	slow_service *sl = ctx;
+
+	sl->inner->mark_stable(sl->inner->ctx, seq);
+}
+
+/*
+ * A replica signs CHECKPOINT votes only in normal mode of the view the vote
+ * names.  R2's service still runs the batch at CP when the cluster moves to
+ * view 1; R2 adopts the new history (its view now 1) and only then learns
+ * the batch is done.  It must not vote for CP as a view-1 replica until it
+ * has entered view 1; once it has, it votes in view 1.
+ */
+static void
+test_checkpoint_vote_only_in_normal_mode(void **state)
+{
+	rig		   *g = rig_new(state);
+	slow_service sl;
+	rq			qs[CP];
+	zz_digest	h;
+	zz_checkpoint cp;
+	size_t		i,
+				before;
+	uint32_t	k;
+
+	/* R2 runs over the slow service */
+	zz_replica_free(g->rr[RID]);
+	memset(&sl, 0, sizeof(sl));
+	sl.inner = zz_kv_service(g->kvs[RID]);
+	sl.svc = *sl.inner;
+	sl.svc.ctx = &sl;
+	sl.svc.execute = slow_execute;
+	sl.svc.rollback = slow_rollback;
+	sl.svc.mark_stable = slow_mark_stable;
+	sl.svc.snapshot = NULL;
+	sl.svc.install = NULL;
+	sl.hold_seq = CP;
+	g->rr[RID] = zz_replica_create(&g->p, RID, g->rcs[RID], &sl.svc, &g->ios[RID]);
+	assert_non_null(g->rr[RID]);
+	g->r = g->rr[RID];
+
+	for (k = 0; k < CP; k++)
+	{
+		qs[k].client = k % N_CLIENTS;
+		qs[k].ts = 1 + k / N_CLIENTS;
+		qs[k].op = "ADD hits 1";
+	}
+	rig_add_peers(g);
+	{
+		zz_digest	prev = {{0}};
+
+		for (k = 0; k < CP; k++)
+		{
+			encode_order(g, 0, k + 1, &prev, &qs[k], 1, T_NONE, &g->buf, &prev);
+			for (i = 1; i < g->p.n; i++)
+				deliver_to(g, (uint32_t) i, &g->buf);
+		}
+		h = prev;
+	}
+	assert_true(sl.held);
+	for (i = 0; i < g->p.n; i++)
+	{
+		send_i_hate_to(g, 0, 0, (uint32_t) i);
+		send_i_hate_to(g, 3, 0, (uint32_t) i);
+	}
+	pump(g, NULL);
+	assert_int_equal(status_of(g, RID).view, 1);
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_VIEW_CHANGE);
+
+	/* The batch finishes while R2 is still in the view change. */
+	before = g->n_sent;
+	sl.held = false;
+	zz_replica_execute_done(g->r, g->now, &sl.res);
+	pump(g, NULL);
+	for (i = before; i < g->n_sent; i++)
+	{
+		const sent_msg *m = &g->sent[i];
+
+		if (m->from != RID || m->type != ZZ_MSG_CHECKPOINT)
+			continue;
+		assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &cp), ZZ_OK);
+		if (cp.view == 1)
+		{
+			assert_int_equal(m->sender_mode, ZZ_MODE_NORMAL);
+			assert_int_equal(m->sender_view, 1);
+		}
+	}
+
+	/* Once in view 1, its vote for CP, signed in view 1. */
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_NORMAL);
+	{
+		zz_replica_status st = status_of(g, RID);
+
+		assert_memory_equal(&st.history, &h, sizeof(h));
+	}
+	for (i = g->n_sent, k = 0; i > before; i--)
+	{
+		const sent_msg *m = &g->sent[i - 1];
+
+		if (m->from != RID || m->type != ZZ_MSG_CHECKPOINT)
+			continue;
+		assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &cp), ZZ_OK);
+		assert_int_equal(cp.seq, CP);
+		assert_int_equal(cp.view, 1);
+		k++;
+	}
+	assert_true(k > 0);
+	rig_free(g);
+}
+
+static bool
+drop_new_view(const sent_msg *m)
+{
+	return m->type == ZZ_MSG_NEW_VIEW;
+}
+
+/*
+ * A NEW-VIEW carries exactly 2f+1 VIEW-CHANGEs: with more, two entries of
+ * one slot can each have f+1 reports and the new primary picks which the
+ * rule sees first.  One with all four valid VIEW-CHANGEs is refused, one
+ * with three of them accepted.
+ */
+static void
+test_new_view_needs_exactly_quorum(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"};
+	zz_view_change vcs[ZZ_MAX_N];
+	zz_new_view nv;
+	zz_digest	prev = {{0}};
+	uint32_t	i,
+				k = 0;
+	size_t		j;
+	uint64_t	rej;
+
+	rig_add_peers(g);
+	encode_order(g, 0, 1, &prev, &a, 1, T_NONE, &g->buf, &prev);
+	for (i = 1; i < g->p.n; i++)
+		deliver_to(g, i, &g->buf);
+	for (i = 0; i < g->p.n; i++)
+	{
+		send_i_hate_to(g, 0, 0, i);
+		send_i_hate_to(g, 3, 0, i);
+	}
+	pump(g, drop_new_view);
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_VIEW_CHANGE);
+
+	/* every replica's VIEW-CHANGE for view 1, one each */
+	for (i = 0; i < g->p.n; i++)
+		for (j = 0; j < g->n_sent; j++)
+			if (g->sent[j].from == i && g->sent[j].type == ZZ_MSG_VIEW_CHANGE)
+			{
+				assert_int_equal(zz_decode_view_change(g->sent[j].buf, g->sent[j].len,
+													   &vcs[k]), ZZ_OK);
+				assert_int_equal(vcs[k].new_view, 1);
+				k++;
+				break;
+			}
+	assert_int_equal(k, g->p.n);
+
+	for (int n_vc = (int) g->p.n; n_vc >= (int) zz_quorum(&g->p); n_vc--)
+	{
+		memset(&nv, 0, sizeof(nv));
+		nv.new_view = 1;
+		nv.replica = 1;
+		nv.n_vc = (uint8_t) n_vc;
+		nv.vcs = vcs;
+		zz_new_view_signing_bytes(&g->sigbuf, &nv);
+		assert_true(zz_sign(g->signer[1], g->sigbuf.data, g->sigbuf.len, &nv.sig));
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_new_view(&g->buf, &nv));
+		rej = zz_replica_get_stats(g->r)->rejected;
+		deliver_to(g, RID, &g->buf);
+		if (n_vc > (int) zz_quorum(&g->p))
+		{
+			assert_int_equal(status_of(g, RID).view, 0);
+			assert_int_equal(zz_replica_get_stats(g->r)->rejected, rej + 1);
+		}
+		else
+			assert_int_equal(status_of(g, RID).view, 1);
+	}
+	for (i = 0; i < k; i++)
+		zz_view_change_release(&vcs[i]);
 	rig_free(g);
 }
 
@@ -2626,6 +3087,15 @@ test_state_reply_certificate_checked(void **state)
 		{
 			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_NORMAL);
 			assert_int_equal(status_of(g, 3).stable_seq, 2 * CP);
+			/*
+			 * The batch time at the checkpoint comes with it (certified in
+			 * the client table), though R3 never held the batch: an
+			 * ORDER-REQ whose time goes back is refused.
+			 */
+			assert_non_null(zz_entry_at(g->r, 2 * CP));
+			assert_true(zz_entry_at(g->r, 2 * CP)->order->hdr.nd_time > 0);
+			assert_int_equal(x->stable_nd_time, zz_entry_at(g->r, 2 * CP)->order->hdr.nd_time);
+			assert_int_equal(x->last_nd_time, x->stable_nd_time);
 		}
 		zz_buf_free(&reply);
 		rig_free(g);
@@ -3210,6 +3680,8 @@ main(void)
 		BOTH(test_checkpoint_vote_duplicate_not_counted),
 		BOTH(test_checkpoint_f_plus_one_not_enough),
 		BOTH(test_checkpoint_divergence_starts_state_transfer),
+		BOTH(test_checkpoint_vote_only_in_normal_mode),
+		BOTH(test_view_change_build_failure_leaves_view),
 		BOTH(test_lagging_replica_certifies_far_checkpoint),
 		BOTH(test_resume_from_saved_stable_checkpoint),
 		BOTH(test_resume_refuses_bad_checkpoint),
@@ -3227,7 +3699,10 @@ main(void)
 		BOTH(test_stale_cc_from_old_view_does_not_hate_new_primary),
 		BOTH(test_rollback_below_max_cc_drops_it),
 		BOTH(test_cc_of_older_view_not_local_committed),
+		BOTH(test_checkpoint_below_entered_view_evidence_refused),
 		BOTH(test_max_cc_ranked_by_view_then_seq),
+		BOTH(test_new_view_needs_exactly_quorum),
+		BOTH(test_client_completes_on_local_commits_of_one_view),
 		BOTH(test_entered_view_cert_outranks_older_cc),
 		BOTH(test_pom_requires_same_view_and_seq),
 		BOTH(test_buffered_order_req_verified_when_applied),
