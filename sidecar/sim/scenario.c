@@ -2038,7 +2038,8 @@ snapshot(sc_run *r)
 			uint64_t	cv = zz_forger_cc_views(s->nodes[i].forger);
 
 			h = mix(h, &cv, sizeof(cv));
-			score += 3 * (uint32_t) __builtin_popcountll(cv);
+			if (__builtin_popcountll(cv) > 1)
+				score += 3 * (uint32_t) (__builtin_popcountll(cv) - 1);
 		}
 		if (s->nodes[i].byzantine)
 			continue;
