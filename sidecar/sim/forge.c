@@ -69,6 +69,8 @@ struct zz_forger
 	zz_seq		nlog;
 	zz_commit_cert *ccs;		/* certificates seen */
 	uint32_t	nccs;
+	bool		has_old_cp;		/* the lowest stable checkpoint proof seen */
+	zz_cp_proof old_cp;
 
 	fg_sent		ring[FG_REPLAY_RING];
 	uint32_t	ring_next;
@@ -124,6 +126,8 @@ zz_vc_lie_name(zz_vc_lie l)
 			return "dup-signer-cc";
 		case ZZ_VC_WRONG_VIEW_CC:
 			return "wrong-view-cc";
+		case ZZ_VC_STALE_CP:
+			return "stale-checkpoint";
 	}
 	return "?";
 }
@@ -332,6 +336,11 @@ log_cc(zz_forger *fg, const zz_commit_cert *cc)
 static void
 log_view_change(zz_forger *fg, const zz_view_change *m)
 {
+	if (m->cp.count > 0 && (!fg->has_old_cp || m->cp.seq < fg->old_cp.seq))
+	{
+		fg->old_cp = m->cp;
+		fg->has_old_cp = true;
+	}
 	if (m->has_cc)
 		log_cc(fg, &m->cc);
 	for (uint32_t i = 0; i < m->n_entries; i++)
@@ -748,6 +757,52 @@ lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 				for (uint32_t i = 0; i < 2 * fg->p.f + 1; i++)
 					lie.cc.entries[i] = mine;
 				lie.cc.count = (uint8_t) (2 * fg->p.f + 1);
+				break;
+			}
+		case ZZ_VC_STALE_CP:
+			{
+				/*
+				 * An older stable checkpoint than its own (the lowest proof
+				 * it kept, or the genesis), with the entries it kept from
+				 * there to its own checkpoint, then its real ones.
+				 */
+				zz_cp_proof old;
+				zz_order_req **chain;
+				zz_seq		gap;
+
+				memset(&old, 0, sizeof(old));
+				if (fg->has_old_cp && fg->old_cp.seq < m->cp.seq)
+					old = fg->old_cp;
+				if (m->cp.seq == 0 || old.seq >= m->cp.seq)
+					return false;
+				gap = m->cp.seq - old.seq;
+				if (gap > 2 * (zz_seq) fg->p.cp_interval)
+					return false;	/* more than a VIEW-CHANGE may carry */
+				chain = calloc(gap, sizeof(zz_order_req *));
+				if (chain == NULL)
+					abort();
+				if (!find_chain(fg, old.seq + 1, old.seq + 1, m->cp.seq, &old.history,
+								&m->cp.history, chain))
+				{
+					free(chain);
+					return false;
+				}
+				entries = calloc(gap + m->n_entries, sizeof(zz_order_req));
+				if (entries == NULL)
+					abort();
+				for (zz_seq i = 0; i < gap; i++)
+					entries[i] = *chain[i];
+				for (uint32_t i = 0; i < m->n_entries; i++)
+					entries[gap + i] = m->entries[i];
+				free(chain);
+				lie.cp = old;
+				lie.entries = entries;
+				lie.n_entries = (uint32_t) (gap + m->n_entries);
+				/* as many as a VIEW-CHANGE may carry: a suffix goes */
+				if (lie.n_entries > 2 * fg->p.cp_interval)
+					lie.n_entries = 2 * fg->p.cp_interval;
+				if (lie.has_cc && lie.cc.seq > old.seq + lie.n_entries)
+					lie.has_cc = 0;
 				break;
 			}
 		case ZZ_VC_WRONG_VIEW_CC:

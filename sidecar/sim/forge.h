@@ -65,10 +65,11 @@ typedef enum zz_vc_lie
 	ZZ_VC_STALE_CC,
 	ZZ_VC_FORGED_CC,
 	ZZ_VC_DUP_SIGNER_CC,
-	ZZ_VC_WRONG_VIEW_CC
+	ZZ_VC_WRONG_VIEW_CC,
+	ZZ_VC_STALE_CP
 } zz_vc_lie;
 
-#define ZZ_VC_LIES 6
+#define ZZ_VC_LIES 7
 
 /*
  * Messages a faulty replica builds itself, at the message level, rather

@@ -1105,6 +1105,8 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 				fc->vc_lie = ZZ_VC_DUP_SIGNER_CC;
 			else if (a != NULL && strcmp(a, "wrong-view-cc") == 0)
 				fc->vc_lie = ZZ_VC_WRONG_VIEW_CC;
+			else if (a != NULL && strcmp(a, "stale-checkpoint") == 0)
+				fc->vc_lie = ZZ_VC_STALE_CP;
 			else if (a != NULL && strcmp(a, "from") == 0 && i < tk->n &&
 					 parse_u64(tk->t[i], &fc->withhold_from) && fc->withhold_from > 0)
 			{
@@ -1134,7 +1136,8 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			else
 			{
 				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N | newest] | "
-					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc";
+					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc | "
+					"hide stale-checkpoint";
 				return false;
 			}
 		}
