@@ -262,6 +262,20 @@ check_evidence(const zz_replica *r)
 						(unsigned long long) e->order->hdr.view);
 	if (r->entered_cert.count > 0)
 	{
+		bool		seen[ZZ_MAX_N] = {false};
+		uint32_t	i;
+
+		if (r->entered_cert.count < zz_quorum(&r->p) || r->entered_cert.count > r->p.n)
+			return violated(r, "entered view %llu with %u VIEW-CONFIRMs",
+							(unsigned long long) r->entered_cert.view, r->entered_cert.count);
+		for (i = 0; i < r->entered_cert.count; i++)
+		{
+			if (r->entered_cert.replicas[i] >= r->p.n || seen[r->entered_cert.replicas[i]])
+				return violated(r, "entered view %llu: VIEW-CONFIRM signer %u twice or unknown",
+								(unsigned long long) r->entered_cert.view,
+								r->entered_cert.replicas[i]);
+			seen[r->entered_cert.replicas[i]] = true;
+		}
 		if (r->entered_cert.view > r->view)
 			return violated(r, "entered view %llu is above ours",
 							(unsigned long long) r->entered_cert.view);

@@ -1,6 +1,6 @@
 /*
  * checkpoint.c
- *	  CHECKPOINT, stable checkpoints and state transfer (protocol.md
+ *	  CHECKPOINT, stable checkpoints and state transfer (docs/protocol.md
  *	  section 7).
  *
  * Every cp_interval sequence numbers a replica signs CHECKPOINT(n, h_n, a)
@@ -263,6 +263,10 @@ zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof)
  * Send our own CHECKPOINT vote and keep resending it until it is certified.
  * A vote is for the view we are in: if the view changed since we executed
  * the checkpoint (and the history survived), sign it again for this view.
+ * We sign only in normal mode: a vote of view v says its voter held the
+ * history in normal mode of v (docs/protocol.md section 7), and in a view
+ * change r->view may already name a view whose new history is not yet
+ * adopted.  zz_checkpoint_revote signs what waits once we are back.
  */
 static void
 send_own_vote(zz_replica *r, const zz_checkpoint *cp_in)
@@ -273,6 +277,9 @@ send_own_vote(zz_replica *r, const zz_checkpoint *cp_in)
 	if (cp_local.view != r->view)
 	{
 		zz_cp_state *s = cp_state_for(r, cp_local.seq);
+
+		if (r->mode != ZZ_MODE_NORMAL)
+			return;				/* s->own keeps its old view: revoted later */
 
 		cp_local.view = r->view;
 		zz_checkpoint_signing_bytes(&r->sigbuf, cp_local.view, cp_local.seq,
@@ -352,6 +359,7 @@ make_stable(zz_replica *r, zz_seq seq)
 		r->transfer_seq = 0;
 		r->transfer_deadline = UINT64_MAX;
 		zz_vc_after_install(r);
+		zz_checkpoint_revote(r);
 	}
 	if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		zz_vc_progress(r);		/* the entries it waited to relabel may be gone */
@@ -463,7 +471,9 @@ check_stable(zz_replica *r, zz_seq seq)
 			zz_digest_eq(&own->own.state, &proof.state))
 			certify(r, &proof);
 		else if (proof.view >= own->own.view && proof.view >= r->view &&
-				 (r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)))
+				 (r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)) &&
+				 (r->mode == ZZ_MODE_VIEW_CHANGE ||
+				  !zz_install_breaks_promise(r, seq, &proof.history)))
 		{
 			/* (A certificate from an older view may be stale: ignore it.) */
 			zz_replica_trace(r, "diverged from certified checkpoint %llu",
@@ -547,11 +557,16 @@ zz_checkpoint_rollback(zz_replica *r, zz_seq seq)
  * history, but votes are per view, so vote for them again in this one.
  * Without this, replicas that executed a checkpoint before a view change
  * and replicas that executed it after never form 2f+1 matching votes.
+ * Also called on returning to normal mode after a state transfer, for
+ * checkpoints executed while out of it (not yet signed).
  */
 void
 zz_checkpoint_revote(zz_replica *r)
 {
 	int			i;
+
+	if (r->mode != ZZ_MODE_NORMAL)
+		return;
 
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 	{
@@ -563,7 +578,7 @@ zz_checkpoint_revote(zz_replica *r)
 		if (s->seq <= r->cert_proof.seq + r->p.cp_interval)
 			send_own_vote(r, &s->own);
 		else if (r->has_queued_cp && r->queued_cp.seq == s->seq)
-			r->queued_cp.view = UINT64_MAX;	/* re-signed when sent */
+			r->queued_cp.view = ZZ_CP_UNSIGNED;	/* re-signed when sent */
 	}
 }
 
@@ -647,6 +662,25 @@ zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_dige
 	cp.history = r->exec_history;
 	checkpoint_digest(r, &s->svc_digest, s->table, s->table_len, &cp.state);
 	cp.replica = r->id;
+
+	/*
+	 * Outside normal mode (a batch the service finished during a view
+	 * change or a state transfer) we sign nothing: zz_checkpoint_revote
+	 * signs it in the view we are next in normal mode of, if it survives.
+	 */
+	if (r->mode != ZZ_MODE_NORMAL)
+	{
+		cp.view = ZZ_CP_UNSIGNED;
+		s->own = cp;
+		if (seq > r->cert_proof.seq + r->p.cp_interval)
+		{
+			r->has_queued_cp = true;
+			r->queued_cp = cp;
+		}
+		zz_replica_trace(r, "checkpoint %llu executed outside normal mode: vote later",
+						 (unsigned long long) seq);
+		return;
+	}
 	zz_checkpoint_signing_bytes(&r->sigbuf, cp.view, cp.seq, &cp.history, &cp.state,
 								cp.replica);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &cp.sig);
@@ -791,13 +825,10 @@ static zz_order_req **
 log_above(zz_replica *r, const zz_cp_proof *cp, zz_seq *n)
 {
 	zz_order_req **out;
-	zz_entry   *at = zz_entry_at(r, cp->seq);
 	zz_seq		s;
 
 	*n = 0;
-	if (cp->seq >= r->max_seq ||
-		!(cp->seq == r->stable_seq ? zz_digest_eq(&r->stable_history, &cp->history) :
-		  at != NULL && zz_digest_eq(&at->order->hdr.history, &cp->history)))
+	if (cp->seq >= r->max_seq || !zz_log_holds(r, cp->seq, &cp->history))
 		return NULL;
 	out = malloc(sizeof(zz_order_req *) * (r->max_seq - cp->seq));
 	if (out == NULL)
@@ -825,8 +856,9 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	uint32_t	i;
 	zz_order_req **above;
 	zz_seq		n_above;
+	uint64_t	batch_time;
 
-	if (!zz_client_table_install(r, table, tl))
+	if (!zz_client_table_install(r, table, tl, &batch_time))
 		return false;
 
 	/*
@@ -836,6 +868,14 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	 * other batches at sequence numbers it already used.
 	 */
 	above = log_above(r, cp, &n_above);
+
+	/*
+	 * The checkpoint's batch time comes with its certified client table,
+	 * whether or not our log passed through it: a transferred or resumed
+	 * replica must not let a faulty primary move time back.
+	 */
+	r->stable_nd_time = batch_time;
+	r->last_nd_time = batch_time;
 
 	/* The log restarts at the installed checkpoint. */
 	for (i = 0; i < r->ring_cap; i++)
@@ -917,12 +957,15 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
  * (docs/protocol.md, "Checkpoints and state transfer").
  */
 static bool
-transfer_cert_wanted(const zz_replica *r, const zz_cp_proof *cp)
+transfer_cert_wanted(zz_replica *r, const zz_cp_proof *cp)
 {
 	const zz_cp_proof *want = &r->transfer_proof;
 
 	if (ZZ_BUGGY(r, ZZ_BUG_STATE_REPLY_STALE))
 		return true;
+	/* Outside a view change, never off evidence our view leans on. */
+	if (!zz_vc_awaiting_transfer(r) && zz_install_breaks_promise(r, cp->seq, &cp->history))
+		return false;
 	if (cp->seq == want->seq && cp->view == want->view &&
 		zz_digest_eq(&cp->history, &want->history) && zz_digest_eq(&cp->state, &want->state))
 		return true;
@@ -978,6 +1021,7 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_replica_trace(r, "installed checkpoint %llu from R%u",
 					 (unsigned long long) m.cp.seq, m.replica);
 	zz_vc_after_install(r);
+	zz_checkpoint_revote(r);	/* what executed while we were out of normal mode */
 
 	/*
 	 * While it transferred, it heard nothing else: a view change may have
@@ -1024,6 +1068,15 @@ zz_replica_save_stable(zz_replica *r, zz_seq seq, zz_buf *out)
 	rep.state_len = (uint32_t) blob.len;
 	ok = zz_encode_state_reply(out, &rep);
 	zz_buf_free(&blob);
+	if (ok)
+	{
+		/* and the view we last entered, behind a mark */
+		uint64_t	view = r->mode == ZZ_MODE_NORMAL ? r->view :
+			r->entered_cert.count > 0 ? r->entered_cert.view : r->stable_proof.view;
+		uint32_t	mark = ZZ_KEPT_VIEW_MARK;
+
+		ok = zz_buf_append(out, &view, sizeof(view)) && zz_buf_append(out, &mark, sizeof(mark));
+	}
 	return ok;
 }
 
@@ -1041,9 +1094,21 @@ zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 			   *snap;
 	size_t		snap_len;
 
+	uint64_t	view = 0;
+	uint32_t	mark;
+
 	r->now = now;
 	if (r->last_executed != 0 || r->max_seq != 0 || r->stable_seq != 0)
 		return false;			/* only a fresh replica resumes */
+	if (len >= sizeof(view) + sizeof(mark))
+	{
+		memcpy(&mark, buf + len - sizeof(mark), sizeof(mark));
+		if (mark == ZZ_KEPT_VIEW_MARK)
+		{
+			memcpy(&view, buf + len - sizeof(mark) - sizeof(view), sizeof(view));
+			len -= sizeof(mark) + sizeof(view);
+		}
+	}
 	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK || m.replica != r->id ||
 		!zz_cp_proof_valid(r, &m.cp) ||
 		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len) ||
@@ -1051,8 +1116,23 @@ zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 		return false;
 	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
 		return false;
-	zz_replica_trace(r, "resumed at stable checkpoint %llu", (unsigned long long) m.cp.seq);
+
+	/*
+	 * Views never go back: come back in the view we had entered when we
+	 * kept the checkpoint (at least the certificate's); peers in a later
+	 * one answer our announcement with its NEW-VIEW.  Back in a view in
+	 * which we were the primary, we no longer know what we ordered after
+	 * the checkpoint: order nothing more in it, and ask for the next.
+	 */
+	r->view = view > m.cp.view ? view : m.cp.view;
+	zz_replica_trace(r, "resumed at stable checkpoint %llu in view %llu",
+					 (unsigned long long) m.cp.seq, (unsigned long long) r->view);
 	zz_announce_restart(r);
+	if (zz_is_primary(r) && r->view > 0)
+	{
+		r->forgot_orders = true;
+		zz_hate_primary(r, "resumed as the primary: what it ordered is lost");
+	}
 	return true;
 }
 
@@ -1142,9 +1222,12 @@ zz_checkpoint_tick(zz_replica *r)
 		 */
 		zz_cp_state *s = cp_state_for(r, want);
 
-		zz_buf_reset(&r->out);
-		zz_encode_checkpoint(&r->out, &s->own);
-		zz_broadcast(r, &r->out);
+		if (s->own.view != ZZ_CP_UNSIGNED)
+		{
+			zz_buf_reset(&r->out);
+			zz_encode_checkpoint(&r->out, &s->own);
+			zz_broadcast(r, &r->out);
+		}
 		r->stable_retry_deadline = r->now + r->p.checkpoint_resend;
 	}
 	else if (want == 0)

@@ -1,13 +1,14 @@
 /*
  * client.c
- *	  The Zyzzyva client (protocol.md section 4, steps 1 and 4).
+ *	  The Zyzzyva client (docs/protocol.md section 4, steps 1 and 4).
  *
  * The client sends REQUEST to the primary it believes in, then gathers
  * SPEC-RESPONSEs.  Matching means the same (v, n, h_n, H(r), c, t).
  *   a. 3f+1 matching: complete (fast path).
  *   b. 2f+1..3f matching when the commit timer fires: check the response
  *	    cores' signatures, send COMMIT with the certificate to all, and
- *	    complete on 2f+1 LOCAL-COMMITs.
+ *	    complete on 2f+1 LOCAL-COMMITs sent in one view (docs/protocol.md
+ *	    section 10, "Completion on the commit path").
  *   c. fewer: retransmit REQUEST to all replicas, with growing intervals.
  *   d. two responses whose ORDER-REQ headers conflict for one (v, n): POM.
  * Only complete results reach the caller.
@@ -72,9 +73,9 @@ struct zz_client
 	/* The commit phase. */
 	bool		committing;
 	zz_commit	commit;
-	bool		local_commit[ZZ_MAX_N];
-	zz_view		lc_view;		/* the certificate local_commit[] counts for */
-	zz_seq		lc_seq;
+	bool		local_commit[ZZ_MAX_N];	/* a LOCAL-COMMIT came from replica i */
+	zz_view		lc_sent_in[ZZ_MAX_N];	/* the view replica i sent its latest in */
+	zz_seq		lc_seq;			/* the (n, h_n) local_commit[] counts for */
 	zz_digest	lc_history;
 	int			commit_group;	/* replica whose response the CC is for */
 	zz_resp_slot commit_rep;	/* a copy of that response: the reply to return */
@@ -83,7 +84,7 @@ struct zz_client
 	bool		verify_cc;		/* a certificate of ours went unanswered */
 
 	/*
-	 * The adaptive commit timer (protocol.md section 4): how long all n
+	 * The adaptive commit timer (docs/protocol.md section 4): how long all n
 	 * responses usually take, and whether a replica seems to be missing.
 	 */
 	zz_time		full_ewma;		/* EWMA of the time to n matching responses */
@@ -474,12 +475,13 @@ try_commit(zz_client *c)
 			continue;
 		if (ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_BAD_CC))
 			cc->entries[0].sig.b[0] ^= 1;
-		/* LOCAL-COMMITs for the same certificate still count. */
-		if (cc->view != c->lc_view || cc->seq != c->lc_seq ||
-			!zz_digest_eq(&cc->history, &c->lc_history))
+		/*
+		 * LOCAL-COMMITs for the same (n, h_n) still count, whatever the
+		 * certificate's view: each says in which view its sender vouched.
+		 */
+		if (cc->seq != c->lc_seq || !zz_digest_eq(&cc->history, &c->lc_history))
 		{
 			memset(c->local_commit, 0, sizeof(c->local_commit));
-			c->lc_view = cc->view;
 			c->lc_seq = cc->seq;
 			c->lc_history = cc->history;
 		}
@@ -578,6 +580,15 @@ reject:
 	c->stats.rejected++;
 }
 
+/*
+ * A LOCAL-COMMIT for the certificate we sent: complete once 2f+1 distinct
+ * replicas sent one in the same view (the view each MACs in its message).
+ * A LOCAL-COMMIT binds its sender only until it leaves that view: one that
+ * rolls the entry back in a later view change vouches for nothing after,
+ * so LOCAL-COMMITs of different views must not add up (docs/protocol.md
+ * section 10, "Completion on the commit path").  A replica's latest one
+ * replaces its earlier: correct replicas' views only rise.
+ */
 static void
 on_local_commit(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 {
@@ -593,12 +604,15 @@ on_local_commit(zz_client *c, zz_time now, const uint8_t *buf, size_t len)
 	zz_local_commit_mac_digest(c->crypto, &m, &d);
 	if (!zz_mac_check(c->crypto, m.replica, &d, &m.mac))
 		goto reject;
-	if (m.view != c->lc_view || m.seq != c->lc_seq ||
-		!zz_digest_eq(&m.history, &c->lc_history))
+	if (m.seq != c->lc_seq || !zz_digest_eq(&m.history, &c->lc_history))
+		return;
+	if (c->local_commit[m.replica] && m.view < c->lc_sent_in[m.replica])
 		return;
 	c->local_commit[m.replica] = true;
+	c->lc_sent_in[m.replica] = m.view;
 	for (i = 0; i < c->p.n; i++)
-		k += c->local_commit[i];
+		k += c->local_commit[i] && (c->lc_sent_in[i] == m.view ||
+									ZZ_CLIENT_BUGGY(c, ZZ_CLIENT_BUG_LC_ANY_VIEW));
 	if (k >= zz_quorum(&c->p))
 		complete(c, now, &c->commit_rep, ZZ_PATH_COMMIT);
 	return;

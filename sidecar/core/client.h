@@ -1,6 +1,6 @@
 /*
  * client.h
- *	  The Zyzzyva client as a pure state machine (protocol.md section 4).
+ *	  The Zyzzyva client as a pure state machine (docs/protocol.md section 4).
  *
  * One outstanding request at a time per client (the sidecar runs one
  * client per backend session).  A request completes when 3f+1 matching
@@ -62,7 +62,8 @@ typedef enum zz_client_bug
 	ZZ_CLIENT_BUG_COMPLETE_ON_2F = 1 << 0,	/* complete on 2f matching */
 	ZZ_CLIENT_BUG_NEVER_COMMIT = 1 << 1,	/* faulty client: never sends COMMIT */
 	ZZ_CLIENT_BUG_REUSE_TIMESTAMP = 1 << 2, /* faulty client: new op, old t */
-	ZZ_CLIENT_BUG_BAD_CC = 1 << 3	/* faulty client: corrupt certificates */
+	ZZ_CLIENT_BUG_BAD_CC = 1 << 3,	/* faulty client: corrupt certificates */
+	ZZ_CLIENT_BUG_LC_ANY_VIEW = 1 << 4	/* complete on LOCAL-COMMITs of mixed views */
 } zz_client_bug;
 #endif							/* ZZ_FAULT_INJECTION */
 

@@ -17,7 +17,7 @@
  *	symbolic MAC				~120 ns
  *
  * So the protocol's cost is its signatures: sign once per batch, never per
- * request (protocol.md section 3), and keep per-request authentication to
+ * request (docs/protocol.md section 3), and keep per-request authentication to
  * MACs.
  *
  * HMAC: for each peer we absorb key ^ ipad and key ^ opad into two SHA-256

@@ -1,6 +1,6 @@
 /*
  * execute.c
- *	  Speculative execution (protocol.md section 4, step 3): handing
+ *	  Speculative execution (docs/protocol.md section 4, step 3): handing
  *	  accepted batches to the service in order, exactly once per (client,
  *	  timestamp), and answering every client with its SPEC-RESPONSE under
  *	  one signed response core per batch.

@@ -2,7 +2,7 @@
  * history.c
  *	  The replica's log window, its client table, and the hashing that ties
  *	  them together: batch digests, the history chain h_n and the Merkle
- *	  tree over a batch's replies (protocol.md section 2).
+ *	  tree over a batch's replies (docs/protocol.md section 2).
  *
  * The log keeps, for every sequence number after the last stable
  * checkpoint, the ORDER-REQ as issued (with its view), the replies and the
@@ -33,6 +33,22 @@ zz_entry_at(zz_replica *r, zz_seq seq)
 		return NULL;
 	e = &r->ring[seq % r->ring_cap];
 	return e->used ? e : NULL;
+}
+
+/*
+ * Does our log pass through (seq, h): our stable checkpoint, or an entry
+ * we hold at seq with history h?  Evidence a VIEW-CHANGE reports, and
+ * evidence a LOCAL-COMMIT leans on, must (docs/protocol.md section 10).
+ */
+bool
+zz_log_holds(zz_replica *r, zz_seq seq, const zz_digest *h)
+{
+	zz_entry   *e;
+
+	if (seq == r->stable_seq)
+		return zz_digest_eq(&r->stable_history, h);
+	e = zz_entry_at(r, seq);
+	return e != NULL && zz_digest_eq(&e->order->hdr.history, h);
 }
 
 /*
@@ -362,7 +378,10 @@ zz_truncate_below(zz_replica *r, zz_seq seq)
 		if (e->used)
 		{
 			if (s == seq)
+			{
 				r->stable_history = e->order->hdr.history;
+				r->stable_nd_time = e->order->hdr.nd_time;
+			}
 			r->past_seq[s % r->ring_cap] = s;
 			r->past_history[s % r->ring_cap] = e->order->hdr.history;
 		}
@@ -481,6 +500,13 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 		r->max_history = r->stable_history;
 	else
 		r->max_history = zz_entry_at(r, seq)->order->hdr.history;
+	/*
+	 * Time as of the history we keep: a rolled-back batch's time must not
+	 * hold back the next primary's (order_time_plausible in replica.c).
+	 */
+	r->last_nd_time = seq == r->stable_seq ? r->stable_nd_time :
+		zz_entry_at(r, seq)->order->hdr.nd_time;
+
 	/* h at the last executed, which may lie below seq (zz_replica_check). */
 	if (r->last_executed == seq)
 		r->exec_history = r->max_history;
@@ -519,10 +545,12 @@ zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len)
 
 /*
  * The client table's replicated part (what exactly-once and late answers
- * need) in a canonical order: u32 count, then per client u32 id, u64
- * last_ts, the request digest, u64 last_seq, h at last_seq, and the reply
- * (u32 length + bytes).  It is part of the checkpoint digest and of state
- * transfer.
+ * need) in a canonical order: u64 the time of the last executed batch,
+ * u32 count, then per client u32 id, u64 last_ts, the request digest, u64
+ * last_seq, h at last_seq, and the reply (u32 length + bytes).  It is part
+ * of the checkpoint digest and of state transfer; the batch time lets a
+ * replica that installs the checkpoint keep time from going back
+ * (docs/protocol.md section 9).
  */
 void
 zz_client_table_serialize(zz_replica *r, zz_buf *b)
@@ -530,8 +558,11 @@ zz_client_table_serialize(zz_replica *r, zz_buf *b)
 	zz_client_rec **v;
 	uint32_t	i,
 				n = 0;
+	zz_entry   *last = zz_entry_at(r, r->last_executed);
+	uint64_t	t = last != NULL ? last->order->hdr.nd_time : r->stable_nd_time;
 
 	zz_buf_reset(b);
+	zz_buf_append(b, &t, sizeof(t));
 	v = malloc(sizeof(*v) * (r->clients_used ? r->clients_used : 1));
 	if (v == NULL)
 		abort();
@@ -563,17 +594,20 @@ zz_client_table_serialize(zz_replica *r, zz_buf *b)
 /*
  * Replace the client table with a serialized one (state transfer).  The
  * caller has already checked it against a certified digest; this only
- * rejects a malformed encoding.
+ * rejects a malformed encoding.  *batch_time gets the time of the batch
+ * the table was taken after.
  */
 bool
-zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len)
+zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len, uint64_t *batch_time)
 {
 	const uint8_t *end = p + len;
 	uint32_t	n,
 				i;
 
-	if (len < 4)
+	if (len < 12)
 		return false;
+	memcpy(batch_time, p, 8);
+	p += 8;
 	memcpy(&n, p, 4);
 	p += 4;
 	if ((size_t) (end - p) / ZZ_CLIENT_TABLE_REC < n)

@@ -4,7 +4,7 @@
  *	  response core per batch, (v, n, h_n, R), where R is the root over the
  *	  batch's reply leaves; each client gets its reply and the path to R, so
  *	  a commit certificate commits every client to its own reply while the
- *	  replica signs once per batch (protocol.md section 3).
+ *	  replica signs once per batch (docs/protocol.md section 3).
  */
 #ifndef ZZ_MERKLE_H
 #define ZZ_MERKLE_H

@@ -92,7 +92,7 @@ zz_err_str(zz_err e)
 
 /*
  * zz_msg_type_name
- *		The protocol's name for a message type (protocol.md section 3).
+ *		The protocol's name for a message type (docs/protocol.md section 3).
  */
 const char *
 zz_msg_type_name(int type)

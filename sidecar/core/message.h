@@ -1,6 +1,6 @@
 /*
  * message.h
- *	  Zyzzyva's messages (protocol.md section 3) and their one canonical
+ *	  Zyzzyva's messages (docs/protocol.md section 3) and their one canonical
  *	  binary encoding.
  *
  * Encoding: a message is one type byte followed by its fields in the order
@@ -231,7 +231,7 @@ typedef struct zz_view_cert
 
 /*
  * A replica holds no ORDER-REQ beyond its stable checkpoint + 2 x
- * cp_interval (protocol.md section 2), so no VIEW-CHANGE has more entries.
+ * cp_interval (docs/protocol.md section 2), so no VIEW-CHANGE has more entries.
  */
 #define ZZ_MAX_VC_ENTRIES	(2 * ZZ_MAX_CP_INTERVAL)
 

@@ -1,6 +1,6 @@
 /*
  * newview.c
- *	  The new history G of a view change (protocol.md section 8): checking
+ *	  The new history G of a view change (docs/protocol.md section 8): checking
  *	  every piece of evidence in a VIEW-CHANGE, and the rule that computes
  *	  G from 2f+1 of them.  viewchange.c runs the messages around it.
  */
@@ -81,47 +81,36 @@ vc_entry(const zz_view_change *m, zz_seq seq)
 }
 
 /*
- * Is this commit certificate usable evidence in m: valid, beyond the
- * sender's checkpoint, and inside the history the sender reports?
+ * Does evidence for (seq, h) lie inside what m reports: beyond the
+ * sender's stable checkpoint, and h the sender's entry at seq?
  */
+static bool
+vc_reports(const zz_view_change *m, zz_seq seq, const zz_digest *h)
+{
+	const zz_order_req *e = seq > m->cp.seq ? vc_entry(m, seq) : NULL;
+
+	return e != NULL && zz_digest_eq(&e->hdr.history, h);
+}
+
+/* Is m's commit certificate usable evidence (inside its history)? */
 static bool
 vc_cc_usable(const zz_view_change *m)
 {
-	const zz_order_req *e;
-
-	if (!m->has_cc || m->cc.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->cc.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cc.history);
+	return m->has_cc && vc_reports(m, m->cc.seq, &m->cc.history);
 }
 
-/*
- * The same for the certified checkpoint a VIEW-CHANGE reports above its
- * stable one.
- */
+/* The same for the certified checkpoint it reports above its stable one. */
 static bool
 vc_cert_usable(const zz_view_change *m)
 {
-	const zz_order_req *e;
-
-	if (m->cert.count == 0 || m->cert.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->cert.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->cert.history);
+	return m->cert.count > 0 && vc_reports(m, m->cert.seq, &m->cert.history);
 }
 
-/*
- * The same for the certificate of the view the sender entered last.
- */
+/* The same for the certificate of the view the sender entered last. */
 static bool
 vc_entered_usable(const zz_view_change *m)
 {
-	const zz_order_req *e;
-
-	if (m->entered.count == 0 || m->entered.seq <= m->cp.seq)
-		return false;
-	e = vc_entry(m, m->entered.seq);
-	return e != NULL && zz_digest_eq(&e->hdr.history, &m->entered.history);
+	return m->entered.count > 0 && vc_reports(m, m->entered.seq, &m->entered.history);
 }
 
 /*
@@ -299,23 +288,27 @@ append_selected(zz_new_history *g, const zz_order_req *e)
 }
 
 /*
- * The corrected rule ("the highest view wins"; protocol.md section 8).
+ * The corrected rule ("the highest view wins"; docs/protocol.md, "The
+ * new-view rule").
  *
  * Start at the highest valid certified checkpoint in the set.  For each
  * slot s above it, consider only the VIEW-CHANGEs whose reported history
  * agrees with G so far ("alive"): entries that chain from the selected
- * history, and CCs whose prefix does not conflict with it.  Let w be the
- * highest view of a live CC covering s.  If f+1 live VIEW-CHANGEs report
- * one entry at s issued in a view above w (any view if no CC covers s),
- * select it.  Otherwise select the entry at s of the highest-view live CC
- * covering s.  Otherwise stop: nothing at s or beyond can have completed.
+ * history.  Let w be the highest view of live evidence covering s (a CC, a
+ * checkpoint certificate or an entered-view certificate).  If f+1 live
+ * VIEW-CHANGEs report one entry at s issued in a view above w (any view if
+ * no evidence covers s), select it.  Otherwise select the entry at s of
+ * the holder of that evidence.  Otherwise stop: nothing at s or beyond can
+ * have completed.
  *
- * Why it is safe: a request completes either on 3f+1 matching responses
- * in some view u, so every correct replica holds it labelled u and f+1 of
- * them are in any 2f+1 VIEW-CHANGEs, while no CC of view >= u can conflict
- * with it; or on a CC of view u that 2f+1 replicas adopted, so one correct
- * replica in the set reports it, and any entry of a higher view at s was
- * built on top of it.
+ * Why it is safe (the argument in full is in docs/protocol.md, "Safety"):
+ * a request completes either on 3f+1 matching responses in some view u,
+ * so f+1 correct replicas in any 2f+1 VIEW-CHANGEs report it labelled u
+ * or later, while no evidence of view >= u can conflict with it; or on
+ * 2f+1 LOCAL-COMMITs in view u, each promising evidence of view u
+ * covering it, so one correct replica in the set reports evidence of view
+ * >= u consistent with it, and any entry of a higher view at s was built
+ * on top of it.
  */
 static bool
 corrected_rule(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
@@ -349,8 +342,8 @@ corrected_rule(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 		/* w: the highest view of live evidence (CC or certificate) covering s. */
 		for (i = 0; i < k; i++)
 		{
-			zz_view		ev;
-			zz_seq		upto;
+			zz_view		ev = 0;
+			zz_seq		upto = 0;
 
 			if (!alive[i] || !vc_evidence(vcs[i], s, &ev, &upto))
 				continue;
@@ -468,6 +461,8 @@ bool
 zz_compute_new_history(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 					   zz_new_history *g)
 {
+	if (k != zz_quorum(&r->p))
+		return false;			/* the rule is argued for exactly 2f+1 */
 	if (ZZ_BUGGY(r, ZZ_BUG_UNSAFE_NEW_VIEW))
 		return published_rule(r, vcs, k, g);
 	return corrected_rule(r, vcs, k, g);

@@ -42,6 +42,12 @@ zz_params_default(zz_params *p, uint32_t f)
 	p->checkpoint_resend = 20000;
 	p->confirm_timeout = 10000;
 	p->view_change_timeout = 50000;
+	/*
+	 * Clocks of correct replicas differ by far less; a minute leaves room
+	 * for a badly set one while keeping a faulty primary from pushing the
+	 * replicated time (what now() returns in the service) far ahead.
+	 */
+	p->max_time_ahead = 60 * 1000 * 1000;
 	return true;
 }
 

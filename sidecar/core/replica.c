@@ -1,6 +1,6 @@
 /*
  * replica.c
- *	  The Zyzzyva replica's normal case (protocol.md sections 4-6):
+ *	  The Zyzzyva replica's normal case (docs/protocol.md sections 4-6):
  *	  REQUEST, the primary's batching into ORDER-REQ, acceptance and
  *	  speculative execution, SPEC-RESPONSE, COMMIT and LOCAL-COMMIT,
  *	  cached replies, CONFIRM-REQ and FILL-HOLE.
@@ -268,6 +268,31 @@ zz_replica_visit_history(const zz_replica *r, zz_history_visit fn, void *ctx)
  * ------------------------------------------------------------------------ */
 
 /*
+ * The primary's time for a batch (what the service's now() returns while
+ * executing it) never goes back, and never runs further ahead of our own
+ * clock than max_time_ahead.  A primary that signed one that does is
+ * faulty: we hate it rather than execute (docs/protocol.md, "Time").
+ */
+static bool
+order_time_plausible(zz_replica *r, const zz_order_hdr *h)
+{
+	const char *why = NULL;
+
+	if (h->nd_time < r->last_nd_time)
+		why = "ORDER-REQ time goes back";
+	else if (r->p.max_time_ahead > 0 && h->nd_time > r->now + r->p.max_time_ahead)
+		why = "ORDER-REQ time too far ahead of our clock";
+	if (why == NULL)
+		return true;
+	zz_replica_trace(r, "n=%llu: time %llu, previous %llu, our clock %llu: %s",
+					 (unsigned long long) h->seq, (unsigned long long) h->nd_time,
+					 (unsigned long long) r->last_nd_time, (unsigned long long) r->now, why);
+	if (h->view == r->view)
+		zz_hate_primary(r, why);
+	return false;
+}
+
+/*
  * Append an ORDER-REQ at max_seq + 1 if it passes every acceptance check
  * of section 4 step 3 (the signature was checked by the caller when
  * verified is true), then execute what can be executed.
@@ -289,6 +314,8 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 		zz_order_hdr_signing_bytes(&r->sigbuf, &m->hdr);
 		if (!zz_verify(r->crypto, zz_primary_of(&r->p, m->hdr.view), r->sigbuf.data,
 					   r->sigbuf.len, &m->hdr.sig))
+			return false;
+		if (!order_time_plausible(r, &m->hdr))
 			return false;
 	}
 	digests = malloc(sizeof(zz_digest) * m->hdr.count);
@@ -351,28 +378,37 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 }
 
 /*
- * Ask for the ORDER-REQs between max_seq and an ORDER-REQ that arrived
- * early (section 6): the primary first, every replica on later rounds.
+ * Our FILL-HOLE for [from, to] in our view, signed, into r->out.
  */
 static void
-send_fill_hole(zz_replica *r, zz_seq to)
+encode_fill_hole(zz_replica *r, zz_seq from, zz_seq to)
 {
 	zz_fill_hole m;
 
 	memset(&m, 0, sizeof(m));
 	m.view = r->view;
 	m.replica = r->id;
-	m.from_seq = r->max_seq + 1;
+	m.from_seq = from;
 	m.to_seq = to;
 	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
 	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
 	zz_buf_reset(&r->out);
 	zz_encode_fill_hole(&r->out, &m);
+	r->stats.fill_holes++;
+}
+
+/*
+ * Ask for the ORDER-REQs between max_seq and an ORDER-REQ that arrived
+ * early (section 6): the primary first, every replica on later rounds.
+ */
+static void
+send_fill_hole(zz_replica *r, zz_seq to)
+{
+	encode_fill_hole(r, r->max_seq + 1, to);
 	if (r->fill_hole_round == 0)
 		zz_send_replica(r, zz_primary_of(&r->p, r->view), &r->out);
 	else
 		zz_broadcast(r, &r->out);
-	r->stats.fill_holes++;
 	r->fill_hole_round++;
 	r->fill_hole_deadline = r->now + r->p.fill_hole_timeout;
 }
@@ -388,19 +424,8 @@ send_fill_hole(zz_replica *r, zz_seq to)
 void
 zz_announce_restart(zz_replica *r)
 {
-	zz_fill_hole m;
-
-	memset(&m, 0, sizeof(m));
-	m.view = r->view;
-	m.replica = r->id;
-	m.from_seq = r->max_seq + 1;
-	m.to_seq = r->max_seq + ZZ_FILL_HOLE_MAX;
-	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
-	zz_buf_reset(&r->out);
-	zz_encode_fill_hole(&r->out, &m);
+	encode_fill_hole(r, r->max_seq + 1, r->max_seq + ZZ_FILL_HOLE_MAX);
 	zz_broadcast(r, &r->out);
-	r->stats.fill_holes++;
 
 	/*
 	 * A few times more, each wait twice the last: nobody may have heard
@@ -420,28 +445,28 @@ zz_announce_restart(zz_replica *r)
 }
 
 /*
+ * Ask one replica for whatever follows our log (a FILL-HOLE for the next
+ * ZZ_FILL_HOLE_MAX seqs; nothing comes back if there is nothing).
+ */
+void
+zz_fetch_after_log(zz_replica *r, uint32_t to)
+{
+	encode_fill_hole(r, r->max_seq + 1, r->max_seq + ZZ_FILL_HOLE_MAX);
+	zz_send_replica(r, to, &r->out);
+}
+
+/*
  * Ask every replica for the ORDER-REQs in [from, to] (at most once per
  * fill-hole interval).
  */
 static void
 fetch_from_all(zz_replica *r, zz_seq from, zz_seq to)
 {
-	zz_fill_hole m;
-
 	if (from > to || (r->fetch_all_at != 0 && r->now < r->fetch_all_at + r->p.fill_hole_timeout))
 		return;
 	r->fetch_all_at = r->now ? r->now : 1;
-	memset(&m, 0, sizeof(m));
-	m.view = r->view;
-	m.replica = r->id;
-	m.from_seq = from;
-	m.to_seq = to;
-	zz_fill_hole_signing_bytes(&r->sigbuf, &m);
-	zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
-	zz_buf_reset(&r->out);
-	zz_encode_fill_hole(&r->out, &m);
+	encode_fill_hole(r, from, to);
 	zz_broadcast(r, &r->out);
-	r->stats.fill_holes++;
 }
 
 /*
@@ -703,15 +728,52 @@ history_at(zz_replica *r, zz_seq seq, zz_digest *out)
  * (resend_cached in request.c) and commit them this way.
  */
 static bool
-held_in_this_view(const zz_replica *r, zz_seq seq)
+held_in_this_view(zz_replica *r, zz_seq seq)
 {
 	if (seq <= r->stable_seq)
 		return true;
+
+	/*
+	 * Only evidence our log still passes through: build_view_change
+	 * reports nothing else.  A checkpoint installed since may have taken
+	 * the log off it (zz_install_breaks_promise keeps that from happening
+	 * once we lean on it).
+	 */
 	if (r->entered_cert.count > 0 && r->entered_cert.view == r->view &&
-		seq <= r->entered_cert.seq)
+		seq <= r->entered_cert.seq &&
+		zz_log_holds(r, r->entered_cert.seq, &r->entered_cert.history))
 		return true;
 	return r->cert_proof.count > 0 && r->cert_proof.view == r->view &&
-		seq <= r->cert_proof.seq;
+		seq <= r->cert_proof.seq &&
+		zz_log_holds(r, r->cert_proof.seq, &r->cert_proof.history);
+}
+
+/*
+ * Would installing a certified checkpoint at (seq, h) take our log off
+ * evidence of our own view that our LOCAL-COMMITs may lean on (the
+ * entered-view certificate, a checkpoint certificate, the max CC), below
+ * it?  Our next VIEW-CHANGE must report that evidence (docs/protocol.md
+ * section 10, "Which certificate a replica may LOCAL-COMMIT"), so in
+ * this view we refuse such a checkpoint: it is of a later view (a correct
+ * replica in our view cannot sign one contradicting it), and we learn of
+ * that view and its new history soon enough.  A replica repairing a
+ * corrupt state has lost its word anyway and counts against f.
+ */
+bool
+zz_install_breaks_promise(zz_replica *r, zz_seq seq, const zz_digest *h)
+{
+	if (r->repairing || zz_log_holds(r, seq, h))
+		return false;
+	if (r->entered_cert.count > 0 && r->entered_cert.view == r->view &&
+		r->entered_cert.seq > seq &&
+		zz_log_holds(r, r->entered_cert.seq, &r->entered_cert.history))
+		return true;
+	if (r->cert_proof.count > 0 && r->cert_proof.view == r->view &&
+		r->cert_proof.seq > seq &&
+		zz_log_holds(r, r->cert_proof.seq, &r->cert_proof.history))
+		return true;
+	return r->has_cc && r->max_cc.view == r->view && r->max_cc.seq > seq &&
+		zz_log_holds(r, r->max_cc.seq, &r->max_cc.history);
 }
 
 static void
@@ -800,8 +862,13 @@ on_commit(zz_replica *r, const uint8_t *buf, size_t len)
 			}
 		}
 	}
+	/*
+	 * The LOCAL-COMMIT names the view we vouch in, not the certificate's:
+	 * the client counts only LOCAL-COMMITs of one view (docs/protocol.md
+	 * section 10, "Completion on the commit path").
+	 */
 	memset(&lc, 0, sizeof(lc));
-	lc.view = m.cc.view;
+	lc.view = r->view;
 	lc.seq = m.cc.seq;
 	lc.history = m.cc.history;
 	lc.replica = r->id;
@@ -833,8 +900,15 @@ zz_replica_receive(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 		r->stats.rejected++;
 		return;
 	}
+	/*
+	 * Fetching state, a replica answers nothing else, but it still takes
+	 * part in a view change (unless its own state is corrupt): otherwise
+	 * one slow transfer costs the cluster a second view change.
+	 */
 	if (r->mode == ZZ_MODE_STATE_TRANSFER && t != ZZ_MSG_STATE_REPLY &&
-		t != ZZ_MSG_CHECKPOINT && t != ZZ_MSG_STATE_REQUEST)
+		t != ZZ_MSG_CHECKPOINT && t != ZZ_MSG_STATE_REQUEST &&
+		(r->repairing || (t != ZZ_MSG_I_HATE_THE_PRIMARY && t != ZZ_MSG_VIEW_CHANGE &&
+						  t != ZZ_MSG_NEW_VIEW && t != ZZ_MSG_VIEW_CONFIRM)))
 		return;
 	switch (t)
 	{

@@ -51,8 +51,10 @@ typedef enum zz_replica_bug
 	ZZ_BUG_FILL_HOLE_NO_VERIFY = 1 << 7,	/* buffered ORDER-REQs applied unchecked */
 	ZZ_BUG_STATE_REPLY_NO_CERT = 1 << 8,	/* STATE-REPLY's certificate unchecked */
 	ZZ_BUG_STATE_REPLY_STALE = 1 << 9,	/* install a certificate of an older view */
-	ZZ_BUG_VC_NO_ENTERED_CERT = 1 << 10 /* VIEW-CHANGE without the entered view's
-										 * certificate */
+	ZZ_BUG_VC_NO_ENTERED_CERT = 1 << 10,	/* VIEW-CHANGE without the entered
+											 * view's certificate */
+	ZZ_FAULT_VC_BUILD_FAILS = 1 << 11	/* fault: building a VIEW-CHANGE fails,
+										 * as out of memory would */
 } zz_replica_bug;
 #endif							/* ZZ_FAULT_INJECTION */
 
@@ -126,7 +128,10 @@ extern void zz_replica_restart(zz_replica *r, zz_time now);
  * service's mark_stable(seq) is the moment: the proof of 2f+1 CHECKPOINTs,
  * the service digest and the client table, which the service does not
  * hold); after a restart, with the service rolled back to that checkpoint,
- * zz_replica_resume makes a fresh replica start there instead of at 0.
+ * zz_replica_resume makes a fresh replica start there instead of at 0,
+ * in the view it had entered when it kept it (views never go back; a
+ * replica that comes back as the primary of that view orders nothing more
+ * in it and asks for the next).
  * The batches above it come again from the other replicas (FILL-HOLE, or
  * state transfer if they truncated them).  Until then this replica counts
  * against f: it has forgotten what it executed speculatively.

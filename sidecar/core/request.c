@@ -1,6 +1,6 @@
 /*
  * request.c
- *	  Requests at a replica (protocol.md sections 4 and 5): REQUEST, the
+ *	  Requests at a replica (docs/protocol.md sections 4 and 5): REQUEST, the
  *	  primary's open batch and its ORDER-REQ, CONFIRM-REQ, and resending
  *	  the reply a client already had.
  */
@@ -90,7 +90,8 @@ zz_close_batch(zz_replica *r)
 	zz_digest  *digests;
 	uint32_t	i;
 
-	if (r->batch_len == 0 || r->mode != ZZ_MODE_NORMAL || !zz_is_primary(r))
+	if (r->batch_len == 0 || r->mode != ZZ_MODE_NORMAL || !zz_is_primary(r) ||
+		r->forgot_orders)
 		return;
 	if (r->max_seq + 1 > r->stable_seq + 2 * (zz_seq) r->p.cp_interval)
 		return;					/* flow control: wait for a checkpoint */
@@ -157,7 +158,7 @@ primary_add_request(zz_replica *r, const zz_request *q, const zz_digest *d)
 	zz_client_rec *c = zz_client_lookup(r, q->client, true);
 	zz_pending *p;
 
-	if (c == NULL || q->timestamp <= c->ordered_ts)
+	if (c == NULL || q->timestamp <= c->ordered_ts || r->forgot_orders)
 		return;
 	if (r->batch_len >= r->p.batch_max)
 		return;					/* flow control held the batch; client retries */

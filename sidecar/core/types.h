@@ -59,6 +59,9 @@ typedef struct zz_params
 	zz_time		checkpoint_resend;	/* replica: resend unstable CHECKPOINT */
 	zz_time		confirm_timeout;	/* backup: CONFIRM-REQ answered within */
 	zz_time		view_change_timeout;	/* first view-change timeout, doubles */
+	zz_time		max_time_ahead; /* backup: refuse an ORDER-REQ whose time (nd_time,
+								 * same unit) is this far past its own clock;
+								 * 0: no bound */
 } zz_params;
 
 /* Fill defaults for f; returns false if f is out of range. */

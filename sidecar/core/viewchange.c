@@ -1,21 +1,22 @@
 /*
  * viewchange.c
- *	  The view change (protocol.md section 8): proofs of misbehaviour,
+ *	  The view change (docs/protocol.md section 8): proofs of misbehaviour,
  *	  I-HATE-THE-PRIMARY, VIEW-CHANGE, NEW-VIEW with the corrected rule,
  *	  re-issuing the new history in the new view, VIEW-CONFIRM.
  *
  * Flow.  A replica that suspects the primary of view v sends
  * I-HATE-THE-PRIMARY(v).  On f+1 of them (its own included) it stops
- * taking part in v and sends VIEW-CHANGE(v+1): its highest certified
- * checkpoint, its max commit certificate, every ORDER-REQ it holds after
- * the checkpoint (each with the view it was issued in), and the f+1
- * I-HATE proofs.  The primary of v+1 collects 2f+1 valid VIEW-CHANGEs and
+ * taking part in v and sends VIEW-CHANGE(v+1): its stable checkpoint, a
+ * higher certified one, the certificate of the view it entered last, its
+ * max commit certificate, every ORDER-REQ it holds after the checkpoint
+ * (each with the view it was issued in), and the f+1 I-HATE proofs.  The primary of v+1 collects 2f+1 valid VIEW-CHANGEs and
  * sends NEW-VIEW with them.  Every replica checks every piece of evidence
  * and computes the new history G itself (compute_new_history below), rolls
  * back its speculative suffix where it differs from G, adopts and executes
  * G, and waits for the new primary to re-issue G's ORDER-REQs in view v+1.
  * Then it sends VIEW-CONFIRM(v+1, n, h_n); 2f+1 matching ones end the view
- * change, and only then are the clients answered under the new view.
+ * change (and are its entered-view certificate), and only then are the
+ * clients answered under the new view.
  *
  * Why re-issue: the rule counts ORDER-REQs by the view they were issued
  * in.  An entry carried into view v+1 must count as a view v+1 entry
@@ -204,23 +205,21 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	uint32_t	i;
 	bool		ok;
 
+	if (ZZ_BUGGY(r, ZZ_FAULT_VC_BUILD_FAILS))
+		return false;
 	memset(&m, 0, sizeof(m));
 	m.new_view = v;
 	m.replica = r->id;
 	if (r->stable_seq > 0)
 		m.cp = r->stable_proof;
-	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq)
-	{
-		zz_entry   *ce = zz_entry_at(r, r->cert_proof.seq);
-
-		/*
-		 * Only while our log still holds it: a view change may have rolled
-		 * us back below it, and a certificate outside the history we
-		 * report makes the whole VIEW-CHANGE invalid.
-		 */
-		if (ce != NULL && zz_digest_eq(&ce->order->hdr.history, &r->cert_proof.history))
-			m.cert = r->cert_proof;
-	}
+	/*
+	 * A checkpoint certificate only while our log still holds it: a view
+	 * change may have rolled us back below it, and a certificate outside
+	 * the history we report makes the whole VIEW-CHANGE invalid.
+	 */
+	if (r->cert_proof.count > 0 && r->cert_proof.seq > m.cp.seq &&
+		zz_log_holds(r, r->cert_proof.seq, &r->cert_proof.history))
+		m.cert = r->cert_proof;
 	if (r->has_cc && r->max_cc.seq > m.cp.seq && r->max_cc.seq <= r->max_seq)
 	{
 		m.has_cc = 1;
@@ -231,14 +230,9 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	 * was, without this certificate, which would otherwise mask them.
 	 */
 	if (r->entered_cert.count > 0 && r->entered_cert.seq > m.cp.seq &&
+		zz_log_holds(r, r->entered_cert.seq, &r->entered_cert.history) &&
 		!ZZ_BUGGY(r, ZZ_BUG_VC_NO_ENTERED_CERT | ZZ_BUG_CC_ANY_VIEW | ZZ_BUG_MAX_CC_BY_SEQ))
-	{
-		zz_entry   *ee = zz_entry_at(r, r->entered_cert.seq);
-
-		/* As for the checkpoint certificate: only inside what we report. */
-		if (ee != NULL && zz_digest_eq(&ee->order->hdr.history, &r->entered_cert.history))
-			m.entered = r->entered_cert;
-	}
+		m.entered = r->entered_cert;	/* as above: only inside what we report */
 	m.n_entries = (uint32_t) (r->max_seq - m.cp.seq);
 	m.entries = calloc(m.n_entries ? m.n_entries : 1, sizeof(zz_order_req));
 	if (m.entries == NULL)
@@ -269,6 +263,20 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 }
 
 /*
+ * Stop a state transfer in progress (a view change comes first).
+ */
+static void
+abandon_transfer(zz_replica *r, const char *why)
+{
+	zz_replica_trace(r, "state transfer to %llu put aside for %s",
+					 (unsigned long long) r->transfer_seq, why);
+	r->mode = ZZ_MODE_NORMAL;
+	r->transfer_seq = 0;
+	r->transfer_deadline = UINT64_MAX;
+	r->vc->awaiting_transfer = false;
+}
+
+/*
  * Leave view v-1 and ask for view v, with the f+1 I-HATE proofs that
  * justify it.
  */
@@ -281,11 +289,31 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	if (v <= r->view || (r->mode == ZZ_MODE_VIEW_CHANGE && vc->target >= v))
 		return;
 	if (r->mode == ZZ_MODE_STATE_TRANSFER)
-		return;					/* no history to report yet */
-	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+	{
+		/*
+		 * Our log up to the transfer is a history to report like any
+		 * other; the new history says what to fetch next.  A replica
+		 * whose service is corrupt stays out.
+		 */
+		if (r->repairing)
+			return;
+		abandon_transfer(r, "a view change");
+	}
+	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		vc->timeout *= 2;		/* the last one did not finish */
 	if (!build_view_change(r, v, haters, hate_sigs, n_hate))
-		return;
+	{
+		/*
+		 * We cannot say what we hold (out of memory).  Leave the old view
+		 * all the same, silent: staying in normal mode would go on in a
+		 * view f+1 replicas left, or (after putting a transfer aside) in a
+		 * view whose new history we never adopted.  A NEW-VIEW from the
+		 * others still carries us on; the next view change tries again.
+		 */
+		zz_replica_trace(r, "VIEW-CHANGE to view %llu could not be built: left the view silent",
+						 (unsigned long long) v);
+		zz_buf_reset(&vc->my_vc);
+	}
 	r->mode = ZZ_MODE_VIEW_CHANGE;
 	vc->target = v;
 	vc->deadline = r->now + vc->timeout;
@@ -298,9 +326,12 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	clear_vcs(vc);
 	clear_early(vc);
 	zz_drop_batch(r);
-	zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
-	zz_broadcast(r, &vc->my_vc);
-	store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
+	if (vc->my_vc.len > 0)
+	{
+		zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
+		zz_broadcast(r, &vc->my_vc);
+		store_vc(r, vc->my_vc.data, vc->my_vc.len, r->id);
+	}
 	maybe_send_new_view(r);
 }
 
@@ -755,7 +786,12 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 		goto done;
 	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.new_view < vc->target)
 		goto done;
-	if (m.replica != zz_primary_of(&r->p, m.new_view) || m.n_vc < zz_quorum(&r->p))
+	/*
+	 * Exactly 2f+1 VIEW-CHANGEs: the new-view rule's "at most one entry
+	 * can have f+1 reports" needs it (docs/protocol.md, "The new-view
+	 * rule"); with more, a faulty primary could pick a slot's winner.
+	 */
+	if (m.replica != zz_primary_of(&r->p, m.new_view) || m.n_vc != zz_quorum(&r->p))
 		goto reject_m;
 	zz_new_view_signing_bytes(&r->sigbuf, &m);
 	if (r->sigbuf.len == 0 ||
@@ -777,6 +813,12 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 
 	/* Enter the view change for m.new_view if we were not in it. */
+	if (r->mode == ZZ_MODE_STATE_TRANSFER)
+	{
+		if (r->repairing)
+			goto done;
+		abandon_transfer(r, "a NEW-VIEW");
+	}
 	r->mode = ZZ_MODE_VIEW_CHANGE;
 	if (vc->target != m.new_view)
 	{
@@ -791,6 +833,7 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	if (!ok)
 		goto done;
 	r->view = m.new_view;
+	r->forgot_orders = false;
 	zz_buf_reset(&vc->nv_raw);
 	zz_buf_append(&vc->nv_raw, buf, len);
 	memset(vc->confirm_reply_at, 0, sizeof(vc->confirm_reply_at));
@@ -1040,6 +1083,14 @@ enter_view(zz_replica *r)
 	}
 	zz_checkpoint_revote(r);
 	zz_checkpoint_recheck(r);
+
+	/*
+	 * The others may have entered before us and ordered past G already:
+	 * ask the primary for what follows our log now, not when the next
+	 * request shows the hole.
+	 */
+	if (!zz_is_primary(r))
+		zz_fetch_after_log(r, zz_primary_of(&r->p, r->view));
 }
 
 void
@@ -1085,8 +1136,10 @@ zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 	if (r->mode != ZZ_MODE_VIEW_CHANGE || !vc->confirm_sent)
 		return;
+	/* of this view: one kept from the view before may match (seq, h) too */
 	for (i = 0; i < r->p.n; i++)
-		if (vc->confirm_have[i] && vc->confirms[i].seq == vc->my_confirm.seq &&
+		if (vc->confirm_have[i] && vc->confirms[i].view == vc->my_confirm.view &&
+			vc->confirms[i].seq == vc->my_confirm.seq &&
 			zz_digest_eq(&vc->confirms[i].history, &vc->my_confirm.history))
 			k++;
 	if (k >= zz_quorum(&r->p))
@@ -1167,7 +1220,7 @@ request_reissue(zz_replica *r)
 	zz_encode_fill_hole(&r->out, &m);
 
 	/*
-	 * First the new primary; then everyone (protocol.md section 6): any
+	 * First the new primary; then everyone (docs/protocol.md section 6): any
 	 * replica in the view holds the re-issued entries with the primary's
 	 * signature, so a primary that starves us cannot keep us out.
 	 */
@@ -1186,7 +1239,9 @@ zz_vc_deadline(const zz_replica *r)
 {
 	zz_time		t = UINT64_MAX;
 
-	if (r->mode == ZZ_MODE_VIEW_CHANGE)
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->vc->awaiting_transfer)
+		t = r->vc->deadline;	/* the view change's own timer still runs */
+	else if (r->mode == ZZ_MODE_VIEW_CHANGE)
 	{
 		t = r->vc->deadline;
 		if (r->vc->reissue_deadline < t)
@@ -1202,6 +1257,17 @@ zz_vc_tick(zz_replica *r)
 {
 	zz_vc_state *vc = r->vc;
 
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && vc->awaiting_transfer && vc->deadline <= r->now)
+	{
+		/*
+		 * The state the new history needs has not come in time: the view
+		 * change did not finish; hate its primary (start_view_change then
+		 * puts the transfer aside once f+1 agree).
+		 */
+		vc->deadline = r->now + vc->timeout;
+		hate_view(r, vc->target, "view change timed out fetching state");
+		return;
+	}
 	if (r->mode != ZZ_MODE_VIEW_CHANGE)
 		return;
 	if (vc->reissue_deadline <= r->now)
@@ -1255,7 +1321,8 @@ zz_vc_tick(zz_replica *r)
 		if (r->mode != ZZ_MODE_VIEW_CHANGE)
 			return;
 		/* The view change to target did not finish: hate its primary too. */
-		zz_broadcast(r, &vc->my_vc);
+		if (vc->my_vc.len > 0)
+			zz_broadcast(r, &vc->my_vc);
 		hate_view(r, vc->target, "view change timed out");
 	}
 }

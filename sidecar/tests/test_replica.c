@@ -1,7 +1,7 @@
 /*
  * test_replica.c
  *	  Unit tests of one replica's acceptance rules, driven message by
- *	  message (protocol.md sections 2-7).
+ *	  message (docs/protocol.md sections 2-7).
  *
  * Each test builds one replica (id RID, a backup of view 0, whose primary
  * is replica 0) over the in-memory key-value service and feeds it
@@ -17,7 +17,13 @@
  * cached replies.  Every test runs with real (Ed25519/HMAC) and symbolic
  * cryptography.
  *
- * The last tests run all n replicas for real, with the test playing the
+ * Issue 10 and 11 tests follow: certificates across views (each rule
+ * also run with its planted bug switched on, to show the test catches
+ * it), forged evidence (POM, buffered ORDER-REQs, STATE-REPLY), the
+ * invariants of zz_replica_check broken by hand, the batch time bounds,
+ * and liveness after restarts, transfers and late view entry.
+ *
+ * Many tests run all n replicas for real, with the test playing the
  * network (it delivers, reorders and loses their messages), a faulty R0
  * and the clients.  Two of them (marked "regression") reproduce core bugs
  * these tests found, now fixed; each says what it expects.
@@ -34,6 +40,7 @@
 
 #include <cmocka.h>
 
+#include "client.h"
 #include "kvservice.h"
 #include "message.h"
 #include "replica.h"
@@ -57,6 +64,8 @@ typedef struct sent_msg
 	uint8_t		type;
 	uint8_t    *buf;
 	size_t		len;
+	zz_replica_mode sender_mode;	/* the sender's mode and view as it sent */
+	zz_view		sender_view;
 } sent_msg;
 
 typedef struct rig rig;
@@ -143,6 +152,16 @@ record(node *from, bool to_client, uint32_t dest, const uint8_t *buf, size_t len
 	m->dest = dest;
 	m->type = len > 0 ? buf[0] : 0;
 	m->len = len;
+	m->sender_mode = ZZ_MODE_NORMAL;
+	m->sender_view = 0;
+	if (from->id < ZZ_MAX_N && g->rr[from->id] != NULL)
+	{
+		zz_replica_status st;
+
+		zz_replica_get_status(g->rr[from->id], &st);
+		m->sender_mode = st.mode;
+		m->sender_view = st.view;
+	}
 	m->buf = malloc(len ? len : 1);
 	assert_non_null(m->buf);
 	memcpy(m->buf, buf, len);
@@ -339,6 +358,9 @@ make_request(rig *g, const rq *q, zz_request *out, unsigned tamper)
 		out->auth[g->id].b[3] ^= 0x40;
 }
 
+/* The time encode_order puts in its ORDER-REQs; 0: 5000 + n. */
+static uint64_t order_nd_time;
+
 /*
  * Encode into out an ORDER-REQ (v, n) over requests qs, chained from prev
  * the way the replica chains (zz_batch_digest, zz_chain_history), signed
@@ -367,7 +389,7 @@ encode_order(rig *g, zz_view v, zz_seq n, const zz_digest *prev, const rq *qs,
 	m.hdr.view = v;
 	m.hdr.seq = n;
 	m.hdr.count = count;
-	m.hdr.nd_time = 5000 + n;
+	m.hdr.nd_time = order_nd_time != 0 ? order_nd_time : 5000 + n;
 	m.hdr.nd_seed = 0xabcdef00ull + n;
 	zz_batch_digest(c, m.hdr.nd_time, m.hdr.nd_seed, digs, count, &m.hdr.batch_digest);
 	if (tamper & T_BAD_BATCH_CHAINED)
@@ -1182,6 +1204,40 @@ test_checkpoint_divergence_starts_state_transfer(void **state)
 	rig_free(g);
 }
 
+/*
+ * A replica that cannot build its VIEW-CHANGE (ZZ_FAULT_VC_BUILD_FAILS
+ * stands for running out of memory) still leaves the view, silent: in the
+ * middle of a state transfer, putting the transfer aside must not leave it
+ * in normal mode of a view f+1 replicas have left.
+ */
+static void
+test_view_change_build_failure_leaves_view(void **state)
+{
+	for (int transfer = 0; transfer <= 1; transfer++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp;
+		zz_digest	theirs;
+		uint32_t	k;
+
+		cp_setup(g, &cp);
+		if (transfer)
+		{
+			theirs = cp.state;
+			theirs.b[5] ^= 0x10;
+			for (k = 0; k < 2 * g->p.f + 1; k++)
+				send_vote(g, other(g, k), other(g, k), CP, &cp.history, &theirs, false);
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+		}
+		zz_replica_set_bugs(g->r, ZZ_FAULT_VC_BUILD_FAILS);
+		for (k = 0; k <= g->p.f; k++)
+			send_i_hate(g, other(g, k), 0);
+		assert_int_equal(status(g).mode, ZZ_MODE_VIEW_CHANGE);
+		assert_int_equal(count_sent(g, false, ZZ_MSG_VIEW_CHANGE), 0);
+		rig_free(g);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Recovery: resume from a kept stable checkpoint, repair (issue 6)
  * ------------------------------------------------------------------------ */
@@ -1274,7 +1330,8 @@ test_resume_from_saved_stable_checkpoint(void **state)
 		zz_state_reply m;
 		uint32_t	tl;
 
-		assert_int_equal(zz_decode_state_reply(blob.data, blob.len, &m), ZZ_OK);
+		/* a STATE-REPLY, then the view and a mark */
+		assert_int_equal(zz_decode_state_reply(blob.data, blob.len - 12, &m), ZZ_OK);
 		memcpy(&tl, m.state + sizeof(zz_digest), 4);
 		assert_int_equal(tl, t2.len);
 		assert_memory_equal(m.state + sizeof(zz_digest) + 4, t2.data, tl);
@@ -1317,7 +1374,7 @@ test_resume_refuses_bad_checkpoint(void **state)
 		size_t		len = blob.len;
 
 		zz_buf_init(&bad);
-		assert_int_equal(zz_decode_state_reply(blob.data, blob.len, &m), ZZ_OK);
+		assert_int_equal(zz_decode_state_reply(blob.data, blob.len - 12, &m), ZZ_OK);
 		copy = malloc(m.state_len);
 		assert_non_null(copy);
 		memcpy(copy, m.state, m.state_len);
@@ -1960,7 +2017,7 @@ encode_request(rig *g, const rq *q)
 /*
  * Regression: a replica
  * keeps its max commit certificate when a view change rolls its history
- * back below it (zz_rollback_to never clears has_cc).  protocol.md
+ * back below it (zz_rollback_to never clears has_cc).  docs/protocol.md
  * section 8: a CC whose prefix conflicts with the selected history
  * cannot have completed and is dropped.  The stale CC then (a) makes the
  * replica report the new, different entry as committed, (b) lets it send
@@ -2254,11 +2311,425 @@ test_cc_of_older_view_not_local_committed(void **state)
 	g->rr[2]->entered_cert = entered;
 	commit_to(g, 2, CLIENT, a.ts, &cc0);
 	assert_int_equal(local_commits_from(g, 2), lc + 2);
+	{
+		const sent_msg *s = last_sent(g, true, ZZ_MSG_LOCAL_COMMIT);
+		zz_local_commit o;
+
+		/* it vouches in view 1, the view it is in, not the CC's */
+		assert_int_equal(zz_decode_local_commit(s->buf, s->len, &o), ZZ_OK);
+		assert_int_equal(o.view, 1);
+		assert_int_equal(o.seq, 1);
+	}
+
+	/*
+	 * An entered-view certificate the log no longer passes through (as
+	 * after installing a checkpoint below it whose history differs): its
+	 * VIEW-CHANGE would drop it, so it covers nothing.
+	 */
+	g->rr[2]->entered_cert.seq = 3;
+	commit_to(g, 2, CLIENT, a.ts, &cc0);
+	assert_int_equal(local_commits_from(g, 2), lc + 2);
+	g->rr[2]->entered_cert = entered;
 
 	commit_to(g, 2, CLIENT, a.ts, &cc1);
 	assert_int_equal(local_commits_from(g, 2), lc + 3);
 	assert_true(g->rr[2]->has_cc);
 	assert_int_equal(g->rr[2]->max_cc.view, 1);
+	rig_free(g);
+}
+
+/*
+ * A replica in normal mode of view 1, which entered it with a new history
+ * up to CP + 1 (and may have LOCAL-COMMITted older-view certificates on
+ * it), refuses a checkpoint certificate of view 2 at CP whose history
+ * differs: installing it would take its log off that evidence, and its
+ * next VIEW-CHANGE could no longer report what its LOCAL-COMMITs promised.
+ * Without such evidence, the same certificate starts a state transfer.
+ */
+static void
+test_checkpoint_below_entered_view_evidence_refused(void **state)
+{
+	for (int evidence = 0; evidence <= 1; evidence++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp;
+		zz_digest	h,
+					st;
+		uint32_t	k;
+
+		cp_setup(g, &cp);
+		run_batches(g, 1);
+		g->r->view = 1;
+		if (evidence)
+		{
+			memset(&g->r->entered_cert, 0, sizeof(g->r->entered_cert));
+			g->r->entered_cert.view = 1;
+			g->r->entered_cert.seq = CP + 1;
+			g->r->entered_cert.history = status(g).history;
+			g->r->entered_cert.count = 3;
+			for (k = 0; k < 3; k++)
+				g->r->entered_cert.replicas[k] = k + 1;
+		}
+		h = cp.history;
+		h.b[3] ^= 0x40;
+		st = cp.state;
+		st.b[5] ^= 0x10;
+		for (k = 0; k < 3; k++)
+		{
+			zz_checkpoint v;
+
+			memset(&v, 0, sizeof(v));
+			v.view = 2;
+			v.seq = CP;
+			v.history = h;
+			v.state = st;
+			v.replica = other(g, k);
+			zz_checkpoint_signing_bytes(&g->sigbuf, v.view, v.seq, &v.history, &v.state,
+										v.replica);
+			assert_true(zz_sign(g->signer[v.replica], g->sigbuf.data, g->sigbuf.len,
+								&v.sig));
+			zz_buf_reset(&g->buf);
+			assert_true(zz_encode_checkpoint(&g->buf, &v));
+			deliver(g, &g->buf);
+		}
+		if (evidence)
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_NORMAL);
+			assert_int_equal(stats(g)->state_transfers, 0);
+		}
+		else
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(stats(g)->state_transfers, 1);
+		}
+		rig_free(g);
+	}
+}
+
+/* A client's completion, seen by the test. */
+static int	client_done_count;
+static zz_completion_path client_done_path;
+
+static void
+client_done(void *ctx, uint32_t client, const zz_completion *c)
+{
+	client_done_count++;
+	client_done_path = c->path;
+}
+
+/* A LOCAL-COMMIT from replica `from`, sent in view v, MACed to the client. */
+static void
+local_commit_to_client(rig *g, zz_client *c, uint32_t from, zz_view v, zz_seq n,
+					   const zz_digest *h, uint64_t ts)
+{
+	zz_local_commit lc;
+	zz_digest	d;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.view = v;
+	lc.seq = n;
+	lc.history = *h;
+	lc.replica = from;
+	lc.client = CLIENT;
+	lc.timestamp = ts;
+	zz_local_commit_mac_digest(g->signer[from], &lc, &d);
+	zz_mac_compute(g->signer[from], CLIENT, &d, &lc.mac);
+	zz_buf_reset(&g->buf);
+	assert_true(zz_encode_local_commit(&g->buf, &lc));
+	g->now += 10;
+	zz_client_receive(c, g->now, g->buf.data, g->buf.len);
+}
+
+/*
+ * A client completes on the commit path only with 2f+1 LOCAL-COMMITs sent
+ * in one view (the view each LOCAL-COMMIT names), and a replica names the
+ * view it is in, not the certificate's.  The reviewer's schedule (kept as
+ * a scenario, mixed-view-lc2): R2 LOCAL-COMMITs a in view 0, rolls it back
+ * in view 1; R0 (faulty) and R3 LOCAL-COMMIT it in view 2; a view change
+ * drops a and b completes at n = 1.  Here the client gets those three
+ * LOCAL-COMMITs: it must not complete.  ZZ_CLIENT_BUG_LC_ANY_VIEW, the old
+ * rule, completes on them.
+ */
+static void
+test_client_completes_on_local_commits_of_one_view(void **state)
+{
+	for (int bug = 0; bug <= 1; bug++)
+	{
+		rig		   *g = rig_new(state);
+		node		cnode = {g, 100 + CLIENT};
+		zz_io		cio = {&cnode, io_to_replica, io_to_client, io_trace};
+		zz_client  *c;
+		zz_spec_response m;
+		uint64_t	ts;
+		zz_time		submitted;
+		size_t		i;
+
+		rig_add_peers(g);
+		c = zz_client_create(&g->p, CLIENT, g->client[CLIENT], &cio, client_done, NULL);
+		assert_non_null(c);
+		if (bug)
+			zz_client_set_bugs(c, ZZ_CLIENT_BUG_LC_ANY_VIEW);
+		client_done_count = 0;
+		submitted = g->now;
+		ts = zz_client_submit(c, g->now, (const uint8_t *) "PUT x a", 7);
+		assert_true(ts > 0);
+		pump(g, NULL);			/* the REQUEST reaches R0 */
+		tick_all(g, g->now + g->p.batch_timeout + 1, NULL);
+
+		/* R3's response is lost: only the commit path can complete. */
+		for (i = 0; i < g->n_sent; i++)
+			if (g->sent[i].to_client && g->sent[i].type == ZZ_MSG_SPEC_RESPONSE &&
+				g->sent[i].dest == CLIENT && g->sent[i].from != 3)
+				zz_client_receive(c, g->now, g->sent[i].buf, g->sent[i].len);
+		spec_response_at(g, 1, 0, 1, &m);
+		g->now = submitted + g->p.commit_timeout;
+		zz_client_tick(c, g->now);
+		assert_int_equal(zz_client_get_stats(c)->commits_sent, 1);
+		assert_int_equal(client_done_count, 0);
+
+		local_commit_to_client(g, c, 2, 0, 1, &m.history, ts);
+		local_commit_to_client(g, c, 0, 2, 1, &m.history, ts);
+		local_commit_to_client(g, c, 3, 2, 1, &m.history, ts);
+		if (bug)
+		{
+			assert_int_equal(client_done_count, 1);
+			zz_client_free(c);
+			rig_free(g);
+			continue;
+		}
+		assert_int_equal(client_done_count, 0);
+
+		/* R2's of an older view does not replace its newer one */
+		local_commit_to_client(g, c, 2, 2, 1, &m.history, ts);
+		assert_int_equal(client_done_count, 1);
+		assert_int_equal(client_done_path, ZZ_PATH_COMMIT);
+		zz_client_free(c);
+		rig_free(g);
+	}
+}
+
+/*
+ * A service that holds back the batch at one sequence number, as a
+ * database still applying it would: the test hands the result over with
+ * zz_replica_execute_done when it chooses.
+ */
+typedef struct slow_service
+{
+	zz_service	svc;			/* what the replica calls */
+	const zz_service *inner;
+	zz_seq		hold_seq;
+	bool		held;
+	zz_exec_result res;
+} slow_service;
+
+static zz_exec_status
+slow_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed, const zz_op *ops,
+			 uint32_t count, bool want_digest, zz_exec_result *res)
+{
+	slow_service *sl = ctx;
+	zz_exec_status st = sl->inner->execute(sl->inner->ctx, seq, nd_time, nd_seed, ops,
+										   count, want_digest, res);
+
+	if (seq != sl->hold_seq || st != ZZ_EXEC_DONE)
+		return st;
+	sl->res = *res;
+	sl->held = true;
+	return ZZ_EXEC_PENDING;
+}
+
+static bool
+slow_rollback(void *ctx, zz_seq seq)
+{
+	slow_service *sl = ctx;
+
+	return sl->inner->rollback(sl->inner->ctx, seq);
+}
+
+static void
+slow_mark_stable(void *ctx, zz_seq seq)
+{
+	slow_service *sl = ctx;
+
+	sl->inner->mark_stable(sl->inner->ctx, seq);
+}
+
+/*
+ * A replica signs CHECKPOINT votes only in normal mode of the view the vote
+ * names.  R2's service still runs the batch at CP when the cluster moves to
+ * view 1; R2 adopts the new history (its view now 1) and only then learns
+ * the batch is done.  It must not vote for CP as a view-1 replica until it
+ * has entered view 1; once it has, it votes in view 1.
+ */
+static void
+test_checkpoint_vote_only_in_normal_mode(void **state)
+{
+	rig		   *g = rig_new(state);
+	slow_service sl;
+	rq			qs[CP];
+	zz_digest	h;
+	zz_checkpoint cp;
+	size_t		i,
+				before;
+	uint32_t	k;
+
+	/* R2 runs over the slow service */
+	zz_replica_free(g->rr[RID]);
+	memset(&sl, 0, sizeof(sl));
+	sl.inner = zz_kv_service(g->kvs[RID]);
+	sl.svc = *sl.inner;
+	sl.svc.ctx = &sl;
+	sl.svc.execute = slow_execute;
+	sl.svc.rollback = slow_rollback;
+	sl.svc.mark_stable = slow_mark_stable;
+	sl.svc.snapshot = NULL;
+	sl.svc.install = NULL;
+	sl.hold_seq = CP;
+	g->rr[RID] = zz_replica_create(&g->p, RID, g->rcs[RID], &sl.svc, &g->ios[RID]);
+	assert_non_null(g->rr[RID]);
+	g->r = g->rr[RID];
+
+	for (k = 0; k < CP; k++)
+	{
+		qs[k].client = k % N_CLIENTS;
+		qs[k].ts = 1 + k / N_CLIENTS;
+		qs[k].op = "ADD hits 1";
+	}
+	rig_add_peers(g);
+	{
+		zz_digest	prev = {{0}};
+
+		for (k = 0; k < CP; k++)
+		{
+			encode_order(g, 0, k + 1, &prev, &qs[k], 1, T_NONE, &g->buf, &prev);
+			for (i = 1; i < g->p.n; i++)
+				deliver_to(g, (uint32_t) i, &g->buf);
+		}
+		h = prev;
+	}
+	assert_true(sl.held);
+	for (i = 0; i < g->p.n; i++)
+	{
+		send_i_hate_to(g, 0, 0, (uint32_t) i);
+		send_i_hate_to(g, 3, 0, (uint32_t) i);
+	}
+	pump(g, NULL);
+	assert_int_equal(status_of(g, RID).view, 1);
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_VIEW_CHANGE);
+
+	/* The batch finishes while R2 is still in the view change. */
+	before = g->n_sent;
+	sl.held = false;
+	zz_replica_execute_done(g->r, g->now, &sl.res);
+	pump(g, NULL);
+	for (i = before; i < g->n_sent; i++)
+	{
+		const sent_msg *m = &g->sent[i];
+
+		if (m->from != RID || m->type != ZZ_MSG_CHECKPOINT)
+			continue;
+		assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &cp), ZZ_OK);
+		if (cp.view == 1)
+		{
+			assert_int_equal(m->sender_mode, ZZ_MODE_NORMAL);
+			assert_int_equal(m->sender_view, 1);
+		}
+	}
+
+	/* Once in view 1, its vote for CP, signed in view 1. */
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_NORMAL);
+	{
+		zz_replica_status st = status_of(g, RID);
+
+		assert_memory_equal(&st.history, &h, sizeof(h));
+	}
+	for (i = g->n_sent, k = 0; i > before; i--)
+	{
+		const sent_msg *m = &g->sent[i - 1];
+
+		if (m->from != RID || m->type != ZZ_MSG_CHECKPOINT)
+			continue;
+		assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &cp), ZZ_OK);
+		assert_int_equal(cp.seq, CP);
+		assert_int_equal(cp.view, 1);
+		k++;
+	}
+	assert_true(k > 0);
+	rig_free(g);
+}
+
+static bool
+drop_new_view(const sent_msg *m)
+{
+	return m->type == ZZ_MSG_NEW_VIEW;
+}
+
+/*
+ * A NEW-VIEW carries exactly 2f+1 VIEW-CHANGEs: with more, two entries of
+ * one slot can each have f+1 reports and the new primary picks which the
+ * rule sees first.  One with all four valid VIEW-CHANGEs is refused, one
+ * with three of them accepted.
+ */
+static void
+test_new_view_needs_exactly_quorum(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"};
+	zz_view_change vcs[ZZ_MAX_N];
+	zz_new_view nv;
+	zz_digest	prev = {{0}};
+	uint32_t	i,
+				k = 0;
+	size_t		j;
+	uint64_t	rej;
+
+	rig_add_peers(g);
+	encode_order(g, 0, 1, &prev, &a, 1, T_NONE, &g->buf, &prev);
+	for (i = 1; i < g->p.n; i++)
+		deliver_to(g, i, &g->buf);
+	for (i = 0; i < g->p.n; i++)
+	{
+		send_i_hate_to(g, 0, 0, i);
+		send_i_hate_to(g, 3, 0, i);
+	}
+	pump(g, drop_new_view);
+	assert_int_equal(status_of(g, RID).mode, ZZ_MODE_VIEW_CHANGE);
+
+	/* every replica's VIEW-CHANGE for view 1, one each */
+	for (i = 0; i < g->p.n; i++)
+		for (j = 0; j < g->n_sent; j++)
+			if (g->sent[j].from == i && g->sent[j].type == ZZ_MSG_VIEW_CHANGE)
+			{
+				assert_int_equal(zz_decode_view_change(g->sent[j].buf, g->sent[j].len,
+													   &vcs[k]), ZZ_OK);
+				assert_int_equal(vcs[k].new_view, 1);
+				k++;
+				break;
+			}
+	assert_int_equal(k, g->p.n);
+
+	for (int n_vc = (int) g->p.n; n_vc >= (int) zz_quorum(&g->p); n_vc--)
+	{
+		memset(&nv, 0, sizeof(nv));
+		nv.new_view = 1;
+		nv.replica = 1;
+		nv.n_vc = (uint8_t) n_vc;
+		nv.vcs = vcs;
+		zz_new_view_signing_bytes(&g->sigbuf, &nv);
+		assert_true(zz_sign(g->signer[1], g->sigbuf.data, g->sigbuf.len, &nv.sig));
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_new_view(&g->buf, &nv));
+		rej = zz_replica_get_stats(g->r)->rejected;
+		deliver_to(g, RID, &g->buf);
+		if (n_vc > (int) zz_quorum(&g->p))
+		{
+			assert_int_equal(status_of(g, RID).view, 0);
+			assert_int_equal(zz_replica_get_stats(g->r)->rejected, rej + 1);
+		}
+		else
+			assert_int_equal(status_of(g, RID).view, 1);
+	}
+	for (i = 0; i < k; i++)
+		zz_view_change_release(&vcs[i]);
 	rig_free(g);
 }
 
@@ -2337,12 +2808,16 @@ drop_entered_cert_schedule(const sent_msg *m)
  * (a, view 1, and its entered certificate) and R3 (nothing).  Slot 1: the
  * entered certificate (view 1) outranks the CC (view 0), so G keeps a.
  * Without it (ZZ_BUG_VC_NO_ENTERED_CERT at R2), a has one report of a
- * view above 0 (< f+1) and the CC's b wins.
+ * view above 0 (< f+1) and the CC's b wins; so it does when the rule
+ * prefers the lowest view (ZZ_BUG_NEW_VIEW_LOWEST_CC at R2, which
+ * computes G as the new primary).
  */
 static void
 test_entered_view_cert_outranks_older_cc(void **state)
 {
-	for (int bug = 0; bug <= 1; bug++)
+	const unsigned bugs[3] = {0, ZZ_BUG_VC_NO_ENTERED_CERT, ZZ_BUG_NEW_VIEW_LOWEST_CC};
+
+	for (int bug = 0; bug <= 2; bug++)
 	{
 		rig		   *g = rig_new(state);
 		rq			a = {CLIENT, 1, "PUT x a"},
@@ -2380,7 +2855,7 @@ test_entered_view_cert_outranks_older_cc(void **state)
 		assert_int_equal(g->rr[2]->entered_cert.view, 1);
 		assert_int_equal(g->rr[2]->entered_cert.seq, 1);
 		assert_true(g->rr[2]->entered_cert.count >= zz_quorum(&g->p));
-		zz_replica_set_bugs(g->rr[2], bug ? ZZ_BUG_VC_NO_ENTERED_CERT : 0);
+		zz_replica_set_bugs(g->rr[2], bugs[bug]);
 
 		/* R0 lies from now on: its VIEW-CHANGE is the test's. */
 		r3_cut = false;
@@ -2423,7 +2898,7 @@ test_entered_view_cert_outranks_older_cc(void **state)
 				s = &g->sent[k - 1];
 		assert_non_null(s);
 		assert_int_equal(zz_decode_view_change(s->buf, s->len, &mine), ZZ_OK);
-		assert_int_equal(mine.entered.count, bug ? 0 : 3);
+		assert_int_equal(mine.entered.count, bug == 1 ? 0 : 3);
 		zz_view_change_release(&mine);
 
 		assert_int_equal(status_of(g, 2).view, 2);
@@ -2612,6 +3087,90 @@ test_state_reply_certificate_checked(void **state)
 		{
 			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_NORMAL);
 			assert_int_equal(status_of(g, 3).stable_seq, 2 * CP);
+			/*
+			 * The batch time at the checkpoint comes with it (certified in
+			 * the client table), though R3 never held the batch: an
+			 * ORDER-REQ whose time goes back is refused.
+			 */
+			assert_non_null(zz_entry_at(g->r, 2 * CP));
+			assert_true(zz_entry_at(g->r, 2 * CP)->order->hdr.nd_time > 0);
+			assert_int_equal(x->stable_nd_time, zz_entry_at(g->r, 2 * CP)->order->hdr.nd_time);
+			assert_int_equal(x->last_nd_time, x->stable_nd_time);
+		}
+		zz_buf_free(&reply);
+		rig_free(g);
+	}
+}
+
+/*
+ * A STATE-REPLY carrying a valid certificate of an older view than the
+ * replica's, higher than the one it asked for, is refused: such a
+ * checkpoint may hold entries a view change dropped since.
+ * ZZ_BUG_STATE_REPLY_STALE installs it.
+ */
+static void
+test_state_reply_stale_certificate_refused(void **state)
+{
+	for (int bug = 0; bug <= 1; bug++)
+	{
+		rig		   *g = rig_new(state);
+		zz_checkpoint cp1;
+		zz_state_request q;
+		const sent_msg *s;
+		zz_state_reply rep;
+		zz_buf		reply;
+		zz_replica *x;
+		uint32_t	k;
+
+		/* R2's highest certificate: 2 CP, of view 0 */
+		stable_setup(g, &cp1);
+		assert_int_equal(g->r->cert_proof.seq, 2 * CP);
+		assert_int_equal(g->r->cert_proof.view, 0);
+		memset(&q, 0, sizeof(q));
+		q.replica = 3;
+		q.seq = CP;
+		zz_state_request_signing_bytes(&g->sigbuf, &q);
+		assert_true(zz_sign(g->signer[3], g->sigbuf.data, g->sigbuf.len, &q.sig));
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_state_request(&g->buf, &q));
+		deliver(g, &g->buf);
+		s = last_sent(g, false, ZZ_MSG_STATE_REPLY);
+		assert_non_null(s);
+		assert_int_equal(zz_decode_state_reply(s->buf, s->len, &rep), ZZ_OK);
+		assert_int_equal(rep.cp.seq, 2 * CP);
+		zz_buf_init(&reply);
+		assert_true(zz_buf_append(&reply, s->buf, s->len));
+
+		/* R3, in view 1, fetches checkpoint CP certified in view 1. */
+		rig_start_replica(g, 3);
+		x = g->rr[3];
+		x->view = 1;
+		if (bug)
+			zz_replica_set_bugs(x, ZZ_BUG_STATE_REPLY_STALE);
+		for (k = 0; k < 3; k++)
+		{
+			zz_checkpoint v = cp1;
+
+			v.view = 1;
+			v.replica = k;
+			zz_checkpoint_signing_bytes(&g->sigbuf, v.view, v.seq, &v.history, &v.state, k);
+			assert_true(zz_sign(g->signer[k], g->sigbuf.data, g->sigbuf.len, &v.sig));
+			zz_buf_reset(&g->buf);
+			assert_true(zz_encode_checkpoint(&g->buf, &v));
+			deliver_to(g, 3, &g->buf);
+		}
+		assert_int_equal(status_of(g, 3).mode, ZZ_MODE_STATE_TRANSFER);
+		assert_int_equal(status_of(g, 3).transfer_seq, CP);
+
+		/* R2's answer: its view-0 certificate for 2 CP */
+		deliver_to(g, 3, &reply);
+		if (bug)
+			assert_int_equal(status_of(g, 3).stable_seq, 2 * CP);
+		else
+		{
+			assert_int_equal(status_of(g, 3).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(status_of(g, 3).stable_seq, 0);
+			assert_int_equal(zz_replica_get_stats(x)->transfers_rejected, 1);
 		}
 		zz_buf_free(&reply);
 		rig_free(g);
@@ -2748,7 +3307,14 @@ test_check_catches_mode_violations(void **state)
 	assert_caught(g, "above ours");
 	zz_entry_at(g->r, 3)->order->hdr.view = 0;
 	g->r->view = 1;				/* as if it entered view 1 keeping view-0 entries past G */
+	g->r->entered_cert.count = 2;	/* ... with too few VIEW-CONFIRMs */
+	assert_caught(g, "entered view 0 with 2 VIEW-CONFIRMs");
 	g->r->entered_cert.count = 3;
+	g->r->entered_cert.replicas[0] = 0;
+	g->r->entered_cert.replicas[1] = 1;
+	g->r->entered_cert.replicas[2] = 1;
+	assert_caught(g, "signer 1 twice");
+	g->r->entered_cert.replicas[2] = 2;
 	g->r->entered_cert.view = 1;
 	g->r->entered_cert.seq = 1;
 	g->r->entered_cert.history = zz_entry_at(g->r, 1)->order->hdr.history;
@@ -2762,6 +3328,326 @@ test_check_catches_mode_violations(void **state)
 	g->r->transfer_seq = g->r->stable_seq;
 	assert_caught(g, "not above the stable checkpoint");
 	g->r->mode = ZZ_MODE_NORMAL;
+	rig_free(g);
+}
+
+/* ------------------------------------------------------------------------
+ * Time (issue 11): the primary's batch time never goes back or runs ahead
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A backup refuses an ORDER-REQ whose time is below the previous batch's
+ * or more than max_time_ahead past its own clock, and hates the primary
+ * that signed it instead of executing; at the bound it accepts.
+ */
+static void
+test_order_req_time_bounds(void **state)
+{
+	for (int c = 0; c < 3; c++)
+	{
+		rig		   *g = rig_new(state);
+		rq			a = {CLIENT, 1, "PUT x a"},
+					b = {CLIENT + 1, 1, "PUT x b"};
+		zz_digest	h1;
+
+		order_nd_time = g->now + 5000;
+		encode_order(g, 0, 1, &g->hist, &a, 1, T_NONE, &g->buf, &h1);
+		deliver(g, &g->buf);
+		assert_int_equal(status(g).last_executed, 1);
+		if (c == 0)
+			order_nd_time = g->now + 4000;	/* back in time */
+		else if (c == 1)
+			order_nd_time = g->now + 10 + g->p.max_time_ahead + 1;	/* too far ahead */
+		else
+			order_nd_time = g->now + 10 + g->p.max_time_ahead;	/* at the bound */
+		encode_order(g, 0, 2, &h1, &b, 1, T_NONE, &g->buf, NULL);
+		deliver(g, &g->buf);	/* (deliver advances the clock by 10) */
+		order_nd_time = 0;
+		if (c < 2)
+		{
+			assert_int_equal(status(g).last_executed, 1);
+			assert_int_equal(status(g).max_seq, 1);
+			assert_int_equal(stats(g)->i_hates, 1);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), g->p.n - 1);
+		}
+		else
+		{
+			assert_int_equal(status(g).last_executed, 2);
+			assert_int_equal(stats(g)->i_hates, 0);
+		}
+		rig_free(g);
+	}
+}
+
+/*
+ * A rolled-back batch's time does not hold back the next primary: after
+ * a rollback the bound is the time of the batch the log now ends with.
+ */
+static void
+test_rollback_restores_batch_time(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"},
+				b = {CLIENT + 1, 1, "PUT x b"},
+				c = {CLIENT + 2, 1, "PUT x c"};
+	zz_digest	h1;
+
+	order_nd_time = g->now + 100;
+	encode_order(g, 0, 1, &g->hist, &a, 1, T_NONE, &g->buf, &h1);
+	deliver(g, &g->buf);
+	order_nd_time = g->now + 30 * 1000 * 1000;
+	encode_order(g, 0, 2, &h1, &b, 1, T_NONE, &g->buf, NULL);
+	deliver(g, &g->buf);
+	assert_int_equal(status(g).last_executed, 2);
+	assert_true(zz_rollback_to(g->r, 1));
+	assert_int_equal(g->r->last_nd_time, g->now - 20 + 100);
+	order_nd_time = g->now + 200;
+	encode_order(g, 0, 2, &h1, &c, 1, T_NONE, &g->buf, NULL);
+	deliver(g, &g->buf);
+	order_nd_time = 0;
+	assert_int_equal(status(g).last_executed, 2);
+	assert_int_equal(stats(g)->i_hates, 0);
+	rig_free(g);
+}
+
+/*
+ * A primary's batch time is its clock, but never at or below the time of
+ * the batch before (a new primary's clock may be behind the old one's).
+ */
+static void
+test_primary_time_never_goes_back(void **state)
+{
+	for (int behind = 0; behind <= 1; behind++)
+	{
+		rig		   *g = rig_new_f(*(const zz_crypto_mode *) *state, 1, 0);
+		rq			a = {CLIENT, 1, "PUT x a"};
+		zz_request	req;
+		zz_order_req o;
+		const sent_msg *s;
+		uint64_t	last = behind ? g->now + 777777 : g->now - 500;
+
+		g->r->last_nd_time = last;
+		make_request(g, &a, &req, T_NONE);
+		zz_buf_reset(&g->buf);
+		assert_true(zz_encode_request(&g->buf, &req));
+		deliver(g, &g->buf);
+		g->now += g->p.batch_timeout + 1;
+		zz_replica_tick(g->r, g->now);
+		s = last_sent(g, false, ZZ_MSG_ORDER_REQ);
+		assert_non_null(s);
+		assert_int_equal(zz_decode_order_req(s->buf, s->len, &o), ZZ_OK);
+		if (behind)
+			assert_int_equal(o.hdr.nd_time, last + 1);
+		else
+			assert_int_equal(o.hdr.nd_time, g->now);
+		zz_order_req_release(&o);
+		rig_free(g);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Liveness (issue 10 item 7)
+ * ------------------------------------------------------------------------ */
+
+/* Client requests, one per client in turn, ordered by the primary of view v. */
+static void
+cluster_requests(rig *g, zz_view v, uint32_t k, drop_fn drop)
+{
+	uint32_t	i;
+
+	for (i = 0; i < k; i++)
+	{
+		rq			q = {i % N_CLIENTS, g->next_ts[i % N_CLIENTS]++, "ADD hits 1"};
+
+		encode_request(g, &q);
+		deliver_to(g, zz_primary_of(&g->p, v), &g->buf);
+		tick_all(g, g->now + g->p.batch_timeout + 1, drop);
+	}
+}
+
+/*
+ * A replica restarted from its kept stable checkpoint comes back in the
+ * view it had entered, not view 0 (views never go back), and catches up.
+ * The checkpoint here is certified in view 0 and becomes stable in view
+ * 1: only what was kept with it says view 1.  Back as the primary of that
+ * view, it orders nothing (it has forgotten what it ordered) and asks for
+ * the next view.
+ */
+static void
+test_resumed_replica_rejoins_current_view(void **state)
+{
+	for (uint32_t who = 2; who >= 1; who--)
+	{
+		rig		   *g = rig_new(state);
+		rq			qs[CP + 1];
+		zz_digest	h;
+		zz_buf		kept;
+		uint32_t	k;
+
+		for (k = 0; k <= CP; k++)
+		{
+			qs[k].client = k % N_CLIENTS;
+			qs[k].ts = g->next_ts[k % N_CLIENTS]++;
+			qs[k].op = "ADD hits 1";
+		}
+		cluster_to_view_1(g, qs, CP + 1, &h);
+		assert_int_equal(g->rr[who]->cert_proof.seq, CP);
+		assert_int_equal(g->rr[who]->cert_proof.view, 0);
+		cluster_requests(g, 1, CP, NULL);
+		for (k = 0; k < 4; k++)
+			tick_all(g, g->now + g->p.checkpoint_resend, NULL);
+		assert_int_equal(status_of(g, who).stable_seq, CP);
+		assert_int_equal(g->rr[who]->stable_proof.view, 0);
+		zz_buf_init(&kept);
+		assert_true(zz_replica_save_stable(g->rr[who], CP, &kept));
+
+		/* it crashes and comes back from what it kept */
+		zz_replica_free(g->rr[who]);
+		zz_kv_free(g->kvs[who]);
+		zz_crypto_free(g->rcs[who]);
+		rig_start_replica(g, who);
+		if (who == g->id)
+		{
+			g->r = g->rr[who];
+			g->kv = g->kvs[who];
+			g->rcrypto = g->rcs[who];
+		}
+		assert_true(zz_replica_resume(g->rr[who], g->now, kept.data, kept.len));
+		assert_int_equal(status_of(g, who).view, 1);
+		if (who == 1)
+		{
+			/* the primary of view 1: no more ORDER-REQs from it in view 1 */
+			size_t		orders = count_sent(g, false, ZZ_MSG_ORDER_REQ);
+
+			assert_int_equal(zz_replica_get_stats(g->rr[1])->i_hates, 1);
+			encode_request(g, &(rq) {CLIENT, g->next_ts[CLIENT]++, "ADD hits 1"});
+			deliver_to(g, 1, &g->buf);
+			zz_replica_tick(g->rr[1], g->now + g->p.batch_timeout + 1);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_ORDER_REQ), orders);
+		}
+		else
+		{
+			pump(g, NULL);
+			for (k = 0; k < 4; k++)
+				tick_all(g, g->now + g->p.fill_hole_timeout, NULL);
+			assert_int_equal(status_of(g, who).view, 1);
+			assert_int_equal(status_of(g, who).mode, ZZ_MODE_NORMAL);
+			assert_int_equal(status_of(g, who).last_executed, status_of(g, 1).last_executed);
+		}
+		zz_buf_free(&kept);
+		rig_free(g);
+	}
+}
+
+/*
+ * A replica fetching state still takes part in a view change: f+1
+ * I-HATEs make it put the transfer aside and send its VIEW-CHANGE (its
+ * log up to there is a history like any other).  A repairing replica,
+ * whose own state is corrupt, stays out.
+ */
+static void
+test_state_transfer_yields_to_view_change(void **state)
+{
+	for (int repairing = 0; repairing <= 1; repairing++)
+	{
+		rig		   *g = rig_new(state);
+		zz_digest	h,
+					st;
+		zz_seq		far = 3 * (zz_seq) CP;
+		uint32_t	k;
+
+		run_batches(g, 2);
+		memset(&h, 0x11, sizeof(h));
+		memset(&st, 0x22, sizeof(st));
+		for (k = 0; k < 2 * g->p.f + 1; k++)
+			send_vote(g, other(g, k), other(g, k), far, &h, &st, false);
+		assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+		g->r->repairing = repairing;
+		send_i_hate(g, other(g, 0), 0);
+		send_i_hate(g, other(g, 1), 0);
+		if (repairing)
+		{
+			assert_int_equal(status(g).mode, ZZ_MODE_STATE_TRANSFER);
+			assert_int_equal(count_sent(g, false, ZZ_MSG_VIEW_CHANGE), 0);
+		}
+		else
+		{
+			const sent_msg *s = last_sent(g, false, ZZ_MSG_VIEW_CHANGE);
+			zz_view_change vc;
+
+			assert_int_equal(status(g).mode, ZZ_MODE_VIEW_CHANGE);
+			assert_int_equal(status(g).transfer_seq, 0);
+			assert_non_null(s);
+			assert_int_equal(zz_decode_view_change(s->buf, s->len, &vc), ZZ_OK);
+			assert_int_equal(vc.new_view, 1);
+			assert_int_equal(vc.n_entries, 2);	/* the two batches it holds */
+			zz_view_change_release(&vc);
+			assert_null(zz_replica_check(g->r));
+		}
+		rig_free(g);
+	}
+}
+
+/* Everything to R3 is lost while r3_deaf. */
+static bool r3_deaf;
+
+static bool
+drop_to_r3(const sent_msg *m)
+{
+	return r3_deaf && m->dest == 3;
+}
+
+/*
+ * A replica that enters a view late (its NEW-VIEW was delayed while the
+ * others ordered on) fetches what it missed at once, not when the next
+ * request shows it the hole.
+ */
+static void
+test_late_view_entry_fetches_missed_entries(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"};
+	zz_digest	zero = {{0}},
+				h;
+	const sent_msg *nv = NULL;
+	zz_buf		nvb;
+	uint32_t	i;
+	size_t		k;
+
+	rig_add_peers(g);
+	encode_order(g, 0, 1, &zero, &a, 1, T_NONE, &g->buf, &h);
+	for (i = 1; i < g->p.n; i++)
+		deliver_to(g, i, &g->buf);
+	r3_deaf = true;
+	for (i = 0; i < 3; i++)
+	{
+		send_i_hate_to(g, 0, 0, i);
+		send_i_hate_to(g, 1, 0, i);
+	}
+	pump(g, drop_to_r3);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(status_of(g, i).view, 1);
+	g->next_ts[CLIENT] = 2;
+	cluster_requests(g, 1, 2, drop_to_r3);
+	assert_int_equal(status_of(g, 1).last_executed, 3);
+	assert_int_equal(status_of(g, 3).view, 0);
+
+	/* Now the NEW-VIEW reaches R3, and nothing else happens. */
+	for (k = 0; k < g->n_sent && nv == NULL; k++)
+		if (g->sent[k].type == ZZ_MSG_NEW_VIEW && g->sent[k].dest == 3)
+			nv = &g->sent[k];
+	assert_non_null(nv);
+	zz_buf_init(&nvb);
+	assert_true(zz_buf_append(&nvb, nv->buf, nv->len));
+	r3_deaf = false;
+	deliver_to(g, 3, &nvb);
+	pump(g, NULL);
+	for (k = 0; k < 3; k++)	/* it asks for the re-issued G, and enters */
+		tick_all(g, g->now + g->p.fill_hole_timeout, NULL);
+	assert_int_equal(status_of(g, 3).view, 1);
+	assert_int_equal(status_of(g, 3).mode, ZZ_MODE_NORMAL);
+	assert_int_equal(status_of(g, 3).last_executed, 3);
+	zz_buf_free(&nvb);
 	rig_free(g);
 }
 
@@ -2794,6 +3680,8 @@ main(void)
 		BOTH(test_checkpoint_vote_duplicate_not_counted),
 		BOTH(test_checkpoint_f_plus_one_not_enough),
 		BOTH(test_checkpoint_divergence_starts_state_transfer),
+		BOTH(test_checkpoint_vote_only_in_normal_mode),
+		BOTH(test_view_change_build_failure_leaves_view),
 		BOTH(test_lagging_replica_certifies_far_checkpoint),
 		BOTH(test_resume_from_saved_stable_checkpoint),
 		BOTH(test_resume_refuses_bad_checkpoint),
@@ -2811,16 +3699,26 @@ main(void)
 		BOTH(test_stale_cc_from_old_view_does_not_hate_new_primary),
 		BOTH(test_rollback_below_max_cc_drops_it),
 		BOTH(test_cc_of_older_view_not_local_committed),
+		BOTH(test_checkpoint_below_entered_view_evidence_refused),
 		BOTH(test_max_cc_ranked_by_view_then_seq),
+		BOTH(test_new_view_needs_exactly_quorum),
+		BOTH(test_client_completes_on_local_commits_of_one_view),
 		BOTH(test_entered_view_cert_outranks_older_cc),
 		BOTH(test_pom_requires_same_view_and_seq),
 		BOTH(test_buffered_order_req_verified_when_applied),
 		BOTH(test_state_reply_certificate_checked),
+		BOTH(test_state_reply_stale_certificate_refused),
 		BOTH(test_check_catches_corrupt_history),
 		BOTH(test_check_catches_broken_positions),
 		BOTH(test_check_catches_client_table_drift),
 		BOTH(test_check_catches_duplicate_execution),
 		BOTH(test_check_catches_mode_violations),
+		BOTH(test_order_req_time_bounds),
+		BOTH(test_rollback_restores_batch_time),
+		BOTH(test_primary_time_never_goes_back),
+		BOTH(test_resumed_replica_rejoins_current_view),
+		BOTH(test_state_transfer_yields_to_view_change),
+		BOTH(test_late_view_entry_fetches_missed_entries),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
