@@ -212,6 +212,32 @@ zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out)
 	return ok;
 }
 
+bool
+zz_forger_local_commit(zz_forger *fg, const uint8_t *buf, size_t len, zz_view view,
+					   zz_buf *out, uint32_t *client)
+{
+	zz_msg_type t;
+	zz_commit	m;
+	zz_local_commit lc;
+	zz_digest	d;
+
+	if (!fg->cfg.lc_any || zz_msg_peek_type(buf, len, &t) != ZZ_OK || t != ZZ_MSG_COMMIT ||
+		zz_decode_commit(buf, len, &m) != ZZ_OK)
+		return false;
+	memset(&lc, 0, sizeof(lc));
+	lc.view = view;
+	lc.seq = m.cc.seq;
+	lc.history = m.cc.history;
+	lc.replica = fg->id;
+	lc.client = m.client;
+	lc.timestamp = m.timestamp;
+	zz_local_commit_mac_digest(fg->crypto, &lc, &d);
+	zz_mac_compute(fg->crypto, m.client, &d, &lc.mac);
+	zz_buf_reset(out);
+	*client = m.client;
+	return zz_encode_local_commit(out, &lc);
+}
+
 uint64_t
 zz_forger_cc_views(const zz_forger *fg)
 {
@@ -1167,6 +1193,12 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 	}
 	else if (t == ZZ_MSG_STATE_REPLY && c->state_lie)
 		out->buf = rewrite_state_reply(fg, buf, len, &out->len);
+	else if (t == ZZ_MSG_LOCAL_COMMIT && c->lc_any)
+	{
+		/* it answers every COMMIT itself (zz_forger_local_commit) */
+		out->drop = true;
+		return;
+	}
 	else if (t == ZZ_MSG_VIEW_CHANGE)
 	{
 		zz_view_change m;

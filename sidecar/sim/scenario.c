@@ -1074,6 +1074,11 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			fc->state_lie = true;
 			i++;
 		}
+		else if (strcmp(w, "local-commit-any") == 0)
+		{
+			fc->lc_any = true;
+			i++;
+		}
 		else if (strcmp(w, "new-view-to") == 0)
 		{
 			if (i + 1 >= tk->n || !parse_nodes(r, tk->t[i + 1], &fc->nv_victims) ||

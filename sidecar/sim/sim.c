@@ -1240,6 +1240,10 @@ deliver(zz_sim *s, sim_event *ev)
 			zz_forge_msg fm[ZZ_FORGE_MAX_MSGS];
 			int			nfm = zz_forger_observe(to->forger, ev->buf, ev->len, fm);
 
+			zz_buf		lcb;
+			uint32_t	client;
+			zz_replica_status st;
+
 			/* What it builds itself goes out as it is (no rewriting again). */
 			for (int i = 0; i < nfm; i++)
 			{
@@ -1249,6 +1253,15 @@ deliver(zz_sim *s, sim_event *ev)
 						sim_send(s, to, r, fm[i].buf, fm[i].len, true);
 				free(fm[i].buf);
 			}
+			zz_buf_init(&lcb);
+			zz_replica_get_status(to->replica, &st);
+			if (zz_forger_local_commit(to->forger, ev->buf, ev->len, st.view, &lcb, &client) &&
+				client < s->k)
+			{
+				s->res->stats.forged++;
+				sim_send(s, to, s->n + client, lcb.data, lcb.len, true);
+			}
+			zz_buf_free(&lcb);
 		}
 		zz_replica_receive(to->replica, s->now, ev->buf, ev->len);
 		inspect_replica(s, to);
