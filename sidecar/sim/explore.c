@@ -245,7 +245,7 @@ write_scenario(const xp_sched *s, const char *bug, unsigned vkind, bool file_mod
 		add(buf, cap, &o, "param cp_interval 2\n");
 	if (file_mode && bug != NULL)
 		add(buf, cap, &o, "bug %s\n", bug);
-	add(buf, cap, &o, "byzantine R%u honest %s\n", s->b, beh);
+	add(buf, cap, &o, "byzantine R%u local-commit-any %s\n", s->b, beh);
 
 	for (int v = 0; v < s->n; v++)
 	{
@@ -257,7 +257,8 @@ write_scenario(const xp_sched *s, const char *bug, unsigned vkind, bool file_mod
 		{
 			uint32_t	prev = primary_of(s->f, (uint32_t) v - 1);
 
-			add(buf, cap, &o, "byzantine R%u honest %s %s\n", s->b, beh, lie_words[r->lie]);
+			add(buf, cap, &o, "byzantine R%u local-commit-any %s %s\n", s->b, beh,
+				lie_words[r->lie]);
 			if (r->excl)
 				add(buf, cap, &o, "drop VIEW-CHANGE from R%u to R%u view %d as x%d\n",
 					r->excl - 1, p, v, v);

@@ -69,6 +69,8 @@ struct zz_forger
 	zz_seq		nlog;
 	zz_commit_cert *ccs;		/* certificates seen */
 	uint32_t	nccs;
+	bool		has_old_cp;		/* the lowest stable checkpoint proof seen */
+	zz_cp_proof old_cp;
 
 	fg_sent		ring[FG_REPLAY_RING];
 	uint32_t	ring_next;
@@ -124,6 +126,8 @@ zz_vc_lie_name(zz_vc_lie l)
 			return "dup-signer-cc";
 		case ZZ_VC_WRONG_VIEW_CC:
 			return "wrong-view-cc";
+		case ZZ_VC_STALE_CP:
+			return "stale-checkpoint";
 	}
 	return "?";
 }
@@ -206,6 +210,32 @@ zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out)
 	ok = zz_encode_view_change(out, &m);
 	zz_view_change_release(&m);
 	return ok;
+}
+
+bool
+zz_forger_local_commit(zz_forger *fg, const uint8_t *buf, size_t len, zz_view view,
+					   zz_buf *out, uint32_t *client)
+{
+	zz_msg_type t;
+	zz_commit	m;
+	zz_local_commit lc;
+	zz_digest	d;
+
+	if (!fg->cfg.lc_any || zz_msg_peek_type(buf, len, &t) != ZZ_OK || t != ZZ_MSG_COMMIT ||
+		zz_decode_commit(buf, len, &m) != ZZ_OK)
+		return false;
+	memset(&lc, 0, sizeof(lc));
+	lc.view = view;
+	lc.seq = m.cc.seq;
+	lc.history = m.cc.history;
+	lc.replica = fg->id;
+	lc.client = m.client;
+	lc.timestamp = m.timestamp;
+	zz_local_commit_mac_digest(fg->crypto, &lc, &d);
+	zz_mac_compute(fg->crypto, m.client, &d, &lc.mac);
+	zz_buf_reset(out);
+	*client = m.client;
+	return zz_encode_local_commit(out, &lc);
 }
 
 uint64_t
@@ -332,6 +362,11 @@ log_cc(zz_forger *fg, const zz_commit_cert *cc)
 static void
 log_view_change(zz_forger *fg, const zz_view_change *m)
 {
+	if (m->cp.count > 0 && (!fg->has_old_cp || m->cp.seq < fg->old_cp.seq))
+	{
+		fg->old_cp = m->cp;
+		fg->has_old_cp = true;
+	}
 	if (m->has_cc)
 		log_cc(fg, &m->cc);
 	for (uint32_t i = 0; i < m->n_entries; i++)
@@ -750,6 +785,52 @@ lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 				lie.cc.count = (uint8_t) (2 * fg->p.f + 1);
 				break;
 			}
+		case ZZ_VC_STALE_CP:
+			{
+				/*
+				 * An older stable checkpoint than its own (the lowest proof
+				 * it kept, or the genesis), with the entries it kept from
+				 * there to its own checkpoint, then its real ones.
+				 */
+				zz_cp_proof old;
+				zz_order_req **chain;
+				zz_seq		gap;
+
+				memset(&old, 0, sizeof(old));
+				if (fg->has_old_cp && fg->old_cp.seq < m->cp.seq)
+					old = fg->old_cp;
+				if (m->cp.seq == 0 || old.seq >= m->cp.seq)
+					return false;
+				gap = m->cp.seq - old.seq;
+				if (gap > 2 * (zz_seq) fg->p.cp_interval)
+					return false;	/* more than a VIEW-CHANGE may carry */
+				chain = calloc(gap, sizeof(zz_order_req *));
+				if (chain == NULL)
+					abort();
+				if (!find_chain(fg, old.seq + 1, old.seq + 1, m->cp.seq, &old.history,
+								&m->cp.history, chain))
+				{
+					free(chain);
+					return false;
+				}
+				entries = calloc(gap + m->n_entries, sizeof(zz_order_req));
+				if (entries == NULL)
+					abort();
+				for (zz_seq i = 0; i < gap; i++)
+					entries[i] = *chain[i];
+				for (uint32_t i = 0; i < m->n_entries; i++)
+					entries[gap + i] = m->entries[i];
+				free(chain);
+				lie.cp = old;
+				lie.entries = entries;
+				lie.n_entries = (uint32_t) (gap + m->n_entries);
+				/* as many as a VIEW-CHANGE may carry: a suffix goes */
+				if (lie.n_entries > 2 * fg->p.cp_interval)
+					lie.n_entries = 2 * fg->p.cp_interval;
+				if (lie.has_cc && lie.cc.seq > old.seq + lie.n_entries)
+					lie.has_cc = 0;
+				break;
+			}
 		case ZZ_VC_WRONG_VIEW_CC:
 			{
 				/* Its real certificate, relabelled with the latest view. */
@@ -1112,6 +1193,12 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 	}
 	else if (t == ZZ_MSG_STATE_REPLY && c->state_lie)
 		out->buf = rewrite_state_reply(fg, buf, len, &out->len);
+	else if (t == ZZ_MSG_LOCAL_COMMIT && c->lc_any)
+	{
+		/* it answers every COMMIT itself (zz_forger_local_commit) */
+		out->drop = true;
+		return;
+	}
 	else if (t == ZZ_MSG_VIEW_CHANGE)
 	{
 		zz_view_change m;

@@ -65,10 +65,11 @@ typedef enum zz_vc_lie
 	ZZ_VC_STALE_CC,
 	ZZ_VC_FORGED_CC,
 	ZZ_VC_DUP_SIGNER_CC,
-	ZZ_VC_WRONG_VIEW_CC
+	ZZ_VC_WRONG_VIEW_CC,
+	ZZ_VC_STALE_CP
 } zz_vc_lie;
 
-#define ZZ_VC_LIES 6
+#define ZZ_VC_LIES 7
 
 /*
  * Messages a faulty replica builds itself, at the message level, rather
@@ -119,6 +120,7 @@ typedef struct zz_forge_config
 	bool		forge_ahead;
 	zz_forge_sig ahead_sig;
 	bool		state_lie;
+	bool		lc_any;			/* LOCAL-COMMIT every COMMIT, in its current view */
 	uint32_t	nv_victims;		/* bit per replica */
 	uint32_t	nv_exclude;		/* replica id */
 } zz_forge_config;
@@ -163,6 +165,15 @@ extern const zz_forge_config *zz_forger_config(const zz_forger *fg);
  * cannot be valid.  False if it has sent no VIEW-CHANGE yet.
  */
 extern bool zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out);
+
+/*
+ * With lc_any: the LOCAL-COMMIT it answers a COMMIT with, naming view (the
+ * one its replica is in), whatever the certificate and its own log say:
+ * MACed with its own key for the client, as any replica can.  False if
+ * the message is no COMMIT (or lc_any is off); *client is the addressee.
+ */
+extern bool zz_forger_local_commit(zz_forger *fg, const uint8_t *buf, size_t len,
+								   zz_view view, zz_buf *out, uint32_t *client);
 
 /* The views of the commit certificates it keeps, a bit each (views 0..63). */
 extern uint64_t zz_forger_cc_views(const zz_forger *fg);

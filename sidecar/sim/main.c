@@ -21,6 +21,13 @@
  * NAME switches on a planted bug by name.  The last line is "PASS FILE" or "FAIL FILE:
  * ..."; the exit status is 0, 1 (an expectation failed or an unexpected
  * violation), or 2 (a malformed scenario or bad usage).
+ *
+ * --explore runs the schedule explorer (explore.h, EXPLORE.md): small
+ * schedules searched systematically, with --bug NAME switched on, within
+ * --budget seconds or --max-schedules, resuming from --state; the first
+ * violation is minimised and written to --out as a scenario.  The last
+ * line is again "N passed, M failed".  --schedule prints the scenario of
+ * one schedule as the explorer describes it.
  */
 #include <errno.h>
 #include <poll.h>
@@ -75,7 +82,7 @@ usage(FILE *out)
 			"       zyzzyva-sim --scenario FILE [--trace] [--planted|--unsafe-new-view]\n"
 			"                   [--bug NAME]...\n"
 			"       zyzzyva-sim --explore [--f F] [--bug NAME] [--budget SECONDS]\n"
-			"                   [--max-schedules N] [--start I] [--state FILE]\n"
+			"                   [--max-schedules N] [--state FILE] [--first SEED (f=2)]\n"
 			"                   [--out DIR] [--stop-at-first] [--quiet]\n"
 			"       zyzzyva-sim [--bug NAME] --schedule \"f=1 b=R0 beh=0 v0:1.0.0.0.0.0 ...\"\n"
 			"  bugs: ");

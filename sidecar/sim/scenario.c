@@ -1074,6 +1074,11 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			fc->state_lie = true;
 			i++;
 		}
+		else if (strcmp(w, "local-commit-any") == 0)
+		{
+			fc->lc_any = true;
+			i++;
+		}
 		else if (strcmp(w, "new-view-to") == 0)
 		{
 			if (i + 1 >= tk->n || !parse_nodes(r, tk->t[i + 1], &fc->nv_victims) ||
@@ -1105,6 +1110,8 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 				fc->vc_lie = ZZ_VC_DUP_SIGNER_CC;
 			else if (a != NULL && strcmp(a, "wrong-view-cc") == 0)
 				fc->vc_lie = ZZ_VC_WRONG_VIEW_CC;
+			else if (a != NULL && strcmp(a, "stale-checkpoint") == 0)
+				fc->vc_lie = ZZ_VC_STALE_CP;
 			else if (a != NULL && strcmp(a, "from") == 0 && i < tk->n &&
 					 parse_u64(tk->t[i], &fc->withhold_from) && fc->withhold_from > 0)
 			{
@@ -1134,7 +1141,8 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			else
 			{
 				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N | newest] | "
-					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc";
+					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc | "
+					"hide stale-checkpoint";
 				return false;
 			}
 		}
@@ -2038,7 +2046,8 @@ snapshot(sc_run *r)
 			uint64_t	cv = zz_forger_cc_views(s->nodes[i].forger);
 
 			h = mix(h, &cv, sizeof(cv));
-			score += 3 * (uint32_t) __builtin_popcountll(cv);
+			if (__builtin_popcountll(cv) > 1)
+				score += 3 * (uint32_t) (__builtin_popcountll(cv) - 1);
 		}
 		if (s->nodes[i].byzantine)
 			continue;

@@ -22,17 +22,21 @@ explore-bugs: $(BUILD)/zyzzyva-sim
 	sidecar/sim/explore-bugs.sh ./$(BUILD)/zyzzyva-sim $(EXPLORE_BUDGET) $(EXPLORE_DIR)
 
 # In make test: the first schedules on the shipped code find nothing, and
-# the published new-view rule is found without a hand-written schedule;
-# the schedule it writes out replays it through the scenario runner.
+# a client completing on 2f matching responses (a planted bug) is found
+# without a hand-written schedule, and the scenario it writes out replays
+# it through the scenario runner.
 explore-test: $(BUILD)/zyzzyva-sim
 	./$(BUILD)/zyzzyva-sim --explore --max-schedules 6000 --budget 120 --quiet \
 		--out $(BUILD)/explore-test
 	@rm -rf $(BUILD)/explore-test
-	@if ./$(BUILD)/zyzzyva-sim --explore --bug unsafe-new-view --stop-at-first --budget 60 \
+	@if ./$(BUILD)/zyzzyva-sim --explore --bug client-complete-on-2f --stop-at-first --budget 60 \
 		--quiet --out $(BUILD)/explore-test > $(BUILD)/explore-test.log; then \
 		cat $(BUILD)/explore-test.log; \
-		echo "explore-test: the explorer did not find the published new-view rule"; exit 1; fi
+		echo "explore-test: the explorer did not find a client completing on 2f responses"; exit 1; fi
 	@cat $(BUILD)/explore-test.log
-	./$(BUILD)/zyzzyva-sim --scenario $$(ls $(BUILD)/explore-test/*.zz | head -1) --planted | tail -2
+	@f=$$(ls $(BUILD)/explore-test/*.zz | head -1); \
+		./$(BUILD)/zyzzyva-sim --scenario $$f --planted > $(BUILD)/explore-test.replay || \
+		{ tail -3 $(BUILD)/explore-test.replay; echo "explore-test: $$f does not replay"; exit 1; }; \
+		tail -2 $(BUILD)/explore-test.replay
 
 EXTRA_TESTS += explore-test
