@@ -619,7 +619,9 @@ check_stable(zz_replica *r, zz_seq seq)
 /*
  * A certified checkpoint learned from elsewhere (a VIEW-CHANGE's proof):
  * its signatures are CHECKPOINT votes, already verified by the caller.
- * Counting them lets us certify it too when our own vote matches.
+ * Counting them lets us certify it too when our own vote matches.  Our
+ * own signature among them counts too (see zz_on_checkpoint): we may have
+ * cast it before a restart that lost it.
  */
 void
 zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p)
@@ -632,8 +634,6 @@ zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p)
 	{
 		zz_checkpoint cp;
 
-		if (p->replicas[i] == r->id)
-			continue;
 		memset(&cp, 0, sizeof(cp));
 		cp.view = p->view;
 		cp.seq = p->seq;
@@ -822,12 +822,32 @@ zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
 	zz_checkpoint cp;
 
 	if (zz_decode_checkpoint(buf, len, &cp) != ZZ_OK || cp.replica >= r->p.n ||
-		cp.replica == r->id || cp.seq == 0 || cp.seq % r->p.cp_interval != 0)
+		cp.seq == 0 || cp.seq % r->p.cp_interval != 0)
 		goto reject;
 	zz_checkpoint_signing_bytes(&r->sigbuf, cp.view, cp.seq, &cp.history, &cp.state,
 								cp.replica);
 	if (!zz_verify(r->crypto, cp.replica, r->sigbuf.data, r->sigbuf.len, &cp.sig))
 		goto reject;
+	if (cp.replica == r->id)
+	{
+		/*
+		 * Our own vote, relayed in a peer's certificate: one we signed
+		 * before a restart that lost it, or in a view we have left.  Only
+		 * we can have signed it, and the certificate it completes is one
+		 * any replica accepts, so count it like the others (certify()
+		 * still requires our own state to match).  Without it a replica
+		 * that resumed from its kept checkpoint never certifies a
+		 * checkpoint whose certificate holds its pre-crash vote, and
+		 * stays a window behind.  (One we hold already, or at or below
+		 * our stable checkpoint, tells us nothing.)
+		 */
+		zz_cp_votes *v = votes_for(r, cp.seq, false);
+
+		if (cp.seq <= r->stable_seq || (v != NULL && find_vote(v, r->id, &cp) != NULL))
+			goto reject;
+		record_vote(r, &cp);
+		return;
+	}
 	if (cp.seq <= r->cert_proof.seq)
 	{
 		/*

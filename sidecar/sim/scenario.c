@@ -98,6 +98,7 @@ typedef enum sc_xkind
 	X_VIEW,
 	X_MODE,
 	X_EXECUTED,
+	X_STABLE,
 	X_STAT,
 	X_SAFE,
 	X_VIOLATION,
@@ -163,6 +164,7 @@ typedef struct sc_cmd
 	sc_sel		sel;
 	char		name[SC_NAME_LEN];
 	bool		reverse;
+	bool		amnesia;		/* restart from the kept checkpoint only */
 	uint32_t	to;				/* replay, inject: node mask (0: as sent) */
 	zz_view		view;			/* inject */
 	sc_cond		cond;
@@ -753,13 +755,13 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 		}
 		return true;
 	}
-	if (strcmp(w, "view") == 0 || strcmp(w, "executed") == 0)
+	if (strcmp(w, "view") == 0 || strcmp(w, "executed") == 0 || strcmp(w, "stable") == 0)
 	{
-		c->kind = w[0] == 'v' ? X_VIEW : X_EXECUTED;
+		c->kind = w[0] == 'v' ? X_VIEW : w[0] == 'e' ? X_EXECUTED : X_STABLE;
 		if (!parse_node(r, a, true, &c->node) || next + 2 != tk->n ||
 			!parse_cmp(tk->t[next], &c->cmp) || !parse_u64(tk->t[next + 1], &c->value))
 		{
-			*err = "expected: view|executed R<i> OP N (OP: == != >= <= > <)";
+			*err = "expected: view|executed|stable R<i> OP N (OP: == != >= <= > <)";
 			return false;
 		}
 		return true;
@@ -925,7 +927,7 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 		}
 		return true;
 	}
-	*err = "unknown condition (complete, not-complete, view, mode, executed, stat, "
+	*err = "unknown condition (complete, not-complete, view, mode, executed, stable, stat, "
 		"safe, violation, all-complete, max-cc, replica, new-history)";
 	return false;
 }
@@ -1371,9 +1373,11 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 	else if (strcmp(w, "crash") == 0 || strcmp(w, "restart") == 0)
 	{
 		c.kind = w[0] == 'c' ? SC_CRASH : SC_RESTART;
-		if (tk.n != 2 || !parse_node(r, tk.t[1], true, &c.node))
+		c.amnesia = c.kind == SC_RESTART && tk.n == 3 &&
+			strcmp(tk.t[2], "from-checkpoint") == 0;
+		if (tk.n != (c.amnesia ? 3 : 2) || !parse_node(r, tk.t[1], true, &c.node))
 		{
-			*err = "expected: crash|restart R<i>";
+			*err = "expected: crash R<i> | restart R<i> [from-checkpoint]";
 			return false;
 		}
 	}
@@ -2180,7 +2184,7 @@ holds(sc_run *r, const sc_cond *c, char *why, size_t cap)
 		for (int k = 0; k < r->ndone && d == NULL; k++)
 			if (r->done[k].client == c->node && r->done[k].ts == c->ts)
 				d = &r->done[k];
-	if (c->kind == X_VIEW || c->kind == X_MODE || c->kind == X_EXECUTED ||
+	if (c->kind == X_VIEW || c->kind == X_MODE || c->kind == X_EXECUTED || c->kind == X_STABLE ||
 		c->kind == X_REPLICA)
 		zz_replica_get_status(s->nodes[c->node].replica, &st);
 	switch (c->kind)
@@ -2219,6 +2223,10 @@ holds(sc_run *r, const sc_cond *c, char *why, size_t cap)
 			snprintf(why, cap, "R%u executed up to %llu", c->node,
 					 (unsigned long long) st.last_executed);
 			return compare(st.last_executed, c->cmp, c->value);
+		case X_STABLE:
+			snprintf(why, cap, "R%u's stable checkpoint is %llu", c->node,
+					 (unsigned long long) st.stable_seq);
+			return compare(st.stable_seq, c->cmp, c->value);
 		case X_MODE:
 			snprintf(why, cap, "R%u is in mode %s", c->node, mode_name(st.mode));
 			return st.mode == c->mode;
@@ -2392,7 +2400,7 @@ run_cmd(sc_run *r, const sc_cmd *c)
 			sim_crash(s, c->node);
 			break;
 		case SC_RESTART:
-			sim_restart(s, c->node, false);
+			sim_restart(s, c->node, c->amnesia);
 			break;
 		case SC_BYZANTINE:
 			sim_make_byzantine(s, c->node, &c->fc, c->lie_ppm);
