@@ -174,7 +174,7 @@ $(FI)/zyzzyva-probe: $(FI)/daemon/tests/probe.o $(FI)/libzzdaemon.a $(FI)/libzzc
 # tell it looked in the right place).  More symbols or strings may be
 # added to FI_MARKERS by the parts that own them.
 FI_MARKERS += zz_replica_set_bugs zz_client_set_bugs zz_fault_injection_build \
-              zz_replica_assert_check
+              zz_replica_assert_check zz_replica_set_nd_time_skew
 PRODUCT_BINS = $(BUILD)/libzzcore.a $(wildcard $(DAEMON_BINS) $(BUILD)/libzzdaemon.a)
 
 check-fault-injection: $(BUILD)/libzzcore.a $(FI)/libzzcore.a
