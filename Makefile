@@ -85,6 +85,11 @@ $(BUILD)/tests/%: sidecar/tests/%.c $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(CORE
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_FI) -Isidecar/tests -o $@ $< $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(LDFLAGS_ZZ) -lcmocka $(CRYPTO_LIBS)
 
+# the call and reply codec the extension and the daemon share
+$(BUILD)/tests/test_wire: sidecar/tests/test_wire.c common/zzwire.c common/zzwire.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ZZ) -Icommon -o $@ $< common/zzwire.c $(LDFLAGS_ZZ) -lcmocka
+
 # The benchmark measures: its core is the fault-injection one (libzzsim.a
 # needs it) without the per-step invariant checks, whose hashing would
 # count as the protocol's.
@@ -155,7 +160,7 @@ $(FI)/daemon/tests/%.o: sidecar/daemon/tests/%.c $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(DAEMON_CFLAGS) -DZZ_FAULT_INJECTION -c $< -o $@
 
-$(FI)/libzzdaemon.a: $(FI_DAEMON_OBJ)
+$(FI)/libzzdaemon.a: $(FI_DAEMON_OBJ) $(WIRE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -174,7 +179,7 @@ $(FI)/zyzzyva-probe: $(FI)/daemon/tests/probe.o $(FI)/libzzdaemon.a $(FI)/libzzc
 # tell it looked in the right place).  More symbols or strings may be
 # added to FI_MARKERS by the parts that own them.
 FI_MARKERS += zz_replica_set_bugs zz_client_set_bugs zz_fault_injection_build \
-              zz_replica_assert_check
+              zz_replica_assert_check zz_replica_set_nd_time_skew
 PRODUCT_BINS = $(BUILD)/libzzcore.a $(wildcard $(DAEMON_BINS) $(BUILD)/libzzdaemon.a)
 
 check-fault-injection: $(BUILD)/libzzcore.a $(FI)/libzzcore.a

@@ -67,7 +67,7 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static struct
 {
 	char	   *signature;		/* NULL until a call completes */
-	uint8		path;			/* ZZ_PATH_COMMIT, ZZ_PATH_UNAPPLIED bits */
+	uint8		path;			/* ZZ_L_PATH_COMMIT, ZZ_L_PATH_UNAPPLIED bits */
 	uint64		view;
 	uint64		seq;
 	char		sqlstate[6];
@@ -408,7 +408,7 @@ zz_call_replicated(PG_FUNCTION_ARGS)
 				 errmsg("malformed reply from the zyzzyva sidecar to the replicated call of %s: %s",
 						signature, why)));
 	zz_note_completion(signature, payload, &reply);
-	if (zz_last.path & ZZ_PATH_UNAPPLIED)
+	if (zz_last.path & ZZ_L_PATH_UNAPPLIED)
 		ereport(WARNING,
 				(errmsg("replicated call of %s completed, but this replica has not applied it yet",
 						signature),
@@ -440,11 +440,11 @@ zyzzyva_last_call(PG_FUNCTION_ARGS)
 	if (zz_last.signature != NULL)
 	{
 		values[0] = CStringGetTextDatum(zz_last.signature);
-		values[1] = CStringGetTextDatum((zz_last.path & ZZ_PATH_COMMIT) ? "commit" : "fast");
+		values[1] = CStringGetTextDatum((zz_last.path & ZZ_L_PATH_COMMIT) ? "commit" : "fast");
 		values[2] = Int64GetDatum((int64) zz_last.view);
 		values[3] = Int64GetDatum((int64) zz_last.seq);
 		values[4] = CStringGetTextDatum(zz_last.sqlstate);
-		values[5] = BoolGetDatum((zz_last.path & ZZ_PATH_UNAPPLIED) == 0);
+		values[5] = BoolGetDatum((zz_last.path & ZZ_L_PATH_UNAPPLIED) == 0);
 		memset(nulls, false, sizeof(nulls));
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

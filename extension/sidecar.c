@@ -45,8 +45,8 @@
 
 PG_FUNCTION_INFO_V1(zyzzyva_sidecar_status);
 
-/* the sidecar's largest reply (ZZ_MAX_REPLY_LEN in sidecar/core/types.h) */
-#define ZZ_MAX_FRAME_IN		((1 << 20) + ZZ_FT_L_RESULT_HDR)
+/* the sidecar's largest frame: a result with the largest reply */
+#define ZZ_MAX_FRAME_IN		(ZZ_WIRE_MAX_REPLY + ZZ_FT_L_RESULT_HDR)
 
 /* the connection of this backend to its sidecar */
 static pgsocket zz_sock = PGINVALID_SOCKET;
@@ -300,8 +300,7 @@ zz_recv_frame(StringInfo buf, uint8 *type, TimestampTz deadline, const char *wha
 			if (need == ZZ_FRAME_HDR && buf->len >= ZZ_FRAME_HDR)
 			{
 				const uint8 *h = (const uint8 *) buf->data;
-				uint32		len = (uint32) h[1] | ((uint32) h[2] << 8) |
-					((uint32) h[3] << 16) | ((uint32) h[4] << 24);
+				uint32		len = zz_wire_frame_len(h);
 
 				if (len > ZZ_MAX_FRAME_IN)
 				{
@@ -364,8 +363,7 @@ zz_pending_refusal(void)
 
 	if (n < ZZ_FRAME_HDR || (uint8) buf[0] != ZZ_FT_L_ERROR)
 		return NULL;
-	len = (uint32) (uint8) buf[1] | ((uint32) (uint8) buf[2] << 8) |
-		((uint32) (uint8) buf[3] << 16) | ((uint32) (uint8) buf[4] << 24);
+	len = zz_wire_frame_len((const uint8 *) buf);
 	reason = pnstrdup(buf + ZZ_FRAME_HDR, Min(len, (uint32) (n - ZZ_FRAME_HDR)));
 	pg_clean_ascii(reason);
 	return reason;
@@ -435,15 +433,12 @@ zz_sidecar_disconnect(void)
 
 /*
  * The sidecar's status: zyzzyvad answers an empty FT_L_STATUS_REQ frame on
- * its local socket with one FT_L_STATUS frame of "key: value" lines (what
+ * its local socket with one ZZ_FT_L_STATUS frame of "key: value" lines (what
  * zyzzyva-cli --status prints).  Asked on a connection of its own, opened
  * and closed here, so that it never disturbs the connection that carries
  * calls.  Bounded: zyzzyva.call_timeout, at most ZZ_STATUS_TIMEOUT_MS.
  */
-#define ZZ_FT_L_STATUS_REQ		0x13
-#define ZZ_FT_L_STATUS			0x14
 #define ZZ_STATUS_TIMEOUT_MS	10000
-#define ZZ_MAX_STATUS			(1 << 20)
 
 static void
 zz_status_fail(const char *path, const char *why)
@@ -521,10 +516,9 @@ zz_status_exchange(pgsocket sock, const char *path, StringInfo out)
 			if (need == ZZ_FRAME_HDR && out->len >= ZZ_FRAME_HDR)
 			{
 				const uint8 *h = (const uint8 *) out->data;
-				uint32		len = (uint32) h[1] | ((uint32) h[2] << 8) |
-					((uint32) h[3] << 16) | ((uint32) h[4] << 24);
+				uint32		len = zz_wire_frame_len(h);
 
-				if (len > ZZ_MAX_STATUS)
+				if (len > ZZ_WIRE_MAX_STATUS)
 					zz_status_fail(path, "the answer is too large");
 				need = ZZ_FRAME_HDR + (size_t) len;
 			}

@@ -12,12 +12,9 @@
  *
  *	 batch	 := count:uint32 request{count}
  *	 request := client:uint32 timestamp:uint64 len:uint32 call[len]
- *	 call	 := rolelen:uint32 role[rolelen] dblen:uint32 database[dblen]
- *				siglen:uint32 signature[siglen] nargs:uint32 arg{nargs}
- *	 arg	 := len:int32 text[len]				(len = -1: SQL NULL)
  *
- *	 reply	 := 'V' len:int32 text[len]			(the result; -1: NULL)
- *			  | 'E' sqlstate[5] len:uint32 message[len]
+ * and call and reply as common/zzwire.h defines them (the one codec the
+ * extension and the daemon share).
  *
  * role is the name of the role that made the call (the current user of the
  * calling backend) and database the name of its database; both travel
@@ -51,7 +48,8 @@
 #include "reader.h"
 #include "zyzzyva.h"
 
-#define ZZ_MAX_SIGNATURE	(64 * 1024)
+StaticAssertDecl(ZZ_WIRE_MAX_NAME == NAMEDATALEN - 1, "names are PostgreSQL names");
+StaticAssertDecl(ZZ_WIRE_MAX_ARGS == FUNC_MAX_ARGS, "a call passes at most FUNC_MAX_ARGS");
 
 PG_FUNCTION_INFO_V1(zyzzyva_encode_call);
 PG_FUNCTION_INFO_V1(zyzzyva_encode_call_as);
@@ -84,13 +82,10 @@ rd_uint64(ZzReader *r, uint64 *v)
 void
 zz_put_uint32(StringInfo buf, uint32 v)
 {
-	char		b[4];
+	uint8		b[4];
 
-	b[0] = (char) (v >> 24);
-	b[1] = (char) (v >> 16);
-	b[2] = (char) (v >> 8);
-	b[3] = (char) v;
-	appendBinaryStringInfo(buf, b, 4);
+	zz_wire_put_u32(b, v);
+	appendBinaryStringInfo(buf, (const char *) b, 4);
 }
 
 /*
@@ -104,23 +99,58 @@ put_uint64(StringInfo buf, uint64 v)
 }
 
 /*
- * Copy len bytes of text into a palloc'd C string, or say why they are not
- * text in the server encoding.
+ * zz_wire_text_check: is this text, in the server encoding, without zero
+ * bytes?
  */
-static char *
-text_from_wire(const char *p, size_t len, const char **why)
+static bool
+text_ok(void *arg, const char *p, uint32_t len, const char **why)
 {
 	if (memchr(p, '\0', len) != NULL)
 	{
 		*why = "text contains a zero byte";
-		return NULL;
+		return false;
 	}
 	if (!pg_verify_mbstr(GetDatabaseEncoding(), p, (int) len, true))
 	{
 		*why = "text is not valid in the server encoding";
-		return NULL;
+		return false;
 	}
-	return pnstrdup(p, len);
+	return true;
+}
+
+/*
+ * A checked text as a palloc'd C string (NULL for an SQL NULL).
+ */
+static char *
+text_copy(const zz_wire_text *t)
+{
+	return t->p != NULL ? pnstrdup(t->p, t->len) : NULL;
+}
+
+/*
+ * A C string as a text of the shared codec (NULL: SQL NULL).
+ */
+static zz_wire_text
+text_of(const char *s)
+{
+	zz_wire_text t = {s, s != NULL ? (uint32) strlen(s) : 0};
+
+	return t;
+}
+
+/*
+ * Append what the shared codec wrote into a buffer of size bytes.
+ */
+static uint8 *
+append_space(StringInfo buf, size_t size)
+{
+	uint8	   *p;
+
+	enlargeStringInfo(buf, (int) size);
+	p = (uint8 *) buf->data + buf->len;
+	buf->len += (int) size;
+	buf->data[buf->len] = '\0';
+	return p;
 }
 
 /*
@@ -160,99 +190,27 @@ zz_decode_batch(const char *data, size_t len, int *count)
 }
 
 /*
- * Read a role or database name: 1 to NAMEDATALEN - 1 bytes of text.
- */
-static bool
-rd_name(ZzReader *r, char **out, const char *what, const char **why)
-{
-	uint32		len;
-	const char *p;
-
-	if (!rd_uint32(r, &len) || len >= NAMEDATALEN || !rd_bytes(r, &p, len))
-	{
-		*why = psprintf("the %s name is truncated or longer than %d bytes",
-						what, NAMEDATALEN - 1);
-		return false;
-	}
-	if (len == 0)
-	{
-		*why = psprintf("the %s name is empty", what);
-		return false;
-	}
-	return (*out = text_from_wire(p, len, why)) != NULL;
-}
-
-/*
- * Append a length-prefixed string.
- */
-static void
-put_string(StringInfo buf, const char *s)
-{
-	size_t		len = strlen(s);
-
-	zz_put_uint32(buf, (uint32) len);
-	appendBinaryStringInfo(buf, s, (int) len);
-}
-
-/*
  * Decode one call into palloc'd strings.  Returns false and sets *why if the
  * bytes are not a well-formed call; never reads past len.
  */
 bool
 zz_decode_call(const char *data, size_t len, ZzCall *call, const char **why)
 {
-	ZzReader	r = {data, len};
-	uint32		siglen,
-				nargs;
-	const char *p;
+	zz_wire_call *wc = palloc(sizeof(zz_wire_call));
 
-	if (!rd_name(&r, &call->role, "role", why) ||
-		!rd_name(&r, &call->database, "database", why))
-		return false;
-	if (!rd_uint32(&r, &siglen) || siglen > ZZ_MAX_SIGNATURE ||
-		!rd_bytes(&r, &p, siglen))
+	if (!zz_wire_decode_call((const uint8 *) data, len, wc, text_ok, NULL, why))
 	{
-		*why = "the signature is truncated";
+		pfree(wc);
 		return false;
 	}
-	if (siglen == 0)
-	{
-		*why = "the signature is empty";
-		return false;
-	}
-	if ((call->signature = text_from_wire(p, siglen, why)) == NULL)
-		return false;
-	if (!rd_uint32(&r, &nargs) || nargs > FUNC_MAX_ARGS || nargs > r.left / 4)
-	{
-		*why = "the argument count does not fit the request";
-		return false;
-	}
-	call->nargs = (int) nargs;
-	call->args = palloc0(sizeof(char *) * Max(nargs, 1));
-	for (uint32 i = 0; i < nargs; i++)
-	{
-		uint32		alen;
-
-		if (!rd_uint32(&r, &alen))
-		{
-			*why = "an argument is truncated";
-			return false;
-		}
-		if (alen == 0xFFFFFFFF)
-			continue;			/* SQL NULL */
-		if (!rd_bytes(&r, &p, alen))
-		{
-			*why = "an argument is truncated";
-			return false;
-		}
-		if ((call->args[i] = text_from_wire(p, alen, why)) == NULL)
-			return false;
-	}
-	if (r.left != 0)
-	{
-		*why = "trailing bytes after the last argument";
-		return false;
-	}
+	call->role = text_copy(&wc->role);
+	call->database = text_copy(&wc->database);
+	call->signature = text_copy(&wc->signature);
+	call->nargs = (int) wc->nargs;
+	call->args = palloc0(sizeof(char *) * Max(wc->nargs, 1));
+	for (uint32 i = 0; i < wc->nargs; i++)
+		call->args[i] = text_copy(&wc->args[i]);
+	pfree(wc);
 	return true;
 }
 
@@ -262,22 +220,26 @@ zz_decode_call(const char *data, size_t len, ZzCall *call, const char **why)
 void
 zz_encode_call(StringInfo buf, const ZzCall *call)
 {
-	put_string(buf, call->role);
-	put_string(buf, call->database);
-	put_string(buf, call->signature);
-	zz_put_uint32(buf, (uint32) call->nargs);
-	for (int i = 0; i < call->nargs; i++)
-	{
-		if (call->args[i] == NULL)
-			zz_put_uint32(buf, 0xFFFFFFFF);
-		else
-		{
-			size_t		alen = strlen(call->args[i]);
+	zz_wire_call *wc = palloc(sizeof(zz_wire_call));
 
-			zz_put_uint32(buf, (uint32) alen);
-			appendBinaryStringInfo(buf, call->args[i], (int) alen);
-		}
-	}
+	Assert(call->nargs >= 0 && call->nargs <= ZZ_WIRE_MAX_ARGS);
+	wc->role = text_of(call->role);
+	wc->database = text_of(call->database);
+	wc->signature = text_of(call->signature);
+	wc->nargs = (uint32) call->nargs;
+	for (int i = 0; i < call->nargs; i++)
+		wc->args[i] = text_of(call->args[i]);
+	zz_wire_encode_call(append_space(buf, zz_wire_call_size(wc)), wc);
+	pfree(wc);
+}
+
+/*
+ * Append a reply in the shared format.
+ */
+static void
+encode_reply(StringInfo buf, const zz_wire_reply *reply)
+{
+	zz_wire_encode_reply(append_space(buf, zz_wire_reply_size(reply)), reply);
 }
 
 /*
@@ -286,16 +248,9 @@ zz_encode_call(StringInfo buf, const ZzCall *call)
 void
 zz_encode_reply_value(StringInfo buf, const char *value)
 {
-	appendStringInfoChar(buf, 'V');
-	if (value == NULL)
-		zz_put_uint32(buf, 0xFFFFFFFF);
-	else
-	{
-		size_t		len = strlen(value);
+	zz_wire_reply reply = {.is_error = false, .text = text_of(value)};
 
-		zz_put_uint32(buf, (uint32) len);
-		appendBinaryStringInfo(buf, value, (int) len);
-	}
+	encode_reply(buf, &reply);
 }
 
 /*
@@ -304,12 +259,10 @@ zz_encode_reply_value(StringInfo buf, const char *value)
 void
 zz_encode_reply_error(StringInfo buf, int sqlerrcode, const char *message)
 {
-	size_t		len = strlen(message);
+	zz_wire_reply reply = {.is_error = true, .text = text_of(message)};
 
-	appendStringInfoChar(buf, 'E');
-	appendBinaryStringInfo(buf, unpack_sql_state(sqlerrcode), 5);
-	zz_put_uint32(buf, (uint32) len);
-	appendBinaryStringInfo(buf, message, (int) len);
+	memcpy(reply.sqlstate, unpack_sql_state(sqlerrcode), 5);
+	encode_reply(buf, &reply);
 }
 
 /*
@@ -518,57 +471,14 @@ zyzzyva_decode_batch(PG_FUNCTION_ARGS)
 bool
 zz_decode_reply(const char *data, size_t len, ZzReply *reply, const char **why)
 {
-	ZzReader	r = {data, len};
-	const char *kind,
-			   *state,
-			   *p;
-	uint32		tlen;
+	zz_wire_reply wr;
 
 	memset(reply, 0, sizeof(ZzReply));
-	if (!rd_bytes(&r, &kind, 1) || (*kind != 'V' && *kind != 'E'))
-	{
-		*why = "the reply is neither a value ('V') nor an error ('E')";
+	if (!zz_wire_decode_reply((const uint8 *) data, len, &wr, text_ok, NULL, why))
 		return false;
-	}
-	reply->is_error = *kind == 'E';
-	if (reply->is_error)
-	{
-		if (!rd_bytes(&r, &state, 5))
-		{
-			*why = "the SQLSTATE is truncated";
-			return false;
-		}
-		for (int i = 0; i < 5; i++)
-			if (!((state[i] >= '0' && state[i] <= '9') ||
-				  (state[i] >= 'A' && state[i] <= 'Z')))
-			{
-				*why = "the SQLSTATE is not five digits or upper-case letters";
-				return false;
-			}
-		memcpy(reply->sqlstate, state, 5);
-	}
-	if (!rd_uint32(&r, &tlen))
-	{
-		*why = "the length is truncated";
-		return false;
-	}
-	if (tlen == 0xFFFFFFFF && !reply->is_error)
-		reply->text = NULL;		/* SQL NULL */
-	else
-	{
-		if (!rd_bytes(&r, &p, tlen))
-		{
-			*why = "the text is truncated";
-			return false;
-		}
-		if ((reply->text = text_from_wire(p, tlen, why)) == NULL)
-			return false;
-	}
-	if (r.left != 0)
-	{
-		*why = "trailing bytes after the reply";
-		return false;
-	}
+	reply->is_error = wr.is_error;
+	memcpy(reply->sqlstate, wr.sqlstate, sizeof(reply->sqlstate));
+	reply->text = text_copy(&wr.text);
 	return true;
 }
 

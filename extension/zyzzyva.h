@@ -39,6 +39,7 @@
 #include "utils/relcache.h"
 
 #include "lthash.h"
+#include "zzwire.h"
 
 typedef enum ZzMode
 {
@@ -174,14 +175,7 @@ extern char *zz_replicated_signature(Oid fnoid);
 extern Datum zz_call_replicated(PG_FUNCTION_ARGS);
 extern void zz_call_init(void);
 
-/* sidecar.c: zyzzyvad's local frames (sidecar/daemon/frame.h) */
-#define ZZ_FRAME_HDR		5	/* type:u8 len:u32le */
-#define ZZ_FT_L_REQUEST		0x10	/* call bytes */
-#define ZZ_FT_L_RESULT		0x11	/* path:u8 view:u64le seq:u64le reply */
-#define ZZ_FT_L_ERROR		0x12	/* the sidecar's reason for refusing */
-#define ZZ_FT_L_RESULT_HDR	17
-#define ZZ_PATH_COMMIT		0x01	/* path: completed through the commit path */
-#define ZZ_PATH_UNAPPLIED	0x80	/* path: this replica had not applied it */
+/* sidecar.c: zyzzyvad's local frames, ZZ_FT_L_* (common/zzwire.h) */
 
 extern void zz_sidecar_exchange(const char *what, const StringInfo request,
 								StringInfo response, uint8 *type);

@@ -219,6 +219,16 @@ zz_replica_set_bugs(zz_replica *r, unsigned bugs)
 {
 	r->bugs = bugs;
 }
+
+/*
+ * Make this replica, as primary, stamp its batches with a skewed time
+ * (test builds only): the backups' time checks must catch it.
+ */
+void
+zz_replica_set_nd_time_skew(zz_replica *r, int64_t skew_us)
+{
+	r->nd_time_skew = skew_us;
+}
 #endif
 
 const zz_replica_stats *

@@ -159,6 +159,12 @@ extern const zz_replica_stats *zz_replica_get_stats(const zz_replica *r);
 #ifdef ZZ_FAULT_INJECTION
 /* Switch planted bugs (zz_replica_bug) on or off. */
 extern void zz_replica_set_bugs(zz_replica *r, unsigned bugs);
+
+/*
+ * A faulty primary's clock: stamp every ORDER-REQ with our clock plus
+ * skew_us (0: the correct rule), even when that goes back.
+ */
+extern void zz_replica_set_nd_time_skew(zz_replica *r, int64_t skew_us);
 #endif
 
 /*

@@ -131,6 +131,7 @@ struct zz_replica
 	zz_io		io;
 #ifdef ZZ_FAULT_INJECTION
 	unsigned	bugs;			/* planted bugs switched on (zz_replica_set_bugs) */
+	int64_t		nd_time_skew;	/* a faulty primary's clock (zz_replica_set_nd_time_skew) */
 #endif
 	zz_replica_stats stats;
 

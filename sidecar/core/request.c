@@ -184,6 +184,11 @@ order_batch_prefix(zz_replica *r, uint32_t k)
 	 * functions may rely on time moving forward.
 	 */
 	m.hdr.nd_time = r->now > r->last_nd_time ? r->now : r->last_nd_time + 1;
+#ifdef ZZ_FAULT_INJECTION
+	if (r->nd_time_skew != 0)	/* a faulty primary's clock, back or ahead */
+		m.hdr.nd_time = r->nd_time_skew < 0 && (uint64_t) -r->nd_time_skew >= r->now ? 1 :
+			r->now + (uint64_t) r->nd_time_skew;
+#endif
 	m.hdr.nd_seed = r->max_seq * 0x9e3779b97f4a7c15ull ^ r->now;	/* any value will do */
 	zz_batch_digest(r->crypto, m.hdr.nd_time, m.hdr.nd_seed, digests, k,
 					&m.hdr.batch_digest);

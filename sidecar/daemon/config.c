@@ -71,9 +71,10 @@ static const cfg_key cfg_keys[] = {
 	{"order_ahead", CT_U32, OFF(order_ahead), 0, 4096, false, true},
 #ifdef ZZ_FAULT_INJECTION
 	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
+	{"test_nd_time_skew", CT_STRING, OFF(test_nd_time_skew), 0, 0, false, true},
 #endif
 	{"local_apply_wait", CT_USEC, OFF(local_apply_wait), 0, 600 * SEC, false, true},
-	{"verify_interval", CT_USEC, OFF(verify_interval), 0, 7 * 24 * 3600 * SEC, false, true},
+	{"verify_interval", CT_USEC, OFF(verify_interval), 0, (uint64_t) 7 * 24 * 3600 * SEC, false, true},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, false, true},
 	{"batch_size", CT_U32, OFF(params.batch_max), 1, ZZ_MAX_BATCH, false, false},
 	{"batch_timeout", CT_USEC, OFF(params.batch_timeout), 0, 10 * SEC, false, false},
@@ -85,6 +86,7 @@ static const cfg_key cfg_keys[] = {
 	{"checkpoint_resend", CT_USEC, OFF(params.checkpoint_resend), 1, 600 * SEC, false, false},
 	{"confirm_timeout", CT_USEC, OFF(params.confirm_timeout), 1, 60 * SEC, false, false},
 	{"view_change_timeout", CT_USEC, OFF(params.view_change_timeout), 1, 600 * SEC, false, false},
+	{"max_time_ahead", CT_USEC, OFF(params.max_time_ahead), 10 * MS, (uint64_t) 7 * 24 * 3600 * SEC, false, false},
 };
 
 #define CFG_NKEYS ((int) (sizeof(cfg_keys) / sizeof(cfg_keys[0])))
@@ -843,6 +845,42 @@ cfg_network_defaults(zz_params *p)
 	p->view_change_timeout = 500 * MS;
 }
 
+#ifdef ZZ_FAULT_INJECTION
+/*
+ * Parse test_nd_time_skew (signed milliseconds, "-3e12" allowed) into
+ * microseconds; false if it is not a number or beyond 1e13 ms either way.
+ */
+static bool
+cfg_parse_skew(const char *text, int64_t *skew_us)
+{
+	char	   *end;
+	double		ms;
+
+	errno = 0;
+	ms = strtod(text, &end);
+	while (*end != '\0' && isspace((unsigned char) *end))
+		end++;
+	if (end == text || *end != '\0' || errno != 0 || !(ms >= -1e13 && ms <= 1e13))
+		return false;
+	if (skew_us != NULL)
+		*skew_us = (int64_t) (ms * 1000.0);
+	return true;
+}
+
+/*
+ * The primary's clock skew a test asked for, in microseconds (0: none).
+ */
+int64_t
+cfg_test_nd_time_skew(const daemon_config *cfg)
+{
+	int64_t		skew = 0;
+
+	if (cfg->test_nd_time_skew[0] == '\0' || !cfg_parse_skew(cfg->test_nd_time_skew, &skew))
+		return 0;
+	return skew;
+}
+#endif
+
 /*
  * Cross-setting checks once every line is applied.
  */
@@ -930,6 +968,14 @@ cfg_check_whole(daemon_config *cfg, const int *set_line, cfg_err_fn err, void *a
 					   cfg->test_withhold_order_req);
 			ok = false;
 		}
+	}
+	if (set_line[cfg_find_key("test_nd_time_skew")] != 0 &&
+		!cfg_parse_skew(cfg->test_nd_time_skew, NULL))
+	{
+		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("test_nd_time_skew")],
+				   "test_nd_time_skew: '%s' is not a number of milliseconds "
+				   "(e.g. -3e12 or 3e12, at most 1e13 either way)", cfg->test_nd_time_skew);
+		ok = false;
 	}
 #endif
 	if (cfg->params.retransmit_max < cfg->params.retransmit_timeout)

@@ -87,7 +87,9 @@ typedef struct daemon_config
 	zz_time		verify_interval;	/* service = postgres: recheck the rows against
 									 * the digest at most this often (0: at every
 									 * stable checkpoint) */
-	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* fault injection: "V S R" */	/* hold a complete result this long for our
+	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* fault injection: "V S R" */
+	char		test_nd_time_skew[CFG_MAX_CONNINFO];	/* fault injection: as primary,
+														 * stamp batches this many ms off */	/* hold a complete result this long for our
 									 * replica to execute it */
 	zlog_level	log_level;
 	zz_params	params;
@@ -109,6 +111,11 @@ extern bool cfg_load(const char *path, daemon_config *cfg, cfg_err_fn err, void 
  */
 extern int	cfg_apply_reload(daemon_config *cur, const daemon_config *next,
 							 cfg_err_fn err, void *arg);
+
+#ifdef ZZ_FAULT_INJECTION
+/* test_nd_time_skew in microseconds (0 if unset). */
+extern int64_t cfg_test_nd_time_skew(const daemon_config *cfg);
+#endif
 
 /* The name of a service kind as the file spells it. */
 extern const char *cfg_service_name(svc_kind kind);

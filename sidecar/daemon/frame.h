@@ -15,8 +15,9 @@
 #include <stdint.h>
 
 #include "message.h"
+#include "zzwire.h"				/* the local socket's frame types and limits */
 
-#define FRAME_HDR_LEN		5
+#define FRAME_HDR_LEN		ZZ_FRAME_HDR
 
 /* Peer mesh frames. */
 #define FT_HELLO			1	/* first frame: who I am, whom I meant */
@@ -25,18 +26,7 @@
 #define FT_PING				4	/* u64 sender's clock */
 #define FT_PONG				5	/* the PING's u64, echoed */
 
-/* Local client socket frames. */
-#define FT_L_REQUEST		0x10	/* op bytes: submit through the replicas */
-#define FT_L_RESULT			0x11	/* u8 path, u64 view, u64 seq, reply bytes */
-#define FT_L_PATH_COMMIT	0x01	/* path: completed through the commit path */
-#define FT_L_PATH_UNAPPLIED 0x80	/* path: complete, but this replica has not
-									 * executed it within local_apply_wait
-									 * (read-your-writes not guaranteed) */
-#define FT_L_ERROR			0x12	/* a human-readable reason */
-#define FT_L_STATUS_REQ		0x13	/* empty */
-#define FT_L_STATUS			0x14	/* "key: value" lines */
-
-#define FT_L_RESULT_HDR		17	/* fixed part of FT_L_RESULT */
+/* Local client socket frames: ZZ_FT_L_* in common/zzwire.h. */
 
 /* The HELLO payload: magic, sender, intended receiver, cluster id. */
 #define HELLO_MAGIC			"ZZV1"

@@ -179,8 +179,8 @@ lclient_status(const char *path, long long timeout_ms)
 
 	if (fd < 0)
 		return NULL;
-	if (!lclient_send(fd, FT_L_STATUS_REQ, "", 0) ||
-		!lclient_recv(fd, timeout_ms, &type, &text, &len, &why) || type != FT_L_STATUS)
+	if (!lclient_send(fd, ZZ_FT_L_STATUS_REQ, "", 0) ||
+		!lclient_recv(fd, timeout_ms, &type, &text, &len, &why) || type != ZZ_FT_L_STATUS)
 	{
 		free(text);
 		text = NULL;

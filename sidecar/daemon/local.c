@@ -28,7 +28,7 @@ typedef struct local_slot
 	bool		busy;			/* a request is outstanding */
 	int			busy_pos;		/* index in le->busy */
 	bool		held;			/* complete, waiting for our replica to execute it */
-	uint8_t		held_hdr[FT_L_RESULT_HDR];
+	uint8_t		held_hdr[ZZ_FT_L_RESULT_HDR];
 	uint8_t    *held_reply;
 	uint32_t	held_len;
 	zz_seq		held_seq;
@@ -147,7 +147,7 @@ local_set_busy(local_endpoint *le, local_slot *s, bool busy)
 static void
 local_send_result(local_slot *s, const uint8_t *hdr, const uint8_t *reply, uint32_t len)
 {
-	if (!conn_send(s->c, FT_L_RESULT, hdr, FT_L_RESULT_HDR, reply, len))
+	if (!conn_send(s->c, ZZ_FT_L_RESULT, hdr, ZZ_FT_L_RESULT_HDR, reply, len))
 	{
 		conn_close(s->c, "cannot queue the result");
 		return;
@@ -178,7 +178,7 @@ local_done(void *ctx, uint32_t client, const zz_completion *comp)
 {
 	local_slot *s = ctx;
 	local_endpoint *le = s->le;
-	uint8_t		hdr[FT_L_RESULT_HDR];
+	uint8_t		hdr[ZZ_FT_L_RESULT_HDR];
 
 	if (comp->path == ZZ_PATH_FAST)
 		le->completed_fast++;
@@ -223,7 +223,7 @@ local_set_applied(local_endpoint *le, local_applied_fn applied, void *arg)
 
 /*
  * Send every held result whose batch our replica has executed, and those
- * held for local_apply_wait, marked FT_L_PATH_UNAPPLIED: a replica that
+ * held for local_apply_wait, marked ZZ_L_PATH_UNAPPLIED: a replica that
  * fell behind (it needs a state transfer) must not hang its programs.
  */
 void
@@ -241,7 +241,7 @@ local_release_held(local_endpoint *le)
 		{
 			if (now < s->held_until)
 				continue;
-			s->held_hdr[0] |= FT_L_PATH_UNAPPLIED;
+			s->held_hdr[0] |= ZZ_L_PATH_UNAPPLIED;
 			le->held_expired++;
 			zlog(ZLOG_WARNING, "request completed at seq %llu, which this replica has not "
 				 "executed after %llu ms: answered without read-your-writes",
@@ -304,7 +304,7 @@ local_slot_client(local_endpoint *le, local_slot *s)
 static void
 local_send_error(conn *c, const char *msg)
 {
-	(void) conn_send(c, FT_L_ERROR, msg, strlen(msg), NULL, 0);
+	(void) conn_send(c, ZZ_FT_L_ERROR, msg, strlen(msg), NULL, 0);
 }
 
 /*
@@ -319,7 +319,7 @@ local_on_frame(conn *c, void *arg, const frame *f)
 
 	switch (f->type)
 	{
-		case FT_L_REQUEST:
+		case ZZ_FT_L_REQUEST:
 			if (s->busy)
 			{
 				/* Cannot happen: the connection is paused while busy. */
@@ -333,13 +333,13 @@ local_on_frame(conn *c, void *arg, const frame *f)
 			}
 			local_set_busy(le, s, true);
 			return CONN_PAUSE;
-		case FT_L_STATUS_REQ:
+		case ZZ_FT_L_STATUS_REQ:
 			{
 				zz_buf		text;
 
 				zz_buf_init(&text);
 				le->status(le->status_arg, &text);
-				(void) conn_send(c, FT_L_STATUS, text.data, text.len, NULL, 0);
+				(void) conn_send(c, ZZ_FT_L_STATUS, text.data, text.len, NULL, 0);
 				zz_buf_free(&text);
 				return CONN_CONTINUE;
 			}

@@ -5,8 +5,8 @@
  *
  * Each connection gets a client slot, and each slot its own zz_client with
  * id  replica_id * 65536 + slot  and its own MAC keys.  A connection has
- * one request outstanding: after a FT_L_REQUEST frame the connection is
- * not read again until the result is complete and sent back (FT_L_RESULT),
+ * one request outstanding: after a ZZ_FT_L_REQUEST frame the connection is
+ * not read again until the result is complete and sent back (ZZ_FT_L_RESULT),
  * so a client that pipelines is pushed back by the socket buffer.  Open
  * more connections for more outstanding requests.
  *
@@ -28,7 +28,7 @@
 
 typedef struct local_endpoint local_endpoint;
 
-/* Fill status text for a FT_L_STATUS_REQ. */
+/* Fill status text for a ZZ_FT_L_STATUS_REQ. */
 typedef void (*local_status_fn) (void *arg, zz_buf *out);
 
 /* Has our own replica executed the batch at seq with history h_seq? */

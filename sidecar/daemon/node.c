@@ -443,6 +443,9 @@ node_reload(node *nd)
 	}
 	applied = cfg_apply_reload(&nd->cfg, next, node_cfg_error, &warn);
 	zlog_set_level(nd->cfg.log_level);
+#ifdef ZZ_FAULT_INJECTION
+	zz_replica_set_nd_time_skew(nd->replica, cfg_test_nd_time_skew(&nd->cfg));
+#endif
 	peer_mesh_reload(nd->mesh);
 	zlog(ZLOG_INFO, "reload done: %d setting%s changed", applied, applied == 1 ? "" : "s");
 	free(next);
@@ -776,6 +779,9 @@ node_init(node *nd, const char *path)
 		zlog(ZLOG_ERROR, "cannot create the replica state machine");
 		return false;
 	}
+#ifdef ZZ_FAULT_INJECTION
+	zz_replica_set_nd_time_skew(nd->replica, cfg_test_nd_time_skew(&nd->cfg));
+#endif
 	h.arg = nd;
 	h.replica_msg = node_replica_msg;
 	h.client_msg = node_client_msg;

@@ -9,70 +9,46 @@
 #include <unistd.h>
 
 #include "pgcall.h"
+#include "types.h"
 
-void
-pgcall_put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t) (v >> 24);
-	p[1] = (uint8_t) (v >> 16);
-	p[2] = (uint8_t) (v >> 8);
-	p[3] = (uint8_t) v;
-}
+/* The shared format's limits are the core's. */
+_Static_assert(ZZ_WIRE_MAX_OP == ZZ_MAX_OP_LEN, "a call is one request's operation");
+_Static_assert(ZZ_WIRE_MAX_REPLY == ZZ_MAX_REPLY_LEN, "a reply is one request's reply");
 
-void
-pgcall_put_u64(uint8_t *p, uint64_t v)
+/*
+ * A C string as a text of the call.
+ */
+static zz_wire_text
+pgcall_text(const char *s)
 {
-	pgcall_put_u32(p, (uint32_t) (v >> 32));
-	pgcall_put_u32(p + 4, (uint32_t) v);
-}
+	zz_wire_text t = {s, s != NULL ? (uint32_t) strlen(s) : 0};
 
-uint32_t
-pgcall_get_u32(const uint8_t *p)
-{
-	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+	return t;
 }
 
 /*
- * Append a u32 length and the bytes of s.
+ * Encode a call (see pgcall.h) in the shared format.
  */
-static uint8_t *
-pgcall_put_string(uint8_t *p, const char *s)
-{
-	size_t		len = strlen(s);
-
-	pgcall_put_u32(p, (uint32_t) len);
-	memcpy(p + 4, s, len);
-	return p + 4 + len;
-}
-
 uint8_t *
 pgcall_encode(const char *role, const char *database, const char *signature,
 			  const char *const *args, int nargs, size_t *len)
 {
-	size_t		n = 4 + strlen(role) + 4 + strlen(database) + 4 + strlen(signature) + 4;
-	uint8_t    *buf,
-			   *p;
+	zz_wire_call *call;
+	uint8_t    *buf;
 
-	for (int i = 0; i < nargs; i++)
-		n += 4 + (args[i] ? strlen(args[i]) : 0);
-	buf = malloc(n);
-	if (buf == NULL)
+	if (nargs < 0 || nargs > ZZ_WIRE_MAX_ARGS || (call = malloc(sizeof(zz_wire_call))) == NULL)
 		return NULL;
-	p = pgcall_put_string(buf, role);
-	p = pgcall_put_string(p, database);
-	p = pgcall_put_string(p, signature);
-	pgcall_put_u32(p, (uint32_t) nargs);
-	p += 4;
+	call->role = pgcall_text(role);
+	call->database = pgcall_text(database);
+	call->signature = pgcall_text(signature);
+	call->nargs = (uint32_t) nargs;
 	for (int i = 0; i < nargs; i++)
-	{
-		size_t		al = args[i] ? strlen(args[i]) : 0;
-
-		pgcall_put_u32(p, args[i] ? (uint32_t) al : 0xFFFFFFFFu);
-		if (al > 0)
-			memcpy(p + 4, args[i], al);
-		p += 4 + al;
-	}
-	*len = n;
+		call->args[i] = pgcall_text(args[i]);
+	*len = zz_wire_call_size(call);
+	buf = malloc(*len);
+	if (buf != NULL)
+		zz_wire_encode_call(buf, call);
+	free(call);
 	return buf;
 }
 
@@ -96,41 +72,33 @@ pgcall_default_database(const char *role)
 	return d != NULL && d[0] != '\0' ? d : role;
 }
 
+/*
+ * Describe a reply (see pgcall.h), read with the shared codec.
+ */
 char *
 pgcall_format_reply(const uint8_t *reply, size_t len, bool *is_error)
 {
+	zz_wire_reply r;
+	const char *why;
 	char	   *out;
-	uint32_t	tl;
 
-	if (len >= 5 && reply[0] == 'V')
+	if (!zz_wire_decode_reply(reply, len, &r, NULL, NULL, &why))
+		return NULL;
+	*is_error = r.is_error;
+	if (!r.is_error && r.text.p == NULL)
+		return strdup("NULL");
+	out = malloc(r.text.len + 16);
+	if (out == NULL)
+		return NULL;
+	if (r.is_error)
+		snprintf(out, r.text.len + 16, "ERROR %.5s: %.*s", r.sqlstate, (int) r.text.len,
+				 r.text.p);
+	else
 	{
-		tl = pgcall_get_u32(reply + 1);
-		*is_error = false;
-		if (tl == 0xFFFFFFFFu && len == 5)
-			return strdup("NULL");
-		if (tl != len - 5)
-			return NULL;
-		out = malloc(tl + 1);
-		if (out == NULL)
-			return NULL;
-		memcpy(out, reply + 5, tl);
-		out[tl] = '\0';
-		return out;
+		memcpy(out, r.text.p, r.text.len);
+		out[r.text.len] = '\0';
 	}
-	if (len >= 10 && reply[0] == 'E')
-	{
-		tl = pgcall_get_u32(reply + 6);
-		if (tl != len - 10)
-			return NULL;
-		*is_error = true;
-		out = malloc(tl + 16);
-		if (out == NULL)
-			return NULL;
-		snprintf(out, tl + 16, "ERROR %.5s: %.*s", (const char *) reply + 1, (int) tl,
-				 (const char *) reply + 10);
-		return out;
-	}
-	return NULL;
+	return out;
 }
 
 uint8_t *
@@ -159,10 +127,4 @@ pgcall_from_hex(const char *hex, size_t *len)
 	}
 	*len = n / 2;
 	return buf;
-}
-
-uint64_t
-pgcall_get_u64(const uint8_t *p)
-{
-	return ((uint64_t) pgcall_get_u32(p) << 32) | pgcall_get_u32(p + 4);
 }

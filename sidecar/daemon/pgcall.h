@@ -4,12 +4,7 @@
  *
  * With service = postgres, a request's operation is a call of a replicated
  * SQL function and its reply is the function's result or error, in the
- * extension's encoding (extension/wire.c, big-endian):
- *
- *	 call  := rolelen:u32 role dblen:u32 database
- *			  siglen:u32 signature nargs:u32 (len:i32 text)*	(len -1: NULL)
- *	 reply := 'V' len:i32 text			(the result; -1: NULL)
- *			| 'E' sqlstate[5] len:u32 message
+ * format the extension and the daemon share (common/zzwire.h).
  *
  * The daemon carries both opaquely; zyzzyva-cli and zyzzyva-bench use
  * these to build requests (--call) and print replies.
@@ -20,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "zzwire.h"
 
 /*
  * Encode a call of signature (canonical, e.g.
@@ -44,11 +41,11 @@ extern const char *pgcall_default_database(const char *role);
  */
 extern char *pgcall_format_reply(const uint8_t *reply, size_t len, bool *is_error);
 
-/* Big-endian integers, as in the extension's formats. */
-extern void pgcall_put_u32(uint8_t *p, uint32_t v);
-extern void pgcall_put_u64(uint8_t *p, uint64_t v);
-extern uint32_t pgcall_get_u32(const uint8_t *p);
-extern uint64_t pgcall_get_u64(const uint8_t *p);
+/* Big-endian integers, as in the extension's formats (common/zzwire.h). */
+#define pgcall_put_u32	zz_wire_put_u32
+#define pgcall_put_u64	zz_wire_put_u64
+#define pgcall_get_u32	zz_wire_get_u32
+#define pgcall_get_u64	zz_wire_get_u64
 
 /* Parse hex (even length, no prefix) into a malloc'd buffer; NULL if not hex. */
 extern uint8_t *pgcall_from_hex(const char *hex, size_t *len);

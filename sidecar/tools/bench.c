@@ -127,7 +127,7 @@ bench_send(bconn *bc)
 	uint32_t	k = bc->next_op++ % b->nops;
 
 	bc->sent = ev_now();
-	if (!conn_send(bc->c, FT_L_REQUEST, b->ops[k], b->oplens[k], NULL, 0))
+	if (!conn_send(bc->c, ZZ_FT_L_REQUEST, b->ops[k], b->oplens[k], NULL, 0))
 		conn_close(bc->c, "cannot queue a request");
 }
 
@@ -141,7 +141,7 @@ bench_on_frame(conn *c, void *arg, const frame *f)
 	bench	   *b = bc->b;
 	zz_time		now = ev_now();
 
-	if (f->type == FT_L_RESULT && f->len >= FT_L_RESULT_HDR)
+	if (f->type == ZZ_FT_L_RESULT && f->len >= ZZ_FT_L_RESULT_HDR)
 	{
 		if (b->measuring && now < b->measure_end)
 		{
@@ -156,11 +156,11 @@ bench_on_frame(conn *c, void *arg, const frame *f)
 				b->caplat = cap;
 			}
 			b->lat[b->nlat++] = (uint32_t) (now - bc->sent > UINT32_MAX ? UINT32_MAX : now - bc->sent);
-			if ((f->payload[0] & FT_L_PATH_COMMIT) == 0)
+			if ((f->payload[0] & ZZ_L_PATH_COMMIT) == 0)
 				b->fast++;
 		}
 	}
-	else if (f->type == FT_L_ERROR)
+	else if (f->type == ZZ_FT_L_ERROR)
 	{
 		b->errors++;
 		fprintf(stderr, "zyzzyva-bench: daemon error: %.*s\n", (int) f->len, f->payload);

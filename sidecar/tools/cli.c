@@ -69,30 +69,30 @@ cli_roundtrip(int fd, uint8_t type, const void *payload, size_t plen, bool verbo
 		fprintf(stderr, "zyzzyva-cli: %s\n", why);
 		return false;
 	}
-	if (rtype == FT_L_RESULT && rlen >= FT_L_RESULT_HDR)
+	if (rtype == ZZ_FT_L_RESULT && rlen >= ZZ_FT_L_RESULT_HDR)
 	{
 		if (verbose)
 			printf("path=%s%s view=%llu seq=%llu reply=",
-				   (reply[0] & FT_L_PATH_COMMIT) ? "commit" : "fast",
-				   (reply[0] & FT_L_PATH_UNAPPLIED) ? ",unapplied" : "",
+				   (reply[0] & ZZ_L_PATH_COMMIT) ? "commit" : "fast",
+				   (reply[0] & ZZ_L_PATH_UNAPPLIED) ? ",unapplied" : "",
 				   (unsigned long long) frame_get_u64(reply + 1),
 				   (unsigned long long) frame_get_u64(reply + 9));
 		if (decode)
 		{
 			bool		is_error;
-			char	   *text = pgcall_format_reply(reply + FT_L_RESULT_HDR,
-												   rlen - FT_L_RESULT_HDR, &is_error);
+			char	   *text = pgcall_format_reply(reply + ZZ_FT_L_RESULT_HDR,
+												   rlen - ZZ_FT_L_RESULT_HDR, &is_error);
 
 			fputs(text ? text : "(not an extension reply)", stdout);
 			free(text);
 		}
 		else
-			fwrite(reply + FT_L_RESULT_HDR, 1, rlen - FT_L_RESULT_HDR, stdout);
+			fwrite(reply + ZZ_FT_L_RESULT_HDR, 1, rlen - ZZ_FT_L_RESULT_HDR, stdout);
 		putchar('\n');
 	}
-	else if (rtype == FT_L_STATUS)
+	else if (rtype == ZZ_FT_L_STATUS)
 		fwrite(reply, 1, rlen, stdout);
-	else if (rtype == FT_L_ERROR)
+	else if (rtype == ZZ_FT_L_ERROR)
 	{
 		fprintf(stderr, "zyzzyva-cli: error from the daemon: %.*s\n", (int) rlen, reply);
 		free(reply);
@@ -194,7 +194,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (status)
-		ok = cli_roundtrip(fd, FT_L_STATUS_REQ, "", 0, false, false, timeout_ms);
+		ok = cli_roundtrip(fd, ZZ_FT_L_STATUS_REQ, "", 0, false, false, timeout_ms);
 	for (; ok && i < argc; i++)
 	{
 		uint8_t    *op = NULL;
@@ -209,7 +209,7 @@ main(int argc, char **argv)
 			break;
 		}
 		if (op != NULL)
-			ok = cli_roundtrip(fd, FT_L_REQUEST, op, oplen, verbose, call != NULL || decode,
+			ok = cli_roundtrip(fd, ZZ_FT_L_REQUEST, op, oplen, verbose, call != NULL || decode,
 							   timeout_ms);
 		else if (call != NULL)
 		{
@@ -217,7 +217,7 @@ main(int argc, char **argv)
 			ok = false;
 		}
 		else
-			ok = cli_roundtrip(fd, FT_L_REQUEST, argv[i], strlen(argv[i]), verbose, decode,
+			ok = cli_roundtrip(fd, ZZ_FT_L_REQUEST, argv[i], strlen(argv[i]), verbose, decode,
 							   timeout_ms);
 		free(op);
 	}

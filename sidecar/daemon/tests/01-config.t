@@ -80,6 +80,36 @@ $f = write_conf('dur.conf', @good, 'commit_timeout = 5 parsecs');
 ($rc, $msg) = check($f);
 like($msg, qr/:\d+: commit_timeout: '5 parsecs' is not a duration/, 'bad duration');
 
+# the time bound (issue 11 item 7): a duration, never 0 (no bound)
+$f = write_conf('ahead.conf', @good, 'max_time_ahead = 2s');
+($rc, $msg) = check($f);
+is($rc, 0, 'max_time_ahead = 2s is accepted') or diag($msg);
+for my $bad ('0', '5ms', '700000s')
+{
+	$f = write_conf('ahead.conf', @good, "max_time_ahead = $bad");
+	($rc, $msg) = check($f);
+	like($msg, qr/:\d+: max_time_ahead = \Q$bad\E is out of range \(10000 \.\. 604800000000 microseconds\)/,
+		"max_time_ahead = $bad is refused");
+}
+$f = write_conf('ahead.conf', @good, 'max_time_ahead = soon');
+($rc, $msg) = check($f);
+like($msg, qr/:\d+: max_time_ahead: 'soon' is not a duration/, 'max_time_ahead must be a duration');
+# the product daemon has no fault injection
+$f = write_conf('skew.conf', @good, 'test_nd_time_skew = 3e12');
+($rc, $msg) = check($f);
+like($msg, qr/:\d+: unknown key 'test_nd_time_skew'/, 'the product daemon knows no test_nd_time_skew');
+SKIP:
+{
+	my $fi = ZZ::bin('zyzzyvad') =~ s{/zyzzyvad$}{/fi/zyzzyvad}r;
+	skip('no fault-injection daemon', 2) unless -x $fi;
+	$out = `$fi --check-config $f 2>&1`;
+	is($? >> 8, 0, 'the fault-injection daemon takes test_nd_time_skew = 3e12') or diag($out);
+	$f = write_conf('skew.conf', @good, 'test_nd_time_skew = ages');
+	$out = `$fi --check-config $f 2>&1`;
+	like($out, qr/:\d+: test_nd_time_skew: 'ages' is not a number of milliseconds/,
+		'... and refuses one that is not a number');
+}
+
 $f = write_conf('dup.conf', @good, 'batch_size = 8', 'batch_size = 16');
 $line = scalar(@good) + 2;
 ($rc, $msg) = check($f);
