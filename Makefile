@@ -86,9 +86,9 @@ $(BUILD)/tests/%: sidecar/tests/%.c $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(CORE
 	$(CC) $(CFLAGS_FI) -Isidecar/tests -o $@ $< $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(LDFLAGS_ZZ) -lcmocka $(CRYPTO_LIBS)
 
 # the call and reply codec the extension and the daemon share
-$(BUILD)/tests/test_wire: sidecar/tests/test_wire.c common/zzwire.c common/zzwire.h
+$(BUILD)/tests/test_wire: sidecar/tests/test_wire.c extension/zzwire.c extension/zzwire.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ZZ) -Icommon -o $@ $< common/zzwire.c $(LDFLAGS_ZZ) -lcmocka
+	$(CC) $(CFLAGS_ZZ) -Iextension -o $@ $< extension/zzwire.c $(LDFLAGS_ZZ) -lcmocka
 
 # The benchmark measures: its core is the fault-injection one (libzzsim.a
 # needs it) without the per-step invariant checks, whose hashing would

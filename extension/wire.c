@@ -13,7 +13,7 @@
  *	 batch	 := count:uint32 request{count}
  *	 request := client:uint32 timestamp:uint64 len:uint32 call[len]
  *
- * and call and reply as common/zzwire.h defines them (the one codec the
+ * and call and reply as extension/zzwire.h defines them (the one codec the
  * extension and the daemon share).
  *
  * role is the name of the role that made the call (the current user of the

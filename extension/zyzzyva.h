@@ -175,7 +175,7 @@ extern char *zz_replicated_signature(Oid fnoid);
 extern Datum zz_call_replicated(PG_FUNCTION_ARGS);
 extern void zz_call_init(void);
 
-/* sidecar.c: zyzzyvad's local frames, ZZ_FT_L_* (common/zzwire.h) */
+/* sidecar.c: zyzzyvad's local frames, ZZ_FT_L_* (extension/zzwire.h) */
 
 extern void zz_sidecar_exchange(const char *what, const StringInfo request,
 								StringInfo response, uint8 *type);

@@ -4,15 +4,15 @@
 
 DAEMON_SRC := $(filter-out sidecar/daemon/main.c,$(wildcard sidecar/daemon/*.c))
 DAEMON_OBJ := $(patsubst sidecar/%.c,$(BUILD)/%.o,$(DAEMON_SRC))
-DAEMON_HDR := $(wildcard sidecar/daemon/*.h sidecar/core/*.h) common/zzwire.h
-# the request and reply format, shared with the extension (common/zzwire.h)
-WIRE_OBJ := $(BUILD)/common/zzwire.o
+DAEMON_HDR := $(wildcard sidecar/daemon/*.h sidecar/core/*.h) extension/zzwire.h
+# the request and reply format, shared with the extension (extension/zzwire.h)
+WIRE_OBJ := $(BUILD)/extension/zzwire.o
 DAEMON_OBJ += $(WIRE_OBJ)
 # libpq (package libpq-dev) for the PostgreSQL service
 PG_CONFIG ?= pg_config
 PQ_INCLUDE := $(shell $(PG_CONFIG) --includedir 2>/dev/null)
 PQ_LIBDIR := $(shell $(PG_CONFIG) --libdir 2>/dev/null)
-DAEMON_CFLAGS := $(CFLAGS_ZZ) -Isidecar/daemon -Icommon $(if $(PQ_INCLUDE),-I$(PQ_INCLUDE))
+DAEMON_CFLAGS := $(CFLAGS_ZZ) -Isidecar/daemon -Iextension $(if $(PQ_INCLUDE),-I$(PQ_INCLUDE))
 DAEMON_LIBS := $(if $(PQ_LIBDIR),-L$(PQ_LIBDIR)) -lpq -lssl -lcrypto
 DAEMON_BINS := $(BUILD)/zyzzyvad $(BUILD)/zyzzyva-keygen $(BUILD)/zyzzyva-cli \
                $(if $(wildcard sidecar/tools/bench.c),$(BUILD)/zyzzyva-bench) \
@@ -26,7 +26,7 @@ $(BUILD)/daemon/%.o: sidecar/daemon/%.c $(DAEMON_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(DAEMON_CFLAGS) -c $< -o $@
 
-$(WIRE_OBJ): common/zzwire.c common/zzwire.h
+$(WIRE_OBJ): extension/zzwire.c extension/zzwire.h
 	@mkdir -p $(dir $@)
 	$(CC) $(DAEMON_CFLAGS) -c $< -o $@
 
@@ -99,7 +99,7 @@ bench-null: daemon
 # fuzz_msg: every decoder in message.c, dispatched on the type byte; its
 # seeds are valid encodings of every type, written by fuzz_msg_seeds.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-              -Isidecar/core -Isidecar/daemon -Icommon
+              -Isidecar/core -Isidecar/daemon -Iextension
 # Only what a framed connection needs, so that a core file being edited
 # elsewhere does not stop the fuzzer from building.
 FUZZ_DAEMON_SRC := $(addprefix sidecar/daemon/,conn.c frame.c event.c log.c tls.c keys.c config.c)

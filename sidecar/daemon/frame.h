@@ -26,7 +26,7 @@
 #define FT_PING				4	/* u64 sender's clock */
 #define FT_PONG				5	/* the PING's u64, echoed */
 
-/* Local client socket frames: ZZ_FT_L_* in common/zzwire.h. */
+/* Local client socket frames: ZZ_FT_L_* in extension/zzwire.h. */
 
 /* The HELLO payload: magic, sender, intended receiver, cluster id. */
 #define HELLO_MAGIC			"ZZV1"

@@ -4,7 +4,7 @@
  *
  * With service = postgres, a request's operation is a call of a replicated
  * SQL function and its reply is the function's result or error, in the
- * format the extension and the daemon share (common/zzwire.h).
+ * format the extension and the daemon share (extension/zzwire.h).
  *
  * The daemon carries both opaquely; zyzzyva-cli and zyzzyva-bench use
  * these to build requests (--call) and print replies.
@@ -41,7 +41,7 @@ extern const char *pgcall_default_database(const char *role);
  */
 extern char *pgcall_format_reply(const uint8_t *reply, size_t len, bool *is_error);
 
-/* Big-endian integers, as in the extension's formats (common/zzwire.h). */
+/* Big-endian integers, as in the extension's formats (extension/zzwire.h). */
 #define pgcall_put_u32	zz_wire_put_u32
 #define pgcall_put_u64	zz_wire_put_u64
 #define pgcall_get_u32	zz_wire_get_u32

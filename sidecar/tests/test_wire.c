@@ -1,7 +1,7 @@
 /*
  * test_wire.c
  *	  The call and reply codec the extension and the daemon share
- *	  (common/zzwire.c): round trips, the exact layout, and rejection of
+ *	  (extension/zzwire.c): round trips, the exact layout, and rejection of
  *	  every kind of malformed input, in the order the bytes are read.
  */
 #include <setjmp.h>
