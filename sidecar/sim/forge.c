@@ -939,6 +939,11 @@ forge_on_order_req(zz_forger *fg, const zz_order_req *m, zz_forge_msg *out)
 
 	if (primary == fg->id || m->hdr.seq == 0)
 		return 0;
+	/* Only on the primary's own: not on another forger's (they would feed
+	 * each other forever). */
+	zz_order_hdr_signing_bytes(&fg->sb, &m->hdr);
+	if (!zz_verify(fg->crypto, primary, fg->sb.data, fg->sb.len, &m->hdr.sig))
+		return 0;
 	if (fg->cfg.pom_any_seq && fg->pom_view != m->hdr.view + 1)
 	{
 		const zz_order_req *other = NULL;
