@@ -199,6 +199,33 @@ zz_cp_proof_valid(zz_replica *r, const zz_cp_proof *p)
 	return true;
 }
 
+/*
+ * Our service refused a snapshot that passed every check we can make (the
+ * database found its rows do not give the certified digest).  One faulty
+ * signer can cause that once per round of signers; more refusals in a row
+ * than f mean our own database cannot take any of them (its schema was
+ * changed behind the extension's back, say): ask again only after a delay
+ * that doubles with each further refusal (up to 256 x checkpoint_resend),
+ * so that this replica does not make the others read and send their whole
+ * state several times a second for ever.
+ */
+static void
+install_refused(zz_replica *r)
+{
+	uint32_t	shift;
+
+	r->install_failures++;
+	if (r->install_failures <= r->p.f)
+		return;
+	shift = r->install_failures - r->p.f;
+	if (shift > 8)
+		shift = 8;
+	r->transfer_deadline = r->now + (r->p.checkpoint_resend << shift);
+	zz_replica_trace(r, "state transfer to %llu: %u snapshots refused in a row, next request in %llu us",
+					 (unsigned long long) r->transfer_seq, r->install_failures,
+					 (unsigned long long) (r->p.checkpoint_resend << shift));
+}
+
 static void
 start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 {
@@ -223,7 +250,10 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 		return;
 	}
 	if (r->mode != ZZ_MODE_STATE_TRANSFER)
+	{
 		r->stats.state_transfers++;
+		r->install_failures = 0;
+	}
 	r->mode = ZZ_MODE_STATE_TRANSFER;
 	r->transfer_seq = proof->seq;
 	r->transfer_proof = *proof;
@@ -1150,9 +1180,13 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len))
 		goto reject;
 	if (!r->svc.install(r->svc.ctx, m.cp.seq, &m.cp.history, snap, snap_len, &svc))
+	{
+		install_refused(r);
 		goto reject;
+	}
 	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
 		goto reject;
+	r->install_failures = 0;
 	r->mode = ZZ_MODE_NORMAL;
 	r->repairing = false;
 	r->transfer_seq = 0;

@@ -197,6 +197,7 @@ struct zz_replica
 	zz_cp_proof transfer_proof;
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
+	uint32_t	install_failures;	/* snapshots our service refused in a row */
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
 	zz_time		stable_retry_deadline;	/* resend the vote of a checkpoint we
 										 * cannot make stable (checkpoint.c) */
