@@ -217,6 +217,7 @@ pg_side_exec(pgsvc *ps, const char *what, const char *sql, int nparams, const Oi
 	{
 		const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
+		snprintf(ps->side_sqlstate, sizeof(ps->side_sqlstate), "%s", st ? st : "");
 		zlog(ZLOG_ERROR, "postgres: %s failed: %s: %s", what, st ? st : "-",
 			 r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
 		PQclear(r);
@@ -357,8 +358,27 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 	if (r == NULL)
 	{
 		ps->install_failures++;
+
+		/*
+		 * ZZ001: the rows do not give the certified digest here.  Once is
+		 * a faulty peer's snapshot; again and again is our own schema
+		 * (changed behind the extension's back): say so, while the core
+		 * asks again less and less often.
+		 */
+		if (strcmp(ps->side_sqlstate, "ZZ001") == 0 && ++ps->installs_refused >= 2)
+		{
+			zlog(ZLOG_WARNING, "postgres: %u snapshots of checkpoint %llu refused in a row: "
+				 "this database's replicated schema or rows differ from the certified "
+				 "checkpoint; backing off (compare zyzzyva.schema_items with another replica)",
+				 ps->installs_refused, (unsigned long long) seq);
+			pg_update_condition(ps);
+		}
 		return false;
 	}
+	if (ps->installs_refused >= 2)
+		zlog(ZLOG_INFO, "postgres: checkpoint %llu installed after %u refused snapshots",
+			 (unsigned long long) seq, ps->installs_refused);
+	ps->installs_refused = 0;
 	zlog(ZLOG_INFO, "postgres: installed the state of checkpoint %llu (%s rows, %zu bytes)",
 		 (unsigned long long) seq, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?", len);
 	PQclear(r);
@@ -439,6 +459,13 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 	{
 		c = PGSVC_DIVERGED;
 		snprintf(detail, sizeof(detail), "%.190s", ps->halt_reason);
+	}
+	else if (transfer_seq != 0 && ps->installs_refused >= 2)
+	{
+		c = PGSVC_DIVERGED;
+		snprintf(detail, sizeof(detail), "%u snapshots of checkpoint %llu refused in a row: "
+				 "the replicated schema differs from the certified one; retrying with back-off",
+				 ps->installs_refused, (unsigned long long) transfer_seq);
 	}
 	else if (ps->diverged)
 	{

@@ -127,6 +127,8 @@ struct pgsvc
 	size_t		snap_len;
 	uint64_t	installs;
 	uint64_t	install_failures;
+	uint32_t	installs_refused;	/* in a row, by the extension (ZZ001) */
+	char		side_sqlstate[6];	/* of the side connection's last failure */
 };
 
 /*
