@@ -275,6 +275,7 @@ static const struct
 	{"cc-dup-signer", ZZ_BUG_CC_DUP_SIGNER, 0},
 	{"cc-any-signed-view", ZZ_BUG_CC_ANY_SIGNED_VIEW, 0},
 	{"new-view-lowest-cp", ZZ_BUG_NEW_VIEW_LOWEST_CP, 0},
+	{"keep-own-new-view", ZZ_BUG_KEEP_OWN_NEW_VIEW, 0},
 };
 
 #define SC_NBUGS ((int) (sizeof(sc_bugs) / sizeof(sc_bugs[0])))
@@ -1301,7 +1302,7 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 				*err = "expected: bug NAME (unsafe-new-view, cc-any-view, max-cc-by-seq, "
 					"client-complete-on-2f, new-view-lowest-cc, pom-any-seq, "
 					"fill-hole-no-verify, state-reply-no-cert, accept-bad-history, skip-dedup, "
-					"cc-dup-signer, cc-any-signed-view, new-view-lowest-cp)";
+					"cc-dup-signer, cc-any-signed-view, new-view-lowest-cp, keep-own-new-view)";
 				return false;
 			}
 			snprintf(r->res->bug, sizeof(r->res->bug), "%s", tk.t[1]);
