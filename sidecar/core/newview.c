@@ -256,14 +256,17 @@ zz_vc_valid(zz_replica *r, const zz_view_change *m, zz_view v)
  * the VIEW-CHANGEs report (each is final: see checkpoint.c).
  */
 static void
-start_at_stable_checkpoint(const zz_view_change *const *vcs, uint32_t k, zz_new_history *g)
+start_at_stable_checkpoint(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
+						   zz_new_history *g)
 {
 	uint32_t	i,
 				best = 0;
 
 	memset(g, 0, sizeof(*g));
 	for (i = 1; i < k; i++)
-		if (vcs[i]->cp.seq > vcs[best]->cp.seq)
+		if (ZZ_BUGGY(r, ZZ_BUG_NEW_VIEW_LOWEST_CP) ?
+			vcs[i]->cp.seq < vcs[best]->cp.seq :
+			vcs[i]->cp.seq > vcs[best]->cp.seq)
 			best = i;
 	g->start = g->end = vcs[best]->cp.seq;
 	g->start_history = g->end_history = vcs[best]->cp.history;
@@ -319,7 +322,7 @@ corrected_rule(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 				j;
 	zz_seq		s;
 
-	start_at_stable_checkpoint(vcs, k, g);
+	start_at_stable_checkpoint(r, vcs, k, g);
 
 	for (i = 0; i < k; i++)
 	{
@@ -408,7 +411,7 @@ published_rule(zz_replica *r, const zz_view_change *const *vcs, uint32_t k,
 	int			cc_holder = -1;
 	zz_seq		s;
 
-	start_at_stable_checkpoint(vcs, k, g);
+	start_at_stable_checkpoint(r, vcs, k, g);
 	for (i = 0; i < k; i++)
 		if (vc_cc_usable(vcs[i]) && vcs[i]->cc.seq > g->start &&
 			(cc_holder < 0 || vcs[i]->cc.seq > vcs[cc_holder]->cc.seq))

@@ -677,6 +677,30 @@ reject:
  * ------------------------------------------------------------------------ */
 
 /*
+ * Planted bug ZZ_BUG_CC_ANY_SIGNED_VIEW: accept a signature made for any
+ * view below the certificate's label, as if the signatures did not cover
+ * the view.  Always false without the bug (and in product builds).
+ */
+#ifdef ZZ_FAULT_INJECTION
+static bool
+cc_signed_in_older_view(zz_replica *r, const zz_commit_cert *cc, const zz_cc_entry *en)
+{
+	if (!ZZ_BUGGY(r, ZZ_BUG_CC_ANY_SIGNED_VIEW))
+		return false;
+	for (zz_view v = 0; v < cc->view; v++)
+	{
+		zz_response_core_signing_bytes(&r->sigbuf, v, cc->seq, &cc->history,
+									   &en->reply_root);
+		if (zz_verify(r->crypto, en->replica, r->sigbuf.data, r->sigbuf.len, &en->sig))
+			return true;
+	}
+	return false;
+}
+#else
+#define cc_signed_in_older_view(r, cc, en)	false
+#endif
+
+/*
  * A commit certificate is valid when 2f+1 distinct replicas signed the
  * response core (view, seq, h_n, their R).
  */
@@ -693,12 +717,14 @@ zz_cc_valid(zz_replica *r, const zz_commit_cert *cc)
 	{
 		const zz_cc_entry *en = &cc->entries[i];
 
-		if (en->replica >= r->p.n || seen[en->replica])
+		if (en->replica >= r->p.n ||
+			(seen[en->replica] && !ZZ_BUGGY(r, ZZ_BUG_CC_DUP_SIGNER)))
 			return false;
 		seen[en->replica] = true;
 		zz_response_core_signing_bytes(&r->sigbuf, cc->view, cc->seq, &cc->history,
 									   &en->reply_root);
-		if (!zz_verify(r->crypto, en->replica, r->sigbuf.data, r->sigbuf.len, &en->sig))
+		if (!zz_verify(r->crypto, en->replica, r->sigbuf.data, r->sigbuf.len, &en->sig) &&
+			!cc_signed_in_older_view(r, cc, en))
 			return false;
 		good++;
 	}

@@ -53,8 +53,15 @@ typedef enum zz_replica_bug
 	ZZ_BUG_STATE_REPLY_STALE = 1 << 9,	/* install a certificate of an older view */
 	ZZ_BUG_VC_NO_ENTERED_CERT = 1 << 10,	/* VIEW-CHANGE without the entered
 											 * view's certificate */
-	ZZ_FAULT_VC_BUILD_FAILS = 1 << 11	/* fault: building a VIEW-CHANGE fails,
+	ZZ_FAULT_VC_BUILD_FAILS = 1 << 11,	/* fault: building a VIEW-CHANGE fails,
 										 * as out of memory would */
+	ZZ_BUG_CC_DUP_SIGNER = 1 << 12, /* CC signers not required distinct */
+	ZZ_BUG_CC_ANY_SIGNED_VIEW = 1 << 13,	/* CC signatures of any view <= its
+											 * label accepted */
+	ZZ_BUG_NEW_VIEW_LOWEST_CP = 1 << 14,	/* new history starts at the lowest
+											 * reported checkpoint */
+	ZZ_BUG_KEEP_OWN_NEW_VIEW = 1 << 15	/* keep our NEW-VIEW though 2f+1
+										 * confirmed another */
 } zz_replica_bug;
 #endif							/* ZZ_FAULT_INJECTION */
 

@@ -81,6 +81,8 @@ struct zz_vc_state
 	zz_view		from_view;
 	char		why[96];		/* our last reason to hate the primary */
 	zz_time		repair_interval;	/* doubles up to the view-change timeout */
+	bool		other_g;		/* 2f+1 confirmed another G than ours */
+	zz_view_confirm other;		/* that G's (view, seq, h) */
 	bool		has_bad_reissue;	/* a re-issued header that contradicts G */
 	zz_order_hdr bad_reissue;
 
@@ -325,6 +327,7 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	vc->deadline = r->now + vc->timeout;
 	vc->sent_new_view = false;
 	vc->have_g = false;
+	vc->other_g = false;
 	vc->awaiting_transfer = false;
 	vc->confirm_sent = false;
 	memset(vc->confirm_have, 0, sizeof(vc->confirm_have));
@@ -788,7 +791,9 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	const zz_view_change *set[ZZ_MAX_N];
 	bool		seen[ZZ_MAX_N] = {false};
 	uint32_t	i;
-	bool		ok;
+	bool		ok,
+				replacing;
+	zz_new_history g;
 
 	if (zz_decode_new_view(buf, len, &m) != ZZ_OK)
 		goto reject;
@@ -798,8 +803,10 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	 * could not adopt its history (nor started fetching what it needs):
 	 * try again, things may have moved (a truncation, a transfer).
 	 */
+	replacing = r->mode == ZZ_MODE_VIEW_CHANGE && m.new_view == r->view &&
+		vc->target == r->view && vc->have_g && vc->other_g;
 	if (m.new_view < r->view ||
-		(m.new_view == r->view &&
+		(m.new_view == r->view && !replacing &&
 		 !(r->mode == ZZ_MODE_VIEW_CHANGE && vc->target == r->view && !vc->have_g &&
 		   !vc->awaiting_transfer)))
 		goto done;
@@ -844,13 +851,34 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 		vc->target = m.new_view;
 		vc->deadline = r->now + vc->timeout;
 		vc->confirm_sent = false;
+		vc->other_g = false;
 		memset(vc->confirm_have, 0, sizeof(vc->confirm_have));
 		zz_drop_batch(r);
 	}
-	zz_new_history_free(&vc->g);
-	ok = zz_compute_new_history(r, set, m.n_vc, &vc->g);
+	memset(&g, 0, sizeof(g));
+	ok = zz_compute_new_history(r, set, m.n_vc, &g);
+	if (ok && replacing &&
+		(g.end != vc->other.seq || !zz_digest_eq(&g.end_history, &vc->other.history)))
+		ok = false;				/* not the G the view was entered on */
 	if (!ok)
+	{
+		zz_new_history_free(&g);
 		goto done;
+	}
+	if (replacing)
+	{
+		/*
+		 * The primary sent us another NEW-VIEW than the 2f+1 that entered
+		 * the view (a faulty primary): adopt theirs instead of ours.
+		 */
+		zz_replica_trace(r, "NEW-VIEW %llu of the confirmed history replaces ours",
+						 (unsigned long long) m.new_view);
+		vc->have_g = false;
+		vc->confirm_sent = false;
+		vc->other_g = false;
+	}
+	zz_new_history_free(&vc->g);
+	vc->g = g;
 	r->view = m.new_view;
 	r->forgot_orders = false;
 	zz_buf_reset(&vc->nv_raw);
@@ -1047,6 +1075,62 @@ zz_vc_progress(zz_replica *r)
 }
 
 /*
+ * 2f+1 VIEW-CONFIRMs of our view for another new history than ours: a
+ * faulty primary sent us another NEW-VIEW than those who entered the view.
+ * We cannot enter on ours, and alone we cannot move the others to the next
+ * view; ask the confirmers for the NEW-VIEW they accepted (a FILL-HOLE of
+ * an older view is answered with it) and adopt the one whose G the quorum
+ * confirmed (handle_new_view).
+ */
+static void
+check_other_confirmed(zz_replica *r)
+{
+	zz_vc_state *vc = r->vc;
+	uint32_t	i,
+				j;
+
+	for (i = 0; i < r->p.n; i++)
+	{
+		const zz_view_confirm *c = &vc->confirms[i];
+		uint32_t	k = 0;
+		zz_fill_hole m;
+
+		if (!vc->confirm_have[i] || c->view != r->view ||
+			(c->seq == vc->g.end && zz_digest_eq(&c->history, &vc->g.end_history)))
+			continue;
+		for (j = 0; j < r->p.n; j++)
+			if (vc->confirm_have[j] && vc->confirms[j].view == c->view &&
+				vc->confirms[j].seq == c->seq &&
+				zz_digest_eq(&vc->confirms[j].history, &c->history))
+				k++;
+		if (k < zz_quorum(&r->p) || ZZ_BUGGY(r, ZZ_BUG_KEEP_OWN_NEW_VIEW))
+			continue;
+		if (!vc->other_g)
+			zz_replica_trace(r, "2f+1 confirmed view %llu on another new history (%llu) than ours",
+							 (unsigned long long) r->view, (unsigned long long) c->seq);
+		vc->other_g = true;
+		vc->other = *c;
+		if (vc->nv_request_deadline != 0 && vc->nv_request_deadline > r->now)
+			return;
+		vc->nv_request_deadline = r->now + r->p.fill_hole_timeout;
+		memset(&m, 0, sizeof(m));
+		m.view = r->view - 1;
+		m.replica = r->id;
+		m.from_seq = m.to_seq = r->max_seq + 1;
+		zz_fill_hole_signing_bytes(&r->sigbuf, &m);
+		zz_sign(r->crypto, r->sigbuf.data, r->sigbuf.len, &m.sig);
+		zz_buf_reset(&r->out);
+		zz_encode_fill_hole(&r->out, &m);
+		for (j = 0; j < r->p.n; j++)
+			if (j != r->id && vc->confirm_have[j] && vc->confirms[j].view == c->view &&
+				vc->confirms[j].seq == c->seq &&
+				zz_digest_eq(&vc->confirms[j].history, &c->history))
+				zz_send_replica(r, j, &r->out);
+		return;
+	}
+}
+
+/*
  * 2f+1 matching VIEW-CONFIRMs: the view change is over.  Answer the
  * clients for everything now labelled with the new view.
  */
@@ -1088,6 +1172,7 @@ enter_view(zz_replica *r)
 	vc->target = 0;
 	zz_new_history_free(&vc->g);
 	vc->have_g = false;
+	vc->other_g = false;
 	clear_vcs(vc);
 	r->fill_hole_round = 0;
 	r->fill_hole_deadline = UINT64_MAX;
@@ -1163,6 +1248,8 @@ zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len)
 		vc->confirm_have[m.replica] = true;
 		vc->confirms[m.replica] = m;
 	}
+	if (r->mode == ZZ_MODE_VIEW_CHANGE && vc->have_g && r->view == vc->target)
+		check_other_confirmed(r);
 	if (r->mode != ZZ_MODE_VIEW_CHANGE || !vc->confirm_sent)
 		return;
 	/* of this view: one kept from the view before may match (seq, h) too */

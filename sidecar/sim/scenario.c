@@ -272,6 +272,10 @@ static const struct
 	{"state-reply-no-cert", ZZ_BUG_STATE_REPLY_NO_CERT, 0},
 	{"accept-bad-history", ZZ_BUG_ACCEPT_BAD_HISTORY, 0},
 	{"skip-dedup", ZZ_BUG_SKIP_DEDUP, 0},
+	{"cc-dup-signer", ZZ_BUG_CC_DUP_SIGNER, 0},
+	{"cc-any-signed-view", ZZ_BUG_CC_ANY_SIGNED_VIEW, 0},
+	{"new-view-lowest-cp", ZZ_BUG_NEW_VIEW_LOWEST_CP, 0},
+	{"keep-own-new-view", ZZ_BUG_KEEP_OWN_NEW_VIEW, 0},
 };
 
 #define SC_NBUGS ((int) (sizeof(sc_bugs) / sizeof(sc_bugs[0])))
@@ -1297,7 +1301,8 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 			{
 				*err = "expected: bug NAME (unsafe-new-view, cc-any-view, max-cc-by-seq, "
 					"client-complete-on-2f, new-view-lowest-cc, pom-any-seq, "
-					"fill-hole-no-verify, state-reply-no-cert, accept-bad-history, skip-dedup)";
+					"fill-hole-no-verify, state-reply-no-cert, accept-bad-history, skip-dedup, "
+					"cc-dup-signer, cc-any-signed-view, new-view-lowest-cp, keep-own-new-view)";
 				return false;
 			}
 			snprintf(r->res->bug, sizeof(r->res->bug), "%s", tk.t[1]);

@@ -925,11 +925,15 @@ random_forge(zz_sim *s, uint32_t id, zz_forge_config *fc, uint32_t *lie_ppm)
 	fc->state_lie = zz_rng_below(&s->rng, 6) == 0;
 
 	/*
-	 * Not different NEW-VIEWs to different replicas (new-view-split.zz
-	 * covers them): a victim that adopts another new history never enters
-	 * the view, and a sweep seed showed a client then waiting past the
-	 * liveness bound (safety held).  A liveness gap for the core, open.
+	 * Different NEW-VIEWs to different replicas: a victim that adopted
+	 * another new history fetches the one 2f+1 confirmed
+	 * (new-view-split-withhold.zz).
 	 */
+	if (zz_rng_below(&s->rng, 6) == 0)
+	{
+		fc->nv_victims = (uint32_t) zz_rng_next(&s->rng) & ((1u << s->n) - 1) & ~(1u << id);
+		fc->nv_exclude = (uint32_t) zz_rng_below(&s->rng, s->n);
+	}
 }
 
 /* The planted bugs' fixed scenarios: replica 0 forges, as each plant needs. */

@@ -109,6 +109,18 @@ agreement_bug(const char *bug)
 }
 
 /*
+ * The forged-message scenarios whose check, removed by their planted bug,
+ * lets a forgery break agreement (wrong-view-cc.zz fails on its
+ * expectations instead).
+ */
+static bool
+forged_check(const char *file, const char *bug)
+{
+	return (strcmp(file, "dup-signer-cc.zz") == 0 && strcmp(bug, "cc-dup-signer") == 0) ||
+		(strcmp(file, "stale-checkpoint.zz") == 0 && strcmp(bug, "new-view-lowest-cp") == 0);
+}
+
+/*
  * Every scenario with its planted bug switched on: the Abraham et al.
  * scenarios (the published rule) and issue 10's executions among them.
  */
@@ -118,7 +130,9 @@ test_unsafe_rule(void **state)
 	zz_scenario_opts opts;
 	int			abraham = 0,
 				with_unsafe = 0,
-				issue10 = 0;
+				issue10 = 0,
+				named_fail = 0,
+				forged = 0;
 
 	memset(&opts, 0, sizeof(opts));
 	opts.unsafe_new_view = true;
@@ -135,8 +149,22 @@ test_unsafe_rule(void **state)
 				fail_msg("%s says nothing about the published rule", names[i]);
 		}
 		if (!res.has_unsafe_lines)
+		{
+			/*
+			 * A scenario that names its own bug but says nothing of what
+			 * it does must fail with it: its expectations are the check.
+			 */
+			if (strcmp(res.bug, "unsafe-new-view") != 0)
+			{
+				named_fail++;
+				if (res.status != ZZ_SCENARIO_FAIL)
+					fail_msg("%s: with bug %s it did not fail", names[i], res.bug);
+			}
 			continue;
+		}
 		with_unsafe++;
+		if (forged_check(base(names[i]), res.bug))
+			forged++;
 		if (strcmp(base(names[i]), "cc-outside-view.zz") == 0 ||
 			strcmp(base(names[i]), "max-cc-by-seq.zz") == 0)
 			issue10++;
@@ -156,6 +184,9 @@ test_unsafe_rule(void **state)
 	/* The schedule, two permutations, two- and three-view-change variants. */
 	assert_true(abraham >= 5);
 	assert_true(issue10 == 2);
+	/* the forged-message checks: two by a violation, one by expectations */
+	assert_true(forged == 2);
+	assert_true(named_fail >= 1);
 	assert_true(with_unsafe >= abraham + issue10);
 }
 
