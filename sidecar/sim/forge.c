@@ -668,6 +668,40 @@ pick_stale_cc(zz_forger *fg, const zz_view_change *m)
  * Build the lie in VIEW-CHANGE m (see zz_vc_lie) and encode it, re-signed,
  * into out.  False: nothing to lie with, send the truth.
  */
+/*
+ * A commit certificate for the last entry of m made of the forger's own
+ * signature, 2f+1 times: under 2f+1 replicas' ids (forged signers), or
+ * under its own id each time (a duplicate signer).  False if m holds no
+ * entry.
+ */
+static bool
+own_signed_cc(zz_forger *fg, const zz_view_change *m, bool other_ids, zz_commit_cert *cc)
+{
+	const zz_order_req *e;
+	zz_cc_entry mine;
+
+	if (m->n_entries == 0)
+		return false;
+	e = &m->entries[m->n_entries - 1];
+	memset(cc, 0, sizeof(*cc));
+	cc->view = e->hdr.view;
+	cc->seq = e->hdr.seq;
+	cc->history = e->hdr.history;
+	memset(&mine, 0, sizeof(mine));
+	mine.replica = fg->id;
+	zz_response_core_signing_bytes(&fg->sb, e->hdr.view, e->hdr.seq,
+								   &e->hdr.history, &mine.reply_root);
+	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &mine.sig);
+	for (uint32_t i = 0; i < 2 * fg->p.f + 1; i++)
+	{
+		cc->entries[i] = mine;
+		if (other_ids)
+			cc->entries[i].replica = (fg->id + i) % fg->p.n;
+	}
+	cc->count = (uint8_t) (2 * fg->p.f + 1);
+	return true;
+}
+
 static bool
 lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 {
@@ -736,55 +770,17 @@ lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 				break;
 			}
 		case ZZ_VC_FORGED_CC:
-			{
-				const zz_order_req *e;
-				zz_cc_entry mine;
-
-				if (m->n_entries == 0)
-					return false;
-				e = &m->entries[m->n_entries - 1];
-				memset(&lie.cc, 0, sizeof(lie.cc));
-				lie.has_cc = 1;
-				lie.cc.view = e->hdr.view;
-				lie.cc.seq = e->hdr.seq;
-				lie.cc.history = e->hdr.history;
-				memset(&mine, 0, sizeof(mine));
-				mine.replica = fg->id;
-				zz_response_core_signing_bytes(&fg->sb, e->hdr.view, e->hdr.seq,
-											   &e->hdr.history, &mine.reply_root);
-				zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &mine.sig);
-				for (uint32_t i = 0; i < 2 * fg->p.f + 1; i++)
-				{
-					lie.cc.entries[i] = mine;
-					lie.cc.entries[i].replica = (fg->id + i) % fg->p.n;
-				}
-				lie.cc.count = (uint8_t) (2 * fg->p.f + 1);
-				break;
-			}
+			/* Its own signature under 2f+1 replicas' ids. */
+			if (!own_signed_cc(fg, m, true, &lie.cc))
+				return false;
+			lie.has_cc = 1;
+			break;
 		case ZZ_VC_DUP_SIGNER_CC:
-			{
-				/* Its own valid signature 2f+1 times, under its own id. */
-				const zz_order_req *e;
-				zz_cc_entry mine;
-
-				if (m->n_entries == 0)
-					return false;
-				e = &m->entries[m->n_entries - 1];
-				memset(&lie.cc, 0, sizeof(lie.cc));
-				lie.has_cc = 1;
-				lie.cc.view = e->hdr.view;
-				lie.cc.seq = e->hdr.seq;
-				lie.cc.history = e->hdr.history;
-				memset(&mine, 0, sizeof(mine));
-				mine.replica = fg->id;
-				zz_response_core_signing_bytes(&fg->sb, e->hdr.view, e->hdr.seq,
-											   &e->hdr.history, &mine.reply_root);
-				zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &mine.sig);
-				for (uint32_t i = 0; i < 2 * fg->p.f + 1; i++)
-					lie.cc.entries[i] = mine;
-				lie.cc.count = (uint8_t) (2 * fg->p.f + 1);
-				break;
-			}
+			/* Its own valid signature 2f+1 times, under its own id. */
+			if (!own_signed_cc(fg, m, false, &lie.cc))
+				return false;
+			lie.has_cc = 1;
+			break;
 		case ZZ_VC_STALE_CP:
 			{
 				/*
