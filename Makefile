@@ -180,9 +180,22 @@ $(FI)/zyzzyva-probe: $(FI)/daemon/tests/probe.o $(FI)/libzzdaemon.a $(FI)/libzzc
 # added to FI_MARKERS by the parts that own them.
 FI_MARKERS += zz_replica_set_bugs zz_client_set_bugs zz_fault_injection_build \
               zz_replica_assert_check zz_replica_set_nd_time_skew
-PRODUCT_BINS = $(BUILD)/libzzcore.a $(wildcard $(DAEMON_BINS) $(BUILD)/libzzdaemon.a)
+PRODUCT_BINS = $(BUILD)/libzzcore.a $(DAEMON_BINS) $(BUILD)/libzzdaemon.a
+# The daemon's own test hooks (settings and environment variables), looked
+# for as strings, debug information included: in the fault-injection
+# daemon, and in no product binary.
+FI_DAEMON_MARKERS := test_withhold_order_req test_nd_time_skew \
+                     ZZ_TEST_CORRUPT_SNAPSHOT ZZ_TEST_EXIT_ON_STATE_REQUEST
 
-check-fault-injection: $(BUILD)/libzzcore.a $(FI)/libzzcore.a
+check-fault-injection: $(BUILD)/libzzcore.a $(FI)/libzzcore.a $(PRODUCT_BINS) $(FI)/zyzzyvad
+	@set -e; for s in $(FI_DAEMON_MARKERS); do \
+		if ! strings -a $(FI)/zyzzyvad | grep -qw "$$s"; then \
+			echo "check-fault-injection: $$s missing from $(FI)/zyzzyvad"; exit 1; fi; \
+		for f in $(PRODUCT_BINS); do \
+			if strings -a $$f | grep -qw "$$s"; then \
+				echo "check-fault-injection: $$f holds test-only $$s"; exit 1; fi; \
+		done; \
+	done
 	@set -e; for sym in $(FI_MARKERS); do \
 		if ! nm $(FI)/libzzcore.a | grep -qw "$$sym"; then \
 			echo "check-fault-injection: $$sym missing from $(FI)/libzzcore.a"; exit 1; fi; \

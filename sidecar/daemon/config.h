@@ -83,14 +83,16 @@ typedef struct daemon_config
 	zz_time		ping_interval;
 	uint32_t	order_ahead;	/* primary: batches ordered ahead of its own
 								 * execution before it holds new requests */
-	zz_time		local_apply_wait;
+	zz_time		local_apply_wait;	/* hold a complete result this long for our
+									 * replica to execute it */
 	zz_time		verify_interval;	/* service = postgres: recheck the rows against
 									 * the digest at most this often (0: at every
 									 * stable checkpoint) */
-	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* fault injection: "V S R" */
-	char		test_nd_time_skew[CFG_MAX_CONNINFO];	/* fault injection: as primary,
-														 * stamp batches this many ms off */	/* hold a complete result this long for our
-									 * replica to execute it */
+#ifdef ZZ_FAULT_INJECTION
+	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* "V S R" */
+	char		test_nd_time_skew[CFG_MAX_CONNINFO];	/* as primary, stamp batches
+														 * this many ms off */
+#endif
 	zlog_level	log_level;
 	zz_params	params;
 } daemon_config;
