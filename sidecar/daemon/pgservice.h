@@ -3,7 +3,7 @@
  *	  The replicated service as a PostgreSQL database, through libpq.
  *
  * Each ordered batch becomes one call of zyzzyva.apply_batch() (the
- * extension, sql/zyzzyva--0.1.sql) in one transaction, with
+ * extension, sql/) in one transaction, with
  * zyzzyva.state_digest() in the same transaction when the core wants the
  * digest (every checkpoint).  The connection is non-blocking, in pipeline
  * mode, and watched by the reactor: execute() sends the batch and returns
