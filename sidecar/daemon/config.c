@@ -74,6 +74,7 @@ static const cfg_key cfg_keys[] = {
 	{"test_nd_time_skew", CT_STRING, OFF(test_nd_time_skew), 0, 0, false, true},
 #endif
 	{"local_apply_wait", CT_USEC, OFF(local_apply_wait), 0, 600 * SEC, false, true},
+	{"batch_commit", CT_STRING, OFF(batch_commit), 0, 0, false, false},
 	{"verify_interval", CT_USEC, OFF(verify_interval), 0, (uint64_t) 7 * 24 * 3600 * SEC, false, true},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, false, true},
 	{"batch_size", CT_U32, OFF(params.batch_max), 1, ZZ_MAX_BATCH, false, false},
@@ -812,6 +813,7 @@ cfg_defaults(daemon_config *cfg)
 	cfg->ping_interval = 1 * SEC;
 	cfg->local_apply_wait = 10 * SEC;
 	cfg->verify_interval = 60 * SEC;
+	strcpy(cfg->batch_commit, "async");
 	cfg->order_ahead = 1;
 	cfg->log_level = ZLOG_INFO;
 }
@@ -950,6 +952,12 @@ cfg_check_whole(daemon_config *cfg, const int *set_line, cfg_err_fn err, void *a
 	{
 		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("pg_conninfo")],
 				   "pg_conninfo is only for service = postgres");
+		ok = false;
+	}
+	if (strcmp(cfg->batch_commit, "async") != 0 && strcmp(cfg->batch_commit, "sync") != 0)
+	{
+		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("batch_commit")],
+				   "batch_commit: '%s' is not one of async, sync", cfg->batch_commit);
 		ok = false;
 	}
 #ifdef ZZ_FAULT_INJECTION

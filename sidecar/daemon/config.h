@@ -88,6 +88,9 @@ typedef struct daemon_config
 	zz_time		verify_interval;	/* service = postgres: recheck the rows against
 									 * the digest at most this often (0: at every
 									 * stable checkpoint) */
+	char		batch_commit[CFG_MAX_CONNINFO];	/* service = postgres: async (a
+												 * batch's commit does not wait
+												 * for its WAL flush) or sync */
 #ifdef ZZ_FAULT_INJECTION
 	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* "V S R" */
 	char		test_nd_time_skew[CFG_MAX_CONNINFO];	/* as primary, stamp batches

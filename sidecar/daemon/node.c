@@ -760,6 +760,8 @@ node_init(node *nd, const char *path)
 
 		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph,
 							  &nd->cfg.verify_interval);
+		if (nd->pg != NULL)
+			pgsvc_set_batch_commit(nd->pg, strcmp(nd->cfg.batch_commit, "async") == 0);
 		svc = nd->pg ? pgsvc_service(nd->pg) : NULL;
 	}
 	else
