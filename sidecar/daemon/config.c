@@ -68,7 +68,7 @@ static const cfg_key cfg_keys[] = {
 	{"reconnect_max", CT_USEC, OFF(reconnect_max), 10 * MS, 60 * SEC, false, true},
 	{"handshake_timeout", CT_USEC, OFF(handshake_timeout), 100 * MS, 60 * SEC, false, true},
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
-	{"order_ahead", CT_U32, OFF(order_ahead), 0, 4096, false, true},
+	{"order_ahead", CT_U32, OFF(params.order_ahead), 0, 4096, false, false},
 #ifdef ZZ_FAULT_INJECTION
 	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
 	{"test_nd_time_skew", CT_STRING, OFF(test_nd_time_skew), 0, 0, false, true},
@@ -814,7 +814,6 @@ cfg_defaults(daemon_config *cfg)
 	cfg->local_apply_wait = 10 * SEC;
 	cfg->verify_interval = 60 * SEC;
 	strcpy(cfg->batch_commit, "async");
-	cfg->order_ahead = 1;
 	cfg->log_level = ZLOG_INFO;
 }
 
@@ -838,6 +837,8 @@ cfg_network_defaults(zz_params *p)
 	 * that queued up meanwhile when the replica is busy.
 	 */
 	p->batch_timeout = 0;
+	/* ... and waits while a batch executes (zz_batch_held) */
+	p->order_ahead = 1;
 	p->commit_timeout = 20 * MS;
 	p->retransmit_timeout = 50 * MS;
 	p->retransmit_max = 1 * SEC;

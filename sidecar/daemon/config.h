@@ -81,8 +81,6 @@ typedef struct daemon_config
 	zz_time		reconnect_max;	/* cap of the reconnect backoff */
 	zz_time		handshake_timeout;
 	zz_time		ping_interval;
-	uint32_t	order_ahead;	/* primary: batches ordered ahead of its own
-								 * execution before it holds new requests */
 	zz_time		local_apply_wait;	/* hold a complete result this long for our
 									 * replica to execute it */
 	zz_time		verify_interval;	/* service = postgres: recheck the rows against
