@@ -52,6 +52,11 @@ ZZ_CLIENTS_ON=${BENCH_PG_ZZ_CLIENTS_ON:-spread}
 # a second zyzzyva cluster, measured right after the first in the same run,
 # with these settings added (e.g. "batch_commit=sync"): empty, none
 ZZ_B_SET=${BENCH_PG_ZZ_B_SET-batch_commit=sync}
+# a simulated LAN: every link between nodes (zyzzyva's replicas, the
+# standbys and their primary) goes through zyzzyva-delay-relay, which
+# delivers each byte this many microseconds after it arrived, each way;
+# clients stay local to their server (0: loopback, no relay)
+LAN=${BENCH_LAN_DELAY_US:-0}
 KEEP=${BENCH_PG_KEEP:-0}
 OUT=$root/build
 N=4
@@ -97,6 +102,7 @@ CLUSTER=$here/zyzzyva-cluster
 started_zz=0
 started_zzb=0
 started_pg=()	# data directories of servers we started
+relay_pid=		# the syncrep standbys' relay
 
 cleanup() {
 	local rc=$?
@@ -114,6 +120,7 @@ cleanup() {
 	for d in "${started_pg[@]+"${started_pg[@]}"}"; do
 		as_pg "$PG_BINDIR/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
 	done
+	[ -n "$relay_pid" ] && kill -TERM "$relay_pid" 2>/dev/null
 	rm -rf "$W"
 	exit $rc
 }
@@ -178,7 +185,7 @@ pg_start() {
 has() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- setup
-say "setup in $W: pgbench scale $SCALE, ${SECONDS_PER_POINT}s per point, clients: $CLIENT_COUNTS"
+say "setup in $W: pgbench scale $SCALE, ${SECONDS_PER_POINT}s per point, clients: $CLIENT_COUNTS$([ "$LAN" != 0 ] && echo ", LAN: ${LAN} us one-way delay on every link between nodes (zyzzyva-delay-relay)")"
 mapfile -t ports < <(free_ports 5)
 U_PORT=${ports[0]}
 S_PORT=(${ports[1]} ${ports[2]} ${ports[3]} ${ports[4]})
@@ -193,7 +200,7 @@ zz_cluster() {
 	for kv in $ZZ_SET $extra; do sets+=(--set "$kv"); done
 	for kv in $ZZ_PG_SET; do sets+=(--pg-set "$kv"); done
 	# pgbench's sessions call as postgres: every replica may, for this benchmark
-	ZZ_BUILD=$BIN "$CLUSTER" start "$dir" --postgres --entrust postgres "${sets[@]}" >"$dir.start.log" 2>&1 ||
+	ZZ_LAN_DELAY_US=$LAN ZZ_BUILD=$BIN "$CLUSTER" start "$dir" --postgres --entrust postgres "${sets[@]}" >"$dir.start.log" 2>&1 ||
 		{ cat "$dir.start.log" >&2; die "the zyzzyva cluster $dir did not start"; }
 	# pgbench -i on the four servers at once: the same deterministic rows on each
 	local pids=()
@@ -229,7 +236,15 @@ fi
 
 if has syncrep; then
 	say "syncrep: a primary and 3 streaming standbys, remote_apply, ANY 2 (s1,s2,s3)"
-	pg_server "$S-0" "${S_PORT[0]}" "wal_level = replica" "max_wal_senders = 8"
+	lan_conf=()
+	if [ "$LAN" != 0 ]; then
+		[ -x "$BIN/zyzzyva-delay-relay" ] || die "no $BIN/zyzzyva-delay-relay (run make)"
+		SR_RELAY_PORT=$(free_ports 1)
+		lan_conf=("listen_addresses = '127.0.0.1'")
+		"$BIN/zyzzyva-delay-relay" "$LAN" "$SR_RELAY_PORT:${S_PORT[0]}" >"$W/relay.log" 2>&1 &
+		relay_pid=$!
+	fi
+	pg_server "$S-0" "${S_PORT[0]}" "wal_level = replica" "max_wal_senders = 8" "${lan_conf[@]+"${lan_conf[@]}"}"
 	load_schema "$W" "${S_PORT[0]}" postgres
 	for i in 1 2 3; do
 		as_pg "$PG_BINDIR/pg_basebackup" -h "$W" -p "${S_PORT[0]}" -D "$S-$i" -R -X stream -c fast >/dev/null 2>&1 ||
@@ -237,6 +252,12 @@ if has syncrep; then
 		echo "port = ${S_PORT[$i]}" >>"$S-$i/postgresql.conf"
 		echo "cluster_name = 's$i'" >>"$S-$i/postgresql.conf"
 		sed -i "s/^primary_conninfo = '/primary_conninfo = 'application_name=s$i /" "$S-$i/postgresql.auto.conf"
+		if [ "$LAN" != 0 ]; then
+			# the standby streams from the primary over TCP, through the relay
+			sed -i -E "s/(primary_conninfo = '.*)host=[^ ']+ port=[0-9]+/\1host=127.0.0.1 port=$SR_RELAY_PORT/" \
+				"$S-$i/postgresql.auto.conf"
+			grep -q "port=$SR_RELAY_PORT" "$S-$i/postgresql.auto.conf" || die "could not point standby $i at the relay"
+		fi
 		pg_start "$S-$i"
 	done
 	psql_to "$W" "${S_PORT[0]}" postgres -c "ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (s1,s2,s3)'" \
@@ -343,7 +364,9 @@ has unreplicated && measure_plain un "$U_PORT" 8 3 >/dev/null
 has syncrep && measure_plain sr "${S_PORT[0]}" 8 3 >/dev/null
 
 mkdir -p "$OUT"
-dat=$OUT/bench-pg.dat
+name=bench-pg
+[ "$LAN" != 0 ] && name=bench-pg-lan
+dat=$OUT/$name.dat
 echo "# clients zyzzyva_tps zyzzyva_ms unreplicated_tps unreplicated_ms syncrep_tps syncrep_ms zyzzyva_b_tps zyzzyva_b_ms calls_per_batch batches_in_flight" >"$dat"
 lines=()
 for c in $CLIENT_COUNTS; do
@@ -371,7 +394,7 @@ for c in $CLIENT_COUNTS; do
 		echo "clients=$c syncrep: $st tps, $sm ms"
 	fi
 	echo "$c $zt $zm $ut $um $st $sm $bt $bm $rpb $inflight" >>"$dat"
-	line="clients=$c zyzzyva_tps=$zt unreplicated_tps=$ut syncrep_tps=$st zyzzyva_ms=$zm unreplicated_ms=$um syncrep_ms=$sm calls_per_batch=$rpb batches_in_flight=$inflight"
+	line="clients=$c$([ "$LAN" != 0 ] && echo " lan_us=$LAN") zyzzyva_tps=$zt unreplicated_tps=$ut syncrep_tps=$st zyzzyva_ms=$zm unreplicated_ms=$um syncrep_ms=$sm calls_per_batch=$rpb batches_in_flight=$inflight"
 	[ $started_zzb = 1 ] && line+=" zyzzyva_b_tps=$bt zyzzyva_b_ms=$bm zyzzyva_b_calls_per_batch=$brpb"
 	line+=" zyzzyva/syncrep_tps=$(awk -v a="$zt" -v b="$st" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
 	[ $started_zzb = 1 ] && line+=" zyzzyva/zyzzyva_b_tps=$(awk -v a="$zt" -v b="$bt" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
@@ -397,13 +420,13 @@ done
 if command -v gnuplot >/dev/null 2>&1; then
 	btitle=
 	[ $started_zzb = 1 ] && btitle="btitle='zyzzyva with $ZZ_B_SET'; "
-	if gnuplot -e "${btitle}datafile='$dat'; outfile='$OUT/bench-pg.png'; subtitle='pgbench scale $SCALE, ${SECONDS_PER_POINT} s per point, clients $(echo $CLIENT_COUNTS | tr ' ' ','), $(nproc) cores, $(date -u +%Y-%m-%d)'" \
+	if gnuplot -e "${btitle}datafile='$dat'; outfile='$OUT/$name.png'; subtitle='$([ "$LAN" != 0 ] && echo "LAN ${LAN} us one-way, ")pgbench scale $SCALE, ${SECONDS_PER_POINT} s per point, clients $(echo $CLIENT_COUNTS | tr ' ' ','), $(nproc) cores, $(date -u +%Y-%m-%d)'" \
 		"$here/bench-pg/plot.gp" 2>"$W/gnuplot.err"; then
 		if has zyzzyva && has unreplicated && has syncrep; then
-			mkdir -p "$root/docs" && cp "$OUT/bench-pg.png" "$root/docs/bench-pg.png"
-			echo "plot: $OUT/bench-pg.png (copied to docs/bench-pg.png); figures: $dat"
+			mkdir -p "$root/docs" && cp "$OUT/$name.png" "$root/docs/$name.png"
+			echo "plot: $OUT/$name.png (copied to docs/$name.png); figures: $dat"
 		else
-			echo "plot: $OUT/bench-pg.png (not all three systems: docs/bench-pg.png left alone); figures: $dat"
+			echo "plot: $OUT/$name.png (not all three systems: docs/$name.png left alone); figures: $dat"
 		fi
 	else
 		cat "$W/gnuplot.err" >&2
