@@ -254,7 +254,7 @@ if has syncrep; then
 		sed -i "s/^primary_conninfo = '/primary_conninfo = 'application_name=s$i /" "$S-$i/postgresql.auto.conf"
 		if [ "$LAN" != 0 ]; then
 			# the standby streams from the primary over TCP, through the relay
-			sed -i -E "s/(primary_conninfo = '.*)host=[^ ']+ port=[0-9]+/\1host=127.0.0.1 port=$SR_RELAY_PORT/" \
+			sed -i -E "s/(primary_conninfo = '.*)host=(''[^']*''|[^ ']+) port=[0-9]+/\1host=127.0.0.1 port=$SR_RELAY_PORT/" \
 				"$S-$i/postgresql.auto.conf"
 			grep -q "port=$SR_RELAY_PORT" "$S-$i/postgresql.auto.conf" || die "could not point standby $i at the relay"
 		fi
