@@ -37,8 +37,10 @@ extension-clean:
 # make bench-pg: a TPC-B-like replicated function through pgbench on a
 # 4-replica zyzzyva cluster, one unreplicated server and a primary with 3
 # synchronous standbys, side by side in one run (sidecar/tools/bench-pg.sh;
-# as root; about 4 minutes).  Ends with one line per client count and
-# draws build/bench-pg.png (copied to docs/bench-pg.png).
+# as root; about 10 minutes each).  Ends with one line per client count and
+# draws build/bench-pg.png (copied to docs/bench-pg.png); then the same
+# with a simulated LAN (BENCH_LAN_DELAY_US, 250 us one-way: bench-pg-lan.*).
 .PHONY: bench-pg
 bench-pg: daemon extension-install
 	ZZ_BUILD=$(abspath $(BUILD)) bash sidecar/tools/bench-pg.sh
+	ZZ_BUILD=$(abspath $(BUILD)) BENCH_LAN_DELAY_US=$${BENCH_LAN_DELAY_US:-250} bash sidecar/tools/bench-pg.sh

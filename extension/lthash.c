@@ -25,6 +25,7 @@ static EVP_MD *zz_sha256_md = NULL;
 static EVP_CIPHER *zz_aes_ctr = NULL;
 static EVP_MD_CTX *zz_md_ctx = NULL;
 static EVP_CIPHER_CTX *zz_cipher_ctx = NULL;
+static bool zz_cipher_set = false;	/* zz_cipher_ctx holds AES-256-CTR */
 
 /*
  * Fetch the algorithms and make the contexts, once per process.
@@ -66,10 +67,16 @@ zz_lthash_of(ZzLtHash *out, const void *data, size_t len)
 		EVP_DigestUpdate(zz_md_ctx, data, len) != 1 ||
 		EVP_DigestFinal_ex(zz_md_ctx, key, &keylen) != 1 ||
 		keylen != sizeof(key) ||
-		EVP_EncryptInit_ex(zz_cipher_ctx, zz_aes_ctr, NULL, key, iv) != 1 ||
+		/* once the context has the cipher, only the key changes */
+		EVP_EncryptInit_ex(zz_cipher_ctx, zz_cipher_set ? NULL : zz_aes_ctr, NULL,
+						   key, iv) != 1 ||
 		EVP_EncryptUpdate(zz_cipher_ctx, buf, &outlen, zeros, sizeof(zeros)) != 1 ||
 		outlen != (int) sizeof(buf))
+	{
+		zz_cipher_set = false;
 		return false;
+	}
+	zz_cipher_set = true;
 	zz_lthash_from_bytes(out, buf);
 	return true;
 }
@@ -101,11 +108,16 @@ zz_lthash_sub(ZzLtHash *h, const ZzLtHash *x)
 void
 zz_lthash_to_bytes(const ZzLtHash *h, uint8_t out[ZZ_LTHASH_BYTES])
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* the lanes are already in that order: one copy (a tenth of a row's hash) */
+	memcpy(out, h->lane, ZZ_LTHASH_BYTES);
+#else
 	for (int i = 0; i < ZZ_LTHASH_LANES; i++)
 	{
 		out[2 * i] = (uint8_t) (h->lane[i] & 0xff);
 		out[2 * i + 1] = (uint8_t) (h->lane[i] >> 8);
 	}
+#endif
 }
 
 /*
@@ -114,6 +126,10 @@ zz_lthash_to_bytes(const ZzLtHash *h, uint8_t out[ZZ_LTHASH_BYTES])
 void
 zz_lthash_from_bytes(ZzLtHash *h, const uint8_t in[ZZ_LTHASH_BYTES])
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(h->lane, in, ZZ_LTHASH_BYTES);
+#else
 	for (int i = 0; i < ZZ_LTHASH_LANES; i++)
 		h->lane[i] = (uint16_t) (in[2 * i] | (in[2 * i + 1] << 8));
+#endif
 }

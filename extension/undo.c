@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -407,6 +408,13 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 				 errmsg("seq must not be null")));
 	seq = PG_GETARG_INT64(0);
 	zz_enter_mode(ZZ_MODE_ADMIN, "zyzzyva.mark_stable()");
+
+	/*
+	 * A stable checkpoint is what a restarted replica resumes from: durable
+	 * even when the batches commit asynchronously (docs/durability.md).
+	 * Its commit record flushes the WAL of every batch before it too.
+	 */
+	ForceSyncCommit();
 
 	SPI_connect();
 	read_marks(&last_seq, &stable_seq, &max_cc_seq, true);

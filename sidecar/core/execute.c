@@ -106,6 +106,8 @@ finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
 	zz_exec_result_free(res);
 	if (r->mode == ZZ_MODE_VIEW_CHANGE)
 		zz_vc_progress(r);
+	else
+		zz_batch_executed(r);	/* a batch held for this one closes now */
 }
 
 /*

@@ -1065,12 +1065,7 @@ zz_replica_tick(zz_replica *r, zz_time now)
 			r->announce_deadline = now + r->announce_wait;	/* after the view change */
 	}
 	if (r->batch_deadline <= now)
-	{
-		r->batch_deadline = UINT64_MAX;
-		zz_close_batch(r);
-		if (r->batch_len > 0)	/* held by flow control: try again later */
-			r->batch_deadline = now + r->p.batch_timeout;
-	}
+		zz_batch_deadline(r, now);	/* request.c */
 	if (r->fill_hole_deadline <= now)
 	{
 		zz_seq		hi = highest_future(r);

@@ -288,6 +288,12 @@ extern void zz_send_spec_response(zz_replica *r, zz_entry *e, uint32_t i);
 extern void zz_on_request(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_on_confirm_req(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_close_batch(zz_replica *r);
+extern bool zz_batch_held(const zz_replica *r);
+extern void zz_batch_deadline(zz_replica *r, zz_time now);
+extern void zz_batch_executed(zz_replica *r);
+
+/* a held batch (order_ahead) is looked at again this often anyway */
+#define ZZ_BATCH_HOLD_RECHECK	5000
 extern bool zz_request_authentic(zz_replica *r, const zz_request *q, zz_digest *d);
 
 static inline bool

@@ -259,6 +259,61 @@ zz_request_authentic(zz_replica *r, const zz_request *q, zz_digest *d)
 }
 
 /*
+ * Batching that follows the load (order_ahead): does the primary hold its
+ * open batch?  Yes while order_ahead of its ordered batches wait for its
+ * own service and the batch still fits one ORDER-REQ.  A service that
+ * applies one batch at a time (a database: one transaction, one commit)
+ * costs about the same per batch however many requests it holds, so
+ * requests that arrive while a batch executes go into the next one
+ * together instead of one ORDER-REQ each.  With nothing in flight (one
+ * client, or a service that executes as it orders) nothing is held and
+ * nothing waits.
+ */
+bool
+zz_batch_held(const zz_replica *r)
+{
+	return r->p.order_ahead != 0 && r->batch_len > 0 && r->batch_len < r->p.batch_max &&
+		r->max_seq - r->last_executed >= r->p.order_ahead &&
+		batch_prefix_by_bytes(r) >= r->batch_len;
+}
+
+/*
+ * The batch timer fired: close the open batch, unless it is held
+ * (zz_batch_held: it closes when the service catches up, zz_batch_executed;
+ * the timer comes back now and then in case that never says so, after a
+ * state transfer say).
+ */
+void
+zz_batch_deadline(zz_replica *r, zz_time now)
+{
+	r->batch_deadline = UINT64_MAX;
+	if (zz_batch_held(r))
+	{
+		r->batch_deadline = now + ZZ_BATCH_HOLD_RECHECK;
+		return;
+	}
+	zz_close_batch(r);
+	if (r->batch_len > 0)		/* held by flow control: try again later */
+		r->batch_deadline = now + r->p.batch_timeout;
+}
+
+/*
+ * The service executed a batch: a held batch is due now, if it no longer
+ * has to wait.  Only its timer closes it (at once: zz_replica_tick), never
+ * this call: execution runs inside ordering (zz_accept_order_req executes
+ * a synchronous service's batch before zz_close_batch has taken the
+ * requests out of the open batch), and must not order them again.
+ */
+void
+zz_batch_executed(zz_replica *r)
+{
+	if (r->p.order_ahead == 0 || r->batch_len == 0 || zz_batch_held(r) ||
+		r->batch_deadline <= r->now)
+		return;
+	r->batch_deadline = r->now;
+}
+
+/*
  * Append a request to the primary's open batch unless it is stale or
  * already there.  Closes the batch when full.
  */
@@ -283,8 +338,9 @@ primary_add_request(zz_replica *r, const zz_request *q, const zz_digest *d)
 	c->ordered_ts = q->timestamp;
 	if (r->batch_len++ == 0)
 		r->batch_deadline = r->now + r->p.batch_timeout;
-	if (r->batch_len >= r->p.batch_max)
-		zz_close_batch(r);
+	if (r->batch_len >= r->p.batch_max ||
+		(r->p.order_ahead != 0 && batch_prefix_by_bytes(r) < r->batch_len))
+		zz_close_batch(r);		/* full: by count, or by one ORDER-REQ's bytes */
 }
 
 /*

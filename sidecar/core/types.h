@@ -62,6 +62,11 @@ typedef struct zz_params
 	zz_time		max_time_ahead; /* backup: refuse an ORDER-REQ whose time (nd_time,
 								 * same unit) is this far past its own clock;
 								 * 0: no bound */
+	uint32_t	order_ahead;	/* primary: hold the open batch while this many
+								 * of its ordered batches are not executed by
+								 * its own service, unless the batch is full
+								 * (batch_max, or one ORDER-REQ's bytes); 0:
+								 * never (request.c) */
 } zz_params;
 
 /* Fill defaults for f; returns false if f is out of range. */

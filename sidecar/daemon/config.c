@@ -68,12 +68,13 @@ static const cfg_key cfg_keys[] = {
 	{"reconnect_max", CT_USEC, OFF(reconnect_max), 10 * MS, 60 * SEC, false, true},
 	{"handshake_timeout", CT_USEC, OFF(handshake_timeout), 100 * MS, 60 * SEC, false, true},
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
-	{"order_ahead", CT_U32, OFF(order_ahead), 0, 4096, false, true},
+	{"order_ahead", CT_U32, OFF(params.order_ahead), 0, 4096, false, false},
 #ifdef ZZ_FAULT_INJECTION
 	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
 	{"test_nd_time_skew", CT_STRING, OFF(test_nd_time_skew), 0, 0, false, true},
 #endif
 	{"local_apply_wait", CT_USEC, OFF(local_apply_wait), 0, 600 * SEC, false, true},
+	{"batch_commit", CT_STRING, OFF(batch_commit), 0, 0, false, false},
 	{"verify_interval", CT_USEC, OFF(verify_interval), 0, (uint64_t) 7 * 24 * 3600 * SEC, false, true},
 	{"log_level", CT_LOGLEVEL, OFF(log_level), 0, 0, false, true},
 	{"batch_size", CT_U32, OFF(params.batch_max), 1, ZZ_MAX_BATCH, false, false},
@@ -812,7 +813,7 @@ cfg_defaults(daemon_config *cfg)
 	cfg->ping_interval = 1 * SEC;
 	cfg->local_apply_wait = 10 * SEC;
 	cfg->verify_interval = 60 * SEC;
-	cfg->order_ahead = 1;
+	strcpy(cfg->batch_commit, "async");
 	cfg->log_level = ZLOG_INFO;
 }
 
@@ -836,6 +837,8 @@ cfg_network_defaults(zz_params *p)
 	 * that queued up meanwhile when the replica is busy.
 	 */
 	p->batch_timeout = 0;
+	/* ... and waits while a batch executes (zz_batch_held) */
+	p->order_ahead = 1;
 	p->commit_timeout = 20 * MS;
 	p->retransmit_timeout = 50 * MS;
 	p->retransmit_max = 1 * SEC;
@@ -950,6 +953,12 @@ cfg_check_whole(daemon_config *cfg, const int *set_line, cfg_err_fn err, void *a
 	{
 		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("pg_conninfo")],
 				   "pg_conninfo is only for service = postgres");
+		ok = false;
+	}
+	if (strcmp(cfg->batch_commit, "async") != 0 && strcmp(cfg->batch_commit, "sync") != 0)
+	{
+		cfg_report(err, arg, cfg->path, set_line[cfg_find_key("batch_commit")],
+				   "batch_commit: '%s' is not one of async, sync", cfg->batch_commit);
 		ok = false;
 	}
 #ifdef ZZ_FAULT_INJECTION

@@ -81,13 +81,14 @@ typedef struct daemon_config
 	zz_time		reconnect_max;	/* cap of the reconnect backoff */
 	zz_time		handshake_timeout;
 	zz_time		ping_interval;
-	uint32_t	order_ahead;	/* primary: batches ordered ahead of its own
-								 * execution before it holds new requests */
 	zz_time		local_apply_wait;	/* hold a complete result this long for our
 									 * replica to execute it */
 	zz_time		verify_interval;	/* service = postgres: recheck the rows against
 									 * the digest at most this often (0: at every
 									 * stable checkpoint) */
+	char		batch_commit[CFG_MAX_CONNINFO];	/* service = postgres: async (a
+												 * batch's commit does not wait
+												 * for its WAL flush) or sync */
 #ifdef ZZ_FAULT_INJECTION
 	char		test_withhold_order_req[CFG_MAX_CONNINFO];	/* "V S R" */
 	char		test_nd_time_skew[CFG_MAX_CONNINFO];	/* as primary, stamp batches

@@ -16,7 +16,8 @@ DAEMON_CFLAGS := $(CFLAGS_ZZ) -Isidecar/daemon -Iextension $(if $(PQ_INCLUDE),-I
 DAEMON_LIBS := $(if $(PQ_LIBDIR),-L$(PQ_LIBDIR)) -lpq -lssl -lcrypto
 DAEMON_BINS := $(BUILD)/zyzzyvad $(BUILD)/zyzzyva-keygen $(BUILD)/zyzzyva-cli \
                $(if $(wildcard sidecar/tools/bench.c),$(BUILD)/zyzzyva-bench) \
-               $(if $(wildcard sidecar/daemon/tests/probe.c),$(BUILD)/zyzzyva-probe)
+               $(if $(wildcard sidecar/daemon/tests/probe.c),$(BUILD)/zyzzyva-probe) \
+               $(BUILD)/zyzzyva-delay-relay
 
 .PHONY: daemon daemon-test
 all: daemon
@@ -60,6 +61,10 @@ $(BUILD)/zyzzyva-cli: $(BUILD)/tools/cli.o $(BUILD)/libzzdaemon.a $(BUILD)/libzz
 $(BUILD)/zyzzyva-bench: $(BUILD)/tools/bench.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
 	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS) -lm
 
+# the benchmarks' simulated network link (bench-null.sh, bench-pg.sh: BENCH_LAN_DELAY_US)
+$(BUILD)/zyzzyva-delay-relay: $(BUILD)/tools/delay-relay.o
+	$(CC) $(LDFLAGS_ZZ) -o $@ $^
+
 $(BUILD)/zyzzyva-probe: $(BUILD)/daemon/tests/probe.o $(BUILD)/libzzdaemon.a $(BUILD)/libzzcore.a
 	$(CC) $(LDFLAGS_ZZ) -o $@ $^ $(DAEMON_LIBS)
 
@@ -89,6 +94,7 @@ pg-daemon-test: daemon extension-install
 .PHONY: bench-null
 bench-null: daemon
 	ZZ_BUILD=$(abspath $(BUILD)) sidecar/tools/bench-null.sh
+	ZZ_BUILD=$(abspath $(BUILD)) BENCH_LAN_DELAY_US=$${BENCH_LAN_DELAY_US:-250} sidecar/tools/bench-null.sh
 
 # libFuzzer targets (clang from Debian): make fuzz builds them and their
 # seed corpora; run them with make fuzz-run (FUZZ_TIME seconds each, both at

@@ -55,7 +55,6 @@
 #define MB_CLIENT		2
 #define MB_HDR			9		/* kind u8, client u32, length u32 */
 #define MB_MAX_ROUNDS	64		/* mailbox swaps per before-sleep */
-#define NODE_MAX_HELD	65536	/* REQUESTs held at most; more go through */
 
 typedef struct node
 {
@@ -72,9 +71,6 @@ typedef struct node
 	local_endpoint *local;
 	zz_io		io;
 	zz_buf		mailbox[2];		/* [0] filling, [1] draining */
-	zz_buf		held;			/* REQUESTs the primary holds (order_ahead) */
-	uint32_t	nheld;
-	uint64_t	held_total;
 	uint64_t	core_timer;
 	zz_time		core_deadline;
 	int			sigfd;
@@ -218,37 +214,12 @@ node_trace(void *ctx, const char *line)
 }
 
 /*
- * Should the primary hold new REQUESTs?  Yes while order_ahead of its
- * batches are ordered but not yet executed by its own service.  With a
- * database, executing a batch is one transaction and one commit however
- * many requests it holds; a primary that orders a new batch for every
- * loop turn's requests makes every replica pay a commit per one or two
- * requests, and falls behind.  Held, the requests that arrive while a
- * batch executes go into the next batch together.  (The core has no such
- * rule yet; see the README.  Synchronous services execute as they order,
- * so this never holds them.)
- */
-static bool
-node_hold_requests(node *nd)
-{
-	zz_replica_status st;
-
-	if (nd->cfg.order_ahead == 0)
-		return false;
-	zz_replica_get_status(nd->replica, &st);
-	return st.mode == ZZ_MODE_NORMAL && zz_primary_of(&nd->cfg.params, st.view) == nd->cfg.id &&
-		st.max_seq - st.last_executed >= nd->cfg.order_ahead;
-}
-
-/*
- * Hand a message to our replica, or hold it (node_hold_requests).
+ * Hand a message to our replica.  (The primary's batching, which holds
+ * requests while a batch executes, is the core's: order_ahead, request.c.)
  */
 static void
 node_replica_deliver(node *nd, const uint8_t *buf, size_t len)
 {
-	zz_msg_type type;
-	uint8_t		hdr[4];
-
 	/*
 	 * Until the database said where it is, the core must not act: it may
 	 * have to resume at the database's stable checkpoint first.  What is
@@ -256,44 +227,7 @@ node_replica_deliver(node *nd, const uint8_t *buf, size_t len)
 	 */
 	if (!nd->core_ready)
 		return;
-	if (nd->nheld < NODE_MAX_HELD && zz_msg_peek_type(buf, len, &type) == ZZ_OK &&
-		type == ZZ_MSG_REQUEST && node_hold_requests(nd))
-	{
-		frame_put_u32(hdr, (uint32_t) len);
-		if (zz_buf_reserve(&nd->held, 4 + len) && zz_buf_append(&nd->held, hdr, 4) &&
-			zz_buf_append(&nd->held, buf, len))
-		{
-			nd->nheld++;
-			nd->held_total++;
-			return;
-		}
-	}
 	zz_replica_receive(nd->replica, ev_now(), buf, len);
-}
-
-/*
- * Deliver the held REQUESTs once the primary may order again (or is no
- * longer the primary).
- */
-static void
-node_release_requests(node *nd)
-{
-	zz_buf		batch;
-	size_t		off = 0;
-
-	if (nd->nheld == 0 || node_hold_requests(nd))
-		return;
-	batch = nd->held;
-	zz_buf_init(&nd->held);
-	nd->nheld = 0;
-	while (off + 4 <= batch.len)
-	{
-		uint32_t	len = frame_get_u32(batch.data + off);
-
-		zz_replica_receive(nd->replica, ev_now(), batch.data + off + 4, len);
-		off += 4 + len;
-	}
-	zz_buf_free(&batch);
 }
 
 /*
@@ -406,7 +340,6 @@ node_before_sleep(ev_loop *loop, void *arg)
 	bool		drained;
 
 	conn_run_resumed();
-	node_release_requests(nd);
 	drained = node_drain_mailbox(nd);
 	if (nd->pg != NULL)
 	{
@@ -530,8 +463,7 @@ node_status(void *arg, zz_buf *out)
 				 "id: %u\nf: %u\nn: %u\npid: %d\nuptime_s: %llu\nservice: %s\n"
 				 "view: %llu\nprimary: %u\nmode: %s\nmax_seq: %llu\nlast_executed: %llu\n"
 				 "committed: %llu\nstable_seq: %llu\nhistory: %s\nstable_state: %s\n"
-				 "peers_connected: %u\nrequests_held_by_primary: %u\n"
-				 "requests_held_by_primary_total: %llu\n"
+				 "peers_connected: %u\n"
 				 "batches_ordered: %llu\nbatches_executed: %llu\nrequests_executed: %llu\n"
 				 "spec_responses: %llu\nlocal_commits: %llu\ncached_replies: %llu\n"
 				 "confirm_reqs: %llu\nfill_holes: %llu\ncheckpoints_stable: %llu\n"
@@ -543,8 +475,7 @@ node_status(void *arg, zz_buf *out)
 				 st.mode <= ZZ_MODE_STATE_TRANSFER ? modes[st.mode] : "?",
 				 (unsigned long long) st.max_seq, (unsigned long long) st.last_executed,
 				 (unsigned long long) st.committed, (unsigned long long) st.stable_seq,
-				 h, a, peer_mesh_connected(nd->mesh), nd->nheld,
-				 (unsigned long long) nd->held_total,
+				 h, a, peer_mesh_connected(nd->mesh),
 				 (unsigned long long) rs->batches_ordered,
 				 (unsigned long long) rs->batches_executed,
 				 (unsigned long long) rs->requests_executed,
@@ -726,7 +657,6 @@ node_init(node *nd, const char *path)
 	nd->sigfd = -1;
 	zz_buf_init(&nd->mailbox[0]);
 	zz_buf_init(&nd->mailbox[1]);
-	zz_buf_init(&nd->held);
 	if (!cfg_load(path, &nd->cfg, node_cfg_error, &lvl))
 		return false;
 	snprintf(err, sizeof(err), "r%u", nd->cfg.id);
@@ -760,6 +690,8 @@ node_init(node *nd, const char *path)
 
 		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph,
 							  &nd->cfg.verify_interval);
+		if (nd->pg != NULL)
+			pgsvc_set_batch_commit(nd->pg, strcmp(nd->cfg.batch_commit, "async") == 0);
 		svc = nd->pg ? pgsvc_service(nd->pg) : NULL;
 	}
 	else
@@ -837,7 +769,6 @@ node_free(node *nd)
 	ev_loop_free(nd->loop);
 	zz_buf_free(&nd->mailbox[0]);
 	zz_buf_free(&nd->mailbox[1]);
-	zz_buf_free(&nd->held);
 }
 
 /*

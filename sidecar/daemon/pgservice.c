@@ -78,6 +78,7 @@
 	"SELECT history, replies FROM zyzzyva.batch_log WHERE seq = $1"
 #define PG_SQL_ROLLBACK		"SELECT zyzzyva.rollback_to($1)"
 #define PG_SQL_STABLE		"SELECT zyzzyva.mark_stable($1, $2, $3)"
+#define PG_SQL_ASYNC		"SET synchronous_commit = off"
 
 static const char *const pg_op_names[] = {
 	"setup", "position", "batch", "lookup", "rollback", "mark_stable", "set_condition"
@@ -187,14 +188,22 @@ pg_send_setup(pgsvc *ps)
 	Oid			types[6] = {PG_INT8OID, PG_INT8OID, PG_BYTEAOID, PG_INT8OID, PG_INT8OID,
 	PG_BYTEAOID};
 
-	if (PQsendPrepare(conn, "zz_apply", PG_SQL_APPLY, 6, types) != 1 ||
+	/*
+	 * Asynchronous batch commit (docs/durability.md): this session's
+	 * transactions (batches, rollbacks, the condition) do not wait for
+	 * their WAL flush; mark_stable forces its own.  Synchronous: the
+	 * server's own setting.
+	 */
+	if ((ps->batch_commit_async &&
+		 PQsendQueryParams(conn, PG_SQL_ASYNC, 0, NULL, NULL, NULL, NULL, 0) != 1) ||
+		PQsendPrepare(conn, "zz_apply", PG_SQL_APPLY, 6, types) != 1 ||
 		PQsendPrepare(conn, "zz_digest", PG_SQL_DIGEST, 0, NULL) != 1 ||
 		PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 1) != 1)
 	{
 		pgpipe_fail(ps->pipe);
 		return;
 	}
-	(void) pgpipe_push(ps->pipe, OP_SETUP, 0, 0, 3);
+	(void) pgpipe_push(ps->pipe, OP_SETUP, 0, 0, ps->batch_commit_async ? 4 : 3);
 }
 
 /*
@@ -390,8 +399,8 @@ pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
 	ps->repairing = false;
 	ps->db_expect = db_seq;
 	ps->db_stable = db_stable;
-	if (ps->stable_sent < db_stable)
-		ps->stable_sent = db_stable;
+	/* a mark_stable lost with the session is sent again */
+	ps->stable_sent = db_stable;
 	for (size_t i = 0; i < ps->nlog; i++)
 		ps->log[i].sent = false;
 
@@ -782,6 +791,8 @@ pg_finish_op(pgsvc *ps, pgpipe_op *o)
 			}
 			if (o->seq > ps->db_stable)
 				ps->db_stable = o->seq;
+			/* durable now, and every batch below it: no longer needed here */
+			pg_forget(ps, o->seq < ps->stable ? o->seq : ps->stable, true);
 			if (ps->verify_last == 0 || ev_now() - ps->verify_last >= *ps->verify_interval)
 			{
 				ps->verify_due = true;
@@ -995,7 +1006,14 @@ pg_mark_stable(void *ctx, zz_seq seq)
 	zz_buf_reset(&ps->stable_blob);
 	if (!ps->hooks.save_stable(ps->hooks.arg, seq, &ps->stable_blob))
 		zz_buf_reset(&ps->stable_blob);
-	pg_forget(ps, seq, true);
+
+	/*
+	 * Batches are forgotten only once the database's own stable checkpoint
+	 * covers them (OP_STABLE): with asynchronous batch commit, a batch
+	 * whose result came back may still be lost by a crash of the server,
+	 * and is then applied again from here (docs/durability.md).
+	 */
+	pg_forget(ps, seq < ps->db_stable ? seq : ps->db_stable, true);
 	pg_maybe_mark_stable(ps);
 }
 
@@ -1071,6 +1089,12 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 }
 
 void
+pgsvc_set_batch_commit(pgsvc *ps, bool async)
+{
+	ps->batch_commit_async = async;
+}
+
+void
 pgsvc_start(pgsvc *ps)
 {
 	pgpipe_start(ps->pipe);
@@ -1097,7 +1121,7 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 	int			n;
 
 	n = snprintf(text, sizeof(text),
-				 "pg_state: %s\npg_executed: %llu\npg_db_seq: %llu\npg_db_stable: %llu\n"
+				 "pg_state: %s\npg_batch_commit: %s\npg_executed: %llu\npg_db_seq: %llu\npg_db_stable: %llu\n"
 				 "pg_inflight_ops: %u\npg_kept_batches: %zu\npg_batches: %llu\npg_requests: %llu\n"
 				 "pg_mean_batch_us: %llu\npg_errors: %llu\npg_connects: %llu\npg_rollbacks: %llu\n"
 				 "pg_replayed: %llu\npg_looked_up: %llu\npg_stale: %llu\n"
@@ -1105,7 +1129,7 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 				 "pg_verify_failures: %llu\npg_snapshots_served: %llu\npg_snapshots_cached: %llu\n"
 				 "pg_installs: %llu\n"
 				 "pg_install_failures: %llu\n",
-				 state, (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
+				 state, ps->batch_commit_async ? "async" : "sync", (unsigned long long) ps->executed, (unsigned long long) ps->db_expect,
 				 (unsigned long long) ps->db_stable, pgpipe_inflight(ps->pipe), ps->nlog,
 				 (unsigned long long) ps->batches, (unsigned long long) ps->requests,
 				 (unsigned long long) (ps->batches ? ps->apply_us / ps->batches : 0),

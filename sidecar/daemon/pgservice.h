@@ -75,6 +75,13 @@ typedef enum pgsvc_cond
 extern pgsvc *pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id,
 						   const pgsvc_hooks *hooks, const zz_time *verify_interval);
 
+/*
+ * Commit the batches' transactions asynchronously (synchronous_commit =
+ * off on the batch connection; stable checkpoints stay durable).  Takes
+ * effect at the next connection: call before pgsvc_start.
+ */
+extern void pgsvc_set_batch_commit(pgsvc *ps, bool async);
+
 /* Start connecting (in the background; execute() may be called at once). */
 extern void pgsvc_start(pgsvc *ps);
 

@@ -61,6 +61,8 @@ struct pgsvc
 	zz_service	svc;
 	pgpipe	   *pipe;
 
+	bool		batch_commit_async; /* batches commit without waiting for
+									 * their WAL flush (docs/durability.md) */
 	bool		ready;			/* this session is set up */
 	bool		repairing;		/* an op failed: drain, then reread the position */
 	bool		stalled;		/* the database cannot be brought to the core's position */

@@ -1059,6 +1059,8 @@ sim_setup(zz_sim *s)
 		return false;
 	p.cp_interval = cps[zz_rng_below(&s->rng, 4)];
 	p.batch_max = batches[zz_rng_below(&s->rng, 4)];
+	/* batching that follows the load (request.c), from the seed: no draw */
+	p.order_ahead = (uint32_t) (s->seed % 3);
 	k = s->cfg.clients ? s->cfg.clients : (uint32_t) zz_rng_range(&s->rng, 2, 5);
 	s->params = p;
 	s->n = p.n;
@@ -1066,9 +1068,9 @@ sim_setup(zz_sim *s)
 	if (!sim_build(s, &p, k))
 		return false;
 	s->check_liveness = true;
-	sim_trace(s, "seed %llu: f=%u n=%u clients=%u cp_interval=%u batch_max=%u",
+	sim_trace(s, "seed %llu: f=%u n=%u clients=%u cp_interval=%u batch_max=%u order_ahead=%u",
 			  (unsigned long long) s->seed, s->params.f, s->n, s->k,
-			  s->params.cp_interval, s->params.batch_max);
+			  s->params.cp_interval, s->params.batch_max, s->params.order_ahead);
 
 	for (uint32_t i = 0; i < s->n; i++)
 	{

@@ -3445,6 +3445,102 @@ test_primary_time_never_goes_back(void **state)
 	}
 }
 
+/*
+ * Batching that follows the load (order_ahead, request.c): while the
+ * primary's own service still executes a batch, the requests that arrive
+ * wait in the open batch, past its timer, and go out together as soon as
+ * that batch is executed; a full batch goes out at once; with nothing in
+ * flight nothing waits.  order_ahead = 0 orders at the timer, as before.
+ * (Each ORDER-REQ is sent to the n - 1 others.)
+ */
+static void
+test_primary_batch_waits_for_execution(void **state)
+{
+	for (uint32_t ahead = 0; ahead <= 1; ahead++)
+	{
+		rig		   *g = rig_new_f(*(const zz_crypto_mode *) *state, 1, 0);
+		slow_service sl;
+		zz_order_req o;
+		const sent_msg *s;
+		uint64_t	ts = 1;
+
+		/* the primary runs over a service that holds batch 1 */
+		g->p.order_ahead = ahead;
+		zz_replica_free(g->rr[0]);
+		memset(&sl, 0, sizeof(sl));
+		sl.inner = zz_kv_service(g->kvs[0]);
+		sl.svc = *sl.inner;
+		sl.svc.ctx = &sl;
+		sl.svc.execute = slow_execute;
+		sl.svc.rollback = slow_rollback;
+		sl.svc.mark_stable = slow_mark_stable;
+		sl.svc.snapshot = NULL;
+		sl.svc.install = NULL;
+		sl.hold_seq = 1;
+		g->rr[0] = zz_replica_create(&g->p, 0, g->rcs[0], &sl.svc, &g->ios[0]);
+		assert_non_null(g->rr[0]);
+		g->r = g->rr[0];
+
+		/* nothing in flight: the first request goes out at its timer */
+		{
+			rq			a = {0, ts++, "ADD hits 1"};
+
+			encode_request(g, &a);
+			deliver(g, &g->buf);
+		}
+		g->now += g->p.batch_timeout + 1;
+		zz_replica_tick(g->r, g->now);
+		assert_int_equal(count_sent(g, false, ZZ_MSG_ORDER_REQ) / (g->p.n - 1), 1);
+		assert_true(sl.held);
+
+		/* two more while batch 1 executes */
+		for (uint32_t c = 1; c <= 2; c++)
+		{
+			rq			b = {c, ts++, "ADD hits 1"};
+
+			encode_request(g, &b);
+			deliver(g, &g->buf);
+		}
+		g->now += g->p.batch_timeout + 1;
+		zz_replica_tick(g->r, g->now);
+		g->now += 3 * g->p.batch_timeout + 1;
+		zz_replica_tick(g->r, g->now);
+		assert_int_equal(count_sent(g, false, ZZ_MSG_ORDER_REQ) / (g->p.n - 1), ahead ? 1 : 2);
+
+		/* batch 1 executed: the held batch is due at once, both requests */
+		sl.hold_seq = 2;
+		g->now += 10;
+		zz_replica_execute_done(g->r, g->now, &sl.res);
+		if (ahead)
+			assert_true(zz_replica_next_deadline(g->r) <= g->now);
+		zz_replica_tick(g->r, g->now);
+		assert_int_equal(count_sent(g, false, ZZ_MSG_ORDER_REQ) / (g->p.n - 1), 2);
+		s = last_sent(g, false, ZZ_MSG_ORDER_REQ);
+		assert_int_equal(zz_decode_order_req(s->buf, s->len, &o), ZZ_OK);
+		assert_int_equal(o.hdr.seq, 2);
+		assert_int_equal(o.hdr.count, 2);
+		zz_order_req_release(&o);
+
+		/* batch 2 executes; a full batch (batch_max) does not wait for it */
+		assert_true(status(g).last_executed == 1);
+		for (uint32_t k = 0; k < g->p.batch_max; k++)
+		{
+			rq			q = {3, ts++, "ADD hits 1"};
+
+			encode_request(g, &q);
+			deliver(g, &g->buf);
+		}
+		assert_int_equal(count_sent(g, false, ZZ_MSG_ORDER_REQ) / (g->p.n - 1), 3);
+		s = last_sent(g, false, ZZ_MSG_ORDER_REQ);
+		assert_int_equal(zz_decode_order_req(s->buf, s->len, &o), ZZ_OK);
+		assert_int_equal(o.hdr.seq, 3);
+		assert_int_equal(o.hdr.count, g->p.batch_max);
+		zz_order_req_release(&o);
+		zz_exec_result_free(&sl.res);
+		rig_free(g);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * Liveness (issue 10 item 7)
  * ------------------------------------------------------------------------ */
@@ -3716,6 +3812,7 @@ main(void)
 		BOTH(test_order_req_time_bounds),
 		BOTH(test_rollback_restores_batch_time),
 		BOTH(test_primary_time_never_goes_back),
+		BOTH(test_primary_batch_waits_for_execution),
 		BOTH(test_resumed_replica_rejoins_current_view),
 		BOTH(test_state_transfer_yields_to_view_change),
 		BOTH(test_late_view_entry_fetches_missed_entries),

@@ -49,6 +49,14 @@ SYSTEMS=${BENCH_PG_SYSTEMS:-zyzzyva unreplicated syncrep}
 ZZ_SET=${BENCH_PG_ZZ_SET:-}
 ZZ_PG_SET=${BENCH_PG_ZZ_PG_SET:-}
 ZZ_CLIENTS_ON=${BENCH_PG_ZZ_CLIENTS_ON:-spread}
+# a second zyzzyva cluster, measured right after the first in the same run,
+# with these settings added (e.g. "batch_commit=sync"): empty, none
+ZZ_B_SET=${BENCH_PG_ZZ_B_SET-batch_commit=sync}
+# a simulated LAN: every link between nodes (zyzzyva's replicas, the
+# standbys and their primary) goes through zyzzyva-delay-relay, which
+# delivers each byte this many microseconds after it arrived, each way;
+# clients stay local to their server (0: loopback, no relay)
+LAN=${BENCH_LAN_DELAY_US:-0}
 KEEP=${BENCH_PG_KEEP:-0}
 OUT=$root/build
 N=4
@@ -87,11 +95,14 @@ W=$(mktemp -d /tmp/zz-benchpg-XXXXXX) || die "mktemp failed"
 chmod 755 "$W"
 [ "$(id -u)" = 0 ] && chown postgres: "$W"
 ZZ=$W/zz		# the zyzzyva cluster
+ZZB=$W/zb		# the second zyzzyva cluster (BENCH_PG_ZZ_B_SET)
 U=$W/unrepl		# the unreplicated server
 S=$W/sync		# the syncrep primary (S-0) and standbys (S-1 .. S-3)
 CLUSTER=$here/zyzzyva-cluster
 started_zz=0
+started_zzb=0
 started_pg=()	# data directories of servers we started
+relay_pid=		# the syncrep standbys' relay
 
 cleanup() {
 	local rc=$?
@@ -99,14 +110,17 @@ cleanup() {
 	if [ "$KEEP" = 1 ]; then
 		echo "left running (BENCH_PG_KEEP=1) in $W: stop with"
 		[ $started_zz = 1 ] && echo "  $CLUSTER stop $ZZ"
+		[ $started_zzb = 1 ] && echo "  $CLUSTER stop $ZZB"
 		for d in "${started_pg[@]+"${started_pg[@]}"}"; do echo "  runuser -u postgres -- $PG_BINDIR/pg_ctl -D $d -m immediate stop"; done
 		exit $rc
 	fi
 	[ $started_zz = 1 ] && ZZ_BUILD=$BIN "$CLUSTER" stop "$ZZ" >/dev/null 2>&1
+	[ $started_zzb = 1 ] && ZZ_BUILD=$BIN "$CLUSTER" stop "$ZZB" >/dev/null 2>&1
 	local d
 	for d in "${started_pg[@]+"${started_pg[@]}"}"; do
 		as_pg "$PG_BINDIR/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
 	done
+	[ -n "$relay_pid" ] && kill -TERM "$relay_pid" 2>/dev/null
 	rm -rf "$W"
 	exit $rc
 }
@@ -171,33 +185,47 @@ pg_start() {
 has() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- setup
-say "setup in $W: pgbench scale $SCALE, ${SECONDS_PER_POINT}s per point, clients: $CLIENT_COUNTS"
+say "setup in $W: pgbench scale $SCALE, ${SECONDS_PER_POINT}s per point, clients: $CLIENT_COUNTS$([ "$LAN" != 0 ] && echo ", LAN: ${LAN} us one-way delay on every link between nodes (zyzzyva-delay-relay)")"
 mapfile -t ports < <(free_ports 5)
 U_PORT=${ports[0]}
 S_PORT=(${ports[1]} ${ports[2]} ${ports[3]} ${ports[4]})
 
-if has zyzzyva; then
-	say "zyzzyva: 4 PostgreSQL servers + 4 sidecars (zyzzyva-cluster --postgres)"
-	sets=(--set log_level=warning)
-	for kv in $ZZ_SET; do sets+=(--set "$kv"); done
+# zz_port CLUSTER I: replica I's server port
+zz_port() { awk -F"'" '/^port = /{ print $2 }' "$1/pg-$2/zyzzyva-cluster.conf"; }
+
+# zz_cluster DIR EXTRA_SETTINGS: start 4 replicas in DIR, load the schema
+zz_cluster() {
+	local dir=$1 extra=$2 kv i p
+	local sets=(--set log_level=warning)
+	for kv in $ZZ_SET $extra; do sets+=(--set "$kv"); done
 	for kv in $ZZ_PG_SET; do sets+=(--pg-set "$kv"); done
-	started_zz=1
 	# pgbench's sessions call as postgres: every replica may, for this benchmark
-	ZZ_BUILD=$BIN "$CLUSTER" start "$ZZ" --postgres --entrust postgres "${sets[@]}" >"$W/zz-start.log" 2>&1 ||
-		{ cat "$W/zz-start.log" >&2; die "the zyzzyva cluster did not start"; }
-	zz_port() { awk -F"'" '/^port = /{ print $2 }' "$ZZ/pg-$1/zyzzyva-cluster.conf"; }
+	ZZ_LAN_DELAY_US=$LAN ZZ_BUILD=$BIN "$CLUSTER" start "$dir" --postgres --entrust postgres "${sets[@]}" >"$dir.start.log" 2>&1 ||
+		{ cat "$dir.start.log" >&2; die "the zyzzyva cluster $dir did not start"; }
 	# pgbench -i on the four servers at once: the same deterministic rows on each
-	pids=()
+	local pids=()
 	for ((i = 0; i < N; i++)); do
-		( load_schema "$ZZ/run" "$(zz_port $i)" zyzzyva &&
-			psql_to "$ZZ/run" "$(zz_port $i)" zyzzyva -f "$here/bench-pg/replicate.sql" >/dev/null ) &
+		( load_schema "$dir/run" "$(zz_port "$dir" $i)" zyzzyva &&
+			psql_to "$dir/run" "$(zz_port "$dir" $i)" zyzzyva -f "$here/bench-pg/replicate.sql" >/dev/null ) &
 		pids+=($!)
 	done
 	for p in "${pids[@]}"; do wait "$p" || die "schema setup failed on a zyzzyva replica"; done
+	local digests
 	digests=$(for ((i = 0; i < N; i++)); do
-		psql_to "$ZZ/run" "$(zz_port $i)" zyzzyva -c "SELECT encode(zyzzyva.state_digest(), 'hex')"; done | sort -u)
+		psql_to "$dir/run" "$(zz_port "$dir" $i)" zyzzyva -c "SELECT encode(zyzzyva.state_digest(), 'hex')"; done | sort -u)
 	[ "$(wc -l <<<"$digests")" = 1 ] || die "the replicas' initial state digests differ"
 	echo "four replicas, equal initial state digest ${digests:0:16}..."
+}
+
+if has zyzzyva; then
+	say "zyzzyva: 4 PostgreSQL servers + 4 sidecars (zyzzyva-cluster --postgres)"
+	started_zz=1
+	zz_cluster "$ZZ" ""
+	if [ -n "$ZZ_B_SET" ]; then
+		say "zyzzyva_b: another 4 replicas, with $ZZ_B_SET"
+		started_zzb=1
+		zz_cluster "$ZZB" "$ZZ_B_SET"
+	fi
 fi
 
 if has unreplicated; then
@@ -208,7 +236,15 @@ fi
 
 if has syncrep; then
 	say "syncrep: a primary and 3 streaming standbys, remote_apply, ANY 2 (s1,s2,s3)"
-	pg_server "$S-0" "${S_PORT[0]}" "wal_level = replica" "max_wal_senders = 8"
+	lan_conf=()
+	if [ "$LAN" != 0 ]; then
+		[ -x "$BIN/zyzzyva-delay-relay" ] || die "no $BIN/zyzzyva-delay-relay (run make)"
+		SR_RELAY_PORT=$(free_ports 1)
+		lan_conf=("listen_addresses = '127.0.0.1'")
+		"$BIN/zyzzyva-delay-relay" "$LAN" "$SR_RELAY_PORT:${S_PORT[0]}" >"$W/relay.log" 2>&1 &
+		relay_pid=$!
+	fi
+	pg_server "$S-0" "${S_PORT[0]}" "wal_level = replica" "max_wal_senders = 8" "${lan_conf[@]+"${lan_conf[@]}"}"
 	load_schema "$W" "${S_PORT[0]}" postgres
 	for i in 1 2 3; do
 		as_pg "$PG_BINDIR/pg_basebackup" -h "$W" -p "${S_PORT[0]}" -D "$S-$i" -R -X stream -c fast >/dev/null 2>&1 ||
@@ -216,6 +252,12 @@ if has syncrep; then
 		echo "port = ${S_PORT[$i]}" >>"$S-$i/postgresql.conf"
 		echo "cluster_name = 's$i'" >>"$S-$i/postgresql.conf"
 		sed -i "s/^primary_conninfo = '/primary_conninfo = 'application_name=s$i /" "$S-$i/postgresql.auto.conf"
+		if [ "$LAN" != 0 ]; then
+			# the standby streams from the primary over TCP, through the relay
+			sed -i -E "s/(primary_conninfo = '.*)host=(''[^']*''|[^ ']+) port=[0-9]+/\1host=127.0.0.1 port=$SR_RELAY_PORT/" \
+				"$S-$i/postgresql.auto.conf"
+			grep -q "port=$SR_RELAY_PORT" "$S-$i/postgresql.auto.conf" || die "could not point standby $i at the relay"
+		fi
 		pg_start "$S-$i"
 	done
 	psql_to "$W" "${S_PORT[0]}" postgres -c "ALTER SYSTEM SET synchronous_standby_names = 'ANY 2 (s1,s2,s3)'" \
@@ -234,9 +276,9 @@ for d in "${started_pg[@]}"; do
 	port=$(awk '/^port = /{ p = $3 } END { print p }' "$d/postgresql.conf")
 	psql_to "$W" "$port" postgres -c CHECKPOINT >/dev/null 2>&1
 done
-if has zyzzyva; then
-	for ((i = 0; i < N; i++)); do psql_to "$ZZ/run" "$(zz_port $i)" zyzzyva -c CHECKPOINT >/dev/null; done
-fi
+for zc in $( [ $started_zz = 1 ] && echo "$ZZ"; [ $started_zzb = 1 ] && echo "$ZZB"); do
+	for ((i = 0; i < N; i++)); do psql_to "$zc/run" "$(zz_port "$zc" $i)" zyzzyva -c CHECKPOINT >/dev/null; done
+done
 cp "$here/bench-pg/tpcb.pgbench" "$W/tpcb.pgbench" && chmod 644 "$W/tpcb.pgbench"
 
 # ---------------------------------------------------------------- measuring
@@ -268,35 +310,42 @@ summarize() {
 		END { if (tx > 0) printf "%.0f %.2f\n", tps, lat / tx; else print "FAILED FAILED" }' "$W/$1"*.out
 }
 
-# zz_counters: "batches requests apply_us_total" of replica 0 (the
-# primary): the batches and requests its core executed so far, and the
-# time its database took to apply them (mean per batch x batches).
+# zz_counters CLUSTER: "batches requests apply_us_total" of replica 0
+# (the primary): the batches and requests its core executed so far, and
+# the time its database took to apply them (mean per batch x batches,
+# from sending a batch to its result).
 zz_counters() {
-	"$BIN/zyzzyva-cli" --timeout 2 --socket "$ZZ/run/replica-0.sock" --status 2>/dev/null |
+	"$BIN/zyzzyva-cli" --timeout 2 --socket "$1/run/replica-0.sock" --status 2>/dev/null |
 		awk -F': ' '$1 == "batches_executed" { b = $2 } $1 == "requests_executed" { r = $2 }
 			$1 == "pg_mean_batch_us" { u = $2 } $1 == "pg_batches" { pb = $2 }
 			END { printf "%d %d %.0f\n", b, r, u * pb }'
 }
 
+# measure_zyzzyva CLUSTER TAG CLIENTS SECONDS: "TPS MS" on stdout; in
+# $W/TAG-batch "calls_per_batch batches us_per_batch batches_in_flight"
+# of the primary (in flight: time its database spent on batches over the
+# time measured, Little's law).
 measure_zyzzyva() {
-	local c=$1 secs=$2 i per b0 r0 u0 b1 r1 u1
-	rm -f "$W"/zz-*.out
-	read -r b0 r0 u0 < <(zz_counters)
+	local zc=$1 tag=$2 c=$3 secs=$4 i per b0 r0 u0 b1 r1 u1 t0 t1
+	rm -f "$W/$tag"-*.out
+	read -r b0 r0 u0 < <(zz_counters "$zc")
+	t0=$(date +%s%N)
 	if [ "$ZZ_CLIENTS_ON" = spread ]; then
 		for ((i = 0; i < N; i++)); do
 			per=$((c / N + (i < c % N ? 1 : 0)))
-			[ $per -gt 0 ] && run_pgbench "zz-$i" "$ZZ/run" "$(zz_port $i)" zyzzyva "$per" "$secs"
+			[ $per -gt 0 ] && run_pgbench "$tag-$i" "$zc/run" "$(zz_port "$zc" $i)" zyzzyva "$per" "$secs"
 		done
 	else
-		run_pgbench "zz-$ZZ_CLIENTS_ON" "$ZZ/run" "$(zz_port "$ZZ_CLIENTS_ON")" zyzzyva "$c" "$secs"
+		run_pgbench "$tag-$ZZ_CLIENTS_ON" "$zc/run" "$(zz_port "$zc" "$ZZ_CLIENTS_ON")" zyzzyva "$c" "$secs"
 	fi
-	summarize zz-
-	read -r b1 r1 u1 < <(zz_counters)
+	summarize "$tag-"
+	t1=$(date +%s%N)
+	read -r b1 r1 u1 < <(zz_counters "$zc")
 	if [ $((b1 - b0)) -gt 0 ]; then
-		awk -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v u=$((u1 - u0)) \
-			'BEGIN { printf "%.2f %d %.0f\n", r / b, b, u / b }' >"$W/zz-batch"
+		awk -v b=$((b1 - b0)) -v r=$((r1 - r0)) -v u=$((u1 - u0)) -v t=$(((t1 - t0) / 1000)) \
+			'BEGIN { printf "%.2f %d %.0f %.2f\n", r / b, b, u / b, u / t }' >"$W/$tag-batch"
 	else
-		echo "- 0 -" >"$W/zz-batch"
+		echo "- 0 - -" >"$W/$tag-batch"
 	fi
 }
 
@@ -309,21 +358,30 @@ measure_plain() {
 
 # A short warm-up of each system (caches, the first autovacuum of the new tables).
 say "warm-up: 3 s at 8 clients on each system"
-has zyzzyva && measure_zyzzyva 8 3 >/dev/null
+has zyzzyva && measure_zyzzyva "$ZZ" zz 8 3 >/dev/null
+[ $started_zzb = 1 ] && measure_zyzzyva "$ZZB" zb 8 3 >/dev/null
 has unreplicated && measure_plain un "$U_PORT" 8 3 >/dev/null
 has syncrep && measure_plain sr "${S_PORT[0]}" 8 3 >/dev/null
 
 mkdir -p "$OUT"
-dat=$OUT/bench-pg.dat
-echo "# clients zyzzyva_tps zyzzyva_ms unreplicated_tps unreplicated_ms syncrep_tps syncrep_ms" >"$dat"
+name=bench-pg
+[ "$LAN" != 0 ] && name=bench-pg-lan
+dat=$OUT/$name.dat
+echo "# clients zyzzyva_tps zyzzyva_ms unreplicated_tps unreplicated_ms syncrep_tps syncrep_ms zyzzyva_b_tps zyzzyva_b_ms calls_per_batch batches_in_flight" >"$dat"
 lines=()
 for c in $CLIENT_COUNTS; do
-	zt=- zm=- ut=- um=- st=- sm=-
+	zt=- zm=- ut=- um=- st=- sm=- bt=- bm=- rpb=- inflight=- brpb=- binflight=-
 	if has zyzzyva; then
-		measure_zyzzyva "$c" "$SECONDS_PER_POINT" >"$W/result"
+		measure_zyzzyva "$ZZ" zz "$c" "$SECONDS_PER_POINT" >"$W/result"
 		read -r zt zm <"$W/result"
-		read -r rpb nb us <"$W/zz-batch"
-		echo "clients=$c zyzzyva: $zt tps, $zm ms (primary's database: $nb batches, $rpb requests per batch, ${us} us mean time to apply a batch)"
+		read -r rpb nb us inflight <"$W/zz-batch"
+		echo "clients=$c zyzzyva: $zt tps, $zm ms (primary's database: $nb batches, $rpb calls per batch, ${us} us mean time to apply a batch, $inflight batches in flight on average)"
+	fi
+	if [ $started_zzb = 1 ]; then
+		measure_zyzzyva "$ZZB" zb "$c" "$SECONDS_PER_POINT" >"$W/result"
+		read -r bt bm <"$W/result"
+		read -r brpb nb us binflight <"$W/zb-batch"
+		echo "clients=$c zyzzyva_b ($ZZ_B_SET): $bt tps, $bm ms (primary's database: $nb batches, $brpb calls per batch, ${us} us mean time to apply a batch, $binflight batches in flight on average)"
 	fi
 	if has unreplicated; then
 		measure_plain un "$U_PORT" "$c" "$SECONDS_PER_POINT" >"$W/result"
@@ -335,34 +393,40 @@ for c in $CLIENT_COUNTS; do
 		read -r st sm <"$W/result"
 		echo "clients=$c syncrep: $st tps, $sm ms"
 	fi
-	echo "$c $zt $zm $ut $um $st $sm" >>"$dat"
-	lines+=("clients=$c zyzzyva_tps=$zt unreplicated_tps=$ut syncrep_tps=$st zyzzyva_ms=$zm unreplicated_ms=$um syncrep_ms=$sm")
+	echo "$c $zt $zm $ut $um $st $sm $bt $bm $rpb $inflight" >>"$dat"
+	line="clients=$c$([ "$LAN" != 0 ] && echo " lan_us=$LAN") zyzzyva_tps=$zt unreplicated_tps=$ut syncrep_tps=$st zyzzyva_ms=$zm unreplicated_ms=$um syncrep_ms=$sm calls_per_batch=$rpb batches_in_flight=$inflight"
+	[ $started_zzb = 1 ] && line+=" zyzzyva_b_tps=$bt zyzzyva_b_ms=$bm zyzzyva_b_calls_per_batch=$brpb"
+	line+=" zyzzyva/syncrep_tps=$(awk -v a="$zt" -v b="$st" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
+	[ $started_zzb = 1 ] && line+=" zyzzyva/zyzzyva_b_tps=$(awk -v a="$zt" -v b="$bt" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')"
+	lines+=("$line")
 done
 
-if has zyzzyva; then
+for zc in $( [ $started_zz = 1 ] && echo "$ZZ"; [ $started_zzb = 1 ] && echo "$ZZB"); do
 	# the replicas still agree: the same digest once they applied the same batches
 	for ((t = 0; t < 100; t++)); do
-		last=$(for ((i = 0; i < N; i++)); do psql_to "$ZZ/run" "$(zz_port $i)" zyzzyva -c "SELECT last_applied_seq FROM zyzzyva.status"; done | sort -u)
+		last=$(for ((i = 0; i < N; i++)); do psql_to "$zc/run" "$(zz_port "$zc" $i)" zyzzyva -c "SELECT last_applied_seq FROM zyzzyva.status"; done | sort -u)
 		[ "$(wc -l <<<"$last")" = 1 ] && break
 		sleep 0.1
 	done
 	digests=$(for ((i = 0; i < N; i++)); do
-		psql_to "$ZZ/run" "$(zz_port $i)" zyzzyva -c "SELECT encode(zyzzyva.state_digest(), 'hex')"; done | sort -u)
+		psql_to "$zc/run" "$(zz_port "$zc" $i)" zyzzyva -c "SELECT encode(zyzzyva.state_digest(), 'hex')"; done | sort -u)
 	if [ "$(wc -l <<<"$last")" = 1 ] && [ "$(wc -l <<<"$digests")" = 1 ]; then
-		echo "zyzzyva: the four replicas applied the same $last batches and agree (state digest ${digests:0:16}...)"
+		echo "zyzzyva ($zc): the four replicas applied the same $last batches and agree (state digest ${digests:0:16}...)"
 	else
-		echo "bench-pg: WARNING: the zyzzyva replicas do not agree after the run (last applied: $(echo $last))" >&2
+		echo "bench-pg: WARNING: the zyzzyva replicas of $zc do not agree after the run (last applied: $(echo $last))" >&2
 	fi
-fi
+done
 
 if command -v gnuplot >/dev/null 2>&1; then
-	if gnuplot -e "datafile='$dat'; outfile='$OUT/bench-pg.png'; subtitle='pgbench scale $SCALE, ${SECONDS_PER_POINT} s per point, clients $(echo $CLIENT_COUNTS | tr ' ' ','), $(nproc) cores, $(date -u +%Y-%m-%d)'" \
+	btitle=
+	[ $started_zzb = 1 ] && btitle="btitle='zyzzyva with $ZZ_B_SET'; "
+	if gnuplot -e "${btitle}datafile='$dat'; outfile='$OUT/$name.png'; subtitle='$([ "$LAN" != 0 ] && echo "LAN ${LAN} us one-way, ")pgbench scale $SCALE, ${SECONDS_PER_POINT} s per point, clients $(echo $CLIENT_COUNTS | tr ' ' ','), $(nproc) cores, $(date -u +%Y-%m-%d)'" \
 		"$here/bench-pg/plot.gp" 2>"$W/gnuplot.err"; then
 		if has zyzzyva && has unreplicated && has syncrep; then
-			mkdir -p "$root/docs" && cp "$OUT/bench-pg.png" "$root/docs/bench-pg.png"
-			echo "plot: $OUT/bench-pg.png (copied to docs/bench-pg.png); figures: $dat"
+			mkdir -p "$root/docs" && cp "$OUT/$name.png" "$root/docs/$name.png"
+			echo "plot: $OUT/$name.png (copied to docs/$name.png); figures: $dat"
 		else
-			echo "plot: $OUT/bench-pg.png (not all three systems: docs/bench-pg.png left alone); figures: $dat"
+			echo "plot: $OUT/$name.png (not all three systems: docs/$name.png left alone); figures: $dat"
 		fi
 	else
 		cat "$W/gnuplot.err" >&2
