@@ -20,7 +20,9 @@
  *	  reads this server's environment (settings, version, addresses,
  *	  process and transaction ids, sizes, statistics, files), or volatile
  *	  and on the short list of volatile built-ins with deterministic
- *	  effects (pg_sleep, set_config);
+ *	  effects (pg_sleep, set_config); built-in means made by initdb: a
+ *	  function a superuser declares in language internal later (an
+ *	  "immutable" alias of clock_timestamp) counts as C;
  *	- a function in SQL or PL/pgSQL, whose statements are checked in turn
  *	  as they are planned;
  *	- one of the extension's own (schema zyzzyva), which check their mode;
@@ -48,6 +50,7 @@
 #include "access/htup_details.h"
 #include "access/parallel.h"
 #include "access/table.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_inherits.h"
@@ -319,7 +322,7 @@ check_function(Oid fn)
 	}
 	ReleaseSysCache(tup);
 
-	if (lang == INTERNALlanguageId)
+	if (lang == INTERNALlanguageId && fn < FirstNormalObjectId)
 	{
 		if (volatility == PROVOLATILE_VOLATILE)
 		{
@@ -672,7 +675,7 @@ check_trigger_function(Oid fn)
 		return;
 	lang = ((Form_pg_proc) GETSTRUCT(tup))->prolang;
 	ReleaseSysCache(tup);
-	if (lang != INTERNALlanguageId)
+	if (lang != INTERNALlanguageId || fn >= FirstNormalObjectId)
 		check_function(fn);
 }
 

@@ -182,6 +182,7 @@ SELECT zyzzyva.verify_digest();
 -- constraint of a written table, (3) CALL of a procedure in C or with
 -- arguments that read the clock, (4) DO in a language other than
 -- PL/pgSQL, (5) system columns (ctid, xmin, tableoid: this replica's own)
+-- and (6) a function declared in language internal by a superuser
 -- are refused.  Ordinary UPDATE and DELETE (the planner adds ctid itself)
 -- and a PL/pgSQL trigger still run.
 CREATE FUNCTION rt_now() RETURNS text LANGUAGE plpgsql AS $$
@@ -234,10 +235,13 @@ CREATE FUNCTION do_plpgsql() RETURNS text LANGUAGE plpgsql AS $$ BEGIN EXECUTE '
 CREATE FUNCTION use_xmin() RETURNS text LANGUAGE sql AS $$ SELECT xmin::text FROM guarded ORDER BY id LIMIT 1 $$;
 CREATE FUNCTION use_ctid() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT max(ctid)::text FROM guarded); END $$;
 CREATE FUNCTION use_tableoid() RETURNS text LANGUAGE sql AS $$ SELECT count(*) FROM events e WHERE e.tableoid > 0 $$;
+-- a superuser's "immutable" alias of a built-in is not a built-in
+CREATE FUNCTION sneaky_clock() RETURNS timestamptz LANGUAGE internal IMMUTABLE AS 'clock_timestamp';
+CREATE FUNCTION use_sneaky_clock() RETURNS text LANGUAGE sql AS $$ SELECT sneaky_clock()::text $$;
 SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY[
     'rt_now()', 'ins_guarded(integer)', 'ins_c_triggered()', 'ins_when_triggered()',
     'ins_checked()', 'call_c()', 'call_clock()', 'call_ok()', 'do_sql()', 'do_plpgsql()',
-    'use_xmin()', 'use_ctid()', 'use_tableoid()']::regprocedure[]) AS f;
+    'use_xmin()', 'use_ctid()', 'use_tableoid()', 'use_sneaky_clock()']::regprocedure[]) AS f;
 SELECT last_applied_seq + 1 AS next FROM zyzzyva.status \gset
 SELECT request, sqlstate, result
   FROM zyzzyva.apply_batch(:next, 2, h(:next), 1700000000123456, 77, zyzzyva.encode_batch(ARRAY[
@@ -254,6 +258,7 @@ SELECT request, sqlstate, result
     call('public.use_xmin()'),
     call('public.use_ctid()'),
     call('public.use_tableoid()'),
+    call('public.use_sneaky_clock()'),
     call('public.lit_today()')]));
 SELECT id, n, at FROM guarded ORDER BY id;
 SELECT (SELECT count(*) FROM c_triggered) AS c_rows, (SELECT count(*) FROM when_triggered) AS when_rows,
