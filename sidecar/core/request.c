@@ -313,6 +313,8 @@ send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
 		c->confirm_deadline = r->now + r->p.confirm_timeout;
 		c->confirm_ts = q->timestamp;
 		c->confirm_view = r->view;
+		c->confirm_since = r->now;
+		c->confirm_max_seq = r->max_seq;
 	}
 }
 
