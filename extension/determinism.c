@@ -49,7 +49,7 @@
 
 #include "access/htup_details.h"
 #include "access/parallel.h"
-#include "access/table.h"
+#include "access/relation.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -683,34 +683,45 @@ check_trigger_function(Oid fn)
  * Check what the executor runs for a write to relid outside any planned
  * query: its triggers' functions and WHEN conditions and its CHECK
  * constraints (compiled from their stored expressions, never planned).
- * For a partitioned table, every partition's, where rows may be routed.
+ * For a partitioned table, every partition's, where rows may be routed
+ * (looked up only for a table that has children).
  */
+static bool
+check_one_relation(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TriggerDesc *td = rel->trigdesc;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	bool		has_children = rel->rd_rel->relhassubclass;
+
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		check_trigger_function(t->tgfoid);
+		if (t->tgqual != NULL)
+			(void) check_walker(stringToNode(t->tgqual), NULL);
+	}
+	for (int i = 0; constr != NULL && i < constr->num_check; i++)
+		(void) check_walker(stringToNode(constr->check[i].ccbin), NULL);
+	relation_close(rel, AccessShareLock);
+	return has_children;
+}
+
 static void
 check_written_relation(Oid relid)
 {
-	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	List	   *rels;
 	ListCell   *lc;
 
+	if (!check_one_relation(relid))
+		return;
+	rels = find_all_inheritors(relid, AccessShareLock, NULL);
 	foreach(lc, rels)
-	{
-		Relation	rel = table_open(lfirst_oid(lc), AccessShareLock);
-		TriggerDesc *td = rel->trigdesc;
-		TupleConstr *constr = RelationGetDescr(rel)->constr;
-
-		for (int i = 0; td != NULL && i < td->numtriggers; i++)
-		{
-			Trigger    *t = &td->triggers[i];
-
-			if (t->tgenabled == TRIGGER_DISABLED)
-				continue;
-			check_trigger_function(t->tgfoid);
-			if (t->tgqual != NULL)
-				(void) check_walker(stringToNode(t->tgqual), NULL);
-		}
-		for (int i = 0; constr != NULL && i < constr->num_check; i++)
-			(void) check_walker(stringToNode(constr->check[i].ccbin), NULL);
-		table_close(rel, AccessShareLock);
-	}
+		if (lfirst_oid(lc) != relid)
+			(void) check_one_relation(lfirst_oid(lc));
 	list_free(rels);
 }
 
