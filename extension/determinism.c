@@ -20,7 +20,9 @@
  *	  reads this server's environment (settings, version, addresses,
  *	  process and transaction ids, sizes, statistics, files), or volatile
  *	  and on the short list of volatile built-ins with deterministic
- *	  effects (pg_sleep, set_config);
+ *	  effects (pg_sleep, set_config); built-in means made by initdb: a
+ *	  function a superuser declares in language internal later (an
+ *	  "immutable" alias of clock_timestamp) counts as C;
  *	- a function in SQL or PL/pgSQL, whose statements are checked in turn
  *	  as they are planned;
  *	- one of the extension's own (schema zyzzyva), which check their mode;
@@ -46,7 +48,12 @@
 #include <ctype.h>
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
+#include "access/relation.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -58,7 +65,9 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
 #include "parser/analyze.h"
+#include "parser/parsetree.h"
 #include "storage/latch.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/fmgroids.h"
@@ -66,6 +75,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/plancache.h"
+#include "utils/rel.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
@@ -80,6 +90,8 @@ static planner_hook_type prev_planner_hook = NULL;
 static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /* executor nesting depth, and whether statements were planned inside it
  * outside replicated execution since the last plan cache reset */
@@ -310,7 +322,7 @@ check_function(Oid fn)
 	}
 	ReleaseSysCache(tup);
 
-	if (lang == INTERNALlanguageId)
+	if (lang == INTERNALlanguageId && fn < FirstNormalObjectId)
 	{
 		if (volatility == PROVOLATILE_VOLATILE)
 		{
@@ -409,8 +421,39 @@ check_sql_value_function(SQLValueFunction *svf)
 			 errhint("%s", hint_now)));
 }
 
+/* a request of a batch is running (between zz_request_budget_start and
+ * _stop): not apply_batch()'s own statements */
+static bool zz_request_running = false;
+
 /*
- * Walk a query and every expression and subquery in it.
+ * Refuse a system column of a table (ctid, xmin, xmax, cmin, cmax,
+ * tableoid) in a request's statements: where a row is stored, the local
+ * transaction and command ids that wrote it and the table's local OID
+ * differ from one replica to the next.
+ */
+static void
+check_system_column(Var *var)
+{
+	if (var->varattno >= 0)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("system column %s is not allowed in replicated execution",
+					var->varattno == SelfItemPointerAttributeNumber ? "ctid" :
+					var->varattno == MinTransactionIdAttributeNumber ? "xmin" :
+					var->varattno == MaxTransactionIdAttributeNumber ? "xmax" :
+					var->varattno == MinCommandIdAttributeNumber ? "cmin" :
+					var->varattno == MaxCommandIdAttributeNumber ? "cmax" :
+					var->varattno == TableOidAttributeNumber ? "tableoid" : "?"),
+			 errdetail("Row locations, transaction ids and OIDs are this replica's own."),
+			 errhint("Use the table's key columns.")));
+}
+
+/*
+ * Walk a query and every expression and subquery in it.  context is
+ * non-NULL for the query as written (before planning): only there are
+ * system columns the query's own, the planner adds ctid to find the rows
+ * an UPDATE or DELETE changes.
  */
 static bool
 check_walker(Node *node, void *context)
@@ -419,6 +462,11 @@ check_walker(Node *node, void *context)
 		return false;
 	if (IsA(node, SQLValueFunction))
 		check_sql_value_function((SQLValueFunction *) node);
+	else if (IsA(node, Var))
+	{
+		if (context != NULL && zz_request_running)
+			check_system_column((Var *) node);
+	}
 	else if (IsA(node, Query))
 		return query_tree_walker((Query *) node, check_walker, context, 0);
 	else
@@ -547,7 +595,7 @@ zz_planner(Query *parse, const char *query_string, int cursorOptions,
 	PlannedStmt *stmt;
 
 	if (zz_exec.mode == ZZ_MODE_APPLY)
-		(void) query_tree_walker(parse, check_walker, NULL, 0);
+		(void) query_tree_walker(parse, check_walker, (void *) parse, 0);
 	else if (zz_exec.mode == ZZ_MODE_NONE && zz_exec_depth > 0)
 		zz_planned_outside = true;
 
@@ -610,6 +658,154 @@ zz_ExecutorFinish(QueryDesc *queryDesc)
 }
 
 /*
+ * A trigger function of a relation replicated execution writes: the
+ * executor calls it without planning a query, so the planner hook never
+ * sees it.  Built-in trigger functions (foreign keys, deferred unique
+ * checks, tsvector_update_trigger, ...) are deterministic; others follow
+ * the rule for any function (SQL and PL/pgSQL have their statements
+ * checked as planned; C and other languages only if allowed by name).
+ */
+static void
+check_trigger_function(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			lang;
+
+	if (!HeapTupleIsValid(tup))
+		return;
+	lang = ((Form_pg_proc) GETSTRUCT(tup))->prolang;
+	ReleaseSysCache(tup);
+	if (lang != INTERNALlanguageId || fn >= FirstNormalObjectId)
+		check_function(fn);
+}
+
+/*
+ * Check what the executor runs for a write to relid outside any planned
+ * query: its triggers' functions and WHEN conditions and its CHECK
+ * constraints (compiled from their stored expressions, never planned).
+ * For a partitioned table, every partition's, where rows may be routed
+ * (looked up only for a table that has children).
+ */
+static bool
+check_one_relation(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TriggerDesc *td = rel->trigdesc;
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	bool		has_children = rel->rd_rel->relhassubclass;
+
+	for (int i = 0; td != NULL && i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgenabled == TRIGGER_DISABLED)
+			continue;
+		check_trigger_function(t->tgfoid);
+		if (t->tgqual != NULL)
+			(void) check_walker(stringToNode(t->tgqual), NULL);
+	}
+	for (int i = 0; constr != NULL && i < constr->num_check; i++)
+		(void) check_walker(stringToNode(constr->check[i].ccbin), NULL);
+	relation_close(rel, AccessShareLock);
+	return has_children;
+}
+
+static void
+check_written_relation(Oid relid)
+{
+	List	   *rels;
+	ListCell   *lc;
+
+	if (!check_one_relation(relid))
+		return;
+	rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	foreach(lc, rels)
+		if (lfirst_oid(lc) != relid)
+			(void) check_one_relation(lfirst_oid(lc));
+	list_free(rels);
+}
+
+/*
+ * ExecutorStart hook: in replicated execution, check what the statement's
+ * writes would run beside its plan (check_written_relation).
+ */
+static void
+zz_determinism_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (zz_exec.mode == ZZ_MODE_APPLY && queryDesc->plannedstmt != NULL &&
+		(eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+	{
+		ListCell   *lc;
+
+		foreach(lc, queryDesc->plannedstmt->resultRelations)
+		{
+			RangeTblEntry *rte = rt_fetch(lfirst_int(lc), queryDesc->plannedstmt->rtable);
+
+			if (rte->rtekind == RTE_RELATION)
+				check_written_relation(rte->relid);
+		}
+	}
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * The language a DO block names (plpgsql by default).
+ */
+static const char *
+do_language(DoStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->args)
+	{
+		DefElem    *d = lfirst_node(DefElem, lc);
+
+		if (strcmp(d->defname, "language") == 0)
+			return strVal(d->arg);
+	}
+	return "plpgsql";
+}
+
+/*
+ * ProcessUtility hook: in replicated execution, CALL runs a procedure and
+ * evaluates its arguments without planning a query, and DO runs a block
+ * through its language's inline handler: check the procedure and its
+ * arguments as a query's functions, and allow DO only in PL/pgSQL, whose
+ * statements are checked as planned (a trusted language such as PL/Perl
+ * may still read the clock).
+ */
+static void
+zz_determinism_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+							  bool readOnlyTree, ProcessUtilityContext context,
+							  ParamListInfo params, QueryEnvironment *queryEnv,
+							  DestReceiver *dest, QueryCompletion *qc)
+{
+	if (zz_exec.mode == ZZ_MODE_APPLY)
+	{
+		Node	   *stmt = pstmt->utilityStmt;
+
+		if (IsA(stmt, CallStmt))
+			(void) check_walker((Node *) ((CallStmt *) stmt)->funcexpr, (void *) stmt);
+		else if (IsA(stmt, DoStmt) && strcmp(do_language((DoStmt *) stmt), "plpgsql") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("DO in language %s is not allowed in replicated execution",
+							do_language((DoStmt *) stmt)),
+					 errdetail("Replicated execution checks PL/pgSQL statements for nondeterminism, and no other language's."),
+					 errhint("Write the block in PL/pgSQL.")));
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+/*
  * Called by apply_batch() on entering replicated execution: drop cached
  * plans that were made outside it and so were never checked.
  */
@@ -656,13 +852,73 @@ zz_budget_spent_handler(void)
 	SetLatch(MyLatch);
 }
 
+/* ------------------------------------------------------------------------
+ * The request's clock
+ *
+ * The date and time types resolve 'now', 'today', 'tomorrow' and
+ * 'yesterday' from the start time of the transaction, and so does now().
+ * The parse check refuses the literals it can see, but a text cast at run
+ * time (t := w::timestamptz with w = 'now', DECLARE d date := 'today' in
+ * PL/pgSQL, whose assignment casts are never planned) reads that time all
+ * the same.  So while a request runs, the transaction's and the
+ * statement's start times are the batch's time (zyzzyva.now()), the same
+ * on every replica, and what slips past the checks still agrees.  The real
+ * times are put back when the request ends.
+ *
+ * PostgreSQL sets these times only at the start of a transaction or
+ * statement; its one setter is meant for parallel workers (and asserts
+ * that it runs in one, in builds with assertions).
+ * ------------------------------------------------------------------------ */
+
+static TimestampTz zz_real_xact_start;
+static TimestampTz zz_real_stmt_start;
+
+static void
+set_start_timestamps(TimestampTz xact_ts, TimestampTz stmt_ts)
+{
+#ifdef USE_ASSERT_CHECKING
+	int			saved = ParallelWorkerNumber;
+
+	ParallelWorkerNumber = 0;
+	SetParallelStartTimestamps(xact_ts, stmt_ts);
+	ParallelWorkerNumber = saved;
+#else
+	SetParallelStartTimestamps(xact_ts, stmt_ts);
+#endif
+}
+
+static void
+request_clock_pin(void)
+{
+	TimestampTz batch_time = (TimestampTz) (zz_exec.nd_time -
+											(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+
+	if (!zz_request_running)
+	{
+		zz_real_xact_start = GetCurrentTransactionStartTimestamp();
+		zz_real_stmt_start = GetCurrentStatementStartTimestamp();
+		zz_request_running = true;
+	}
+	set_start_timestamps(batch_time, batch_time);
+}
+
+static void
+request_clock_unpin(void)
+{
+	if (!zz_request_running)
+		return;
+	set_start_timestamps(zz_real_xact_start, zz_real_stmt_start);
+	zz_request_running = false;
+}
+
 /*
  * Start the running request's budget (a request of apply_batch, in its
- * subtransaction).  Zero disables it.
+ * subtransaction), and pin its clock.  Zero disables the budget.
  */
 void
 zz_request_budget_start(void)
 {
+	request_clock_pin();
 	zz_budget_spent = false;
 	zz_budget_armed = false;
 	if (zz_request_timeout <= 0)
@@ -676,7 +932,7 @@ zz_request_budget_start(void)
 }
 
 /*
- * Stop the budget; true if the request spent it.  A cancel the budget
+ * Stop the budget and unpin the clock; true if the request spent it.  A cancel the budget
  * raised that no CHECK_FOR_INTERRUPTS has taken yet is withdrawn, so that
  * it cannot hit the next request or the batch's own statements.
  */
@@ -685,6 +941,7 @@ zz_request_budget_stop(void)
 {
 	bool		spent;
 
+	request_clock_unpin();
 	if (zz_budget_armed)
 		disable_timeout(zz_budget_timeout, false);
 	zz_budget_armed = false;
@@ -743,6 +1000,10 @@ zz_determinism_init(void)
 	ExecutorRun_hook = zz_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;
 	ExecutorFinish_hook = zz_ExecutorFinish;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = zz_determinism_ExecutorStart;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = zz_determinism_ProcessUtility;
 }
 
 /*

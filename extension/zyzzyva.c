@@ -446,7 +446,6 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
-	MarkGUCPrefixReserved("zyzzyva");
 
 	RegisterXactCallback(zz_xact_callback, NULL);
 	RegisterSubXactCallback(zz_subxact_callback, NULL);
@@ -455,4 +454,13 @@ _PG_init(void)
 	zz_call_init();
 	zz_ddl_init();
 	zz_authz_init();
+
+	/*
+	 * After every zyzzyva.* setting is defined (the init functions above
+	 * define some): reserving the prefix drops the placeholders of the
+	 * settings not yet defined, and with them their values from
+	 * postgresql.conf (zyzzyva.request_timeout, zyzzyva.allowed_functions
+	 * were ignored until the next reload).
+	 */
+	MarkGUCPrefixReserved("zyzzyva");
 }

@@ -9,3 +9,39 @@
 -- run as well on a 0.1 database that has already replicated batches.
 -- The shared library serves both versions: a C symbol that 0.1's SQL
 -- names keeps its meaning.
+
+-- ---- divergence inspection (issue 12: extension/inspect.c) ----
+-- What sidecar/tools/zyzzyva-diverge compares across replicas to name the
+-- first batch whose effects differ and the rows that differ, by hashes,
+-- without shipping rows.  The summaries say no more than state_digest();
+-- a row's key and hashes need SELECT on its table (see inspect.c).
+CREATE FUNCTION zyzzyva.batch_summary()
+    RETURNS TABLE (seq bigint, view bigint, history bytea, requests_hash bytea,
+                   replies_hash bytea, changes bigint, effects_hash bytea)
+    AS 'MODULE_PATHNAME', 'zyzzyva_batch_summary' LANGUAGE C STRICT STABLE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.batch_summary() IS
+    'per batch since the stable checkpoint: history, hashes of its requests, replies and row changes';
+CREATE FUNCTION zyzzyva.batch_effects(first bigint, last bigint)
+    RETURNS TABLE (seq bigint, request integer, ord integer, table_name text, action text,
+                   key text, key_hash bytea, before_hash bytea, after_hash bytea)
+    AS 'MODULE_PATHNAME', 'zyzzyva_batch_effects' LANGUAGE C STRICT STABLE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.batch_effects(bigint, bigint) IS
+    'row changes of batches first..last: table, key and row hashes (key and hashes only for tables the caller may read)';
+CREATE FUNCTION zyzzyva.table_digests()
+    RETURNS TABLE (table_name text, row_count bigint, digest bytea)
+    AS 'MODULE_PATHNAME', 'zyzzyva_table_digests' LANGUAGE C STRICT STABLE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.table_digests() IS
+    'per replicated table: row count and SHA-256 of the LtHash of its rows';
+CREATE FUNCTION zyzzyva.row_hashes(rel regclass)
+    RETURNS TABLE (key text, key_hash bytea, row_hash bytea)
+    AS 'MODULE_PATHNAME', 'zyzzyva_row_hashes' LANGUAGE C STRICT STABLE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.row_hashes(regclass) IS
+    'every row of a replicated table the caller may read: key, key hash, row hash';
+REVOKE EXECUTE ON FUNCTION zyzzyva.batch_summary(), zyzzyva.batch_effects(bigint, bigint),
+                           zyzzyva.table_digests(), zyzzyva.row_hashes(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zyzzyva.batch_summary(), zyzzyva.batch_effects(bigint, bigint),
+                          zyzzyva.table_digests(), zyzzyva.row_hashes(regclass) TO zyzzyva_monitor;

@@ -173,3 +173,94 @@ SELECT id FROM events WHERE id >= 100 ORDER BY id;
 ALTER SYSTEM RESET zyzzyva.request_timeout;
 SELECT pg_reload_conf();
 SELECT zyzzyva.verify_digest();
+
+-- issue 12, guard gaps: what the executor runs without planning a query.
+-- (1) A text cast at run time ('now' spelt at run time, a PL/pgSQL
+-- DECLARE default) reads the request's clock, which is the batch's time
+-- (zyzzyva.now()) on every replica, not this server's.
+-- (2) Trigger functions in C, a trigger's WHEN condition and a CHECK
+-- constraint of a written table, (3) CALL of a procedure in C or with
+-- arguments that read the clock, (4) DO in a language other than
+-- PL/pgSQL, (5) system columns (ctid, xmin, tableoid: this replica's own)
+-- and (6) a function declared in language internal by a superuser
+-- are refused.  Ordinary UPDATE and DELETE (the planner adds ctid itself)
+-- and a PL/pgSQL trigger still run.
+CREATE FUNCTION rt_now() RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    w text := 'n' || 'ow';
+    d date := 'today';
+    t timestamptz;
+BEGIN
+    t := w::timestamptz;
+    RETURN format('%s %s %s %s', t = zyzzyva.now(), t, d, ('tomor' || 'row')::date);
+END $$;
+CREATE TABLE guarded (id integer PRIMARY KEY, n integer NOT NULL DEFAULT 0, at text);
+CREATE FUNCTION c_trigger() RETURNS trigger LANGUAGE c AS 'zyzzyva', 'zyzzyva_guard';
+CREATE FUNCTION pl_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.n := NEW.n + 1;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER guarded_count BEFORE INSERT OR UPDATE ON guarded
+    FOR EACH ROW EXECUTE FUNCTION pl_trigger();
+SELECT zyzzyva.replicate_table('guarded');
+CREATE TABLE c_triggered (id integer PRIMARY KEY);
+CREATE TRIGGER c_fires BEFORE INSERT ON c_triggered FOR EACH ROW EXECUTE FUNCTION c_trigger();
+SELECT zyzzyva.replicate_table('c_triggered');
+CREATE TABLE when_triggered (id integer PRIMARY KEY);
+CREATE TRIGGER when_fires BEFORE INSERT ON when_triggered
+    FOR EACH ROW WHEN (random() < 0.5) EXECUTE FUNCTION pl_trigger();
+SELECT zyzzyva.replicate_table('when_triggered');
+CREATE TABLE checked (id integer PRIMARY KEY, at timestamptz CHECK (at <= clock_timestamp()));
+SELECT zyzzyva.replicate_table('checked');
+CREATE PROCEDURE c_proc() LANGUAGE c AS 'zyzzyva', 'zyzzyva_now';
+CREATE PROCEDURE pl_proc(t timestamptz) LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO guarded (id, at) VALUES (extract(epoch FROM t)::integer % 1000, t::text);
+END $$;
+CREATE FUNCTION ins_guarded(i integer) RETURNS text LANGUAGE sql AS $$
+    INSERT INTO guarded (id) VALUES (i);
+    UPDATE guarded SET at = 'updated' WHERE id = i;
+    DELETE FROM guarded WHERE id = i + 1000;
+    SELECT 'ok'
+$$;
+CREATE FUNCTION ins_c_triggered() RETURNS text LANGUAGE sql AS $$ INSERT INTO c_triggered VALUES (1) RETURNING 'inserted' $$;
+CREATE FUNCTION ins_when_triggered() RETURNS text LANGUAGE sql AS $$ INSERT INTO when_triggered VALUES (1) RETURNING 'inserted' $$;
+CREATE FUNCTION ins_checked() RETURNS text LANGUAGE sql AS $$ INSERT INTO checked VALUES (1, zyzzyva.now()) RETURNING 'inserted' $$;
+CREATE FUNCTION call_c() RETURNS text LANGUAGE plpgsql AS $$ BEGIN CALL c_proc(); RETURN 'called'; END $$;
+CREATE FUNCTION call_clock() RETURNS text LANGUAGE plpgsql AS $$ BEGIN CALL pl_proc(clock_timestamp()); RETURN 'called'; END $$;
+CREATE FUNCTION call_ok() RETURNS text LANGUAGE plpgsql AS $$ BEGIN CALL pl_proc(zyzzyva.now()); RETURN 'called'; END $$;
+CREATE FUNCTION do_sql() RETURNS text LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DO LANGUAGE sql $x$ SELECT 1 $x$'; RETURN 'done'; END $$;
+CREATE FUNCTION do_plpgsql() RETURNS text LANGUAGE plpgsql AS $$ BEGIN EXECUTE 'DO $x$ BEGIN PERFORM 1; END $x$'; RETURN 'done'; END $$;
+CREATE FUNCTION use_xmin() RETURNS text LANGUAGE sql AS $$ SELECT xmin::text FROM guarded ORDER BY id LIMIT 1 $$;
+CREATE FUNCTION use_ctid() RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN (SELECT max(ctid)::text FROM guarded); END $$;
+CREATE FUNCTION use_tableoid() RETURNS text LANGUAGE sql AS $$ SELECT count(*) FROM events e WHERE e.tableoid > 0 $$;
+-- a superuser's "immutable" alias of a built-in is not a built-in
+CREATE FUNCTION sneaky_clock() RETURNS timestamptz LANGUAGE internal IMMUTABLE AS 'clock_timestamp';
+CREATE FUNCTION use_sneaky_clock() RETURNS text LANGUAGE sql AS $$ SELECT sneaky_clock()::text $$;
+SELECT count(zyzzyva.replicate_function(f)) FROM unnest(ARRAY[
+    'rt_now()', 'ins_guarded(integer)', 'ins_c_triggered()', 'ins_when_triggered()',
+    'ins_checked()', 'call_c()', 'call_clock()', 'call_ok()', 'do_sql()', 'do_plpgsql()',
+    'use_xmin()', 'use_ctid()', 'use_tableoid()', 'use_sneaky_clock()']::regprocedure[]) AS f;
+SELECT last_applied_seq + 1 AS next FROM zyzzyva.status \gset
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(:next, 2, h(:next), 1700000000123456, 77, zyzzyva.encode_batch(ARRAY[
+    call('public.rt_now()'),
+    call('public.ins_guarded(integer)', '7'),
+    call('public.ins_c_triggered()'),
+    call('public.ins_when_triggered()'),
+    call('public.ins_checked()'),
+    call('public.call_c()'),
+    call('public.call_clock()'),
+    call('public.call_ok()'),
+    call('public.do_sql()'),
+    call('public.do_plpgsql()'),
+    call('public.use_xmin()'),
+    call('public.use_ctid()'),
+    call('public.use_tableoid()'),
+    call('public.use_sneaky_clock()'),
+    call('public.lit_today()')]));
+SELECT id, n, at FROM guarded ORDER BY id;
+SELECT (SELECT count(*) FROM c_triggered) AS c_rows, (SELECT count(*) FROM when_triggered) AS when_rows,
+       (SELECT count(*) FROM checked) AS checked_rows;
+SELECT zyzzyva.verify_digest();

@@ -299,6 +299,35 @@ learn_commit_wait(zz_client *c, zz_time latency, zz_completion_path path)
 }
 
 /*
+ * Retransmission intervals grow with the request's size: one factor more
+ * per ZZ_RETRANSMIT_SIZE_UNIT bytes.  A request of a few KiB keeps the
+ * configured intervals; one of 1 MiB waits 17 times as long before it is
+ * sent again to every replica, and its cap is 17 times retransmit_max.  A
+ * flood of large requests keeps a correct primary behind for seconds, and
+ * each early retransmission of 1 MiB to n replicas (which hash it to check
+ * its MAC) only adds to the flood.
+ */
+#define ZZ_RETRANSMIT_SIZE_UNIT (64u << 10)
+
+static zz_time
+retransmit_size_factor(size_t len)
+{
+	return 1 + (zz_time) (len / ZZ_RETRANSMIT_SIZE_UNIT);
+}
+
+static zz_time
+retransmit_first(const zz_client *c, uint32_t op_len)
+{
+	return c->p.retransmit_timeout * retransmit_size_factor(op_len);
+}
+
+static zz_time
+retransmit_cap(const zz_client *c)
+{
+	return c->p.retransmit_max * retransmit_size_factor(c->req.len);
+}
+
+/*
  * Submit a new operation: REQUEST with a MAC authenticator (one MAC per
  * replica), sent to the primary of the view we believe in.
  */
@@ -352,7 +381,7 @@ zz_client_submit(zz_client *c, zz_time now, const uint8_t *op, uint32_t op_len)
 	c->lc_seq = 0;
 	c->ts = q.timestamp;
 	c->sent_at = now;
-	c->retransmit_interval = c->p.retransmit_timeout;
+	c->retransmit_interval = retransmit_first(c, op_len);
 	c->retransmit_deadline = now + c->retransmit_interval;
 	c->stats.submitted++;
 	c->io.to_replica(c->io.ctx, zz_primary_of(&c->p, c->view), c->req.data, c->req.len);
@@ -711,8 +740,8 @@ zz_client_tick(zz_client *c, zz_time now)
 		c->commit_fired = false;
 		c->stats.retransmissions++;
 		c->retransmit_interval *= 2;
-		if (c->retransmit_interval > c->p.retransmit_max)
-			c->retransmit_interval = c->p.retransmit_max;
+		if (c->retransmit_interval > retransmit_cap(c))
+			c->retransmit_interval = retransmit_cap(c);
 		c->retransmit_deadline = now + c->retransmit_interval;
 	}
 }

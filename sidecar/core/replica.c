@@ -386,6 +386,10 @@ zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified)
 	e->used = true;
 	e->req_digests = digests;
 	r->max_seq = m->hdr.seq;
+	r->max_seq_at = r->now;
+	r->max_seq_bytes = 0;
+	for (i = 0; i < m->hdr.count; i++)
+		r->max_seq_bytes += m->reqs[i].op_len;
 	r->max_history = m->hdr.history;
 	if (m->hdr.nd_time > r->last_nd_time)
 		r->last_nd_time = m->hdr.nd_time;
@@ -1022,6 +1026,42 @@ min_time(zz_time a, zz_time b)
 /*
  * The earliest CONFIRM-REQ timer among clients.
  */
+/*
+ * A backup's CONFIRM-REQ for client c timed out without the request being
+ * ordered.  Wait another interval instead of hating the primary while the
+ * primary is visibly busy ordering:
+ *	- it ordered a batch since the timer was last armed, or this backup
+ *	  holds ordered batches it has not executed yet;
+ *	- its batches are large (ZZ_CONFIRM_LARGE_BATCH bytes of requests or
+ *	  more) and the last one came within ZZ_CONFIRM_RECENT intervals: each
+ *	  takes a while to cross the network, and the request may be queued
+ *	  behind several of them;
+ *	- or it cannot order more until a checkpoint becomes stable (the
+ *	  window of 2 x cp_interval above our stable checkpoint is full), which
+ *	  the correct replicas bring about by themselves.
+ * A flood of large requests keeps a correct primary seconds behind its
+ * clients, its ORDER-REQs megabytes deep in the peers' queues; each
+ * timeout would start a view change, whose messages carry those batches
+ * and time out in turn.  The patience is bounded, so that a primary that
+ * orders others' requests but never this one is still replaced:
+ * ZZ_CONFIRM_PATIENCE intervals after the first CONFIRM-REQ at most.
+ */
+#define ZZ_CONFIRM_LARGE_BATCH	(256u << 10)
+#define ZZ_CONFIRM_RECENT		8
+#define ZZ_CONFIRM_PATIENCE		128
+
+static bool
+confirm_patient(const zz_replica *r, const zz_client_rec *c)
+{
+	if (r->now - c->confirm_since >= ZZ_CONFIRM_PATIENCE * r->p.confirm_timeout)
+		return false;
+	return r->max_seq > c->confirm_max_seq ||
+		r->last_executed < r->max_seq ||
+		(r->max_seq_bytes >= ZZ_CONFIRM_LARGE_BATCH &&
+		 r->now - r->max_seq_at < ZZ_CONFIRM_RECENT * r->p.confirm_timeout) ||
+		r->max_seq >= r->stable_seq + 2 * (zz_seq) r->p.cp_interval;
+}
+
 static zz_time
 confirm_deadline(const zz_replica *r)
 {
@@ -1084,6 +1124,14 @@ zz_replica_tick(zz_replica *r, zz_time now)
 
 		if (c->used && zz_confirm_armed(c) && c->confirm_deadline <= now)
 		{
+			if (r->mode == ZZ_MODE_NORMAL && !zz_is_primary(r) && c->confirm_view == r->view &&
+				c->ordered_ts < c->confirm_ts && confirm_patient(r, c))
+			{
+				/* the primary is busy ordering: wait one more interval */
+				c->confirm_deadline = now + r->p.confirm_timeout;
+				c->confirm_max_seq = r->max_seq;
+				continue;
+			}
 			zz_confirm_disarm(r, c);
 			if (r->mode == ZZ_MODE_NORMAL && !zz_is_primary(r) && c->confirm_view == r->view &&
 				c->ordered_ts < c->confirm_ts)

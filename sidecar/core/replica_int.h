@@ -70,6 +70,8 @@ typedef struct zz_client_rec
 	zz_time		confirm_deadline;	/* backup: CONFIRM-REQ outstanding */
 	uint64_t	confirm_ts;		/* ... for this timestamp */
 	zz_view		confirm_view;	/* ... sent in this view */
+	zz_time		confirm_since;	/* ... first armed at (zz_confirm_patient) */
+	zz_seq		confirm_max_seq;	/* ... our max_seq when last armed */
 	zz_time		resend_at;		/* its next retransmission acted on from here */
 	uint64_t	resend_ts;		/* ... if of this timestamp */
 	zz_view		resend_view;	/* ... in this view */
@@ -144,6 +146,8 @@ struct zz_replica
 	zz_cp_proof stable_proof;
 	zz_cp_proof cert_proof;		/* highest checkpoint with 2f+1 votes matching ours */
 	zz_seq		max_seq;
+	zz_time		max_seq_at;		/* when max_seq last advanced, and the bytes */
+	size_t		max_seq_bytes;	/* of its requests (confirm_patient) */
 	zz_digest	max_history;
 	uint64_t	last_nd_time;	/* of the ORDER-REQ at max_seq: times never go back */
 	uint64_t	stable_nd_time; /* ... at the stable checkpoint (0 if unknown) */

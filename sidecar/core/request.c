@@ -369,6 +369,8 @@ send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
 		c->confirm_deadline = r->now + r->p.confirm_timeout;
 		c->confirm_ts = q->timestamp;
 		c->confirm_view = r->view;
+		c->confirm_since = r->now;
+		c->confirm_max_seq = r->max_seq;
 	}
 }
 
@@ -393,6 +395,23 @@ retransmission_due(zz_replica *r, zz_client_rec *c, uint64_t ts)
 	c->resend_ts = ts;
 	c->resend_view = r->view;
 	return true;
+}
+
+/*
+ * Has this backup a CONFIRM-REQ for a large request outstanding already
+ * (same request, same view, its timer armed)?  Then the client's next
+ * retransmission is not forwarded again: the primary got the request from
+ * the client too, and if it never orders it the timer fires all the same.
+ * A CONFIRM-REQ carries the whole request; forwarding every retransmission
+ * of a 1 MiB request from every backup tripled a flood of them.
+ */
+#define ZZ_CONFIRM_LARGE_REQUEST (64u << 10)
+
+static bool
+confirm_outstanding(const zz_replica *r, const zz_client_rec *c, const zz_request *q)
+{
+	return q->op_len >= ZZ_CONFIRM_LARGE_REQUEST && zz_confirm_armed(c) &&
+		c->confirm_ts == q->timestamp && c->confirm_view == r->view;
 }
 
 void
@@ -437,7 +456,8 @@ zz_on_request(zz_replica *r, const uint8_t *buf, size_t len)
 		}
 		primary_add_request(r, &q, &d);
 	}
-	else if (q.timestamp > c->ordered_ts && retransmission_due(r, c, q.timestamp))
+	else if (q.timestamp > c->ordered_ts && !confirm_outstanding(r, c, &q) &&
+			 retransmission_due(r, c, q.timestamp))
 		send_confirm_req(r, &q, c);
 }
 
