@@ -71,7 +71,9 @@ typedef struct xp_round
 								 * two views later */
 	uint8_t		lie;			/* the view change into this view: lie_words */
 	uint8_t		excl;			/* 0, or 1+r: r's VIEW-CHANGE misses the new primary */
-	uint8_t		deaf;			/* ... and r misses this view's NEW-VIEW and ORDER-REQs */
+	uint8_t		deaf;			/* 1: ... and r misses this view's NEW-VIEW and
+								 * ORDER-REQs; 2: as 1, and this view's
+								 * VIEW-CONFIRMs reach only its primary and b */
 } xp_round;
 
 typedef struct xp_sched
@@ -187,7 +189,7 @@ parse_sched(const char *p, xp_sched *s)
 
 		if (sscanf(p, " v%u:%u.%u.%u.%u.%u.%u%n", &v, &a[0], &a[1], &a[2], &a[3], &a[4],
 				   &a[5], &used) != 7 || v != s->n || a[0] > 6 || a[1] > 3 * f + 1 ||
-			a[2] > 2 + 3 * f || a[3] >= XP_LIES || a[4] > 3 * f + 1 || a[5] > 1)
+			a[2] > 2 + 3 * f || a[3] >= XP_LIES || a[4] > 3 * f + 1 || a[5] > 2)
 			break;
 		s->r[s->n].nreq = (uint8_t) a[0];
 		s->r[s->n].miss = (uint8_t) a[1];
@@ -257,14 +259,33 @@ write_scenario(const xp_sched *s, const char *bug, unsigned vkind, bool file_mod
 		{
 			uint32_t	prev = primary_of(s->f, (uint32_t) v - 1);
 
-			add(buf, cap, &o, "byzantine R%u local-commit-any %s %s\n", s->b, beh,
-				lie_words[r->lie]);
+			/*
+			 * As the new primary it acts on its lie: builds NEW-VIEW and
+			 * re-issues the new history from it (forge.h, consistent).
+			 */
+			add(buf, cap, &o, "byzantine R%u local-commit-any %s %s%s\n", s->b, beh,
+				lie_words[r->lie], r->lie && s->b == p ? " consistent" : "");
 			if (r->excl)
 				add(buf, cap, &o, "drop VIEW-CHANGE from R%u to R%u view %d as x%d\n",
 					r->excl - 1, p, v, v);
 			if (r->excl && r->deaf)
 				add(buf, cap, &o, "drop NEW-VIEW,ORDER-REQ to R%u view %d as d%d\n",
 					r->excl - 1, v, v);
+			if (r->excl && r->deaf == 2)
+			{
+				/*
+				 * Only the new primary (and b) enter view v: the others
+				 * adopt its history but stay unconfirmed, so they report
+				 * it without the entered-view certificate.
+				 */
+				size_t		lo = 0;
+
+				list[0] = '\0';
+				for (uint32_t i = 0; i < n; i++)
+					if (i != p && i != s->b)
+						lo += snprintf(list + lo, sizeof(list) - lo, "%sR%u", lo ? "," : "", i);
+				add(buf, cap, &o, "drop VIEW-CONFIRM to %s view %d as k%d\n", list, v, v);
+			}
 			/* The leader of view v-1 fails: silent on the next request. */
 			add(buf, cap, &o, "drop ORDER-REQ from R%u view %d as t%d\n", prev, v - 1, v);
 			add(buf, cap, &o, "submit C%d PUT t t%d\n", 4 + v, v);
@@ -742,7 +763,7 @@ extend(xp_search *x, const xp_sched *base)
 
 	for (int lie = 0; lie < XP_LIES && !x->stop; lie++)
 		for (uint32_t excl = 0; excl <= n && !x->stop; excl++)
-			for (int deaf = 0; deaf < 2 && !x->stop; deaf++)
+			for (int deaf = 0; deaf < 3 && !x->stop; deaf++)
 				for (int nreq = 1; nreq >= 0 && !x->stop; nreq--)
 					for (uint32_t miss = 0; miss <= n && !x->stop; miss++)
 						for (uint32_t commit = 0; commit < n + 2 && !x->stop; commit++)
@@ -759,9 +780,6 @@ extend(xp_search *x, const xp_sched *base)
 								continue;
 							if (miss && (miss - 1 == p || miss - 1 == base->b))
 								continue;
-							if (lie && base->b == p)
-								continue;	/* its NEW-VIEW would carry it: fine, but
-											 * the honest b covers that view */
 							if (nreq == 0 && (miss || commit))
 								continue;
 							memset(r, 0, sizeof(*r));
@@ -833,7 +851,7 @@ sample(xp_search *x)
 				r->excl = (uint8_t) zz_rng_below(&rng, n + 1);
 				if (r->excl && (uint32_t) r->excl - 1 == p)
 					r->excl = 0;
-				r->deaf = r->excl ? (uint8_t) zz_rng_below(&rng, 2) : 0;
+				r->deaf = r->excl ? (uint8_t) zz_rng_below(&rng, 3) : 0;
 			}
 		}
 		visit(x, &s);

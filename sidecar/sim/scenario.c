@@ -276,6 +276,7 @@ static const struct
 	{"cc-any-signed-view", ZZ_BUG_CC_ANY_SIGNED_VIEW, 0},
 	{"new-view-lowest-cp", ZZ_BUG_NEW_VIEW_LOWEST_CP, 0},
 	{"keep-own-new-view", ZZ_BUG_KEEP_OWN_NEW_VIEW, 0},
+	{"lc-any-view", 0, ZZ_CLIENT_BUG_LC_ANY_VIEW},
 };
 
 #define SC_NBUGS ((int) (sizeof(sc_bugs) / sizeof(sc_bugs[0])))
@@ -956,7 +957,7 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 	{
 		*err = "say what it does (honest, equivocate, silent, slow, omit, delay, "
 			"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
-				"lie-state, new-view-to)";
+				"lie-state, new-view-to, local-commit-any, consistent)";
 		return false;
 	}
 	while (i < tk->n)
@@ -1085,6 +1086,11 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			fc->lc_any = true;
 			i++;
 		}
+		else if (strcmp(w, "consistent") == 0)
+		{
+			fc->vc_consistent = true;
+			i++;
+		}
 		else if (strcmp(w, "new-view-to") == 0)
 		{
 			if (i + 1 >= tk->n || !parse_nodes(r, tk->t[i + 1], &fc->nv_victims) ||
@@ -1156,7 +1162,7 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 		{
 			*err = "unknown behaviour (honest, equivocate, silent, slow, omit, delay, "
 				"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
-				"lie-state, new-view-to)";
+				"lie-state, new-view-to, local-commit-any, consistent)";
 			return false;
 		}
 	}
@@ -1302,7 +1308,8 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 				*err = "expected: bug NAME (unsafe-new-view, cc-any-view, max-cc-by-seq, "
 					"client-complete-on-2f, new-view-lowest-cc, pom-any-seq, "
 					"fill-hole-no-verify, state-reply-no-cert, accept-bad-history, skip-dedup, "
-					"cc-dup-signer, cc-any-signed-view, new-view-lowest-cp, keep-own-new-view)";
+					"cc-dup-signer, cc-any-signed-view, new-view-lowest-cp, keep-own-new-view, "
+					"lc-any-view)";
 				return false;
 			}
 			snprintf(r->res->bug, sizeof(r->res->bug), "%s", tk.t[1]);
@@ -2072,6 +2079,13 @@ snapshot(sc_run *r)
 		}
 		if (zz_replica_get_stats(rp)->rollbacks > 0)
 			score++;
+		/* a view change it has not finished */
+		if (rp->mode == ZZ_MODE_VIEW_CHANGE)
+			score++;
+		/* a LOCAL-COMMIT a client holds for a history it no longer has */
+		if (s->nodes[i].lc_seq > rp->stable_seq &&
+			!zz_log_holds(s->nodes[i].replica, s->nodes[i].lc_seq, &s->nodes[i].lc_history))
+			score += 3;
 	}
 	score += nhist > 1 ? nhist - 1 : 0;
 	for (uint32_t i = 0; i < s->k; i++)
@@ -2094,6 +2108,7 @@ snapshot(sc_run *r)
 	r->res->snapped = true;
 	r->res->snap_hash = h;
 	r->res->snap_score = score;
+	script_trace(r, "(world %016llx, score %u)", (unsigned long long) h, score);
 }
 
 /* One step of the world, due by limit; false if none is. */
@@ -2409,7 +2424,14 @@ run_cmd(sc_run *r, const sc_cmd *c)
 			break;
 		case SC_BYZANTINE:
 			sim_make_byzantine(s, c->node, &c->fc, c->lie_ppm);
-			zz_replica_set_bugs(s->nodes[c->node].replica, 0);
+
+			/*
+			 * A faulty replica keeps its own (shipped) code, except a
+			 * consistent liar: it computes what its lie makes the
+			 * correct replicas compute, planted bug included.
+			 */
+			zz_replica_set_bugs(s->nodes[c->node].replica,
+								c->fc.vc_consistent ? r->replica_bugs : 0);
 			break;
 		case SC_FAULTY:
 			sim_make_faulty_client(s, c->node, c->client_bugs);
