@@ -113,6 +113,7 @@ typedef struct xp_search
 	size_t		nnodes;
 	size_t		nodes_cap;
 	bool		stop;
+	uint32_t	turn;			/* best_node's class in turn */
 
 	/* The new worlds of the expansion under way: only the best few go on. */
 	xp_node    *kids;
@@ -794,17 +795,34 @@ extend(xp_search *x, const xp_sched *base)
 						}
 }
 
-/* The unexpanded world with the highest score (then the shortest, the oldest). */
+/*
+ * The unexpanded world with the highest score (then the shortest, the
+ * oldest), taking the faulty replicas in turn: the k-th expansion looks
+ * only at worlds whose faulty replica and behaviour (the first round's
+ * choice) are the k-th such class still open, so that the richest class
+ * (an equivocating primary) does not starve the others.
+ */
 static xp_node *
 best_node(xp_search *x)
 {
 	xp_node    *best = NULL;
+	uint64_t	open = 0;
+	uint32_t	cls;
 
+	/* the classes with an unexpanded world, b * BEH_COUNT + beh */
+	for (size_t i = 0; i < x->nnodes; i++)
+		if (!x->nodes[i].expanded)
+			open |= 1ull << (x->nodes[i].s.b * BEH_COUNT + x->nodes[i].s.beh);
+	if (open == 0)
+		return NULL;
+	do
+		cls = x->turn++ % 64;
+	while (!(open & (1ull << cls)));
 	for (size_t i = 0; i < x->nnodes; i++)
 	{
 		xp_node    *nd = &x->nodes[i];
 
-		if (nd->expanded)
+		if (nd->expanded || (uint32_t) (nd->s.b * BEH_COUNT + nd->s.beh) != cls)
 			continue;
 		if (best == NULL || nd->score > best->score ||
 			(nd->score == best->score && nd->s.n < best->s.n))

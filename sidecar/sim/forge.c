@@ -767,6 +767,9 @@ lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 				lie.n_entries = (uint32_t) (n + extra);
 				lie.has_cc = 1;
 				lie.cc = *cc;
+				/* relabelled: the signatures no longer match (wrong-view) */
+				if (fg->cfg.stale_relabel && cc->view + 1 < m->new_view)
+					lie.cc.view = m->new_view - 1;
 				break;
 			}
 		case ZZ_VC_FORGED_CC:

@@ -109,6 +109,7 @@ typedef struct zz_forge_config
 	zz_view		stale_view;
 	zz_seq		stale_seq;
 	bool		stale_newest;	/* stale-cc: the highest-view one, not the lowest */
+	bool		stale_relabel;	/* stale-cc: relabelled with the latest view */
 	bool		silent;			/* as primary: see above */
 	zz_seq		silent_from;
 	zz_time		slow;			/* as primary: delay ORDER-REQ, NEW-VIEW */

@@ -1139,7 +1139,7 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 					if (!parse_u64(tk->t[i + 1], &fc->stale_view) ||
 						!parse_u64(tk->t[i + 3], &fc->stale_seq) || fc->stale_seq == 0)
 					{
-						*err = "expected: hide stale-cc [view V seq N]";
+						*err = "expected: hide stale-cc [view V seq N] [relabelled]";
 						return false;
 					}
 					i += 4;
@@ -1149,10 +1149,16 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 					fc->stale_newest = true;
 					i++;
 				}
+				if (i < tk->n && strcmp(tk->t[i], "relabelled") == 0)
+				{
+					fc->stale_relabel = true;
+					i++;
+				}
 			}
 			else
 			{
-				*err = "expected: hide all | hide from SEQ | hide stale-cc [view V seq N | newest] | "
+				*err = "expected: hide all | hide from SEQ | "
+					"hide stale-cc [view V seq N | newest] [relabelled] | "
 					"hide forged-cc | hide dup-signer-cc | hide wrong-view-cc | "
 					"hide stale-checkpoint";
 				return false;
@@ -2086,6 +2092,11 @@ snapshot(sc_run *r)
 		if (s->nodes[i].lc_seq > rp->stable_seq &&
 			!zz_log_holds(s->nodes[i].replica, s->nodes[i].lc_seq, &s->nodes[i].lc_history))
 			score += 3;
+		/* ... or for a request not complete yet: a completion on its way */
+		else if (s->nodes[i].lc_seq > 0 && s->nodes[i].lc_client < s->k &&
+				 zz_client_busy(s->nodes[s->n + s->nodes[i].lc_client].client) &&
+				 s->nodes[s->n + s->nodes[i].lc_client].submitted == s->nodes[i].lc_ts)
+			score += 2;
 	}
 	score += nhist > 1 ? nhist - 1 : 0;
 	for (uint32_t i = 0; i < s->k; i++)

@@ -106,7 +106,7 @@ agreement_bug(const char *bug)
 {
 	return strcmp(bug, "unsafe-new-view") == 0 || strcmp(bug, "cc-any-view") == 0 ||
 		strcmp(bug, "max-cc-by-seq") == 0 || strcmp(bug, "new-view-lowest-cc") == 0 ||
-		strcmp(bug, "lc-any-view") == 0;
+		strcmp(bug, "lc-any-view") == 0 || strcmp(bug, "cc-any-signed-view") == 0;
 }
 
 /*
@@ -119,7 +119,8 @@ forged_check(const char *file, const char *bug)
 {
 	return (strcmp(file, "dup-signer-cc.zz") == 0 && strcmp(bug, "cc-dup-signer") == 0) ||
 		(strcmp(file, "stale-checkpoint.zz") == 0 && strcmp(bug, "new-view-lowest-cp") == 0) ||
-		(strcmp(file, "consistent-liar.zz") == 0 && strcmp(bug, "unsafe-new-view") == 0);
+		(strcmp(file, "consistent-liar.zz") == 0 && strcmp(bug, "unsafe-new-view") == 0) ||
+		(strcmp(file, "stale-cc-relabelled.zz") == 0 && strcmp(bug, "cc-any-signed-view") == 0);
 }
 
 /*
@@ -187,11 +188,12 @@ test_unsafe_rule(void **state)
 	assert_true(abraham >= 5);
 	assert_true(issue10 == 2);
 	/*
-	 * the forged-message checks: three by a violation (a duplicate signer,
-	 * a stale checkpoint certificate, a new primary acting on its lie),
-	 * one by expectations
+	 * the forged-message checks: four by a violation (a duplicate signer,
+	 * a stale checkpoint certificate, a new primary acting on its lie, a
+	 * certificate relabelled with a later view), and the relabelled
+	 * certificate once more by expectations (wrong-view-cc.zz)
 	 */
-	assert_true(forged == 3);
+	assert_true(forged == 4);
 	assert_true(named_fail >= 1);
 	assert_true(with_unsafe >= abraham + issue10);
 }
