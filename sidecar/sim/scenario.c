@@ -556,11 +556,6 @@ snapshot(sc_run *r)
 		if (s->nodes[i].lc_seq > rp->stable_seq &&
 			!zz_log_holds(s->nodes[i].replica, s->nodes[i].lc_seq, &s->nodes[i].lc_history))
 			score += 3;
-		/* ... or for a request not complete yet: a completion on its way */
-		else if (s->nodes[i].lc_seq > 0 && s->nodes[i].lc_client < s->k &&
-				 zz_client_busy(s->nodes[s->n + s->nodes[i].lc_client].client) &&
-				 s->nodes[s->n + s->nodes[i].lc_client].submitted == s->nodes[i].lc_ts)
-			score += 2;
 	}
 	score += nhist > 1 ? nhist - 1 : 0;
 	for (uint32_t i = 0; i < s->k; i++)

@@ -201,8 +201,6 @@ watch_replica_send(zz_sim *s, sim_node *from, const uint8_t *buf, size_t len)
 									 from->vc_view, from->vc_cc_seq);
 		from->lc_seq = lc.seq;
 		from->lc_history = lc.history;
-		from->lc_client = lc.client;
-		from->lc_ts = lc.timestamp;
 	}
 }
 

@@ -109,9 +109,7 @@ typedef struct sim_node
 	uint64_t	poms_seen;		/* its stats.poms at the last inspection */
 	bool		amnesiac;		/* restarted from its kept checkpoint only */
 	zz_seq		lc_seq;			/* the last LOCAL-COMMIT it sent (0: none) ... */
-	zz_digest	lc_history;		/* ... the history it vouched for ... */
-	uint32_t	lc_client;		/* ... to which client ... */
-	uint64_t	lc_ts;			/* ... for which request */
+	zz_digest	lc_history;		/* ... and the history it vouched for */
 
 	/* client */
 	zz_client  *client;
