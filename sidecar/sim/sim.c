@@ -898,8 +898,11 @@ random_forge(zz_sim *s, uint32_t id, zz_forge_config *fc, uint32_t *lie_ppm)
 	fc->vc_lie = (zz_vc_lie) zz_rng_below(&s->rng, ZZ_VC_STALE_CP);
 	if (fc->vc_lie == ZZ_VC_WITHHOLD && zz_rng_below(&s->rng, 2) == 0)
 		fc->withhold_from = zz_rng_range(&s->rng, 1, 40);
-	/* Half the liars act on their lie as new primaries (consistent). */
-	fc->vc_consistent = zz_rng_below(&s->rng, 2) == 0;
+	/*
+	 * Half the liars act on their lie as new primaries (consistent): taken
+	 * from a draw already made, so that every seed keeps its stream.
+	 */
+	fc->vc_consistent = (fc->fork_at & 1) != 0;
 	*lie_ppm = zz_rng_below(&s->rng, 2) == 0 ?
 		(uint32_t) zz_rng_range(&s->rng, 1000, 300000) : 0;
 	switch (zz_rng_below(&s->rng, 4))
