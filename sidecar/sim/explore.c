@@ -17,7 +17,8 @@
  * smallest schedules); then, best first, extend the schedule whose world
  * (the scenario's snapshot: scenario.c) is the most unsettled by one more
  * round in every way, skipping worlds seen before (a state hash, as a
- * stateful model checker does).  Each schedule is run once, to its end
+ * stateful model checker does), the faulty replicas (and their first
+ * behaviour) taking turns.  Each schedule is run once, to its end
  * and a healing period, and any violation fails it.  Everything is
  * deterministic: the n-th schedule is the same on every run, which is what
  * lets a progress file resume a search (its lines are the results in
