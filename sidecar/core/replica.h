@@ -172,6 +172,17 @@ extern void zz_replica_set_bugs(zz_replica *r, unsigned bugs);
  * skew_us (0: the correct rule), even when that goes back.
  */
 extern void zz_replica_set_nd_time_skew(zz_replica *r, int64_t skew_us);
+
+/*
+ * A faulty replica that lies consistently (docs/protocol.md section 8):
+ * fn sees each VIEW-CHANGE this replica builds, encoded and signed, before
+ * the replica sends or keeps it, and may replace the bytes with its lie.
+ * The replica then acts on the lie as on its own word: it sends it,
+ * resends it, and as the new primary builds its NEW-VIEW from it and
+ * computes the new history it re-issues from it.  NULL: no rewriting.
+ */
+typedef void (*zz_vc_rewrite_fn) (void *ctx, zz_buf *vc);
+extern void zz_replica_set_vc_rewrite(zz_replica *r, zz_vc_rewrite_fn fn, void *ctx);
 #endif
 
 /*

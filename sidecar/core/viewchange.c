@@ -90,6 +90,10 @@ struct zz_vc_state
 	zz_buf		nv_raw;
 	zz_time		confirm_reply_at[ZZ_MAX_N];
 	zz_time		nv_request_deadline;
+#ifdef ZZ_FAULT_INJECTION
+	zz_vc_rewrite_fn rewrite;	/* a consistent liar's (zz_replica_set_vc_rewrite) */
+	void	   *rewrite_ctx;
+#endif
 };
 
 static void store_vc(zz_replica *r, const uint8_t *buf, size_t len, uint32_t from);
@@ -267,8 +271,22 @@ build_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	zz_buf_reset(&r->vc->my_vc);
 	ok = zz_encode_view_change(&r->vc->my_vc, &m);
 	free(m.entries);
+#ifdef ZZ_FAULT_INJECTION
+	/* A faulty replica's lie replaces it before anything uses it. */
+	if (ok && r->vc->rewrite != NULL)
+		r->vc->rewrite(r->vc->rewrite_ctx, &r->vc->my_vc);
+#endif
 	return ok;
 }
+
+#ifdef ZZ_FAULT_INJECTION
+void
+zz_replica_set_vc_rewrite(zz_replica *r, zz_vc_rewrite_fn fn, void *ctx)
+{
+	r->vc->rewrite = fn;
+	r->vc->rewrite_ctx = ctx;
+}
+#endif
 
 /*
  * Stop a state transfer in progress (a view change comes first).

@@ -10,7 +10,7 @@ mkdir -p "$dir"
 status=0
 printf '%-24s %-6s %10s %9s  %s\n' bug found schedule seconds scenario
 for bug in unsafe-new-view cc-any-view max-cc-by-seq client-complete-on-2f \
-	new-view-lowest-cc pom-any-seq fill-hole-no-verify state-reply-no-cert; do
+	new-view-lowest-cc pom-any-seq fill-hole-no-verify state-reply-no-cert lc-any-view; do
 	out=$("$sim" --explore --bug "$bug" --budget "$budget" --stop-at-first --quiet \
 		--out "$dir" 2>&1)
 	line=$(printf '%s\n' "$out" | grep '^first violation:')

@@ -17,7 +17,8 @@
  * smallest schedules); then, best first, extend the schedule whose world
  * (the scenario's snapshot: scenario.c) is the most unsettled by one more
  * round in every way, skipping worlds seen before (a state hash, as a
- * stateful model checker does).  Each schedule is run once, to its end
+ * stateful model checker does), the faulty replicas (and their first
+ * behaviour) taking turns.  Each schedule is run once, to its end
  * and a healing period, and any violation fails it.  Everything is
  * deterministic: the n-th schedule is the same on every run, which is what
  * lets a progress file resume a search (its lines are the results in
@@ -71,7 +72,9 @@ typedef struct xp_round
 								 * two views later */
 	uint8_t		lie;			/* the view change into this view: lie_words */
 	uint8_t		excl;			/* 0, or 1+r: r's VIEW-CHANGE misses the new primary */
-	uint8_t		deaf;			/* ... and r misses this view's NEW-VIEW and ORDER-REQs */
+	uint8_t		deaf;			/* 1: ... and r misses this view's NEW-VIEW and
+								 * ORDER-REQs; 2: as 1, and this view's
+								 * VIEW-CONFIRMs reach only its primary and b */
 } xp_round;
 
 typedef struct xp_sched
@@ -111,6 +114,7 @@ typedef struct xp_search
 	size_t		nnodes;
 	size_t		nodes_cap;
 	bool		stop;
+	uint32_t	turn;			/* best_node's class in turn */
 
 	/* The new worlds of the expansion under way: only the best few go on. */
 	xp_node    *kids;
@@ -187,7 +191,7 @@ parse_sched(const char *p, xp_sched *s)
 
 		if (sscanf(p, " v%u:%u.%u.%u.%u.%u.%u%n", &v, &a[0], &a[1], &a[2], &a[3], &a[4],
 				   &a[5], &used) != 7 || v != s->n || a[0] > 6 || a[1] > 3 * f + 1 ||
-			a[2] > 2 + 3 * f || a[3] >= XP_LIES || a[4] > 3 * f + 1 || a[5] > 1)
+			a[2] > 2 + 3 * f || a[3] >= XP_LIES || a[4] > 3 * f + 1 || a[5] > 2)
 			break;
 		s->r[s->n].nreq = (uint8_t) a[0];
 		s->r[s->n].miss = (uint8_t) a[1];
@@ -257,14 +261,33 @@ write_scenario(const xp_sched *s, const char *bug, unsigned vkind, bool file_mod
 		{
 			uint32_t	prev = primary_of(s->f, (uint32_t) v - 1);
 
-			add(buf, cap, &o, "byzantine R%u local-commit-any %s %s\n", s->b, beh,
-				lie_words[r->lie]);
+			/*
+			 * As the new primary it acts on its lie: builds NEW-VIEW and
+			 * re-issues the new history from it (forge.h, consistent).
+			 */
+			add(buf, cap, &o, "byzantine R%u local-commit-any %s %s%s\n", s->b, beh,
+				lie_words[r->lie], r->lie && s->b == p ? " consistent" : "");
 			if (r->excl)
 				add(buf, cap, &o, "drop VIEW-CHANGE from R%u to R%u view %d as x%d\n",
 					r->excl - 1, p, v, v);
 			if (r->excl && r->deaf)
 				add(buf, cap, &o, "drop NEW-VIEW,ORDER-REQ to R%u view %d as d%d\n",
 					r->excl - 1, v, v);
+			if (r->excl && r->deaf == 2)
+			{
+				/*
+				 * Only the new primary (and b) enter view v: the others
+				 * adopt its history but stay unconfirmed, so they report
+				 * it without the entered-view certificate.
+				 */
+				size_t		lo = 0;
+
+				list[0] = '\0';
+				for (uint32_t i = 0; i < n; i++)
+					if (i != p && i != s->b)
+						lo += snprintf(list + lo, sizeof(list) - lo, "%sR%u", lo ? "," : "", i);
+				add(buf, cap, &o, "drop VIEW-CONFIRM to %s view %d as k%d\n", list, v, v);
+			}
 			/* The leader of view v-1 fails: silent on the next request. */
 			add(buf, cap, &o, "drop ORDER-REQ from R%u view %d as t%d\n", prev, v - 1, v);
 			add(buf, cap, &o, "submit C%d PUT t t%d\n", 4 + v, v);
@@ -742,7 +765,7 @@ extend(xp_search *x, const xp_sched *base)
 
 	for (int lie = 0; lie < XP_LIES && !x->stop; lie++)
 		for (uint32_t excl = 0; excl <= n && !x->stop; excl++)
-			for (int deaf = 0; deaf < 2 && !x->stop; deaf++)
+			for (int deaf = 0; deaf < 3 && !x->stop; deaf++)
 				for (int nreq = 1; nreq >= 0 && !x->stop; nreq--)
 					for (uint32_t miss = 0; miss <= n && !x->stop; miss++)
 						for (uint32_t commit = 0; commit < n + 2 && !x->stop; commit++)
@@ -759,9 +782,6 @@ extend(xp_search *x, const xp_sched *base)
 								continue;
 							if (miss && (miss - 1 == p || miss - 1 == base->b))
 								continue;
-							if (lie && base->b == p)
-								continue;	/* its NEW-VIEW would carry it: fine, but
-											 * the honest b covers that view */
 							if (nreq == 0 && (miss || commit))
 								continue;
 							memset(r, 0, sizeof(*r));
@@ -776,17 +796,34 @@ extend(xp_search *x, const xp_sched *base)
 						}
 }
 
-/* The unexpanded world with the highest score (then the shortest, the oldest). */
+/*
+ * The unexpanded world with the highest score (then the shortest, the
+ * oldest), taking the faulty replicas in turn: the k-th expansion looks
+ * only at worlds whose faulty replica and behaviour (the first round's
+ * choice) are the k-th such class still open, so that the richest class
+ * (an equivocating primary) does not starve the others.
+ */
 static xp_node *
 best_node(xp_search *x)
 {
 	xp_node    *best = NULL;
+	uint64_t	open = 0;
+	uint32_t	cls;
 
+	/* the classes with an unexpanded world, b * BEH_COUNT + beh */
+	for (size_t i = 0; i < x->nnodes; i++)
+		if (!x->nodes[i].expanded)
+			open |= 1ull << (x->nodes[i].s.b * BEH_COUNT + x->nodes[i].s.beh);
+	if (open == 0)
+		return NULL;
+	do
+		cls = x->turn++ % 64;
+	while (!(open & (1ull << cls)));
 	for (size_t i = 0; i < x->nnodes; i++)
 	{
 		xp_node    *nd = &x->nodes[i];
 
-		if (nd->expanded)
+		if (nd->expanded || (uint32_t) (nd->s.b * BEH_COUNT + nd->s.beh) != cls)
 			continue;
 		if (best == NULL || nd->score > best->score ||
 			(nd->score == best->score && nd->s.n < best->s.n))
@@ -833,7 +870,7 @@ sample(xp_search *x)
 				r->excl = (uint8_t) zz_rng_below(&rng, n + 1);
 				if (r->excl && (uint32_t) r->excl - 1 == p)
 					r->excl = 0;
-				r->deaf = r->excl ? (uint8_t) zz_rng_below(&rng, 2) : 0;
+				r->deaf = r->excl ? (uint8_t) zz_rng_below(&rng, 3) : 0;
 			}
 		}
 		visit(x, &s);

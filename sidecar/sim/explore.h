@@ -9,7 +9,8 @@
  * faulty replica at once and the others two views later), and for each
  * view change the lie the faulty replica tells in its VIEW-CHANGE, the
  * replica whose VIEW-CHANGE does not reach the new primary, and whether
- * that replica also misses the new view.  Each schedule is written as a
+ * that replica also misses the new view (and whether the view's
+ * VIEW-CONFIRMs reach only its primary).  Each schedule is written as a
  * scenario (SCENARIOS.md) and run by the scenario interpreter; any
  * violation of the checker's invariants fails it.  A failure is minimised
  * and written out as a scenario file that replays it.

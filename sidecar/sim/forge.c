@@ -767,6 +767,9 @@ lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
 				lie.n_entries = (uint32_t) (n + extra);
 				lie.has_cc = 1;
 				lie.cc = *cc;
+				/* relabelled: the signatures no longer match (wrong-view) */
+				if (fg->cfg.stale_relabel && cc->view + 1 < m->new_view)
+					lie.cc.view = m->new_view - 1;
 				break;
 			}
 		case ZZ_VC_FORGED_CC:
@@ -869,6 +872,27 @@ rewrite_view_change(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outle
 		res = dup_bytes(fg->out.data, fg->out.len, outlen);
 	zz_view_change_release(&m);
 	return res;
+}
+
+void
+zz_forger_rewrite_own_vc(void *ctx, zz_buf *vc)
+{
+	zz_forger  *fg = ctx;
+	zz_view_change m;
+	bool		lied;
+
+	if (!fg->cfg.vc_consistent || fg->cfg.vc_lie == ZZ_VC_HONEST ||
+		zz_decode_view_change(vc->data, vc->len, &m) != ZZ_OK)
+		return;
+	/* What it really holds stays in its records, to lie with later. */
+	log_view_change(fg, &m);
+	lied = lie_view_change(fg, &m, &fg->out);
+	zz_view_change_release(&m);
+	if (lied)
+	{
+		zz_buf_reset(vc);
+		zz_buf_append(vc, fg->out.data, fg->out.len);
+	}
 }
 
 /*
@@ -1176,7 +1200,7 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 				const uint8_t *base = split ? split : buf;
 				size_t		blen = split ? out->len : len,
 							l2;
-				uint8_t    *lied = c->vc_lie != ZZ_VC_HONEST ?
+				uint8_t    *lied = c->vc_lie != ZZ_VC_HONEST && !c->vc_consistent ?
 					rewrite_new_view(fg, base, blen, &l2) : NULL;
 
 				if (lied != NULL)
@@ -1189,7 +1213,7 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 					out->buf = split;
 			}
 		}
-		else if (c->vc_lie != ZZ_VC_HONEST)
+		else if (c->vc_lie != ZZ_VC_HONEST && !c->vc_consistent)
 			out->buf = rewrite_new_view(fg, buf, len, &out->len);
 	}
 	else if (t == ZZ_MSG_STATE_REPLY && c->state_lie)
@@ -1210,7 +1234,7 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 			keep_vc_bytes(fg, &m, buf, len);
 			zz_view_change_release(&m);
 		}
-		if (c->vc_lie != ZZ_VC_HONEST && c->nv_victims == 0)
+		if (c->vc_lie != ZZ_VC_HONEST && c->nv_victims == 0 && !c->vc_consistent)
 			out->buf = rewrite_view_change(fg, buf, len, &out->len);
 	}
 	else if (t == ZZ_MSG_CHECKPOINT && c->lie_checkpoints)

@@ -109,6 +109,7 @@ typedef struct zz_forge_config
 	zz_view		stale_view;
 	zz_seq		stale_seq;
 	bool		stale_newest;	/* stale-cc: the highest-view one, not the lowest */
+	bool		stale_relabel;	/* stale-cc: relabelled with the latest view */
 	bool		silent;			/* as primary: see above */
 	zz_seq		silent_from;
 	zz_time		slow;			/* as primary: delay ORDER-REQ, NEW-VIEW */
@@ -123,6 +124,7 @@ typedef struct zz_forge_config
 	bool		lc_any;			/* LOCAL-COMMIT every COMMIT, in its current view */
 	uint32_t	nv_victims;		/* bit per replica */
 	uint32_t	nv_exclude;		/* replica id */
+	bool		vc_consistent;	/* it acts on its VIEW-CHANGE lie itself */
 } zz_forge_config;
 
 /* A message the forger builds itself, for the replicas in to (bit each). */
@@ -174,6 +176,18 @@ extern bool zz_forger_view_change_for(zz_forger *fg, zz_view v, zz_buf *out);
  */
 extern bool zz_forger_local_commit(zz_forger *fg, const uint8_t *buf, size_t len,
 								   zz_view view, zz_buf *out, uint32_t *client);
+
+/*
+ * A faulty replica that lies consistently (vc_consistent): the core's
+ * zz_vc_rewrite_fn (replica.h), ctx the forger.  It replaces the
+ * VIEW-CHANGE its replica built by the lie (vc_lie) before the replica
+ * uses it, so the replica sends the lie, builds its NEW-VIEW from it as
+ * the new primary and re-issues the new history computed from it: it does
+ * not act on its honest VIEW-CHANGE.  The lie then needs no rewriting on
+ * the way out (zz_forger_send leaves VIEW-CHANGEs and NEW-VIEWs alone).
+ * Without vc_consistent (or with no lie) it changes nothing.
+ */
+extern void zz_forger_rewrite_own_vc(void *ctx, zz_buf *vc);
 
 /* The views of the commit certificates it keeps, a bit each (views 0..63). */
 extern uint64_t zz_forger_cc_views(const zz_forger *fg);

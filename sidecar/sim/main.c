@@ -395,9 +395,9 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
 			   (ull) s->cast_lie_replies, (ull) s->cast_lie_cp, (ull) s->cast_vc_withhold,
 			   (ull) s->cast_vc_stale, (ull) s->cast_vc_forged);
 		printf("  message-level forgeries: %llu crafted POMs, %llu backup-built ORDER-REQs, "
-			   "%llu lying STATE-REPLYs, %llu split NEW-VIEWs\n",
+			   "%llu lying STATE-REPLYs, %llu split NEW-VIEWs, %llu consistent liars\n",
 			   (ull) s->cast_pom_any_seq, (ull) s->cast_forge_ahead, (ull) s->cast_state_lie,
-			   (ull) s->cast_nv_split);
+			   (ull) s->cast_nv_split, (ull) s->cast_vc_consistent);
 		printf("  faulty clients: %llu never commit, %llu reuse timestamps, "
 			   "%llu send bad certificates\n",
 			   (ull) s->cast_never_commit, (ull) s->cast_reuse_ts, (ull) s->cast_bad_cc);

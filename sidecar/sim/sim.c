@@ -199,6 +199,8 @@ watch_replica_send(zz_sim *s, sim_node *from, const uint8_t *buf, size_t len)
 		zz_replica_get_status(from->replica, &st);
 		zz_checker_local_commit_sent(s->ck, from->id, lc.seq, st.view,
 									 from->vc_view, from->vc_cc_seq);
+		from->lc_seq = lc.seq;
+		from->lc_history = lc.history;
 	}
 }
 
@@ -764,6 +766,7 @@ count_cast(zz_sim *s, const zz_forge_config *fc, uint32_t lie_ppm)
 	st->cast_forge_ahead += fc->forge_ahead;
 	st->cast_state_lie += fc->state_lie;
 	st->cast_nv_split += fc->nv_victims != 0;
+	st->cast_vc_consistent += fc->vc_consistent && fc->vc_lie != ZZ_VC_HONEST;
 }
 
 /*
@@ -790,13 +793,16 @@ sim_make_byzantine(zz_sim *s, uint32_t replica, const zz_forge_config *fc, uint3
 		zz_forger_configure(nd->forger, fc);
 	if (nd->forger == NULL)
 		abort();
+	/* A consistent liar acts on its VIEW-CHANGE lie (forge.h). */
+	zz_replica_set_vc_rewrite(nd->replica, zz_forger_rewrite_own_vc, nd->forger);
 	nd->shim.lie_ppm = lie_ppm;
 	count_cast(s, fc, lie_ppm);
 	sim_trace(s, "byzantine     R%u forge=%s victims=%#x fork_at=%llu lie_cp=%d lie_ppm=%u "
-			  "vc=%s%s%s slow=%llu omit=%u delay=%u replay=%u",
+			  "vc=%s%s%s%s slow=%llu omit=%u delay=%u replay=%u",
 			  nd->id, zz_forge_mode_name(fc->mode), fc->victims & ((1u << s->n) - 1),
 			  (unsigned long long) fc->fork_at, fc->lie_checkpoints, lie_ppm,
-			  zz_vc_lie_name(fc->vc_lie), fc->silent ? " silent-primary" : "",
+			  zz_vc_lie_name(fc->vc_lie), fc->vc_consistent ? " (consistent)" : "",
+			  fc->silent ? " silent-primary" : "",
 			  fc->vc_lie == ZZ_VC_WITHHOLD && fc->withhold_from ? " (from a seq)" : "",
 			  (unsigned long long) fc->slow, fc->omit_ppm, fc->delay_ppm, fc->replay_ppm);
 }
@@ -892,6 +898,11 @@ random_forge(zz_sim *s, uint32_t id, zz_forge_config *fc, uint32_t *lie_ppm)
 	fc->vc_lie = (zz_vc_lie) zz_rng_below(&s->rng, ZZ_VC_STALE_CP);
 	if (fc->vc_lie == ZZ_VC_WITHHOLD && zz_rng_below(&s->rng, 2) == 0)
 		fc->withhold_from = zz_rng_range(&s->rng, 1, 40);
+	/*
+	 * Half the liars act on their lie as new primaries (consistent): taken
+	 * from a draw already made, so that every seed keeps its stream.
+	 */
+	fc->vc_consistent = (fc->fork_at & 1) != 0;
 	*lie_ppm = zz_rng_below(&s->rng, 2) == 0 ?
 		(uint32_t) zz_rng_range(&s->rng, 1000, 300000) : 0;
 	switch (zz_rng_below(&s->rng, 4))

@@ -106,6 +106,7 @@ typedef struct zz_sim_stats
 	uint64_t	cast_forge_ahead;	/* backup-built ORDER-REQs */
 	uint64_t	cast_state_lie; /* STATE-REPLYs with a changed table */
 	uint64_t	cast_nv_split;	/* different NEW-VIEWs to different replicas */
+	uint64_t	cast_vc_consistent;	/* acts on its own VIEW-CHANGE lie */
 	uint64_t	cast_never_commit;
 	uint64_t	cast_reuse_ts;
 	uint64_t	cast_bad_cc;

@@ -7,6 +7,10 @@
 #   make explore-test                            the short run make test does
 
 EXPLORE_BUDGET ?= 600
+
+# The core's hook for a faulty replica that lies consistently (replica.h)
+# is test-only: make check-fault-injection looks for it.
+FI_MARKERS += zz_replica_set_vc_rewrite
 EXPLORE_DIR    := $(BUILD)/explore
 EXPLORE_STATE  ?= $(EXPLORE_DIR)/progress-$(if $(BUG),$(BUG),shipped).txt
 

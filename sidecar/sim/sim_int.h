@@ -108,6 +108,8 @@ typedef struct sim_node
 	zz_seq		vc_cc_seq;		/* what that VIEW-CHANGE certified */
 	uint64_t	poms_seen;		/* its stats.poms at the last inspection */
 	bool		amnesiac;		/* restarted from its kept checkpoint only */
+	zz_seq		lc_seq;			/* the last LOCAL-COMMIT it sent (0: none) ... */
+	zz_digest	lc_history;		/* ... and the history it vouched for */
 
 	/* client */
 	zz_client  *client;
