@@ -96,6 +96,7 @@
 #include "utils/syscache.h"
 
 #include "zyzzyva.h"
+#include "ddl_int.h"
 
 PG_FUNCTION_INFO_V1(zyzzyva_replicated_ddl);
 PG_FUNCTION_INFO_V1(zyzzyva_withdraw_ddl);
@@ -173,6 +174,8 @@ check_statements(const char *sql)
 			case T_AlterTableStmt:
 			case T_CreateTrigStmt:
 			case T_GrantStmt:
+			case T_DropStmt:
+			case T_RenameStmt:
 				break;
 			case T_CreateStmt:
 				if (((CreateStmt *) stmt)->relation->relpersistence == RELPERSISTENCE_TEMP)
@@ -351,6 +354,33 @@ indexes_of(Oid relid)
 	return list;
 }
 
+/* one utility statement, as ddl_utility received it */
+typedef struct ZzUtilityArgs
+{
+	PlannedStmt *pstmt;
+	const char *queryString;
+	bool		readOnlyTree;
+	ProcessUtilityContext context;
+	ParamListInfo params;
+	QueryEnvironment *queryEnv;
+	DestReceiver *dest;
+	QueryCompletion *qc;
+} ZzUtilityArgs;
+
+static void
+run_utility(void *arg)
+{
+	ZzUtilityArgs *a = arg;
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(a->pstmt, a->queryString, a->readOnlyTree, a->context,
+							a->params, a->queryEnv, a->dest, a->qc);
+	else
+		standard_ProcessUtility(a->pstmt, a->queryString, a->readOnlyTree, a->context,
+								a->params, a->queryEnv, a->dest, a->qc);
+	CommandCounterIncrement();
+}
+
 /*
  * Check, run and record one utility statement of a DDL request.
  */
@@ -361,6 +391,8 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 {
 	Node	   *stmt = pstmt->utilityStmt;
 	const char *tag = GetCommandTagName(CreateCommandTag(stmt));
+	ZzUtilityArgs args = {pstmt, queryString, readOnlyTree, context, params,
+	queryEnv, dest, qc};
 
 #define RUN() \
 	do { \
@@ -416,10 +448,15 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				char	   *name;
 				Oid			nspid = QualifiedNameGetCreationNamespace(cf->funcname, &name);
 				List	   *before = functions_named(nspid, name);
+				List	   *defs = NIL;
 				List	   *after;
-				ListCell   *lc;
-				bool		any = false;
+				ListCell   *lc,
+						   *lc2;
 
+				/* the definitions CREATE OR REPLACE may change */
+				if (cf->replace)
+					foreach(lc, before)
+						defs = lappend(defs, zz_ddl_function_def(lfirst_oid(lc)));
 				RUN();
 				after = functions_named(nspid, name);
 				foreach(lc, after)
@@ -428,14 +465,17 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 						continue;
 					created(ProcedureRelationId, lfirst_oid(lc), "drop_routine",
 							format_procedure_qualified(lfirst_oid(lc)));
-					any = true;
 				}
-				if (!any)
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("CREATE OR REPLACE of existing function %s is not supported in a replicated DDL request",
-									quote_qualified_identifier(get_namespace_name(nspid), name)),
-							 errdetail("The undo of a replicated DDL request drops what it created; it cannot restore an earlier definition.")));
+				forboth(lc, before, lc2, defs)
+				{
+					Oid			fn = lfirst_oid(lc);
+					char	   *def = zz_ddl_function_def(fn);
+
+					if (created_here(ProcedureRelationId, fn) || def == NULL ||
+						lfirst(lc2) == NULL || strcmp(def, lfirst(lc2)) == 0)
+						continue;
+					zz_ddl_record_replace(fn, lfirst(lc2));
+				}
 				break;
 			}
 		case T_CreateSchemaStmt:
@@ -460,10 +500,30 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		case T_AlterTableStmt:
 			{
 				AlterTableStmt *at = (AlterTableStmt *) stmt;
+				Oid			relid = RangeVarGetRelid(at->relation, NoLock, at->missing_ok);
 
-				require_created_here(RelationRelationId,
-									 RangeVarGetRelid(at->relation, NoLock, true), tag);
-				RUN();
+				if (!OidIsValid(relid) || created_here(RelationRelationId, relid))
+					RUN();
+				else
+					zz_ddl_alter_table(at, relid, run_utility, &args);
+				break;
+			}
+		case T_RenameStmt:
+			{
+				RenameStmt *rs = (RenameStmt *) stmt;
+				Oid			relid = rs->relation ?
+					RangeVarGetRelid(rs->relation, NoLock, true) : InvalidOid;
+
+				if (OidIsValid(relid) && created_here(RelationRelationId, relid) &&
+					rs->renameType != OBJECT_TABLE)
+					RUN();
+				else
+					zz_ddl_rename(rs, run_utility, &args);
+				break;
+			}
+		case T_DropStmt:
+			{
+				zz_ddl_drop((DropStmt *) stmt, run_utility, &args);
 				break;
 			}
 		case T_CreateTrigStmt:
@@ -482,32 +542,39 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 
 				if (gs->targtype != ACL_TARGET_OBJECT)
 					refuse_unsupported("GRANT or REVOKE on all objects in a schema", NULL);
+				foreach(lc, gs->privileges)
+					if (lfirst_node(AccessPriv, lc)->cols != NIL)
+						refuse_unsupported("GRANT or REVOKE on columns",
+										   "Grant on the whole table.");
 				foreach(lc, gs->objects)
 				{
+					Oid			classid = InvalidOid;
+					Oid			objid = InvalidOid;
+
 					switch (gs->objtype)
 					{
 						case OBJECT_TABLE:
-							require_created_here(RelationRelationId,
-												 RangeVarGetRelid(lfirst_node(RangeVar, lc),
-																  NoLock, false), tag);
+							classid = RelationRelationId;
+							objid = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, false);
 							break;
 						case OBJECT_FUNCTION:
 						case OBJECT_PROCEDURE:
 						case OBJECT_ROUTINE:
-							require_created_here(ProcedureRelationId,
-												 LookupFuncWithArgs(gs->objtype,
-																	lfirst_node(ObjectWithArgs, lc),
-																	false), tag);
+							classid = ProcedureRelationId;
+							objid = LookupFuncWithArgs(gs->objtype, lfirst_node(ObjectWithArgs, lc),
+													   false);
 							break;
 						case OBJECT_SCHEMA:
-							require_created_here(NamespaceRelationId,
-												 get_namespace_oid(strVal(lfirst(lc)), false),
-												 tag);
+							classid = NamespaceRelationId;
+							objid = get_namespace_oid(strVal(lfirst(lc)), false);
 							break;
 						default:
 							refuse_unsupported("GRANT or REVOKE on this kind of object", NULL);
 							break;
 					}
+					/* the ACL before, unless the drop of a new object undoes it */
+					if (!created_here(classid, objid))
+						zz_ddl_record_acl(classid, objid);
 				}
 				RUN();
 				break;
@@ -701,27 +768,15 @@ zyzzyva_withdraw_ddl(PG_FUNCTION_ARGS)
 								3, argtypes, values, SPI_OK_DELETE) > 0);
 }
 
-Datum
-zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
+/*
+ * Run the statements of a decided DDL request as the current role, in the
+ * running request, recording their undo, and keep it in zyzzyva.ddl_log
+ * (with role, the role it runs as, and the batch's time): the schema
+ * history that the digest covers and snapshots carry (ddl_transfer.c).
+ */
+void
+zz_ddl_execute(const char *sql, const char *role)
 {
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	if (zz_exec.mode != ZZ_MODE_APPLY || zz_exec.request < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("zyzzyva.replicated_ddl() runs only as a replicated request"),
-				 errhint("Call it in a statement of its own on a replica whose sidecar runs: SELECT zyzzyva.replicated_ddl('...').")));
-	if (zz_exec.ddl)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("zyzzyva.replicated_ddl() cannot be nested")));
-
-	check_statements(sql);
-
-	/* a proposal until f+1 replicas made it */
-	if (zz_cluster_f > 0 && !ddl_proposal_decides(sql))
-		PG_RETURN_VOID();
-
 	zz_exec.ddl = true;
 	zz_exec.ddl_ran = true;
 	zz_ddl_created = NIL;
@@ -729,8 +784,8 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 	zz_ddl_internal = 0;
 	PG_TRY();
 	{
-		Oid			argtypes[3] = {INT8OID, INT4OID, TEXTOID};
-		Datum		values[3];
+		Oid			argtypes[5] = {INT8OID, INT4OID, TEXTOID, NAMEOID, INT8OID};
+		Datum		values[5];
 		ZzSavedUser saved;
 		int			rc;
 		int			nestlevel;
@@ -754,10 +809,12 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 		values[0] = Int64GetDatum(zz_exec.seq);
 		values[1] = Int32GetDatum(zz_exec.request);
 		values[2] = CStringGetTextDatum(sql);
+		values[3] = DirectFunctionCall1(namein, CStringGetDatum(role));
+		values[4] = Int64GetDatum(zz_exec.nd_time);
 		zz_as_owner(&saved);
-		if (SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql) "
-								  "VALUES ($1, $2, $3)",
-								  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql, role, nd_time) "
+								  "VALUES ($1, $2, $3, $4, $5)",
+								  5, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a replicated DDL request");
 		zz_restore_user(&saved);
 		SPI_finish();
@@ -769,6 +826,30 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 		zz_ddl_internal = 0;
 	}
 	PG_END_TRY();
+}
+
+Datum
+zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (zz_exec.mode != ZZ_MODE_APPLY || zz_exec.request < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("zyzzyva.replicated_ddl() runs only as a replicated request"),
+				 errhint("Call it in a statement of its own on a replica whose sidecar runs: SELECT zyzzyva.replicated_ddl('...').")));
+	if (zz_exec.ddl)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("zyzzyva.replicated_ddl() cannot be nested")));
+
+	check_statements(sql);
+
+	/* a proposal until f+1 replicas made it */
+	if (zz_cluster_f > 0 && !ddl_proposal_decides(sql))
+		PG_RETURN_VOID();
+
+	zz_ddl_execute(sql, GetUserNameFromId(GetUserId(), false));
 	PG_RETURN_VOID();
 }
 
@@ -933,6 +1014,8 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 		zz_restore_user(&saved);
 		return;
 	}
+	if (zz_ddl_undo_evolve(seq, action, target))
+		return;
 unknown:
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
