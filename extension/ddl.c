@@ -24,10 +24,9 @@
  * The hard part is undo.  Zyzzyva executes speculatively, so a batch with
  * a DDL request may be rolled back after a view change, and the database
  * must then be exactly as before it, rows, registry, schema and digest.
- * The rule chosen here: a replicated DDL request may only create objects,
- * and its undo drops them.  The ProcessUtility hook below lets through,
- * and records in zyzzyva.undo_log (interleaved with row changes, in the
- * same order counter):
+ * The ProcessUtility hook below lets through, and records in
+ * zyzzyva.undo_log (interleaved with row changes, in the same order
+ * counter):
  *
  *	 CREATE TABLE, CREATE INDEX, CREATE FUNCTION/PROCEDURE, CREATE SCHEMA
  *		 undo: drop what it created
@@ -37,21 +36,30 @@
  *	 replicate_table(), replicate_function()
  *		 undo: unreplicate (take the table's rows back out of the digest,
  *		 drop its triggers, delete the registry row);
+ *	 ALTER TABLE (one subcommand: add, drop, rename or retype a column, set
+ *		 or drop a default or NOT NULL, add or drop a constraint), RENAME
+ *		 of a table, column, index or function, DROP TABLE/INDEX/FUNCTION
+ *		 (RESTRICT), CREATE OR REPLACE FUNCTION, GRANT/REVOKE on objects
+ *		 that exist
+ *		 undo: an exact inverse each, with the registry following renames
+ *		 and drops (ddl_evolve.c, docs/ddl.md);
  *
- * and refuses everything else: DROP, ALTER or CREATE OR REPLACE of an
- * existing object (the undo would need the old definition), sequences
- * (serial and identity columns: nextval() is not replicated), temporary
- * and unlogged tables (not durable replicated state), statements that
- * cannot run in a transaction block (VACUUM, CREATE INDEX CONCURRENTLY,
- * ...), transaction control, SET (settings are pinned), and the rest.
- * Row writes are ordinary: rows of replicated tables get row undo, rows of
- * tables the request created go with the table.  rollback_to() walks the
- * undo newest first; the objects of one request are dropped together once
- * it is past the request (RESTRICT: see zz_pending_drops), when later
- * requests' objects and rows are gone already.
+ * and refuses everything else: sequences (serial and identity columns:
+ * nextval() is not replicated), temporary and unlogged tables (not durable
+ * replicated state), statements that cannot run in a transaction block
+ * (VACUUM, CREATE INDEX CONCURRENTLY, ...), transaction control, SET
+ * (settings are pinned), CASCADE, and the rest.  Row writes are ordinary:
+ * rows of replicated tables get row undo, rows of tables the request
+ * created go with the table.  rollback_to() walks the undo newest first;
+ * the objects of one request are dropped together once it is past the
+ * request (RESTRICT: see zz_pending_drops), when later requests' objects
+ * and rows are gone already.
  *
  * Each applied DDL request is kept in zyzzyva.ddl_log (past stable
- * checkpoints; rolled back with its batch): the replica's schema history.
+ * checkpoints; rolled back with its batch), with the role it ran as and
+ * its batch's time: the replica's schema history, which the state digest
+ * covers and snapshots carry, so that a replica that missed a schema
+ * change installs it before the rows (ddl_transfer.c).
  *
  * One replica alone cannot change the schema.  With zyzzyva.cluster_f = f
  * (the sidecar sets it), a replicated DDL request is a proposal: it is
@@ -116,7 +124,7 @@ static int	zz_ddl_internal = 0;
 static SPIPlanPtr ddl_undo_plan = NULL;
 
 static const char *const zz_ddl_detail =
-"A replicated DDL request may create tables, indexes, functions and schemas, alter and grant on what it created, write rows, and call zyzzyva.replicate_table() and zyzzyva.replicate_function(): a speculative request may be rolled back, and its undo drops what it created.";
+"A replicated DDL request may create tables, indexes, functions and schemas; alter, rename, drop, replace and grant on tables, indexes and functions; write rows; and call zyzzyva.replicate_table() and zyzzyva.replicate_function(): each change has an exact undo, since a speculative request may be rolled back (docs/ddl.md).";
 
 /*
  * Refuse a statement that a replicated DDL request does not support.

@@ -24,10 +24,17 @@
  * The bytes (all integers big-endian, text in the server encoding, which
  * must be the same on every replica, as for requests):
  *
- *	 snapshot := "ZZSNAP" version:uint16 (= 1) seq:uint64 ntables:uint32
- *				 table{ntables}
+ *	 snapshot := "ZZSNAP" version:uint16 (= 2) seq:uint64 ntables:uint32
+ *				 table{ntables} history
  *	 table	  := namelen:uint32 name[namelen] nrows:uint64 row{nrows}
  *	 row	  := len:uint32 text[len]
+ *
+ * history is the schema history up to seq (replicated DDL requests, whose
+ * undo this file does not interpret: ddl_transfer.c), run by
+ * install_snapshot() before the rows go in, after checking it against the
+ * certified digest.  A snapshot of seq is refused (55000) while a DDL
+ * request above seq is in the undo: the current rows cannot say what they
+ * were under the older schema; the next checkpoint after it can be served.
  *
  * name is the table's quoted, schema-qualified name (never an OID: the
  * bytes move between servers), row text is the row's canonical text
