@@ -58,6 +58,8 @@
 
 #define ERRCODE_ZZ_DIGEST_MISMATCH	MAKE_SQLSTATE('Z','Z','0','0','1')
 
+extern Datum zyzzyva_rollback_to(PG_FUNCTION_ARGS);
+
 static const char zz_history_domain[] = "zyzzyva-ddl-history-v1";
 static const char zz_state_ddl_domain[] = "zyzzyva-state-ddl-v1";
 
@@ -282,6 +284,50 @@ same_entry(const ZzDdlEntry *a, const ZzDdlEntry *b)
 {
 	return a->seq == b->seq && a->request == b->request && a->nd_time == b->nd_time &&
 		strcmp(a->role, b->role) == 0 && strcmp(a->sql, b->sql) == 0;
+}
+
+/*
+ * install_snapshot(), before it enters its mode: if this replica applied
+ * speculative schema changes (above its stable checkpoint) that are not
+ * in the snapshot's history, roll back to the stable checkpoint first:
+ * its history up to there is certified, so a prefix of any later one.
+ * Returns whether it rolled back (and pushed a snapshot that sees it, for
+ * the caller to pop).
+ */
+bool
+zz_ddl_install_prepare(const ZzDdlHistory *h)
+{
+	int			nlocal;
+	ZzDdlEntry *local = read_log(-1, &nlocal);
+	bool		prefix = nlocal <= h->count;
+	char	   *stable;
+	int64		stable_seq;
+	ZzSavedUser saved;
+
+	for (int i = 0; prefix && i < nlocal; i++)
+		prefix = same_entry(&local[i], &h->entries[i]);
+	if (prefix)
+		return false;
+	zz_as_owner(&saved);
+	SPI_connect();
+	if (SPI_execute("SELECT stable_seq FROM zyzzyva.replica_state WHERE id OPERATOR(pg_catalog.=) 1",
+					false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read zyzzyva.replica_state");
+	stable = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	stable_seq = strtoi64(stable, NULL, 10);
+	SPI_finish();
+	zz_restore_user(&saved);
+	if (nlocal == 0 || local[nlocal - 1].seq <= stable_seq)
+		return false;			/* a certified difference: refused later */
+	ereport(LOG,
+			(errmsg("zyzzyva: rolling back to stable checkpoint " INT64_FORMAT
+					" before installing a snapshot: a schema change above it is not in the certified history",
+					stable_seq)));
+	(void) DirectFunctionCall1(zyzzyva_rollback_to, Int64GetDatum(stable_seq));
+	CommandCounterIncrement();
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
+	return true;
 }
 
 /*

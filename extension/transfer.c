@@ -586,6 +586,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	ZzSavedUser saved;
 	ZzDdlHistory history_section;
 	int			ddl_ran;
+	bool		rolled_back;
 
 	for (int i = 0; i < 4; i++)
 		if (PG_ARGISNULL(i))
@@ -616,6 +617,9 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the snapshot is of batch " INT64_FORMAT ", not of batch " INT64_FORMAT,
 						snap_seq, seq)));
+
+	/* speculative schema changes not in the snapshot's history go first */
+	rolled_back = zz_ddl_install_prepare(&history_section);
 
 	/* locks the state row against appliers until the end of the transaction */
 	zz_enter_mode(ZZ_MODE_INSTALL, "zyzzyva.install_snapshot()");
@@ -718,6 +722,8 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	SPI_finish();
 	if (ddl_ran > 0)
 		PopActiveSnapshot();	/* pushed by zz_ddl_install_history */
+	if (rolled_back)
+		PopActiveSnapshot();	/* pushed by zz_ddl_install_prepare */
 	zz_leave_mode();
 	PG_RETURN_INT64((int64) installed);
 }

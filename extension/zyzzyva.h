@@ -169,6 +169,7 @@ typedef struct ZzDdlHistory
 	struct ZzDdlEntry *entries;
 } ZzDdlHistory;
 extern bool zz_ddl_snapshot_decode(struct ZzReader *r, ZzDdlHistory *h, const char **why);
+extern bool zz_ddl_install_prepare(const ZzDdlHistory *h);
 extern int	zz_ddl_install_history(const ZzDdlHistory *h, int64 seq,
 								   const uint8 expect[ZZ_SHA256_BYTES]);
 

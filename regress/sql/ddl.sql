@@ -368,13 +368,20 @@ SELECT zyzzyva.state_digest() AS digest_e4b, catalog_text() AS catalog_e4 \gset
 CREATE DATABASE zz_ddl_b TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
 \c zz_ddl_b
 CREATE EXTENSION zyzzyva;
+-- a speculative schema change of its own, not in the certified history:
+-- install rolls back to its stable checkpoint first
+SELECT request, sqlstate FROM zyzzyva.apply_batch(1, 0, sha256('stray'), 1700000000000000, 1,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('zyzzyva.replicated_ddl(text)',
+                                                   'CREATE TABLE stray (id integer PRIMARY KEY)')]));
+SELECT to_regclass('stray') IS NOT NULL AS stray_there;
 -- a history that is not the certified one is refused before it runs
 SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b',
          decode(replace(encode(:'snap_e4', 'hex'), encode('RENAME TO acct', 'hex'),
                         encode('RENAME TO evil', 'hex')), 'hex'));
 SELECT to_regclass('accounts') IS NULL AND to_regclass('evil') IS NULL AS nothing_ran;
 SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b', :'snap_e4') AS rows_installed;
-SELECT zyzzyva.state_digest() = :'digest_e4b' AS digest_ok, zyzzyva.verify_digest();
+SELECT zyzzyva.state_digest() = :'digest_e4b' AS digest_ok, zyzzyva.verify_digest(),
+       to_regclass('stray') IS NULL AS stray_rolled_back;
 SELECT * FROM acct ORDER BY id;
 SELECT schema_name, table_name FROM zyzzyva.replicated_tables ORDER BY 1, 2;
 SELECT signature FROM zyzzyva.replicated_functions ORDER BY 1;
