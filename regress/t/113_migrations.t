@@ -199,9 +199,17 @@ is(scalar(ZZPG::uniq(map { $zz->q1($_, 'SELECT count(*) || \' \' || string_agg(s
 	1, 'the same schema history');
 my @digest = map { $zz->q1($_, "SELECT encode(zyzzyva.state_digest(), 'hex')") } @all;
 is(scalar(ZZPG::uniq(@digest)), 1, "equal state digests ($digest[0])");
-my @stable = map {
-	$zz->q1($_, "SELECT stable_seq || ' ' || coalesce(encode(stable_digest, 'hex'), 'none') FROM zyzzyva.status")
-} @all;
+# the same checkpoint, once each replica has marked it (they learn of its
+# certificate at slightly different times)
+my @stable;
+$zz->wait_until(
+	30,
+	sub {
+		@stable = map {
+			$zz->q1($_, "SELECT stable_seq || ' ' || coalesce(encode(stable_digest, 'hex'), 'none') FROM zyzzyva.status")
+		} @all;
+		return ZZPG::uniq(@stable) == 1;
+	});
 is(scalar(ZZPG::uniq(@stable)), 1, "the same certified stable checkpoint digest ($stable[0])");
 is(join(',', map { $zz->q1($_, 'SELECT zyzzyva.verify_digest()') } @all), 't,t,t,t',
 	'each digest matches its rows');
