@@ -14,6 +14,10 @@
 #     and started again after the tenth: it catches up across the schema
 #     changes it missed (by state transfer: the snapshot carries the schema
 #     history, and install runs it first; or by fetching the batches);
+#   - replica 2's sidecar is killed (-9) right after the thirteenth
+#     migration and started again: it resumes at its stable checkpoint,
+#     rolling back the batches above it, schema changes included, and
+#     fetches them again;
 #   - at the end every replica has the same schema, rows and state digest,
 #     the same certified stable checkpoint digest, and each digest matches
 #     its rows.
@@ -161,6 +165,19 @@ migrate('drop a constraint and an index',
 migrate('drop a table', 'DROP TABLE legacy_orders');
 migrate('grant and revoke',
 	'GRANT SELECT ON customers TO app_reader; REVOKE EXECUTE ON FUNCTION add_customer(integer, text) FROM PUBLIC');
+
+# --- replica 2's sidecar killed right after a migration: it resumes at its
+# stable checkpoint, rolls back what is above it (schema changes included)
+# and fetches those batches again ---
+{
+	my $ddl_seq = $zz->q1(2, 'SELECT max(seq) FROM zyzzyva.ddl_history');
+	$zz->kill_daemon(2);
+	$zz->start_daemon(2);
+	ok($zz->wait_until(30, sub { $zz->ready(2) }), "replica 2's sidecar killed (-9) and started again");
+	my ($from, $to) = $zz->daemon_log(2) =~ /resumed at stable checkpoint \d+ kept in the database; its batches (\d+) \.\. (\d+) are rolled back/;
+	diag("replica 2 resumed: batches " . ($from // '?') . ' .. ' . ($to // '?')
+		  . " rolled back and fetched again; the last migration was batch $ddl_seq");
+}
 migrate('drop a column', 'ALTER TABLE customers DROP COLUMN email');
 cmp_ok($migrations, '>=', 10, "$migrations migrations");
 
