@@ -522,8 +522,14 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				Oid			relid = rs->relation ?
 					RangeVarGetRelid(rs->relation, NoLock, true) : InvalidOid;
 
+				/*
+				 * A column of a table this request created goes with the
+				 * table; a renamed table, index or function records its
+				 * rename even then, since the drop that undoes its creation
+				 * names it as it was created.
+				 */
 				if (OidIsValid(relid) && created_here(RelationRelationId, relid) &&
-					rs->renameType != OBJECT_TABLE)
+					rs->renameType == OBJECT_COLUMN)
 					RUN();
 				else
 					zz_ddl_rename(rs, run_utility, &args);

@@ -333,7 +333,11 @@ SELECT request, sqlstate, result
     call('public.note_it(integer,pg_catalog.text)', '3', 'gone'),
     ddl($$DROP TABLE ledger$$),
     ddl($$DROP TABLE ledger$$),
-    ddl($$DROP TABLE IF EXISTS ledger$$)]));
+    ddl($$DROP TABLE IF EXISTS ledger$$),
+    ddl($m$CREATE TABLE scratch (id integer PRIMARY KEY); CREATE INDEX scratch_i ON scratch (id);
+          ALTER INDEX scratch_i RENAME TO scratch_j; ALTER TABLE scratch RENAME TO scratch2;
+          CREATE FUNCTION tmpf() RETURNS integer LANGUAGE sql AS $f$ SELECT 1 $f$;
+          ALTER FUNCTION tmpf() RENAME TO tmpg$m$)]));
 SELECT schema_name, table_name FROM zyzzyva.replicated_tables ORDER BY 1, 2;
 SELECT signature FROM zyzzyva.replicated_functions ORDER BY 1;
 SELECT to_regclass('ledger') IS NULL AS ledger_gone, to_regprocedure('note_it(integer,text)') IS NULL AS note_it_gone;
@@ -353,7 +357,11 @@ SELECT count(*) FILTER (WHERE sqlstate <> '00000') AS failed
     call('public.note_it(integer,pg_catalog.text)', '3', 'gone'),
     ddl($$DROP TABLE ledger$$),
     ddl($$DROP TABLE ledger$$),
-    ddl($$DROP TABLE IF EXISTS ledger$$)]));
+    ddl($$DROP TABLE IF EXISTS ledger$$),
+    ddl($m$CREATE TABLE scratch (id integer PRIMARY KEY); CREATE INDEX scratch_i ON scratch (id);
+          ALTER INDEX scratch_i RENAME TO scratch_j; ALTER TABLE scratch RENAME TO scratch2;
+          CREATE FUNCTION tmpf() RETURNS integer LANGUAGE sql AS $f$ SELECT 1 $f$;
+          ALTER FUNCTION tmpf() RENAME TO tmpg$m$)]));
 SELECT zyzzyva.state_digest() = :'digest_e4' AS digest_as_first_time;
 -- a stable checkpoint drops what the undo kept
 SELECT zyzzyva.mark_stable(4, :'digest_e4') > 0 AS undo_deleted;
