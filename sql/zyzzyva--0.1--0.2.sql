@@ -18,6 +18,13 @@ ALTER TABLE zyzzyva.undo_log DROP CONSTRAINT IF EXISTS undo_log_action_check;
 -- The schema history: who ran each request and at which batch time, so a
 -- replica that missed it can run it again (state transfer, ddl_transfer.c).
 ALTER TABLE zyzzyva.ddl_log ADD COLUMN role name, ADD COLUMN nd_time bigint;
+-- requests a 0.1 database applied did not keep their role: name the
+-- extension's owner, the same on every replica (a replica that runs them
+-- again in a state transfer runs them as that role)
+UPDATE zyzzyva.ddl_log SET role = (SELECT pg_catalog.pg_get_userbyid(nspowner)
+                                     FROM pg_catalog.pg_namespace WHERE nspname = 'zyzzyva'),
+                           nd_time = 0
+ WHERE role IS NULL;
 CREATE OR REPLACE VIEW zyzzyva.ddl_history AS
     SELECT seq, request, sql, role FROM zyzzyva.ddl_log;
 COMMENT ON FUNCTION zyzzyva.replicated_ddl(text) IS
