@@ -1350,6 +1350,19 @@ zz_ddl_undo_evolve(int64 seq, const char *action, const char *target)
 }
 
 /*
+ * Is nspid a schema that keeps what an undo needs (zyzzyva_undo_*)?  Its
+ * objects are replicated state waiting for a rollback: authz.c protects
+ * them as it protects replicated tables.
+ */
+bool
+zz_ddl_undo_schema(Oid nspid)
+{
+	char	   *name = OidIsValid(nspid) ? get_namespace_name(nspid) : NULL;
+
+	return name != NULL && strncmp(name, "zyzzyva_undo_", 13) == 0;
+}
+
+/*
  * Drop what the undo of batches at or below seq kept (seq < 0: of every
  * batch): their undo is being deleted (a stable checkpoint, an installed
  * snapshot).

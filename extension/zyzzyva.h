@@ -159,6 +159,7 @@ extern void zz_ddl_undo(int64 seq, int32 request, const char *action,
 extern void zz_ddl_undo_flush(int64 seq, int32 request);
 /* ddl_evolve.c, ddl_transfer.c: what schema undo keeps; the schema history */
 extern void zz_ddl_purge(int64 seq);
+extern bool zz_ddl_undo_schema(Oid nspid);
 extern void zz_ddl_fold_history(uint8 digest[ZZ_SHA256_BYTES]);
 extern void zz_ddl_snapshot_history(StringInfo buf, int64 seq, const ZzLtHash *lanes);
 struct ZzReader;
