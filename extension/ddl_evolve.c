@@ -1107,9 +1107,15 @@ restore_acl(Oid classid, Oid objid, const char *acltext)
 	if (!isnull)
 		oldacl = DatumGetAclPCopy(d);
 	if (acltext != NULL)
-		newacl = DatumGetAclPCopy(DirectFunctionCall3(array_in, CStringGetDatum(acltext),
-													  ObjectIdGetDatum(ACLITEMOID),
-													  Int32GetDatum(-1)));
+	{
+		Oid			typinput;
+		Oid			typioparam;
+
+		/* array_in caches in flinfo: call it with one */
+		getTypeInputInfo(ACLITEMARRAYOID, &typinput, &typioparam);
+		newacl = DatumGetAclPCopy(OidInputFunctionCall(typinput, (char *) acltext,
+													   typioparam, -1));
+	}
 	repl[aclattr - 1] = true;
 	if (newacl != NULL)
 		values[aclattr - 1] = PointerGetDatum(newacl);

@@ -329,6 +329,7 @@ SELECT request, sqlstate, result
   FROM zyzzyva.apply_batch(4, 2, h(4), 1700000007000000, 7, zyzzyva.encode_batch(ARRAY[
     ddl($$ALTER TABLE accounts RENAME TO acct$$),
     ddl($$ALTER FUNCTION transfer(integer, integer, bigint) RENAME TO move$$),
+    ddl($$GRANT INSERT ON acct TO PUBLIC; REVOKE ALL ON FUNCTION move(integer, integer, bigint) FROM PUBLIC$$),
     ddl($$DROP FUNCTION note_it(integer, text)$$),
     call('public.note_it(integer,pg_catalog.text)', '3', 'gone'),
     ddl($$DROP TABLE ledger$$),
@@ -353,6 +354,7 @@ SELECT count(*) FILTER (WHERE sqlstate <> '00000') AS failed
   FROM zyzzyva.apply_batch(4, 2, h(4), 1700000007000000, 7, zyzzyva.encode_batch(ARRAY[
     ddl($$ALTER TABLE accounts RENAME TO acct$$),
     ddl($$ALTER FUNCTION transfer(integer, integer, bigint) RENAME TO move$$),
+    ddl($$GRANT INSERT ON acct TO PUBLIC; REVOKE ALL ON FUNCTION move(integer, integer, bigint) FROM PUBLIC$$),
     ddl($$DROP FUNCTION note_it(integer, text)$$),
     call('public.note_it(integer,pg_catalog.text)', '3', 'gone'),
     ddl($$DROP TABLE ledger$$),

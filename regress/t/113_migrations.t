@@ -20,7 +20,12 @@
 #     fetches them again;
 #   - at the end every replica has the same schema, rows and state digest,
 #     the same certified stable checkpoint digest, and each digest matches
-#     its rows.
+#     its rows;
+#   - then (fault injection, as 102_view_change): a migration whose deciding proposal lands in a batch that reaches
+#     replica 1 only is applied there speculatively, the primary is killed,
+#     the view change leaves the batch out, replica 1 rolls the migration
+#     back (retype, added column, grant) and applies it again when it is
+#     ordered in view 1; replicas 1-3 end with equal schema and digests.
 #
 # Needs the daemon's binaries: ZZ_BUILD and ZZ_TOOLS (make tap-check or
 # make pg-daemon-test); the harness is sidecar/daemon/tests/lib/ZZPG.pm.
@@ -40,10 +45,14 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use ZZPG;
 
+# the fault-injection daemon, for the view change at the end; backups wait
+# 2 s for the primary (as 102_view_change), so that it is dead before they
+# give up on it
 my $zz = ZZPG->new(
 	name => 'mig',
-	settings => { checkpoint_interval => 8, checkpoint_resend => '300ms' },
-	sql => ['CREATE ROLE app_reader']);
+	settings => { checkpoint_interval => 8, checkpoint_resend => '300ms', confirm_timeout => '2s' },
+	sql => ['CREATE ROLE app_reader'],
+	fault_injection => 1);
 my $n = $zz->n;
 my @all = 0 .. $n - 1;
 my @node = map { $zz->node($_) } @all;
@@ -233,6 +242,49 @@ is(join(',', map { $zz->q1($_, 'SELECT zyzzyva.verify_digest()') } @all), 't,t,t
 is($zz->q1(0, 'SELECT sum(n) FROM counters'), $zz->q1(3, 'SELECT sum(n) FROM counters'),
 	'replica 3 counts every call');
 
-$zz->stop_daemon($_) for @all;
-$node[$_]->stop for @all;
+# --- a migration rolled back by a view change ---
+{
+	my $vc = $zz;
+	my @vnode = @node;
+	my $mig = q{ALTER TABLE customers ALTER COLUMN full_name TYPE varchar(200);
+ALTER TABLE customers ADD COLUMN note text DEFAULT 'none';
+GRANT SELECT ON customers TO PUBLIC};
+	my $propose = "SELECT zyzzyva.replicated_ddl(\$mig\$$mig\$mig\$)";
+	$vnode[1]->safe_psql('postgres', $propose);
+	ok($vc->converged(\@all, 0), 'view change: the first proposal, through replica 1, is everywhere');
+	my $schema0 = $vc->q1(1, $schema_sql);
+	my $seq0 = $vc->q1(1, 'SELECT last_applied_seq FROM zyzzyva.status');
+	my $next = $seq0 + 1;
+	ok(!grep({ !$vc->reconfigure($_, "test_withhold_order_req = 0 $next 1") } @all),
+		"view change: batch $next of view 0 will reach replica 1 only");
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-h', $vnode[2]->host, '-p', $vnode[2]->port, '-d', 'postgres', '-c', $propose ],
+		'>', \$out, '2>', \$err, IPC::Run::timeout(60));
+	my $ddl0 = $vc->q1(1, q{SELECT count(*) FROM zyzzyva.ddl_history});
+	ok( $vc->wait_until(10, sub { $vc->q1(1, q{SELECT count(*) FROM zyzzyva.ddl_history}) == $ddl0 + 1 }),
+		'view change: the deciding proposal, through replica 2, applies the migration on replica 1 speculatively');
+	is($vc->q1(1, q{SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = 'customers'::regclass AND attname = 'full_name'}), 'character varying(200)',
+		'... its database shows the new type');
+	is($vc->q1(2, 'SELECT count(*) FROM zyzzyva.ddl_history'), $ddl0, 'replica 2 never saw it');
+	$vc->kill_daemon(0);
+	my $done = eval { $h->finish; 1 } && $h->result == 0;
+	$h->kill_kill unless $done;
+	ok($done, 'view change: the proposal completes after the primary\'s sidecar is killed') or diag($err);
+	ok($vc->converged([ 1 .. 3 ], 0), 'replicas 1-3 apply the same batches');
+	cmp_ok($vc->status(1)->{pg_rollbacks} // 0, '>=', 1,
+		'replica 1 rolled its database back, the migration with it (zyzzyva.rollback_to)');
+	is(join(',', map { $vc->q1($_, 'SELECT count(*) || \' \' || max(seq) FROM zyzzyva.ddl_history') } 1 .. 3),
+		join(',', ($vc->q1(3, 'SELECT count(*) || \' \' || max(seq) FROM zyzzyva.ddl_history')) x 3),
+		'... and applied it again in view 1, at the same batch as replicas 2 and 3');
+	my @vschema = map { $vc->q1($_, $schema_sql) } 1 .. 3;
+	is(scalar(ZZPG::uniq(@vschema)), 1, 'replicas 1-3 have the same schema');
+	isnt($vschema[0], $schema0, '... the migrated one');
+	is(scalar($vc->digests([ 1 .. 3 ])), 1, 'replicas 1-3 have equal state digests');
+	is(join(',', map { $vc->q1($_, 'SELECT zyzzyva.verify_digest()') } 1 .. 3),
+		't,t,t', 'each digest matches its rows after the rollback');
+	$vc->stop_daemon($_) for 1 .. 3;
+	$vc->node($_)->stop for @all;
+}
 done_testing();
