@@ -392,7 +392,10 @@ SELECT seq, request, role IS NOT NULL AS has_role, left(regexp_replace(sql, '\s+
 -- state transfer across schema changes: a new replica installs the
 -- snapshot of checkpoint 4; it runs the schema history first
 SELECT zyzzyva.snapshot(4) AS snap_e4 \gset
-SELECT zyzzyva.state_digest() AS digest_e4b, catalog_text() AS catalog_e4 \gset
+SELECT zyzzyva.state_digest() AS digest_e4b, catalog_text() AS catalog_e4,
+       (SELECT string_agg(kind || ' ' || identity || ' ' || definition, E'\n'
+                          ORDER BY kind COLLATE "C", identity COLLATE "C")
+          FROM zyzzyva.schema_items) AS items_e4 \gset
 CREATE DATABASE zz_ddl_b TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
 \c zz_ddl_b
 CREATE EXTENSION zyzzyva;
@@ -415,6 +418,15 @@ SELECT schema_name, table_name FROM zyzzyva.replicated_tables ORDER BY 1, 2;
 SELECT signature FROM zyzzyva.replicated_functions ORDER BY 1;
 SELECT count(*) AS ddl_requests FROM zyzzyva.ddl_history;
 SELECT count(*) AS undo_schemas FROM pg_namespace WHERE nspname LIKE 'zyzzyva\_undo\_%';
+-- the digest covers the schema history: a change that schema_items does
+-- not show (an ordinary index) still gives another digest
+SELECT request, sqlstate FROM zyzzyva.apply_batch(5, 0, sha256('5'), 1700000008000000, 8,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('zyzzyva.replicated_ddl(text)',
+                                                   'CREATE INDEX acct_extra ON acct (balance)')]));
+SELECT (SELECT string_agg(kind || ' ' || identity || ' ' || definition, E'\n'
+                          ORDER BY kind COLLATE "C", identity COLLATE "C")
+          FROM zyzzyva.schema_items) = :'items_e4' AS same_schema_items,
+       zyzzyva.state_digest() <> :'digest_e4b' AS digest_differs;
 \c zz_ddl
 DROP DATABASE zz_ddl_b;
 
