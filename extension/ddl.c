@@ -482,7 +482,7 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					if (created_here(ProcedureRelationId, fn) || def == NULL ||
 						lfirst(lc2) == NULL || strcmp(def, lfirst(lc2)) == 0)
 						continue;
-					zz_ddl_record_replace(fn, lfirst(lc2));
+					zz_ddl_record_replace(lfirst(lc2));
 				}
 				break;
 			}

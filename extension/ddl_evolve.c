@@ -994,7 +994,7 @@ zz_ddl_drop(DropStmt *ds, void (*run) (void *), void *arg)
  * had, to run again.
  */
 void
-zz_ddl_record_replace(Oid fnoid, const char *olddef)
+zz_ddl_record_replace(const char *olddef)
 {
 	StringInfoData t;
 
@@ -1002,7 +1002,6 @@ zz_ddl_record_replace(Oid fnoid, const char *olddef)
 	jadd(&t, "sql", olddef);
 	jadd(&t, "function", "t");
 	record("run_sql", jend(&t));
-	(void) fnoid;
 }
 
 char *

@@ -16,7 +16,7 @@
 extern void zz_ddl_alter_table(AlterTableStmt *at, Oid relid, void (*run) (void *), void *arg);
 extern void zz_ddl_rename(RenameStmt *rs, void (*run) (void *), void *arg);
 extern void zz_ddl_drop(DropStmt *ds, void (*run) (void *), void *arg);
-extern void zz_ddl_record_replace(Oid fnoid, const char *olddef);
+extern void zz_ddl_record_replace(const char *olddef);
 extern char *zz_ddl_function_def(Oid fnoid);
 extern void zz_ddl_record_acl(Oid classid, Oid objid);
 extern bool zz_ddl_undo_evolve(int64 seq, const char *action, const char *target);
