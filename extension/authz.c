@@ -599,7 +599,8 @@ check_relation(const char *what, RangeVar *rv)
 	if (rv == NULL)
 		return;
 	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (table_is_replicated(relid))
+	if (table_is_replicated(relid) ||
+		(OidIsValid(relid) && zz_ddl_undo_schema(get_rel_namespace(relid))))
 		protected_change(what, "table", quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 																   get_rel_name(relid)));
 }
@@ -784,7 +785,8 @@ check_protected(Node *stmt)
 							check_relation(what, owning_relation(castNode(List, obj)));
 							break;
 						case OBJECT_SCHEMA:
-							if (schema_has_replicated(strVal(obj)))
+							if (schema_has_replicated(strVal(obj)) ||
+								zz_ddl_undo_schema(get_namespace_oid(strVal(obj), true)))
 								protected_change(what, "objects in schema", strVal(obj));
 							break;
 						default:

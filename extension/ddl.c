@@ -24,10 +24,9 @@
  * The hard part is undo.  Zyzzyva executes speculatively, so a batch with
  * a DDL request may be rolled back after a view change, and the database
  * must then be exactly as before it, rows, registry, schema and digest.
- * The rule chosen here: a replicated DDL request may only create objects,
- * and its undo drops them.  The ProcessUtility hook below lets through,
- * and records in zyzzyva.undo_log (interleaved with row changes, in the
- * same order counter):
+ * The ProcessUtility hook below lets through, and records in
+ * zyzzyva.undo_log (interleaved with row changes, in the same order
+ * counter):
  *
  *	 CREATE TABLE, CREATE INDEX, CREATE FUNCTION/PROCEDURE, CREATE SCHEMA
  *		 undo: drop what it created
@@ -37,21 +36,30 @@
  *	 replicate_table(), replicate_function()
  *		 undo: unreplicate (take the table's rows back out of the digest,
  *		 drop its triggers, delete the registry row);
+ *	 ALTER TABLE (one subcommand: add, drop, rename or retype a column, set
+ *		 or drop a default or NOT NULL, add or drop a constraint), RENAME
+ *		 of a table, column, index or function, DROP TABLE/INDEX/FUNCTION
+ *		 (RESTRICT), CREATE OR REPLACE FUNCTION, GRANT/REVOKE on objects
+ *		 that exist
+ *		 undo: an exact inverse each, with the registry following renames
+ *		 and drops (ddl_evolve.c, docs/ddl.md);
  *
- * and refuses everything else: DROP, ALTER or CREATE OR REPLACE of an
- * existing object (the undo would need the old definition), sequences
- * (serial and identity columns: nextval() is not replicated), temporary
- * and unlogged tables (not durable replicated state), statements that
- * cannot run in a transaction block (VACUUM, CREATE INDEX CONCURRENTLY,
- * ...), transaction control, SET (settings are pinned), and the rest.
- * Row writes are ordinary: rows of replicated tables get row undo, rows of
- * tables the request created go with the table.  rollback_to() walks the
- * undo newest first; the objects of one request are dropped together once
- * it is past the request (RESTRICT: see zz_pending_drops), when later
- * requests' objects and rows are gone already.
+ * and refuses everything else: sequences (serial and identity columns:
+ * nextval() is not replicated), temporary and unlogged tables (not durable
+ * replicated state), statements that cannot run in a transaction block
+ * (VACUUM, CREATE INDEX CONCURRENTLY, ...), transaction control, SET
+ * (settings are pinned), CASCADE, and the rest.  Row writes are ordinary:
+ * rows of replicated tables get row undo, rows of tables the request
+ * created go with the table.  rollback_to() walks the undo newest first;
+ * the objects of one request are dropped together once it is past the
+ * request (RESTRICT: see zz_pending_drops), when later requests' objects
+ * and rows are gone already.
  *
  * Each applied DDL request is kept in zyzzyva.ddl_log (past stable
- * checkpoints; rolled back with its batch): the replica's schema history.
+ * checkpoints; rolled back with its batch), with the role it ran as and
+ * its batch's time: the replica's schema history, which the state digest
+ * covers and snapshots carry, so that a replica that missed a schema
+ * change installs it before the rows (ddl_transfer.c).
  *
  * One replica alone cannot change the schema.  With zyzzyva.cluster_f = f
  * (the sidecar sets it), a replicated DDL request is a proposal: it is
@@ -96,6 +104,7 @@
 #include "utils/syscache.h"
 
 #include "zyzzyva.h"
+#include "ddl_int.h"
 
 PG_FUNCTION_INFO_V1(zyzzyva_replicated_ddl);
 PG_FUNCTION_INFO_V1(zyzzyva_withdraw_ddl);
@@ -115,7 +124,7 @@ static int	zz_ddl_internal = 0;
 static SPIPlanPtr ddl_undo_plan = NULL;
 
 static const char *const zz_ddl_detail =
-"A replicated DDL request may create tables, indexes, functions and schemas, alter and grant on what it created, write rows, and call zyzzyva.replicate_table() and zyzzyva.replicate_function(): a speculative request may be rolled back, and its undo drops what it created.";
+"A replicated DDL request may create tables, indexes, functions and schemas; alter, rename, drop, replace and grant on tables, indexes and functions; write rows; and call zyzzyva.replicate_table() and zyzzyva.replicate_function(): each change has an exact undo, since a speculative request may be rolled back (docs/ddl.md).";
 
 /*
  * Refuse a statement that a replicated DDL request does not support.
@@ -173,6 +182,8 @@ check_statements(const char *sql)
 			case T_AlterTableStmt:
 			case T_CreateTrigStmt:
 			case T_GrantStmt:
+			case T_DropStmt:
+			case T_RenameStmt:
 				break;
 			case T_CreateStmt:
 				if (((CreateStmt *) stmt)->relation->relpersistence == RELPERSISTENCE_TEMP)
@@ -351,6 +362,33 @@ indexes_of(Oid relid)
 	return list;
 }
 
+/* one utility statement, as ddl_utility received it */
+typedef struct ZzUtilityArgs
+{
+	PlannedStmt *pstmt;
+	const char *queryString;
+	bool		readOnlyTree;
+	ProcessUtilityContext context;
+	ParamListInfo params;
+	QueryEnvironment *queryEnv;
+	DestReceiver *dest;
+	QueryCompletion *qc;
+} ZzUtilityArgs;
+
+static void
+run_utility(void *arg)
+{
+	ZzUtilityArgs *a = arg;
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(a->pstmt, a->queryString, a->readOnlyTree, a->context,
+							a->params, a->queryEnv, a->dest, a->qc);
+	else
+		standard_ProcessUtility(a->pstmt, a->queryString, a->readOnlyTree, a->context,
+								a->params, a->queryEnv, a->dest, a->qc);
+	CommandCounterIncrement();
+}
+
 /*
  * Check, run and record one utility statement of a DDL request.
  */
@@ -361,6 +399,8 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 {
 	Node	   *stmt = pstmt->utilityStmt;
 	const char *tag = GetCommandTagName(CreateCommandTag(stmt));
+	ZzUtilityArgs args = {pstmt, queryString, readOnlyTree, context, params,
+	queryEnv, dest, qc};
 
 #define RUN() \
 	do { \
@@ -416,10 +456,15 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				char	   *name;
 				Oid			nspid = QualifiedNameGetCreationNamespace(cf->funcname, &name);
 				List	   *before = functions_named(nspid, name);
+				List	   *defs = NIL;
 				List	   *after;
-				ListCell   *lc;
-				bool		any = false;
+				ListCell   *lc,
+						   *lc2;
 
+				/* the definitions CREATE OR REPLACE may change */
+				if (cf->replace)
+					foreach(lc, before)
+						defs = lappend(defs, zz_ddl_function_def(lfirst_oid(lc)));
 				RUN();
 				after = functions_named(nspid, name);
 				foreach(lc, after)
@@ -428,14 +473,17 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 						continue;
 					created(ProcedureRelationId, lfirst_oid(lc), "drop_routine",
 							format_procedure_qualified(lfirst_oid(lc)));
-					any = true;
 				}
-				if (!any)
-					ereport(ERROR,
-							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-							 errmsg("CREATE OR REPLACE of existing function %s is not supported in a replicated DDL request",
-									quote_qualified_identifier(get_namespace_name(nspid), name)),
-							 errdetail("The undo of a replicated DDL request drops what it created; it cannot restore an earlier definition.")));
+				forboth(lc, before, lc2, defs)
+				{
+					Oid			fn = lfirst_oid(lc);
+					char	   *def = zz_ddl_function_def(fn);
+
+					if (created_here(ProcedureRelationId, fn) || def == NULL ||
+						lfirst(lc2) == NULL || strcmp(def, lfirst(lc2)) == 0)
+						continue;
+					zz_ddl_record_replace(lfirst(lc2));
+				}
 				break;
 			}
 		case T_CreateSchemaStmt:
@@ -460,10 +508,36 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		case T_AlterTableStmt:
 			{
 				AlterTableStmt *at = (AlterTableStmt *) stmt;
+				Oid			relid = RangeVarGetRelid(at->relation, NoLock, at->missing_ok);
 
-				require_created_here(RelationRelationId,
-									 RangeVarGetRelid(at->relation, NoLock, true), tag);
-				RUN();
+				if (!OidIsValid(relid) || created_here(RelationRelationId, relid))
+					RUN();
+				else
+					zz_ddl_alter_table(at, relid, run_utility, &args);
+				break;
+			}
+		case T_RenameStmt:
+			{
+				RenameStmt *rs = (RenameStmt *) stmt;
+				Oid			relid = rs->relation ?
+					RangeVarGetRelid(rs->relation, NoLock, true) : InvalidOid;
+
+				/*
+				 * A column of a table this request created goes with the
+				 * table; a renamed table, index or function records its
+				 * rename even then, since the drop that undoes its creation
+				 * names it as it was created.
+				 */
+				if (OidIsValid(relid) && created_here(RelationRelationId, relid) &&
+					rs->renameType == OBJECT_COLUMN)
+					RUN();
+				else
+					zz_ddl_rename(rs, run_utility, &args);
+				break;
+			}
+		case T_DropStmt:
+			{
+				zz_ddl_drop((DropStmt *) stmt, run_utility, &args);
 				break;
 			}
 		case T_CreateTrigStmt:
@@ -482,32 +556,39 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 
 				if (gs->targtype != ACL_TARGET_OBJECT)
 					refuse_unsupported("GRANT or REVOKE on all objects in a schema", NULL);
+				foreach(lc, gs->privileges)
+					if (lfirst_node(AccessPriv, lc)->cols != NIL)
+						refuse_unsupported("GRANT or REVOKE on columns",
+										   "Grant on the whole table.");
 				foreach(lc, gs->objects)
 				{
+					Oid			classid = InvalidOid;
+					Oid			objid = InvalidOid;
+
 					switch (gs->objtype)
 					{
 						case OBJECT_TABLE:
-							require_created_here(RelationRelationId,
-												 RangeVarGetRelid(lfirst_node(RangeVar, lc),
-																  NoLock, false), tag);
+							classid = RelationRelationId;
+							objid = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, false);
 							break;
 						case OBJECT_FUNCTION:
 						case OBJECT_PROCEDURE:
 						case OBJECT_ROUTINE:
-							require_created_here(ProcedureRelationId,
-												 LookupFuncWithArgs(gs->objtype,
-																	lfirst_node(ObjectWithArgs, lc),
-																	false), tag);
+							classid = ProcedureRelationId;
+							objid = LookupFuncWithArgs(gs->objtype, lfirst_node(ObjectWithArgs, lc),
+													   false);
 							break;
 						case OBJECT_SCHEMA:
-							require_created_here(NamespaceRelationId,
-												 get_namespace_oid(strVal(lfirst(lc)), false),
-												 tag);
+							classid = NamespaceRelationId;
+							objid = get_namespace_oid(strVal(lfirst(lc)), false);
 							break;
 						default:
 							refuse_unsupported("GRANT or REVOKE on this kind of object", NULL);
 							break;
 					}
+					/* the ACL before, unless the drop of a new object undoes it */
+					if (!created_here(classid, objid))
+						zz_ddl_record_acl(classid, objid);
 				}
 				RUN();
 				break;
@@ -701,27 +782,15 @@ zyzzyva_withdraw_ddl(PG_FUNCTION_ARGS)
 								3, argtypes, values, SPI_OK_DELETE) > 0);
 }
 
-Datum
-zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
+/*
+ * Run the statements of a decided DDL request as the current role, in the
+ * running request, recording their undo, and keep it in zyzzyva.ddl_log
+ * (with role, the role it runs as, and the batch's time): the schema
+ * history that the digest covers and snapshots carry (ddl_transfer.c).
+ */
+void
+zz_ddl_execute(const char *sql, const char *role)
 {
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	if (zz_exec.mode != ZZ_MODE_APPLY || zz_exec.request < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("zyzzyva.replicated_ddl() runs only as a replicated request"),
-				 errhint("Call it in a statement of its own on a replica whose sidecar runs: SELECT zyzzyva.replicated_ddl('...').")));
-	if (zz_exec.ddl)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("zyzzyva.replicated_ddl() cannot be nested")));
-
-	check_statements(sql);
-
-	/* a proposal until f+1 replicas made it */
-	if (zz_cluster_f > 0 && !ddl_proposal_decides(sql))
-		PG_RETURN_VOID();
-
 	zz_exec.ddl = true;
 	zz_exec.ddl_ran = true;
 	zz_ddl_created = NIL;
@@ -729,8 +798,8 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 	zz_ddl_internal = 0;
 	PG_TRY();
 	{
-		Oid			argtypes[3] = {INT8OID, INT4OID, TEXTOID};
-		Datum		values[3];
+		Oid			argtypes[5] = {INT8OID, INT4OID, TEXTOID, NAMEOID, INT8OID};
+		Datum		values[5];
 		ZzSavedUser saved;
 		int			rc;
 		int			nestlevel;
@@ -754,10 +823,12 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 		values[0] = Int64GetDatum(zz_exec.seq);
 		values[1] = Int32GetDatum(zz_exec.request);
 		values[2] = CStringGetTextDatum(sql);
+		values[3] = DirectFunctionCall1(namein, CStringGetDatum(role));
+		values[4] = Int64GetDatum(zz_exec.nd_time);
 		zz_as_owner(&saved);
-		if (SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql) "
-								  "VALUES ($1, $2, $3)",
-								  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+		if (SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql, role, nd_time) "
+								  "VALUES ($1, $2, $3, $4, $5)",
+								  5, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a replicated DDL request");
 		zz_restore_user(&saved);
 		SPI_finish();
@@ -769,6 +840,30 @@ zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
 		zz_ddl_internal = 0;
 	}
 	PG_END_TRY();
+}
+
+Datum
+zyzzyva_replicated_ddl(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (zz_exec.mode != ZZ_MODE_APPLY || zz_exec.request < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("zyzzyva.replicated_ddl() runs only as a replicated request"),
+				 errhint("Call it in a statement of its own on a replica whose sidecar runs: SELECT zyzzyva.replicated_ddl('...').")));
+	if (zz_exec.ddl)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("zyzzyva.replicated_ddl() cannot be nested")));
+
+	check_statements(sql);
+
+	/* a proposal until f+1 replicas made it */
+	if (zz_cluster_f > 0 && !ddl_proposal_decides(sql))
+		PG_RETURN_VOID();
+
+	zz_ddl_execute(sql, GetUserNameFromId(GetUserId(), false));
 	PG_RETURN_VOID();
 }
 
@@ -933,6 +1028,8 @@ zz_ddl_undo(int64 seq, int32 request, const char *action, const char *target)
 		zz_restore_user(&saved);
 		return;
 	}
+	if (zz_ddl_undo_evolve(seq, action, target))
+		return;
 unknown:
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),

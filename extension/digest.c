@@ -360,12 +360,23 @@ zz_digest_table_rows(const char *qualname, ZzLtHash *acc, bool own_writes)
 }
 
 /*
- * The state digest: SHA-256 over the lanes and over every item of
- * zyzzyva.schema_items in a fixed (byte-wise) order.  The caller must be in
- * a mode, so that the definitions print under the pinned settings.
+ * The state digest: the inner digest below, with the schema history of
+ * replicated DDL folded in once there is one (ddl_transfer.c).
  */
 void
 zz_state_digest(uint8 out[ZZ_SHA256_BYTES])
+{
+	zz_state_digest_inner(out);
+	zz_ddl_fold_history(out);
+}
+
+/*
+ * SHA-256 over the lanes and over every item of zyzzyva.schema_items in a
+ * fixed (byte-wise) order.  The caller must be in a mode, so that the
+ * definitions print under the pinned settings.
+ */
+void
+zz_state_digest_inner(uint8 out[ZZ_SHA256_BYTES])
 {
 	uint8		lanes[ZZ_LTHASH_BYTES];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();

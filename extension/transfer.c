@@ -24,10 +24,17 @@
  * The bytes (all integers big-endian, text in the server encoding, which
  * must be the same on every replica, as for requests):
  *
- *	 snapshot := "ZZSNAP" version:uint16 (= 1) seq:uint64 ntables:uint32
- *				 table{ntables}
+ *	 snapshot := "ZZSNAP" version:uint16 (= 2) seq:uint64 ntables:uint32
+ *				 table{ntables} history
  *	 table	  := namelen:uint32 name[namelen] nrows:uint64 row{nrows}
  *	 row	  := len:uint32 text[len]
+ *
+ * history is the schema history up to seq (replicated DDL requests, whose
+ * undo this file does not interpret: ddl_transfer.c), run by
+ * install_snapshot() before the rows go in, after checking it against the
+ * certified digest.  A snapshot of seq is refused (55000) while a DDL
+ * request above seq is in the undo: the current rows cannot say what they
+ * were under the older schema; the next checkpoint after it can be served.
  *
  * name is the table's quoted, schema-qualified name (never an OID: the
  * bytes move between servers), row text is the row's canonical text
@@ -53,6 +60,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "reader.h"
@@ -63,7 +71,7 @@ PG_FUNCTION_INFO_V1(zyzzyva_install_snapshot);
 
 #define ZZ_SNAP_MAGIC		"ZZSNAP"
 #define ZZ_SNAP_MAGIC_LEN	6
-#define ZZ_SNAP_VERSION		1
+#define ZZ_SNAP_VERSION		2	/* 2: the schema history at the end */
 
 /* install_snapshot() refuses a snapshot whose digest is not the agreed one */
 #define ERRCODE_ZZ_DIGEST_MISMATCH	MAKE_SQLSTATE('Z','Z','0','0','1')
@@ -173,7 +181,7 @@ read_position(int64 *last_seq, int64 *stable_seq)
  * not match the table (a primary key allows a row only once).
  */
 static void
-snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq)
+snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq, ZzLtHash *lanes)
 {
 	StringInfoData sql;
 	SPIPlanPtr	plan;
@@ -229,6 +237,12 @@ snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq)
 						 errdetail("Row %s counts " INT64_FORMAT " times as of batch " INT64_FORMAT ".",
 								   row ? row : "(null)", count, seq)));
 			len = strlen(row);
+			{
+				ZzLtHash	h;
+
+				zz_row_hash(&h, t->qualname, row);
+				zz_lthash_add(lanes, &h);
+			}
 			zz_put_uint32(buf, (uint32) len);
 			appendBinaryStringInfo(buf, row, len);
 			nrows++;
@@ -263,6 +277,7 @@ zyzzyva_snapshot(PG_FUNCTION_ARGS)
 	int			ntables;
 	StringInfoData buf;
 	bytea	   *result;
+	ZzLtHash	lanes;
 
 	/* outside SPI's memory, which SPI_finish frees */
 	initStringInfo(&buf);
@@ -314,8 +329,11 @@ zyzzyva_snapshot(PG_FUNCTION_ARGS)
 	put_uint16(&buf, ZZ_SNAP_VERSION);
 	put_uint64(&buf, (uint64) seq);
 	zz_put_uint32(&buf, (uint32) ntables);
+	zz_lthash_zero(&lanes);
 	for (int i = 0; i < ntables; i++)
-		snapshot_table(&buf, &tables[i], seq);
+		snapshot_table(&buf, &tables[i], seq, &lanes);
+	/* the schema history up to seq (ddl_transfer.c) */
+	zz_ddl_snapshot_history(&buf, seq, &lanes);
 
 	SPI_finish();
 	zz_leave_mode();
@@ -368,7 +386,8 @@ byte_order(const char *a, const char *b)
  */
 static bool
 decode_snapshot(const char *data, size_t len, int64 *seq,
-				ZzSnapTable **tables_out, int *ntables_out, const char **why)
+				ZzSnapTable **tables_out, int *ntables_out, ZzDdlHistory *history,
+				const char **why)
 {
 	ZzReader	r = {data, len};
 	const char *magic;
@@ -443,9 +462,11 @@ decode_snapshot(const char *data, size_t len, int64 *seq,
 			}
 		}
 	}
+	if (!zz_ddl_snapshot_decode(&r, history, why))
+		return false;
 	if (r.left != 0)
 	{
-		*why = psprintf("%zu bytes follow the last table", r.left);
+		*why = psprintf("%zu bytes follow the schema history", r.left);
 		return false;
 	}
 	*seq = (int64) seqv;
@@ -563,6 +584,9 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	ZzSavedUser saved;
+	ZzDdlHistory history_section;
+	int			ddl_ran;
+	bool		rolled_back;
 
 	for (int i = 0; i < 4; i++)
 		if (PG_ARGISNULL(i))
@@ -584,7 +608,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 						ZZ_SHA256_BYTES)));
 
 	if (!decode_snapshot(VARDATA_ANY(snap), VARSIZE_ANY_EXHDR(snap),
-						 &snap_seq, &stabs, &nstabs, &why))
+						 &snap_seq, &stabs, &nstabs, &history_section, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("malformed snapshot: %s", why)));
@@ -593,6 +617,9 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the snapshot is of batch " INT64_FORMAT ", not of batch " INT64_FORMAT,
 						snap_seq, seq)));
+
+	/* speculative schema changes not in the snapshot's history go first */
+	rolled_back = zz_ddl_install_prepare(&history_section);
 
 	/* locks the state row against appliers until the end of the transaction */
 	zz_enter_mode(ZZ_MODE_INSTALL, "zyzzyva.install_snapshot()");
@@ -605,6 +632,9 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 						": batch " INT64_FORMAT " is already a stable checkpoint",
 						seq, stable_seq),
 				 errdetail("The stable checkpoint never moves backwards.")));
+
+	/* first the schema changes this replica lacks (ddl_transfer.c) */
+	ddl_ran = zz_ddl_install_history(&history_section, seq, (const uint8 *) VARDATA_ANY(expect));
 
 	/* every table named must be replicated here */
 	ltabs = local_tables(&nltabs);
@@ -673,6 +703,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	else
 		nulls[3] = 'n';
 	zz_as_owner(&saved);
+	zz_ddl_purge(-1);
 	if (SPI_execute("DELETE FROM zyzzyva.undo_log", false, 0) != SPI_OK_DELETE ||
 		SPI_execute("DELETE FROM zyzzyva.batch_log", false, 0) != SPI_OK_DELETE ||
 		SPI_execute_with_args("UPDATE zyzzyva.replica_state SET "
@@ -689,6 +720,10 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	zz_restore_user(&saved);
 
 	SPI_finish();
+	if (ddl_ran > 0)
+		PopActiveSnapshot();	/* pushed by zz_ddl_install_history */
+	if (rolled_back)
+		PopActiveSnapshot();	/* pushed by zz_ddl_install_prepare */
 	zz_leave_mode();
 	PG_RETURN_INT64((int64) installed);
 }

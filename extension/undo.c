@@ -344,6 +344,10 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 			{
 				/* a replicated DDL request's schema action (ddl.c) */
 				zz_ddl_undo(seqs[i], requests[i], actions[i], targets[i]);
+				/* it may have changed a table's row type: plan again */
+				hash_destroy(plans);
+				plans = hash_create("zyzzyva undo plans", 16, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 				continue;
 			}
 			p = hash_search(plans, &rels[i], HASH_ENTER, &found);
@@ -440,6 +444,8 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 			values[i] = PG_GETARG_DATUM(i);
 	}
 
+	/* what the undo of schema changes kept goes with the undo (ddl_evolve.c) */
+	zz_ddl_purge(seq);
 	zz_as_owner(&saved);
 	if (SPI_execute_with_args("UPDATE zyzzyva.replica_state SET stable_seq = $1, "
 							  "stable_history = CASE WHEN stable_seq = $1 THEN stable_history "

@@ -140,6 +140,7 @@ extern void zz_row_hash(ZzLtHash *out, const char *qualname, const char *rowtext
 extern void zz_digest_table_rows(const char *qualname, ZzLtHash *acc,
 								 bool own_writes);
 extern void zz_state_digest(uint8 out[ZZ_SHA256_BYTES]);
+extern void zz_state_digest_inner(uint8 out[ZZ_SHA256_BYTES]);
 extern void zz_sha256(const void *data, size_t len, uint8 out[ZZ_SHA256_BYTES]);
 
 /* ddl.c */
@@ -156,6 +157,22 @@ extern void zz_ddl_undo_begin(void);
 extern void zz_ddl_undo(int64 seq, int32 request, const char *action,
 						const char *target);
 extern void zz_ddl_undo_flush(int64 seq, int32 request);
+/* ddl_evolve.c, ddl_transfer.c: what schema undo keeps; the schema history */
+extern void zz_ddl_purge(int64 seq);
+extern bool zz_ddl_undo_schema(Oid nspid);
+extern void zz_ddl_fold_history(uint8 digest[ZZ_SHA256_BYTES]);
+extern void zz_ddl_snapshot_history(StringInfo buf, int64 seq, const ZzLtHash *lanes);
+struct ZzReader;
+typedef struct ZzDdlHistory
+{
+	uint8		inner[ZZ_SHA256_BYTES];	/* digest of the rows and schema */
+	int			count;
+	struct ZzDdlEntry *entries;
+} ZzDdlHistory;
+extern bool zz_ddl_snapshot_decode(struct ZzReader *r, ZzDdlHistory *h, const char **why);
+extern bool zz_ddl_install_prepare(const ZzDdlHistory *h);
+extern int	zz_ddl_install_history(const ZzDdlHistory *h, int64 seq,
+								   const uint8 expect[ZZ_SHA256_BYTES]);
 
 /* capture.c */
 extern void zz_undo_flush(void);

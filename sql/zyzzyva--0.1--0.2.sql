@@ -45,3 +45,22 @@ REVOKE EXECUTE ON FUNCTION zyzzyva.batch_summary(), zyzzyva.batch_effects(bigint
                            zyzzyva.table_digests(), zyzzyva.row_hashes(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION zyzzyva.batch_summary(), zyzzyva.batch_effects(bigint, bigint),
                           zyzzyva.table_digests(), zyzzyva.row_hashes(regclass) TO zyzzyva_monitor;
+-- ---- schema evolution (replicated DDL, extension/ddl_evolve.c) ----
+-- A replicated DDL request may now alter, rename, drop, replace and grant
+-- on objects that exist; each records an undo action of its own (target:
+-- a JSON object), so the list of actions is checked in C (ddl.c).
+ALTER TABLE zyzzyva.undo_log DROP CONSTRAINT IF EXISTS undo_log_action_check;
+-- The schema history: who ran each request and at which batch time, so a
+-- replica that missed it can run it again (state transfer, ddl_transfer.c).
+ALTER TABLE zyzzyva.ddl_log ADD COLUMN role name, ADD COLUMN nd_time bigint;
+-- requests a 0.1 database applied did not keep their role: name the
+-- extension's owner, the same on every replica (a replica that runs them
+-- again in a state transfer runs them as that role)
+UPDATE zyzzyva.ddl_log SET role = (SELECT pg_catalog.pg_get_userbyid(nspowner)
+                                     FROM pg_catalog.pg_namespace WHERE nspname = 'zyzzyva'),
+                           nd_time = 0
+ WHERE role IS NULL;
+CREATE OR REPLACE VIEW zyzzyva.ddl_history AS
+    SELECT seq, request, sql, role FROM zyzzyva.ddl_log;
+COMMENT ON FUNCTION zyzzyva.replicated_ddl(text) IS
+    'run schema changes (CREATE, ALTER TABLE, RENAME, DROP, CREATE OR REPLACE FUNCTION, GRANT/REVOKE, row writes, replicate_table/replicate_function) as a replicated request, once f+1 replicas proposed it: every replica applies it at the same point in the order; a rollback undoes it exactly (docs/ddl.md)';

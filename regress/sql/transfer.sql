@@ -102,7 +102,7 @@ SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4
 SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4', substr(:'snap_4'::bytea, 1, length(:'snap_4'::bytea) - 1)));
 SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4', :'snap_4'::bytea || '\x00'::bytea));
 SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4', overlay(:'snap_4'::bytea placing '\x58' from 1)));
-SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4', overlay(:'snap_4'::bytea placing '\x0002' from 7)));
+SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4', overlay(:'snap_4'::bytea placing '\x0003' from 7)));
 SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4', substr(:'snap_4'::bytea, 1, 10)));
 SELECT try(format('SELECT zyzzyva.install_snapshot(4, h(4), %L, %L)', :'digest_4', ''::bytea));
 -- rows out of order, a repeated table, a zero byte, invalid UTF-8
