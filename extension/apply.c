@@ -563,6 +563,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_exec.undo_ord = 0;
 
 	load_registry(CurrentMemoryContext, false);
+	zz_sequences_batch_begin();
 	zz_entrust_load(CurrentMemoryContext);
 	reqcxt = AllocSetContextCreate(CurrentMemoryContext, "zyzzyva request",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -581,6 +582,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		zz_exec.origin = (int32) (reqs[i].client / 65536);
 		zz_exec.random_calls = 0;
 		seed_builtin_random();
+		zz_sequences_request_begin();
 
 		out = execute_request(&reqs[i], reqcxt);
 
@@ -593,6 +595,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		{
 			zz_exec.ddl_ran = false;
 			load_registry(CurrentMemoryContext, true);
+			zz_sequences_after_ddl();
 		}
 
 		initStringInfo(&reply);
@@ -613,6 +616,9 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		pfree(reply.data);
 	}
+	/* the sequences' new states, in their rows (sequence.c) */
+	zz_sequences_sync();
+	zz_sequences_batch_end();
 	zz_exec.request = -1;
 	zz_entrust_unload();
 	zz_registry = NULL;

@@ -163,6 +163,15 @@ extern Size zz_undo_pending(void);
 extern void zz_undo_subxact_abort(SubTransactionId subid);
 extern void zz_undo_discard(void);
 
+/* sequence.c */
+extern void zz_sequences_batch_begin(void);
+extern void zz_sequences_request_begin(void);
+extern void zz_sequences_after_ddl(void);
+extern void zz_sequences_sync(void);
+extern void zz_sequences_batch_end(void);
+extern void zz_sequences_table_replicated(Oid relid);
+extern void zz_sequence_check_use(Oid relid, const char *what);
+
 /* undo.c */
 extern void zz_append_columns(StringInfo buf, TupleDesc desc, const char *alias);
 
