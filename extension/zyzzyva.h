@@ -229,6 +229,8 @@ typedef struct ZzReply
 	bool		is_error;
 	char		sqlstate[6];	/* for an error: five characters and a NUL */
 	char	   *text;			/* result (NULL = SQL NULL), or error message */
+	char	   *detail;			/* an error's DETAIL and HINT, or NULL */
+	char	   *hint;
 } ZzReply;
 
 extern bool zz_decode_reply(const char *data, size_t len, ZzReply *reply,
@@ -236,7 +238,8 @@ extern bool zz_decode_reply(const char *data, size_t len, ZzReply *reply,
 extern void zz_encode_call(StringInfo buf, const ZzCall *call);
 extern void zz_encode_reply_value(StringInfo buf, const char *value);
 extern void zz_encode_reply_error(StringInfo buf, int sqlerrcode,
-								  const char *message);
+								  const char *message, const char *detail,
+								  const char *hint);
 extern void zz_put_uint32(StringInfo buf, uint32 v);
 
 #endif							/* ZYZZYVA_H */

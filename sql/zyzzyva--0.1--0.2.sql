@@ -83,3 +83,15 @@ COMMENT ON FUNCTION zyzzyva.replicate_sequence(regclass) IS
     'make a sequence replicated (in a replicated DDL request, or by hand on every replica); the sequences of serial and identity columns are replicated with their table';
 REVOKE EXECUTE ON FUNCTION zyzzyva.replicate_sequence(regclass) FROM PUBLIC;
 GRANT SELECT ON zyzzyva.replicated_sequences TO PUBLIC;
+
+-- ---- errors ----
+-- A request's error reply carries the function's DETAIL and HINT
+-- (extension/zzwire.h, reply kind 'F'); this reads them.
+CREATE FUNCTION zyzzyva.decode_reply_error(reply bytea, OUT sqlstate text, OUT message text,
+                                           OUT detail text, OUT hint text)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'zyzzyva_decode_reply_error' LANGUAGE C STRICT IMMUTABLE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.decode_reply_error(bytea) IS
+    'read a reply: SQLSTATE, message, DETAIL and HINT of an error (''00000'' and NULLs for a value)';
+GRANT EXECUTE ON FUNCTION zyzzyva.decode_reply_error(bytea) TO PUBLIC;
