@@ -299,7 +299,8 @@ zz_sequences_batch_begin(void)
 		int64		last;
 		bool		called;
 
-		if (!OidIsValid(s->relid))
+		if (!OidIsValid(s->relid) ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s->relid)))
 			continue;			/* missing here: the digest says so */
 		seq_read(s->relid, &last, &called);
 		if (last != s->last_value || called != s->is_called)
@@ -331,7 +332,9 @@ zz_sequences_sync(void)
 		int64		last;
 		bool		called;
 
-		if (!OidIsValid(s->relid))
+		/* missing here, or dropped since the list was read */
+		if (!OidIsValid(s->relid) ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s->relid)))
 			continue;
 		seq_read(s->relid, &last, &called);
 		if (last != s->last_value || called != s->is_called)
