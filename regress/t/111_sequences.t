@@ -87,7 +87,7 @@ sub add
 }
 
 # --- 1. calls through every replica ---
-is(rows(0), 'orders_id_seq=1/f,parts_id_seq=1/f', 'both sequences are replicated with their tables');
+is(rows(0), 'orders_id_seq=1/false,parts_id_seq=1/false', 'both sequences are replicated with their tables');
 my @got;
 for my $round (1 .. 3)
 {
