@@ -107,6 +107,8 @@ typedef struct ZzOutcome
 {
 	int			sqlerrcode;		/* 0 on success */
 	char	   *text;			/* result (NULL = SQL NULL), or error message */
+	char	   *detail;			/* an error's DETAIL and HINT, or NULL */
+	char	   *hint;
 } ZzOutcome;
 
 /*
@@ -367,7 +369,7 @@ execute_request(const ZzRequest *req, MemoryContext outcxt)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	ZzOutcome	out = {0, NULL};
+	ZzOutcome	out = {0, NULL, NULL, NULL};
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
@@ -399,11 +401,16 @@ execute_request(const ZzRequest *req, MemoryContext outcxt)
 			ReThrowError(edata);
 		out.sqlerrcode = edata->sqlerrcode;
 		out.text = edata->message ? edata->message : "";
+		/* as a local call would show them (not CONTEXT: see zzwire.h) */
+		out.detail = edata->detail;
+		out.hint = edata->hint;
 		if (spent)
 		{
 			/* whatever error the cancel surfaced as, the reply is the budget's */
 			out.sqlerrcode = ERRCODE_QUERY_CANCELED;
 			out.text = ZZ_BUDGET_MESSAGE;
+			out.detail = NULL;
+			out.hint = NULL;
 		}
 	}
 	PG_END_TRY();
@@ -563,6 +570,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 	zz_exec.undo_ord = 0;
 
 	load_registry(CurrentMemoryContext, false);
+	zz_sequences_batch_begin();
 	zz_entrust_load(CurrentMemoryContext);
 	reqcxt = AllocSetContextCreate(CurrentMemoryContext, "zyzzyva request",
 								   ALLOCSET_DEFAULT_SIZES);
@@ -581,6 +589,7 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		zz_exec.origin = (int32) (reqs[i].client / 65536);
 		zz_exec.random_calls = 0;
 		seed_builtin_random();
+		zz_sequences_request_begin();
 
 		out = execute_request(&reqs[i], reqcxt);
 
@@ -593,13 +602,15 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		{
 			zz_exec.ddl_ran = false;
 			load_registry(CurrentMemoryContext, true);
+			zz_sequences_after_ddl();
 		}
 
 		initStringInfo(&reply);
 		if (out.sqlerrcode == 0)
 			zz_encode_reply_value(&reply, out.text);
 		else
-			zz_encode_reply_error(&reply, out.sqlerrcode, out.text);
+			zz_encode_reply_error(&reply, out.sqlerrcode, out.text,
+								  out.detail, out.hint);
 		zz_put_uint32(&replies, (uint32) reply.len);
 		appendBinaryStringInfo(&replies, reply.data, reply.len);
 
@@ -613,6 +624,9 @@ zyzzyva_apply_batch(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		pfree(reply.data);
 	}
+	/* the sequences' new states, in their rows (sequence.c) */
+	zz_sequences_sync();
+	zz_sequences_batch_end();
 	zz_exec.request = -1;
 	zz_entrust_unload();
 	zz_registry = NULL;

@@ -20,6 +20,14 @@
  *		type's input function under the pinned settings) or into an ERROR
  *		with the SQLSTATE and message the function raised on the replicas.
  *
+ * A call is committed on every replica when it returns, whatever the
+ * calling statement does next.  If the statement (a DO block, a function
+ * that made the call, a query that called it) then fails, or an EXCEPTION
+ * block around the call rolls back, the local rollback does not undo the
+ * call: the abort raises a WARNING that says so (zz_call_xact_callback),
+ * rather than refusing such contexts, which would also refuse a PL/pgSQL
+ * block that catches the call's own error.
+ *
  * Read-your-writes: the call returns only after this replica has applied
  * and committed the request.  The calling statement's snapshot is older;
  * the next statement takes a new one and sees the call's effects (a call
@@ -72,6 +80,18 @@ static struct
 	uint64		seq;
 	char		sqlstate[6];
 }			zz_last;
+
+/*
+ * The replicated calls that completed in the running transaction (their
+ * reply was a value, so they are committed on every replica), by the
+ * transaction nesting level they were made at, and the last one's
+ * signature: an abort that reaches them warns.
+ */
+#define ZZ_MAX_TRACKED_CALLS 64
+static int	zz_done_level[ZZ_MAX_TRACKED_CALLS];
+static int	zz_ndone = 0;
+static uint64 zz_done_total = 0;	/* counted beyond the array too */
+static char zz_done_signature[256];
 
 /*
  * Does this type's text form depend on no setting?  Then its arguments and
@@ -295,7 +315,9 @@ zz_finish_call(FunctionCallInfo fcinfo, const char *signature, Oid rettype,
 				(errcode(MAKE_SQLSTATE(reply->sqlstate[0], reply->sqlstate[1],
 									   reply->sqlstate[2], reply->sqlstate[3],
 									   reply->sqlstate[4])),
-				 errmsg_internal("%s", reply->text)));
+				 errmsg_internal("%s", reply->text),
+				 reply->detail ? errdetail_internal("%s", reply->detail) : 0,
+				 reply->hint ? errhint("%s", reply->hint) : 0));
 
 	if (reply->text == NULL)
 	{
@@ -408,6 +430,16 @@ zz_call_replicated(PG_FUNCTION_ARGS)
 				 errmsg("malformed reply from the zyzzyva sidecar to the replicated call of %s: %s",
 						signature, why)));
 	zz_note_completion(signature, payload, &reply);
+	if (!reply.is_error)
+	{
+		int			level = GetCurrentTransactionNestLevel();
+
+		/* beyond the array, the outermost level stands for the rest */
+		if (zz_ndone < ZZ_MAX_TRACKED_CALLS)
+			zz_done_level[zz_ndone++] = level;
+		zz_done_total++;
+		strlcpy(zz_done_signature, signature, sizeof(zz_done_signature));
+	}
 	if (zz_last.path & ZZ_L_PATH_UNAPPLIED)
 		ereport(WARNING,
 				(errmsg("replicated call of %s completed, but this replica has not applied it yet",
@@ -451,12 +483,80 @@ zyzzyva_last_call(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Warn that n replicated calls are committed on every replica although the
+ * (sub)transaction that made them rolled back.
+ */
+static void
+zz_warn_committed_calls(uint64 n, bool whole)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_WARNING),
+			 n == 1 ?
+			 errmsg("the replicated call of %s is committed on every replica, although %s rolled back",
+					zz_done_signature, whole ? "the statement that made it" : "the block that made it") :
+			 errmsg("%llu replicated calls (the last of %s) are committed on every replica, although %s rolled back",
+					(unsigned long long) n, zz_done_signature,
+					whole ? "the statement that made them" : "the block that made them"),
+			 errdetail("A replicated call commits on its own when it returns; a later failure of the calling statement does not undo it."),
+			 errhint("Make a replicated call in a statement of its own, or have one replicated function do all of the work.")));
+}
+
+/*
+ * At the abort of the transaction (or of a subtransaction) that made
+ * replicated calls that completed: warn (see the file header).
+ */
+static void
+zz_call_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT && zz_done_total > 0)
+		zz_warn_committed_calls(zz_done_total, true);
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_COMMIT ||
+		event == XACT_EVENT_PREPARE || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		zz_ndone = 0;
+		zz_done_total = 0;
+	}
+}
+
+static void
+zz_call_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	int			level;
+	int			kept = 0;
+	uint64		gone = 0;
+
+	if (zz_ndone == 0 ||
+		(event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	level = GetCurrentTransactionNestLevel();
+	for (int i = 0; i < zz_ndone; i++)
+	{
+		if (zz_done_level[i] < level)
+			zz_done_level[kept++] = zz_done_level[i];
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			zz_done_level[kept++] = level - 1;	/* now the parent's */
+		else
+			gone++;
+	}
+	zz_ndone = kept;
+	if (gone > 0)
+	{
+		zz_done_total -= gone;
+		zz_warn_committed_calls(gone, false);
+	}
+}
+
+/*
  * Install the hooks that note whether statements run in a transaction
  * block (from _PG_init).
  */
 void
 zz_call_init(void)
 {
+	RegisterXactCallback(zz_call_xact_callback, NULL);
+	RegisterSubXactCallback(zz_call_subxact_callback, NULL);
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = zz_ExecutorStart;
 	prev_ProcessUtility = ProcessUtility_hook;

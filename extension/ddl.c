@@ -44,8 +44,11 @@
  *		 undo: an exact inverse each, with the registry following renames
  *		 and drops (ddl_evolve.c, docs/ddl.md);
  *
- * and refuses everything else: sequences (serial and identity columns:
- * nextval() is not replicated), temporary and unlogged tables (not durable
+ *	 CREATE SEQUENCE (and the sequences of serial and identity columns, which
+ *		 go with their table), undo: drop it (sequence.c: replicated with
+ *		 the table that owns it, or by zyzzyva.replicate_sequence());
+ *
+ * and refuses everything else: temporary and unlogged tables (not durable
  * replicated state), statements that cannot run in a transaction block
  * (VACUUM, CREATE INDEX CONCURRENTLY, ...), transaction control, SET
  * (settings are pinned), CASCADE, and the rest.  Row writes are ordinary:
@@ -124,7 +127,7 @@ static int	zz_ddl_internal = 0;
 static SPIPlanPtr ddl_undo_plan = NULL;
 
 static const char *const zz_ddl_detail =
-"A replicated DDL request may create tables, indexes, functions and schemas; alter, rename, drop, replace and grant on tables, indexes and functions; write rows; and call zyzzyva.replicate_table() and zyzzyva.replicate_function(): each change has an exact undo, since a speculative request may be rolled back (docs/ddl.md).";
+"A replicated DDL request may create tables, sequences, indexes, functions and schemas; alter, rename, drop, replace and grant on tables, indexes and functions; write rows; and call zyzzyva.replicate_table() and zyzzyva.replicate_function(): each change has an exact undo, since a speculative request may be rolled back (docs/ddl.md).";
 
 /*
  * Refuse a statement that a replicated DDL request does not support.
@@ -226,8 +229,9 @@ check_statements(const char *sql)
 								   "Replicated execution pins the settings that change how values read and print, search_path = public among them.");
 				break;
 			case T_CreateSeqStmt:
-				refuse_unsupported(tag,
-								   "Sequences are not replicated: nextval() is refused in replicated execution.");
+				if (((CreateSeqStmt *) stmt)->sequence->relpersistence != RELPERSISTENCE_PERMANENT)
+					refuse_unsupported("CREATE TEMPORARY or UNLOGGED SEQUENCE",
+									   "Only a permanent sequence can be replicated state.");
 				break;
 			default:
 				refuse_unsupported(tag, NULL);
@@ -567,6 +571,7 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 
 					switch (gs->objtype)
 					{
+						case OBJECT_SEQUENCE:
 						case OBJECT_TABLE:
 							classid = RelationRelationId;
 							objid = RangeVarGetRelid(lfirst_node(RangeVar, lc), NoLock, false);
@@ -609,8 +614,21 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			refuse_nontransactional(tag);
 			break;
 		case T_CreateSeqStmt:
-			refuse_unsupported(tag, "Sequences are not replicated: nextval() is refused in replicated execution.");
-			break;
+			{
+				RangeVar   *rv = ((CreateSeqStmt *) stmt)->sequence;
+				Oid			before,
+							after;
+
+				if (rv->relpersistence != RELPERSISTENCE_PERMANENT)
+					refuse_unsupported(tag, "Only a permanent sequence can be replicated state.");
+				before = RangeVarGetRelid(rv, NoLock, true);
+				RUN();
+				after = RangeVarGetRelid(rv, NoLock, true);
+				/* drop_table drops any relation, a sequence too */
+				if (OidIsValid(after) && after != before)
+					created(RelationRelationId, after, "drop_table", relation_qualname(after));
+				break;
+			}
 		default:
 			refuse_unsupported(tag, NULL);
 			break;
@@ -623,7 +641,7 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
  * statement it runs, directly or through functions, is checked and its
  * undo recorded (ddl_utility).  Statements a command runs for itself
  * (the index of a PRIMARY KEY, a foreign key's ALTER TABLE) go with their
- * command, except the sequence of a serial or identity column.
+ * command, the sequence of a serial or identity column too.
  */
 static void
 zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -638,9 +656,7 @@ zz_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 						queryEnv, dest, qc);
 			return;
 		}
-		if (IsA(pstmt->utilityStmt, CreateSeqStmt))
-			refuse_unsupported("a serial or identity column",
-							   "Sequences are not replicated: nextval() is refused in replicated execution.");
+		/* the sequence of a serial or identity column goes with its table */
 	}
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,

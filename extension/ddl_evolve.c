@@ -545,6 +545,34 @@ refuse(const char *what, const char *why)
 }
 
 /*
+ * Does a new column bring a sequence of its own (serial, bigserial,
+ * smallserial, or GENERATED ... AS IDENTITY)?  The statement is as parsed:
+ * serial is still a type name here.
+ */
+static bool
+column_makes_sequence(ColumnDef *cd)
+{
+	ListCell   *lc;
+
+	if (cd->identity)
+		return true;
+	foreach(lc, cd->constraints)
+		if (lfirst_node(Constraint, lc)->contype == CONSTR_IDENTITY)
+			return true;
+	if (cd->typeName != NULL && cd->typeName->arrayBounds == NIL &&
+		list_length(cd->typeName->names) >= 1)
+	{
+		const char *t = strVal(llast(cd->typeName->names));
+
+		if (strcmp(t, "serial") == 0 || strcmp(t, "bigserial") == 0 ||
+			strcmp(t, "smallserial") == 0 || strcmp(t, "serial2") == 0 ||
+			strcmp(t, "serial4") == 0 || strcmp(t, "serial8") == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * ALTER TABLE on a table the request did not create: one subcommand of a
  * supported kind.  run runs the statement.
  */
@@ -573,6 +601,9 @@ zz_ddl_alter_table(AlterTableStmt *at, Oid relid, void (*run) (void *), void *ar
 			{
 				ColumnDef  *cd = castNode(ColumnDef, cmd->def);
 
+				if (column_makes_sequence(cd))
+					refuse("ADD COLUMN of a serial or identity column",
+						   "Its undo would have to take the new sequence out of replication too; create the sequence in one request (CREATE SEQUENCE, zyzzyva.replicate_sequence) and add the column with DEFAULT nextval() of it in another.");
 				rehash_begin(&rh, relid);
 				run(arg);
 				rehash_end(&rh, relid);

@@ -7,8 +7,8 @@
  * primary's ORDER-REQ carries the nondeterministic inputs, a time and a
  * seed; replicated functions read them through zyzzyva.now() and
  * zyzzyva.random().  The known sources of nondeterminism (the clock, the
- * random generator, transaction ids, backend ids, sequences) are refused
- * while a batch is applied: a planner hook walks each query planned in
+ * random generator, transaction ids, backend ids) are refused while a
+ * batch is applied, and sequences other than replicated ones (sequence.c): a planner hook walks each query planned in
  * replicated execution, after rewriting, so column defaults and views are
  * checked too, and again after planning, which inlines simple SQL
  * functions into the query.
@@ -101,7 +101,6 @@ static bool zz_planned_outside = false;
 static const char hint_now[] = "Use zyzzyva.now(), the time the primary chose for the batch.";
 static const char hint_random[] = "Use zyzzyva.random(), seeded by the primary for the batch.";
 static const char hint_local[] = "Its value differs from one replica to the next.";
-static const char hint_sequence[] = "Sequences are not replicated: derive keys from the arguments, or keep a counter in a replicated table.";
 
 static const struct
 {
@@ -145,11 +144,17 @@ static const struct
 	{F_TXID_STATUS, "txid_status()", hint_local},
 	{F_PG_XACT_STATUS, "pg_xact_status()", hint_local},
 	{F_TXID_VISIBLE_IN_SNAPSHOT, "txid_visible_in_snapshot()", hint_local},
-	{F_NEXTVAL, "nextval()", hint_sequence},
-	{F_CURRVAL, "currval()", hint_sequence},
-	{F_LASTVAL, "lastval()", hint_sequence},
-	{F_SETVAL_REGCLASS_INT8, "setval()", hint_sequence},
-	{F_SETVAL_REGCLASS_INT8_BOOL, "setval()", hint_sequence},
+};
+
+/*
+ * The sequence functions: allowed, nextval() and setval() only on a
+ * replicated sequence named by a constant (check_sequence_use); currval()
+ * and lastval() read what this request drew, since apply drops the
+ * backend's sequence caches before each request (sequence.c).
+ */
+static const Oid zz_sequence_functions[] =
+{
+	F_NEXTVAL, F_CURRVAL, F_LASTVAL, F_SETVAL_REGCLASS_INT8, F_SETVAL_REGCLASS_INT8_BOOL,
 };
 
 /*
@@ -308,6 +313,10 @@ check_function(Oid fn)
 							zz_forbidden[i].name),
 					 errhint("%s", zz_forbidden[i].hint)));
 
+	for (int i = 0; i < lengthof(zz_sequence_functions); i++)
+		if (zz_sequence_functions[i] == fn)
+			return;				/* check_sequence_use checks the sequence */
+
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	if (!HeapTupleIsValid(tup))
 		return;					/* dropped meanwhile: the executor will say */
@@ -450,6 +459,30 @@ check_system_column(Var *var)
 }
 
 /*
+ * nextval() and setval() must name a replicated sequence by a constant; an
+ * identity column's next value must come from a replicated sequence.
+ */
+static void
+check_sequence_use(Node *node)
+{
+	if (IsA(node, NextValueExpr))
+		zz_sequence_check_use(((NextValueExpr *) node)->seqid, "the next value");
+	else if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *fe = (FuncExpr *) node;
+		Node	   *arg;
+
+		if (fe->funcid != F_NEXTVAL && fe->funcid != F_SETVAL_REGCLASS_INT8 &&
+			fe->funcid != F_SETVAL_REGCLASS_INT8_BOOL)
+			return;
+		arg = list_length(fe->args) > 0 ? linitial(fe->args) : NULL;
+		zz_sequence_check_use(arg != NULL && IsA(arg, Const) && !((Const *) arg)->constisnull ?
+							  DatumGetObjectId(((Const *) arg)->constvalue) : InvalidOid,
+							  fe->funcid == F_NEXTVAL ? "nextval()" : "setval()");
+	}
+}
+
+/*
  * Walk a query and every expression and subquery in it.  context is
  * non-NULL for the query as written (before planning): only there are
  * system columns the query's own, the planner adds ctid to find the rows
@@ -467,10 +500,16 @@ check_walker(Node *node, void *context)
 		if (context != NULL && zz_request_running)
 			check_system_column((Var *) node);
 	}
+	else if (IsA(node, NextValueExpr))
+		check_sequence_use(node);
 	else if (IsA(node, Query))
 		return query_tree_walker((Query *) node, check_walker, context, 0);
 	else
+	{
+		if (IsA(node, FuncExpr))
+			check_sequence_use(node);
 		(void) check_functions_in_node(node, check_function_cb, NULL);
+	}
 	return expression_tree_walker(node, check_walker, context);
 }
 

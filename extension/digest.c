@@ -395,7 +395,10 @@ zz_state_digest_inner(uint8 out[ZZ_SHA256_BYTES])
 
 	zz_as_owner(&saved);
 	SPI_connect();
-	if (SPI_execute("SELECT kind, identity, definition FROM zyzzyva.schema_items "
+	/* the replicated sequences' parameters too (sequence.c) */
+	if (SPI_execute("SELECT kind, identity, definition FROM ("
+					"SELECT kind, identity, definition FROM zyzzyva.schema_items "
+					"UNION ALL SELECT kind, identity, definition FROM zyzzyva.sequence_items) AS i "
 					"ORDER BY kind COLLATE \"C\", identity COLLATE \"C\"",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.schema_items");

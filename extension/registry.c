@@ -171,6 +171,8 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	zz_ddl_internal_end();
 
 	SPI_finish();
+	/* its serial and identity sequences go with it (sequence.c) */
+	zz_sequences_table_replicated(relid);
 	if (nested)
 		zz_ddl_record_registration("unreplicate_table", qualname);
 	else

@@ -56,6 +56,8 @@ typedef struct ZzUndoPlans
 	SPIPlanPtr	del;			/* $1 = after-image */
 	SPIPlanPtr	ins;			/* $1 = before-image */
 	SPIPlanPtr	upd;			/* $1 = before-image, $2 = after-image */
+	bool		upd_as_delete_insert;	/* a GENERATED ALWAYS identity column
+										 * cannot be SET: del, then ins */
 } ZzUndoPlans;
 
 /*
@@ -159,7 +161,12 @@ build_plans(ZzUndoPlans *p)
 	appendStringInfo(&sql, ") FROM (SELECT ($1::%s).*) AS o, (SELECT ($2::%s).*) AS n WHERE ",
 					 q, q);
 	append_key_match(&sql, rel);
-	p->upd = prepare(sql.data, 2);
+	p->upd_as_delete_insert = false;
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped &&
+			TupleDescAttr(desc, i)->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			p->upd_as_delete_insert = true;
+	p->upd = p->upd_as_delete_insert ? NULL : prepare(sql.data, 2);
 
 	table_close(rel, NoLock);
 }
@@ -175,6 +182,12 @@ undo_one(ZzUndoPlans *p, int64 seq, char *oldrow, char *newrow)
 	SPIPlanPtr	plan;
 	int			expect;
 
+	if (oldrow && newrow && p->upd_as_delete_insert)
+	{
+		undo_one(p, seq, NULL, newrow);
+		undo_one(p, seq, oldrow, NULL);
+		return;
+	}
 	if (oldrow && newrow)
 	{
 		plan = p->upd;

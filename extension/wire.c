@@ -254,12 +254,15 @@ zz_encode_reply_value(StringInfo buf, const char *value)
 }
 
 /*
- * Append an error reply: the SQLSTATE and the primary message.
+ * Append an error reply: the SQLSTATE, the primary message, and the DETAIL
+ * and HINT if any (NULL: none).
  */
 void
-zz_encode_reply_error(StringInfo buf, int sqlerrcode, const char *message)
+zz_encode_reply_error(StringInfo buf, int sqlerrcode, const char *message,
+					  const char *detail, const char *hint)
 {
-	zz_wire_reply reply = {.is_error = true, .text = text_of(message)};
+	zz_wire_reply reply = {.is_error = true, .text = text_of(message),
+	.detail = text_of(detail), .hint = text_of(hint)};
 
 	memcpy(reply.sqlstate, unpack_sql_state(sqlerrcode), 5);
 	encode_reply(buf, &reply);
@@ -479,6 +482,8 @@ zz_decode_reply(const char *data, size_t len, ZzReply *reply, const char **why)
 	reply->is_error = wr.is_error;
 	memcpy(reply->sqlstate, wr.sqlstate, sizeof(reply->sqlstate));
 	reply->text = text_copy(&wr.text);
+	reply->detail = text_copy(&wr.detail);
+	reply->hint = text_copy(&wr.hint);
 	return true;
 }
 
@@ -509,6 +514,46 @@ zyzzyva_decode_reply(PG_FUNCTION_ARGS)
 	{
 		values[1] = CStringGetTextDatum(reply.text);
 		nulls[1] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * zyzzyva.decode_reply_error(reply bytea, OUT sqlstate text, OUT message
+ *							  text, OUT detail text, OUT hint text) returns record
+ *
+ * Read an error reply with its DETAIL and HINT (NULL where it has none);
+ * for a value reply, '00000' and NULLs.
+ */
+PG_FUNCTION_INFO_V1(zyzzyva_decode_reply_error);
+
+Datum
+zyzzyva_decode_reply_error(PG_FUNCTION_ARGS)
+{
+	bytea	   *raw = PG_GETARG_BYTEA_PP(0);
+	ZzReply		reply;
+	const char *why = NULL;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, true, true, true};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!zz_decode_reply(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), &reply, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("malformed reply: %s", why)));
+	values[0] = CStringGetTextDatum(reply.is_error ? reply.sqlstate : "00000");
+	if (reply.is_error)
+	{
+		const char *texts[3] = {reply.text, reply.detail, reply.hint};
+
+		for (int i = 0; i < 3; i++)
+			if (texts[i] != NULL)
+			{
+				values[i + 1] = CStringGetTextDatum(texts[i]);
+				nulls[i + 1] = false;
+			}
 	}
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

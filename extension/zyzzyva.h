@@ -180,6 +180,15 @@ extern Size zz_undo_pending(void);
 extern void zz_undo_subxact_abort(SubTransactionId subid);
 extern void zz_undo_discard(void);
 
+/* sequence.c */
+extern void zz_sequences_batch_begin(void);
+extern void zz_sequences_request_begin(void);
+extern void zz_sequences_after_ddl(void);
+extern void zz_sequences_sync(void);
+extern void zz_sequences_batch_end(void);
+extern void zz_sequences_table_replicated(Oid relid);
+extern void zz_sequence_check_use(Oid relid, const char *what);
+
 /* undo.c */
 extern void zz_append_columns(StringInfo buf, TupleDesc desc, const char *alias);
 
@@ -237,6 +246,8 @@ typedef struct ZzReply
 	bool		is_error;
 	char		sqlstate[6];	/* for an error: five characters and a NUL */
 	char	   *text;			/* result (NULL = SQL NULL), or error message */
+	char	   *detail;			/* an error's DETAIL and HINT, or NULL */
+	char	   *hint;
 } ZzReply;
 
 extern bool zz_decode_reply(const char *data, size_t len, ZzReply *reply,
@@ -244,7 +255,8 @@ extern bool zz_decode_reply(const char *data, size_t len, ZzReply *reply,
 extern void zz_encode_call(StringInfo buf, const ZzCall *call);
 extern void zz_encode_reply_value(StringInfo buf, const char *value);
 extern void zz_encode_reply_error(StringInfo buf, int sqlerrcode,
-								  const char *message);
+								  const char *message, const char *detail,
+								  const char *hint);
 extern void zz_put_uint32(StringInfo buf, uint32 v);
 
 #endif							/* ZYZZYVA_H */

@@ -236,12 +236,25 @@ zz_wire_encode_call(uint8_t *out, const zz_wire_call *call)
 }
 
 /*
+ * Is this reply an error with a DETAIL or a HINT ('F')?
+ */
+static bool
+reply_is_full(const zz_wire_reply *reply)
+{
+	return reply->is_error && (reply->detail.p != NULL || reply->hint.p != NULL);
+}
+
+/*
  * The encoded size of a reply.
  */
 size_t
 zz_wire_reply_size(const zz_wire_reply *reply)
 {
-	return 1 + (reply->is_error ? 5 : 0) + text_size(&reply->text);
+	size_t		n = 1 + (reply->is_error ? 5 : 0) + text_size(&reply->text);
+
+	if (reply_is_full(reply))
+		n += text_size(&reply->detail) + text_size(&reply->hint);
+	return n;
 }
 
 /*
@@ -250,13 +263,45 @@ zz_wire_reply_size(const zz_wire_reply *reply)
 void
 zz_wire_encode_reply(uint8_t *out, const zz_wire_reply *reply)
 {
-	*out++ = reply->is_error ? 'E' : 'V';
+	bool		full = reply_is_full(reply);
+
+	*out++ = full ? 'F' : reply->is_error ? 'E' : 'V';
 	if (reply->is_error)
 	{
 		memcpy(out, reply->sqlstate, 5);
 		out += 5;
 	}
-	(void) put_text(out, &reply->text);
+	out = put_text(out, &reply->text);
+	if (full)
+	{
+		out = put_text(out, &reply->detail);
+		(void) put_text(out, &reply->hint);
+	}
+}
+
+/*
+ * Read an optional text of an 'F' reply (0xFFFFFFFF: none).
+ */
+static bool
+rd_optional_text(wire_reader *r, zz_wire_text *t, zz_wire_text_check check,
+				 void *arg, const char **why)
+{
+	if (!rd_u32(r, &t->len))
+	{
+		*why = "the length is truncated";
+		return false;
+	}
+	if (t->len == ZZ_WIRE_NULL)
+	{
+		t->len = 0;				/* none: p stays NULL */
+		return true;
+	}
+	if (!rd_bytes(r, &t->p, t->len))
+	{
+		*why = "the text is truncated";
+		return false;
+	}
+	return check_text(check, arg, t, why);
 }
 
 /*
@@ -271,12 +316,12 @@ zz_wire_decode_reply(const uint8_t *data, size_t len, zz_wire_reply *reply,
 			   *state;
 
 	memset(reply, 0, sizeof(*reply));
-	if (!rd_bytes(&r, &kind, 1) || (*kind != 'V' && *kind != 'E'))
+	if (!rd_bytes(&r, &kind, 1) || (*kind != 'V' && *kind != 'E' && *kind != 'F'))
 	{
-		*why = "the reply is neither a value ('V') nor an error ('E')";
+		*why = "the reply is neither a value ('V') nor an error ('E', 'F')";
 		return false;
 	}
-	reply->is_error = *kind == 'E';
+	reply->is_error = *kind == 'E' || *kind == 'F';
 	if (reply->is_error)
 	{
 		if (!rd_bytes(&r, &state, 5))
@@ -309,6 +354,17 @@ zz_wire_decode_reply(const uint8_t *data, size_t len, zz_wire_reply *reply,
 		}
 		if (!check_text(check, arg, &reply->text, why))
 			return false;
+	}
+	if (*kind == 'F')
+	{
+		if (!rd_optional_text(&r, &reply->detail, check, arg, why) ||
+			!rd_optional_text(&r, &reply->hint, check, arg, why))
+			return false;
+		if (reply->detail.p == NULL && reply->hint.p == NULL)
+		{
+			*why = "an 'F' reply without DETAIL and HINT (that is an 'E' reply)";
+			return false;
+		}
 	}
 	if (r.left != 0)
 	{

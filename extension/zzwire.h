@@ -17,6 +17,14 @@
  *
  *	 reply	 := 'V' len:uint32 text[len]		(the result; 0xFFFFFFFF: NULL)
  *			  | 'E' sqlstate[5] len:uint32 message[len]
+ *			  | 'F' sqlstate[5] len:uint32 message[len]
+ *				len:uint32 detail[len] len:uint32 hint[len]
+ *										(0xFFFFFFFF: no detail, no hint)
+ *
+ * An error with neither DETAIL nor HINT is always encoded as 'E', one with
+ * either as 'F', so that equal errors give equal bytes on every replica.
+ * No CONTEXT: it may name physical row locations, which differ between
+ * replicas.
  *
  * The decoders check structure and sizes only; what is valid text (the
  * server encoding, no zero bytes) is the caller's to say, through a
@@ -73,6 +81,8 @@ typedef struct zz_wire_reply
 	bool		is_error;
 	char		sqlstate[6];	/* for an error: five characters and a NUL */
 	zz_wire_text text;			/* result (p NULL: SQL NULL) or message */
+	zz_wire_text detail;		/* an error's DETAIL (p NULL: none) */
+	zz_wire_text hint;			/* an error's HINT (p NULL: none) */
 } zz_wire_reply;
 
 /* Is a text acceptable?  false and *why if not. */

@@ -203,6 +203,25 @@ test_reply(void **state)
 	/* an error has a message, never an SQL NULL */
 	memcpy(buf, "E42501\xFF\xFF\xFF\xFF", 10);
 	assert_false(zz_wire_decode_reply(buf, 10, &out, NULL, NULL, &why));
+
+	/* an error with a DETAIL and no HINT is an 'F' reply */
+	r.text = txt("x");
+	r.detail = txt("d");
+	r.hint = txt(NULL);
+	len = zz_wire_reply_size(&r);
+	zz_wire_encode_reply(buf, &r);
+	assert_int_equal(buf[0], 'F');
+	assert_int_equal(len, 1 + 5 + 5 + 5 + 4);
+	assert_true(zz_wire_decode_reply(buf, len, &out, NULL, NULL, &why));
+	assert_true(out.is_error);
+	assert_memory_equal(out.detail.p, "d", 1);
+	assert_null(out.hint.p);
+	for (size_t n = 0; n < len; n++)
+		assert_false(zz_wire_decode_reply(buf, n, &out, NULL, NULL, &why));
+	/* neither: the short 'E' form, so equal errors give equal bytes */
+	r.detail = txt(NULL);
+	zz_wire_encode_reply(buf, &r);
+	assert_int_equal(buf[0], 'E');
 }
 
 static void
