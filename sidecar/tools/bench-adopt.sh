@@ -20,10 +20,11 @@
 #
 # (restore_s and digest_s: the mean over the four replicas.)  Needs about
 # six times the database's size in free disk under BENCH_ADOPT_DIR
-# (default /tmp/zyzzyva-bench-adopt): four copies, the source, the dump;
-# everything is removed at the end unless BENCH_ADOPT_KEEP=1, and every
-# process it started is stopped, also on failure.  Run as root (servers run
-# as the postgres user) or as postgres.
+# (default /tmp/zyzzyva-bench-adopt): four copies, the source, the dump.
+# BENCH_ADOPT_JOBS sets pg_restore --jobs (2).  Everything is removed at
+# the end unless BENCH_ADOPT_KEEP=1, and every process it started is
+# stopped, also on failure.  Run as root (servers run as the postgres
+# user) or as postgres.
 set -euo pipefail
 umask 077
 
@@ -82,11 +83,20 @@ sql_at() {
 }
 
 t_start=$(now)
-say "four replicas (PostgreSQL + zyzzyvad each) configured in $DIR"
+# BENCH_ADOPT_LOCK=FILE: on a machine where others install the extension
+# into the same PostgreSQL, hold FILE (flock) while installing it and
+# starting the four servers with it, not longer.
+if [ -n "${BENCH_ADOPT_LOCK:-}" ]; then
+	exec 9>"$BENCH_ADOPT_LOCK"
+	flock 9
+	make -C "$here/../.." extension-install >/dev/null
+fi
+say "four replicas (PostgreSQL + zyzzyvad each) configured in $DIR, servers started"
 "$CLUSTER" init "$DIR" --postgres --set checkpoint_interval=16 --entrust postgres >/dev/null
+"$CLUSTER" adopt "$DIR" >/dev/null
+[ -n "${BENCH_ADOPT_LOCK:-}" ] && flock -u 9
 
 say "the existing database: pgbench -i -s $SCALE and the tpcb function, on replica 0's server (database shop)"
-"${as_pg[@]}" "$PG_BINDIR/pg_ctl" -D "$DIR/pg-0" -l "$DIR/pg-0.log" -w -t 60 start >/dev/null
 "${as_pg[@]}" "$PG_BINDIR/createdb" -h "$DIR/run" -p "$(port 0)" shop
 "${as_pg[@]}" "$PG_BINDIR/pgbench" -i -q -s "$SCALE" -h "$DIR/run" -p "$(port 0)" shop >"$DIR/pgbench-init.log" 2>&1 ||
 	die "pgbench -i failed; see $DIR/pgbench-init.log"
