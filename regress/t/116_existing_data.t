@@ -5,7 +5,8 @@
 # before any sidecar has applied a batch.  The documented path:
 #   1. on replica 0, zyzzyva.adopt(tables, functions) registers the tables,
 #      with their rows, and the functions, locally: no DDL proposals;
-#   2. pg_dump of that database and pg_restore into replicas 1, 2 and 3
+#   2. pg_dump of that database and pg_restore into replicas 1, 2 and 3,
+#      whose databases are empty but for the extension, dropped first
 #      (the dump carries the registry: pg_extension_config_dump); the
 #      restore's own statements on replicated tables (primary keys,
 #      triggers, grants) pass because the registry came from outside the
@@ -98,6 +99,9 @@ command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $n0->connstr('postgres') ], 'p
 for my $i (1 .. $n - 1)
 {
 	my $node = $zz->node($i);
+	# pg_restore expects an empty database: this one holds only the
+	# extension, which the dump creates again
+	$node->safe_psql('postgres', 'DROP SCHEMA zyzzyva CASCADE');
 	my ($out, $err) = ('', '');
 	my $ok = IPC::Run::run([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('postgres'), $dump ],
 		'>', \$out, '2>', \$err);
