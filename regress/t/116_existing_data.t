@@ -101,7 +101,7 @@ for my $i (1 .. $n - 1)
 	my $node = $zz->node($i);
 	# pg_restore expects an empty database: this one holds only the
 	# extension, which the dump creates again
-	$node->safe_psql('postgres', 'DROP SCHEMA zyzzyva CASCADE');
+	$node->safe_psql('postgres', 'DROP EXTENSION zyzzyva; DROP SCHEMA IF EXISTS zyzzyva');
 	my ($out, $err) = ('', '');
 	my $ok = IPC::Run::run([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('postgres'), $dump ],
 		'>', \$out, '2>', \$err);
