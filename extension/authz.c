@@ -573,6 +573,9 @@ schema_has_replicated(const char *nspname)
 static void
 protected_change(const char *what, const char *kind, const char *name)
 {
+	/* pg_restore's own statements, until zyzzyva.adopt() (adopt.c) */
+	if (zz_adopt_pending())
+		return;
 	if (zz_repair_mode)
 	{
 		ereport(WARNING,

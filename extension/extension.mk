@@ -44,3 +44,12 @@ extension-clean:
 bench-pg: daemon extension-install
 	ZZ_BUILD=$(abspath $(BUILD)) bash sidecar/tools/bench-pg.sh
 	ZZ_BUILD=$(abspath $(BUILD)) BENCH_LAN_DELAY_US=$${BENCH_LAN_DELAY_US:-250} bash sidecar/tools/bench-pg.sh
+
+# make bench-adopt: an existing database of at least 1 GB (pgbench scale
+# 70) put under replication on four replicas (pg_dump, zyzzyva-cluster
+# adopt, the first stable checkpoint); prints the time of each phase and
+# the digest rate (sidecar/tools/bench-adopt.sh; as root; needs about 7 GB
+# of free disk under /tmp, removed at the end).
+.PHONY: bench-adopt
+bench-adopt: daemon extension-install
+	ZZ_BUILD=$(abspath $(BUILD)) bash sidecar/tools/bench-adopt.sh

@@ -114,6 +114,9 @@ extern void zz_as_owner(ZzSavedUser *saved);
 extern void zz_restore_user(const ZzSavedUser *saved);
 extern bool zz_is_environmental_error(int sqlerrcode);
 
+/* adopt.c */
+extern bool zz_adopt_pending(void);
+
 /* authz.c */
 struct ZzRequest;
 struct ZzCall;

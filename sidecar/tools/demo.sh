@@ -86,9 +86,7 @@ cleanup() {
 }
 trap cleanup EXIT
 say "starting 4 replicas (f = 1): PostgreSQL server + zyzzyvad each, in $DIR"
-# a checkpoint every 32 batches, so the digests are compared often (a replica
-# that falls behind by more than that cannot catch up yet: no state transfer
-# with PostgreSQL until issue 6)
+# a checkpoint every 32 batches, so the digests are compared often
 "$CLUSTER" start "$DIR" --postgres --set checkpoint_interval=32 \
 	--roles 'bank_owner bank_client' --entrust 'bank_owner bank_client'
 

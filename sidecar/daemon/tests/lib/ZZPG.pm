@@ -23,11 +23,12 @@ my $owner = $$;
 
 # ZZPG->new(name => ..., settings => { key => value }, sql => [...],
 #           fault_injection => 1, pg_conf => "max_connections = 100\n",
-#			entrust => [ 'roles of replica 0', ... ])
+#			entrust => [ 'roles of replica 0', ... ], ext_version => '0.1')
 # fault_injection: run the fault-injection build of zyzzyvad
 # ($ZZ_BUILD/fi/zyzzyvad), the only one with the test hooks (ZZ_TEST_* in
 # the environment, test_withhold_order_req).  pg_conf: lines added to each
-# server's postgresql.conf.  Four servers with the extension and the given SQL (the same on each,
+# server's postgresql.conf.  ext_version: CREATE EXTENSION ... VERSION
+# (default: the control file's).  Four servers with the extension and the given SQL (the same on each,
 # before the sidecars start; zyzzyva.replicated_ddl does it through one
 # replica instead: regress/t/106), four sidecars connected to them and to
 # each other.  Bails out if they do not come up.
@@ -55,7 +56,8 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 });
 		$node->append_conf('postgresql.conf', $opt{pg_conf}) if $opt{pg_conf};
 		$node->start;
-		$node->safe_psql('postgres', 'CREATE EXTENSION zyzzyva');
+		$node->safe_psql('postgres',
+			'CREATE EXTENSION zyzzyva' . ($opt{ext_version} ? " VERSION '$opt{ext_version}'" : ''));
 		# the sidecar's connection: a login role that is not a superuser
 		$node->safe_psql('postgres', 'CREATE ROLE zyzzyvad LOGIN IN ROLE zyzzyva_sidecar');
 		$node->safe_psql('postgres', $_) for @{ $opt{sql} // [] };
