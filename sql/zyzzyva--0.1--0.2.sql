@@ -10,7 +10,7 @@
 -- The shared library serves both versions: a C symbol that 0.1's SQL
 -- names keeps its meaning.
 
--- ---- divergence inspection (issue 12: extension/inspect.c) ----
+-- ---- divergence inspection (extension/inspect.c) ----
 -- What sidecar/tools/zyzzyva-diverge compares across replicas to name the
 -- first batch whose effects differ and the rows that differ, by hashes,
 -- without shipping rows.  The summaries say no more than state_digest();

@@ -425,7 +425,7 @@ pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
 			zlog(ZLOG_WARNING, "postgres: the database is at batch %llu (stable checkpoint "
 				 "%llu) but this sidecar has executed only %llu: batches up to %llu are "
 				 "taken from zyzzyva.batch_log, not applied again (a sidecar restarted on its "
-				 "database; full recovery is issue 6)", (unsigned long long) db_seq,
+				 "database)", (unsigned long long) db_seq,
 				 (unsigned long long) db_stable, (unsigned long long) ps->executed,
 				 (unsigned long long) db_seq);
 		}
@@ -438,7 +438,7 @@ pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
 			{
 				pg_stall(ps, "the database is at batch %llu but this replica executed %llu, "
 						 "and batch %llu is no longer kept (below the stable checkpoint "
-						 "%llu): it needs recovery by state transfer (issue 6)",
+						 "%llu): it needs recovery by state transfer",
 						 (unsigned long long) db_seq, (unsigned long long) ps->executed,
 						 (unsigned long long) s, (unsigned long long) ps->stable);
 				return;
@@ -665,7 +665,7 @@ pg_lookup_result(pgsvc *ps, const pgpipe_op *o)
 		memcmp(PQgetvalue(r, 0, 0), b->history.b, ZZ_DIGEST_LEN) != 0)
 	{
 		pg_stall(ps, "the database applied a batch %llu %s; it cannot follow this replica "
-				 "without recovery (issue 6)", (unsigned long long) b->seq,
+				 "without recovery by state transfer", (unsigned long long) b->seq,
 				 r != NULL && PQntuples(r) == 1 ? "with another history digest"
 				 : "that zyzzyva.batch_log no longer holds");
 		return;

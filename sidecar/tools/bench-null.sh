@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench-null.sh: the 0/0 benchmark (protocol.md; issue 4) on a local
+# bench-null.sh: the 0/0 benchmark (protocol.md) on a local
 # 4-replica cluster running the null service.  Three configurations, each
 # run once, all in one cluster's life so their figures are comparable:
 #
