@@ -842,9 +842,14 @@ zz_ddl_execute(const char *sql, const char *role)
 		values[3] = DirectFunctionCall1(namein, CStringGetDatum(role));
 		values[4] = Int64GetDatum(zz_exec.nd_time);
 		zz_as_owner(&saved);
-		if (SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql, role, nd_time) "
+		/* version 0.1's log keeps neither role nor time */
+		if (zz_extension_has("ddl_log", "role") ?
+			SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql, role, nd_time) "
 								  "VALUES ($1, $2, $3, $4, $5)",
-								  5, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+								  5, argtypes, values, NULL, false, 0) != SPI_OK_INSERT :
+			SPI_execute_with_args("INSERT INTO zyzzyva.ddl_log (seq, request, sql) "
+								  "VALUES ($1, $2, $3)",
+								  3, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record a replicated DDL request");
 		zz_restore_user(&saved);
 		SPI_finish();

@@ -102,8 +102,12 @@ read_log(int64 upto, int *count)
 
 	zz_as_owner(&saved);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT seq, request, coalesce(nd_time, 0), "
+	if (SPI_execute_with_args(zz_extension_has("ddl_log", "role") ?
+							  "SELECT seq, request, coalesce(nd_time, 0), "
 							  "coalesce(role::pg_catalog.text, ''), sql FROM zyzzyva.ddl_log "
+							  "WHERE seq OPERATOR(pg_catalog.<=) $1 ORDER BY seq, request" :
+							  /* version 0.1: neither role nor time kept */
+							  "SELECT seq, request, 0::pg_catalog.int8, '', sql FROM zyzzyva.ddl_log "
 							  "WHERE seq OPERATOR(pg_catalog.<=) $1 ORDER BY seq, request",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.ddl_log");

@@ -396,9 +396,13 @@ zz_state_digest_inner(uint8 out[ZZ_SHA256_BYTES])
 	zz_as_owner(&saved);
 	SPI_connect();
 	/* the replicated sequences' parameters too (sequence.c) */
-	if (SPI_execute("SELECT kind, identity, definition FROM ("
+	if (SPI_execute(zz_extension_has("sequence_items", NULL) ?
+					"SELECT kind, identity, definition FROM ("
 					"SELECT kind, identity, definition FROM zyzzyva.schema_items "
 					"UNION ALL SELECT kind, identity, definition FROM zyzzyva.sequence_items) AS i "
+					"ORDER BY kind COLLATE \"C\", identity COLLATE \"C\"" :
+					/* version 0.1: no sequence_items, no replicated sequence */
+					"SELECT kind, identity, definition FROM zyzzyva.schema_items "
 					"ORDER BY kind COLLATE \"C\", identity COLLATE \"C\"",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read zyzzyva.schema_items");

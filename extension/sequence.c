@@ -292,6 +292,14 @@ seq_store(ZzSeq *s, int64 last, bool called)
 void
 zz_sequences_batch_begin(void)
 {
+	if (!zz_extension_has("sequence_state", NULL))
+	{
+		/* a database on version 0.1: no replicated sequences */
+		zz_seqs_loaded = false;
+		zz_nseqs = 0;
+		ResetSequenceCaches();
+		return;
+	}
 	seq_load(false);
 	for (int i = 0; i < zz_nseqs; i++)
 	{
@@ -506,6 +514,8 @@ seq_register_owned(Oid relid)
 void
 zz_sequences_table_replicated(Oid relid)
 {
+	if (!zz_extension_has("sequence_state", NULL))
+		return;					/* version 0.1 */
 	seq_register_owned(relid);
 }
 

@@ -464,3 +464,24 @@ _PG_init(void)
 	 */
 	MarkGUCPrefixReserved("zyzzyva");
 }
+
+/*
+ * Does this database's version of the extension have relation
+ * zyzzyva.relname (and its column, unless column is NULL)?  One shared
+ * library serves every installed version: a database still on 0.1 (before
+ * ALTER EXTENSION zyzzyva UPDATE) lacks what later versions added, and the
+ * code that reads those objects does without them, as 0.1 did.
+ */
+bool
+zz_extension_has(const char *relname, const char *column)
+{
+	Oid			nsp = get_namespace_oid("zyzzyva", true);
+	Oid			rel;
+
+	if (!OidIsValid(nsp))
+		return false;
+	rel = get_relname_relid(relname, nsp);
+	if (!OidIsValid(rel))
+		return false;
+	return column == NULL || get_attnum(rel, column) != InvalidAttrNumber;
+}

@@ -111,6 +111,7 @@ typedef struct ZzSavedUser
 #define ZZ_DDL_SEARCH_PATH		"public, pg_temp"
 
 extern void zz_as_owner(ZzSavedUser *saved);
+extern bool zz_extension_has(const char *relname, const char *column);
 extern void zz_restore_user(const ZzSavedUser *saved);
 extern bool zz_is_environmental_error(int sqlerrcode);
 

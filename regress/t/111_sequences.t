@@ -123,6 +123,10 @@ check_equal('replica 0 back', \@all);
 
 # --- 3. a server killed and restarted: its sequences jumped ahead in the WAL ---
 add(2, 'before-crash');
+# batches commit asynchronously (batch_commit = async): flush the WAL, the
+# sequence's 32 values logged ahead with it, by one synchronous commit
+$zz->node(2)->safe_psql('postgres',
+	'SET synchronous_commit = on; CREATE TEMP TABLE flush_wal (x integer)');
 $zz->node(2)->kill9;
 $zz->start_server(2) or BAIL_OUT('server 2 does not start again');
 ok($zz->wait_until(30, sub { $zz->ready(2) }), 'replica 2\'s server restarted, its sidecar reconnected');
