@@ -396,9 +396,16 @@ zz_state_digest_inner(uint8 out[ZZ_SHA256_BYTES])
 	zz_as_owner(&saved);
 	SPI_connect();
 	/* the replicated sequences' parameters too (sequence.c) */
+	/*
+	 * zyzzyva.sequence_state is left out of the schema part: its definition
+	 * is the extension's own, and a database updated from 0.1 (which lacks
+	 * it) must keep its digest while its peers are updated one at a time.
+	 * Its rows are in the lanes like every replicated table's.
+	 */
 	if (SPI_execute(zz_extension_has("sequence_items", NULL) ?
 					"SELECT kind, identity, definition FROM ("
 					"SELECT kind, identity, definition FROM zyzzyva.schema_items "
+					"WHERE identity OPERATOR(pg_catalog.<>) 'zyzzyva.sequence_state' "
 					"UNION ALL SELECT kind, identity, definition FROM zyzzyva.sequence_items) AS i "
 					"ORDER BY kind COLLATE \"C\", identity COLLATE \"C\"" :
 					/* version 0.1: no sequence_items, no replicated sequence */
