@@ -201,30 +201,6 @@ zz_ddl_snapshot_history(StringInfo buf, int64 seq, const ZzLtHash *lanes)
 		put_entry(buf, &entries[i]);
 }
 
-static char *
-rd_string(ZzReader *r, const char **why)
-{
-	uint64		len;
-	const char *p;
-	char	   *s;
-
-	if (!rd_uint(r, 4, &len) || !rd_bytes(r, &p, len))
-	{
-		*why = "the schema history is truncated";
-		return NULL;
-	}
-	if (memchr(p, '\0', len) != NULL ||
-		!pg_verify_mbstr(GetDatabaseEncoding(), p, (int) len, true))
-	{
-		*why = "the schema history holds text that is not valid in the server encoding";
-		return NULL;
-	}
-	s = palloc(len + 1);
-	memcpy(s, p, len);
-	s[len] = '\0';
-	return s;
-}
-
 /*
  * Decode the history section of a snapshot; false with *why if malformed.
  */
@@ -271,7 +247,8 @@ zz_ddl_snapshot_decode(ZzReader *r, ZzDdlHistory *h, const char **why)
 		e->seq = (int64) seq;
 		e->request = (int32) request;
 		e->nd_time = (int64) nd_time;
-		if ((e->role = rd_string(r, why)) == NULL || (e->sql = rd_string(r, why)) == NULL)
+		if ((e->role = zz_read_text(r, "the schema history", why)) == NULL ||
+			(e->sql = zz_read_text(r, "the schema history", why)) == NULL)
 			return false;
 		if (i > 0 && (e->seq < h->entries[i - 1].seq ||
 					  (e->seq == h->entries[i - 1].seq && e->request <= h->entries[i - 1].request)))

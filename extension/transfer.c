@@ -344,10 +344,12 @@ zyzzyva_snapshot(PG_FUNCTION_ARGS)
 }
 
 /*
- * Read len:uint32 text[len] into a palloc'd C string, or say why not.
+ * Read len:uint32 text[len] into a palloc'd C string, or say why not
+ * ("<what> is truncated", ...).  Snapshots' tables and rows, and their
+ * schema history (ddl_transfer.c).
  */
-static char *
-rd_text(ZzReader *r, const char *what, const char **why)
+char *
+zz_read_text(struct ZzReader *r, const char *what, const char **why)
 {
 	uint64		len;
 	const char *p;
@@ -435,7 +437,7 @@ decode_snapshot(const char *data, size_t len, int64 *seq,
 		ZzSnapTable *tab = &tables[t];
 
 		CHECK_FOR_INTERRUPTS();
-		tab->name = rd_text(&r, "a table name", why);
+		tab->name = zz_read_text(&r, "a table name", why);
 		if (tab->name == NULL)
 			return false;
 		if (t > 0 && byte_order(tables[t - 1].name, tab->name) >= 0)
@@ -451,7 +453,7 @@ decode_snapshot(const char *data, size_t len, int64 *seq,
 		tab->rows = palloc(sizeof(char *) * Max(tab->nrows, 1));
 		for (uint64 i = 0; i < tab->nrows; i++)
 		{
-			tab->rows[i] = rd_text(&r, "a row", why);
+			tab->rows[i] = zz_read_text(&r, "a row", why);
 			if (tab->rows[i] == NULL)
 				return false;
 			if (i > 0 && byte_order(tab->rows[i - 1], tab->rows[i]) >= 0)

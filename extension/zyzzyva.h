@@ -167,6 +167,7 @@ extern bool zz_ddl_undo_schema(Oid nspid);
 extern void zz_ddl_fold_history(uint8 digest[ZZ_SHA256_BYTES]);
 extern void zz_ddl_snapshot_history(StringInfo buf, int64 seq, const ZzLtHash *lanes);
 struct ZzReader;
+extern char *zz_read_text(struct ZzReader *r, const char *what, const char **why);
 typedef struct ZzDdlHistory
 {
 	uint8		inner[ZZ_SHA256_BYTES];	/* digest of the rows and schema */
