@@ -53,10 +53,25 @@ if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
     failed=1
 fi
 if [ "$failed" -ne 0 ]; then
-    for log in "$work"/tmp_check/log/regress_log_*; do
-        [ -f "$log" ] && { echo "== $log"; tail -n 40 "$log"; }
+    # the scripts that did not end in "ok", and the end of each one's log
+    failed_tests=()
+    for t in "${tests[@]}"; do
+        if [ -d "$work/$t" ]; then
+            for f in "$work/$t"*.t; do failed_tests+=("t/$(basename "$f")"); done
+        else
+            failed_tests+=("$t")
+        fi
+    done
+    names=()
+    for t in "${failed_tests[@]}"; do
+        awk -v t="$t" '$1 == t && $NF == "ok" { found = 1 } END { exit !found }' \
+            "$work/prove.out" && continue
+        names+=("$t")
+        log="$work/tmp_check/log/regress_log_$(basename "$t" .t)"
+        [ -f "$log" ] && { echo "== $log"; tail -n 60 "$log"; }
     done
     echo "(work directory kept: $work)"
+    echo "failed: ${names[*]:-(prove exited $rc)}"
 else
     rm -rf "$work"
 fi
