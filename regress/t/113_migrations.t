@@ -257,11 +257,13 @@ GRANT SELECT ON customers TO PUBLIC};
 	my $next = $seq0 + 1;
 	ok(!grep({ !$vc->reconfigure($_, "test_withhold_order_req = 0 $next 1") } @all),
 		"view change: batch $next of view 0 will reach replica 1 only");
+	# counted before the proposal goes out: on a fast machine replica 1 may
+	# apply it before the next statement here runs
+	my $ddl0 = $vc->q1(1, q{SELECT count(*) FROM zyzzyva.ddl_history});
 	my ($out, $err) = ('', '');
 	my $h = IPC::Run::start(
 		[ 'psql', '-X', '-h', $vnode[2]->host, '-p', $vnode[2]->port, '-d', 'postgres', '-c', $propose ],
 		'>', \$out, '2>', \$err, IPC::Run::timeout(60));
-	my $ddl0 = $vc->q1(1, q{SELECT count(*) FROM zyzzyva.ddl_history});
 	ok( $vc->wait_until(10, sub { $vc->q1(1, q{SELECT count(*) FROM zyzzyva.ddl_history}) == $ddl0 + 1 }),
 		'view change: the deciding proposal, through replica 2, applies the migration on replica 1 speculatively');
 	is($vc->q1(1, q{SELECT format_type(atttypid, atttypmod) FROM pg_attribute
