@@ -261,6 +261,7 @@ zz_replica_get_status(const zz_replica *r, zz_replica_status *out)
 	out->last_executed = r->last_executed;
 	out->committed = committed_seq(r);
 	out->stable_seq = r->stable_seq;
+	out->certified = r->cert_proof.seq;
 	out->stable_state = r->stable_proof.state;
 	out->history = r->exec_history;
 	out->repairing = r->repairing;

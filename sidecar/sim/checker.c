@@ -202,6 +202,7 @@ typedef struct ck_replica
 	zz_digest	prev_h;
 	bool		down;			/* crashed: held to nothing until it is back */
 	zz_seq		stable;			/* its stable checkpoint, as last reported */
+	zz_seq		certified;		/* its highest certified checkpoint, likewise */
 	zz_seq		lag_target;		/* a higher one of another correct replica */
 	zz_time		lag_since;		/* ... that it has been behind since */
 } ck_replica;
@@ -699,13 +700,14 @@ zz_checker_history(zz_checker *ck, uint32_t replica, zz_seq seq,
 }
 
 /*
- * Which correct replicas are behind a checkpoint that is stable: one that
- * f+1 correct replicas hold as their stable checkpoint (a single one may
- * hold a checkpoint that is only certified, as its stable one: a state
- * transfer installs the certificate it fetched).  Each replica behind it
- * gets the highest such checkpoint as its target, with the time it fell
- * behind; it is free again once it reaches that target (a later one
- * starts a new lag).
+ * Which correct replicas are behind a checkpoint that is stable for good:
+ * one a correct replica holds as its stable checkpoint while f+1 correct
+ * replicas hold a certificate above it.  (A replica's stable checkpoint
+ * alone may be only certified: a state transfer installs the certificate
+ * it fetched as its stable checkpoint.)  Each replica behind it gets the
+ * highest such checkpoint as its target, with the time it fell behind; it
+ * is free again once it reaches that target (a later one starts a new
+ * lag).
  */
 static void
 update_lags(zz_checker *ck)
@@ -715,14 +717,14 @@ update_lags(zz_checker *ck)
 
 	for (uint32_t r = 0; r < ck->n; r++)
 	{
-		uint32_t	at_or_above = 0;
+		uint32_t	above = 0;
 
 		if (ck->reps[r].faulty || ck->reps[r].stable <= top)
 			continue;
 		for (uint32_t o = 0; o < ck->n; o++)
-			if (!ck->reps[o].faulty && ck->reps[o].stable >= ck->reps[r].stable)
-				at_or_above++;
-		if (at_or_above >= f + 1)
+			if (!ck->reps[o].faulty && ck->reps[o].certified > ck->reps[r].stable)
+				above++;
+		if (above >= f + 1)
 			top = ck->reps[r].stable;
 	}
 	for (uint32_t r = 0; r < ck->n; r++)
@@ -769,6 +771,15 @@ zz_checker_stable(zz_checker *ck, uint32_t replica, zz_seq seq, const zz_digest 
 						"and %s at replica %u",
 						(unsigned long long) seq, short_hex(&g->cp, a), g->cp_replica,
 						short_hex(state, b), replica);
+}
+
+void
+zz_checker_certified(zz_checker *ck, uint32_t replica, zz_seq seq)
+{
+	if (!zz_checker_replica_correct(ck, replica))
+		return;
+	ck->reps[replica].certified = seq;
+	update_lags(ck);
 }
 
 void
@@ -931,8 +942,8 @@ zz_checker_liveness(zz_checker *ck, zz_time now, zz_time calm, zz_time bound)
 		{
 			zz_checker_fail(ck, ZZ_V_LIVENESS,
 							"replica %u still at stable checkpoint %llu at %.6fs, behind "
-							"checkpoint %llu, stable at f+1 correct replicas since "
-							"%.6fs (faults ended at %.6fs)",
+							"stable checkpoint %llu (f+1 correct replicas certified "
+							"beyond it) since %.6fs (faults ended at %.6fs)",
 							r, (unsigned long long) rep->stable, now / 1e6,
 							(unsigned long long) rep->lag_target, rep->lag_since / 1e6,
 							calm / 1e6);

@@ -1222,6 +1222,7 @@ inspect_replica(zz_sim *s, sim_node *nd)
 	if (st.view == nd->seen.view && st.mode == nd->seen.mode &&
 		st.max_seq == nd->seen.max_seq && st.last_executed == nd->seen.last_executed &&
 		st.committed == nd->seen.committed && st.stable_seq == nd->seen.stable_seq &&
+		st.certified == nd->seen.certified &&
 		memcmp(&st.history, &nd->seen.history, sizeof(zz_digest)) == 0)
 		return;
 	nd->seen = st;
@@ -1229,6 +1230,7 @@ inspect_replica(zz_sim *s, sim_node *nd)
 		return;
 	zz_checker_visit_begin(s->ck, nd->id);
 	zz_replica_visit_history(nd->replica, visit_entry, nd);
+	zz_checker_certified(s->ck, nd->id, st.certified);
 	zz_checker_stable(s->ck, nd->id, st.stable_seq, &st.stable_state);
 }
 

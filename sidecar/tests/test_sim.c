@@ -239,12 +239,13 @@ test_checker_liveness(void **state)
 }
 
 /*
- * A correct replica left behind a checkpoint that f+1 correct replicas
- * hold as stable fails liveness once the bound has passed, counted from
- * when it fell behind or the faults ended, whichever is later; one
- * replica ahead alone (a state transfer installs a certified checkpoint
- * as its stable one), a faulty replica, and a crashed one are not held to
- * it.  The deadline it reports keeps the shell's run going that long.
+ * A correct replica left behind a stable checkpoint, one that f+1 correct
+ * replicas hold a certificate above, fails liveness once the bound has
+ * passed, counted from when it fell behind or the faults ended, whichever
+ * is later.  A stable checkpoint without f+1 certificates above it (a
+ * state transfer installs the certificate it fetched as the stable
+ * checkpoint), a faulty replica, and a crashed one hold no one to it.
+ * The deadline it reports keeps the shell's run going that long.
  */
 static void
 test_checker_replica_lag(void **state)
@@ -255,10 +256,14 @@ test_checker_replica_lag(void **state)
 
 	zz_checker_set_faulty_replica(ck, 2);
 	zz_checker_set_clock(ck, 50, 1);
+	zz_checker_certified(ck, 0, 32);
 	zz_checker_stable(ck, 0, 16, &a);
-	zz_checker_stable(ck, 2, 32, &b);	/* faulty: counts for nothing */
+	zz_checker_certified(ck, 2, 48);	/* faulty: counts for nothing */
+	zz_checker_stable(ck, 2, 32, &b);
+	zz_checker_certified(ck, 3, 16);	/* installed by a transfer */
+	zz_checker_stable(ck, 3, 16, &a);
 	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), UINT64_MAX);
-	zz_checker_stable(ck, 3, 16, &a);	/* f+1 correct: 16 is stable */
+	zz_checker_certified(ck, 3, 32);	/* f+1 certified above 16 */
 	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), 1100);
 	zz_checker_liveness(ck, 1100, 100, 1000);
 	assert_int_equal(zz_checker_violations(ck), 0);
@@ -268,7 +273,9 @@ test_checker_replica_lag(void **state)
 	zz_checker_stable(ck, 1, 16, &a);
 	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), UINT64_MAX);
 	zz_checker_set_clock(ck, 1200, 3);
+	zz_checker_certified(ck, 0, 48);
 	zz_checker_stable(ck, 0, 32, &b);
+	zz_checker_certified(ck, 3, 48);
 	zz_checker_stable(ck, 3, 32, &b);
 	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), 2200);
 
