@@ -3446,6 +3446,54 @@ test_primary_time_never_goes_back(void **state)
 }
 
 /*
+ * A backup is patient with a primary busy with large requests one interval
+ * more per 64 KiB of the requests it forwarded and has not seen ordered
+ * (confirm_patient).  With 1 MiB forwarded, a primary that ordered a batch
+ * (a small one: large requests of other callers wait behind it, and small
+ * ones get ordered between them) and then sends nothing for 20 intervals
+ * is not hated; before, it was after one interval, or after 8 had its last
+ * batch been large.  Once that allowance is spent, it is.
+ */
+static void
+test_confirm_patience_grows_with_bytes_forwarded(void **state)
+{
+	rig		   *g = rig_new(state);
+	size_t		big = ZZ_MAX_OP_LEN - 64;
+	char	   *op = malloc(big + 1);
+	zz_time		t0,
+				T = g->p.confirm_timeout;
+	uint32_t	k;
+	rq			wait;
+
+	assert_non_null(op);
+	memcpy(op, "PUT k ", 6);
+	memset(op + 6, 'x', big - 6);
+	op[big] = '\0';
+	order_one(g, CLIENT + 1, "ADD hits 1");
+	wait.client = CLIENT;
+	wait.ts = g->next_ts[CLIENT]++;
+	wait.op = op;
+	encode_request(g, &wait);
+	deliver(g, &g->buf);		/* the client's retransmission: forwarded */
+	assert_int_equal(count_sent(g, false, ZZ_MSG_CONFIRM_REQ), 1);
+	t0 = g->now;
+	for (k = 1; k <= 20; k++)
+	{
+		g->now = t0 + k * T + 1;
+		zz_replica_tick(g->r, g->now);
+	}
+	assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), 0);
+	for (; k <= 30; k++)
+	{
+		g->now = t0 + k * T + 1;
+		zz_replica_tick(g->r, g->now);
+	}
+	assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), g->p.n - 1);
+	free(op);
+	rig_free(g);
+}
+
+/*
  * Batching that follows the load (order_ahead, request.c): while the
  * primary's own service still executes a batch, the requests that arrive
  * wait in the open batch, past its timer, and go out together as soon as
@@ -3860,6 +3908,7 @@ main(void)
 		BOTH(test_rollback_restores_batch_time),
 		BOTH(test_primary_time_never_goes_back),
 		BOTH(test_primary_batch_waits_for_execution),
+		BOTH(test_confirm_patience_grows_with_bytes_forwarded),
 		BOTH(test_resumed_replica_rejoins_current_view),
 		BOTH(test_state_transfer_yields_to_view_change),
 		BOTH(test_late_view_entry_fetches_missed_entries),
