@@ -3276,6 +3276,10 @@ test_check_catches_client_table_drift(void **state)
 	c->last_ts--;
 	c->last_seq = g->r->last_executed + 2;
 	assert_caught(g, "beyond");
+	c->last_seq = g->r->last_executed;
+	assert_null(zz_replica_check(g->r));
+	g->r->confirm_bytes += 5;	/* the bytes a backup's patience counts */
+	assert_caught(g, "CONFIRM-REQ timers");
 	rig_free(g);
 }
 
