@@ -304,6 +304,8 @@ check_clients(const zz_replica *r)
 	uint32_t	i,
 				j;
 	uint64_t   *seen;			/* per client record: last t met in the log */
+	uint32_t	armed = 0;
+	uint64_t	armed_bytes = 0;
 
 	if (next != NULL && next->submitted)
 		applied++;
@@ -313,6 +315,11 @@ check_clients(const zz_replica *r)
 
 		if (!c->used)
 			continue;
+		if (zz_confirm_armed(c))
+		{
+			armed++;
+			armed_bytes += c->confirm_len;
+		}
 		if (c->last_seq > applied)
 			return violated(r, "client %u: last executed at %llu, beyond %llu", c->client,
 							(unsigned long long) c->last_seq, (unsigned long long) applied);
@@ -334,6 +341,10 @@ check_clients(const zz_replica *r)
 								(unsigned long long) c->last_seq, c->last_index);
 		}
 	}
+	if (armed != r->confirms_armed || armed_bytes != r->confirm_bytes)
+		return violated(r, "%u CONFIRM-REQ timers of %llu bytes armed, counted %u of %llu",
+						armed, (unsigned long long) armed_bytes, r->confirms_armed,
+						(unsigned long long) r->confirm_bytes);
 
 	{
 		zz_chain_memo *m = r->chain_memo;

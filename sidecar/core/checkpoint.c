@@ -562,45 +562,83 @@ zz_views_futile(zz_replica *r, const char *why)
 }
 
 /*
+ * The votes at v that match c (same view and content), as a proof.
+ */
+static void
+collect_proof(const zz_replica *r, const zz_cp_votes *v, const zz_checkpoint *c,
+			  zz_cp_proof *proof)
+{
+	memset(proof, 0, sizeof(*proof));
+	proof->view = c->view;
+	proof->seq = v->seq;
+	proof->history = c->history;
+	proof->state = c->state;
+	for (uint32_t j = 0; j < r->p.n; j++)
+	{
+		const zz_checkpoint *o = find_vote(v, j, c);
+
+		if (o != NULL)
+		{
+			proof->replicas[proof->count] = j;
+			proof->sigs[proof->count] = o->sig;
+			proof->count++;
+		}
+	}
+}
+
+/*
  * Look for 2f+1 matching votes at seq and act on them.
+ *
+ * The votes at one seq may hold more than one certificate, each of its
+ * own view: a view change may drop the history an older view certified
+ * (a certificate alone is not stable, and its history may be speculative),
+ * and the replicas then execute seq again and certify it anew.  The
+ * certificate that matches our own vote is the one to certify with,
+ * whatever order the votes came in; failing that, the one of the highest
+ * view is the one a state transfer is weighed on (an older one may be
+ * stale).  Acting on the first certificate found instead let a stale one
+ * hide the current one for good: the replica never certified, never made
+ * the checkpoint before stable, and its log window closed.
  */
 static void
 check_stable(zz_replica *r, zz_seq seq)
 {
 	zz_cp_votes *v = votes_for(r, seq, false);
-	zz_cp_proof proof;
+	zz_cp_proof proof,
+				cand;
 	zz_cp_state *own;
-	uint32_t	i,
-				j,
-				k;
-	bool		found;
+	bool		found = false;
 
 	if (v == NULL || seq <= r->stable_seq)
 		return;
-	found = false;
-	for (i = 0; i < r->p.n && !found; i++)
+	own = cp_state_for(r, seq);
+	if (own != NULL && own->own.seq != seq)
+		own = NULL;
+	for (uint32_t i = 0; i < r->p.n; i++)
 	{
-		for (k = 0; k < v->nvotes[i] && !found; k++)
+		for (uint32_t k = 0; k < v->nvotes[i]; k++)
 		{
 			const zz_checkpoint *c = &v->vote[i][k];
 
-			memset(&proof, 0, sizeof(proof));
-			proof.view = c->view;
-			proof.seq = seq;
-			proof.history = c->history;
-			proof.state = c->state;
-			for (j = 0; j < r->p.n; j++)
-			{
-				const zz_checkpoint *o = find_vote(v, j, c);
+			collect_proof(r, v, c, &cand);
+			if (cand.count < zz_quorum(&r->p))
+				continue;
 
-				if (o != NULL)
-				{
-					proof.replicas[proof.count] = j;
-					proof.sigs[proof.count] = o->sig;
-					proof.count++;
-				}
+			/*
+			 * Certify when our own checkpoint has the certified content,
+			 * whatever view we voted in: the certificate says 2f+1
+			 * replicas held this history and state in its view, and we
+			 * hold the same.
+			 */
+			if (own != NULL && zz_digest_eq(&own->own.history, &cand.history) &&
+				zz_digest_eq(&own->own.state, &cand.state))
+			{
+				certify(r, &cand);
+				return;
 			}
-			found = proof.count >= zz_quorum(&r->p);
+			if (!found || cand.view > proof.view)
+				proof = cand;
+			found = true;
 		}
 	}
 	if (!found)
@@ -609,21 +647,12 @@ check_stable(zz_replica *r, zz_seq seq)
 		return;
 	}
 
-	/*
-	 * Certify when our own checkpoint has the certified content, whatever
-	 * view we voted in: the certificate says 2f+1 replicas held this
-	 * history and state in its view, and we hold the same.
-	 */
-	own = cp_state_for(r, seq);
-	if (own != NULL && own->own.seq == seq)
+	if (own != NULL)
 	{
-		if (zz_digest_eq(&own->own.history, &proof.history) &&
-			zz_digest_eq(&own->own.state, &proof.state))
-			certify(r, &proof);
-		else if (proof.view >= own->own.view && proof.view >= r->view &&
-				 (r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)) &&
-				 (r->mode == ZZ_MODE_VIEW_CHANGE ||
-				  !zz_install_breaks_promise(r, seq, &proof.history)))
+		if (proof.view >= own->own.view && proof.view >= r->view &&
+			(r->mode != ZZ_MODE_VIEW_CHANGE || zz_vc_transfer_ok(r, seq)) &&
+			(r->mode == ZZ_MODE_VIEW_CHANGE ||
+			 !zz_install_breaks_promise(r, seq, &proof.history)))
 		{
 			/* (A certificate from an older view may be stale: ignore it.) */
 			zz_replica_trace(r, "diverged from certified checkpoint %llu",

@@ -261,6 +261,7 @@ zz_replica_get_status(const zz_replica *r, zz_replica_status *out)
 	out->last_executed = r->last_executed;
 	out->committed = committed_seq(r);
 	out->stable_seq = r->stable_seq;
+	out->certified = r->cert_proof.seq;
 	out->stable_state = r->stable_proof.state;
 	out->history = r->exec_history;
 	out->repairing = r->repairing;
@@ -1045,20 +1046,31 @@ min_time(zz_time a, zz_time b)
  * and time out in turn.  The patience is bounded, so that a primary that
  * orders others' requests but never this one is still replaced:
  * ZZ_CONFIRM_PATIENCE intervals after the first CONFIRM-REQ at most.
+ *
+ * How long a correct primary takes to reach a request grows with the bytes
+ * queued before it, which no fixed interval covers: both bounds get one
+ * more interval for every ZZ_CONFIRM_BYTES_PER_INTERVAL of the requests
+ * this backup has forwarded and not yet seen ordered (confirm_bytes).  The
+ * allowance shrinks as the primary orders them, and a primary that orders
+ * nothing at all gets none of it (the large-batch condition).
  */
 #define ZZ_CONFIRM_LARGE_BATCH	(256u << 10)
 #define ZZ_CONFIRM_RECENT		8
 #define ZZ_CONFIRM_PATIENCE		128
+#define ZZ_CONFIRM_BYTES_PER_INTERVAL	(64u << 10)
 
 static bool
 confirm_patient(const zz_replica *r, const zz_client_rec *c)
 {
-	if (r->now - c->confirm_since >= ZZ_CONFIRM_PATIENCE * r->p.confirm_timeout)
+	zz_time		extra = r->p.confirm_timeout * (r->confirm_bytes / ZZ_CONFIRM_BYTES_PER_INTERVAL);
+
+	if (r->now - c->confirm_since >= ZZ_CONFIRM_PATIENCE * r->p.confirm_timeout + extra)
 		return false;
 	return r->max_seq > c->confirm_max_seq ||
 		r->last_executed < r->max_seq ||
-		(r->max_seq_bytes >= ZZ_CONFIRM_LARGE_BATCH &&
-		 r->now - r->max_seq_at < ZZ_CONFIRM_RECENT * r->p.confirm_timeout) ||
+		((r->max_seq_bytes >= ZZ_CONFIRM_LARGE_BATCH ||
+		  r->confirm_bytes >= ZZ_CONFIRM_LARGE_BATCH) &&
+		 r->now - r->max_seq_at < ZZ_CONFIRM_RECENT * r->p.confirm_timeout + extra) ||
 		r->max_seq >= r->stable_seq + 2 * (zz_seq) r->p.cp_interval;
 }
 
@@ -1161,6 +1173,7 @@ zz_replica_restart(zz_replica *r, zz_time now)
 	drop_future(r);
 	r->fill_hole_round = 0;
 	r->confirms_armed = 0;
+	r->confirm_bytes = 0;
 	for (i = 0; i < r->clients_cap; i++)
 	{
 		r->clients[i].confirm_deadline = UINT64_MAX;

@@ -100,6 +100,7 @@ typedef struct zz_replica_status
 								 * checkpoint */
 	zz_seq		stable_seq;
 	zz_digest	stable_state;
+	zz_seq		certified;		/* highest checkpoint whose 2f+1 certificate it holds */
 	zz_digest	history;		/* h at last_executed */
 	bool		repairing;		/* its service state is corrupt: fetching a checkpoint */
 	zz_seq		transfer_seq;	/* the checkpoint a state transfer fetches, 0 if none */

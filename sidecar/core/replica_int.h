@@ -72,6 +72,7 @@ typedef struct zz_client_rec
 	zz_view		confirm_view;	/* ... sent in this view */
 	zz_time		confirm_since;	/* ... first armed at (zz_confirm_patient) */
 	zz_seq		confirm_max_seq;	/* ... our max_seq when last armed */
+	uint32_t	confirm_len;	/* ... the request's bytes (confirm_bytes) */
 	zz_time		resend_at;		/* its next retransmission acted on from here */
 	uint64_t	resend_ts;		/* ... if of this timestamp */
 	zz_view		resend_view;	/* ... in this view */
@@ -177,6 +178,7 @@ struct zz_replica
 	uint32_t	clients_cap;
 	uint32_t	clients_used;
 	uint32_t	confirms_armed; /* records with a CONFIRM-REQ timer running */
+	uint64_t	confirm_bytes;	/* ... and the bytes of their requests */
 
 	/* Primary: the open batch. */
 	zz_pending *batch;
@@ -233,7 +235,10 @@ static inline void
 zz_confirm_disarm(zz_replica *r, zz_client_rec *c)
 {
 	if (zz_confirm_armed(c))
+	{
 		r->confirms_armed--;
+		r->confirm_bytes -= c->confirm_len;
+	}
 	c->confirm_deadline = UINT64_MAX;
 }
 

@@ -366,6 +366,10 @@ send_confirm_req(zz_replica *r, const zz_request *q, zz_client_rec *c)
 	{
 		if (!zz_confirm_armed(c))
 			r->confirms_armed++;
+		else
+			r->confirm_bytes -= c->confirm_len;
+		c->confirm_len = q->op_len;
+		r->confirm_bytes += q->op_len;
 		c->confirm_deadline = r->now + r->p.confirm_timeout;
 		c->confirm_ts = q->timestamp;
 		c->confirm_view = r->view;

@@ -200,6 +200,11 @@ typedef struct ck_replica
 	bool		have_prev;		/* within a visit */
 	zz_seq		prev_seq;
 	zz_digest	prev_h;
+	bool		down;			/* crashed: held to nothing until it is back */
+	zz_seq		stable;			/* its stable checkpoint, as last reported */
+	zz_seq		certified;		/* its highest certified checkpoint, likewise */
+	zz_seq		lag_target;		/* a higher one of another correct replica */
+	zz_time		lag_since;		/* ... that it has been behind since */
 } ck_replica;
 
 typedef struct ck_comp
@@ -694,6 +699,53 @@ zz_checker_history(zz_checker *ck, uint32_t replica, zz_seq seq,
 	rep->prev_h = *h;
 }
 
+/*
+ * Which correct replicas are behind a checkpoint that is stable for good:
+ * one a correct replica holds as its stable checkpoint while f+1 correct
+ * replicas hold a certificate above it.  (A replica's stable checkpoint
+ * alone may be only certified: a state transfer installs the certificate
+ * it fetched as its stable checkpoint.)  Each replica behind it gets the
+ * highest such checkpoint as its target, with the time it fell behind; it
+ * is free again once it reaches that target (a later one starts a new
+ * lag).
+ */
+static void
+update_lags(zz_checker *ck)
+{
+	uint32_t	f = (ck->n - 1) / 3;
+	zz_seq		top = 0;
+
+	for (uint32_t r = 0; r < ck->n; r++)
+	{
+		uint32_t	above = 0;
+
+		if (ck->reps[r].faulty || ck->reps[r].stable <= top)
+			continue;
+		for (uint32_t o = 0; o < ck->n; o++)
+			if (!ck->reps[o].faulty && ck->reps[o].certified > ck->reps[r].stable)
+				above++;
+		if (above >= f + 1)
+			top = ck->reps[r].stable;
+	}
+	for (uint32_t r = 0; r < ck->n; r++)
+	{
+		ck_replica *rep = &ck->reps[r];
+
+		if (rep->faulty || rep->down)
+		{
+			rep->lag_target = 0;
+			continue;
+		}
+		if (rep->lag_target != 0 && rep->stable >= rep->lag_target)
+			rep->lag_target = 0;
+		if (rep->lag_target == 0 && rep->stable < top)
+		{
+			rep->lag_target = top;
+			rep->lag_since = ck->now;
+		}
+	}
+}
+
 void
 zz_checker_stable(zz_checker *ck, uint32_t replica, zz_seq seq, const zz_digest *state)
 {
@@ -701,8 +753,11 @@ zz_checker_stable(zz_checker *ck, uint32_t replica, zz_seq seq, const zz_digest 
 	char		a[16],
 				b[16];
 
-	if (!zz_checker_replica_correct(ck, replica) || seq == 0 ||
-		(g = gseq_at(ck, seq)) == NULL)
+	if (!zz_checker_replica_correct(ck, replica))
+		return;
+	ck->reps[replica].stable = seq;
+	update_lags(ck);
+	if (seq == 0 || (g = gseq_at(ck, seq)) == NULL)
 		return;
 	if (!g->has_cp)
 	{
@@ -716,6 +771,25 @@ zz_checker_stable(zz_checker *ck, uint32_t replica, zz_seq seq, const zz_digest 
 						"and %s at replica %u",
 						(unsigned long long) seq, short_hex(&g->cp, a), g->cp_replica,
 						short_hex(state, b), replica);
+}
+
+void
+zz_checker_certified(zz_checker *ck, uint32_t replica, zz_seq seq)
+{
+	if (!zz_checker_replica_correct(ck, replica))
+		return;
+	ck->reps[replica].certified = seq;
+	update_lags(ck);
+}
+
+void
+zz_checker_replica_down(zz_checker *ck, uint32_t replica, bool down)
+{
+	if (replica >= ck->n)
+		return;
+	ck->reps[replica].down = down;
+	ck->reps[replica].lag_target = 0;	/* back up: a lag counts from now */
+	update_lags(ck);
 }
 
 void
@@ -804,6 +878,13 @@ zz_checker_completed(zz_checker *ck, uint32_t client, const zz_completion *c)
 			validate(ck, r, c->seq);
 }
 
+/* When replica rep's lag behind its target fails liveness. */
+static zz_time
+lag_deadline(const ck_replica *rep, zz_time calm, zz_time bound)
+{
+	return (rep->lag_since > calm ? rep->lag_since : calm) + bound;
+}
+
 zz_time
 zz_checker_liveness_deadline(const zz_checker *ck, zz_time calm, zz_time bound)
 {
@@ -819,6 +900,13 @@ zz_checker_liveness_deadline(const zz_checker *ck, zz_time calm, zz_time bound)
 		d = (c->since > calm ? c->since : calm) + bound;
 		if (d < best)
 			best = d;
+	}
+	for (uint32_t r = 0; r < ck->n; r++)
+	{
+		const ck_replica *rep = &ck->reps[r];
+
+		if (rep->lag_target != 0 && lag_deadline(rep, calm, bound) < best)
+			best = lag_deadline(rep, calm, bound);
 	}
 	return best;
 }
@@ -843,6 +931,22 @@ zz_checker_liveness(zz_checker *ck, zz_time now, zz_time calm, zz_time bound)
 							"at %.6fs (faults ended at %.6fs)",
 							i, (unsigned long long) c->ts, c->since / 1e6,
 							now / 1e6, calm / 1e6);
+			return;
+		}
+	}
+	for (uint32_t r = 0; r < ck->n; r++)
+	{
+		ck_replica *rep = &ck->reps[r];
+
+		if (rep->lag_target != 0 && now > lag_deadline(rep, calm, bound))
+		{
+			zz_checker_fail(ck, ZZ_V_LIVENESS,
+							"replica %u still at stable checkpoint %llu at %.6fs, behind "
+							"stable checkpoint %llu (f+1 correct replicas certified "
+							"beyond it) since %.6fs (faults ended at %.6fs)",
+							r, (unsigned long long) rep->stable, now / 1e6,
+							(unsigned long long) rep->lag_target, rep->lag_since / 1e6,
+							calm / 1e6);
 			return;
 		}
 	}

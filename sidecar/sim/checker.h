@@ -20,8 +20,12 @@
  *	checkpoints		 stable checkpoints at one seq have one state digest
  *					 (ZZ_V_CHECKPOINT);
  *	liveness		 once the fault period is over, each outstanding request
- *					 completes within a bound; all complete by the end
- *					 (ZZ_V_LIVENESS);
+ *					 completes within a bound; all complete by the end; and
+ *					 a correct replica that is up reaches, within the same
+ *					 bound, any stable checkpoint of a correct replica
+ *					 that f+1 correct replicas hold a certificate above (a
+ *					 replica left behind one holds up every quorum it is
+ *					 needed in) (ZZ_V_LIVENESS);
  *	recovery		 after the primary-crash probe (sim.c), the new view and
  *					 the clients' requests within 3T (ZZ_V_RECOVERY; the
  *					 simulator checks it, the checker records it);
@@ -72,6 +76,12 @@ extern void zz_checker_history(zz_checker *ck, uint32_t replica, zz_seq seq,
 extern void zz_checker_stable(zz_checker *ck, uint32_t replica, zz_seq seq,
 							  const zz_digest *state);
 
+/* Its highest certified checkpoint (for the liveness of stable checkpoints). */
+extern void zz_checker_certified(zz_checker *ck, uint32_t replica, zz_seq seq);
+
+/* A replica crashed (down) or restarted: a crashed one is not held back. */
+extern void zz_checker_replica_down(zz_checker *ck, uint32_t replica, bool down);
+
 /*
  * A replica sends a LOCAL-COMMIT for seq while in view replica_view, having
  * sent VIEW-CHANGE(vc_view) whose CC or checkpoint reached vc_seq.  Until
@@ -90,8 +100,12 @@ extern void zz_checker_completed(zz_checker *ck, uint32_t client,
 
 /*
  * Liveness: every outstanding request of a correct client must complete
- * by max(submitted, calm) + bound, calm being the end of the fault period.
- * next_deadline tells the shell when to check again (UINT64_MAX: none).
+ * by max(submitted, calm) + bound, calm being the end of the fault period,
+ * and a correct replica that is up must reach a correct replica's stable
+ * checkpoint that f+1 correct replicas hold a certificate above by
+ * max(fell behind it, calm) + bound.  The
+ * deadline tells the shell when to check again (UINT64_MAX: none; while a
+ * replica lags the run must not end before it).
  */
 extern void zz_checker_liveness(zz_checker *ck, zz_time now, zz_time calm, zz_time bound);
 extern zz_time zz_checker_liveness_deadline(const zz_checker *ck, zz_time calm,

@@ -3276,6 +3276,10 @@ test_check_catches_client_table_drift(void **state)
 	c->last_ts--;
 	c->last_seq = g->r->last_executed + 2;
 	assert_caught(g, "beyond");
+	c->last_seq = g->r->last_executed;
+	assert_null(zz_replica_check(g->r));
+	g->r->confirm_bytes += 5;	/* the bytes a backup's patience counts */
+	assert_caught(g, "CONFIRM-REQ timers");
 	rig_free(g);
 }
 
@@ -3443,6 +3447,54 @@ test_primary_time_never_goes_back(void **state)
 		zz_order_req_release(&o);
 		rig_free(g);
 	}
+}
+
+/*
+ * A backup is patient with a primary busy with large requests one interval
+ * more per 64 KiB of the requests it forwarded and has not seen ordered
+ * (confirm_patient).  With 1 MiB forwarded, a primary that ordered a batch
+ * (a small one: large requests of other callers wait behind it, and small
+ * ones get ordered between them) and then sends nothing for 20 intervals
+ * is not hated; before, it was after one interval, or after 8 had its last
+ * batch been large.  Once that allowance is spent, it is.
+ */
+static void
+test_confirm_patience_grows_with_bytes_forwarded(void **state)
+{
+	rig		   *g = rig_new(state);
+	size_t		big = ZZ_MAX_OP_LEN - 64;
+	char	   *op = malloc(big + 1);
+	zz_time		t0,
+				T = g->p.confirm_timeout;
+	uint32_t	k;
+	rq			wait;
+
+	assert_non_null(op);
+	memcpy(op, "PUT k ", 6);
+	memset(op + 6, 'x', big - 6);
+	op[big] = '\0';
+	order_one(g, CLIENT + 1, "ADD hits 1");
+	wait.client = CLIENT;
+	wait.ts = g->next_ts[CLIENT]++;
+	wait.op = op;
+	encode_request(g, &wait);
+	deliver(g, &g->buf);		/* the client's retransmission: forwarded */
+	assert_int_equal(count_sent(g, false, ZZ_MSG_CONFIRM_REQ), 1);
+	t0 = g->now;
+	for (k = 1; k <= 20; k++)
+	{
+		g->now = t0 + k * T + 1;
+		zz_replica_tick(g->r, g->now);
+	}
+	assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), 0);
+	for (; k <= 30; k++)
+	{
+		g->now = t0 + k * T + 1;
+		zz_replica_tick(g->r, g->now);
+	}
+	assert_int_equal(count_sent(g, false, ZZ_MSG_I_HATE_THE_PRIMARY), g->p.n - 1);
+	free(op);
+	rig_free(g);
 }
 
 /*
@@ -3636,6 +3688,52 @@ test_resumed_replica_rejoins_current_view(void **state)
 }
 
 /*
+ * Votes from an abandoned view do not hide the current certificate.  In
+ * view 0, R0, R1 and R3 executed n = CP on a history that view 1 dropped
+ * (speculative, certified nowhere but at R2, which had not executed that
+ * far) and R2 kept their votes: a certificate of view 0 for another
+ * history.  The cluster then executes CP again in view 1 and votes for it
+ * there.  R2 must certify the view-1 checkpoint, which matches its own
+ * vote, and make it stable one interval later; taking the first
+ * certificate among its votes (the stale one, from R0's slot), it never
+ * certified, and its log window closed at 2 x CP with stable checkpoint 0
+ * while the others moved on.
+ */
+static void
+test_stale_certificate_does_not_hide_current(void **state)
+{
+	rig		   *g = rig_new(state);
+	rq			a = {CLIENT, 1, "PUT x a"};
+	zz_digest	h,
+				stale_h,
+				stale_st;
+	uint32_t	voters[3] = {0, 1, 3},
+				k;
+
+	assert_int_equal(g->id, 2);
+	g->next_ts[CLIENT] = 2;
+	cluster_to_view_1(g, &a, 1, &h);
+	memset(&stale_h, 0x5e, sizeof(stale_h));
+	memset(&stale_st, 0xc4, sizeof(stale_st));
+	for (k = 0; k < 3; k++)
+		send_vote(g, voters[k], voters[k], CP, &stale_h, &stale_st, false);
+	assert_int_equal(status(g).mode, ZZ_MODE_NORMAL);
+
+	cluster_requests(g, 1, 2 * CP, NULL);
+	for (k = 0; k < 4; k++)
+		tick_all(g, g->now + g->p.checkpoint_resend, NULL);
+	assert_int_equal(status_of(g, 0).stable_seq, CP);
+	assert_true(g->r->cert_proof.seq >= CP);
+	assert_int_equal(g->r->cert_proof.view, 1);
+	assert_int_equal(status(g).stable_seq, CP);
+
+	/* and it goes on past the window it would have been stuck in */
+	cluster_requests(g, 1, CP, NULL);
+	assert_true(status(g).last_executed > 2 * CP);
+	rig_free(g);
+}
+
+/*
  * A replica fetching state still takes part in a view change: f+1
  * I-HATEs make it put the transfer aside and send its VIEW-CHANGE (its
  * log up to there is a history like any other).  A repairing replica,
@@ -3779,6 +3877,7 @@ main(void)
 		BOTH(test_checkpoint_vote_only_in_normal_mode),
 		BOTH(test_view_change_build_failure_leaves_view),
 		BOTH(test_lagging_replica_certifies_far_checkpoint),
+		BOTH(test_stale_certificate_does_not_hide_current),
 		BOTH(test_resume_from_saved_stable_checkpoint),
 		BOTH(test_resume_refuses_bad_checkpoint),
 		BOTH(test_repair_fetches_highest_certified_checkpoint),
@@ -3813,6 +3912,7 @@ main(void)
 		BOTH(test_rollback_restores_batch_time),
 		BOTH(test_primary_time_never_goes_back),
 		BOTH(test_primary_batch_waits_for_execution),
+		BOTH(test_confirm_patience_grows_with_bytes_forwarded),
 		BOTH(test_resumed_replica_rejoins_current_view),
 		BOTH(test_state_transfer_yields_to_view_change),
 		BOTH(test_late_view_entry_fetches_missed_entries),

@@ -238,6 +238,60 @@ test_checker_liveness(void **state)
 	zz_checker_free(ck);
 }
 
+/*
+ * A correct replica left behind a stable checkpoint, one that f+1 correct
+ * replicas hold a certificate above, fails liveness once the bound has
+ * passed, counted from when it fell behind or the faults ended, whichever
+ * is later.  A stable checkpoint without f+1 certificates above it (a
+ * state transfer installs the certificate it fetched as the stable
+ * checkpoint), a faulty replica, and a crashed one hold no one to it.
+ * The deadline it reports keeps the shell's run going that long.
+ */
+static void
+test_checker_replica_lag(void **state)
+{
+	zz_checker *ck = zz_checker_create(4, 1);
+	zz_digest	a = dig(0xa0),
+				b = dig(0xb0);
+
+	zz_checker_set_faulty_replica(ck, 2);
+	zz_checker_set_clock(ck, 50, 1);
+	zz_checker_certified(ck, 0, 32);
+	zz_checker_stable(ck, 0, 16, &a);
+	zz_checker_certified(ck, 2, 48);	/* faulty: counts for nothing */
+	zz_checker_stable(ck, 2, 32, &b);
+	zz_checker_certified(ck, 3, 16);	/* installed by a transfer */
+	zz_checker_stable(ck, 3, 16, &a);
+	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), UINT64_MAX);
+	zz_checker_certified(ck, 3, 32);	/* f+1 certified above 16 */
+	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), 1100);
+	zz_checker_liveness(ck, 1100, 100, 1000);
+	assert_int_equal(zz_checker_violations(ck), 0);
+
+	/* catching up clears it; falling behind again counts afresh */
+	zz_checker_set_clock(ck, 900, 2);
+	zz_checker_stable(ck, 1, 16, &a);
+	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), UINT64_MAX);
+	zz_checker_set_clock(ck, 1200, 3);
+	zz_checker_certified(ck, 0, 48);
+	zz_checker_stable(ck, 0, 32, &b);
+	zz_checker_certified(ck, 3, 48);
+	zz_checker_stable(ck, 3, 32, &b);
+	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), 2200);
+
+	/* crashed, it is not held to it; back up, the bound starts again */
+	zz_checker_replica_down(ck, 1, true);
+	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), UINT64_MAX);
+	zz_checker_set_clock(ck, 1500, 4);
+	zz_checker_replica_down(ck, 1, false);
+	assert_int_equal(zz_checker_liveness_deadline(ck, 100, 1000), 2500);
+	zz_checker_liveness(ck, 2500, 100, 1000);
+	assert_int_equal(zz_checker_violations(ck), 0);
+	zz_checker_liveness(ck, 2501, 100, 1000);
+	assert_int_equal(zz_checker_violations(ck), ZZ_V_LIVENESS);
+	zz_checker_free(ck);
+}
+
 static void
 test_checker_step_rule(void **state)
 {
@@ -575,6 +629,7 @@ main(void)
 		cmocka_unit_test(test_checker_exactly_once),
 		cmocka_unit_test(test_checker_checkpoint),
 		cmocka_unit_test(test_checker_liveness),
+		cmocka_unit_test(test_checker_replica_lag),
 		cmocka_unit_test(test_checker_step_rule),
 		cmocka_unit_test(test_replica_invariants),
 		cmocka_unit_test(test_explorer),
