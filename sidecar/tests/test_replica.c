@@ -3464,8 +3464,12 @@ test_primary_batch_waits_for_execution(void **state)
 		const sent_msg *s;
 		uint64_t	ts = 1;
 
-		/* the primary runs over a service that holds batch 1 */
+		/*
+		 * the primary runs over a service that holds batch 1 and finishes
+		 * the others at once, so it takes one batch at a time
+		 */
 		g->p.order_ahead = ahead;
+		g->p.exec_window = 1;
 		zz_replica_free(g->rr[0]);
 		memset(&sl, 0, sizeof(sl));
 		sl.inner = zz_kv_service(g->kvs[0]);
