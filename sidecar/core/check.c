@@ -130,6 +130,21 @@ client_at(const zz_replica *r, uint32_t client)
 }
 
 /*
+ * The last batch handed to the service: the last executed and the
+ * submitted entries after it (the execution window, execute.c).
+ */
+static zz_seq
+submitted_through(const zz_replica *r)
+{
+	zz_seq		s = r->last_executed;
+	const zz_entry *e;
+
+	while ((e = entry_at(r, s + 1)) != NULL && e->submitted)
+		s++;
+	return s;
+}
+
+/*
  * Positions: stable <= committed <= executed <= max, and what each entry
  * records about its own execution.
  */
@@ -137,8 +152,7 @@ static const char *
 check_positions(const zz_replica *r)
 {
 	zz_seq		s,
-				applied = r->last_executed;
-	const zz_entry *next;
+				applied;
 
 	if (!(r->stable_seq <= r->last_executed && r->last_executed <= r->max_seq))
 		return violated(r, "positions out of order: stable %llu executed %llu max %llu",
@@ -159,9 +173,12 @@ check_positions(const zz_replica *r)
 		return violated(r, "stable checkpoint %llu does not match its proof (seq %llu)",
 						(unsigned long long) r->stable_seq,
 						(unsigned long long) r->stable_proof.seq);
-	next = entry_at(r, r->last_executed + 1);
-	if (next != NULL && next->submitted)
-		applied++;
+	applied = submitted_through(r);
+	if (applied > zz_exec_limit(r))
+		return violated(r, "batches up to %llu handed to the service, beyond the window "
+						"(last executed %llu, limit %llu)", (unsigned long long) applied,
+						(unsigned long long) r->last_executed,
+						(unsigned long long) zz_exec_limit(r));
 	for (s = r->stable_seq + 1; s <= r->max_seq; s++)
 	{
 		const zz_entry *e = entry_at(r, s);
@@ -299,16 +316,13 @@ static const char *
 check_clients(const zz_replica *r)
 {
 	zz_seq		s,
-				applied = r->last_executed;
-	const zz_entry *next = entry_at(r, r->last_executed + 1);
+				applied = submitted_through(r);
 	uint32_t	i,
 				j;
 	uint64_t   *seen;			/* per client record: last t met in the log */
 	uint32_t	armed = 0;
 	uint64_t	armed_bytes = 0;
 
-	if (next != NULL && next->submitted)
-		applied++;
 	for (i = 0; i < r->clients_cap; i++)
 	{
 		const zz_client_rec *c = &r->clients[i];

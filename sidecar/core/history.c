@@ -395,8 +395,8 @@ zz_truncate_below(zz_replica *r, zz_seq seq)
 /*
  * Undo the client-table effects of one entry, newest request first.
  */
-static void
-undo_client_effects(zz_replica *r, zz_entry *e)
+void
+zz_undo_client_effects(zz_replica *r, zz_entry *e)
 {
 	uint32_t	i;
 
@@ -461,7 +461,8 @@ zz_recompute_ordered(zz_replica *r)
 
 /*
  * Roll the log back to seq: undo, newest first, every batch above it, in
- * the service and in the client table.  Never below the stable checkpoint.
+ * the service and in the client table (also those submitted and not yet
+ * finished: their effects on the table are made when they are handed over).  Never below the stable checkpoint.
  */
 bool
 zz_rollback_to(zz_replica *r, zz_seq seq)
@@ -471,7 +472,13 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 
 	if (seq < r->stable_seq)
 		return false;
-	if (r->last_executed > seq)
+
+	/*
+	 * Also when what is above seq is only handed over, not finished (the
+	 * execution window): the service drops those batches, and undoes them
+	 * if it already applied them.
+	 */
+	if (r->last_executed > seq || zz_last_submitted(r) > seq)
 	{
 		if (r->svc.rollback == NULL || !r->svc.rollback(r->svc.ctx, seq))
 			return false;
@@ -484,7 +491,7 @@ zz_rollback_to(zz_replica *r, zz_seq seq)
 			continue;
 		if (e->submitted)
 		{
-			undo_client_effects(r, e);
+			zz_undo_client_effects(r, e);
 			undone++;
 		}
 		zz_entry_clear(e);

@@ -48,6 +48,16 @@ zz_params_default(zz_params *p, uint32_t f)
 	 * replicated time (what now() returns in the service) far ahead.
 	 */
 	p->max_time_ahead = 60 * 1000 * 1000;
+
+	/*
+	 * A database applies a batch while the next ones are already queued on
+	 * its connection (docs/performance.md): two hide the round trip between
+	 * one batch's result and the next batch's arrival, four leave room for
+	 * the primary's batches ordered ahead (order_ahead) and a backup's
+	 * burst after a hole is filled, and more would only lengthen what a
+	 * rollback has to undo.
+	 */
+	p->exec_window = 4;
 	return true;
 }
 

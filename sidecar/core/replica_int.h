@@ -258,6 +258,21 @@ extern void zz_replica_assert_check(zz_replica *r, const char *step);
 #define ZZ_ASSERT_INVARIANTS(r, step)	((void) 0)
 #endif
 
+/*
+ * The highest sequence number that may be in the service (execute.c):
+ * exec_window batches past the last executed, and never past the next
+ * checkpoint before it is executed, because the client table serialized
+ * at a checkpoint must not hold the effects of batches after it.
+ */
+static inline zz_seq
+zz_exec_limit(const zz_replica *r)
+{
+	zz_seq		lim = r->last_executed + (r->p.exec_window ? r->p.exec_window : 1);
+	zz_seq		cp = (r->last_executed / r->p.cp_interval + 1) * r->p.cp_interval;
+
+	return lim < cp ? lim : cp;
+}
+
 /* history.c */
 extern zz_entry *zz_entry_at(zz_replica *r, zz_seq seq);
 extern bool zz_log_holds(zz_replica *r, zz_seq seq, const zz_digest *h);
@@ -270,6 +285,7 @@ extern void zz_chain_history(zz_crypto *c, const zz_digest *prev, zz_seq seq,
 extern void zz_truncate_below(zz_replica *r, zz_seq seq);
 extern bool zz_rollback_to(zz_replica *r, zz_seq seq);
 extern void zz_recompute_ordered(zz_replica *r);
+extern void zz_undo_client_effects(zz_replica *r, zz_entry *e);
 extern void zz_client_table_serialize(zz_replica *r, zz_buf *b);
 extern bool zz_client_reply(const zz_client_rec *c, const uint8_t **reply, uint32_t *len);
 extern bool zz_client_table_install(zz_replica *r, const uint8_t *p, size_t len,
@@ -285,6 +301,7 @@ extern void zz_broadcast(zz_replica *r, const zz_buf *b);
 extern void zz_broadcast_raw(zz_replica *r, const uint8_t *buf, size_t len);
 extern bool zz_accept_order_req(zz_replica *r, const zz_order_req *m, bool verified);
 extern void zz_try_execute(zz_replica *r);
+extern zz_seq zz_last_submitted(zz_replica *r);
 extern void zz_fetch_after_log(zz_replica *r, uint32_t to);
 extern bool zz_cc_valid(zz_replica *r, const zz_commit_cert *cc);
 extern bool zz_install_breaks_promise(zz_replica *r, zz_seq seq, const zz_digest *h);

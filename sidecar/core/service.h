@@ -16,7 +16,13 @@
  * connection): execute() either completes at once and returns
  * ZZ_EXEC_DONE, or returns ZZ_EXEC_PENDING and the caller later hands the
  * result to zz_replica_execute_done().  The in-memory key-value service
- * always completes at once.
+ * always completes at once.  The core may hand over up to exec_window
+ * batches (types.h) before the first is done; results must come back in
+ * sequence order, and execute() may return ZZ_EXEC_DONE only when every
+ * batch handed over before is done.  rollback(seq) may also be called
+ * with batches above seq handed over and not done: the service drops
+ * them (their results never reach the core) and undoes them if it
+ * applied them.  install() likewise drops whatever is in flight.
  */
 #ifndef ZZ_SERVICE_H
 #define ZZ_SERVICE_H
@@ -67,7 +73,10 @@ typedef struct zz_service
 							   uint32_t count, bool want_digest,
 							   zz_exec_result *res);
 
-	/* Undo every batch executed above seq.  False if it cannot. */
+	/*
+	 * Undo every batch executed above seq, and drop those handed over
+	 * above it.  False if it cannot.
+	 */
 	bool		(*rollback) (void *ctx, zz_seq seq);
 
 	/* seq is a stable checkpoint: undo information at or below it may go. */

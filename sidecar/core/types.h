@@ -67,6 +67,11 @@ typedef struct zz_params
 								 * its own service, unless the batch is full
 								 * (batch_max, or one ORDER-REQ's bytes); 0:
 								 * never (request.c) */
+	uint32_t	exec_window;	/* replica: batches handed to an asynchronous
+								 * service before the first of them is done
+								 * (1: one at a time; 0 counts as 1).  Local to
+								 * each replica: it changes when a batch
+								 * starts, never what it gives (execute.c) */
 } zz_params;
 
 /* Fill defaults for f; returns false if f is out of range. */

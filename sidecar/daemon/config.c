@@ -69,6 +69,7 @@ static const cfg_key cfg_keys[] = {
 	{"handshake_timeout", CT_USEC, OFF(handshake_timeout), 100 * MS, 60 * SEC, false, true},
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
 	{"order_ahead", CT_U32, OFF(params.order_ahead), 0, 4096, false, false},
+	{"exec_window", CT_U32, OFF(params.exec_window), 1, 1024, false, false},
 #ifdef ZZ_FAULT_INJECTION
 	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
 	{"test_nd_time_skew", CT_STRING, OFF(test_nd_time_skew), 0, 0, false, true},

@@ -18,10 +18,13 @@
  *	 CONDITION	set_condition(condition, detail) for the status view
  *
  * Results come back in the order the ops were sent; the op queue matches
- * them up.  The core hands over one batch at a time (it submits the next
- * only after zz_replica_execute_done), so at most one batch is in flight
- * with the statements it needs already prepared; the queue would carry
- * more if the core let it.
+ * them up.  The core hands over up to exec_window batches before the
+ * first is done (execute.c), so the database has the next batch queued
+ * while it applies one; they are sent in sequence order and their results
+ * reach the core in that order.  If one fails, the ones queued behind it
+ * fail too (apply_batch refuses a gap) or, after an error of another kind,
+ * are not reported: the repair below rereads the position and sends them
+ * again.
  *
  * The batches the core handed over are kept, with their encoded requests,
  * until their sequence number is a stable checkpoint: the one the core is
@@ -553,6 +556,13 @@ pg_complete(pgsvc *ps, pg_batch *b, zz_exec_result *res, const pgpipe_op *o)
 static void
 pg_batch_failed(pgsvc *ps, const pgpipe_op *o)
 {
+	/*
+	 * A batch queued behind one that failed: the database refused it for
+	 * the missing predecessor.  Not a failure of its own (the count is of
+	 * the first), and the repair sends it again.
+	 */
+	if (ps->repairing)
+		return;
 	if (ps->failures > 0 && ps->failing_seq == o->seq)
 		ps->failures++;
 	else
@@ -585,6 +595,8 @@ pg_batch_result(pgsvc *ps, const pgpipe_op *o)
 		pg_batch_failed(ps, o);
 		return;
 	}
+	if (ps->repairing)
+		return;					/* behind a failed op: the repair sends it again */
 	if (b == NULL || b->done)
 	{
 		if (b == NULL)
@@ -652,7 +664,7 @@ pg_lookup_result(pgsvc *ps, const pgpipe_op *o)
 	const uint8_t *p;
 	size_t		left;
 
-	if (b == NULL || b->done)
+	if (b == NULL || b->done || (ps->repairing && !o->failed))
 		return;
 	if (o->failed)
 	{

@@ -376,10 +376,11 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
 		   (ull) s->fill_holes, (ull) s->confirm_reqs, (ull) s->cached_replies,
 		   (ull) s->checkpoints_stable, (ull) s->state_transfers);
 	printf("  faults: %llu crashes (%llu restarted from the kept checkpoint only), "
-		   "%llu partitions, %llu service stalls (%llu seeds with asynchronous services); "
+		   "%llu partitions, %llu service stalls (%llu seeds with asynchronous services, "
+		   "%llu batches handed over behind an unfinished one); "
 		   "messages %llu delivered, %llu dropped, %llu duplicated\n",
 		   (ull) s->crashes, (ull) s->amnesia_restarts, (ull) s->partitions,
-		   (ull) s->stalls, (ull) s->async_seeds,
+		   (ull) s->stalls, (ull) s->async_seeds, (ull) s->windowed,
 		   (ull) s->messages, (ull) s->dropped, (ull) s->duplicated);
 	if (cfg->byzantine)
 	{

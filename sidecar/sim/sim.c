@@ -462,6 +462,8 @@ shim_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed,
 			if (sh->pend == NULL)
 				abort();
 		}
+		if (sh->npend > 0)
+			s->res->stats.windowed++;
 		p = &sh->pend[sh->npend++];
 		p->seq = seq;
 		p->due = due;
@@ -1072,6 +1074,8 @@ sim_setup(zz_sim *s)
 	p.batch_max = batches[zz_rng_below(&s->rng, 4)];
 	/* batching that follows the load (request.c), from the seed: no draw */
 	p.order_ahead = (uint32_t) (s->seed % 3);
+	/* batches in an asynchronous service at once (execute.c): 1, 2 or 4 */
+	p.exec_window = 1u << ((s->seed / 3) % 3);
 	k = s->cfg.clients ? s->cfg.clients : (uint32_t) zz_rng_range(&s->rng, 2, 5);
 	s->params = p;
 	s->n = p.n;
@@ -1079,9 +1083,11 @@ sim_setup(zz_sim *s)
 	if (!sim_build(s, &p, k))
 		return false;
 	s->check_liveness = true;
-	sim_trace(s, "seed %llu: f=%u n=%u clients=%u cp_interval=%u batch_max=%u order_ahead=%u",
+	sim_trace(s, "seed %llu: f=%u n=%u clients=%u cp_interval=%u batch_max=%u order_ahead=%u "
+			  "exec_window=%u",
 			  (unsigned long long) s->seed, s->params.f, s->n, s->k,
-			  s->params.cp_interval, s->params.batch_max, s->params.order_ahead);
+			  s->params.cp_interval, s->params.batch_max, s->params.order_ahead,
+			  s->params.exec_window);
 
 	for (uint32_t i = 0; i < s->n; i++)
 	{

@@ -86,6 +86,8 @@ typedef struct zz_sim_stats
 	uint64_t	amnesia_restarts;	/* restarts from the kept stable checkpoint only */
 	uint64_t	async_seeds;	/* seeds whose services answer asynchronously */
 	uint64_t	stalls;			/* episodes of a service not answering */
+	uint64_t	windowed;		/* batches handed to an asynchronous service
+								 * while an earlier one was not done */
 	uint64_t	partitions;
 	uint64_t	primary_crashes;	/* liveness probes run */
 	/* The Byzantine cast: how many faulty nodes behaved so. */

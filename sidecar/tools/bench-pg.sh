@@ -28,6 +28,8 @@
 # Environment: BENCH_PG_SECONDS (15), BENCH_PG_CLIENTS ("1 8 32"),
 # BENCH_PG_SCALE (10), BENCH_PG_SYSTEMS ("zyzzyva unreplicated syncrep"),
 # BENCH_PG_ZZ_SET (extra zyzzyvad settings, "KEY=VALUE ..."),
+# BENCH_PG_ZZ_A_SET and BENCH_PG_ZZ_B_SET (settings of the first cluster
+# only, and of a second cluster measured after it; see below),
 # BENCH_PG_ZZ_PG_SET (extra postgresql.conf settings of the zyzzyva
 # replicas' servers, "NAME=VALUE ..."),
 # BENCH_PG_ZZ_CLIENTS_ON (spread | a replica number: put every client on
@@ -52,6 +54,9 @@ ZZ_CLIENTS_ON=${BENCH_PG_ZZ_CLIENTS_ON:-spread}
 # a second zyzzyva cluster, measured right after the first in the same run,
 # with these settings added (e.g. "batch_commit=sync"): empty, none
 ZZ_B_SET=${BENCH_PG_ZZ_B_SET-batch_commit=sync}
+# ... and settings of the first zyzzyva cluster only (e.g. "exec_window=1",
+# to compare with a value in BENCH_PG_ZZ_B_SET)
+ZZ_A_SET=${BENCH_PG_ZZ_A_SET:-}
 # a simulated LAN: every link between nodes (zyzzyva's replicas, the
 # standbys and their primary) goes through zyzzyva-delay-relay, which
 # delivers each byte this many microseconds after it arrived, each way;
@@ -220,7 +225,7 @@ zz_cluster() {
 if has zyzzyva; then
 	say "zyzzyva: 4 PostgreSQL servers + 4 sidecars (zyzzyva-cluster --postgres)"
 	started_zz=1
-	zz_cluster "$ZZ" ""
+	zz_cluster "$ZZ" "$ZZ_A_SET"
 	if [ -n "$ZZ_B_SET" ]; then
 		say "zyzzyva_b: another 4 replicas, with $ZZ_B_SET"
 		started_zzb=1

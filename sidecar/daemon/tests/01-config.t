@@ -76,6 +76,14 @@ $line = scalar(@good) + 3;
 like($msg, qr/^\Q$f\E:$line: batch_size = 5000 is out of range \(1 \.\. 1024\)$/m,
 	'out of range value: line counted past blank lines and comments');
 
+# the execution window: at least one batch at a time
+$f = write_conf('window0.conf', @good, 'exec_window = 0');
+($rc, $msg) = check($f);
+like($msg, qr/: exec_window = 0 is out of range \(1 \.\. 1024\)$/m, 'exec_window 0 refused');
+$f = write_conf('window4.conf', @good, 'exec_window = 4');
+($rc, $msg) = check($f);
+is($rc, 0, 'exec_window 4 accepted') or diag($msg);
+
 $f = write_conf('dur.conf', @good, 'commit_timeout = 5 parsecs');
 ($rc, $msg) = check($f);
 like($msg, qr/:\d+: commit_timeout: '5 parsecs' is not a duration/, 'bad duration');
