@@ -7,10 +7,14 @@
  * database is an op of one or more statements ended by a Sync, so each op
  * is one transaction:
  *
- *	 SETUP		prepare apply and digest; read the position (zyzzyva.status)
+ *	 SETUP		prepare apply and digest; does the database store ORDER-REQs
+ *				(0.2); read the position (zyzzyva.status)
  *	 POSITION	read the position again (after an error)
  *	 BATCH		apply_batch(seq, view, h_seq, nd_time, nd_seed, requests)
  *				[+ state_digest() when the core wants the digest]
+ *				[+ keep_order(seq, view, ORDER-REQ) on a 0.2 database]
+ *	 ORDERS		the stored ORDER-REQs above the stable checkpoint (once, at
+ *				the first position, before the core starts)
  *	 LOOKUP		the replies of a batch the database already applied
  *				(zyzzyva.batch_log), when it is ahead of the core
  *	 ROLLBACK	rollback_to(seq)
@@ -38,9 +42,14 @@
  *
  * Recovery (issue 6).  At each stable checkpoint the core's part of it
  * (the proof, the service digest, the client table) is stored with
- * mark_stable, in the transaction that drops the undo below it.  A
- * sidecar that starts on a database with a stable checkpoint resumes its
- * core there (zz_replica_resume), rolls the database back to it, and
+ * mark_stable, in the transaction that drops the undo below it.  On a 0.2
+ * database each batch also stores the ORDER-REQ it was ordered by
+ * (keep_order, same transaction), and a sidecar that starts on it resumes
+ * its core at the checkpoint with that history (pgresume.c,
+ * zz_replica_resume_history): the batches the core takes back come from
+ * batch_log, and only what lies above them is rolled back.  On a 0.1
+ * database a sidecar that starts resumes its core at the stable
+ * checkpoint (zz_replica_resume), rolls the database back to it, and
  * fetches the batches above from the other replicas.  After a stable
  * checkpoint, at most once per verify_interval, a second pipelined
  * connection rechecks the rows against the incremental digest
