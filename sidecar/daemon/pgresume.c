@@ -56,8 +56,8 @@ pg_send_keep_order(pgsvc *ps, const pg_batch *b)
 /*
  * The first position of this process, on a database that stores the
  * ORDER-REQs (pos: last_seq, stable_seq, stable_proof): read those above
- * the stable checkpoint before the core starts.  False if there is
- * nothing to take back this way (pg_first_position does as before).
+ * the stable checkpoint before the core starts.  False if the database
+ * cannot give them (pg_first_position does as before).
  */
 bool
 pg_resume_with_orders(pgsvc *ps, const PGresult *pos, zz_seq db_seq, zz_seq db_stable)
@@ -70,7 +70,11 @@ pg_resume_with_orders(pgsvc *ps, const PGresult *pos, zz_seq db_seq, zz_seq db_s
 	int			formats[2] = {1, 1};
 	Oid			types[2] = {PG_INT8OID, PG_INT8OID};
 
-	if (!ps->keep_orders || ps->hooks.resume_history == NULL || db_seq <= db_stable ||
+	/*
+	 * (Also with nothing above the checkpoint: the core then still comes
+	 * back in the view its shell kept.)
+	 */
+	if (!ps->keep_orders || ps->hooks.resume_history == NULL || db_seq < db_stable ||
 		ps->executed != 0 || ps->nlog != 0 || conn == NULL)
 		return false;
 	if (db_stable > 0 && PQgetisnull(pos, 0, 2))
@@ -146,11 +150,13 @@ pg_orders_result(pgsvc *ps, pgpipe_op *o)
 		ps->lookup_until = until > db_stable ? until : 0;
 		ps->resumed_at = db_stable;
 		ps->resume_until = until > db_stable ? until : 0;
-		zlog(ZLOG_INFO, "postgres: resumed at stable checkpoint %llu with this replica's "
-			 "history up to batch %llu (%u stored ORDER-REQs for batches %llu .. %llu)%s",
-			 (unsigned long long) db_stable, (unsigned long long) until, n,
-			 (unsigned long long) db_stable + 1, (unsigned long long) db_seq,
-			 until < db_seq ? "; the batches above it are rolled back" : "");
+		if (db_seq > 0)
+			zlog(ZLOG_INFO, "postgres: resumed at stable checkpoint %llu with this replica's "
+				 "history up to batch %llu (%u stored ORDER-REQs of the database's %llu "
+				 "batches above the checkpoint)%s",
+				 (unsigned long long) db_stable, (unsigned long long) until, n,
+				 (unsigned long long) (db_seq - db_stable),
+				 until < db_seq ? "; the batches above it are rolled back" : "");
 	}
 	free(orders);
 	zz_buf_reset(&ps->resume_blob);
