@@ -224,7 +224,9 @@ is($rc, 0, 'a configuration that still names a mac_secret is valid') or diag($ms
 # file that is there but unreadable stops the daemon rather than let it
 # come back in a view it left
 {
-	$f = write_conf('view.conf', @good, "view_file = $dir/r1.view");
+	is(scalar(grep { /^view_file = replica-1\.view$/ } @good), 1,
+		'zyzzyva-cluster gives every replica a view_file');
+	$f = write_conf('view.conf', map { s{^view_file = .*}{view_file = $dir/r1.view}r } @good);
 	($rc, $msg) = check($f);
 	is($rc, 0, 'view_file is a valid key') or diag($msg);
 	open(my $vfh, '>', "$dir/r1.view") or die;
