@@ -695,6 +695,25 @@ pg_lookup_result(pgsvc *ps, const pgpipe_op *o)
 		pg_repair(ps);
 		return;
 	}
+	if (r != NULL && PQntuples(r) == 1 && PQgetlength(r, 0, 0) == ZZ_DIGEST_LEN &&
+		memcmp(PQgetvalue(r, 0, 0), b->history.b, ZZ_DIGEST_LEN) != 0 &&
+		b->seq > ps->db_stable && pg_can_send(ps))
+	{
+		/*
+		 * The core's batch at seq is not the one the database applied: a
+		 * view change discarded the database's (a history taken back after
+		 * a restart reached further than the new view's).  Undo it and
+		 * what follows, and apply the core's.
+		 */
+		zlog(ZLOG_WARNING, "postgres: the database applied another batch %llu than this "
+			 "replica executes there (discarded by a view change): rolling it back",
+			 (unsigned long long) b->seq);
+		ps->lookup_until = b->seq - 1 > ps->executed ? b->seq - 1 : 0;
+		pg_send_admin(ps, OP_ROLLBACK, b->seq - 1);
+		b->sent = false;
+		pg_send_pending(ps);
+		return;
+	}
 	if (r == NULL || PQntuples(r) != 1 || PQgetlength(r, 0, 0) != ZZ_DIGEST_LEN ||
 		memcmp(PQgetvalue(r, 0, 0), b->history.b, ZZ_DIGEST_LEN) != 0)
 	{
