@@ -372,7 +372,11 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 	zz_ddl_undo_flush(-1, -1);
 
-	/* forget the undone batches; the position goes back to target */
+	/*
+	 * forget the undone batches; the position goes back to target, and so
+	 * does its view: the next batch may again come from the view of batch
+	 * target (the view of batch target + 1 it replaces is gone with it)
+	 */
 	zz_as_owner(&saved);
 	if (SPI_execute_with_args("DELETE FROM zyzzyva.undo_log WHERE seq > $1",
 							  1, argtypes, values, NULL, false, 0) != SPI_OK_DELETE ||
@@ -385,6 +389,9 @@ zyzzyva_rollback_to(PG_FUNCTION_ARGS)
 							  "(SELECT history FROM zyzzyva.batch_log WHERE seq = $1), "
 							  "CASE WHEN stable_seq = $1 THEN stable_history END, "
 							  "CASE WHEN $1 = 0 THEN decode(repeat('00', 32), 'hex') END), "
+							  "view = coalesce("
+							  "(SELECT view FROM zyzzyva.batch_log WHERE seq = $1), "
+							  "CASE WHEN $1 = 0 THEN 0 END, view), "
 							  "max_cc = CASE WHEN max_cc_seq > $1 THEN NULL ELSE max_cc END, "
 							  "max_cc_seq = least(max_cc_seq, $1) "
 							  "WHERE id = 1",

@@ -216,3 +216,39 @@ COMMENT ON FUNCTION zyzzyva.adopt(regclass[], regprocedure[]) IS
 REVOKE EXECUTE ON FUNCTION zyzzyva.adopt(regclass[], regprocedure[]),
                           zyzzyva.registry_loaded() FROM PUBLIC;
 GRANT SELECT ON zyzzyva.adoption TO zyzzyva_monitor;
+
+-- ---- restart with the history (sidecar/core/reinstate.c) ----
+-- The ORDER-REQ by which each applied batch above the stable checkpoint
+-- was ordered, as the sidecar's core accepted it (signed by the primary
+-- of its view, with the requests and their authenticators).  The sidecar
+-- writes it with keep_order() in the transaction that applies the batch;
+-- after a restart it hands the rows back to its core, which checks them
+-- again and takes them back as its history, instead of rolling the
+-- database back to the stable checkpoint (docs/durability.md).  Local to
+-- this replica, like batch_log: not in the digest, not transferred.
+CREATE TABLE zyzzyva.batch_order (
+    seq       bigint PRIMARY KEY,
+    view      bigint NOT NULL,
+    order_req bytea NOT NULL
+);
+
+-- Keep the ORDER-REQ of the batch just applied in this transaction (seq
+-- must be the last applied batch; anything else is ignored), and drop the
+-- rows it replaces or that the stable checkpoint made useless.
+CREATE FUNCTION zyzzyva.keep_order(seq bigint, view bigint, order_req bytea)
+    RETURNS void LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    DELETE FROM zyzzyva.batch_order AS o
+     WHERE o.seq OPERATOR(pg_catalog.>=) $1
+        OR o.seq OPERATOR(pg_catalog.<=) (SELECT s.stable_seq FROM zyzzyva.replica_state AS s
+                                            WHERE s.id OPERATOR(pg_catalog.=) 1);
+    INSERT INTO zyzzyva.batch_order
+    SELECT $1, $2, $3 FROM zyzzyva.replica_state AS s
+     WHERE s.id OPERATOR(pg_catalog.=) 1 AND s.last_seq OPERATOR(pg_catalog.=) $1;
+$$;
+COMMENT ON FUNCTION zyzzyva.keep_order(bigint, bigint, bytea) IS
+    'sidecar only: keep the signed ORDER-REQ of the batch just applied, for a restart with the history';
+REVOKE EXECUTE ON FUNCTION zyzzyva.keep_order(bigint, bigint, bytea) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zyzzyva.keep_order(bigint, bigint, bytea) TO zyzzyva_sidecar;
+GRANT SELECT ON zyzzyva.batch_order TO zyzzyva_sidecar;

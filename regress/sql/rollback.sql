@@ -48,6 +48,19 @@ SELECT last_applied_seq, last_applied_view, last_history = h(5) AS history_ok,
 SELECT request, sqlstate, result
   FROM zyzzyva.apply_batch(6, 2, h(60), 1700000007000000, 49, zyzzyva.encode_batch(ARRAY[
     call('public.transfer(integer,integer,numeric)', '1', '2', '1')]));
+
+-- a rollback takes the view of the position back with it: with batch 6
+-- of view 2 undone, batch 6 may come again from view 1, the view of batch
+-- 5 (a cluster that restarted at its checkpoint does just that); then
+-- from view 2 again, as before
+SELECT zyzzyva.rollback_to(5);
+SELECT last_applied_seq, last_applied_view FROM zyzzyva.status;
+SELECT count(*) FROM zyzzyva.apply_batch(6, 1, h(61), 1700000007000000, 49, zyzzyva.encode_batch(ARRAY[
+    call('public.transfer(integer,integer,numeric)', '1', '2', '1')]));
+SELECT zyzzyva.rollback_to(5);
+SELECT count(*) FROM zyzzyva.apply_batch(6, 2, h(60), 1700000007000000, 49, zyzzyva.encode_batch(ARRAY[
+    call('public.transfer(integer,integer,numeric)', '1', '2', '1')]));
+SELECT last_applied_seq, last_applied_view FROM zyzzyva.status;
 SELECT zyzzyva.rollback_to(6);
 SELECT zyzzyva.rollback_to(7);
 

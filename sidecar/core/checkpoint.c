@@ -1284,11 +1284,14 @@ zz_replica_save_stable(zz_replica *r, zz_seq seq, zz_buf *out)
 }
 
 /*
- * Resume at a stable checkpoint the shell kept (zz_replica_save_stable),
- * whose service state the service already holds.
+ * The checkpoint part of a resume (zz_replica_resume, and
+ * zz_replica_resume_history in reinstate.c): adopt the stable checkpoint
+ * the shell kept, whose service state the service already holds; *viewp
+ * is the view kept with it (at least the certificate's).
  */
 bool
-zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
+zz_resume_checkpoint(zz_replica *r, zz_time now, const uint8_t *buf, size_t len,
+					 zz_view *viewp)
 {
 	zz_state_reply m;
 	zz_digest	svc;
@@ -1319,6 +1322,21 @@ zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 		return false;
 	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
 		return false;
+	*viewp = view > m.cp.view ? view : m.cp.view;
+	return true;
+}
+
+/*
+ * Resume at a stable checkpoint the shell kept (zz_replica_save_stable),
+ * whose service state the service already holds.
+ */
+bool
+zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
+{
+	zz_view		view;
+
+	if (!zz_resume_checkpoint(r, now, buf, len, &view))
+		return false;
 
 	/*
 	 * Views never go back: come back in the view we had entered when we
@@ -1327,9 +1345,9 @@ zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len)
 	 * which we were the primary, we no longer know what we ordered after
 	 * the checkpoint: order nothing more in it, and ask for the next.
 	 */
-	r->view = view > m.cp.view ? view : m.cp.view;
+	r->view = view;
 	zz_replica_trace(r, "resumed at stable checkpoint %llu in view %llu",
-					 (unsigned long long) m.cp.seq, (unsigned long long) r->view);
+					 (unsigned long long) r->stable_seq, (unsigned long long) r->view);
 	zz_announce_restart(r);
 	if (zz_is_primary(r) && r->view > 0)
 	{

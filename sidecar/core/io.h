@@ -37,6 +37,17 @@ typedef struct zz_io
 	 * can never become stable).  Never a hot path.
 	 */
 	void		(*notice) (void *ctx, zz_notice_kind kind, const char *line);
+
+	/*
+	 * Optional: the replica is about to commit to view `view` for good: it
+	 * sends a VIEW-CHANGE for it, or enters it on its NEW-VIEW.  A shell
+	 * that restarts the replica from its own storage
+	 * (zz_replica_resume_history) keeps the highest such view durably
+	 * before returning and hands it back as min_view, so that a restarted
+	 * replica never takes part again in a view it left.  Rare: once per
+	 * view change.
+	 */
+	void		(*keep_view) (void *ctx, zz_view view);
 } zz_io;
 
 #endif							/* ZZ_IO_H */

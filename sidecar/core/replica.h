@@ -148,6 +148,35 @@ extern bool zz_replica_save_stable(zz_replica *r, zz_seq seq, zz_buf *out);
 extern bool zz_replica_resume(zz_replica *r, zz_time now, const uint8_t *buf, size_t len);
 
 /*
+ * Recovery with the replica's own speculative history (reinstate.c).  A
+ * shell whose service stores, with each batch it applies, the ORDER-REQ
+ * the replica executed there (zz_replica_save_order, while the service
+ * executes seq) hands them back after a restart, in ascending seq from
+ * the stable checkpoint up, with the checkpoint kept by
+ * zz_replica_save_stable (NULL, 0: none yet, the history starts at 0) and
+ * the highest view it kept through zz_io.keep_view (min_view).  Each
+ * ORDER-REQ is checked as one from the network: the signature of its
+ * view's primary, its requests, its batch digest and the history chain
+ * from the checkpoint; the first that fails ends the history there.  The
+ * replica then executes them again (a service that still holds their
+ * results answers at once) and goes on in the highest of min_view, the
+ * checkpoint's view and the ORDER-REQs' views: it is then no different
+ * from a replica that was cut off for a while.  *until says where the
+ * reinstated history ends (the service must roll back what lies above).
+ * False (nothing done) if the replica is not fresh or the checkpoint does
+ * not verify.
+ */
+typedef struct zz_kept_order
+{
+	const uint8_t *buf;
+	size_t		len;
+} zz_kept_order;
+extern bool zz_replica_save_order(zz_replica *r, zz_seq seq, zz_buf *out);
+extern bool zz_replica_resume_history(zz_replica *r, zz_time now, const uint8_t *kept,
+									  size_t kept_len, const zz_kept_order *orders,
+									  uint32_t n, zz_view min_view, zz_seq *until);
+
+/*
  * The service found its state corrupt (rows that no longer match what it
  * executed, e.g. changed behind its back): stop answering, fetch the
  * state of the highest certified checkpoint from the others, install it

@@ -350,6 +350,11 @@ extern void zz_checkpoint_revote(zz_replica *r);
 extern void zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p);
 extern void zz_checkpoint_rollback(zz_replica *r, zz_seq seq);
 extern zz_time zz_checkpoint_deadline(const zz_replica *r);
+extern bool zz_resume_checkpoint(zz_replica *r, zz_time now, const uint8_t *buf, size_t len,
+								 zz_view *viewp);
+
+/* reinstate.c */
+extern void zz_keep_view(zz_replica *r, zz_view v);
 
 /* viewchange.c */
 extern zz_vc_state *zz_vc_create(zz_replica *r);

@@ -361,6 +361,7 @@ start_view_change(zz_replica *r, zz_view v, const uint32_t *haters, const zz_sig
 	zz_replica_notice(r, ZZ_NOTICE_VIEW, "view change from view %llu to view %llu: %s",
 					  (unsigned long long) r->view, (unsigned long long) v,
 					  vc->why[0] ? vc->why : "f+1 replicas hate the primary");
+	zz_keep_view(r, v);
 	if (vc->my_vc.len > 0)
 	{
 		zz_replica_trace(r, "VIEW-CHANGE to view %llu", (unsigned long long) v);
@@ -897,6 +898,7 @@ handle_new_view(zz_replica *r, const uint8_t *buf, size_t len)
 	}
 	zz_new_history_free(&vc->g);
 	vc->g = g;
+	zz_keep_view(r, m.new_view);
 	r->view = m.new_view;
 	r->forgot_orders = false;
 	zz_buf_reset(&vc->nv_raw);

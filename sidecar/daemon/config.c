@@ -57,6 +57,7 @@ static const cfg_key cfg_keys[] = {
 	{"f", CT_U32, OFF(f), 1, ZZ_MAX_F, true, false},
 	{"private_key", CT_PATH, OFF(private_key), 0, 0, true, false},
 	{"mac_secret", CT_PATH, OFF(mac_secret), 0, 0, false, false},
+	{"view_file", CT_PATH, OFF(view_file), 0, 0, false, false},
 	{"listen", CT_ADDR, OFF(listen), 0, 0, false, false},
 	{"client_socket", CT_SOCKPATH, OFF(client_socket), 0, 0, true, false},
 	{"client_socket_mode", CT_MODE, OFF(client_socket_mode), 0, 0, false, false},

@@ -67,6 +67,7 @@ typedef struct daemon_config
 	int			private_key_line;
 	char		mac_secret[PATH_MAX];
 	int			mac_secret_line;
+	char		view_file[PATH_MAX];	/* the highest view committed to (keptview.h) */
 	cfg_addr	listen;			/* defaults to replica.<id>'s address */
 	char		client_socket[sizeof(((struct sockaddr_un *) 0)->sun_path)];
 	uint32_t	client_socket_mode; /* 0600 or 0660 */

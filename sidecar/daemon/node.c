@@ -41,6 +41,7 @@
 #include "config.h"
 #include "coreinfo.h"
 #include "event.h"
+#include "keptview.h"
 #include "keys.h"
 #include "kvservice.h"
 #include "local.h"
@@ -76,6 +77,7 @@ typedef struct node
 	int			sigfd;
 	zz_time		started;
 	bool		core_ready;		/* false until the database's position is known */
+	zz_view		kept_view;		/* the highest view committed to (view_file) */
 } node;
 
 /*
@@ -564,6 +566,55 @@ node_pg_resume(void *arg, const uint8_t *blob, size_t len)
 }
 
 /*
+ * ... or, with the batches it stored above it (restart with the history),
+ * never below the view it kept.
+ */
+static bool
+node_pg_resume_history(void *arg, const uint8_t *blob, size_t len,
+					   const zz_kept_order *orders, uint32_t n, zz_seq *until)
+{
+	node	   *nd = arg;
+
+	return zz_replica_resume_history(nd->replica, ev_now(), blob, len, orders, n,
+									 nd->kept_view, until);
+}
+
+/*
+ * The PostgreSQL service stores the ORDER-REQ of each batch with it.
+ */
+static bool
+node_pg_order(void *arg, zz_seq seq, zz_buf *out)
+{
+	node	   *nd = arg;
+
+	return zz_replica_save_order(nd->replica, seq, out);
+}
+
+/*
+ * zz_io.keep_view: the core commits to a view (a VIEW-CHANGE for it, or
+ * entering it).  Made durable before the core goes on, so that a restart
+ * never comes back below it.  If the file cannot be written the replica
+ * goes on (stopping would not make it safer), loudly: after a restart it
+ * may then come back in the view of its history.
+ */
+static void
+node_keep_view(void *ctx, zz_view view)
+{
+	node	   *nd = ctx;
+	char		err[PATH_MAX + 200];
+
+	if (nd->cfg.view_file[0] == '\0' || view <= nd->kept_view)
+		return;
+	if (!kept_view_store(nd->cfg.view_file, view, err, sizeof(err)))
+	{
+		zlog(ZLOG_ERROR, "view_file: %s: view %llu is not kept; after a restart this replica "
+			 "may come back in an older view", err, (unsigned long long) view);
+		return;
+	}
+	nd->kept_view = view;
+}
+
+/*
  * The database's position is known: the core may start.
  */
 static void
@@ -686,7 +737,8 @@ node_init(node *nd, const char *path)
 	else if (nd->cfg.service == SVC_POSTGRES)
 	{
 		pgsvc_hooks ph = {nd, node_pg_label, node_pg_done, node_pg_save_stable,
-		node_pg_resume, node_pg_ready, node_pg_diverged};
+			node_pg_resume, node_pg_ready, node_pg_diverged, node_pg_order,
+		node_pg_resume_history};
 
 		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph,
 							  &nd->cfg.verify_interval);
@@ -704,6 +756,13 @@ node_init(node *nd, const char *path)
 	nd->io.to_client = node_to_client;
 	nd->io.trace = node_trace;
 	nd->io.notice = node_notice;
+	nd->io.keep_view = node_keep_view;
+	if (nd->cfg.view_file[0] != '\0' &&
+		!kept_view_load(nd->cfg.view_file, &nd->kept_view, err, sizeof(err)))
+	{
+		zlog(ZLOG_ERROR, "view_file: %s", err);
+		return false;
+	}
 	nd->replica = svc ? zz_replica_create(&nd->cfg.params, nd->cfg.id, nd->crypto, svc, &nd->io)
 		: NULL;
 	if (nd->replica == NULL)

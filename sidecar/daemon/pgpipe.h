@@ -22,7 +22,7 @@
 #include "log.h"
 #include "message.h"
 
-#define PGPIPE_MAX_STMTS	4
+#define PGPIPE_MAX_STMTS	6
 
 typedef struct pgpipe pgpipe;
 

@@ -7,10 +7,14 @@
  * database is an op of one or more statements ended by a Sync, so each op
  * is one transaction:
  *
- *	 SETUP		prepare apply and digest; read the position (zyzzyva.status)
+ *	 SETUP		prepare apply and digest; does the database store ORDER-REQs
+ *				(0.2); read the position (zyzzyva.status)
  *	 POSITION	read the position again (after an error)
  *	 BATCH		apply_batch(seq, view, h_seq, nd_time, nd_seed, requests)
  *				[+ state_digest() when the core wants the digest]
+ *				[+ keep_order(seq, view, ORDER-REQ) on a 0.2 database]
+ *	 ORDERS		the stored ORDER-REQs above the stable checkpoint (once, at
+ *				the first position, before the core starts)
  *	 LOOKUP		the replies of a batch the database already applied
  *				(zyzzyva.batch_log), when it is ahead of the core
  *	 ROLLBACK	rollback_to(seq)
@@ -41,9 +45,14 @@
  *
  * Recovery (issue 6).  At each stable checkpoint the core's part of it
  * (the proof, the service digest, the client table) is stored with
- * mark_stable, in the transaction that drops the undo below it.  A
- * sidecar that starts on a database with a stable checkpoint resumes its
- * core there (zz_replica_resume), rolls the database back to it, and
+ * mark_stable, in the transaction that drops the undo below it.  On a 0.2
+ * database each batch also stores the ORDER-REQ it was ordered by
+ * (keep_order, same transaction), and a sidecar that starts on it resumes
+ * its core at the checkpoint with that history (pgresume.c,
+ * zz_replica_resume_history): the batches the core takes back come from
+ * batch_log, and only what lies above them is rolled back.  On a 0.1
+ * database a sidecar that starts resumes its core at the stable
+ * checkpoint (zz_replica_resume), rolls the database back to it, and
  * fetches the batches above from the other replicas.  After a stable
  * checkpoint, at most once per verify_interval, a second pipelined
  * connection rechecks the rows against the incremental digest
@@ -84,7 +93,8 @@
 #define PG_SQL_ASYNC		"SET synchronous_commit = off"
 
 static const char *const pg_op_names[] = {
-	"setup", "position", "batch", "lookup", "rollback", "mark_stable", "set_condition"
+	"setup", "position", "batch", "lookup", "rollback", "mark_stable", "set_condition",
+	"orders"
 };
 
 static void pg_send_pending(pgsvc *ps);
@@ -130,7 +140,10 @@ pg_forget(pgsvc *ps, zz_seq seq, bool below)
 		bool		drop = below ? (b->seq <= seq && b->done) : b->seq > seq;
 
 		if (drop)
+		{
 			free(b->req);
+			zz_buf_free(&b->order);
+		}
 		else
 			ps->log[k++] = *b;
 	}
@@ -201,12 +214,13 @@ pg_send_setup(pgsvc *ps)
 		 PQsendQueryParams(conn, PG_SQL_ASYNC, 0, NULL, NULL, NULL, NULL, 0) != 1) ||
 		PQsendPrepare(conn, "zz_apply", PG_SQL_APPLY, 6, types) != 1 ||
 		PQsendPrepare(conn, "zz_digest", PG_SQL_DIGEST, 0, NULL) != 1 ||
+		PQsendQueryParams(conn, PG_SQL_HAS_ORDERS, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
 		PQsendQueryParams(conn, PG_SQL_POSITION, 0, NULL, NULL, NULL, NULL, 1) != 1)
 	{
 		pgpipe_fail(ps->pipe);
 		return;
 	}
-	(void) pgpipe_push(ps->pipe, OP_SETUP, 0, 0, ps->batch_commit_async ? 4 : 3);
+	(void) pgpipe_push(ps->pipe, OP_SETUP, 0, 0, ps->batch_commit_async ? 5 : 4);
 }
 
 /*
@@ -281,20 +295,23 @@ pg_send_batch(pgsvc *ps, pg_batch *b)
 	int			lengths[6] = {8, 8, ZZ_DIGEST_LEN, 8, 8, (int) b->req_len};
 	int			formats[6] = {1, 1, 1, 1, 1, 1};
 	bool		digest = b->want_digest && !b->done;
+	bool		keep = ps->keep_orders && b->order.len > 0;
 
 	pgcall_put_u64(seq, b->seq);
 	pgcall_put_u64(view, b->view);
 	pgcall_put_u64(ndt, b->nd_time);
 	pgcall_put_u64(nds, b->nd_seed);
+	/* its ORDER-REQ goes last, in the same transaction (pgresume.c) */
 	if (PQsendQueryPrepared(conn, "zz_apply", 6, values, lengths, formats, 1) != 1 ||
-		(digest && PQsendQueryPrepared(conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1))
+		(digest && PQsendQueryPrepared(conn, "zz_digest", 0, NULL, NULL, NULL, 1) != 1) ||
+		(keep && !pg_send_keep_order(ps, b)))
 	{
 		pgpipe_fail(ps->pipe);
 		return;
 	}
 	b->sent = true;
 	ps->db_expect = b->seq;
-	(void) pgpipe_push(ps->pipe, OP_BATCH, b->seq, b->gen, digest ? 2 : 1);
+	(void) pgpipe_push(ps->pipe, OP_BATCH, b->seq, b->gen, 1 + digest + keep);
 }
 
 /*
@@ -393,7 +410,7 @@ pg_stall(pgsvc *ps, const char *fmt,...)
  * Bring the database, at db_seq (stable checkpoint db_stable), to the
  * core's position (executed), then send what the core waits for.
  */
-static void
+void
 pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
 {
 	bool		was_stalled = ps->stalled;
@@ -406,10 +423,27 @@ pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable)
 	ps->stable_sent = db_stable;
 	for (size_t i = 0; i < ps->nlog; i++)
 		ps->log[i].sent = false;
+	if (ps->lookup_until > db_seq)
+		ps->lookup_until = db_seq;	/* it lost some: apply them again */
 
 	if (db_seq > ps->executed)
 	{
-		if (ps->executed >= db_stable)
+		if (ps->lookup_until > ps->executed)
+		{
+			/*
+			 * Batches up to lookup_until come from batch_log (the core took
+			 * back its history, pgresume.c, or an earlier session was
+			 * reading them): keep them, roll back only what lies above.
+			 */
+			if (db_seq > ps->lookup_until)
+			{
+				zlog(ZLOG_WARNING, "postgres: the database is at batch %llu, this replica "
+					 "takes back its history up to %llu: rolling the rest back",
+					 (unsigned long long) db_seq, (unsigned long long) ps->lookup_until);
+				pg_send_admin(ps, OP_ROLLBACK, ps->lookup_until);
+			}
+		}
+		else if (ps->executed >= db_stable)
 		{
 			zlog(ZLOG_WARNING, "postgres: the database is at batch %llu, this replica at %llu: "
 				 "rolling the database back", (unsigned long long) db_seq,
@@ -673,6 +707,25 @@ pg_lookup_result(pgsvc *ps, const pgpipe_op *o)
 		pg_repair(ps);
 		return;
 	}
+	if (r != NULL && PQntuples(r) == 1 && PQgetlength(r, 0, 0) == ZZ_DIGEST_LEN &&
+		memcmp(PQgetvalue(r, 0, 0), b->history.b, ZZ_DIGEST_LEN) != 0 &&
+		b->seq > ps->db_stable && pg_can_send(ps))
+	{
+		/*
+		 * The core's batch at seq is not the one the database applied: a
+		 * view change discarded the database's (a history taken back after
+		 * a restart reached further than the new view's).  Undo it and
+		 * what follows, and apply the core's.
+		 */
+		zlog(ZLOG_WARNING, "postgres: the database applied another batch %llu than this "
+			 "replica executes there (discarded by a view change): rolling it back",
+			 (unsigned long long) b->seq);
+		ps->lookup_until = b->seq - 1 > ps->executed ? b->seq - 1 : 0;
+		pg_send_admin(ps, OP_ROLLBACK, b->seq - 1);
+		b->sent = false;
+		pg_send_pending(ps);
+		return;
+	}
 	if (r == NULL || PQntuples(r) != 1 || PQgetlength(r, 0, 0) != ZZ_DIGEST_LEN ||
 		memcmp(PQgetvalue(r, 0, 0), b->history.b, ZZ_DIGEST_LEN) != 0)
 	{
@@ -773,6 +826,12 @@ pg_finish_op(pgsvc *ps, pgpipe_op *o)
 				zlog(ZLOG_INFO, "postgres: the database is at batch %llu (stable checkpoint %llu); "
 					 "this replica has executed %llu", (unsigned long long) db_seq,
 					 (unsigned long long) db_stable, (unsigned long long) ps->executed);
+				ps->keep_orders = o->nstmts >= 2 && o->res[o->nstmts - 2] != NULL &&
+					PQntuples(o->res[o->nstmts - 2]) == 1 &&
+					strcmp(PQgetvalue(o->res[o->nstmts - 2], 0, 0), "t") == 0;
+				if (!ps->started &&
+					pg_resume_with_orders(ps, o->res[o->nstmts - 1], db_seq, db_stable))
+					return;		/* reconciled when the orders are in */
 				if (!ps->started)
 					pg_first_position(ps, o->res[o->nstmts - 1], db_seq, db_stable);
 			}
@@ -783,6 +842,9 @@ pg_finish_op(pgsvc *ps, pgpipe_op *o)
 			return;
 		case OP_LOOKUP:
 			pg_lookup_result(ps, o);
+			return;
+		case OP_ORDERS:
+			pg_orders_result(ps, o);
 			return;
 		case OP_ROLLBACK:
 			if (o->failed)
@@ -951,6 +1013,10 @@ pg_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed, const zz_o
 	if (!ps->hooks.label(ps->hooks.arg, seq, &b->view, &b->history))
 		zlog(ZLOG_WARNING, "postgres: no history digest for batch %llu; recording zeros",
 			 (unsigned long long) seq);
+	zz_buf_init(&b->order);
+	if (ps->keep_orders && ps->hooks.order != NULL &&
+		!ps->hooks.order(ps->hooks.arg, seq, &b->order))
+		zz_buf_reset(&b->order);
 	b->seq = seq;
 	b->nd_time = nd_time;
 	b->nd_seed = nd_seed;
@@ -1183,9 +1249,13 @@ pgsvc_free(pgsvc *ps)
 	if (ps->side != NULL)
 		PQfinish(ps->side);
 	for (size_t i = 0; i < ps->nlog; i++)
+	{
 		free(ps->log[i].req);
+		zz_buf_free(&ps->log[i].order);
+	}
 	free(ps->log);
 	zz_buf_free(&ps->stable_blob);
+	zz_buf_free(&ps->resume_blob);
 	free(ps->snap);
 	free(ps->conninfo);
 	free(ps);

@@ -26,6 +26,7 @@
 
 #include "event.h"
 #include "message.h"
+#include "replica.h"
 #include "service.h"
 
 typedef struct pgsvc pgsvc;
@@ -58,6 +59,20 @@ typedef struct pgsvc_hooks
 	bool		(*resume) (void *arg, const uint8_t *blob, size_t len);
 	void		(*ready) (void *arg);
 	void		(*diverged) (void *arg);
+
+	/*
+	 * Restart with the history (zz_replica_save_order and
+	 * zz_replica_resume_history; NULL: not used).  order: the ORDER-REQ of
+	 * the batch at seq the core is executing, stored with the batch
+	 * (zyzzyva.batch_order, 0.2).  resume_history: at the first
+	 * connection, the kept checkpoint (NULL: none yet) and the ORDER-REQs
+	 * stored above it, for a core that starts afresh; *until: where the
+	 * history it took back ends.  False if the core refuses the
+	 * checkpoint.
+	 */
+	bool		(*order) (void *arg, zz_seq seq, zz_buf *out);
+	bool		(*resume_history) (void *arg, const uint8_t *blob, size_t len,
+								   const zz_kept_order *orders, uint32_t n, zz_seq *until);
 } pgsvc_hooks;
 
 /* What pgsvc_condition reports (zyzzyva.status.condition). */

@@ -21,7 +21,8 @@ typedef enum pg_op_kind
 	OP_LOOKUP,
 	OP_ROLLBACK,
 	OP_STABLE,
-	OP_CONDITION
+	OP_CONDITION,
+	OP_ORDERS
 } pg_op_kind;
 
 
@@ -39,6 +40,7 @@ typedef struct pg_batch
 	bool		want_digest;
 	uint8_t    *req;			/* the requests bytea of apply_batch */
 	size_t		req_len;
+	zz_buf		order;			/* its ORDER-REQ, for keep_order (empty: none) */
 	uint64_t	gen;
 	bool		has_digest;		/* the state digest after it (checkpoints) */
 	zz_digest	digest;
@@ -103,6 +105,13 @@ struct pgsvc
 	bool		cond_sent;		/* the database has cond and cond_detail */
 	bool		cond_unsupported;	/* no zyzzyva.set_condition (logged once) */
 
+	/* restart with the history (pgresume.c) */
+	bool		keep_orders;	/* the database has zyzzyva.batch_order (0.2) */
+	zz_buf		resume_blob;	/* its kept checkpoint, while the orders are read */
+	bool		resume_has_blob;
+	zz_seq		resume_db_seq;	/* ... and its position */
+	zz_seq		resume_db_stable;
+
 #ifdef ZZ_FAULT_INJECTION
 	/* fault injection for the recovery tests (environment, see pgsvc_create) */
 	bool		test_corrupt_snapshot;
@@ -142,6 +151,16 @@ struct pgsvc
 /* pgservice.c */
 extern void pg_forget(pgsvc *ps, zz_seq seq, bool below);
 extern bool pg_can_send(const pgsvc *ps);
+
+extern void pg_reconcile(pgsvc *ps, zz_seq db_seq, zz_seq db_stable);
+
+/* pgresume.c */
+#define PG_SQL_HAS_ORDERS \
+	"SELECT pg_catalog.to_regclass('zyzzyva.batch_order') IS NOT NULL"
+extern bool pg_send_keep_order(pgsvc *ps, const pg_batch *b);
+extern bool pg_resume_with_orders(pgsvc *ps, const PGresult *pos, zz_seq db_seq,
+								  zz_seq db_stable);
+extern void pg_orders_result(pgsvc *ps, pgpipe_op *o);
 
 /* pgrecover.c */
 extern void pg_first_position(pgsvc *ps, const PGresult *r, zz_seq db_seq, zz_seq db_stable);

@@ -890,7 +890,10 @@ run_cmd(sc_run *r, const sc_cmd *c)
 			sim_crash(s, c->node);
 			break;
 		case SC_RESTART:
-			sim_restart(s, c->node, c->amnesia);
+			if (c->with_history)
+				sim_restart_with_history(s, c->node);
+			else
+				sim_restart(s, c->node, c->amnesia);
 			break;
 		case SC_BYZANTINE:
 			sim_make_byzantine(s, c->node, &c->fc, c->lie_ppm);

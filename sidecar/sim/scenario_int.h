@@ -158,6 +158,7 @@ typedef struct sc_cmd
 	char		name[SC_NAME_LEN];
 	bool		reverse;
 	bool		amnesia;		/* restart from the kept checkpoint only */
+	bool		with_history;	/* ... and the history its service stored */
 	uint32_t	to;				/* replay, inject: node mask (0: as sent) */
 	zz_view		view;			/* inject */
 	sc_cond		cond;

@@ -1077,9 +1077,12 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 		c.kind = w[0] == 'c' ? SC_CRASH : SC_RESTART;
 		c.amnesia = c.kind == SC_RESTART && tk.n == 3 &&
 			strcmp(tk.t[2], "from-checkpoint") == 0;
-		if (tk.n != (c.amnesia ? 3 : 2) || !parse_node(r, tk.t[1], true, &c.node))
+		c.with_history = c.kind == SC_RESTART && tk.n == 3 &&
+			strcmp(tk.t[2], "with-history") == 0;
+		if (tk.n != (c.amnesia || c.with_history ? 3 : 2) ||
+			!parse_node(r, tk.t[1], true, &c.node))
 		{
-			*err = "expected: crash R<i> | restart R<i> [from-checkpoint]";
+			*err = "expected: crash R<i> | restart R<i> [from-checkpoint | with-history]";
 			return false;
 		}
 	}

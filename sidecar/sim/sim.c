@@ -388,6 +388,16 @@ io_to_client(void *ctx, uint32_t client, const uint8_t *buf, size_t len)
 
 static void inspect_replica(zz_sim *s, sim_node *nd);
 
+/* What a shell keeps durably before its replica commits to a view. */
+static void
+io_keep_view(void *ctx, zz_view view)
+{
+	sim_node   *nd = ctx;
+
+	if (view > nd->kept_view)
+		nd->kept_view = view;
+}
+
 /* ------------------------------------------------- the recording shim */
 
 /* Forget the results not yet reported for batches above seq. */
@@ -715,6 +725,7 @@ sim_build(zz_sim *s, const zz_params *p, uint32_t clients)
 		nd->io.to_replica = io_to_replica;
 		nd->io.to_client = io_to_client;
 		nd->io.trace = s->cfg.trace ? io_trace : NULL;
+		nd->io.keep_view = io_keep_view;
 		if (nd->is_replica)
 		{
 			nd->kv = zz_kv_create();
@@ -1369,6 +1380,79 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 		if (nd->shim.npend > 0)
 			schedule(s, s->now, EV_EXEC_DONE, replica, replica);
 	}
+	inspect_replica(s, nd);
+}
+
+/*
+ * A crashed replica restarts as a sidecar on a 0.2 database does: a fresh
+ * core resumes at its kept checkpoint and takes back the ORDER-REQs its
+ * service executed above it (stored with each batch, here read from the
+ * old core's log), in no lower view than it kept before committing to one
+ * (zz_replica_resume_history).  Unlike a database, the key-value service
+ * cannot hand back the replies it recorded: it is rolled back to the
+ * checkpoint and executes the same batches again.  Not amnesiac: it must
+ * keep every promise it made (the checker holds it to the step rules).
+ */
+void
+sim_restart_with_history(zz_sim *s, uint32_t replica)
+{
+	sim_node   *nd = &s->nodes[replica];
+	zz_seq		upto,
+				until = 0;
+	uint32_t	n = 0,
+				count;
+	zz_buf	   *bufs;
+	zz_kept_order *orders;
+	zz_replica *fresh;
+	bool		ok;
+
+	if (replica >= s->n || !nd->down || nd->byzantine || zz_kv_stable(nd->kv) != nd->kept_seq)
+	{
+		sim_restart(s, replica, false);
+		return;
+	}
+	nd->down = false;
+	upto = zz_kv_last_executed(nd->kv);
+	count = upto > nd->kept_seq ? (uint32_t) (upto - nd->kept_seq) : 0;
+	bufs = calloc(count + 1, sizeof(zz_buf));
+	orders = calloc(count + 1, sizeof(zz_kept_order));
+	if (bufs == NULL || orders == NULL)
+		abort();
+	for (uint32_t i = 0; i < count; i++)
+		zz_buf_init(&bufs[i]);
+	while (n < count && zz_replica_save_order(nd->replica, nd->kept_seq + 1 + n, &bufs[n]))
+	{
+		orders[n].buf = bufs[n].data;
+		orders[n].len = bufs[n].len;
+		n++;
+	}
+	if (!nd->shim.svc.rollback(nd->shim.svc.ctx, nd->kept_seq))
+		abort();
+	shim_drop_pending(&nd->shim, 0);
+	fresh = zz_replica_create(&s->params, nd->id, nd->crypto, &nd->shim.svc, &nd->io);
+	if (fresh == NULL)
+		abort();
+	zz_replica_free(nd->replica);
+	nd->replica = fresh;
+	ok = zz_replica_resume_history(fresh, s->now, nd->kept_seq > 0 ? nd->kept.data : NULL,
+								   nd->kept.len, orders, n, nd->kept_view, &until);
+	for (uint32_t i = 0; i < count; i++)
+		zz_buf_free(&bufs[i]);
+	free(bufs);
+	free(orders);
+	if (!ok || until != nd->kept_seq + n)
+	{
+		zz_checker_fail(s->ck, ZZ_V_RECOVERY, "R%u cannot take back its history %llu .. %llu "
+						"(took up to %llu)", nd->id, (unsigned long long) nd->kept_seq + 1,
+						(unsigned long long) nd->kept_seq + n, (unsigned long long) until);
+		return;
+	}
+	zz_replica_restart(fresh, s->now);	/* as zyzzyvad does once it may start */
+	memset(&nd->seen, 0, sizeof(nd->seen));
+	nd->poms_seen = 0;			/* fresh counters */
+	s->res->stats.amnesia_restarts++;
+	sim_trace(s, "restart       R%u from its kept checkpoint %llu with its history up to %llu",
+			  replica, (unsigned long long) nd->kept_seq, (unsigned long long) until);
 	inspect_replica(s, nd);
 }
 

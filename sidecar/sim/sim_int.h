@@ -108,6 +108,7 @@ typedef struct sim_node
 	zz_seq		vc_cc_seq;		/* what that VIEW-CHANGE certified */
 	uint64_t	poms_seen;		/* its stats.poms at the last inspection */
 	bool		amnesiac;		/* restarted from its kept checkpoint only */
+	zz_view		kept_view;		/* the highest view it kept (zz_io.keep_view) */
 	zz_seq		lc_seq;			/* the last LOCAL-COMMIT it sent (0: none) ... */
 	zz_digest	lc_history;		/* ... and the history it vouched for */
 
@@ -199,6 +200,7 @@ extern void sim_make_faulty_client(zz_sim *s, uint32_t client, unsigned bugs);
 extern uint64_t sim_submit(zz_sim *s, uint32_t client, const char *op);
 extern void sim_crash(zz_sim *s, uint32_t replica);
 extern void sim_restart(zz_sim *s, uint32_t replica, bool amnesia);
+extern void sim_restart_with_history(zz_sim *s, uint32_t replica);
 extern void sim_queue(zz_sim *s, uint32_t from, uint32_t to, const uint8_t *buf,
 					  size_t len, zz_time delay);
 

@@ -1349,6 +1349,139 @@ test_resume_from_saved_stable_checkpoint(void **state)
 }
 
 /*
+ * A replica restarted with its own speculative history above the stable
+ * checkpoint (zz_replica_resume_history): the stored ORDER-REQs come back
+ * as its log, executed again, in the highest view it knew.  A stored
+ * ORDER-REQ that does not verify as if it came from the network
+ * (signature flipped, unsigned, from another history, a gap) ends the
+ * history there; what follows is not taken either.
+ */
+static void
+test_resume_history_reinstates_own_batches(void **state)
+{
+	rig		   *g = rig_new(state);
+	zz_checkpoint cp1;
+	zz_buf		blob,
+				ob[CP],
+				none;
+	zz_kept_order k[CP];
+	zz_replica_status before;
+
+	stable_setup(g, &cp1);
+	before = status(g);
+	assert_int_equal(before.last_executed, 2 * CP);
+	zz_buf_init(&blob);
+	zz_buf_init(&none);
+	assert_true(zz_replica_save_stable(g->r, CP, &blob));
+	for (uint32_t i = 0; i < CP; i++)
+	{
+		zz_buf_init(&ob[i]);
+		assert_true(zz_replica_save_order(g->r, CP + 1 + i, &ob[i]));
+		k[i].buf = ob[i].data;
+		k[i].len = ob[i].len;
+	}
+	/* only what the log holds */
+	assert_false(zz_replica_save_order(g->r, 2 * CP + 1, &none));
+	assert_false(zz_replica_save_order(g->r, CP, &none));
+
+	/*
+	 * case 0: all of it, in view 0; 1: the view kept through keep_view is
+	 * higher; 2: a signature flipped; 3: unsigned; 4: a correctly signed
+	 * ORDER-REQ of another history; 5: a gap; 6: bytes that do not decode
+	 */
+	for (int c = 0; c <= 6; c++)
+	{
+		zz_kvservice *kv = zz_kv_create();
+		zz_replica *fresh;
+		zz_replica_status st;
+		zz_kept_order kk[CP];
+		zz_buf		bad;
+		zz_order_req m;
+		zz_seq		until = 0,
+					expect = 2 * CP;
+		uint32_t	nk = CP;
+		const uint32_t at = 2;	/* the stored batch the bad cases spoil */
+
+		memcpy(kk, k, sizeof(kk));
+		zz_buf_init(&bad);
+		if (c == 2 || c == 3)
+		{
+			assert_int_equal(zz_decode_order_req(k[at].buf, k[at].len, &m), ZZ_OK);
+			if (c == 2)
+				m.hdr.sig.b[5] ^= 0x10;
+			else
+				memset(&m.hdr.sig, 0, sizeof(m.hdr.sig));
+			assert_true(zz_encode_order_req(&bad, &m));
+			zz_order_req_release(&m);
+		}
+		else if (c == 4)
+		{
+			rq			q = {CLIENT, 999, "ADD other 1"};
+
+			encode_order(g, 0, CP + 1 + at, &cp1.history, &q, 1, T_NONE, &bad, NULL);
+		}
+		if (c >= 2 && c <= 4)
+		{
+			kk[at].buf = bad.data;
+			kk[at].len = bad.len;
+			expect = CP + at;
+		}
+		else if (c == 5)
+		{
+			memmove(&kk[at], &kk[at + 1], sizeof(kk[0]) * (CP - at - 1));
+			nk = CP - 1;
+			expect = CP + at;
+		}
+		else if (c == 6)
+		{
+			kk[at].len = 7;
+			expect = CP + at;
+		}
+
+		fresh = zz_replica_create(&g->p, g->id, g->rcrypto, zz_kv_service(kv), &g->ios[g->id]);
+		assert_non_null(fresh);
+		assert_true(zz_replica_resume_history(fresh, g->now, blob.data, blob.len, kk, nk,
+											  c == 1 ? 3 : 0, &until));
+		assert_int_equal(until, expect);
+		zz_replica_get_status(fresh, &st);
+		assert_int_equal(st.stable_seq, CP);
+		assert_int_equal(st.max_seq, expect);
+		assert_int_equal(st.last_executed, expect);	/* the kv executes at once */
+		assert_int_equal(st.view, c == 1 ? 3 : 0);
+		assert_int_equal(st.mode, ZZ_MODE_NORMAL);
+		if (expect == 2 * CP)
+			assert_memory_equal(&st.history, &before.history, sizeof(zz_digest));
+		assert_null(zz_replica_check(fresh));
+		/* only a fresh replica resumes */
+		assert_false(zz_replica_resume_history(fresh, g->now, blob.data, blob.len, kk, nk,
+											   0, NULL));
+		zz_replica_free(fresh);
+		zz_kv_free(kv);
+		zz_buf_free(&bad);
+	}
+
+	/* a checkpoint that does not verify: nothing at all */
+	{
+		zz_kvservice *kv = zz_kv_create();
+		zz_replica *fresh = zz_replica_create(&g->p, g->id, g->rcrypto, zz_kv_service(kv),
+											  &g->ios[g->id]);
+		zz_replica_status st;
+
+		assert_false(zz_replica_resume_history(fresh, g->now, blob.data, blob.len - 20, k, CP,
+											   0, NULL));
+		zz_replica_get_status(fresh, &st);
+		assert_int_equal(st.max_seq, 0);
+		zz_replica_free(fresh);
+		zz_kv_free(kv);
+	}
+	for (uint32_t i = 0; i < CP; i++)
+		zz_buf_free(&ob[i]);
+	zz_buf_free(&none);
+	zz_buf_free(&blob);
+	rig_free(g);
+}
+
+/*
  * A kept checkpoint that does not verify is refused: a changed client
  * table (the digest no longer matches what 2f+1 signed), a proof with too
  * few signatures, another replica's, truncated bytes.
@@ -4159,6 +4292,7 @@ main(void)
 		BOTH(test_stale_certificate_does_not_hide_current),
 		BOTH(test_resume_from_saved_stable_checkpoint),
 		BOTH(test_resume_refuses_bad_checkpoint),
+		BOTH(test_resume_history_reinstates_own_batches),
 		BOTH(test_repair_fetches_highest_certified_checkpoint),
 		BOTH(test_order_req_beyond_window_refused),
 		BOTH(test_order_req_valid_executed_and_answered),

@@ -228,6 +228,26 @@ $f = write_conf('oldsecret.conf', @good, "mac_secret = $dir/k/mac");
 ($rc, $msg) = check($f);
 is($rc, 0, 'a configuration that still names a mac_secret is valid') or diag($msg);
 
+# view_file: the highest view the replica committed to (keptview.c); a
+# file that is there but unreadable stops the daemon rather than let it
+# come back in a view it left
+{
+	is(scalar(grep { /^view_file = replica-1\.view$/ } @good), 1,
+		'zyzzyva-cluster gives every replica a view_file');
+	$f = write_conf('view.conf', map { s{^view_file = .*}{view_file = $dir/r1.view}r } @good);
+	($rc, $msg) = check($f);
+	is($rc, 0, 'view_file is a valid key') or diag($msg);
+	open(my $vfh, '>', "$dir/r1.view") or die;
+	print $vfh "view seven\n";
+	close($vfh);
+	my $log = "$dir/view.log";
+	my $pid = start_daemon($f, $log);
+	ok(wait_until(5, sub { waitpid($pid, POSIX::WNOHANG()) == $pid }),
+		'daemon refuses to start with a malformed view file');
+	like(ZZ::slurp($log), qr/view_file: \Q$dir\E\/r1\.view: expected one line "view N"/,
+		'... and logs why');
+}
+
 # --- test hooks exist only in the fault-injection build ---
 {
 	my $conf = "$c/withhold.conf";

@@ -51,5 +51,10 @@ like($out, qr/reply=VALUE 1800$/m, 'the 1800 increments were each executed exact
 ($rc, $out) = cli($sock[3], 'GET before');
 like($out, qr/reply=VALUE 1$/m, 'what completed in view 0 survived the view change');
 
+# each replica kept the view it committed to (view_file, written before
+# its VIEW-CHANGE left), so a restart never brings it back below it
+like(ZZ::slurp("$dir/replica-1.view"), qr/^view [1-9]\d*\n\z/,
+	'replica 1 kept the view it moved to in its view_file');
+
 ZZ::stop_daemon($pid[$_]) for 1 .. $n - 1;
 done_testing();
