@@ -2590,7 +2590,7 @@ test_client_completes_on_local_commits_of_one_view(void **state)
 	{
 		rig		   *g = rig_new(state);
 		node		cnode = {g, 100 + CLIENT};
-		zz_io		cio = {&cnode, io_to_replica, io_to_client, io_trace};
+		zz_io		cio = {.ctx = &cnode, .to_replica = io_to_replica, .to_client = io_to_client, .trace = io_trace};
 		zz_client  *c;
 		zz_spec_response m;
 		uint64_t	ts;
