@@ -118,6 +118,9 @@ extern bool zz_is_environmental_error(int sqlerrcode);
 /* adopt.c */
 extern bool zz_adopt_pending(void);
 
+/* registry.c */
+extern void zz_install_table_triggers(const char *qualname, bool or_replace);
+
 /* authz.c */
 struct ZzRequest;
 struct ZzCall;
