@@ -286,6 +286,36 @@ seq_store(ZzSeq *s, int64 last, bool called)
 }
 
 /*
+ * Compare every replicated sequence in the list with its row, and where
+ * they differ bring one back to the other: row_wins, set the sequence to
+ * its row (the start of a batch); otherwise write the sequence's state
+ * into its row (the end).  A sequence missing here, or dropped since the
+ * list was read, is passed over: the digest says it is missing.
+ */
+static void
+seq_reconcile(bool row_wins)
+{
+	for (int i = 0; i < zz_nseqs; i++)
+	{
+		ZzSeq	   *s = &zz_seqs[i];
+		int64		last;
+		bool		called;
+
+		if (!OidIsValid(s->relid) ||
+			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s->relid)))
+			continue;
+		seq_read(s->relid, &last, &called);
+		if (last == s->last_value && called == s->is_called)
+			continue;
+		if (row_wins)
+			seq_set(s->relid, s->last_value, s->is_called);
+		else
+			seq_store(s, last, called);
+	}
+	ResetSequenceCaches();
+}
+
+/*
  * Called by apply_batch() after it entered replicated execution: see the
  * file header.
  */
@@ -301,20 +331,7 @@ zz_sequences_batch_begin(void)
 		return;
 	}
 	seq_load(false);
-	for (int i = 0; i < zz_nseqs; i++)
-	{
-		ZzSeq	   *s = &zz_seqs[i];
-		int64		last;
-		bool		called;
-
-		if (!OidIsValid(s->relid) ||
-			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s->relid)))
-			continue;			/* missing here: the digest says so */
-		seq_read(s->relid, &last, &called);
-		if (last != s->last_value || called != s->is_called)
-			seq_set(s->relid, s->last_value, s->is_called);
-	}
-	ResetSequenceCaches();
+	seq_reconcile(true);
 }
 
 /*
@@ -334,21 +351,7 @@ zz_sequences_sync(void)
 {
 	if (!zz_seqs_loaded)
 		return;
-	for (int i = 0; i < zz_nseqs; i++)
-	{
-		ZzSeq	   *s = &zz_seqs[i];
-		int64		last;
-		bool		called;
-
-		/* missing here, or dropped since the list was read */
-		if (!OidIsValid(s->relid) ||
-			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s->relid)))
-			continue;
-		seq_read(s->relid, &last, &called);
-		if (last != s->last_value || called != s->is_called)
-			seq_store(s, last, called);
-	}
-	ResetSequenceCaches();
+	seq_reconcile(false);
 }
 
 /*
