@@ -137,6 +137,7 @@ extern void zz_authz_check_utility(Node *stmt);
 /* digest.c */
 extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
 							   Oid *argtypes);
+extern bool zz_lanes_unchanged;
 extern void zz_lanes_load(bool lock);
 extern void zz_lanes_store(void);
 extern void zz_lanes_stored(void);
@@ -195,6 +196,7 @@ extern void zz_sequences_after_ddl(void);
 extern void zz_sequences_sync(void);
 extern void zz_sequences_batch_end(void);
 extern void zz_sequences_table_replicated(Oid relid);
+extern void zz_sequences_row_changed(Relation rel);
 extern void zz_sequence_check_use(Oid relid, const char *what);
 
 /* undo.c */
