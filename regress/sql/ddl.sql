@@ -381,6 +381,22 @@ SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b',
          decode(replace(encode(:'snap_e4', 'hex'), encode('RENAME TO acct', 'hex'),
                         encode('RENAME TO evil', 'hex')), 'hex'));
 SELECT to_regclass('accounts') IS NULL AND to_regclass('evil') IS NULL AS nothing_ran;
+-- a history whose statement is not valid UTF-8 (the same length, two bytes
+-- changed) or whose statement's length runs past the end of the snapshot
+-- is refused as malformed, before anything runs or is installed
+SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b',
+         decode(replace(encode(:'snap_e4', 'hex'), encode('RENAME TO acct', 'hex'),
+                        encode('RENAME TO a', 'hex') || 'c3ff' || encode('t', 'hex')), 'hex'));
+SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b',
+         decode(replace(encode(:'snap_e4', 'hex'),
+                        '00000023' || encode('ALTER TABLE accounts RENAME TO acct', 'hex'),
+                        '7fffffff' || encode('ALTER TABLE accounts RENAME TO acct', 'hex')), 'hex'));
+SELECT position('\x00000023'::bytea || convert_to('ALTER TABLE accounts RENAME TO acct', 'UTF8')
+                IN :'snap_e4') > 0 AS length_found;
+SELECT to_regclass('accounts') IS NULL AND to_regclass('acct') IS NULL AS nothing_ran,
+       to_regclass('stray') IS NOT NULL AS stray_there,
+       (SELECT count(*) FROM zyzzyva.ddl_history) AS ddl_requests,
+       (SELECT last_seq FROM zyzzyva.replica_state) AS last_seq;
 SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b', :'snap_e4') AS rows_installed;
 SELECT zyzzyva.state_digest() = :'digest_e4b' AS digest_ok, zyzzyva.verify_digest(),
        to_regclass('stray') IS NULL AS stray_rolled_back;
