@@ -6,18 +6,11 @@
 -- to it before every batch, whatever happened to the sequence meanwhile.
 --
 \pset null '(null)'
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set seq_setup :abs_srcdir '/sql/sequences_setup.psql'
 CREATE DATABASE zz_seq TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
 \c zz_seq
-CREATE EXTENSION zyzzyva;
-CREATE FUNCTION h(n bigint) RETURNS bytea IMMUTABLE LANGUAGE sql
-    AS $$ SELECT sha256(convert_to(n::text, 'UTF8')) $$;
-CREATE FUNCTION call(signature text, VARIADIC args text[] DEFAULT '{}') RETURNS bytea
-    IMMUTABLE LANGUAGE sql AS $$ SELECT zyzzyva.encode_call(signature, VARIADIC args) $$;
-CREATE FUNCTION apply(seq bigint, VARIADIC calls bytea[])
-    RETURNS TABLE (request integer, sqlstate text, result text) LANGUAGE sql
-    AS $$ SELECT request, sqlstate, result
-            FROM zyzzyva.apply_batch(seq, 0, h(seq), 1700000000000000 + seq, seq,
-                                     zyzzyva.encode_batch(calls)) $$;
+\i :seq_setup
 
 -- a bigserial key and an identity column; their sequences are replicated
 -- with their tables
@@ -151,16 +144,7 @@ DROP DATABASE zz_seq;
 -- stale memory would refuse nextval() of the sequence as not replicated)
 CREATE DATABASE zz_seq_none TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
 \c zz_seq_none
-CREATE EXTENSION zyzzyva;
-CREATE FUNCTION h(n bigint) RETURNS bytea IMMUTABLE LANGUAGE sql
-    AS $$ SELECT sha256(convert_to(n::text, 'UTF8')) $$;
-CREATE FUNCTION call(signature text, VARIADIC args text[] DEFAULT '{}') RETURNS bytea
-    IMMUTABLE LANGUAGE sql AS $$ SELECT zyzzyva.encode_call(signature, VARIADIC args) $$;
-CREATE FUNCTION apply(seq bigint, VARIADIC calls bytea[])
-    RETURNS TABLE (request integer, sqlstate text, result text) LANGUAGE sql
-    AS $$ SELECT request, sqlstate, result
-            FROM zyzzyva.apply_batch(seq, 0, h(seq), 1700000000000000 + seq, seq,
-                                     zyzzyva.encode_batch(calls)) $$;
+\i :seq_setup
 CREATE TABLE notes (id integer PRIMARY KEY, note text);
 SELECT zyzzyva.replicate_table('notes');
 CREATE FUNCTION note(i integer, n text) RETURNS integer LANGUAGE sql
