@@ -185,6 +185,27 @@ SELECT sequence_name, last_value, is_called FROM zyzzyva.replicated_sequences OR
 SELECT request, sqlstate, result FROM zyzzyva.apply_batch(4, 0, sha256('4'), 1700000000000004, 4,
     zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('public.tag(pg_catalog.text)', 'c')]));
 SELECT * FROM tags ORDER BY id;
+
+-- a database on 0.1 has no sequence_state: the library does without it;
+-- ALTER EXTENSION UPDATE in the same session is seen by the next batch
+-- (the backend's memory of which objects the extension has is dropped)
+\c contrib_regression
+CREATE DATABASE zz_seq_up TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
+\c zz_seq_up
+CREATE EXTENSION zyzzyva VERSION '0.1';
+CREATE TABLE counters (id bigserial PRIMARY KEY, n integer);
+SELECT zyzzyva.replicate_table('counters');
+CREATE FUNCTION bump() RETURNS bigint LANGUAGE sql
+    AS $$ INSERT INTO counters (n) VALUES (1) RETURNING id $$;
+SELECT zyzzyva.replicate_function('bump()');
+SELECT request, sqlstate, result FROM zyzzyva.apply_batch(1, 0, sha256('1'), 1700000000000001, 1,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('public.bump()')]));
+ALTER EXTENSION zyzzyva UPDATE;
+SELECT zyzzyva.replicate_sequence('counters_id_seq');
+SELECT request, sqlstate, result FROM zyzzyva.apply_batch(2, 0, sha256('2'), 1700000000000002, 2,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('public.bump()')]));
+SELECT sequence_name, last_value, is_called FROM zyzzyva.replicated_sequences ORDER BY 1;
 \c contrib_regression
 DROP DATABASE zz_seq_none;
 DROP DATABASE zz_seq_none_b;
+DROP DATABASE zz_seq_up;
