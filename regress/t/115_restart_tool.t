@@ -36,51 +36,16 @@ use Time::HiRes qw(time usleep);
 use PostgreSQL::Test::Utils;
 use Test::More;
 use ZZPG;
+use ZZTool;
 
-my $tool = "$ENV{ZZ_TOOLS}/zyzzyva-cluster";
 my $cli = "$ENV{ZZ_BUILD}/zyzzyva-cli";
 my $dir = PostgreSQL::Test::Utils::tempdir_short() . '/c';
 my $n = 4;
-my $started = 0;
 my $sig = 'public.pay(bigint,integer,integer,bigint)';
-
-# Run the tool; (exit code, output).
-sub tool
-{
-	my @args = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ $tool, @args ], '>', \$out, '2>', \$err, IPC::Run::timeout(120));
-	my $rc = $? >> 8;
-	note("zyzzyva-cluster @args: rc $rc\n$out$err");
-	return ($rc, $out . $err);
-}
-
-sub port
-{
-	my ($i) = @_;
-	my $conf = slurp_file("$dir/pg-$i/zyzzyva-cluster.conf");
-	return $conf =~ /^port = '(\d+)'/m ? $1 : die "no port for $i";
-}
-
-# psql on replica i's database; (exit code, stdout, stderr).
-sub psql
-{
-	my ($i, $sql) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', "$dir/run",
-			'-p', port($i), '-d', 'zyzzyva', '-c', $sql ],
-		'>', \$out, '2>', \$err, IPC::Run::timeout(60));
-	chomp $out;
-	return ($? >> 8, $out, $err);
-}
-
-sub q1
-{
-	my ($i, $sql) = @_;
-	my ($rc, $out, $err) = psql($i, $sql);
-	die "replica $i: $sql: $err" if $rc != 0;
-	return $out;
-}
+my $c = ZZTool->new(dir => $dir, n => $n);
+sub tool { return $c->tool(@_); }
+sub psql { return $c->psql(@_); }
+sub q1 { return $c->q1(@_); }
 
 sub wait_until
 {
@@ -124,28 +89,8 @@ sub pay_finish
 	return $ok && $done == $r->{count};
 }
 
-END
-{
-	my $status = $?;
-	if ($started)
-	{
-		system($tool, 'stop', $dir);
-		if ($status != 0 || !Test::More->builder->is_passing)
-		{
-			for my $i (0 .. $n - 1)
-			{
-				next unless -f "$dir/replica-$i.log";
-				my @l = split /\n/, slurp_file("$dir/replica-$i.log");
-				diag("== replica-$i.log (last 25 lines)\n" . join("\n", @l > 25 ? @l[-25 .. -1] : @l));
-			}
-		}
-	}
-	$? = $status;
-}
-
 # --- the cluster, made by the tool ---
 my ($rc, $out) = tool('start', $dir, '--postgres', '--set', 'checkpoint_interval=8', '--entrust', 'postgres');
-$started = 1;
 is($rc, 0, 'zyzzyva-cluster start --postgres: four servers and four sidecars') or BAIL_OUT($out);
 
 my $ddl = ZZPG::ledger_sql();
