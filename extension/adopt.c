@@ -345,24 +345,7 @@ adopt_restored(ReturnSetInfo *rsinfo)
 					bytes;
 
 		if (get_rel_namespace(relid) != get_namespace_oid("zyzzyva", false))
-		{
-			StringInfoData sql;
-
-			initStringInfo(&sql);
-			appendStringInfo(&sql,
-							 "CREATE OR REPLACE TRIGGER zyzzyva_guard "
-							 "BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
-							 "FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.guard();"
-							 "CREATE OR REPLACE TRIGGER zyzzyva_capture AFTER INSERT OR UPDATE OR DELETE ON %s "
-							 "FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();"
-							 "ALTER TABLE %s ENABLE ALWAYS TRIGGER zyzzyva_guard, "
-							 "ENABLE ALWAYS TRIGGER zyzzyva_capture",
-							 qualname, qualname, qualname);
-			zz_ddl_internal_begin();
-			if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-				elog(ERROR, "could not create the triggers of %s", qualname);
-			zz_ddl_internal_end();
-		}
+			zz_install_table_triggers(qualname, true);
 
 		zz_lthash_zero(&acc);
 		t0 = GetCurrentTimestamp();

@@ -265,6 +265,10 @@ zyzzyva_capture(PG_FUNCTION_ARGS)
 	else
 		oldtup = trigdata->tg_trigtuple;
 
+	/* whether zyzzyva.sequence_state has rows may have changed */
+	if (oldtup == NULL || newtup == NULL)
+		zz_sequences_row_changed(rel);
+
 	/* install_snapshot() sets the digest itself and keeps no undo */
 	if (zz_exec.mode == ZZ_MODE_INSTALL)
 		return PointerGetDatum(NULL);

@@ -420,16 +420,22 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	switch (nodeTag(stmt))
 	{
 		case T_CreateStmt:
+		case T_CreateSeqStmt:
 			{
-				RangeVar   *rv = ((CreateStmt *) stmt)->relation;
+				bool		is_table = IsA(stmt, CreateStmt);
+				RangeVar   *rv = is_table ? ((CreateStmt *) stmt)->relation :
+				((CreateSeqStmt *) stmt)->sequence;
 				Oid			before,
 							after;
 
 				if (rv->relpersistence != RELPERSISTENCE_PERMANENT)
-					refuse_unsupported(tag, "Temporary and unlogged tables are not durable replicated state.");
+					refuse_unsupported(tag, is_table ?
+									   "Temporary and unlogged tables are not durable replicated state." :
+									   "Only a permanent sequence can be replicated state.");
 				before = RangeVarGetRelid(rv, NoLock, true);
 				RUN();
 				after = RangeVarGetRelid(rv, NoLock, true);
+				/* drop_table drops any relation, a sequence too */
 				if (OidIsValid(after) && after != before)
 					created(RelationRelationId, after, "drop_table", relation_qualname(after));
 				break;
@@ -613,22 +619,6 @@ ddl_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		case T_ClusterStmt:
 			refuse_nontransactional(tag);
 			break;
-		case T_CreateSeqStmt:
-			{
-				RangeVar   *rv = ((CreateSeqStmt *) stmt)->sequence;
-				Oid			before,
-							after;
-
-				if (rv->relpersistence != RELPERSISTENCE_PERMANENT)
-					refuse_unsupported(tag, "Only a permanent sequence can be replicated state.");
-				before = RangeVarGetRelid(rv, NoLock, true);
-				RUN();
-				after = RangeVarGetRelid(rv, NoLock, true);
-				/* drop_table drops any relation, a sequence too */
-				if (OidIsValid(after) && after != before)
-					created(RelationRelationId, after, "drop_table", relation_qualname(after));
-				break;
-			}
 		default:
 			refuse_unsupported(tag, NULL);
 			break;

@@ -101,6 +101,13 @@ static struct
 } lanes_cache;
 
 /*
+ * Whether the last zz_lanes_load found the state row as this backend last
+ * stored or read it: no other backend wrote replicated state in between
+ * (every writer changes the row in the same transaction).
+ */
+bool		zz_lanes_unchanged = false;
+
+/*
  * Remember the lanes of zz_exec as those of the state row version (ctid,
  * xmin) in columns 1 and 2 of the first row of SPI_tuptable.
  */
@@ -178,6 +185,7 @@ zz_lanes_load(bool lock)
 				 errmsg("zyzzyva.replica_state has no state row"),
 				 errhint("Recreate the extension: its state was deleted.")));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	zz_lanes_unchanged = isnull && lanes_cache.valid;
 	if (isnull && lanes_cache.valid)
 		zz_exec.lanes = lanes_cache.lanes;	/* the version we remember */
 	else

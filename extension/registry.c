@@ -59,6 +59,37 @@ run(const char *sql, int nargs, Oid *argtypes, Datum *values, int expect)
 }
 
 /*
+ * Install the guard and capture triggers (capture.c) on a replicated table,
+ * enabled ALWAYS so that replication roles do not turn them off.  With
+ * or_replace, triggers already there are replaced (adopt.c: a dump restored
+ * them); without, a table that has them is an error.  The caller is
+ * connected to SPI.
+ */
+void
+zz_install_table_triggers(const char *qualname, bool or_replace)
+{
+	const char *create = or_replace ? "CREATE OR REPLACE TRIGGER" : "CREATE TRIGGER";
+	StringInfoData sql;
+
+	/* identifiers cannot be parameters: qualname is quoted */
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "%s zyzzyva_guard "
+					 "BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
+					 "FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.guard();"
+					 "%s zyzzyva_capture AFTER INSERT OR UPDATE OR DELETE ON %s "
+					 "FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();"
+					 "ALTER TABLE %s ENABLE ALWAYS TRIGGER zyzzyva_guard, "
+					 "ENABLE ALWAYS TRIGGER zyzzyva_capture",
+					 create, qualname, create, qualname, qualname);
+	zz_ddl_internal_begin();
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create the triggers of %s", qualname);
+	zz_ddl_internal_end();
+	pfree(sql.data);
+}
+
+/*
  * zyzzyva.replicate_table(regclass) returns void
  *
  * Make a table replicated: check it can be (an ordinary, permanent table
@@ -77,7 +108,6 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 			   *qualname;
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
-	StringInfoData sql;
 	bool		nested = zz_ddl_registering();
 
 	if (!nested)
@@ -154,21 +184,7 @@ zyzzyva_replicate_table(PG_FUNCTION_ARGS)
 	run("INSERT INTO zyzzyva.table_registry (schema_name, table_name) VALUES ($1, $2)",
 		2, argtypes, values, SPI_OK_INSERT);
 
-	/* identifiers cannot be parameters: they are quoted */
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "CREATE TRIGGER zyzzyva_guard "
-					 "BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
-					 "FOR EACH STATEMENT EXECUTE FUNCTION zyzzyva.guard();"
-					 "CREATE TRIGGER zyzzyva_capture AFTER INSERT OR UPDATE OR DELETE ON %s "
-					 "FOR EACH ROW EXECUTE FUNCTION zyzzyva.capture();"
-					 "ALTER TABLE %s ENABLE ALWAYS TRIGGER zyzzyva_guard, "
-					 "ENABLE ALWAYS TRIGGER zyzzyva_capture",
-					 qualname, qualname, qualname);
-	zz_ddl_internal_begin();
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create the triggers of %s", qualname);
-	zz_ddl_internal_end();
+	zz_install_table_triggers(qualname, false);
 
 	SPI_finish();
 	/* its serial and identity sequences go with it (sequence.c) */

@@ -42,6 +42,19 @@
  *								 capture trigger records undo and updates the
  *								 digest).
  *
+ * Most databases replicate no sequence, and reading the empty table cost
+ * every batch an SPI query.  So a backend remembers that the table was
+ * empty (seq_none_relid) and skips the read while that stays true: any row
+ * inserted into or deleted from it, in any mode (a request, undo replayed
+ * by rollback_to(), a snapshot installed, a registration by hand), sends a
+ * relcache invalidation of the table (zz_sequences_row_changed, from the
+ * capture trigger), which this backend sees at its next command, at the
+ * abort of the (sub)transaction that wrote, or, from another backend, after
+ * that one commits.  Since another backend's invalidation may arrive only
+ * after its commit is visible, the memory is also dropped whenever the
+ * state row changed since this backend last wrote it (zz_lanes_unchanged):
+ * every writer of replicated state changes it in the same transaction.
+ *
  * Values a failed request drew stay drawn, as in PostgreSQL: the sync runs
  * outside the requests' subtransactions.  A sequence's parameters (type,
  * start, increment, bounds, cache, cycle, owner, privileges) are in the
@@ -70,6 +83,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -99,6 +113,17 @@ static ZzSeq *zz_seqs = NULL;
 static int	zz_nseqs = 0;
 static int	zz_maxseqs = 0;
 static bool zz_seqs_loaded = false;
+
+/*
+ * The OID of zyzzyva.sequence_state while this backend knows it has no
+ * rows (see the file header), else InvalidOid; seq_inval_count counts the
+ * invalidations of the table, so that a read the table changed under does
+ * not set seq_none_relid.
+ */
+static Oid	seq_none_relid = InvalidOid;
+static Oid	seq_table_relid = InvalidOid;
+static uint64 seq_inval_count = 0;
+static bool seq_callback_registered = false;
 
 static SPIPlanPtr seq_load_plan = NULL;
 static SPIPlanPtr seq_update_plan = NULL;
@@ -286,21 +311,15 @@ seq_store(ZzSeq *s, int64 last, bool called)
 }
 
 /*
- * Called by apply_batch() after it entered replicated execution: see the
- * file header.
+ * Compare every replicated sequence in the list with its row, and where
+ * they differ bring one back to the other: row_wins, set the sequence to
+ * its row (the start of a batch); otherwise write the sequence's state
+ * into its row (the end).  A sequence missing here, or dropped since the
+ * list was read, is passed over: the digest says it is missing.
  */
-void
-zz_sequences_batch_begin(void)
+static void
+seq_reconcile(bool row_wins)
 {
-	if (!zz_extension_has("sequence_state", NULL))
-	{
-		/* a database on version 0.1: no replicated sequences */
-		zz_seqs_loaded = false;
-		zz_nseqs = 0;
-		ResetSequenceCaches();
-		return;
-	}
-	seq_load(false);
 	for (int i = 0; i < zz_nseqs; i++)
 	{
 		ZzSeq	   *s = &zz_seqs[i];
@@ -309,12 +328,93 @@ zz_sequences_batch_begin(void)
 
 		if (!OidIsValid(s->relid) ||
 			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s->relid)))
-			continue;			/* missing here: the digest says so */
+			continue;
 		seq_read(s->relid, &last, &called);
-		if (last != s->last_value || called != s->is_called)
+		if (last == s->last_value && called == s->is_called)
+			continue;
+		if (row_wins)
 			seq_set(s->relid, s->last_value, s->is_called);
+		else
+			seq_store(s, last, called);
 	}
 	ResetSequenceCaches();
+}
+
+/*
+ * Relcache invalidation callback: zyzzyva.sequence_state (or every
+ * relation) may have changed.
+ */
+static void
+seq_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == seq_table_relid)
+	{
+		seq_none_relid = InvalidOid;
+		seq_inval_count++;
+	}
+}
+
+/*
+ * The capture trigger inserted or deleted a row of rel (any mode): if rel
+ * is zyzzyva.sequence_state, tell every backend, this one included, that
+ * whether it has rows may have changed.  The invalidation is transactional:
+ * others see it when the writer commits, this backend at its next command
+ * and again if the writer aborts.
+ */
+void
+zz_sequences_row_changed(Relation rel)
+{
+	if (strcmp(RelationGetRelationName(rel), "sequence_state") != 0)
+		return;
+	if (RelationGetNamespace(rel) != get_namespace_oid("zyzzyva", true))
+		return;
+	CacheInvalidateRelcache(rel);
+}
+
+/*
+ * Called by apply_batch() after it entered replicated execution: see the
+ * file header.
+ */
+void
+zz_sequences_batch_begin(void)
+{
+	uint64		count;
+
+	if (!zz_extension_has("sequence_state", NULL))
+	{
+		/* a database on version 0.1: no replicated sequences */
+		zz_seqs_loaded = false;
+		zz_nseqs = 0;
+		ResetSequenceCaches();
+		return;
+	}
+	if (!seq_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(seq_relcache_callback, (Datum) 0);
+		seq_callback_registered = true;
+	}
+	seq_table_relid = get_relname_relid("sequence_state",
+										get_namespace_oid("zyzzyva", false));
+	/* another backend wrote replicated state since this one last did */
+	if (!zz_lanes_unchanged)
+		seq_none_relid = InvalidOid;
+	AcceptInvalidationMessages();
+	if (OidIsValid(seq_none_relid) && seq_none_relid == seq_table_relid)
+	{
+		/* known to be empty: what seq_load would find */
+		zz_seqs = NULL;
+		zz_nseqs = zz_maxseqs = 0;
+		if (zz_seq_cxt != NULL)
+			MemoryContextReset(zz_seq_cxt);
+		zz_seqs_loaded = true;
+		ResetSequenceCaches();
+		return;
+	}
+	count = seq_inval_count;
+	seq_load(false);
+	if (zz_nseqs == 0 && zz_lanes_unchanged && count == seq_inval_count)
+		seq_none_relid = seq_table_relid;
+	seq_reconcile(true);
 }
 
 /*
@@ -334,21 +434,7 @@ zz_sequences_sync(void)
 {
 	if (!zz_seqs_loaded)
 		return;
-	for (int i = 0; i < zz_nseqs; i++)
-	{
-		ZzSeq	   *s = &zz_seqs[i];
-		int64		last;
-		bool		called;
-
-		/* missing here, or dropped since the list was read */
-		if (!OidIsValid(s->relid) ||
-			!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(s->relid)))
-			continue;
-		seq_read(s->relid, &last, &called);
-		if (last != s->last_value || called != s->is_called)
-			seq_store(s, last, called);
-	}
-	ResetSequenceCaches();
+	seq_reconcile(false);
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
@@ -472,8 +473,8 @@ _PG_init(void)
  * ALTER EXTENSION zyzzyva UPDATE) lacks what later versions added, and the
  * code that reads those objects does without them, as 0.1 did.
  */
-bool
-zz_extension_has(const char *relname, const char *column)
+static bool
+extension_lookup(const char *relname, const char *column)
 {
 	Oid			nsp = get_namespace_oid("zyzzyva", true);
 	Oid			rel;
@@ -484,4 +485,61 @@ zz_extension_has(const char *relname, const char *column)
 	if (!OidIsValid(rel))
 		return false;
 	return column == NULL || get_attnum(rel, column) != InvalidAttrNumber;
+}
+
+/*
+ * The answers of zz_extension_has, per backend: the few objects asked
+ * about, each with its answer, until a change to pg_namespace, pg_class or
+ * pg_attribute (ALTER EXTENSION UPDATE adds relations and columns, DROP and
+ * CREATE EXTENSION remove and add them) forgets them all.  Catalog
+ * invalidations are exact: this backend sees its own change at its next
+ * command, another backend's once it commits.  has_count counts them, so
+ * that an answer the catalogs changed under is not kept.
+ */
+#define ZZ_HAS_SLOTS 8
+
+static struct
+{
+	char		relname[NAMEDATALEN];	/* "": a free slot */
+	char		column[NAMEDATALEN];	/* "": none asked */
+	bool		answer;
+}			has_cache[ZZ_HAS_SLOTS];
+static uint64 has_count = 0;
+static bool has_callbacks = false;
+
+static void
+has_forget(Datum arg, int cacheid, uint32 hashvalue)
+{
+	memset(has_cache, 0, sizeof(has_cache));
+	has_count++;
+}
+
+bool
+zz_extension_has(const char *relname, const char *column)
+{
+	const char *col = column != NULL ? column : "";
+	uint64		count = has_count;
+	bool		answer;
+	int			k;
+
+	if (!has_callbacks)
+	{
+		CacheRegisterSyscacheCallback(NAMESPACENAME, has_forget, (Datum) 0);
+		CacheRegisterSyscacheCallback(RELNAMENSP, has_forget, (Datum) 0);
+		CacheRegisterSyscacheCallback(ATTNAME, has_forget, (Datum) 0);
+		has_callbacks = true;
+	}
+	for (k = 0; k < ZZ_HAS_SLOTS && has_cache[k].relname[0] != '\0'; k++)
+		if (strcmp(has_cache[k].relname, relname) == 0 &&
+			strcmp(has_cache[k].column, col) == 0)
+			return has_cache[k].answer;
+	answer = extension_lookup(relname, column);
+	if (k < ZZ_HAS_SLOTS && count == has_count &&
+		strlen(relname) < NAMEDATALEN && strlen(col) < NAMEDATALEN)
+	{
+		strlcpy(has_cache[k].relname, relname, NAMEDATALEN);
+		strlcpy(has_cache[k].column, col, NAMEDATALEN);
+		has_cache[k].answer = answer;
+	}
+	return answer;
 }

@@ -118,6 +118,9 @@ extern bool zz_is_environmental_error(int sqlerrcode);
 /* adopt.c */
 extern bool zz_adopt_pending(void);
 
+/* registry.c */
+extern void zz_install_table_triggers(const char *qualname, bool or_replace);
+
 /* authz.c */
 struct ZzRequest;
 struct ZzCall;
@@ -134,6 +137,7 @@ extern void zz_authz_check_utility(Node *stmt);
 /* digest.c */
 extern SPIPlanPtr zz_keep_plan(SPIPlanPtr *slot, const char *sql, int nargs,
 							   Oid *argtypes);
+extern bool zz_lanes_unchanged;
 extern void zz_lanes_load(bool lock);
 extern void zz_lanes_store(void);
 extern void zz_lanes_stored(void);
@@ -192,6 +196,7 @@ extern void zz_sequences_after_ddl(void);
 extern void zz_sequences_sync(void);
 extern void zz_sequences_batch_end(void);
 extern void zz_sequences_table_replicated(Oid relid);
+extern void zz_sequences_row_changed(Relation rel);
 extern void zz_sequence_check_use(Oid relid, const char *what);
 
 /* undo.c */

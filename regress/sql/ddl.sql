@@ -249,8 +249,8 @@ $$;
 SELECT zyzzyva.state_digest() AS digest_e1, schema_text() AS schema_e1, catalog_text() AS catalog_e1 \gset
 
 -- batch 2: a migration, one change per request, then calls
-SELECT request, sqlstate, result
-  FROM zyzzyva.apply_batch(2, 2, h(2), 1700000005000000, 5, zyzzyva.encode_batch(ARRAY[
+-- (kept, to be applied again after its rollback)
+SELECT zyzzyva.encode_batch(ARRAY[
     ddl($$ALTER TABLE accounts ADD COLUMN owner text DEFAULT 'nobody'$$),
     ddl($$UPDATE accounts SET owner = 'o' || id$$),
     ddl($$ALTER TABLE accounts ALTER COLUMN balance TYPE numeric(12,2)$$),
@@ -273,7 +273,9 @@ SELECT request, sqlstate, result
     ddl($$REVOKE EXECUTE ON FUNCTION transfer(integer, integer, bigint) FROM PUBLIC$$),
     call('public.transfer(integer,integer,bigint)', '1', '2', '5'),
     ddl($$ALTER TABLE accounts DROP COLUMN holder$$),
-    call('public.transfer(integer,integer,bigint)', '2', '3', '1')]));
+    call('public.transfer(integer,integer,bigint)', '2', '3', '1')]) AS batch_2 \gset
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(2, 2, h(2), 1700000005000000, 5, :'batch_2');
 SELECT * FROM accounts ORDER BY id;
 SELECT catalog_text();
 SELECT zyzzyva.verify_digest(), zyzzyva.state_digest() <> :'digest_e1' AS digest_moved;
@@ -289,30 +291,7 @@ SELECT catalog_text() = :'catalog_e1' AS catalog_restored,
 SELECT count(*) AS undo_schemas FROM pg_namespace WHERE nspname LIKE 'zyzzyva\_undo\_%';
 -- and applied again, the same state as the first time
 SELECT count(*) FILTER (WHERE sqlstate <> '00000') AS failed
-  FROM zyzzyva.apply_batch(2, 2, h(2), 1700000005000000, 5, zyzzyva.encode_batch(ARRAY[
-    ddl($$ALTER TABLE accounts ADD COLUMN owner text DEFAULT 'nobody'$$),
-    ddl($$UPDATE accounts SET owner = 'o' || id$$),
-    ddl($$ALTER TABLE accounts ALTER COLUMN balance TYPE numeric(12,2)$$),
-    ddl($$ALTER TABLE accounts ALTER COLUMN id TYPE bigint$$),
-    ddl($$ALTER TABLE accounts RENAME COLUMN owner TO holder$$),
-    ddl($$ALTER TABLE accounts ALTER COLUMN holder SET NOT NULL$$),
-    ddl($$ALTER TABLE accounts ALTER COLUMN holder SET DEFAULT 'bank'$$),
-    ddl($$ALTER TABLE accounts ADD CONSTRAINT holder_nonempty CHECK (holder <> '')$$),
-    ddl($$CREATE UNIQUE INDEX accounts_holder ON accounts (holder)$$),
-    ddl($$DROP INDEX accounts_balance$$),
-    ddl($$ALTER TABLE accounts DROP CONSTRAINT accounts_balance_check$$),
-    ddl($m$CREATE OR REPLACE FUNCTION transfer(a integer, b integer, amount bigint) RETURNS bigint
-          LANGUAGE plpgsql AS $f$
-          BEGIN
-              UPDATE accounts SET balance = balance - amount WHERE id = a;
-              UPDATE accounts SET balance = balance + amount WHERE id = b;
-              RETURN (SELECT balance FROM accounts WHERE id = b);
-          END $f$$m$),
-    ddl($$GRANT SELECT, UPDATE ON accounts TO PUBLIC$$),
-    ddl($$REVOKE EXECUTE ON FUNCTION transfer(integer, integer, bigint) FROM PUBLIC$$),
-    call('public.transfer(integer,integer,bigint)', '1', '2', '5'),
-    ddl($$ALTER TABLE accounts DROP COLUMN holder$$),
-    call('public.transfer(integer,integer,bigint)', '2', '3', '1')]));
+  FROM zyzzyva.apply_batch(2, 2, h(2), 1700000005000000, 5, :'batch_2');
 SELECT zyzzyva.state_digest() = :'digest_e2' AS digest_as_first_time,
        catalog_text() = :'catalog_e2' AS catalog_as_first_time, zyzzyva.verify_digest();
 
@@ -327,8 +306,8 @@ SELECT request, sqlstate, result
           SELECT zyzzyva.replicate_function('note_it(integer,text)')$$),
     call('public.note_it(integer,pg_catalog.text)', '2', 'hello')]));
 SELECT zyzzyva.state_digest() AS digest_e3, catalog_text() AS catalog_e3 \gset
-SELECT request, sqlstate, result
-  FROM zyzzyva.apply_batch(4, 2, h(4), 1700000007000000, 7, zyzzyva.encode_batch(ARRAY[
+-- (kept, to be applied again after its rollback)
+SELECT zyzzyva.encode_batch(ARRAY[
     ddl($$ALTER TABLE accounts RENAME TO acct$$),
     ddl($$ALTER FUNCTION transfer(integer, integer, bigint) RENAME TO move$$),
     ddl($$GRANT INSERT ON acct TO PUBLIC; REVOKE ALL ON FUNCTION move(integer, integer, bigint) FROM PUBLIC$$),
@@ -340,7 +319,9 @@ SELECT request, sqlstate, result
     ddl($m$CREATE TABLE scratch (id integer PRIMARY KEY); CREATE INDEX scratch_i ON scratch (id);
           ALTER INDEX scratch_i RENAME TO scratch_j; ALTER TABLE scratch RENAME TO scratch2;
           CREATE FUNCTION tmpf() RETURNS integer LANGUAGE sql AS $f$ SELECT 1 $f$;
-          ALTER FUNCTION tmpf() RENAME TO tmpg$m$)]));
+          ALTER FUNCTION tmpf() RENAME TO tmpg$m$)]) AS batch_4 \gset
+SELECT request, sqlstate, result
+  FROM zyzzyva.apply_batch(4, 2, h(4), 1700000007000000, 7, :'batch_4');
 SELECT schema_name, table_name FROM zyzzyva.replicated_tables ORDER BY 1, 2;
 SELECT signature FROM zyzzyva.replicated_functions ORDER BY 1;
 SELECT to_regclass('ledger') IS NULL AS ledger_gone, to_regprocedure('note_it(integer,text)') IS NULL AS note_it_gone;
@@ -353,19 +334,7 @@ SELECT catalog_text() = :'catalog_e3' AS catalog_restored,
 SELECT * FROM ledger ORDER BY id;
 SELECT count(*) AS undo_schemas FROM pg_namespace WHERE nspname LIKE 'zyzzyva\_undo\_%';
 SELECT count(*) FILTER (WHERE sqlstate <> '00000') AS failed
-  FROM zyzzyva.apply_batch(4, 2, h(4), 1700000007000000, 7, zyzzyva.encode_batch(ARRAY[
-    ddl($$ALTER TABLE accounts RENAME TO acct$$),
-    ddl($$ALTER FUNCTION transfer(integer, integer, bigint) RENAME TO move$$),
-    ddl($$GRANT INSERT ON acct TO PUBLIC; REVOKE ALL ON FUNCTION move(integer, integer, bigint) FROM PUBLIC$$),
-    ddl($$DROP FUNCTION note_it(integer, text)$$),
-    call('public.note_it(integer,pg_catalog.text)', '3', 'gone'),
-    ddl($$DROP TABLE ledger$$),
-    ddl($$DROP TABLE ledger$$),
-    ddl($$DROP TABLE IF EXISTS ledger$$),
-    ddl($m$CREATE TABLE scratch (id integer PRIMARY KEY); CREATE INDEX scratch_i ON scratch (id);
-          ALTER INDEX scratch_i RENAME TO scratch_j; ALTER TABLE scratch RENAME TO scratch2;
-          CREATE FUNCTION tmpf() RETURNS integer LANGUAGE sql AS $f$ SELECT 1 $f$;
-          ALTER FUNCTION tmpf() RENAME TO tmpg$m$)]));
+  FROM zyzzyva.apply_batch(4, 2, h(4), 1700000007000000, 7, :'batch_4');
 SELECT zyzzyva.state_digest() = :'digest_e4' AS digest_as_first_time;
 -- what the undo keeps is protected like replicated objects, outside
 -- replication
@@ -412,6 +381,22 @@ SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b',
          decode(replace(encode(:'snap_e4', 'hex'), encode('RENAME TO acct', 'hex'),
                         encode('RENAME TO evil', 'hex')), 'hex'));
 SELECT to_regclass('accounts') IS NULL AND to_regclass('evil') IS NULL AS nothing_ran;
+-- a history whose statement is not valid UTF-8 (the same length, two bytes
+-- changed) or whose statement's length runs past the end of the snapshot
+-- is refused as malformed, before anything runs or is installed
+SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b',
+         decode(replace(encode(:'snap_e4', 'hex'), encode('RENAME TO acct', 'hex'),
+                        encode('RENAME TO a', 'hex') || 'c3ff' || encode('t', 'hex')), 'hex'));
+SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b',
+         decode(replace(encode(:'snap_e4', 'hex'),
+                        '00000023' || encode('ALTER TABLE accounts RENAME TO acct', 'hex'),
+                        '7fffffff' || encode('ALTER TABLE accounts RENAME TO acct', 'hex')), 'hex'));
+SELECT position('\x00000023'::bytea || convert_to('ALTER TABLE accounts RENAME TO acct', 'UTF8')
+                IN :'snap_e4') > 0 AS length_found;
+SELECT to_regclass('accounts') IS NULL AND to_regclass('acct') IS NULL AS nothing_ran,
+       to_regclass('stray') IS NOT NULL AS stray_there,
+       (SELECT count(*) FROM zyzzyva.ddl_history) AS ddl_requests,
+       (SELECT last_seq FROM zyzzyva.replica_state) AS last_seq;
 SELECT zyzzyva.install_snapshot(4, sha256('4'), :'digest_e4b', :'snap_e4') AS rows_installed;
 SELECT zyzzyva.state_digest() = :'digest_e4b' AS digest_ok, zyzzyva.verify_digest(),
        to_regclass('stray') IS NULL AS stray_rolled_back;

@@ -6,18 +6,11 @@
 -- to it before every batch, whatever happened to the sequence meanwhile.
 --
 \pset null '(null)'
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set seq_setup :abs_srcdir '/sql/sequences_setup.psql'
 CREATE DATABASE zz_seq TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
 \c zz_seq
-CREATE EXTENSION zyzzyva;
-CREATE FUNCTION h(n bigint) RETURNS bytea IMMUTABLE LANGUAGE sql
-    AS $$ SELECT sha256(convert_to(n::text, 'UTF8')) $$;
-CREATE FUNCTION call(signature text, VARIADIC args text[] DEFAULT '{}') RETURNS bytea
-    IMMUTABLE LANGUAGE sql AS $$ SELECT zyzzyva.encode_call(signature, VARIADIC args) $$;
-CREATE FUNCTION apply(seq bigint, VARIADIC calls bytea[])
-    RETURNS TABLE (request integer, sqlstate text, result text) LANGUAGE sql
-    AS $$ SELECT request, sqlstate, result
-            FROM zyzzyva.apply_batch(seq, 0, h(seq), 1700000000000000 + seq, seq,
-                                     zyzzyva.encode_batch(calls)) $$;
+\i :seq_setup
 
 -- a bigserial key and an identity column; their sequences are replicated
 -- with their tables
@@ -143,3 +136,76 @@ SELECT zyzzyva.verify_digest();
 
 \c contrib_regression
 DROP DATABASE zz_seq;
+
+-- a backend that found no replicated sequence does not read their table
+-- again until it changes: the first sequence registered by a DDL request,
+-- the rollback that takes it away and the request applied again, and a
+-- snapshot installed that carries one are all seen by the next batch (a
+-- stale memory would refuse nextval() of the sequence as not replicated)
+CREATE DATABASE zz_seq_none TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
+\c zz_seq_none
+\i :seq_setup
+CREATE TABLE notes (id integer PRIMARY KEY, note text);
+SELECT zyzzyva.replicate_table('notes');
+CREATE FUNCTION note(i integer, n text) RETURNS integer LANGUAGE sql
+    AS $$ INSERT INTO notes VALUES (i, n) RETURNING id $$;
+SELECT zyzzyva.replicate_function('note(integer,text)');
+SELECT zyzzyva.state_digest() AS digest_n0 \gset
+SELECT * FROM apply(1, call('public.note(integer,pg_catalog.text)', '1', 'no sequences'));
+SELECT call('zyzzyva.replicated_ddl(text)', $$
+        CREATE TABLE tags (id bigserial PRIMARY KEY, tag text);
+        SELECT zyzzyva.replicate_table('tags');
+        CREATE FUNCTION tag(t text) RETURNS bigint LANGUAGE sql
+            AS 'INSERT INTO tags (tag) VALUES (t) RETURNING id';
+        SELECT zyzzyva.replicate_function('tag(text)')$$) AS ddl_tags \gset
+SELECT * FROM apply(2, :'ddl_tags');
+SELECT * FROM apply(3, call('public.tag(pg_catalog.text)', 'a'), call('public.tag(pg_catalog.text)', 'b'));
+SELECT zyzzyva.snapshot(3) AS snap_n3, zyzzyva.state_digest() AS digest_n3 \gset
+SELECT zyzzyva.rollback_to(1);
+SELECT to_regclass('tags') IS NULL AS tags_gone,
+       (SELECT count(*) FROM zyzzyva.replicated_sequences) AS sequences;
+SELECT * FROM apply(2, :'ddl_tags');
+SELECT * FROM apply(3, call('public.tag(pg_catalog.text)', 'a'), call('public.tag(pg_catalog.text)', 'b'));
+SELECT zyzzyva.state_digest() = :'digest_n3' AS digest_as_first_time, zyzzyva.verify_digest();
+-- a new replica: it applies a batch of its own (no sequences), then
+-- installs the snapshot of batch 3, whose rows include the sequence's
+\c contrib_regression
+CREATE DATABASE zz_seq_none_b TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
+\c zz_seq_none_b
+CREATE EXTENSION zyzzyva;
+CREATE TABLE notes (id integer PRIMARY KEY, note text);
+SELECT zyzzyva.replicate_table('notes');
+CREATE FUNCTION note(i integer, n text) RETURNS integer LANGUAGE sql
+    AS $$ INSERT INTO notes VALUES (i, n) RETURNING id $$;
+SELECT zyzzyva.replicate_function('note(integer,text)');
+SELECT request, sqlstate FROM zyzzyva.apply_batch(1, 0, sha256('own'), 1700000000000001, 1,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('public.note(integer,pg_catalog.text)', '7', 'own')]));
+SELECT zyzzyva.install_snapshot(3, sha256('3'), :'digest_n3', :'snap_n3') AS rows_installed;
+SELECT sequence_name, last_value, is_called FROM zyzzyva.replicated_sequences ORDER BY 1;
+SELECT request, sqlstate, result FROM zyzzyva.apply_batch(4, 0, sha256('4'), 1700000000000004, 4,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('public.tag(pg_catalog.text)', 'c')]));
+SELECT * FROM tags ORDER BY id;
+
+-- a database on 0.1 has no sequence_state: the library does without it;
+-- ALTER EXTENSION UPDATE in the same session is seen by the next batch
+-- (the backend's memory of which objects the extension has is dropped)
+\c contrib_regression
+CREATE DATABASE zz_seq_up TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C';
+\c zz_seq_up
+CREATE EXTENSION zyzzyva VERSION '0.1';
+CREATE TABLE counters (id bigserial PRIMARY KEY, n integer);
+SELECT zyzzyva.replicate_table('counters');
+CREATE FUNCTION bump() RETURNS bigint LANGUAGE sql
+    AS $$ INSERT INTO counters (n) VALUES (1) RETURNING id $$;
+SELECT zyzzyva.replicate_function('bump()');
+SELECT request, sqlstate, result FROM zyzzyva.apply_batch(1, 0, sha256('1'), 1700000000000001, 1,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('public.bump()')]));
+ALTER EXTENSION zyzzyva UPDATE;
+SELECT zyzzyva.replicate_sequence('counters_id_seq');
+SELECT request, sqlstate, result FROM zyzzyva.apply_batch(2, 0, sha256('2'), 1700000000000002, 2,
+    zyzzyva.encode_batch(ARRAY[zyzzyva.encode_call('public.bump()')]));
+SELECT sequence_name, last_value, is_called FROM zyzzyva.replicated_sequences ORDER BY 1;
+\c contrib_regression
+DROP DATABASE zz_seq_none;
+DROP DATABASE zz_seq_none_b;
+DROP DATABASE zz_seq_up;

@@ -218,6 +218,29 @@ parse_pct(const char *s, uint32_t *ppm)
 	return true;
 }
 
+/* A replica's mode: normal, view-change or state-transfer. */
+static bool
+parse_mode(const char *s, zz_replica_mode *mode)
+{
+	static const struct
+	{
+		const char *name;
+		zz_replica_mode mode;
+	}			modes[] = {
+		{"normal", ZZ_MODE_NORMAL},
+		{"view-change", ZZ_MODE_VIEW_CHANGE},
+		{"state-transfer", ZZ_MODE_STATE_TRANSFER},
+	};
+
+	for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++)
+		if (strcmp(s, modes[k].name) == 0)
+		{
+			*mode = modes[k].mode;
+			return true;
+		}
+	return false;
+}
+
 /* R<i> (replica) or C<i> (client) within the cluster parsed so far. */
 static bool
 parse_node(sc_run *r, const char *s, bool replica, uint32_t *id)
@@ -465,13 +488,7 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 			*err = "expected: mode R<i> normal|view-change|state-transfer";
 			return false;
 		}
-		if (strcmp(m, "normal") == 0)
-			c->mode = ZZ_MODE_NORMAL;
-		else if (strcmp(m, "view-change") == 0)
-			c->mode = ZZ_MODE_VIEW_CHANGE;
-		else if (strcmp(m, "state-transfer") == 0)
-			c->mode = ZZ_MODE_STATE_TRANSFER;
-		else
+		if (!parse_mode(m, &c->mode))
 		{
 			*err = "mode is normal, view-change or state-transfer";
 			return false;
@@ -554,13 +571,7 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 			else if (c->kind == X_REPLICA && keyval(t, "mode", &v))
 			{
 				c->has_mode = true;
-				if (strcmp(v, "normal") == 0)
-					c->mode = ZZ_MODE_NORMAL;
-				else if (strcmp(v, "view-change") == 0)
-					c->mode = ZZ_MODE_VIEW_CHANGE;
-				else if (strcmp(v, "state-transfer") == 0)
-					c->mode = ZZ_MODE_STATE_TRANSFER;
-				else
+				if (!parse_mode(v, &c->mode))
 				{
 					*err = "mode is normal, view-change or state-transfer";
 					return false;
@@ -621,6 +632,36 @@ parse_cond(sc_run *r, sc_toks *tk, int i, sc_cond *c, const char **err)
 	return false;
 }
 
+#define BYZANTINE_BEHAVIOURS \
+	"(honest, equivocate, silent, slow, omit, delay, " \
+	"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, " \
+	"lie-state, new-view-to, local-commit-any, consistent)"
+
+/*
+ * The behaviour of a faulty replica that is one word turning one switch on
+ * (SCENARIOS.md): that switch in *fc, or NULL when w is not one of them.
+ */
+static bool *
+byzantine_flag(zz_forge_config *fc, const char *w)
+{
+	static const struct
+	{
+		const char *name;
+		size_t		offset;
+	}			flags[] = {
+		{"lie-checkpoints", offsetof(zz_forge_config, lie_checkpoints)},
+		{"pom-any-seq", offsetof(zz_forge_config, pom_any_seq)},
+		{"lie-state", offsetof(zz_forge_config, state_lie)},
+		{"local-commit-any", offsetof(zz_forge_config, lc_any)},
+		{"consistent", offsetof(zz_forge_config, vc_consistent)},
+	};
+
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
+		if (strcmp(w, flags[k].name) == 0)
+			return (bool *) ((char *) fc + flags[k].offset);
+	return NULL;
+}
+
 /*
  * byzantine R<i> BEHAVIOUR...: see SCENARIOS.md.
  */
@@ -630,6 +671,7 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 	int			i = 2;
 	zz_forge_config *fc = &c->fc;
 	bool		fork_view_set = false;
+	bool	   *flag;
 
 	memset(fc, 0, sizeof(*fc));
 	if (!parse_node(r, tk->n > 1 ? tk->t[1] : NULL, true, &c->node))
@@ -639,9 +681,7 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 	}
 	if (tk->n == 2)
 	{
-		*err = "say what it does (honest, equivocate, silent, slow, omit, delay, "
-			"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
-				"lie-state, new-view-to, local-commit-any, consistent)";
+		*err = "say what it does " BYZANTINE_BEHAVIOURS;
 		return false;
 	}
 	while (i < tk->n)
@@ -651,6 +691,11 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 
 		if (strcmp(w, "honest") == 0)
 			i++;
+		else if ((flag = byzantine_flag(fc, w)) != NULL)
+		{
+			*flag = true;
+			i++;
+		}
 		else if (strcmp(w, "equivocate") == 0)
 		{
 			static const zz_forge_mode modes[] = {
@@ -740,16 +785,6 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 			if (i < tk->n && parse_pct(tk->t[i], &c->lie_ppm))
 				i++;
 		}
-		else if (strcmp(w, "lie-checkpoints") == 0)
-		{
-			fc->lie_checkpoints = true;
-			i++;
-		}
-		else if (strcmp(w, "pom-any-seq") == 0)
-		{
-			fc->pom_any_seq = true;
-			i++;
-		}
 		else if (strcmp(w, "forge-order-req") == 0)
 		{
 			fc->forge_ahead = true;
@@ -759,21 +794,6 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 				fc->ahead_sig = ZZ_FORGE_SIG_BAD;
 				i++;
 			}
-		}
-		else if (strcmp(w, "lie-state") == 0)
-		{
-			fc->state_lie = true;
-			i++;
-		}
-		else if (strcmp(w, "local-commit-any") == 0)
-		{
-			fc->lc_any = true;
-			i++;
-		}
-		else if (strcmp(w, "consistent") == 0)
-		{
-			fc->vc_consistent = true;
-			i++;
 		}
 		else if (strcmp(w, "new-view-to") == 0)
 		{
@@ -850,9 +870,7 @@ parse_byzantine(sc_run *r, sc_toks *tk, sc_cmd *c, const char **err)
 		}
 		else
 		{
-			*err = "unknown behaviour (honest, equivocate, silent, slow, omit, delay, "
-				"replay, lie-replies, lie-checkpoints, hide, pom-any-seq, forge-order-req, "
-				"lie-state, new-view-to, local-commit-any, consistent)";
+			*err = "unknown behaviour " BYZANTINE_BEHAVIOURS;
 			return false;
 		}
 	}

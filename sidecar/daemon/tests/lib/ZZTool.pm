@@ -1,6 +1,7 @@
 # ZZTool.pm: a cluster made and run by the operator's tool
 # (sidecar/tools/zyzzyva-cluster start --postgres) for the TAP tests that
-# drive it (regress/t/115_restart_tool.t, 119_full_restart.t): the tool,
+# drive it (regress/t/115_restart_tool.t, 119_full_restart.t,
+# 120_adopt_tool.t): the tool,
 # psql on each replica, bounded client loads of the ledger's pay() and the
 # checks that every completed call is applied exactly once everywhere.
 #
@@ -24,16 +25,18 @@ my $sig = 'public.pay(bigint,integer,integer,bigint)';
 # ZZTool->new(args => [ extra options of zyzzyva-cluster start ]): four
 # servers and four sidecars, started by the tool with --postgres and
 # --entrust postgres.  Bails out if the tool fails.
+# ZZTool->new(dir => DIR, n => N): a cluster the script makes itself with
+# tool(...); nothing is started here.
 sub new
 {
 	my ($class, %opt) = @_;
-	my $self = bless { n => 4, next_id => 1, completed => [],
+	my $self = bless { n => $opt{n} // 4, next_id => 1, completed => [],
 		tool => "$ENV{ZZ_TOOLS}/zyzzyva-cluster", cli => "$ENV{ZZ_BUILD}/zyzzyva-cli",
-		dir => PostgreSQL::Test::Utils::tempdir_short() . '/c' }, $class;
+		dir => $opt{dir} // PostgreSQL::Test::Utils::tempdir_short() . '/c' }, $class;
 	push @all, $self;
+	return $self if defined $opt{dir};
 	my ($rc, $out) = $self->tool('start', $self->{dir}, '--postgres', '--entrust', 'postgres',
 		@{ $opt{args} // [] });
-	$self->{started} = 1;
 	is($rc, 0, 'zyzzyva-cluster start --postgres: four servers and four sidecars')
 	  or BAIL_OUT($out);
 	return $self;
@@ -42,12 +45,14 @@ sub new
 sub n { return $_[0]{n}; }
 sub dir { return $_[0]{dir}; }
 
-# Run the tool; (exit code, output).
+# Run the tool; (exit code, output).  Any run marks the cluster as one to
+# stop at the end.
 sub tool
 {
 	my ($self, @args) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ $self->{tool}, @args ], '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+	$self->{started} = 1;
+	IPC::Run::run([ $self->{tool}, @args ], '>', \$out, '2>', \$err, IPC::Run::timeout(180));
 	my $rc = $? >> 8;
 	note("zyzzyva-cluster @args: rc $rc\n$out$err");
 	return ($rc, $out . $err);
@@ -61,13 +66,14 @@ sub port
 	return $conf =~ /^port = '(\d+)'/m ? $1 : die "no port for $i";
 }
 
-# psql on replica i's database; (exit code, stdout, stderr).
+# psql on database db (default zyzzyva) of replica i's server; (exit code,
+# stdout, stderr).
 sub psql
 {
-	my ($self, $i, $sql) = @_;
+	my ($self, $i, $sql, $db) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ 'psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h',
-			"$self->{dir}/run", '-p', $self->port($i), '-d', 'zyzzyva', '-c', $sql ],
+			"$self->{dir}/run", '-p', $self->port($i), '-d', $db // 'zyzzyva', '-c', $sql ],
 		'>', \$out, '2>', \$err, IPC::Run::timeout(60));
 	chomp $out;
 	return ($? >> 8, $out, $err);
@@ -76,8 +82,8 @@ sub psql
 # One value from replica i; dies on an error.
 sub q1
 {
-	my ($self, $i, $sql) = @_;
-	my ($rc, $out, $err) = $self->psql($i, $sql);
+	my ($self, $i, $sql, $db) = @_;
+	my ($rc, $out, $err) = $self->psql($i, $sql, $db);
 	die "replica $i: $sql: $err" if $rc != 0;
 	return $out;
 }
