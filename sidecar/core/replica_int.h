@@ -202,6 +202,12 @@ struct zz_replica
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
 	uint32_t	install_failures;	/* snapshots our service refused in a row */
+	bool		install_pending;	/* the service installs in the background */
+	zz_cp_proof pending_cp;		/* ... this checkpoint */
+	zz_digest	pending_svc;	/* ... with this service digest */
+	uint8_t    *pending_table;	/* ... and client table */
+	uint32_t	pending_tl;
+	uint32_t	pending_from;
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
 	zz_time		stable_retry_deadline;	/* resend the vote of a checkpoint we
 										 * cannot make stable (checkpoint.c) */
