@@ -261,6 +261,7 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 	}
 	r->mode = ZZ_MODE_STATE_TRANSFER;
 	r->transfer_seq = proof->seq;
+	r->transfer_asked = proof->seq;
 	r->transfer_proof = *proof;
 	zz_replica_trace(r, "state transfer to checkpoint %llu", (unsigned long long) proof->seq);
 
@@ -920,6 +921,35 @@ reject:
 }
 
 /*
+ * A STATE-REQUEST the service answers later (zz_service.serve): the
+ * checkpoint's proof, service digest and client table as they were when it
+ * was asked, since the checkpoint may leave our slots meanwhile.
+ */
+typedef struct zz_serve_slot
+{
+	zz_cp_state st;				/* seq, svc_digest, table (owned) */
+	zz_cp_proof proof;
+} zz_serve_slot;
+
+static void
+serve_slot_free(zz_replica *r, uint32_t to)
+{
+	if (r->serving[to] != NULL)
+	{
+		free(r->serving[to]->st.table);
+		free(r->serving[to]);
+		r->serving[to] = NULL;
+	}
+}
+
+void
+zz_checkpoint_free_serving(zz_replica *r)
+{
+	for (uint32_t i = 0; i < ZZ_MAX_N; i++)
+		serve_slot_free(r, i);
+}
+
+/*
  * Send a STATE-REPLY: the checkpoint's proof, then the service digest, the
  * client table and the service's snapshot (or what takes its place).
  */
@@ -977,8 +1007,23 @@ zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len)
 	{
 		int			rc = r->svc.serve(r->svc.ctx, m.replica, r->cert_proof.seq);
 
+		if (rc > 0)
+		{
+			/* answered later (zz_replica_serve_state), with this */
+			zz_serve_slot *slot = calloc(1, sizeof(zz_serve_slot));
+
+			if (slot == NULL || (slot->st.table = malloc(s->table_len ? s->table_len : 1)) == NULL)
+				abort();
+			serve_slot_free(r, m.replica);
+			slot->st.seq = s->seq;
+			slot->st.svc_digest = s->svc_digest;
+			memcpy(slot->st.table, s->table, s->table_len);
+			slot->st.table_len = s->table_len;
+			slot->proof = r->cert_proof;
+			r->serving[m.replica] = slot;
+		}
 		if (rc >= 0)
-			return;				/* answered later (zz_replica_serve_state), or not */
+			return;				/* answered later, or not */
 	}
 	if (r->svc.snapshot == NULL ||
 		!r->svc.snapshot(r->svc.ctx, r->cert_proof.seq, &snap, &snap_len))
@@ -997,17 +1042,15 @@ bool
 zz_replica_serve_state(zz_replica *r, zz_time now, uint32_t to, zz_seq seq,
 					   const uint8_t *data, size_t len)
 {
-	zz_cp_state *s = cp_state_for(r, seq);
-	const zz_cp_proof *proof;
+	zz_serve_slot *slot;
+	bool		ok;
 
 	r->now = now;
-	if (s == NULL || to >= r->p.n || r->repairing)
+	if (to >= r->p.n || (slot = r->serving[to]) == NULL || slot->st.seq != seq || r->repairing)
 		return false;
-	proof = r->cert_proof.seq == seq && r->cert_proof.count > 0 ? &r->cert_proof :
-		s->proof.count > 0 && s->proof.seq == seq ? &s->proof : NULL;
-	if (proof == NULL)
-		return false;
-	return send_state_reply(r, to, s, proof, data, len);
+	ok = send_state_reply(r, to, &slot->st, &slot->proof, data, len);
+	serve_slot_free(r, to);
+	return ok;
 }
 
 /*
@@ -1210,7 +1253,12 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 
 	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK)
 		goto reject;
-	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_seq ||
+	/*
+	 * No older than the checkpoint we asked for: a service that prepares
+	 * its answer in the background (zz_service.serve) answers with the
+	 * certificate it had when asked, and we may have aimed higher since.
+	 */
+	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_asked ||
 		(m.cp.seq <= r->stable_seq && !(r->repairing && m.cp.seq == r->stable_seq)))
 		return;
 	/*

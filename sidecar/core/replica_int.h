@@ -198,6 +198,7 @@ struct zz_replica
 	zz_checkpoint queued_cp;	/* own CHECKPOINT waiting for the previous certificate */
 	zz_time		cp_resend_deadline;
 	zz_seq		transfer_seq;	/* state transfer target, 0 if none */
+	zz_seq		transfer_asked;	/* the checkpoint the last STATE-REQUEST named */
 	zz_cp_proof transfer_proof;
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
@@ -208,6 +209,8 @@ struct zz_replica
 	uint8_t    *pending_table;	/* ... and client table */
 	uint32_t	pending_tl;
 	uint32_t	pending_from;
+	/* what a STATE-REQUEST the service serves later is answered with */
+	struct zz_serve_slot *serving[ZZ_MAX_N];
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
 	zz_time		stable_retry_deadline;	/* resend the vote of a checkpoint we
 										 * cannot make stable (checkpoint.c) */
@@ -329,6 +332,7 @@ extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 									 * from fill_hole_timeout */
 extern void zz_announce_restart(zz_replica *r);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
+extern void zz_checkpoint_free_serving(zz_replica *r);
 extern void zz_checkpoint_recheck(zz_replica *r);
 extern void zz_checkpoint_revote(zz_replica *r);
 extern void zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p);

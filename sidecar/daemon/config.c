@@ -811,7 +811,7 @@ cfg_defaults(daemon_config *cfg)
 	cfg->max_clients = 256;
 	cfg->peer_queue_max = 64u << 20;
 	cfg->transfer_chunk = 1u << 20;
-	cfg->transfer_rate = 0;
+	cfg->transfer_rate = 64u << 20;
 	cfg->reconnect_max = 2 * SEC;
 	cfg->handshake_timeout = 5 * SEC;
 	cfg->ping_interval = 1 * SEC;

@@ -40,6 +40,7 @@
 
 #define XF_WINDOW			2	/* chunks asked for and not yet installed */
 #define XF_QUIET			(30 * 1000000ULL)	/* a transfer without progress ends */
+#define XF_UNTAKEN			(5 * 1000000ULL)	/* a manifest no chunk was asked for */
 #define XF_TICK				(100 * 1000ULL)
 #define XF_PROGRESS_EVERY	(500 * 1000ULL)
 #define XF_REQ_LEN			12	/* seq u64, index u32 */
@@ -172,6 +173,27 @@ put_be64(uint8_t *p, uint64_t v)
 {
 	put_be32(p, (uint32_t) (v >> 32));
 	put_be32(p + 4, (uint32_t) v);
+}
+
+/*
+ * A chunk's row count and the bytes of its rows' text, as the manifest
+ * counts them: after magic, version, seq and index come the table's name
+ * and the count, then each row with its length (transfer_chunk.c).
+ */
+static uint32_t
+chunk_rows(const uint8_t *b, size_t len)
+{
+	uint32_t	nl = len >= 24 ? get_be32(b + 20) : 0;
+
+	return len >= 28 && nl <= len - 28 ? get_be32(b + 24 + nl) : 0;
+}
+
+static uint64_t
+chunk_row_bytes(const uint8_t *b, size_t len, uint32_t nrows)
+{
+	uint64_t	framing = len >= 24 ? 28 + (uint64_t) get_be32(b + 20) + 4 * (uint64_t) nrows : 0;
+
+	return len > framing ? len - framing : 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -469,13 +491,11 @@ xf_serve_done(void *arg, pgpipe_op *o)
 #endif
 	j->read++;
 	{
-		/* the chunk's row count: after magic, version, seq, index and its table's name */
-		uint32_t	nl = get_be32(b + 20);
+		uint32_t	nrows = chunk_rows(b, len);
 
-		if (24 + (size_t) nl + 4 <= len)
-			j->rows_done += get_be32(b + 24 + nl);
+		j->rows_done += nrows;
+		j->bytes_done += chunk_row_bytes(b, len, nrows);
 	}
-	j->bytes_done += len;
 	xf_serve_push(j);
 	if (j->phase == XP_STREAMING && !j->held_unsent)
 	{
@@ -503,6 +523,13 @@ pgx_serve(void *ctx, uint32_t to, zz_seq seq)
 	if (x->chunked < 0 || to >= ZZ_MAX_N)
 		return 0;				/* not known yet: it asks again */
 	j = x->serve[to];
+	if (j != NULL && j->phase == XP_STREAMING && j->wanted == 0 &&
+		ev_now() - j->activity >= XF_UNTAKEN)
+	{
+		/* it installed from another replica, or found our checkpoint too old */
+		xf_end(j, false, "the requester took no chunk and asks again");
+		j = NULL;
+	}
 	if (j != NULL)
 	{
 		x->requests_dropped++;
@@ -755,8 +782,9 @@ pgsvc_transfer_frame(pgsvc *ps, uint32_t from, uint8_t type, const uint8_t *p, s
 		}
 	}
 	j->received++;
-	j->bytes_done += len - XF_REQ_LEN;
-	x->bytes_installed += len - XF_REQ_LEN;
+	j->bytes_done += chunk_row_bytes(p + XF_REQ_LEN, len - XF_REQ_LEN,
+									 chunk_rows(p + XF_REQ_LEN, len - XF_REQ_LEN));
+	x->bytes_installed += len - XF_REQ_LEN;	/* (with the framing) */
 	j->activity = ev_now();
 }
 
@@ -819,6 +847,8 @@ xf_progress(pgxfer *x, const xf_job *j, bool force)
 	const char *values[10];
 	const char *state;
 
+	if (j->phase == XP_ENDED && j != &x->prog_last)
+		return;					/* xf_end showed its last state */
 	if (j->installing && x->prog_job != j && x->prog_job != &x->prog_last)
 		x->prog_job = j;
 	else if (!j->installing && x->inst == NULL && j != &x->prog_last)
