@@ -63,6 +63,8 @@ cmp_ok($absorbed, '>=', 100,
 my $reads = ($st->{pg_snapshots_served} // 0) - ($st->{pg_snapshots_cached} // 0)
   + ($st->{pg_transfer_serves_started} // 0);
 cmp_ok($reads, '<=', 2, "... reading the database at most twice ($reads)");
+like($zz->daemon_log(2), qr/STATE-REQUEST from replica 0 dropped: its transfer/,
+	'... and it logs the STATE-REQUESTs it drops');
 
 $zz->start_daemon(0);
 ok($zz->wait_until(30, sub { $zz->ready(0) }), 'replica 0 back');
