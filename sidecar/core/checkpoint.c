@@ -258,10 +258,11 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 	{
 		r->stats.state_transfers++;
 		r->install_failures = 0;
+		/* the oldest checkpoint this transfer asks for: see zz_on_state_reply */
+		r->transfer_asked = proof->seq;
 	}
 	r->mode = ZZ_MODE_STATE_TRANSFER;
 	r->transfer_seq = proof->seq;
-	r->transfer_asked = proof->seq;
 	r->transfer_proof = *proof;
 	zz_replica_trace(r, "state transfer to checkpoint %llu", (unsigned long long) proof->seq);
 
@@ -1254,9 +1255,10 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK)
 		goto reject;
 	/*
-	 * No older than the checkpoint we asked for: a service that prepares
-	 * its answer in the background (zz_service.serve) answers with the
-	 * certificate it had when asked, and we may have aimed higher since.
+	 * No older than the first checkpoint this transfer asked for: a
+	 * service that prepares its answer in the background (zz_service.serve)
+	 * answers with the certificate it had when asked, and we may have
+	 * asked others for higher ones since.
 	 */
 	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_asked ||
 		(m.cp.seq <= r->stable_seq && !(r->repairing && m.cp.seq == r->stable_seq)))

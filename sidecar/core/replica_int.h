@@ -198,7 +198,7 @@ struct zz_replica
 	zz_checkpoint queued_cp;	/* own CHECKPOINT waiting for the previous certificate */
 	zz_time		cp_resend_deadline;
 	zz_seq		transfer_seq;	/* state transfer target, 0 if none */
-	zz_seq		transfer_asked;	/* the checkpoint the last STATE-REQUEST named */
+	zz_seq		transfer_asked;	/* the checkpoint its first STATE-REQUEST named */
 	zz_cp_proof transfer_proof;
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
