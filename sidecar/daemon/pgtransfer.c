@@ -578,6 +578,8 @@ xf_inst_request(xf_job *j)
 		put_be32(req + 8, j->requested);
 		if (!ps->hooks.send_transfer(ps->hooks.arg, j->peer, FT_XFER_REQ, req, sizeof(req)))
 			return;				/* the tick asks again */
+		if (j->received == j->requested)
+			j->activity = ev_now();	/* (the wait for the peer starts now) */
 		j->requested++;
 	}
 }
@@ -906,7 +908,8 @@ xf_tick(ev_loop *loop, uint64_t id, void *arg)
 
 		if (j == NULL)
 			continue;
-		if (now - j->activity > XF_QUIET)
+		/* (only while it waits on the requester: our own database may take long) */
+		if (j->phase == XP_STREAMING && !j->reading && now - j->activity > XF_QUIET)
 		{
 			xf_end(j, false, "the requester went quiet");
 			continue;
@@ -925,7 +928,8 @@ xf_tick(ev_loop *loop, uint64_t id, void *arg)
 	}
 	if (x->inst != NULL)
 	{
-		if (now - x->inst->activity > XF_QUIET)
+		if (x->inst->phase == XP_STREAMING && x->inst->received < x->inst->requested &&
+			now - x->inst->activity > XF_QUIET)
 			xf_end(x->inst, false, "no progress from the serving replica");
 		else
 		{
