@@ -53,3 +53,12 @@ bench-pg: daemon extension-install
 .PHONY: bench-adopt
 bench-adopt: daemon extension-install
 	ZZ_BUILD=$(abspath $(BUILD)) bash sidecar/tools/bench-adopt.sh
+
+# make bench-transfer: a replica that missed BENCH_MB (default 2048) MB of
+# rows catches up by chunked state transfer while calls go on; prints the
+# transfer's time and rate, the serving replica's p99 call latency without
+# and during it, and both sidecars' peak memory
+# (sidecar/tools/bench-transfer.sh; as root; BENCH_MB=100 for a short run).
+.PHONY: bench-transfer
+bench-transfer: daemon extension-install
+	ZZ_BUILD=$(abspath $(BUILD)) bash sidecar/tools/bench-transfer.sh

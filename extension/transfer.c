@@ -65,6 +65,7 @@
 
 #include "reader.h"
 #include "zyzzyva.h"
+#include "transfer_int.h"
 
 PG_FUNCTION_INFO_V1(zyzzyva_snapshot);
 PG_FUNCTION_INFO_V1(zyzzyva_install_snapshot);
@@ -73,8 +74,6 @@ PG_FUNCTION_INFO_V1(zyzzyva_install_snapshot);
 #define ZZ_SNAP_MAGIC_LEN	6
 #define ZZ_SNAP_VERSION		2	/* 2: the schema history at the end */
 
-/* install_snapshot() refuses a snapshot whose digest is not the agreed one */
-#define ERRCODE_ZZ_DIGEST_MISMATCH	MAKE_SQLSTATE('Z','Z','0','0','1')
 
 /* One table of a decoded snapshot; names and rows point into the bytes. */
 typedef struct ZzSnapTable
@@ -84,12 +83,6 @@ typedef struct ZzSnapTable
 	char	  **rows;			/* NUL-terminated copies */
 } ZzSnapTable;
 
-/* A replicated table of this database. */
-typedef struct ZzLocalTable
-{
-	char	   *qualname;
-	Oid			relid;			/* InvalidOid if the table is missing */
-} ZzLocalTable;
 
 /*
  * Append a big-endian uint16 / uint64.
@@ -115,8 +108,8 @@ put_uint64(StringInfo buf, uint64 v)
  * The replicated tables of this database, in ascending byte order of their
  * quoted qualified names.  The caller is connected to SPI.
  */
-static ZzLocalTable *
-local_tables(int *count)
+ZzLocalTable *
+zz_local_tables(int *count)
 {
 	ZzLocalTable *tables;
 
@@ -144,8 +137,8 @@ local_tables(int *count)
 /*
  * Refuse to go on with a replicated table that no longer exists.
  */
-static void
-require_table(const ZzLocalTable *t)
+void
+zz_require_table(const ZzLocalTable *t)
 {
 	if (!OidIsValid(t->relid))
 		ereport(ERROR,
@@ -158,8 +151,8 @@ require_table(const ZzLocalTable *t)
  * Read last_seq and stable_seq; the caller is connected to SPI.  With lock,
  * lock the state row (zz_enter_mode has already, for writing modes).
  */
-static void
-read_position(int64 *last_seq, int64 *stable_seq)
+void
+zz_read_position(int64 *last_seq, int64 *stable_seq)
 {
 	bool		isnull;
 
@@ -192,7 +185,7 @@ snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq, ZzLtHash *lanes
 	int			count_at;
 	uint64		nrows = 0;
 
-	require_table(t);
+	zz_require_table(t);
 	zz_put_uint32(buf, (uint32) namelen);
 	appendBinaryStringInfo(buf, t->qualname, namelen);
 	count_at = buf->len;
@@ -284,7 +277,7 @@ zyzzyva_snapshot(PG_FUNCTION_ARGS)
 
 	zz_enter_mode(ZZ_MODE_DIGEST, "zyzzyva.snapshot()");
 	SPI_connect();
-	read_position(&last_seq, &stable_seq);
+	zz_read_position(&last_seq, &stable_seq);
 	if (seq < stable_seq)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -321,7 +314,7 @@ zyzzyva_snapshot(PG_FUNCTION_ARGS)
 					 errhint("Take the snapshot at a checkpoint at or after that batch.")));
 	}
 
-	tables = local_tables(&ntables);
+	tables = zz_local_tables(&ntables);
 
 	/* the header, with room for the varlena header in front */
 	appendStringInfoSpaces(&buf, VARHDRSZ);
@@ -493,7 +486,7 @@ replace_rows(const ZzLocalTable *t, const ZzSnapTable *snap)
 	SPIPlanPtr	ins;
 	Oid			argtypes[1] = {TEXTOID};
 
-	require_table(t);
+	zz_require_table(t);
 	rel = table_open(t->relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
 
@@ -536,8 +529,8 @@ replace_rows(const ZzLocalTable *t, const ZzSnapTable *snap)
 	return snap->nrows;
 }
 
-static char *
-hex(const uint8 *d, size_t len)
+char *
+zz_hex(const uint8 *d, size_t len)
 {
 	char	   *s = palloc(len * 2 + 1);
 
@@ -626,7 +619,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	/* locks the state row against appliers until the end of the transaction */
 	zz_enter_mode(ZZ_MODE_INSTALL, "zyzzyva.install_snapshot()");
 	SPI_connect();
-	read_position(&last_seq, &stable_seq);
+	zz_read_position(&last_seq, &stable_seq);
 	if (seq < stable_seq)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -639,7 +632,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	ddl_ran = zz_ddl_install_history(&history_section, seq, (const uint8 *) VARDATA_ANY(expect));
 
 	/* every table named must be replicated here */
-	ltabs = local_tables(&nltabs);
+	ltabs = zz_local_tables(&nltabs);
 	s = 0;
 	for (int i = 0; i < nstabs; i++)
 	{
@@ -669,8 +662,8 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 				 errmsg("the snapshot of batch " INT64_FORMAT " does not give the expected state digest",
 						seq),
 				 errdetail("Its rows with this database's replicated definitions give %s, the checkpoint says %s.",
-						   hex(digest, ZZ_SHA256_BYTES),
-						   hex((const uint8 *) VARDATA_ANY(expect), ZZ_SHA256_BYTES)),
+						   zz_hex(digest, ZZ_SHA256_BYTES),
+						   zz_hex((const uint8 *) VARDATA_ANY(expect), ZZ_SHA256_BYTES)),
 				 errhint("Fetch the snapshot from another replica; if every one differs, compare the replicated definitions (zyzzyva.schema_items).")));
 
 	/* replace the rows of every replicated table, named or not */

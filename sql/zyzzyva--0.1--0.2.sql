@@ -252,3 +252,104 @@ COMMENT ON FUNCTION zyzzyva.keep_order(bigint, bigint, bytea) IS
 REVOKE EXECUTE ON FUNCTION zyzzyva.keep_order(bigint, bigint, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION zyzzyva.keep_order(bigint, bigint, bytea) TO zyzzyva_sidecar;
 GRANT SELECT ON zyzzyva.batch_order TO zyzzyva_sidecar;
+-- ---- chunked state transfer (extension/transfer_chunk.c) ----
+-- A checkpoint's rows served and installed in bounded chunks instead of
+-- one snapshot: a manifest first (the chunks' LtHash contributions and the
+-- schema history, checked against the certified digest before any row),
+-- then each chunk, checked against its manifest entry as it arrives
+-- (docs/transfer.md).  The sidecar uses them when they exist; a 0.1
+-- database keeps snapshot() and install_snapshot().
+CREATE FUNCTION zyzzyva.snapshot_open(seq bigint, chunk_bytes integer) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_snapshot_open' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.snapshot_open(bigint, integer) IS
+    'read the rows of every replicated table as of applied batch seq and return the manifest of their chunks of at most chunk_bytes of row text; snapshot_chunk() then returns the chunks; run both in one REPEATABLE READ transaction';
+CREATE FUNCTION zyzzyva.snapshot_chunk() RETURNS bytea
+    AS 'MODULE_PATHNAME', 'zyzzyva_snapshot_chunk' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.snapshot_chunk() IS
+    'the next chunk of the snapshot snapshot_open() opened in this transaction; NULL after the last';
+CREATE FUNCTION zyzzyva.install_open(seq bigint, history bytea, state_digest bytea,
+                                     manifest bytea) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'zyzzyva_install_open' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.install_open(bigint, bytea, bytea, bytea) IS
+    'begin installing stable checkpoint seq from chunks: run the schema history this replica lacks, check that the manifest gives state_digest (else SQLSTATE ZZ001) and empty the replicated tables; returns the number of chunks to install';
+CREATE FUNCTION zyzzyva.install_chunk(chunk bytea) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'zyzzyva_install_chunk' LANGUAGE C STRICT VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.install_chunk(bytea) IS
+    'install the next chunk of the checkpoint install_open() began in this transaction if it matches its manifest entry (else SQLSTATE ZZ001); returns its rows';
+CREATE FUNCTION zyzzyva.install_close(proof bytea DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'zyzzyva_install_close' LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION zyzzyva.install_close(bytea) IS
+    'finish the chunked install: every chunk came and the rows read back as the manifest; seq becomes the last applied batch and the stable checkpoint; returns the rows installed';
+REVOKE EXECUTE ON FUNCTION zyzzyva.snapshot_open(bigint, integer), zyzzyva.snapshot_chunk(),
+                          zyzzyva.install_open(bigint, bytea, bytea, bytea),
+                          zyzzyva.install_chunk(bytea), zyzzyva.install_close(bytea)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zyzzyva.snapshot_open(bigint, integer), zyzzyva.snapshot_chunk(),
+                          zyzzyva.install_open(bigint, bytea, bytea, bytea),
+                          zyzzyva.install_chunk(bytea), zyzzyva.install_close(bytea)
+    TO zyzzyva_sidecar;
+
+-- The progress of the state transfer this replica serves or installs, as
+-- its sidecar reports it (zyzzyva.set_transfer_progress): a table of its
+-- own, not replica_state, whose row an install holds locked to its end.
+CREATE TABLE zyzzyva.transfer_progress (
+    id          integer PRIMARY KEY CHECK (id = 1),
+    role        text NOT NULL,             -- 'installing' or 'serving'
+    peer        integer NOT NULL,          -- the replica served or fetched from
+    seq         bigint NOT NULL,           -- the checkpoint
+    chunks_done bigint NOT NULL, chunks_total bigint NOT NULL,
+    rows_done   bigint NOT NULL, rows_total   bigint NOT NULL,
+    bytes_done  bigint NOT NULL, bytes_total  bigint NOT NULL,
+    state       text NOT NULL,             -- 'running', 'done', 'failed'
+    updated_at  timestamptz NOT NULL DEFAULT now()   -- local clock
+);
+CREATE FUNCTION zyzzyva.set_transfer_progress(role text, peer integer, seq bigint,
+        chunks_done bigint, chunks_total bigint, rows_done bigint, rows_total bigint,
+        bytes_done bigint, bytes_total bigint, state text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO zyzzyva.transfer_progress AS p VALUES (1, role, peer, seq, chunks_done,
+        chunks_total, rows_done, rows_total, bytes_done, bytes_total, state, now())
+    ON CONFLICT (id) DO UPDATE SET role = excluded.role, peer = excluded.peer,
+        seq = excluded.seq, chunks_done = excluded.chunks_done,
+        chunks_total = excluded.chunks_total, rows_done = excluded.rows_done,
+        rows_total = excluded.rows_total, bytes_done = excluded.bytes_done,
+        bytes_total = excluded.bytes_total, state = excluded.state, updated_at = now() $$;
+COMMENT ON FUNCTION zyzzyva.set_transfer_progress(text, integer, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, text) IS
+    'record the progress of the state transfer the sidecar serves or installs (zyzzyva.status shows it)';
+REVOKE EXECUTE ON FUNCTION zyzzyva.set_transfer_progress(text, integer, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION zyzzyva.set_transfer_progress(text, integer, bigint, bigint, bigint,
+        bigint, bigint, bigint, bigint, text) TO zyzzyva_sidecar;
+-- zyzzyva.status as in 0.1, with the transfer's progress at the end
+CREATE OR REPLACE VIEW zyzzyva.status AS
+    SELECT s.last_seq AS last_applied_seq,
+           s.view AS last_applied_view,
+           s.last_history,
+           s.stable_seq,
+           s.stable_history,
+           s.stable_digest,
+           s.max_cc_seq,
+           zyzzyva.state_digest() AS state_digest,
+           (SELECT count(*) FROM zyzzyva.batch_log) AS logged_batches,
+           (SELECT count(*) FROM zyzzyva.undo_log) AS undo_records,
+           s.condition,
+           s.condition_detail,
+           s.condition_since,
+           s.transfers_installed,
+           s.last_transfer_seq,
+           s.last_transfer_at,
+           p.role AS transfer_role,
+           p.state AS transfer_state,
+           p.seq AS transfer_seq,
+           p.peer AS transfer_peer,
+           p.chunks_done AS transfer_chunks_done, p.chunks_total AS transfer_chunks_total,
+           p.rows_done AS transfer_rows_done, p.rows_total AS transfer_rows_total,
+           p.bytes_done AS transfer_bytes_done, p.bytes_total AS transfer_bytes_total,
+           p.updated_at AS transfer_updated_at
+      FROM zyzzyva.replica_state s LEFT JOIN zyzzyva.transfer_progress p ON p.id = 1;

@@ -226,6 +226,9 @@ install_refused(zz_replica *r)
 					 (unsigned long long) (r->p.checkpoint_resend << shift));
 }
 
+static bool installed(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
+					  const uint8_t *table, uint32_t tl, uint32_t from);
+
 static void
 start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 {
@@ -236,6 +239,8 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 		return;
 	if (r->svc.install == NULL)
 		return;
+	if (r->install_pending)
+		return;					/* the service is installing one: its end decides */
 	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_seq > 0 &&
 		r->now < r->transfer_deadline)
 	{
@@ -253,6 +258,8 @@ start_state_transfer(zz_replica *r, const zz_cp_proof *proof)
 	{
 		r->stats.state_transfers++;
 		r->install_failures = 0;
+		/* the oldest checkpoint this transfer asks for: see zz_on_state_reply */
+		r->transfer_asked = proof->seq;
 	}
 	r->mode = ZZ_MODE_STATE_TRANSFER;
 	r->transfer_seq = proof->seq;
@@ -944,6 +951,67 @@ reject:
 }
 
 /*
+ * A STATE-REQUEST the service answers later (zz_service.serve): the
+ * checkpoint's proof, service digest and client table as they were when it
+ * was asked, since the checkpoint may leave our slots meanwhile.
+ */
+typedef struct zz_serve_slot
+{
+	zz_cp_state st;				/* seq, svc_digest, table (owned) */
+	zz_cp_proof proof;
+} zz_serve_slot;
+
+static void
+serve_slot_free(zz_replica *r, uint32_t to)
+{
+	if (r->serving[to] != NULL)
+	{
+		free(r->serving[to]->st.table);
+		free(r->serving[to]);
+		r->serving[to] = NULL;
+	}
+}
+
+void
+zz_checkpoint_free_serving(zz_replica *r)
+{
+	for (uint32_t i = 0; i < ZZ_MAX_N; i++)
+		serve_slot_free(r, i);
+}
+
+/*
+ * Send a STATE-REPLY: the checkpoint's proof, then the service digest, the
+ * client table and the service's snapshot (or what takes its place).
+ */
+static bool
+send_state_reply(zz_replica *r, uint32_t to, const zz_cp_state *s, const zz_cp_proof *proof,
+				 const uint8_t *snap, size_t snap_len)
+{
+	zz_state_reply rep;
+	zz_buf		blob;
+	uint32_t	tl;
+	bool		ok;
+
+	zz_buf_init(&blob);
+	tl = (uint32_t) s->table_len;
+	zz_buf_append(&blob, &s->svc_digest, sizeof(s->svc_digest));
+	zz_buf_append(&blob, &tl, sizeof(tl));
+	zz_buf_append(&blob, s->table, s->table_len);
+	zz_buf_append(&blob, snap, snap_len);
+	memset(&rep, 0, sizeof(rep));
+	rep.replica = r->id;
+	rep.cp = *proof;
+	rep.state = blob.data;
+	rep.state_len = (uint32_t) blob.len;
+	zz_buf_reset(&r->out);
+	ok = zz_encode_state_reply(&r->out, &rep);
+	if (ok)
+		zz_send_replica(r, to, &r->out);
+	zz_buf_free(&blob);
+	return ok;
+}
+
+/*
  * Serve the state of our highest certified checkpoint: its proof, then the
  * service digest, the client table and the service's snapshot.
  */
@@ -951,12 +1019,9 @@ void
 zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len)
 {
 	zz_state_request m;
-	zz_state_reply rep;
 	zz_cp_state *s;
 	uint8_t    *snap = NULL;
 	size_t		snap_len = 0;
-	zz_buf		blob;
-	uint32_t	tl;
 
 	if (zz_decode_state_request(buf, len, &m) != ZZ_OK || m.replica >= r->p.n)
 		goto reject;
@@ -966,29 +1031,56 @@ zz_on_state_request(zz_replica *r, const uint8_t *buf, size_t len)
 	s = cp_state_for(r, r->cert_proof.seq);
 	if (r->repairing)
 		return;					/* our own state is not to be trusted */
-	if (r->cert_proof.seq < m.seq || r->cert_proof.count == 0 || s == NULL ||
-		r->svc.snapshot == NULL ||
+	if (r->cert_proof.seq < m.seq || r->cert_proof.count == 0 || s == NULL)
+		return;
+	if (r->svc.serve != NULL)
+	{
+		int			rc = r->svc.serve(r->svc.ctx, m.replica, r->cert_proof.seq);
+
+		if (rc > 0)
+		{
+			/* answered later (zz_replica_serve_state), with this */
+			zz_serve_slot *slot = calloc(1, sizeof(zz_serve_slot));
+
+			if (slot == NULL || (slot->st.table = malloc(s->table_len ? s->table_len : 1)) == NULL)
+				abort();
+			serve_slot_free(r, m.replica);
+			slot->st.seq = s->seq;
+			slot->st.svc_digest = s->svc_digest;
+			memcpy(slot->st.table, s->table, s->table_len);
+			slot->st.table_len = s->table_len;
+			slot->proof = r->cert_proof;
+			r->serving[m.replica] = slot;
+		}
+		if (rc >= 0)
+			return;				/* answered later, or not */
+	}
+	if (r->svc.snapshot == NULL ||
 		!r->svc.snapshot(r->svc.ctx, r->cert_proof.seq, &snap, &snap_len))
 		return;
-	zz_buf_init(&blob);
-	tl = (uint32_t) s->table_len;
-	zz_buf_append(&blob, &s->svc_digest, sizeof(s->svc_digest));
-	zz_buf_append(&blob, &tl, sizeof(tl));
-	zz_buf_append(&blob, s->table, s->table_len);
-	zz_buf_append(&blob, snap, snap_len);
+	send_state_reply(r, m.replica, s, &r->cert_proof, snap, snap_len);
 	free(snap);
-	memset(&rep, 0, sizeof(rep));
-	rep.replica = r->id;
-	rep.cp = r->cert_proof;
-	rep.state = blob.data;
-	rep.state_len = (uint32_t) blob.len;
-	zz_buf_reset(&r->out);
-	zz_encode_state_reply(&r->out, &rep);
-	zz_send_replica(r, m.replica, &r->out);
-	zz_buf_free(&blob);
 	return;
 reject:
 	r->stats.rejected++;
+}
+
+/*
+ * zz_replica_serve_state: see replica.h.
+ */
+bool
+zz_replica_serve_state(zz_replica *r, zz_time now, uint32_t to, zz_seq seq,
+					   const uint8_t *data, size_t len)
+{
+	zz_serve_slot *slot;
+	bool		ok;
+
+	r->now = now;
+	if (to >= r->p.n || (slot = r->serving[to]) == NULL || slot->st.seq != seq || r->repairing)
+		return false;
+	ok = send_state_reply(r, to, &slot->st, &slot->proof, data, len);
+	serve_slot_free(r, to);
+	return ok;
 }
 
 /*
@@ -1191,7 +1283,13 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 
 	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK)
 		goto reject;
-	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_seq ||
+	/*
+	 * No older than the first checkpoint this transfer asked for: a
+	 * service that prepares its answer in the background (zz_service.serve)
+	 * answers with the certificate it had when asked, and we may have
+	 * asked others for higher ones since.
+	 */
+	if (r->mode != ZZ_MODE_STATE_TRANSFER || m.cp.seq < r->transfer_asked ||
 		(m.cp.seq <= r->stable_seq && !(r->repairing && m.cp.seq == r->stable_seq)))
 		return;
 	/*
@@ -1208,13 +1306,61 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	if ((!zz_cp_proof_valid(r, &m.cp) && !ZZ_BUGGY(r, ZZ_BUG_STATE_REPLY_NO_CERT)) ||
 		!cp_state_check(r, &m.cp, m.state, m.state_len, &svc, &table, &tl, &snap, &snap_len))
 		goto reject;
+	if (r->install_pending)
+		return;					/* one install at a time */
+	if (r->svc.install_start != NULL)
+	{
+		int			rc = r->svc.install_start(r->svc.ctx, m.replica, m.cp.seq, &m.cp.history,
+											  snap, snap_len, &svc);
+
+		if (rc > 0)
+		{
+			/* the rest comes from m.replica; zz_replica_install_done ends it */
+			free(r->pending_table);
+			r->pending_table = malloc(tl ? tl : 1);
+			if (r->pending_table == NULL)
+				abort();
+			memcpy(r->pending_table, table, tl);
+			r->pending_tl = tl;
+			r->pending_cp = m.cp;
+			r->pending_svc = svc;
+			r->pending_from = m.replica;
+			r->install_pending = true;
+			r->transfer_deadline = UINT64_MAX;
+			zz_replica_trace(r, "installing checkpoint %llu from R%u in the background",
+							 (unsigned long long) m.cp.seq, m.replica);
+			return;
+		}
+		if (rc == 0)
+		{
+			install_refused(r);
+			goto reject;
+		}
+	}
 	if (!r->svc.install(r->svc.ctx, m.cp.seq, &m.cp.history, snap, snap_len, &svc))
 	{
 		install_refused(r);
 		goto reject;
 	}
-	if (!adopt_checkpoint(r, &m.cp, &svc, table, tl))
+	if (!installed(r, &m.cp, &svc, table, tl, m.replica))
 		goto reject;
+	return;
+reject:
+	r->stats.rejected++;
+	r->stats.transfers_rejected++;
+	zz_replica_trace(r, "rejected STATE-REPLY from R%u", m.replica);
+}
+
+/*
+ * The service's state is that of certified checkpoint cp now: adopt it
+ * and go back to normal mode.
+ */
+static bool
+installed(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc, const uint8_t *table,
+		  uint32_t tl, uint32_t from)
+{
+	if (!adopt_checkpoint(r, cp, svc, table, tl))
+		return false;
 	r->install_failures = 0;
 	r->mode = ZZ_MODE_NORMAL;
 	r->repairing = false;
@@ -1222,7 +1368,7 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 	r->transfer_deadline = UINT64_MAX;
 	r->stats.transfers_installed++;
 	zz_replica_trace(r, "installed checkpoint %llu from R%u",
-					 (unsigned long long) m.cp.seq, m.replica);
+					 (unsigned long long) cp->seq, from);
 	zz_vc_after_install(r);
 	zz_checkpoint_revote(r);	/* what executed while we were out of normal mode */
 
@@ -1235,11 +1381,44 @@ zz_on_state_reply(zz_replica *r, const uint8_t *buf, size_t len)
 		r->announce_left = 0;
 		zz_announce_restart(r);
 	}
-	return;
-reject:
-	r->stats.rejected++;
-	r->stats.transfers_rejected++;
-	zz_replica_trace(r, "rejected STATE-REPLY from R%u", m.replica);
+	return true;
+}
+
+/*
+ * zz_replica_install_done: see replica.h.  A refusal counts as one of the
+ * service's (the timer asks another signer); a success adopts the
+ * checkpoint, even if a view change put the transfer aside meanwhile: the
+ * service's state is the checkpoint's either way.
+ */
+void
+zz_replica_install_done(zz_replica *r, zz_time now, bool ok)
+{
+	zz_cp_proof cp = r->pending_cp;
+
+	r->now = now;
+	if (!r->install_pending)
+		return;
+	r->install_pending = false;
+	if (!ok)
+	{
+		install_refused(r);
+		r->stats.transfers_rejected++;
+		if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline == UINT64_MAX)
+			r->transfer_deadline = r->now;
+		zz_replica_trace(r, "the install of checkpoint %llu from R%u failed",
+						 (unsigned long long) cp.seq, r->pending_from);
+	}
+	else if (r->mode == ZZ_MODE_STATE_TRANSFER)
+		(void) installed(r, &cp, &r->pending_svc, r->pending_table, r->pending_tl,
+						 r->pending_from);
+	else if (cp.seq > r->stable_seq)
+	{
+		(void) adopt_checkpoint(r, &cp, &r->pending_svc, r->pending_table, r->pending_tl);
+		r->stats.transfers_installed++;
+		zz_vc_after_install(r);
+	}
+	free(r->pending_table);
+	r->pending_table = NULL;
 }
 
 /*
@@ -1476,7 +1655,8 @@ zz_checkpoint_tick(zz_replica *r)
 		zz_broadcast(r, &r->out);
 		r->cp_resend_deadline = r->now + r->p.checkpoint_resend;
 	}
-	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline <= r->now)
+	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline <= r->now &&
+		!r->install_pending)
 	{
 		/* No good answer in time: ask the next signer. */
 		zz_replica_trace(r, "state transfer to %llu: asking another replica",

@@ -175,6 +175,8 @@ zz_replica_free(zz_replica *r)
 		free(r->clients[i].reply);
 	for (i = 0; i < ZZ_CP_SLOTS; i++)
 		free(r->cp_states[i].table);
+	free(r->pending_table);
+	zz_checkpoint_free_serving(r);
 	zz_vc_free(r->vc);
 	zz_chain_memo_free(r->chain_memo);
 	free(r->clients);

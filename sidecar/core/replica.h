@@ -185,6 +185,17 @@ extern bool zz_replica_resume_history(zz_replica *r, zz_time now, const uint8_t 
 extern void zz_replica_repair(zz_replica *r, zz_time now);
 
 /*
+ * Asynchronous state transfer (zz_service.serve, .install_start): the
+ * service answers replica `to`'s STATE-REQUEST for checkpoint seq with
+ * data in place of the snapshot (false if the checkpoint is no longer
+ * kept), or ends the install it started (ok: its state is the
+ * checkpoint's now).
+ */
+extern bool zz_replica_serve_state(zz_replica *r, zz_time now, uint32_t to, zz_seq seq,
+								   const uint8_t *data, size_t len);
+extern void zz_replica_install_done(zz_replica *r, zz_time now, bool ok);
+
+/*
  * Change the timers and batching of a running replica (SIGHUP).  f, n and
  * cp_interval cannot change (they shape the log); returns false if they
  * differ or the new values are out of range.

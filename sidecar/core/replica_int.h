@@ -200,10 +200,19 @@ struct zz_replica
 	zz_checkpoint queued_cp;	/* own CHECKPOINT waiting for the previous certificate */
 	zz_time		cp_resend_deadline;
 	zz_seq		transfer_seq;	/* state transfer target, 0 if none */
+	zz_seq		transfer_asked;	/* the checkpoint its first STATE-REQUEST named */
 	zz_cp_proof transfer_proof;
 	zz_time		transfer_deadline;
 	uint32_t	transfer_peer;
 	uint32_t	install_failures;	/* snapshots our service refused in a row */
+	bool		install_pending;	/* the service installs in the background */
+	zz_cp_proof pending_cp;		/* ... this checkpoint */
+	zz_digest	pending_svc;	/* ... with this service digest */
+	uint8_t    *pending_table;	/* ... and client table */
+	uint32_t	pending_tl;
+	uint32_t	pending_from;
+	/* what a STATE-REQUEST the service serves later is answered with */
+	struct zz_serve_slot *serving[ZZ_MAX_N];
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
 	zz_time		stable_retry_deadline;	/* resend the vote of a checkpoint we
 										 * cannot make stable (checkpoint.c) */
@@ -345,6 +354,7 @@ extern void zz_send_stable_checkpoint(zz_replica *r, uint32_t to);
 									 * from fill_hole_timeout */
 extern void zz_announce_restart(zz_replica *r);
 extern void zz_checkpoint_transfer(zz_replica *r, const zz_cp_proof *proof);
+extern void zz_checkpoint_free_serving(zz_replica *r);
 extern void zz_checkpoint_recheck(zz_replica *r);
 extern void zz_checkpoint_revote(zz_replica *r);
 extern void zz_checkpoint_learn_proof(zz_replica *r, const zz_cp_proof *p);

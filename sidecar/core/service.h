@@ -92,6 +92,25 @@ typedef struct zz_service
 	bool		(*snapshot) (void *ctx, zz_seq seq, uint8_t **out, size_t *outlen);
 	bool		(*install) (void *ctx, zz_seq seq, const zz_digest *history,
 							const uint8_t *data, size_t len, const zz_digest *expect);
+
+	/*
+	 * Asynchronous state transfer (optional; NULL: the two above only).
+	 *
+	 * serve: replica `to` asked for the state of our certified checkpoint
+	 * seq.  1: the service prepares it and answers later through
+	 * zz_replica_serve_state (with the bytes that take the snapshot's
+	 * place: a manifest of chunks it then streams itself); 0: not now
+	 * (dropped); -1: use snapshot.
+	 *
+	 * install_start: like install, for the bytes a peer's serve sent.  1:
+	 * the install runs in the background (fetching the rest from replica
+	 * `from`) and ends with zz_replica_install_done; 0: refused; -1: use
+	 * install.
+	 */
+	int			(*serve) (void *ctx, uint32_t to, zz_seq seq);
+	int			(*install_start) (void *ctx, uint32_t from, zz_seq seq,
+								  const zz_digest *history, const uint8_t *data,
+								  size_t len, const zz_digest *expect);
 } zz_service;
 
 extern void zz_exec_result_free(zz_exec_result *res);

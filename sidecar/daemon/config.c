@@ -66,6 +66,8 @@ static const cfg_key cfg_keys[] = {
 	{"pg_conninfo", CT_STRING, OFF(pg_conninfo), 0, 0, false, false},
 	{"max_clients", CT_U32, OFF(max_clients), 1, 65536, false, false},
 	{"peer_queue_max", CT_BYTES, OFF(peer_queue_max), 1u << 20, (uint64_t) 1 << 34, false, true},
+	{"transfer_chunk", CT_BYTES, OFF(transfer_chunk), 1024, 16u << 20, false, true},
+	{"transfer_rate", CT_BYTES, OFF(transfer_rate), 0, (uint64_t) 1 << 40, false, true},
 	{"reconnect_max", CT_USEC, OFF(reconnect_max), 10 * MS, 60 * SEC, false, true},
 	{"handshake_timeout", CT_USEC, OFF(handshake_timeout), 100 * MS, 60 * SEC, false, true},
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
@@ -810,6 +812,8 @@ cfg_defaults(daemon_config *cfg)
 	cfg->service = SVC_KV;
 	cfg->max_clients = 256;
 	cfg->peer_queue_max = 64u << 20;
+	cfg->transfer_chunk = 1u << 20;
+	cfg->transfer_rate = 64u << 20;
 	cfg->reconnect_max = 2 * SEC;
 	cfg->handshake_timeout = 5 * SEC;
 	cfg->ping_interval = 1 * SEC;

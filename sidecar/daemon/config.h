@@ -79,6 +79,8 @@ typedef struct daemon_config
 	char		entrust[CFG_MAX_CONNINFO];	/* "0:a,b;1:c": every entrust.N */
 	uint32_t	max_clients;	/* local client slots */
 	uint64_t	peer_queue_max; /* bytes queued per peer before dropping */
+	uint64_t	transfer_chunk; /* state transfer: row bytes per chunk */
+	uint64_t	transfer_rate;	/* state transfer: bytes/s per requester, 0: no limit */
 	zz_time		reconnect_max;	/* cap of the reconnect backoff */
 	zz_time		handshake_timeout;
 	zz_time		ping_interval;

@@ -25,6 +25,8 @@
 #define FT_CLIENT_MSG		3	/* u32 client id + a core message for that client */
 #define FT_PING				4	/* u64 sender's clock */
 #define FT_PONG				5	/* the PING's u64, echoed */
+#define FT_XFER_REQ			6	/* state transfer: u64 seq, u32 index of the chunk wanted */
+#define FT_XFER_CHUNK		7	/* state transfer: u64 seq, u32 index, the chunk */
 
 /* Local client socket frames: ZZ_FT_L_* in extension/zzwire.h. */
 

@@ -637,6 +637,44 @@ node_pg_diverged(void *arg)
 	zz_replica_repair(nd->replica, ev_now());
 }
 
+/*
+ * Chunked state transfer (pgtransfer.c): the manifest goes out in the
+ * core's STATE-REPLY, the install's end goes to the core, the chunks and
+ * their requests over the mesh beside the core's messages.
+ */
+static bool
+node_pg_serve_state(void *arg, uint32_t to, zz_seq seq, const uint8_t *data, size_t len)
+{
+	node	   *nd = arg;
+
+	return zz_replica_serve_state(nd->replica, ev_now(), to, seq, data, len);
+}
+
+static void
+node_pg_install_done(void *arg, bool ok)
+{
+	node	   *nd = arg;
+
+	zz_replica_install_done(nd->replica, ev_now(), ok);
+}
+
+static bool
+node_pg_send_transfer(void *arg, uint32_t to, uint8_t type, const uint8_t *buf, size_t len)
+{
+	node	   *nd = arg;
+
+	return nd->mesh != NULL && peer_send_transfer(nd->mesh, to, type, buf, len);
+}
+
+static void
+node_transfer_msg(void *arg, uint32_t from, uint8_t type, const uint8_t *buf, size_t len)
+{
+	node	   *nd = arg;
+
+	if (nd->pg != NULL)
+		pgsvc_transfer_frame(nd->pg, from, type, buf, len);
+}
+
 /* Looking for one sequence number in the replica's executed history. */
 typedef struct node_hist_probe
 {
@@ -738,12 +776,16 @@ node_init(node *nd, const char *path)
 	{
 		pgsvc_hooks ph = {nd, node_pg_label, node_pg_done, node_pg_save_stable,
 			node_pg_resume, node_pg_ready, node_pg_diverged, node_pg_order,
-		node_pg_resume_history};
+			node_pg_resume_history, node_pg_serve_state, node_pg_install_done,
+		node_pg_send_transfer};
 
 		nd->pg = pgsvc_create(nd->loop, nd->cfg.pg_conninfo, nd->cfg.id, &ph,
 							  &nd->cfg.verify_interval);
 		if (nd->pg != NULL)
+		{
 			pgsvc_set_batch_commit(nd->pg, strcmp(nd->cfg.batch_commit, "async") == 0);
+			pgsvc_set_transfer_limits(nd->pg, &nd->cfg.transfer_chunk, &nd->cfg.transfer_rate);
+		}
 		svc = nd->pg ? pgsvc_service(nd->pg) : NULL;
 	}
 	else
@@ -776,6 +818,7 @@ node_init(node *nd, const char *path)
 	h.arg = nd;
 	h.replica_msg = node_replica_msg;
 	h.client_msg = node_client_msg;
+	h.transfer_msg = node_transfer_msg;
 	nd->mesh = peer_mesh_create(nd->loop, &nd->cfg, &nd->keys, &h, err, sizeof(err));
 	if (nd->mesh == NULL)
 	{

@@ -581,6 +581,11 @@ peer_on_frame(conn *c, void *arg, const frame *f)
 								f->payload + 4, f->len - 4);
 				return CONN_CONTINUE;
 			}
+		case FT_XFER_REQ:
+		case FT_XFER_CHUNK:
+			if (m->h.transfer_msg != NULL)
+				m->h.transfer_msg(m->h.arg, (uint32_t) l->peer, f->type, f->payload, f->len);
+			return CONN_CONTINUE;
 		case FT_PING:
 			if (f->len != 8)
 				break;
@@ -860,6 +865,19 @@ peer_send_replica_bulk(peer_mesh *m, uint32_t to, const uint8_t *buf, size_t len
 		return false;
 	}
 	return peer_send_replica(m, to, buf, len);
+}
+
+/*
+ * Send a state transfer frame (see peer.h).
+ */
+bool
+peer_send_transfer(peer_mesh *m, uint32_t to, uint8_t type, const uint8_t *buf, size_t len)
+{
+	peer_link  *l = peer_link_for(m, to);
+
+	if (l == NULL || conn_queued(l->c) + len > m->cfg->peer_queue_max / 2)
+		return false;
+	return conn_send(l->c, type, buf, len, NULL, 0);
 }
 
 /*

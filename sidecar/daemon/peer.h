@@ -31,6 +31,9 @@ typedef struct peer_handlers
 	/* A core message for local client `client`, relayed by replica `from`. */
 	void		(*client_msg) (void *arg, uint32_t from, uint32_t client,
 							   const uint8_t *buf, size_t len);
+	/* A state transfer frame (FT_XFER_*) from authenticated replica `from`. */
+	void		(*transfer_msg) (void *arg, uint32_t from, uint8_t type,
+								 const uint8_t *buf, size_t len);
 } peer_handlers;
 
 /* cfg and keys must outlive the mesh; cfg may change in place (reload). */
@@ -48,6 +51,11 @@ extern bool peer_send_replica(peer_mesh *m, uint32_t to, const uint8_t *buf, siz
 /* The same for a message clients cause (REQUEST, CONFIRM-REQ): dropped
  * first, while the queue is more than half full. */
 extern bool peer_send_replica_bulk(peer_mesh *m, uint32_t to, const uint8_t *buf, size_t len);
+
+/* Queue a state transfer frame to a replica: only while its queue is less
+ * than half full (the protocol's own messages keep the other half). */
+extern bool peer_send_transfer(peer_mesh *m, uint32_t to, uint8_t type, const uint8_t *buf,
+							   size_t len);
 
 /* Queue a core message for client `client`, via its replica `to`. */
 extern bool peer_send_client(peer_mesh *m, uint32_t to, uint32_t client,

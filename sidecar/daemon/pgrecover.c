@@ -375,14 +375,27 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 		}
 		return false;
 	}
+	pg_installed(ps, seq, expect, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?");
+	PQclear(r);
+	return true;
+}
+
+/*
+ * The database holds the state of checkpoint seq now (installed in one
+ * snapshot, or in chunks by pgtransfer.c), with nothing kept above it.
+ */
+void
+pg_installed(pgsvc *ps, zz_seq seq, const zz_digest *expect, const char *rows)
+{
 	if (ps->installs_refused >= 2)
 		zlog(ZLOG_INFO, "postgres: checkpoint %llu installed after %u refused snapshots",
 			 (unsigned long long) seq, ps->installs_refused);
 	ps->installs_refused = 0;
-	zlog(ZLOG_INFO, "postgres: installed the state of checkpoint %llu (%s rows, %zu bytes)",
-		 (unsigned long long) seq, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?", len);
-	PQclear(r);
+	zlog(ZLOG_INFO, "postgres: installed the state of checkpoint %llu (%s rows)",
+		 (unsigned long long) seq, rows);
 	ps->installs++;
+	free(ps->snap);				/* (our state changed: serve nothing stale) */
+	ps->snap = NULL;
 
 	/* The database is at seq now, with nothing kept above it. */
 	pg_forget(ps, 0, false);
@@ -402,7 +415,6 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 		ps->stalled = false;
 		zlog(ZLOG_INFO, "postgres: the database is usable again");
 	}
-	return true;
 }
 
 /*

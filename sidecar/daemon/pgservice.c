@@ -1163,6 +1163,8 @@ pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica_id, const pgs
 	ps->svc.mark_stable = pg_mark_stable;
 	ps->svc.snapshot = pg_snapshot;
 	ps->svc.install = pg_install;
+	if (!pgx_create(ps))
+		zlog(ZLOG_WARNING, "postgres: no chunked state transfer (out of memory)");
 	return ps;
 }
 
@@ -1177,6 +1179,7 @@ pgsvc_start(pgsvc *ps)
 {
 	pgpipe_start(ps->pipe);
 	pgpipe_start(ps->check);
+	pgx_start(ps);
 }
 
 const zz_service *
@@ -1235,6 +1238,7 @@ pgsvc_status(const pgsvc *ps, zz_buf *out)
 		if (n > 0)
 			(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	}
+	pgx_status(ps, out);
 }
 
 void
@@ -1244,6 +1248,7 @@ pgsvc_free(pgsvc *ps)
 		return;
 	if (ps->timer != 0)
 		ev_del_timer(ps->loop, ps->timer);
+	pgx_free(ps);
 	pgpipe_free(ps->pipe);
 	pgpipe_free(ps->check);
 	if (ps->side != NULL)

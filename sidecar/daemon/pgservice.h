@@ -73,6 +73,19 @@ typedef struct pgsvc_hooks
 	bool		(*order) (void *arg, zz_seq seq, zz_buf *out);
 	bool		(*resume_history) (void *arg, const uint8_t *blob, size_t len,
 								   const zz_kept_order *orders, uint32_t n, zz_seq *until);
+
+	/*
+	 * Chunked state transfer (pgtransfer.c).  serve_state: answer replica
+	 * to's STATE-REQUEST for checkpoint seq with data in place of the
+	 * snapshot (zz_replica_serve_state).  install_done: the install the
+	 * core started ended (zz_replica_install_done).  send_transfer: queue
+	 * a transfer frame to a replica; false if it cannot now.
+	 */
+	bool		(*serve_state) (void *arg, uint32_t to, zz_seq seq, const uint8_t *data,
+								size_t len);
+	void		(*install_done) (void *arg, bool ok);
+	bool		(*send_transfer) (void *arg, uint32_t to, uint8_t type, const uint8_t *buf,
+								  size_t len);
 } pgsvc_hooks;
 
 /* What pgsvc_condition reports (zyzzyva.status.condition). */
@@ -116,6 +129,15 @@ extern void pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_execu
  * line as its detail, until a checkpoint above stable_seq is stable.
  */
 extern void pgsvc_set_halted(pgsvc *ps, zz_seq stable_seq, const char *line);
+
+/* A transfer frame (FT_XFER_*) from authenticated replica `from`. */
+extern void pgsvc_transfer_frame(pgsvc *ps, uint32_t from, uint8_t type, const uint8_t *p,
+								 size_t len);
+
+/* The chunk size and the rate per requester (bytes/s, 0: no limit); they
+ * point into the configuration (they follow a reload). */
+extern void pgsvc_set_transfer_limits(pgsvc *ps, const uint64_t *chunk_bytes,
+									  const uint64_t *rate);
 
 /* Append status lines (pg_*: connection, position, counters). */
 extern void pgsvc_status(const pgsvc *ps, zz_buf *out);

@@ -12,6 +12,7 @@
 
 #define PG_INT8OID			20
 #define PG_BYTEAOID			17
+#define PG_INT4OID			23
 
 typedef enum pg_op_kind
 {
@@ -140,6 +141,7 @@ struct pgsvc
 	uint64_t	install_failures;
 	uint32_t	installs_refused;	/* in a row, by the extension (ZZ001) */
 	char		side_sqlstate[6];	/* of the side connection's last failure */
+	struct pgxfer *xfer;		/* chunked state transfer (pgtransfer.c) */
 };
 
 /*
@@ -173,5 +175,15 @@ extern void pg_check_lost(void *arg);
 extern bool pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen);
 extern bool pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 					   size_t len, const zz_digest *expect);
+extern void pg_installed(pgsvc *ps, zz_seq seq, const zz_digest *expect, const char *rows);
+
+/* pgtransfer.c */
+extern bool pgx_create(pgsvc *ps);
+extern void pgx_start(pgsvc *ps);
+extern void pgx_status(const pgsvc *ps, zz_buf *out);
+extern void pgx_free(pgsvc *ps);
+extern int	pgx_serve(void *ctx, uint32_t to, zz_seq seq);
+extern int	pgx_install_start(void *ctx, uint32_t from, zz_seq seq, const zz_digest *history,
+							  const uint8_t *data, size_t len, const zz_digest *expect);
 
 #endif							/* ZZD_PGSERVICE_INT_H */

@@ -416,6 +416,10 @@ shim_drop_pending(sim_shim *sh, zz_seq seq)
 	sh->npend = k;
 }
 
+static bool shim_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
+						 size_t len, const zz_digest *expect);
+static void shim_drop_install(sim_shim *sh);
+
 static zz_exec_status
 shim_execute(void *ctx, zz_seq seq, uint64_t nd_time, uint64_t nd_seed,
 			 const zz_op *ops, uint32_t count, bool want_digest, zz_exec_result *res)
@@ -494,6 +498,17 @@ shim_deliver(zz_sim *s, sim_node *nd)
 {
 	sim_shim   *sh = &nd->shim;
 
+	if (sh->inst_pending && sh->inst_due <= s->now && !nd->down && !sh->stalled)
+	{
+		bool		ok;
+
+		sh->inst_pending = false;
+		ok = shim_install(sh, sh->inst_seq, &sh->inst_history, sh->inst_data, sh->inst_len,
+						  &sh->inst_expect);
+		shim_drop_install(sh);
+		zz_replica_install_done(nd->replica, s->now, ok);
+		inspect_replica(s, nd);
+	}
 	while (sh->npend > 0 && sh->pend[0].due <= s->now && !nd->down && !sh->stalled)
 	{
 		zz_exec_result res = sh->pend[0].res;
@@ -561,6 +576,44 @@ shim_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *dat
 	sh->kv_seq = seq;
 	shim_drop_pending(sh, 0);
 	return true;
+}
+
+/*
+ * Asynchronous mode: the install runs in the background, as a database's
+ * chunked install does (pgtransfer.c), and ends after a delay.
+ */
+static int
+shim_install_start(void *ctx, uint32_t from, zz_seq seq, const zz_digest *history,
+				   const uint8_t *data, size_t len, const zz_digest *expect)
+{
+	sim_shim   *sh = ctx;
+	zz_sim	   *s = sh->sim;
+
+	(void) from;
+	if (!sh->async)
+		return -1;
+	if (sh->inst_pending)
+		return 0;
+	sh->inst_data = malloc(len ? len : 1);
+	if (sh->inst_data == NULL)
+		abort();
+	memcpy(sh->inst_data, data, len);
+	sh->inst_len = len;
+	sh->inst_seq = seq;
+	sh->inst_history = *history;
+	sh->inst_expect = *expect;
+	sh->inst_pending = true;
+	sh->inst_due = s->now + zz_rng_range(&s->rng, 100, 20000);
+	schedule(s, sh->inst_due, EV_EXEC_DONE, sh->replica, sh->replica);
+	return 1;
+}
+
+static void
+shim_drop_install(sim_shim *sh)
+{
+	free(sh->inst_data);
+	sh->inst_data = NULL;
+	sh->inst_pending = false;
 }
 
 /* ------------------------------------------------------------ clients */
@@ -740,6 +793,7 @@ sim_build(zz_sim *s, const zz_params *p, uint32_t clients)
 			nd->shim.svc.mark_stable = shim_mark_stable;
 			nd->shim.svc.snapshot = shim_snapshot;
 			nd->shim.svc.install = shim_install;
+			nd->shim.svc.install_start = shim_install_start;
 			nd->replica = zz_replica_create(&s->params, nd->id, nd->crypto,
 											&nd->shim.svc, &nd->io);
 			if (nd->replica == NULL)
@@ -1166,6 +1220,7 @@ sim_destroy(zz_sim *s)
 		zz_kv_free(nd->kv);
 		zz_buf_free(&nd->kept);
 		shim_drop_pending(&nd->shim, 0);
+		shim_drop_install(&nd->shim);
 		free(nd->shim.pend);
 		zz_forger_free(nd->forger);
 		if (nd->crypto)
@@ -1342,6 +1397,7 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 		if (!nd->shim.svc.rollback(nd->shim.svc.ctx, nd->kept_seq))
 			abort();			/* the service keeps undo down to its stable checkpoint */
 		shim_drop_pending(&nd->shim, 0);
+		shim_drop_install(&nd->shim);
 		fresh = zz_replica_create(&s->params, nd->id, nd->crypto, &nd->shim.svc, &nd->io);
 		if (fresh == NULL)
 			abort();
@@ -1379,6 +1435,9 @@ sim_restart(zz_sim *s, uint32_t replica, bool amnesia)
 		sim_trace(s, "restart       R%u", replica);
 		if (nd->shim.npend > 0)
 			schedule(s, s->now, EV_EXEC_DONE, replica, replica);
+		if (nd->shim.inst_pending)	/* (it may have come due while the replica was down) */
+			schedule(s, s->now > nd->shim.inst_due ? s->now : nd->shim.inst_due,
+					 EV_EXEC_DONE, replica, replica);
 	}
 	inspect_replica(s, nd);
 }

@@ -83,6 +83,15 @@ typedef struct sim_shim
 	sim_pending *pend;
 	uint32_t	npend;
 	uint32_t	cappend;
+
+	/* an install in the background (zz_service.install_start), when async */
+	bool		inst_pending;
+	zz_time		inst_due;
+	zz_seq		inst_seq;
+	zz_digest	inst_history;
+	zz_digest	inst_expect;
+	uint8_t    *inst_data;
+	size_t		inst_len;
 } sim_shim;
 
 typedef struct sim_node

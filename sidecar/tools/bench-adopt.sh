@@ -37,24 +37,10 @@ KEEP=${BENCH_ADOPT_KEEP:-0}
 CLUSTER=$here/zyzzyva-cluster
 PG_BINDIR=$(pg_config --bindir)
 
-die() { echo "bench-adopt: $*" >&2; exit 1; }
-say() { printf '== %s\n' "$*"; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-
-as_pg=()
-if [ "$(id -u)" = 0 ]; then
-	as_pg=(runuser -u postgres --)
-elif [ "$(id -un)" != postgres ]; then
-	die "run as root or as the postgres user"
-fi
-
-[ -d "$DIR" ] && { "$CLUSTER" stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"; }
-mkdir -p "$DIR"
-[ "$(id -u)" = 0 ] && chown postgres: "$DIR"
-need_mb=$((SCALE * 15 * 6 + 2048))
-avail_mb=$(df -Pm "$DIR" | awk 'NR == 2 { print $4 }')
-[ "$avail_mb" -ge "$need_mb" ] || die "needs about $need_mb MB free under $DIR, has $avail_mb"
+BENCH_NAME=bench-adopt
+# shellcheck source=bench-common.sh
+. "$here/bench-common.sh"
+fresh_dir $((SCALE * 15 * 6 + 2048))
 
 cleanup() {
 	local rc=$?
