@@ -169,6 +169,31 @@ zz_read_position(int64 *last_seq, int64 *stable_seq)
 }
 
 /*
+ * A snapshot as of seq cannot be taken when a replicated DDL request above
+ * seq changed which tables are replicated: the current rows cannot say
+ * what they were.  Needs SPI.
+ */
+void
+zz_refuse_snapshot_behind_ddl(int64 seq)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(seq)};
+
+	if (SPI_execute_with_args("SELECT min(seq) FROM zyzzyva.undo_log "
+							  "WHERE seq > $1 AND action IS NOT NULL HAVING count(*) > 0",
+							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read zyzzyva.undo_log");
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot take a snapshot as of batch " INT64_FORMAT
+						": replicated DDL batch %s was applied since",
+						seq, SPI_getvalue(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1)),
+				 errhint("Take the snapshot at a checkpoint at or after that batch.")));
+}
+
+/*
  * Append one table of the snapshot as of batch seq to buf.  See the file
  * header for the multiset; a count other than 0 or 1 means the undo does
  * not match the table (a primary key allows a row only once).
@@ -292,27 +317,7 @@ zyzzyva_snapshot(PG_FUNCTION_ARGS)
 						": the last applied batch is " INT64_FORMAT,
 						seq, last_seq)));
 
-	/*
-	 * A replicated DDL request above seq changed which tables are
-	 * replicated, and the current rows cannot say what they were.
-	 */
-	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(seq)};
-
-		if (SPI_execute_with_args("SELECT min(seq) FROM zyzzyva.undo_log "
-								  "WHERE seq > $1 AND action IS NOT NULL HAVING count(*) > 0",
-								  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read zyzzyva.undo_log");
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot take a snapshot as of batch " INT64_FORMAT
-							": replicated DDL batch %s was applied since",
-							seq, SPI_getvalue(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1)),
-					 errhint("Take the snapshot at a checkpoint at or after that batch.")));
-	}
+	zz_refuse_snapshot_behind_ddl(seq);
 
 	tables = zz_local_tables(&ntables);
 

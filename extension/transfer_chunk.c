@@ -411,23 +411,7 @@ zyzzyva_snapshot_open(PG_FUNCTION_ARGS)
 				 errmsg("cannot take a snapshot as of batch " INT64_FORMAT
 						": this replica holds batches " INT64_FORMAT " to " INT64_FORMAT,
 						seq, stable_seq, last_seq)));
-	{
-		Oid			argtypes[1] = {INT8OID};
-		Datum		values[1] = {Int64GetDatum(seq)};
-
-		if (SPI_execute_with_args("SELECT min(seq) FROM zyzzyva.undo_log "
-								  "WHERE seq > $1 AND action IS NOT NULL HAVING count(*) > 0",
-								  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read zyzzyva.undo_log");
-		if (SPI_processed > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot take a snapshot as of batch " INT64_FORMAT
-							": replicated DDL batch %s was applied since",
-							seq, SPI_getvalue(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1)),
-					 errhint("Take the snapshot at a checkpoint at or after that batch.")));
-	}
+	zz_refuse_snapshot_behind_ddl(seq);
 
 	{
 		MemoryContext cxt = AllocSetContextCreate(TopTransactionContext,

@@ -24,6 +24,7 @@ typedef struct ZzLocalTable
 extern ZzLocalTable *zz_local_tables(int *count);
 extern void zz_require_table(const ZzLocalTable *t);
 extern void zz_read_position(int64 *last_seq, int64 *stable_seq);
+extern void zz_refuse_snapshot_behind_ddl(int64 seq);
 extern char *zz_hex(const uint8 *d, size_t len);
 
 #endif							/* ZZ_TRANSFER_INT_H */
