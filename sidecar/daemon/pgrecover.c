@@ -76,6 +76,19 @@ pg_send_condition(pgsvc *ps)
 }
 
 /*
+ * The checkpoint the database kept did not verify: say so; the core starts
+ * from 0 and the others bring this replica up to date.
+ */
+void
+pg_log_bad_checkpoint(zz_seq db_stable)
+{
+	zlog(ZLOG_ERROR, "postgres: the checkpoint %llu kept in zyzzyva.replica_state "
+		 "does not verify (proof or digest): starting from 0; the other replicas "
+		 "will bring this one up to date by state transfer",
+		 (unsigned long long) db_stable);
+}
+
+/*
  * The first position of this process: resume the core at the database's
  * stable checkpoint if it kept one, then let the core start.
  */
@@ -91,10 +104,7 @@ pg_first_position(pgsvc *ps, const PGresult *r, zz_seq db_seq, zz_seq db_stable)
 				 (unsigned long long) db_stable);
 		else if (!ps->hooks.resume(ps->hooks.arg, (const uint8_t *) PQgetvalue(r, 0, 2),
 								   (size_t) PQgetlength(r, 0, 2)))
-			zlog(ZLOG_ERROR, "postgres: the checkpoint %llu kept in zyzzyva.replica_state "
-				 "does not verify (proof or digest): starting from 0; the other replicas "
-				 "will bring this one up to date by state transfer",
-				 (unsigned long long) db_stable);
+			pg_log_bad_checkpoint(db_stable);
 		else
 		{
 			ps->executed = ps->stable = ps->stable_sent = db_stable;

@@ -139,10 +139,7 @@ pg_orders_result(pgsvc *ps, pgpipe_op *o)
 								  ps->resume_blob.len, orders, n, &until))
 	{
 		ps->lookup_until = 0;
-		zlog(ZLOG_ERROR, "postgres: the checkpoint %llu kept in zyzzyva.replica_state "
-			 "does not verify (proof or digest): starting from 0; the other replicas "
-			 "will bring this one up to date by state transfer",
-			 (unsigned long long) db_stable);
+		pg_log_bad_checkpoint(db_stable);
 	}
 	else
 	{

@@ -165,6 +165,7 @@ extern bool pg_resume_with_orders(pgsvc *ps, const PGresult *pos, zz_seq db_seq,
 extern void pg_orders_result(pgsvc *ps, pgpipe_op *o);
 
 /* pgrecover.c */
+extern void pg_log_bad_checkpoint(zz_seq db_stable);
 extern void pg_first_position(pgsvc *ps, const PGresult *r, zz_seq db_seq, zz_seq db_stable);
 extern void pg_maybe_verify(pgsvc *ps);
 extern void pg_send_condition(pgsvc *ps);
