@@ -1411,11 +1411,29 @@ zz_replica_install_done(zz_replica *r, zz_time now, bool ok)
 	else if (r->mode == ZZ_MODE_STATE_TRANSFER)
 		(void) installed(r, &cp, &r->pending_svc, r->pending_table, r->pending_tl,
 						 r->pending_from);
-	else if (cp.seq > r->stable_seq)
+	else if (cp.seq > r->stable_seq ||
+			 (cp.seq == r->stable_seq && zz_digest_eq(&cp.history, &r->stable_history)))
 	{
 		(void) adopt_checkpoint(r, &cp, &r->pending_svc, r->pending_table, r->pending_tl);
 		r->stats.transfers_installed++;
 		zz_vc_after_install(r);
+	}
+	else
+	{
+		/*
+		 * The replica went past the checkpoint by itself while the install
+		 * ran (a view change put the transfer aside), and has a stable
+		 * checkpoint above it now: the service holds an older state than
+		 * the batches the core executed.  Fetch the highest certified
+		 * checkpoint, as for a service that finds its state corrupt.
+		 */
+		zz_replica_trace(r, "the install of checkpoint %llu ended below stable checkpoint %llu: "
+						 "repairing", (unsigned long long) cp.seq,
+						 (unsigned long long) r->stable_seq);
+		free(r->pending_table);
+		r->pending_table = NULL;
+		zz_replica_repair(r, now);
+		return;
 	}
 	free(r->pending_table);
 	r->pending_table = NULL;
