@@ -784,6 +784,7 @@ node_init(node *nd, const char *path)
 		if (nd->pg != NULL)
 		{
 			pgsvc_set_batch_commit(nd->pg, strcmp(nd->cfg.batch_commit, "async") == 0);
+			pgsvc_set_checkpoint_interval(nd->pg, nd->cfg.params.cp_interval);
 			pgsvc_set_transfer_limits(nd->pg, &nd->cfg.transfer_chunk, &nd->cfg.transfer_rate);
 		}
 		svc = nd->pg ? pgsvc_service(nd->pg) : NULL;

@@ -367,27 +367,33 @@ pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 					 lengths, formats, 0);
 	if (r == NULL)
 	{
-		ps->install_failures++;
-
-		/*
-		 * ZZ001: the rows do not give the certified digest here.  Once is
-		 * a faulty peer's snapshot; again and again is our own schema
-		 * (changed behind the extension's back): say so, while the core
-		 * asks again less and less often.
-		 */
-		if (strcmp(ps->side_sqlstate, "ZZ001") == 0 && ++ps->installs_refused >= 2)
-		{
-			zlog(ZLOG_WARNING, "postgres: %u snapshots of checkpoint %llu refused in a row: "
-				 "this database's replicated schema or rows differ from the certified "
-				 "checkpoint; backing off (compare zyzzyva.schema_items with another replica)",
-				 ps->installs_refused, (unsigned long long) seq);
-			pg_update_condition(ps);
-		}
+		pg_install_failed(ps, seq, ps->side_sqlstate);
 		return false;
 	}
 	pg_installed(ps, seq, expect, PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "?");
 	PQclear(r);
 	return true;
+}
+
+/*
+ * An install of checkpoint seq failed with sqlstate (in one snapshot, or
+ * in chunks by pgtransfer.c).  ZZ001: the rows do not give the certified
+ * digest here.  Once is a faulty peer's snapshot; again and again is our
+ * own schema (changed behind the extension's back): say so, while the
+ * core asks again less and less often.
+ */
+void
+pg_install_failed(pgsvc *ps, zz_seq seq, const char *sqlstate)
+{
+	ps->install_failures++;
+	if (strcmp(sqlstate, "ZZ001") == 0 && ++ps->installs_refused >= 2)
+	{
+		zlog(ZLOG_WARNING, "postgres: %u snapshots of checkpoint %llu refused in a row: "
+			 "this database's replicated schema or rows differ from the certified "
+			 "checkpoint; backing off (compare zyzzyva.schema_items with another replica)",
+			 ps->installs_refused, (unsigned long long) seq);
+		pg_update_condition(ps);
+	}
 }
 
 /*

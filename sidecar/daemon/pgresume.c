@@ -145,6 +145,21 @@ pg_orders_result(pgsvc *ps, pgpipe_op *o)
 	{
 		ps->executed = ps->stable = ps->stable_sent = db_stable;
 		ps->lookup_until = until > db_stable ? until : 0;
+
+		/*
+		 * A checkpoint inside the range needs the state digest as of that
+		 * batch, which batch_log does not keep: only the database at that
+		 * batch can give it.  Read from batch_log up to the first
+		 * checkpoint above the stable one (pg_reconcile rolls the database
+		 * back to it) and apply the batches above it again.
+		 */
+		if (ps->cp_interval > 0 && ps->lookup_until > 0)
+		{
+			zz_seq		first_cp = (db_stable / ps->cp_interval + 1) * ps->cp_interval;
+
+			if (ps->lookup_until > first_cp)
+				ps->lookup_until = first_cp;
+		}
 		ps->resumed_at = db_stable;
 		ps->resume_until = until > db_stable ? until : 0;
 		if (db_seq > 0)

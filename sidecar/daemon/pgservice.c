@@ -1175,6 +1175,12 @@ pgsvc_set_batch_commit(pgsvc *ps, bool async)
 }
 
 void
+pgsvc_set_checkpoint_interval(pgsvc *ps, uint32_t cp_interval)
+{
+	ps->cp_interval = cp_interval;
+}
+
+void
 pgsvc_start(pgsvc *ps)
 {
 	pgpipe_start(ps->pipe);

@@ -110,6 +110,13 @@ extern pgsvc *pgsvc_create(ev_loop *loop, const char *conninfo, uint32_t replica
  */
 extern void pgsvc_set_batch_commit(pgsvc *ps, bool async);
 
+/*
+ * The core's checkpoint_interval: a sidecar that takes back its history
+ * reads batches from batch_log only up to the first checkpoint above the
+ * database's stable one, whose state digest the database can still give.
+ */
+extern void pgsvc_set_checkpoint_interval(pgsvc *ps, uint32_t cp_interval);
+
 /* Start connecting (in the background; execute() may be called at once). */
 extern void pgsvc_start(pgsvc *ps);
 

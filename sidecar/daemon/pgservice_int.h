@@ -64,6 +64,7 @@ struct pgsvc
 	zz_service	svc;
 	pgpipe	   *pipe;
 
+	uint32_t	cp_interval;	/* the core's checkpoint_interval (0: unknown) */
 	bool		batch_commit_async; /* batches commit without waiting for
 									 * their WAL flush (docs/durability.md) */
 	bool		ready;			/* this session is set up */
@@ -176,6 +177,7 @@ extern void pg_check_lost(void *arg);
 extern bool pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen);
 extern bool pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 					   size_t len, const zz_digest *expect);
+extern void pg_install_failed(pgsvc *ps, zz_seq seq, const char *sqlstate);
 extern void pg_installed(pgsvc *ps, zz_seq seq, const zz_digest *expect, const char *rows);
 
 /* pgtransfer.c */

@@ -274,6 +274,8 @@ xf_fail_op(xf_job *j, pgpipe_op *o, const char *what)
 	char		why[520];
 
 	snprintf(why, sizeof(why), "%s failed: %s: %s", what, o->sqlstate, o->errmsg);
+	if (j->installing)
+		pg_install_failed(j->x->ps, j->seq, o->sqlstate);
 	xf_end(j, false, why);
 }
 
