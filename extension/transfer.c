@@ -194,27 +194,17 @@ zz_refuse_snapshot_behind_ddl(int64 seq)
 }
 
 /*
- * Append one table of the snapshot as of batch seq to buf.  See the file
- * header for the multiset; a count other than 0 or 1 means the undo does
- * not match the table (a primary key allows a row only once).
+ * The rows of table t as of a batch ($1; $2 is the table's OID): the
+ * table's rows, minus the rows the undo log says batches above it added,
+ * plus the ones they removed, each with its count, in byte order.  The
+ * multiset of the file header.  Needs SPI.
  */
-static void
-snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq, ZzLtHash *lanes)
+SPIPlanPtr
+zz_snapshot_rows_plan(const ZzLocalTable *t)
 {
 	StringInfoData sql;
-	SPIPlanPtr	plan;
-	Portal		portal;
 	Oid			argtypes[2] = {INT8OID, OIDOID};
-	Datum		values[2];
-	size_t		namelen = strlen(t->qualname);
-	int			count_at;
-	uint64		nrows = 0;
-
-	zz_require_table(t);
-	zz_put_uint32(buf, (uint32) namelen);
-	appendBinaryStringInfo(buf, t->qualname, namelen);
-	count_at = buf->len;
-	put_uint64(buf, 0);			/* patched below */
+	SPIPlanPtr	plan;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -230,6 +220,32 @@ snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq, ZzLtHash *lanes
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
 			 sql.data, SPI_result_code_string(SPI_result));
+	pfree(sql.data);
+	return plan;
+}
+
+/*
+ * Append one table of the snapshot as of batch seq to buf.  See the file
+ * header for the multiset; a count other than 0 or 1 means the undo does
+ * not match the table (a primary key allows a row only once).
+ */
+static void
+snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq, ZzLtHash *lanes)
+{
+	SPIPlanPtr	plan;
+	Portal		portal;
+	Datum		values[2];
+	size_t		namelen = strlen(t->qualname);
+	int			count_at;
+	uint64		nrows = 0;
+
+	zz_require_table(t);
+	zz_put_uint32(buf, (uint32) namelen);
+	appendBinaryStringInfo(buf, t->qualname, namelen);
+	count_at = buf->len;
+	put_uint64(buf, 0);			/* patched below */
+
+	plan = zz_snapshot_rows_plan(t);
 	values[0] = Int64GetDatum(seq);
 	values[1] = ObjectIdGetDatum(t->relid);
 	portal = SPI_cursor_open(NULL, plan, values, NULL, true);
@@ -270,7 +286,6 @@ snapshot_table(StringInfo buf, const ZzLocalTable *t, int64 seq, ZzLtHash *lanes
 	}
 	SPI_cursor_close(portal);
 	SPI_freeplan(plan);
-	pfree(sql.data);
 
 	for (int i = 0; i < 8; i++)
 		buf->data[count_at + i] = (char) (nrows >> (56 - 8 * i));

@@ -192,27 +192,12 @@ serve_reset(void)
 static void
 serve_open_table(ZzServe *s)
 {
-	StringInfoData sql;
 	SPIPlanPtr	plan;
-	Oid			argtypes[2] = {INT8OID, OIDOID};
 	Datum		values[2];
 	const ZzLocalTable *t = &s->tables[s->table];
 
 	zz_require_table(t);
-	initStringInfo(&sql);
-	appendStringInfo(&sql,
-					 "SELECT r, sum(c)::bigint FROM ("
-					 "SELECT (t.*)::text AS r, 1 AS c FROM ONLY %s AS t "
-					 "UNION ALL SELECT u.new_row, -1 FROM zyzzyva.undo_log AS u "
-					 "WHERE u.seq > $1 AND u.rel = $2 AND u.new_row IS NOT NULL "
-					 "UNION ALL SELECT u.old_row, 1 FROM zyzzyva.undo_log AS u "
-					 "WHERE u.seq > $1 AND u.rel = $2 AND u.old_row IS NOT NULL"
-					 ") AS m GROUP BY r HAVING sum(c) <> 0 ORDER BY r COLLATE \"C\"",
-					 t->qualname);
-	plan = SPI_prepare(sql.data, 2, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-			 sql.data, SPI_result_code_string(SPI_result));
+	plan = zz_snapshot_rows_plan(t);
 	values[0] = Int64GetDatum(s->seq);
 	values[1] = ObjectIdGetDatum(t->relid);
 	(void) SPI_cursor_open(ZZ_CURSOR_NAME, plan, values, NULL, true);
