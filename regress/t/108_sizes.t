@@ -34,7 +34,7 @@ my $zz = ZZPG->new(
 	# ordered, so 64 MiB going out in batches of 2 MiB at most do not make
 	# it give up on the primary (docs/liveness.md).  order_ahead: batches
 	# ordered ahead of the primary's own execution.)
-	settings => { checkpoint_interval => 8, batch_size => 128,
+	settings => { checkpoint_interval => 8, batch_size => 128, confirm_timeout => '15s',
 		order_ahead => 4 },
 	pg_conf => "max_connections = 100\n",
 	sql => [
