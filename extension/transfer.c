@@ -491,6 +491,30 @@ decode_snapshot(const char *data, size_t len, int64 *seq,
 }
 
 /*
+ * Begin installing a snapshot of batch seq, for either form of state
+ * transfer: install mode (it locks the state row against appliers until
+ * the end of the transaction), SPI, and a refusal below the stable
+ * checkpoint, which never moves backwards.
+ */
+void
+zz_install_enter(int64 seq, const char *caller)
+{
+	int64		last_seq,
+				stable_seq;
+
+	zz_enter_mode(ZZ_MODE_INSTALL, caller);
+	SPI_connect();
+	zz_read_position(&last_seq, &stable_seq);
+	if (seq < stable_seq)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot install a snapshot of batch " INT64_FORMAT
+						": batch " INT64_FORMAT " is already a stable checkpoint",
+						seq, stable_seq),
+				 errdetail("The stable checkpoint never moves backwards.")));
+}
+
+/*
  * Delete every row of a replicated table and insert the snapshot's rows,
  * read back with the table's row type input.  In ZZ_MODE_INSTALL the guard
  * lets this through and the capture trigger neither records undo nor
@@ -581,9 +605,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	bytea	   *history,
 			   *expect,
 			   *snap;
-	int64		snap_seq,
-				last_seq,
-				stable_seq;
+	int64		snap_seq;
 	ZzSnapTable *stabs;
 	int			nstabs;
 	ZzLocalTable *ltabs;
@@ -637,16 +659,7 @@ zyzzyva_install_snapshot(PG_FUNCTION_ARGS)
 	rolled_back = zz_ddl_install_prepare(&history_section);
 
 	/* locks the state row against appliers until the end of the transaction */
-	zz_enter_mode(ZZ_MODE_INSTALL, "zyzzyva.install_snapshot()");
-	SPI_connect();
-	zz_read_position(&last_seq, &stable_seq);
-	if (seq < stable_seq)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot install a snapshot of batch " INT64_FORMAT
-						": batch " INT64_FORMAT " is already a stable checkpoint",
-						seq, stable_seq),
-				 errdetail("The stable checkpoint never moves backwards.")));
+	zz_install_enter(seq, "zyzzyva.install_snapshot()");
 
 	/* first the schema changes this replica lacks (ddl_transfer.c) */
 	ddl_ran = zz_ddl_install_history(&history_section, seq, (const uint8 *) VARDATA_ANY(expect));

@@ -546,8 +546,6 @@ zyzzyva_install_open(PG_FUNCTION_ARGS)
 	const char *why;
 	bool		rolled_back;
 	int			ddl_ran;
-	int64		last_seq,
-				stable_seq;
 	ZzLocalTable *ltabs;
 	int			nltabs;
 	uint8		digest[ZZ_SHA256_BYTES];
@@ -597,16 +595,7 @@ zyzzyva_install_open(PG_FUNCTION_ARGS)
 
 	/* as install_snapshot(): speculative schema changes go first */
 	rolled_back = zz_ddl_install_prepare(&hist);
-	zz_enter_mode(ZZ_MODE_INSTALL, "zyzzyva.install_open()");
-	SPI_connect();
-	zz_read_position(&last_seq, &stable_seq);
-	if (seq < stable_seq)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot install a snapshot of batch " INT64_FORMAT
-						": batch " INT64_FORMAT " is already a stable checkpoint",
-						seq, stable_seq),
-				 errdetail("The stable checkpoint never moves backwards.")));
+	zz_install_enter(seq, "zyzzyva.install_open()");
 	ddl_ran = zz_ddl_install_history(&hist, seq, (const uint8 *) VARDATA_ANY(expect));
 
 	/* the manifest's rows with this database's definitions */

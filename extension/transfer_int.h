@@ -27,6 +27,7 @@ extern ZzLocalTable *zz_local_tables(int *count);
 extern void zz_require_table(const ZzLocalTable *t);
 extern void zz_read_position(int64 *last_seq, int64 *stable_seq);
 extern void zz_refuse_snapshot_behind_ddl(int64 seq);
+extern void zz_install_enter(int64 seq, const char *caller);
 extern SPIPlanPtr zz_snapshot_rows_plan(const ZzLocalTable *t);
 extern char *zz_hex(const uint8 *d, size_t len);
 

@@ -236,6 +236,23 @@ pg_side_exec(pgsvc *ps, const char *what, const char *sql, int nparams, const Oi
 	return r;
 }
 
+#ifdef ZZ_FAULT_INJECTION
+/*
+ * Test fault injection: a replica that dies when asked to serve a
+ * checkpoint, by either form of state transfer.
+ */
+void
+pg_test_exit_on_transfer(pgsvc *ps, zz_seq seq)
+{
+	if (ps->test_exit_on_transfer)
+	{
+		zlog(ZLOG_WARNING, "postgres: ZZ_TEST_EXIT_ON_STATE_REQUEST: exiting instead of serving "
+			 "checkpoint %llu (test fault injection)", (unsigned long long) seq);
+		_exit(9);
+	}
+}
+#endif
+
 /*
  * zz_service.snapshot: the replicated tables' rows as of checkpoint seq,
  * read in one REPEATABLE READ snapshot (zyzzyva.snapshot undoes what came
@@ -275,12 +292,7 @@ pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen)
 		return true;
 	}
 #ifdef ZZ_FAULT_INJECTION
-	if (ps->test_exit_on_transfer)
-	{
-		zlog(ZLOG_WARNING, "postgres: ZZ_TEST_EXIT_ON_STATE_REQUEST: exiting instead of serving "
-			 "checkpoint %llu (test fault injection)", (unsigned long long) seq);
-		_exit(9);
-	}
+	pg_test_exit_on_transfer(ps, seq);
 #endif
 	pgcall_put_u64(v, seq);
 	r = pg_side_exec(ps, "BEGIN (snapshot)",

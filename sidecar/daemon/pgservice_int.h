@@ -177,6 +177,9 @@ extern void pg_check_lost(void *arg);
 extern bool pg_snapshot(void *ctx, zz_seq seq, uint8_t **out, size_t *outlen);
 extern bool pg_install(void *ctx, zz_seq seq, const zz_digest *history, const uint8_t *data,
 					   size_t len, const zz_digest *expect);
+#ifdef ZZ_FAULT_INJECTION
+extern void pg_test_exit_on_transfer(pgsvc *ps, zz_seq seq);
+#endif
 extern void pg_install_failed(pgsvc *ps, zz_seq seq, const char *sqlstate);
 extern void pg_installed(pgsvc *ps, zz_seq seq, const zz_digest *expect, const char *rows);
 

@@ -547,12 +547,7 @@ pgx_serve(void *ctx, uint32_t to, zz_seq seq)
 		return 0;
 	}
 #ifdef ZZ_FAULT_INJECTION
-	if (ps->test_exit_on_transfer)
-	{
-		zlog(ZLOG_WARNING, "postgres: ZZ_TEST_EXIT_ON_STATE_REQUEST: exiting instead of serving "
-			 "checkpoint %llu (test fault injection)", (unsigned long long) seq);
-		_exit(9);
-	}
+	pg_test_exit_on_transfer(ps, seq);
 #endif
 	x->serves_started++;
 	j = xf_job_new(x, false, to, seq, xf_serve_connected, xf_serve_done);
