@@ -85,6 +85,18 @@ $(BUILD)/tests/%: sidecar/tests/%.c $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(CORE
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_FI) -Isidecar/tests -o $@ $< $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(LDFLAGS_ZZ) -lcmocka $(CRYPTO_LIBS)
 
+# The replica unit tests (test_replica_*.c, one file per protocol area)
+# share one rig: replica_rig.c, linked into each of them.
+REPLICA_RIG_OBJ := $(BUILD)/tests/replica_rig.o
+
+$(REPLICA_RIG_OBJ): sidecar/tests/replica_rig.c sidecar/tests/replica_rig.h $(CORE_HDR) $(SIM_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_FI) -Isidecar/tests -c $< -o $@
+
+$(BUILD)/tests/test_replica_%: sidecar/tests/test_replica_%.c $(REPLICA_RIG_OBJ) $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(CORE_HDR) $(SIM_HDR) $(wildcard sidecar/tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_FI) -Isidecar/tests -o $@ $< $(REPLICA_RIG_OBJ) $(BUILD)/libzzsim.a $(FI)/libzzcore.a $(LDFLAGS_ZZ) -lcmocka $(CRYPTO_LIBS)
+
 # the call and reply codec the extension and the daemon share
 $(BUILD)/tests/test_wire: sidecar/tests/test_wire.c extension/zzwire.c extension/zzwire.h
 	@mkdir -p $(dir $@)
