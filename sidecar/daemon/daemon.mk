@@ -102,14 +102,14 @@ bench-null: daemon
 #   build/fuzz/fuzz_msg -max_total_time=600 build/fuzz/corpus-msg
 #   build/fuzz/fuzz_conn -max_total_time=600 build/fuzz/corpus-conn
 # fuzz_conn: bytes in pieces on a framed connection (frame.c, conn.c).
-# fuzz_msg: every decoder in message.c, dispatched on the type byte; its
+# fuzz_msg: every decoder in message*.c, dispatched on the type byte; its
 # seeds are valid encodings of every type, written by fuzz_msg_seeds.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
               -Isidecar/core -Isidecar/daemon -Iextension
 # Only what a framed connection needs, so that a core file being edited
 # elsewhere does not stop the fuzzer from building.
 FUZZ_DAEMON_SRC := $(addprefix sidecar/daemon/,conn.c frame.c event.c log.c tls.c keys.c config.c)
-FUZZ_CORE_SRC := $(addprefix sidecar/core/,message.c params.c crypto.c)
+FUZZ_CORE_SRC := $(addprefix sidecar/core/,message.c message_view.c params.c crypto.c)
 FUZZ_TIME ?= 600
 
 .PHONY: fuzz fuzz-run
