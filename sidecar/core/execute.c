@@ -135,7 +135,7 @@ finish_execution(zz_replica *r, zz_entry *e, zz_exec_result *res)
 
 	/*
 	 * During a view change, answer nothing: entries adopted from the new
-	 * history are answered once they carry the new view (viewchange.c).
+	 * history are answered once they carry the new view (enterview.c).
 	 */
 	if (r->mode == ZZ_MODE_NORMAL && e->order->hdr.view == r->view)
 		zz_respond_entry(r, e);

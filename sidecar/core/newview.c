@@ -2,7 +2,8 @@
  * newview.c
  *	  The new history G of a view change (docs/protocol.md section 8): checking
  *	  every piece of evidence in a VIEW-CHANGE, and the rule that computes
- *	  G from 2f+1 of them.  viewchange.c runs the messages around it.
+ *	  G from 2f+1 of them.  viewchange.c and enterview.c run the messages
+ *	  around it.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * newview.h
  *	  The new history of a view change and the rule that computes it
- *	  (newview.c), for viewchange.c.  Internal to the core.
+ *	  (newview.c), for enterview.c and viewchange.c.  Internal to the core.
  */
 #ifndef ZZ_NEWVIEW_H
 #define ZZ_NEWVIEW_H
