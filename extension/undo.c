@@ -464,7 +464,7 @@ zyzzyva_mark_stable(PG_FUNCTION_ARGS)
 			values[i] = PG_GETARG_DATUM(i);
 	}
 
-	/* what the undo of schema changes kept goes with the undo (ddl_evolve.c) */
+	/* what the undo of schema changes kept goes with the undo (ddl_evolve_undo.c) */
 	zz_ddl_purge(seq);
 	zz_as_owner(&saved);
 	if (SPI_execute_with_args("UPDATE zyzzyva.replica_state SET stable_seq = $1, "

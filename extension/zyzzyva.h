@@ -165,7 +165,7 @@ extern void zz_ddl_undo_begin(void);
 extern void zz_ddl_undo(int64 seq, int32 request, const char *action,
 						const char *target);
 extern void zz_ddl_undo_flush(int64 seq, int32 request);
-/* ddl_evolve.c, ddl_transfer.c: what schema undo keeps; the schema history */
+/* ddl_evolve_undo.c, ddl_transfer.c: what schema undo keeps; the schema history */
 extern void zz_ddl_purge(int64 seq);
 extern bool zz_ddl_undo_schema(Oid nspid);
 extern void zz_ddl_fold_history(uint8 digest[ZZ_SHA256_BYTES]);
