@@ -223,12 +223,15 @@ extern void zz_sidecar_status(StringInfo out);
 extern void zz_determinism_init(void);
 extern void zz_forget_unchecked_plans(void);
 extern uint64 zz_random_bits(uint64 counter);
+extern void zz_check_datetime_input(Oid typid, const char *text, int len);
+
+/* request_budget.c */
 #define ZZ_BUDGET_MESSAGE "request cancelled: it ran longer than zyzzyva.request_timeout allows"
 extern int	zz_request_timeout;
 extern void zz_request_budget_start(void);
 extern bool zz_request_budget_stop(void);
 extern void zz_request_budget_error(void) pg_attribute_noreturn();
-extern void zz_check_datetime_input(Oid typid, const char *text, int len);
+extern bool zz_request_running;
 
 /* wire.c: see wire.c for the byte formats */
 typedef struct ZzCall
