@@ -60,4 +60,7 @@ typedef struct ZzDdlEntry
 /* ddl.c */
 extern void zz_ddl_execute(const char *sql, const char *role);
 
+/* ddl_proposal.c: record this replica's proposal; true once f+1 made it */
+extern bool zz_ddl_proposal_decides(const char *sql);
+
 #endif							/* ZYZZYVA_DDL_INT_H */
