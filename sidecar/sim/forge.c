@@ -14,81 +14,15 @@
  * received (by seq, a few variants each) and the commit certificates it
  * saw in COMMITs and VIEW-CHANGEs, so that a stale certificate can be
  * presented together with the entries that make it look legitimate.
+ *
+ * The VIEW-CHANGE and NEW-VIEW lies are in forge_vc.c; the records both
+ * files keep are in forge_int.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "forge.h"
-#include "message.h"
-#include "replica_int.h"
-
-#define FG_VARIANTS		6		/* ORDER-REQs kept per seq */
-#define FG_MAX_CCS		128		/* certificates kept (the oldest stay) */
-#define FG_REPLAY_RING	16		/* sent messages kept for replaying */
-#define FG_MAX_SEQ		(1u << 20)
-#define FG_VC_VIEWS		8		/* VIEW-CHANGEs kept for the latest views */
-
-/* What the victims were sent at one seq of the fork view. */
-typedef struct fg_slot
-{
-	bool		valid;			/* h is known */
-	zz_digest	h;				/* the h_n the victims hold at this seq */
-	uint8_t    *bytes;			/* forged ORDER-REQ, if rewritten */
-	size_t		len;
-} fg_slot;
-
-/* ORDER-REQs seen at one seq. */
-typedef struct fg_log
-{
-	uint8_t		n;
-	zz_order_req *v[FG_VARIANTS];
-} fg_log;
-
-typedef struct fg_sent
-{
-	uint8_t    *bytes;
-	size_t		len;
-	bool		to_replica;
-	uint32_t	to;
-} fg_sent;
-
-struct zz_forger
-{
-	zz_params	p;
-	uint32_t	id;
-	zz_crypto  *crypto;
-	zz_forge_config cfg;
-	zz_seq		fork_at;		/* moves up if the fork cannot start yet */
-
-	fg_slot    *slots;			/* equivocation, by seq */
-	zz_seq		nslots;
-	zz_order_req *old;			/* an earlier ORDER-REQ, for duplicates */
-
-	fg_log	   *log;			/* ORDER-REQs seen, by seq */
-	zz_seq		nlog;
-	zz_commit_cert *ccs;		/* certificates seen */
-	uint32_t	nccs;
-	bool		has_old_cp;		/* the lowest stable checkpoint proof seen */
-	zz_cp_proof old_cp;
-
-	fg_sent		ring[FG_REPLAY_RING];
-	uint32_t	ring_next;
-
-	/* Message-level forgeries (forge.h). */
-	zz_view		pom_view;		/* the view a crafted POM went out in (+1) */
-	zz_seq		ahead_last;		/* the last n+1 forged ahead */
-	zz_view		ahead_view;
-	struct
-	{
-		zz_view		view;
-		uint8_t    *raw[ZZ_MAX_N];	/* VIEW-CHANGE bytes by sender */
-		size_t		len[ZZ_MAX_N];
-	}			vcs[FG_VC_VIEWS];
-
-	zz_buf		out;
-	zz_buf		sb;
-};
+#include "forge_int.h"
 
 const char *
 zz_forge_mode_name(zz_forge_mode m)
@@ -304,8 +238,8 @@ slot_at(zz_forger *fg, zz_seq seq)
 	return &fg->slots[seq];
 }
 
-static uint8_t *
-dup_bytes(const uint8_t *p, size_t len, size_t *outlen)
+uint8_t *
+zz_forge_dup_bytes(const uint8_t *p, size_t len, size_t *outlen)
 {
 	uint8_t    *c = malloc(len ? len : 1);
 
@@ -359,8 +293,8 @@ log_cc(zz_forger *fg, const zz_commit_cert *cc)
 	fg->ccs[fg->nccs - 1] = *cc;
 }
 
-static void
-log_view_change(zz_forger *fg, const zz_view_change *m)
+void
+zz_forge_log_view_change(zz_forger *fg, const zz_view_change *m)
 {
 	if (m->cp.count > 0 && (!fg->has_old_cp || m->cp.seq < fg->old_cp.seq))
 	{
@@ -392,7 +326,7 @@ keep_vc_bytes(zz_forger *fg, const zz_view_change *m, const uint8_t *buf, size_t
 	}
 	if (fg->vcs[slot].raw[m->replica] != NULL)
 		return;
-	fg->vcs[slot].raw[m->replica] = dup_bytes(buf, len, &fg->vcs[slot].len[m->replica]);
+	fg->vcs[slot].raw[m->replica] = zz_forge_dup_bytes(buf, len, &fg->vcs[slot].len[m->replica]);
 }
 
 static int	forge_on_order_req(zz_forger *fg, const zz_order_req *m, zz_forge_msg *out);
@@ -434,7 +368,7 @@ zz_forger_observe(zz_forger *fg, const uint8_t *buf, size_t len, zz_forge_msg *o
 
 		if (zz_decode_view_change(buf, len, &m) == ZZ_OK)
 		{
-			log_view_change(fg, &m);
+			zz_forge_log_view_change(fg, &m);
 			keep_vc_bytes(fg, &m, buf, len);
 			zz_view_change_release(&m);
 		}
@@ -523,7 +457,7 @@ rewrite_order_req(zz_forger *fg, const zz_order_req *orig, size_t *outlen)
 	if (m.hdr.view != fg->cfg.fork_view || (slot = slot_at(fg, m.hdr.seq)) == NULL)
 		return NULL;
 	if (slot->bytes != NULL)
-		return dup_bytes(slot->bytes, slot->len, outlen);
+		return zz_forge_dup_bytes(slot->bytes, slot->len, outlen);
 	if (m.hdr.seq < fg->fork_at)
 	{
 		slot->valid = true;
@@ -574,8 +508,8 @@ rewrite_order_req(zz_forger *fg, const zz_order_req *orig, size_t *outlen)
 	sign_and_encode(fg, &m);
 	slot->valid = true;
 	slot->h = m.hdr.history;
-	slot->bytes = dup_bytes(fg->out.data, fg->out.len, &slot->len);
-	res = dup_bytes(fg->out.data, fg->out.len, outlen);
+	slot->bytes = zz_forge_dup_bytes(fg->out.data, fg->out.len, &slot->len);
+	res = zz_forge_dup_bytes(fg->out.data, fg->out.len, outlen);
 	free(owned);
 	return res;
 }
@@ -595,339 +529,7 @@ rewrite_checkpoint(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen
 	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
 	zz_buf_reset(&fg->out);
 	zz_encode_checkpoint(&fg->out, &m);
-	return dup_bytes(fg->out.data, fg->out.len, outlen);
-}
-
-/* ------------------------------------------------------ VIEW-CHANGE lies */
-
-/*
- * Find, among the ORDER-REQs kept, a chain from prev (the h at seq - 1)
- * through seq .. last ending at h = want.  Fills chain[seq - first].
- */
-static bool
-find_chain(zz_forger *fg, zz_seq seq, zz_seq first, zz_seq last, const zz_digest *prev,
-		   const zz_digest *want, zz_order_req **chain)
-{
-	fg_log	   *l;
-
-	if (seq >= fg->nlog)
-		return false;
-	l = &fg->log[seq];
-	for (int i = 0; i < l->n; i++)
-	{
-		zz_order_req *e = l->v[i];
-		zz_digest	h;
-
-		zz_chain_history(fg->crypto, prev, seq, &e->hdr.batch_digest, &h);
-		if (!zz_digest_eq(&h, &e->hdr.history))
-			continue;
-		if (seq == last)
-		{
-			if (!zz_digest_eq(&h, want))
-				continue;
-			chain[seq - first] = e;
-			return true;
-		}
-		chain[seq - first] = e;
-		if (find_chain(fg, seq + 1, first, last, &h, want, chain))
-			return true;
-	}
-	return false;
-}
-
-/* The kept certificate a stale-CC lie presents against VIEW-CHANGE m. */
-static const zz_commit_cert *
-pick_stale_cc(zz_forger *fg, const zz_view_change *m)
-{
-	const zz_commit_cert *best = NULL;
-	zz_seq		top = m->cp.seq + 2 * (zz_seq) fg->p.cp_interval;
-
-	for (uint32_t i = 0; i < fg->nccs; i++)
-	{
-		const zz_commit_cert *c = &fg->ccs[i];
-
-		if (c->seq <= m->cp.seq || c->seq > top)
-			continue;
-		if (fg->cfg.stale_seq != 0)
-		{
-			if (c->seq == fg->cfg.stale_seq && c->view == fg->cfg.stale_view)
-				return c;
-			continue;
-		}
-		if (m->has_cc && c->view == m->cc.view && c->seq == m->cc.seq)
-			continue;			/* that is the honest one */
-		if (best == NULL ||
-			(fg->cfg.stale_newest ? c->view > best->view : c->view < best->view) ||
-			(c->view == best->view && c->seq > best->seq))
-			best = c;
-	}
-	return best;
-}
-
-/*
- * Build the lie in VIEW-CHANGE m (see zz_vc_lie) and encode it, re-signed,
- * into out.  False: nothing to lie with, send the truth.
- */
-/*
- * A commit certificate for the last entry of m made of the forger's own
- * signature, 2f+1 times: under 2f+1 replicas' ids (forged signers), or
- * under its own id each time (a duplicate signer).  False if m holds no
- * entry.
- */
-static bool
-own_signed_cc(zz_forger *fg, const zz_view_change *m, bool other_ids, zz_commit_cert *cc)
-{
-	const zz_order_req *e;
-	zz_cc_entry mine;
-
-	if (m->n_entries == 0)
-		return false;
-	e = &m->entries[m->n_entries - 1];
-	memset(cc, 0, sizeof(*cc));
-	cc->view = e->hdr.view;
-	cc->seq = e->hdr.seq;
-	cc->history = e->hdr.history;
-	memset(&mine, 0, sizeof(mine));
-	mine.replica = fg->id;
-	zz_response_core_signing_bytes(&fg->sb, e->hdr.view, e->hdr.seq,
-								   &e->hdr.history, &mine.reply_root);
-	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &mine.sig);
-	for (uint32_t i = 0; i < 2 * fg->p.f + 1; i++)
-	{
-		cc->entries[i] = mine;
-		if (other_ids)
-			cc->entries[i].replica = (fg->id + i) % fg->p.n;
-	}
-	cc->count = (uint8_t) (2 * fg->p.f + 1);
-	return true;
-}
-
-static bool
-lie_view_change(zz_forger *fg, const zz_view_change *m, zz_buf *out)
-{
-	zz_view_change lie = *m;
-	zz_order_req *entries = NULL;
-	bool		ok = true;
-
-	if (m->replica != fg->id)
-		return false;
-	switch (fg->cfg.vc_lie)
-	{
-		case ZZ_VC_HONEST:
-			return false;
-		case ZZ_VC_WITHHOLD:
-			{
-				zz_seq		from = fg->cfg.withhold_from;
-				zz_seq		keep = from > m->cp.seq ? from - m->cp.seq - 1 : 0;
-
-				if (keep >= m->n_entries)
-					return false;
-				lie.n_entries = (uint32_t) keep;
-				if (lie.has_cc && lie.cc.seq > m->cp.seq + keep)
-					lie.has_cc = 0;
-				/* A checkpoint certificate above what it shows goes too. */
-				if (lie.cert.count > 0 && lie.cert.seq > m->cp.seq + keep)
-					memset(&lie.cert, 0, sizeof(lie.cert));
-				break;
-			}
-		case ZZ_VC_STALE_CC:
-			{
-				const zz_commit_cert *cc = pick_stale_cc(fg, m);
-				zz_order_req **chain;
-				zz_seq		n,
-							extra = 0;
-				const zz_order_req *at;
-
-				if (cc == NULL)
-					return false;
-				n = cc->seq - m->cp.seq;
-				chain = calloc(n, sizeof(zz_order_req *));
-				if (chain == NULL)
-					abort();
-				if (!find_chain(fg, m->cp.seq + 1, m->cp.seq + 1, cc->seq, &m->cp.history,
-								&cc->history, chain))
-				{
-					free(chain);
-					return false;
-				}
-				/* Our real entries past it, if they build on it. */
-				at = cc->seq - m->cp.seq <= m->n_entries ?
-					&m->entries[cc->seq - m->cp.seq - 1] : NULL;
-				if (at != NULL && zz_digest_eq(&at->hdr.history, &cc->history))
-					extra = m->n_entries - n;
-				entries = calloc(n + extra, sizeof(zz_order_req));
-				if (entries == NULL)
-					abort();
-				for (zz_seq i = 0; i < n; i++)
-					entries[i] = *chain[i];
-				for (zz_seq i = 0; i < extra; i++)
-					entries[n + i] = m->entries[n + i];
-				free(chain);
-				lie.entries = entries;
-				lie.n_entries = (uint32_t) (n + extra);
-				lie.has_cc = 1;
-				lie.cc = *cc;
-				/* relabelled: the signatures no longer match (wrong-view) */
-				if (fg->cfg.stale_relabel && cc->view + 1 < m->new_view)
-					lie.cc.view = m->new_view - 1;
-				break;
-			}
-		case ZZ_VC_FORGED_CC:
-			/* Its own signature under 2f+1 replicas' ids. */
-			if (!own_signed_cc(fg, m, true, &lie.cc))
-				return false;
-			lie.has_cc = 1;
-			break;
-		case ZZ_VC_DUP_SIGNER_CC:
-			/* Its own valid signature 2f+1 times, under its own id. */
-			if (!own_signed_cc(fg, m, false, &lie.cc))
-				return false;
-			lie.has_cc = 1;
-			break;
-		case ZZ_VC_STALE_CP:
-			{
-				/*
-				 * An older stable checkpoint than its own (the lowest proof
-				 * it kept, or the genesis), with the entries it kept from
-				 * there to its own checkpoint, then its real ones.
-				 */
-				zz_cp_proof old;
-				zz_order_req **chain;
-				zz_seq		gap;
-
-				memset(&old, 0, sizeof(old));
-				if (fg->has_old_cp && fg->old_cp.seq < m->cp.seq)
-					old = fg->old_cp;
-				if (m->cp.seq == 0 || old.seq >= m->cp.seq)
-					return false;
-				gap = m->cp.seq - old.seq;
-				if (gap > 2 * (zz_seq) fg->p.cp_interval)
-					return false;	/* more than a VIEW-CHANGE may carry */
-				chain = calloc(gap, sizeof(zz_order_req *));
-				if (chain == NULL)
-					abort();
-				if (!find_chain(fg, old.seq + 1, old.seq + 1, m->cp.seq, &old.history,
-								&m->cp.history, chain))
-				{
-					free(chain);
-					return false;
-				}
-				entries = calloc(gap + m->n_entries, sizeof(zz_order_req));
-				if (entries == NULL)
-					abort();
-				for (zz_seq i = 0; i < gap; i++)
-					entries[i] = *chain[i];
-				for (uint32_t i = 0; i < m->n_entries; i++)
-					entries[gap + i] = m->entries[i];
-				free(chain);
-				lie.cp = old;
-				lie.entries = entries;
-				lie.n_entries = (uint32_t) (gap + m->n_entries);
-				/* as many as a VIEW-CHANGE may carry: a suffix goes */
-				if (lie.n_entries > 2 * fg->p.cp_interval)
-					lie.n_entries = 2 * fg->p.cp_interval;
-				if (lie.has_cc && lie.cc.seq > old.seq + lie.n_entries)
-					lie.has_cc = 0;
-				break;
-			}
-		case ZZ_VC_WRONG_VIEW_CC:
-			{
-				/* Its real certificate, relabelled with the latest view. */
-				if (!m->has_cc || m->cc.view + 1 >= m->new_view)
-					return false;
-				lie.cc.view = m->new_view - 1;
-				break;
-			}
-	}
-	/*
-	 * A checkpoint certificate must sit on an entry the message shows, or
-	 * the whole VIEW-CHANGE is invalid: keep it only where it still does.
-	 */
-	if (lie.cert.count > 0)
-	{
-		const zz_order_req *ce = lie.cert.seq > lie.cp.seq &&
-			lie.cert.seq - lie.cp.seq <= lie.n_entries ?
-			&lie.entries[lie.cert.seq - lie.cp.seq - 1] : NULL;
-
-		if (ce == NULL || !zz_digest_eq(&ce->hdr.history, &lie.cert.history))
-			memset(&lie.cert, 0, sizeof(lie.cert));
-	}
-	zz_view_change_signing_bytes(&fg->sb, &lie);
-	zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &lie.sig);
-	zz_buf_reset(out);
-	ok = zz_encode_view_change(out, &lie);
-	free(entries);
-	return ok;
-}
-
-static uint8_t *
-rewrite_view_change(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
-{
-	zz_view_change m;
-	uint8_t    *res = NULL;
-
-	if (zz_decode_view_change(buf, len, &m) != ZZ_OK)
-		return NULL;
-	if (lie_view_change(fg, &m, &fg->out))
-		res = dup_bytes(fg->out.data, fg->out.len, outlen);
-	zz_view_change_release(&m);
-	return res;
-}
-
-void
-zz_forger_rewrite_own_vc(void *ctx, zz_buf *vc)
-{
-	zz_forger  *fg = ctx;
-	zz_view_change m;
-	bool		lied;
-
-	if (!fg->cfg.vc_consistent || fg->cfg.vc_lie == ZZ_VC_HONEST ||
-		zz_decode_view_change(vc->data, vc->len, &m) != ZZ_OK)
-		return;
-	/* What it really holds stays in its records, to lie with later. */
-	log_view_change(fg, &m);
-	lied = lie_view_change(fg, &m, &fg->out);
-	zz_view_change_release(&m);
-	if (lied)
-	{
-		zz_buf_reset(vc);
-		zz_buf_append(vc, fg->out.data, fg->out.len);
-	}
-}
-
-/*
- * A NEW-VIEW the faulty replica builds as the new primary: its own
- * VIEW-CHANGE inside carries the same lie as the one it sent.
- */
-static uint8_t *
-rewrite_new_view(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
-{
-	zz_new_view m;
-	zz_buf		lie;
-	uint8_t    *res = NULL;
-
-	if (zz_decode_new_view(buf, len, &m) != ZZ_OK)
-		return NULL;
-	zz_buf_init(&lie);
-	for (uint32_t i = 0; i < m.n_vc; i++)
-	{
-		zz_view_change v;
-
-		if (m.vcs[i].replica != fg->id || !lie_view_change(fg, &m.vcs[i], &lie) ||
-			zz_decode_view_change(lie.data, lie.len, &v) != ZZ_OK)
-			continue;
-		zz_view_change_release(&m.vcs[i]);
-		m.vcs[i] = v;
-		zz_new_view_signing_bytes(&fg->sb, &m);
-		zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &m.sig);
-		zz_buf_reset(&fg->out);
-		if (zz_encode_new_view(&fg->out, &m))
-			res = dup_bytes(fg->out.data, fg->out.len, outlen);
-		break;
-	}
-	zz_new_view_release(&m);
-	zz_buf_free(&lie);
-	return res;
+	return zz_forge_dup_bytes(fg->out.data, fg->out.len, outlen);
 }
 
 /* ------------------------------------------- message-level forgeries */
@@ -943,7 +545,7 @@ emit(zz_forger *fg, zz_forge_msg *out, int *n, const zz_buf *b, int64_t skip)
 	if (*n >= ZZ_FORGE_MAX_MSGS || to == 0)
 		return;
 	out[*n].to = to;
-	out[*n].buf = dup_bytes(b->data, b->len, &out[*n].len);
+	out[*n].buf = zz_forge_dup_bytes(b->data, b->len, &out[*n].len);
 	(*n)++;
 }
 
@@ -1041,7 +643,7 @@ rewrite_state_reply(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outle
 	if (zz_decode_state_reply(buf, len, &m) != ZZ_OK ||
 		m.state_len < sizeof(zz_digest) + 4)
 		return NULL;
-	state = dup_bytes(m.state, m.state_len, outlen);
+	state = zz_forge_dup_bytes(m.state, m.state_len, outlen);
 	memcpy(&svc, state, sizeof(svc));
 	memcpy(&tl, state + sizeof(svc), 4);
 	if (tl > m.state_len - sizeof(svc) - 4 || tl < rec_last_req + 1)
@@ -1062,7 +664,7 @@ rewrite_state_reply(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outle
 	m.state = state;
 	zz_buf_reset(&fg->out);
 	if (zz_encode_state_reply(&fg->out, &m))
-		res = dup_bytes(fg->out.data, fg->out.len, outlen);
+		res = zz_forge_dup_bytes(fg->out.data, fg->out.len, outlen);
 	free(state);
 	return res;
 }
@@ -1100,7 +702,7 @@ split_new_view(zz_forger *fg, const uint8_t *buf, size_t len, size_t *outlen)
 		zz_sign(fg->crypto, fg->sb.data, fg->sb.len, &nv.sig);
 		zz_buf_reset(&fg->out);
 		if (zz_encode_new_view(&fg->out, &nv))
-			res = dup_bytes(fg->out.data, fg->out.len, outlen);
+			res = zz_forge_dup_bytes(fg->out.data, fg->out.len, outlen);
 	}
 	for (uint32_t i = 0; i < k; i++)
 		zz_view_change_release(&vcs[i]);
@@ -1118,7 +720,7 @@ remember_sent(zz_forger *fg, bool to_replica, uint32_t to, const uint8_t *buf, s
 
 	fg->ring_next = (fg->ring_next + 1) % FG_REPLAY_RING;
 	free(s->bytes);
-	s->bytes = dup_bytes(buf, len, &s->len);
+	s->bytes = zz_forge_dup_bytes(buf, len, &s->len);
 	s->to_replica = to_replica;
 	s->to = to;
 }
@@ -1144,7 +746,7 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 
 		if (s->bytes != NULL)
 		{
-			out->replay = dup_bytes(s->bytes, s->len, &out->replay_len);
+			out->replay = zz_forge_dup_bytes(s->bytes, s->len, &out->replay_len);
 			out->replay_to_replica = s->to_replica;
 			out->replay_to = s->to;
 		}
@@ -1201,7 +803,7 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 				size_t		blen = split ? out->len : len,
 							l2;
 				uint8_t    *lied = c->vc_lie != ZZ_VC_HONEST && !c->vc_consistent ?
-					rewrite_new_view(fg, base, blen, &l2) : NULL;
+					zz_forge_rewrite_new_view(fg, base, blen, &l2) : NULL;
 
 				if (lied != NULL)
 				{
@@ -1214,7 +816,7 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 			}
 		}
 		else if (c->vc_lie != ZZ_VC_HONEST && !c->vc_consistent)
-			out->buf = rewrite_new_view(fg, buf, len, &out->len);
+			out->buf = zz_forge_rewrite_new_view(fg, buf, len, &out->len);
 	}
 	else if (t == ZZ_MSG_STATE_REPLY && c->state_lie)
 		out->buf = rewrite_state_reply(fg, buf, len, &out->len);
@@ -1230,12 +832,12 @@ zz_forger_send(zz_forger *fg, zz_rng *rng, bool to_replica, uint32_t to,
 
 		if (zz_decode_view_change(buf, len, &m) == ZZ_OK)
 		{
-			log_view_change(fg, &m);
+			zz_forge_log_view_change(fg, &m);
 			keep_vc_bytes(fg, &m, buf, len);
 			zz_view_change_release(&m);
 		}
 		if (c->vc_lie != ZZ_VC_HONEST && c->nv_victims == 0 && !c->vc_consistent)
-			out->buf = rewrite_view_change(fg, buf, len, &out->len);
+			out->buf = zz_forge_rewrite_view_change(fg, buf, len, &out->len);
 	}
 	else if (t == ZZ_MSG_CHECKPOINT && c->lie_checkpoints)
 		out->buf = rewrite_checkpoint(fg, buf, len, &out->len);
