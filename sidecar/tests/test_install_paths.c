@@ -9,7 +9,8 @@
  * replica has a stable checkpoint of its own:
  *
  *	- AT the installed checkpoint (same seq, same history): the service's
- *	  state is the checkpoint's, which the core already holds: adopt.
+ *	  state is the checkpoint's, which the core already holds: adopt, and
+ *	  execute the batches above it again.
  *	- ABOVE it: the service holds an older state than the batches the core
  *	  executed since: repair (fetch the highest certified checkpoint).
  *
@@ -17,15 +18,15 @@
  * install and execution window); only a random seed reached the first.
  *
  * Here four real replicas run over the in-memory KV service, with the test
- * as the network (it delivers every message in the order sent).  R3's
- * service wraps its KV: it reports a wrong digest at the first checkpoint
- * (so R3 finds itself diverged and fetches the certified state), and it
+ * as the network (it delivers every message in the order sent).  R3 is cut
+ * off while the first checkpoint's batches run, then hears the checkpoint
+ * votes and fetches the certified state.  Its service wraps its KV and
  * runs installs in the background: install_start keeps the snapshot and
  * the test decides when the install ends (it installs it into the KV then
  * and calls zz_replica_install_done).  While the install is held, the
  * test makes every replica hate the primary; R3 puts its transfer aside,
- * takes part in the view change and goes on with the new history from
- * its own log.
+ * takes part in the view change, executes the new history itself and
+ * makes later checkpoints stable on its own.
  *
  * ZZ_TEST_TRACE=1 in the environment prints the replicas' trace lines.
  */
