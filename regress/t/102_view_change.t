@@ -10,7 +10,9 @@
 # replica 1 rolls it back, in its database too (zyzzyva.rollback_to
 # through its sidecar).  The client retransmits; the transfer is ordered
 # again in view 1 and completes once.  The three databases end equal, with
-# the transfer applied exactly once.
+# the transfer applied exactly once.  Replica 1's stored ORDER-REQ of the
+# batch is the one of view 1 then, and a restart of its sidecar takes its
+# whole history back.
 #
 # Needs ZZ_BUILD and ZZ_TOOLS (make tap-check or make pg-daemon-test).
 use strict;
@@ -74,6 +76,25 @@ is(join(',', map { $zz->q1($_, 'SELECT zyzzyva.verify_digest()') } 1 .. 3),
 
 ($rc, $out) = $zz->cli(3, '--call', $sig, '41 40 5');
 is($rc, 0, 'the new view serves') or diag($out);
+
+# Replica 1 stored the ORDER-REQ of batch $next with it (keep_order); the
+# view change replaced that batch, and its stored ORDER-REQ with it: a
+# restart takes back the new one, and with it the batches above (the old
+# one would end the history there: the next batch chains from the new).
+ok($zz->converged([ 1 .. 3 ], 0), 'replicas 1-3 applied the next batch too');
+is($zz->q1(1, "SELECT view FROM zyzzyva.batch_order WHERE seq = $next"), '1',
+	"replica 1 keeps the ORDER-REQ of view 1 for batch $next, not the one it rolled back");
+my $last = $zz->q1(1, 'SELECT last_applied_seq FROM zyzzyva.status');
+is($zz->stop_daemon(1), 0, 'sidecar 1 exits 0 on SIGTERM');
+$zz->start_daemon(1);
+ok($zz->wait_until(30, sub { ($zz->status(1)->{pg_state} // '') eq 'ready' }),
+	'sidecar 1 starts again');
+like($zz->daemon_log(1), qr/resumed at stable checkpoint \d+ with this replica's history up to batch $last /,
+	"... with its whole history (to batch $last), batch $next of view 1 included");
+($rc, $out) = $zz->cli(1, '--call', $sig, '40 41 1');
+is($rc, 0, 'a call through the restarted replica completes') or diag($out);
+ok($zz->converged([ 1 .. 3 ], 0), 'replicas 1-3 apply the same batches after the restart');
+is(scalar($zz->digests([ 1 .. 3 ])), 1, '... with equal state digests');
 
 is($zz->stop_daemon($_), 0, "sidecar $_ exits 0 on SIGTERM") for 1 .. 3;
 $zz->node($_)->stop for 0 .. 3;

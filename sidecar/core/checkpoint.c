@@ -880,6 +880,16 @@ zz_checkpoint_after_execute(zz_replica *r, zz_seq seq, const zz_digest *svc_dige
 		r->queued_cp = cp;
 	}
 	record_vote(r, &cp);
+
+	/*
+	 * Our state at seq is new; the votes may not be.  A replica that
+	 * installed the checkpoint it had already made stable itself executes
+	 * the batches above it again: the votes for the next checkpoint, its
+	 * own the same as before, are all in hand (record_vote ignores a vote
+	 * it holds), and the others do not vote again for a checkpoint they
+	 * certified.  Count them now, or that checkpoint never becomes stable.
+	 */
+	check_stable(r, seq);
 }
 
 void

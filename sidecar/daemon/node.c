@@ -78,7 +78,11 @@ typedef struct node
 	zz_time		started;
 	bool		core_ready;		/* false until the database's position is known */
 	zz_view		kept_view;		/* the highest view committed to (view_file) */
+	zz_view		unkept_view;	/* a higher view the file could not take, or 0 */
+	uint64_t	unkept_dropped; /* messages not sent since, for the log */
 } node;
+
+static bool node_view_kept(node *nd);
 
 /*
  * Report a configuration problem through the log.
@@ -148,6 +152,8 @@ node_to_replica(void *ctx, uint32_t replica, const uint8_t *buf, size_t len)
 	node	   *nd = ctx;
 	zz_msg_type type;
 
+	if (replica != nd->cfg.id && !node_view_kept(nd))
+		return;
 #ifdef ZZ_FAULT_INJECTION
 	if (nd->cfg.test_withhold_order_req[0] != '\0' && replica != nd->cfg.id &&
 		node_withheld(nd, replica, buf, len))
@@ -172,6 +178,8 @@ node_to_client(void *ctx, uint32_t client, const uint8_t *buf, size_t len)
 	node	   *nd = ctx;
 	uint32_t	owner = client >> 16;
 
+	if (!node_view_kept(nd))
+		return;
 	if (owner == nd->cfg.id)
 		node_mailbox_push(nd, MB_CLIENT, client, buf, len);
 	else if (owner < nd->cfg.n)
@@ -594,24 +602,50 @@ node_pg_order(void *arg, zz_seq seq, zz_buf *out)
  * zz_io.keep_view: the core commits to a view (a VIEW-CHANGE for it, or
  * entering it).  Made durable before the core goes on, so that a restart
  * never comes back below it.  If the file cannot be written the replica
- * goes on (stopping would not make it safer), loudly: after a restart it
- * may then come back in the view of its history.
+ * must not make the promise it cannot keep: it stays silent (nothing goes
+ * to peers or clients, see node_view_kept) until the file takes the view.
+ * To the others it is a crashed replica, which the protocol tolerates; a
+ * replica that spoke for the view and then restarted in an older one
+ * would not be (docs/durability.md).
  */
 static void
 node_keep_view(void *ctx, zz_view view)
 {
 	node	   *nd = ctx;
+
+	if (nd->cfg.view_file[0] == '\0' || view <= nd->kept_view || view <= nd->unkept_view)
+		return;
+	nd->unkept_view = view;
+	(void) node_view_kept(nd);
+}
+
+/*
+ * May the replica speak?  Not while a view it committed to is not in the
+ * view_file: each message it would send tries the file again, so it
+ * speaks again as soon as the file can be written.
+ */
+static bool
+node_view_kept(node *nd)
+{
 	char		err[PATH_MAX + 200];
 
-	if (nd->cfg.view_file[0] == '\0' || view <= nd->kept_view)
-		return;
-	if (!kept_view_store(nd->cfg.view_file, view, err, sizeof(err)))
+	if (nd->unkept_view <= nd->kept_view)
+		return true;
+	if (!kept_view_store(nd->cfg.view_file, nd->unkept_view, err, sizeof(err)))
 	{
-		zlog(ZLOG_ERROR, "view_file: %s: view %llu is not kept; after a restart this replica "
-			 "may come back in an older view", err, (unsigned long long) view);
-		return;
+		if (nd->unkept_dropped++ == 0)
+			zlog(ZLOG_ERROR, "view_file: %s: view %llu is not kept; this replica sends "
+				 "nothing until it is (after a restart it could come back below a view "
+				 "it had promised to leave)", err, (unsigned long long) nd->unkept_view);
+		return false;
 	}
-	nd->kept_view = view;
+	if (nd->unkept_dropped > 0)
+		zlog(ZLOG_WARNING, "view_file: view %llu kept; this replica speaks again "
+			 "(%llu messages were not sent)", (unsigned long long) nd->unkept_view,
+			 (unsigned long long) nd->unkept_dropped);
+	nd->kept_view = nd->unkept_view;
+	nd->unkept_dropped = 0;
+	return true;
 }
 
 /*
