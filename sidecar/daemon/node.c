@@ -197,6 +197,9 @@ node_notice(void *ctx, zz_notice_kind kind, const char *line)
 		case ZZ_NOTICE_CHECKPOINT_LATE:
 			zlog(ZLOG_WARNING, "checkpoint: %s", line);
 			break;
+		case ZZ_NOTICE_CATCHUP:
+			zlog(ZLOG_INFO, "catch-up: %s", line);
+			break;
 		case ZZ_NOTICE_DIVERGED:
 			zlog(ZLOG_ERROR, "DIVERGED: %s", line);
 			zz_replica_get_status(nd->replica, &st);
