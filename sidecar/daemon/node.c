@@ -506,6 +506,19 @@ node_status(void *arg, zz_buf *out)
 				 st.repairing ? 1 : 0, nd->core_ready ? 1 : 0);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	/* catch-up by replay and the retained log it feeds on (core/catchup.c) */
+	n = snprintf(text, sizeof(text),
+				 "catchup_runs: %llu\ncatchup_batches: %llu\ncatchup_refusals: %llu\n"
+				 "catchup_served: %llu\ncatchup_seq: %llu\nretained_batches: %u\n"
+				 "retained_bytes: %llu\n",
+				 (unsigned long long) rs->catchup_runs,
+				 (unsigned long long) rs->catchup_batches,
+				 (unsigned long long) rs->catchup_refusals,
+				 (unsigned long long) rs->catchup_served,
+				 (unsigned long long) st.catchup_seq, st.retained_batches,
+				 (unsigned long long) st.retained_bytes);
+	if (n > 0)
+		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	{
 		const zz_crypto_stats *cs = zz_crypto_get_stats(nd->crypto);
 
