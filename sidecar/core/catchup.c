@@ -14,7 +14,8 @@
  *	  the certificate of every checkpoint as it became stable.  A FILL-HOLE
  *	  below the stable checkpoint that the retained log covers is answered
  *	  with the certificate of the next retained checkpoint c at or above
- *	  its start (its 2f+1 CHECKPOINT votes) and the ORDER-REQs up to c.
+ *	  its start (its 2f+1 CHECKPOINT votes), the ORDER-REQs up to c, and
+ *	  the highest certificate, as without the retained log.
  *
  *	- Catch-up by replay (asking side): a certificate for the next
  *	  checkpoint c above our log, where we would start a state transfer,
@@ -253,6 +254,14 @@ zz_retained_answer(zz_replica *r, uint32_t to_replica, zz_seq from, zz_seq to)
 		zz_encode_order_req(&r->out, t->ring[(t->head + (s - t->lo)) % t->cap]);
 		zz_send_replica(r, to_replica, &r->out);
 	}
+	/*
+	 * And our highest certificate, as without a retained log: a replica
+	 * that does not replay (the primary, one in a view change) fetches
+	 * that one rather than the next, and one that replays learns how far
+	 * it has to go.
+	 */
+	if (c->seq != r->cert_proof.seq)
+		zz_send_stable_checkpoint(r, to_replica);
 	r->stats.catchup_served++;
 	return true;
 }
@@ -385,7 +394,7 @@ chain_reaches(zz_replica *r)
 		zz_order_req *m = buffered(r, s);
 		zz_digest	d;
 
-		if (m->hdr.count == 0 || m->hdr.view > r->catchup.view)
+		if (m->hdr.count == 0)
 		{
 			ok = false;
 			break;
@@ -537,7 +546,8 @@ zz_catchup_offer(zz_replica *r, const zz_order_req *m)
 	uint32_t	slot;
 
 	if (r->catchup.count == 0 || r->mode != ZZ_MODE_NORMAL ||
-		m->hdr.seq <= r->max_seq || m->hdr.seq > r->catchup.seq)
+		m->hdr.seq <= r->max_seq || m->hdr.seq > r->catchup.seq ||
+		m->hdr.view > r->catchup.view)
 		return false;
 	slot = (uint32_t) (m->hdr.seq % r->ring_cap);
 	if (r->future[slot] != NULL && r->future[slot]->hdr.seq != m->hdr.seq)

@@ -398,7 +398,10 @@ fill_hole_as_lag(net *g, uint32_t to, zz_seq from, zz_seq until)
 	zz_replica_receive(g->r[to], g->now, g->buf.data, g->buf.len);
 }
 
-/* What sits in the queue from R1 to LAG: CHECKPOINT votes and ORDER-REQs. */
+/*
+ * What sits in the queue from R1 to LAG: the votes of the first
+ * certificate it sends, and its ORDER-REQs.
+ */
 static void
 answer_to_lag(net *g, zz_seq *cp_seq, uint32_t *votes, zz_seq *lo, zz_seq *hi, uint32_t *orders)
 {
@@ -418,8 +421,10 @@ answer_to_lag(net *g, zz_seq *cp_seq, uint32_t *votes, zz_seq *lo, zz_seq *hi, u
 			zz_checkpoint c;
 
 			assert_int_equal(zz_decode_checkpoint(m->buf, m->len, &c), ZZ_OK);
-			*cp_seq = c.seq;
-			(*votes)++;
+			if (*cp_seq == 0)
+				*cp_seq = c.seq;	/* the first certificate it sends */
+			if (c.seq == *cp_seq)
+				(*votes)++;
 		}
 		else if (m->buf[0] == ZZ_MSG_ORDER_REQ)
 		{
