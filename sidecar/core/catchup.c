@@ -476,7 +476,7 @@ try_replay(zz_replica *r)
 	r->catchup.count = 0;
 	r->catchup.seq = 0;
 	r->catchup_refusals = 0;
-	r->catchup_progress = r->max_seq;
+	r->catchup_progress = r->max_seq + r->last_executed;
 	r->catchup_deadline = r->now + ZZ_CATCHUP_PATIENCE * r->p.fill_hole_timeout;
 	if (r->catchup_far.seq <= r->max_seq)
 	{
@@ -513,7 +513,7 @@ zz_catchup_instead(zz_replica *r, const zz_cp_proof *proof)
 		r->catchup_refusals = 0;
 		r->catchup_deadline = r->now + ZZ_CATCHUP_PATIENCE * r->p.fill_hole_timeout;
 		r->catchup_far = *proof;
-		r->catchup_progress = r->max_seq;
+		r->catchup_progress = r->max_seq + r->last_executed;
 		r->stats.catchup_runs++;
 		zz_replica_trace(r, "catch-up by replay towards checkpoint %llu from %llu",
 						 (unsigned long long) proof->seq, (unsigned long long) r->max_seq);
@@ -603,10 +603,14 @@ zz_catchup_tick(zz_replica *r)
 		end_run(r);
 		return;
 	}
-	if (r->max_seq > r->catchup_progress)
+	if (r->max_seq + r->last_executed > r->catchup_progress)
 	{
-		/* filled in some other way (a peer still holding it): progress too */
-		r->catchup_progress = r->max_seq;
+		/*
+		 * Filled in some other way (a peer still holding it), or our
+		 * service executed what we replayed, which moves the window to the
+		 * next target: progress too.
+		 */
+		r->catchup_progress = r->max_seq + r->last_executed;
 		r->catchup_deadline = r->now + ZZ_CATCHUP_PATIENCE * r->p.fill_hole_timeout;
 	}
 	if (r->now >= r->catchup_deadline)

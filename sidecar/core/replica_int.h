@@ -206,7 +206,8 @@ struct zz_replica
 	zz_time		catchup_deadline;	/* UINT64_MAX: no run */
 	zz_time		catchup_ask_at; /* ask the next signer */
 	zz_seq		catchup_asked_hi;	/* the last seq the last request can bring */
-	zz_seq		catchup_progress;	/* max_seq when the deadline was last set */
+	zz_seq		catchup_progress;	/* max_seq + last_executed when the deadline
+									 * was last set */
 	uint32_t	catchup_peer;
 	uint32_t	catchup_refusals;	/* chains refused in a row */
 	zz_seq		catchup_gave_up;	/* certificates up to here: state transfer */
