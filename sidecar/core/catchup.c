@@ -270,8 +270,17 @@ zz_retained_answer(zz_replica *r, uint32_t to_replica, zz_seq from, zz_seq to)
  * Catch-up by replay
  * ------------------------------------------------------------------------ */
 
-/* without progress for this many fill-hole intervals, fetch state instead */
-#define ZZ_CATCHUP_PATIENCE 4
+/*
+ * Without progress for this long, fetch state instead: a few fill-hole
+ * intervals (asking each signer in turn) and two checkpoint resends, for
+ * a replica whose own service is slow to start; a state transfer costs
+ * far more than the wait.
+ */
+static zz_time
+patience(const zz_replica *r)
+{
+	return 4 * r->p.fill_hole_timeout + 2 * r->p.checkpoint_resend;
+}
 
 bool
 zz_catchup_active(const zz_replica *r)
@@ -449,7 +458,7 @@ try_replay(zz_replica *r)
 		zz_replica_trace(r, "catch-up to %llu: the ORDER-REQs do not chain to the certificate",
 						 (unsigned long long) r->catchup.seq);
 		if (r->catchup_refusals > r->p.f)
-			give_up(r, "f+1 chains refused");
+			r->catchup_deadline = r->now;	/* zz_catchup_tick gives up */
 		else
 			ask_next_signer(r);
 		return;
@@ -477,7 +486,7 @@ try_replay(zz_replica *r)
 	r->catchup.seq = 0;
 	r->catchup_refusals = 0;
 	r->catchup_progress = r->max_seq + r->last_executed;
-	r->catchup_deadline = r->now + ZZ_CATCHUP_PATIENCE * r->p.fill_hole_timeout;
+	r->catchup_deadline = r->now + patience(r);
 	if (r->catchup_far.seq <= r->max_seq)
 	{
 		zz_replica_notice(r, ZZ_NOTICE_CATCHUP,
@@ -511,7 +520,7 @@ zz_catchup_instead(zz_replica *r, const zz_cp_proof *proof)
 		r->catchup_run_at = r->now;
 		r->catchup_run_batches = 0;
 		r->catchup_refusals = 0;
-		r->catchup_deadline = r->now + ZZ_CATCHUP_PATIENCE * r->p.fill_hole_timeout;
+		r->catchup_deadline = r->now + patience(r);
 		r->catchup_far = *proof;
 		r->catchup_progress = r->max_seq + r->last_executed;
 		r->stats.catchup_runs++;
@@ -561,7 +570,7 @@ zz_catchup_offer(zz_replica *r, const zz_order_req *m)
 		if (r->future[slot] == NULL)
 			abort();
 		/* an answer is arriving: keep waiting for it */
-		r->catchup_deadline = r->now + ZZ_CATCHUP_PATIENCE * r->p.fill_hole_timeout;
+		r->catchup_deadline = r->now + patience(r);
 	}
 	try_replay(r);
 	return true;
@@ -611,11 +620,20 @@ zz_catchup_tick(zz_replica *r)
 		 * next target: progress too.
 		 */
 		r->catchup_progress = r->max_seq + r->last_executed;
-		r->catchup_deadline = r->now + ZZ_CATCHUP_PATIENCE * r->p.fill_hole_timeout;
+		r->catchup_deadline = r->now + patience(r);
 	}
-	if (r->now >= r->catchup_deadline)
+	if (r->now >= r->catchup_deadline || r->catchup_refusals > r->p.f)
 	{
-		give_up(r, "no progress");
+		/*
+		 * Not while our service still executes batches we replayed: an
+		 * install would race them.  Look again in a while.
+		 */
+		if (zz_last_submitted(r) > r->last_executed)
+		{
+			r->catchup_deadline = r->now + r->p.fill_hole_timeout;
+			return;
+		}
+		give_up(r, r->catchup_refusals > r->p.f ? "f+1 chains refused" : "no progress");
 		return;
 	}
 	if (r->catchup.count == 0)
