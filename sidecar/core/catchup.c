@@ -211,6 +211,18 @@ zz_retain_cert(zz_replica *r, const zz_cp_proof *p)
 	enforce_bounds(r);
 }
 
+/* The retained certificate of checkpoint seq, or NULL. */
+const zz_cp_proof *
+zz_retained_cert(const zz_replica *r, zz_seq seq)
+{
+	const zz_retained *t = r->retained;
+
+	for (uint32_t k = 0; k < t->ncerts; k++)
+		if (t->certs[k].seq == seq)
+			return &t->certs[k];
+	return NULL;
+}
+
 void
 zz_retained_usage(const zz_replica *r, uint32_t *batches, uint64_t *bytes)
 {

@@ -935,9 +935,20 @@ zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
 			r->now >= r->vote_reply_at[cp.replica] + r->p.checkpoint_resend / 2;
 		if (answer)
 		{
+			const zz_cp_proof *kept = zz_retained_cert(r, cp.seq);
+
 			r->vote_reply_at[cp.replica] = r->now ? r->now : 1;
 			if (s != NULL && s->proof.count > 0)
 				zz_send_proof_votes(r, &s->proof, cp.replica);
+			else if (kept != NULL)
+			{
+				/*
+				 * One that caught up by replay to here (catchup.c) needs
+				 * this certificate to make the checkpoint stable and move
+				 * its window on.
+				 */
+				zz_send_proof_votes(r, kept, cp.replica);
+			}
 			else if (s != NULL && s->own.seq == cp.seq)
 			{
 				zz_buf_reset(&r->out);

@@ -396,6 +396,7 @@ extern void zz_retained_clear(zz_retained *t);
 extern void zz_retained_free(zz_retained *t);
 extern void zz_retain_order(zz_replica *r, zz_seq seq, zz_order_req *m);
 extern void zz_retain_cert(zz_replica *r, const zz_cp_proof *p);
+extern const zz_cp_proof *zz_retained_cert(const zz_replica *r, zz_seq seq);
 extern bool zz_retained_answer(zz_replica *r, uint32_t to_replica, zz_seq from, zz_seq to);
 extern bool zz_catchup_active(const zz_replica *r);
 extern void zz_retained_usage(const zz_replica *r, uint32_t *batches, uint64_t *bytes);
