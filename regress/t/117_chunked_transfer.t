@@ -30,7 +30,9 @@ use ZZPG;
 
 my $zz = ZZPG->new(
 	name => 'chunk',
-	settings => { checkpoint_interval => 4, checkpoint_resend => '300ms', transfer_chunk => 2048 },
+	# no retained log: a replica that lags fetches state (catch-up by replay
+	# would replay the batches instead; docs/protocol.md section 7)
+	settings => { checkpoint_interval => 4, retain_batches => 0, checkpoint_resend => '300ms', transfer_chunk => 2048 },
 	sql => [
 		ZZPG::ledger_sql() . q{
 CREATE TABLE bulk (id integer PRIMARY KEY, pad text NOT NULL);

@@ -129,8 +129,8 @@ votes_for(zz_replica *r, zz_seq seq, bool create)
  * Forward a certificate's votes, each still signed by its voter, so a
  * replica that missed them (or voted in another view) can certify too.
  */
-static void
-send_proof_votes(zz_replica *r, const zz_cp_proof *p, uint32_t to)
+void
+zz_send_proof_votes(zz_replica *r, const zz_cp_proof *p, uint32_t to)
 {
 	uint32_t	i;
 
@@ -163,7 +163,7 @@ zz_send_stable_checkpoint(zz_replica *r, uint32_t to)
 
 	if (r->cert_proof.count > 0)
 	{
-		send_proof_votes(r, &r->cert_proof, to);
+		zz_send_proof_votes(r, &r->cert_proof, to);
 		return;
 	}
 	if (s == NULL || s->own.seq != r->cert_proof.seq || s->own.seq == 0)
@@ -373,6 +373,7 @@ make_stable(zz_replica *r, zz_seq seq)
 	/* (the service's mark_stable, called from here, may ask for the proof) */
 	r->stable_proof = s->proof;
 	zz_truncate_below(r, seq);
+	zz_retain_cert(r, &s->proof);	/* answers FILL-HOLEs below it (catchup.c) */
 	r->stable_history = s->own.history;
 	r->stats.checkpoints_stable++;
 	if (r->has_cc && r->max_cc.seq <= seq)
@@ -675,9 +676,14 @@ check_stable(zz_replica *r, zz_seq seq)
 		 * Fetch it only if it is from our view or a later one: a
 		 * certificate from an older view may hold entries that a view
 		 * change since has dropped (they cannot have completed), and
-		 * installing it would bring them back.
+		 * installing it would bring them back.  In normal mode, one of
+		 * our view is first reached by replaying the batches up to it,
+		 * if the others still retain them (catchup.c): fetching the
+		 * state of a large service can take longer than the others take
+		 * to truncate past it again.
 		 */
-		start_state_transfer(r, &proof);
+		if (!zz_catchup_instead(r, &proof))
+			start_state_transfer(r, &proof);
 	}
 	/* else: we hold the ORDER-REQs and will vote when we execute seq. */
 }
@@ -939,9 +945,20 @@ zz_on_checkpoint(zz_replica *r, const uint8_t *buf, size_t len)
 			r->now >= r->vote_reply_at[cp.replica] + r->p.checkpoint_resend / 2;
 		if (answer)
 		{
+			const zz_cp_proof *kept = zz_retained_cert(r, cp.seq);
+
 			r->vote_reply_at[cp.replica] = r->now ? r->now : 1;
 			if (s != NULL && s->proof.count > 0)
-				send_proof_votes(r, &s->proof, cp.replica);
+				zz_send_proof_votes(r, &s->proof, cp.replica);
+			else if (kept != NULL)
+			{
+				/*
+				 * One that caught up by replay to here (catchup.c) needs
+				 * this certificate to make the checkpoint stable and move
+				 * its window on.
+				 */
+				zz_send_proof_votes(r, kept, cp.replica);
+			}
 			else if (s != NULL && s->own.seq == cp.seq)
 			{
 				zz_buf_reset(&r->out);
@@ -1181,6 +1198,7 @@ adopt_checkpoint(zz_replica *r, const zz_cp_proof *cp, const zz_digest *svc,
 	/* The log restarts at the installed checkpoint. */
 	for (i = 0; i < r->ring_cap; i++)
 		zz_entry_clear(&r->ring[i]);
+	zz_retained_clear(r->retained); /* it no longer leads up to the log */
 	r->stable_seq = r->max_seq = r->last_executed = cp->seq;
 	r->stable_history = r->max_history = r->exec_history = cp->history;
 	r->stable_proof = *cp;

@@ -384,7 +384,19 @@ zz_truncate_below(zz_replica *r, zz_seq seq)
 			}
 			r->past_seq[s % r->ring_cap] = s;
 			r->past_history[s % r->ring_cap] = e->order->hdr.history;
+			/* kept for replicas that lag (catchup.c); the replies go */
+			if (e->replies)
+			{
+				for (uint32_t i = 0; i < e->order->hdr.count; i++)
+					free(e->replies[i].data);
+				free(e->replies);
+				e->replies = NULL;
+			}
+			zz_retain_order(r, s, e->order);
+			e->order = NULL;
 		}
+		else
+			zz_retained_clear(r->retained); /* a hole: start anew */
 		zz_entry_clear(e);
 	}
 	r->stable_seq = seq;

@@ -18,7 +18,8 @@ typedef enum zz_notice_kind
 {
 	ZZ_NOTICE_VIEW,				/* a view change: asked for, started, entered */
 	ZZ_NOTICE_CHECKPOINT_LATE,	/* our checkpoint has no certificate after a while */
-	ZZ_NOTICE_DIVERGED			/* no checkpoint certificate can form: replicas' states differ */
+	ZZ_NOTICE_DIVERGED,			/* no checkpoint certificate can form: replicas' states differ */
+	ZZ_NOTICE_CATCHUP			/* a catch-up by replay ended: from, to, batches, time */
 } zz_notice_kind;
 
 typedef struct zz_io

@@ -58,6 +58,15 @@ zz_params_default(zz_params *p, uint32_t f)
 	 * rollback has to undo.
 	 */
 	p->exec_window = 4;
+
+	/*
+	 * No retained log, so no catch-up by replay (catchup.c): a lagging
+	 * replica fetches state, as the core's tests of state transfer
+	 * expect.  The daemon keeps ZZ_RETAIN_BATCHES_DEFAULT and
+	 * ZZ_RETAIN_BYTES_DEFAULT, the simulator retains in some seeds.
+	 */
+	p->retain_batches = 0;
+	p->retain_bytes = 0;
 	return true;
 }
 

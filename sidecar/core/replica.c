@@ -16,7 +16,6 @@
 
 #include "replica_int.h"
 
-#define ZZ_FILL_HOLE_MAX 64		/* ORDER-REQs resent per FILL-HOLE */
 
 
 /*
@@ -116,7 +115,8 @@ zz_replica_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 	zz_buf_init(&r->sigbuf);
 	r->vc = zz_vc_create(r);
 	r->chain_memo = zz_chain_memo_create(r->ring_cap);
-	if (r->chain_memo == NULL || r->ring == NULL || r->future == NULL || r->batch == NULL || r->vc == NULL ||
+	r->retained = zz_retained_create();
+	if (r->chain_memo == NULL || r->retained == NULL || r->ring == NULL || r->future == NULL || r->batch == NULL || r->vc == NULL ||
 		r->past_seq == NULL || r->past_history == NULL ||
 		zz_client_lookup(r, 0, true) == NULL)
 	{
@@ -126,6 +126,8 @@ zz_replica_create(const zz_params *params, uint32_t id, zz_crypto *crypto,
 	r->batch_deadline = UINT64_MAX;
 	r->fill_hole_deadline = UINT64_MAX;
 	r->announce_deadline = UINT64_MAX;
+	r->catchup_deadline = UINT64_MAX;
+	r->catchup_ask_at = UINT64_MAX;
 	return r;
 }
 
@@ -179,6 +181,7 @@ zz_replica_free(zz_replica *r)
 	zz_checkpoint_free_serving(r);
 	zz_vc_free(r->vc);
 	zz_chain_memo_free(r->chain_memo);
+	zz_retained_free(r->retained);
 	free(r->clients);
 	free(r->ring);
 	free(r->past_seq);
@@ -268,6 +271,8 @@ zz_replica_get_status(const zz_replica *r, zz_replica_status *out)
 	out->history = r->exec_history;
 	out->repairing = r->repairing;
 	out->transfer_seq = r->mode == ZZ_MODE_STATE_TRANSFER ? r->transfer_seq : 0;
+	out->catchup_seq = zz_catchup_active(r) ? r->catchup_far.seq : 0;
+	zz_retained_usage(r, &out->retained_batches, &out->retained_bytes);
 }
 
 /*
@@ -433,6 +438,16 @@ encode_fill_hole(zz_replica *r, zz_seq from, zz_seq to)
 }
 
 /*
+ * Ask one replica for the ORDER-REQs in [from, until] (catch-up, catchup.c).
+ */
+void
+zz_send_fill_hole_to(zz_replica *r, uint32_t to, zz_seq from, zz_seq until)
+{
+	encode_fill_hole(r, from, until);
+	zz_send_replica(r, to, &r->out);
+}
+
+/*
  * Ask for the ORDER-REQs between max_seq and an ORDER-REQ that arrived
  * early (section 6): the primary first, every replica on later rounds.
  */
@@ -554,6 +569,13 @@ on_order_req(zz_replica *r, const uint8_t *buf, size_t len)
 		r->stats.rejected++;
 		return;
 	}
+	/* one a catch-up by replay waits for (catchup.c) */
+	if (zz_catchup_offer(r, &m))
+	{
+		if (r->catchup.count == 0)
+			drain_future(r);	/* what came ahead of the target */
+		goto done;
+	}
 	if (r->mode == ZZ_MODE_VIEW_CHANGE && m.hdr.view == zz_vc_target(r))
 	{
 		/* The new primary re-issuing the new history in its view. */
@@ -651,6 +673,9 @@ on_fill_hole(zz_replica *r, const uint8_t *buf, size_t len)
 		zz_vc_send_new_view_to(r, m.replica);
 		return;
 	}
+	if (m.from_seq <= r->stable_seq &&
+		zz_retained_answer(r, m.replica, m.from_seq, m.to_seq))
+		return;					/* from the retained log: it catches up by replay */
 	if (m.from_seq <= r->stable_seq)
 	{
 		/* Truncated here: show the checkpoint so it can transfer state. */
@@ -1100,6 +1125,7 @@ zz_replica_next_deadline(const zz_replica *r)
 	t = min_time(t, zz_vc_deadline(r));
 	t = min_time(t, confirm_deadline(r));
 	t = min_time(t, r->announce_deadline);
+	t = min_time(t, zz_catchup_deadline(r));
 	return t;
 }
 
@@ -1129,7 +1155,12 @@ zz_replica_tick(zz_replica *r, zz_time now)
 			send_fill_hole(r, hi - 1);
 		else
 			r->fill_hole_round = 0;
-		if (r->fill_hole_round > 2 && !zz_views_futile(r, "fill-hole timed out"))
+		/*
+		 * (Not while catching up: the hole is ours, the others truncated
+		 * it, and the primary is not to blame.)
+		 */
+		if (r->fill_hole_round > 2 && !zz_catchup_active(r) &&
+			!zz_views_futile(r, "fill-hole timed out"))
 			zz_hate_primary(r, "fill-hole timed out");
 	}
 	for (i = 0; i < r->clients_cap && r->confirms_armed > 0; i++)
@@ -1161,6 +1192,7 @@ zz_replica_tick(zz_replica *r, zz_time now)
 		}
 	}
 	zz_checkpoint_tick(r);
+	zz_catchup_tick(r);
 	zz_vc_tick(r);
 	ZZ_ASSERT_INVARIANTS(r, "tick");
 }

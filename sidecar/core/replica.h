@@ -85,6 +85,10 @@ typedef struct zz_replica_stats
 	uint64_t	transfers_installed;
 	uint64_t	transfers_rejected;	/* STATE-REPLYs that failed a check */
 	uint64_t	repairs;		/* zz_replica_repair */
+	uint64_t	catchup_runs;	/* catch-up by replay started (catchup.c) */
+	uint64_t	catchup_batches;	/* batches replayed by it */
+	uint64_t	catchup_refusals;	/* replayed chains that missed the certificate */
+	uint64_t	catchup_served; /* FILL-HOLEs answered from the retained log */
 	uint64_t	rejected;		/* messages rejected as malformed or invalid */
 } zz_replica_stats;
 
@@ -104,6 +108,9 @@ typedef struct zz_replica_status
 	zz_digest	history;		/* h at last_executed */
 	bool		repairing;		/* its service state is corrupt: fetching a checkpoint */
 	zz_seq		transfer_seq;	/* the checkpoint a state transfer fetches, 0 if none */
+	zz_seq		catchup_seq;	/* the checkpoint catch-up by replay aims at, 0 if none */
+	uint32_t	retained_batches;	/* ORDER-REQs kept below the stable checkpoint */
+	uint64_t	retained_bytes; /* ... and their bytes */
 } zz_replica_status;
 
 extern zz_replica *zz_replica_create(const zz_params *params, uint32_t id,

@@ -112,6 +112,7 @@ typedef struct zz_cp_state
 } zz_cp_state;
 
 typedef struct zz_vc_state zz_vc_state; /* viewchange.c */
+typedef struct zz_retained zz_retained; /* catchup.c */
 typedef struct zz_chain_memo zz_chain_memo; /* check.c */
 
 /*
@@ -190,6 +191,29 @@ struct zz_replica
 	zz_time		fill_hole_deadline;
 	uint32_t	fill_hole_round;
 	zz_time		fetch_all_at;	/* last FILL-HOLE to all after a conflicting CC */
+
+	/* The retained log below the stable checkpoint (catchup.c). */
+	struct zz_retained *retained;
+
+	/*
+	 * Catch-up by replay (catchup.c): the certificate the buffered
+	 * ORDER-REQs (in future) must chain to (count 0: none yet), the
+	 * highest certificate above our log of this run (fetched by state
+	 * transfer if replay makes no progress), and the run's timers.
+	 */
+	zz_cp_proof catchup;
+	zz_cp_proof catchup_far;
+	zz_time		catchup_deadline;	/* UINT64_MAX: no run */
+	zz_time		catchup_ask_at; /* ask the next signer */
+	zz_seq		catchup_asked_hi;	/* the last seq the last request can bring */
+	zz_seq		catchup_progress;	/* max_seq + last_executed when the deadline
+									 * was last set */
+	uint32_t	catchup_peer;
+	uint32_t	catchup_refusals;	/* chains refused in a row */
+	zz_seq		catchup_gave_up;	/* certificates up to here: state transfer */
+	zz_seq		catchup_run_from;	/* for the notice at the end of a run */
+	zz_time		catchup_run_at;
+	uint64_t	catchup_run_batches;
 
 	/* Checkpoints. */
 	zz_cp_votes votes[ZZ_CP_SLOTS];
@@ -362,6 +386,26 @@ extern void zz_checkpoint_rollback(zz_replica *r, zz_seq seq);
 extern zz_time zz_checkpoint_deadline(const zz_replica *r);
 extern bool zz_resume_checkpoint(zz_replica *r, zz_time now, const uint8_t *buf, size_t len,
 								 zz_view *viewp);
+
+/* ORDER-REQs resent per FILL-HOLE */
+#define ZZ_FILL_HOLE_MAX 64
+
+/* catchup.c */
+extern zz_retained *zz_retained_create(void);
+extern void zz_retained_clear(zz_retained *t);
+extern void zz_retained_free(zz_retained *t);
+extern void zz_retain_order(zz_replica *r, zz_seq seq, zz_order_req *m);
+extern void zz_retain_cert(zz_replica *r, const zz_cp_proof *p);
+extern const zz_cp_proof *zz_retained_cert(const zz_replica *r, zz_seq seq);
+extern bool zz_retained_answer(zz_replica *r, uint32_t to_replica, zz_seq from, zz_seq to);
+extern bool zz_catchup_active(const zz_replica *r);
+extern void zz_retained_usage(const zz_replica *r, uint32_t *batches, uint64_t *bytes);
+extern bool zz_catchup_instead(zz_replica *r, const zz_cp_proof *proof);
+extern bool zz_catchup_offer(zz_replica *r, const zz_order_req *m);
+extern zz_time zz_catchup_deadline(const zz_replica *r);
+extern void zz_catchup_tick(zz_replica *r);
+extern void zz_send_fill_hole_to(zz_replica *r, uint32_t to, zz_seq from, zz_seq until);
+extern void zz_send_proof_votes(zz_replica *r, const zz_cp_proof *p, uint32_t to);
 
 /* reinstate.c */
 extern void zz_keep_view(zz_replica *r, zz_view v);

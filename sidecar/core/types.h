@@ -72,7 +72,21 @@ typedef struct zz_params
 								 * (1: one at a time; 0 counts as 1).  Local to
 								 * each replica: it changes when a batch
 								 * starts, never what it gives (execute.c) */
+	uint32_t	retain_batches; /* replica: ORDER-REQs kept below the stable
+								 * checkpoint to answer a lagging replica's
+								 * FILL-HOLE (catchup.c); 0: none, and no
+								 * catch-up by replay either */
+	uint64_t	retain_bytes;	/* ... and at most this many bytes of them */
 } zz_params;
+
+/*
+ * A deployment's retained log (zz_params_default keeps none): a replica
+ * that spent minutes installing a large checkpoint replays what the
+ * others truncated meanwhile.  64 MiB bounds the memory; 65536 batches
+ * are minutes of sustained load.
+ */
+#define ZZ_RETAIN_BATCHES_DEFAULT	65536
+#define ZZ_RETAIN_BYTES_DEFAULT		((uint64_t) 64 << 20)
 
 /* Fill defaults for f; returns false if f is out of range. */
 extern bool zz_params_default(zz_params *p, uint32_t f);

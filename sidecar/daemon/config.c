@@ -73,6 +73,8 @@ static const cfg_key cfg_keys[] = {
 	{"ping_interval", CT_USEC, OFF(ping_interval), 10 * MS, 600 * SEC, false, true},
 	{"order_ahead", CT_U32, OFF(params.order_ahead), 0, 4096, false, false},
 	{"exec_window", CT_U32, OFF(params.exec_window), 1, 1024, false, false},
+	{"retain_batches", CT_U32, OFF(params.retain_batches), 0, 1u << 24, false, false},
+	{"retain_bytes", CT_BYTES, OFF(params.retain_bytes), 0, (uint64_t) 1 << 40, false, false},
 #ifdef ZZ_FAULT_INJECTION
 	{"test_withhold_order_req", CT_STRING, OFF(test_withhold_order_req), 0, 0, false, true},
 	{"test_nd_time_skew", CT_STRING, OFF(test_nd_time_skew), 0, 0, false, true},
@@ -852,6 +854,9 @@ cfg_network_defaults(zz_params *p)
 	p->checkpoint_resend = 200 * MS;
 	p->confirm_timeout = 200 * MS;
 	p->view_change_timeout = 500 * MS;
+	/* a replica that installed a large checkpoint replays the rest (catchup.c) */
+	p->retain_batches = ZZ_RETAIN_BATCHES_DEFAULT;
+	p->retain_bytes = ZZ_RETAIN_BYTES_DEFAULT;
 }
 
 #ifdef ZZ_FAULT_INJECTION

@@ -205,6 +205,9 @@ node_notice(void *ctx, zz_notice_kind kind, const char *line)
 		case ZZ_NOTICE_CHECKPOINT_LATE:
 			zlog(ZLOG_WARNING, "checkpoint: %s", line);
 			break;
+		case ZZ_NOTICE_CATCHUP:
+			zlog(ZLOG_INFO, "catch-up: %s", line);
+			break;
 		case ZZ_NOTICE_DIVERGED:
 			zlog(ZLOG_ERROR, "DIVERGED: %s", line);
 			zz_replica_get_status(nd->replica, &st);
@@ -509,6 +512,19 @@ node_status(void *arg, zz_buf *out)
 				 (unsigned long long) rs->transfers_rejected,
 				 (unsigned long long) st.transfer_seq, (unsigned long long) rs->repairs,
 				 st.repairing ? 1 : 0, nd->core_ready ? 1 : 0);
+	if (n > 0)
+		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
+	/* catch-up by replay and the retained log it feeds on (core/catchup.c) */
+	n = snprintf(text, sizeof(text),
+				 "catchup_runs: %llu\ncatchup_batches: %llu\ncatchup_refusals: %llu\n"
+				 "catchup_served: %llu\ncatchup_seq: %llu\nretained_batches: %u\n"
+				 "retained_bytes: %llu\n",
+				 (unsigned long long) rs->catchup_runs,
+				 (unsigned long long) rs->catchup_batches,
+				 (unsigned long long) rs->catchup_refusals,
+				 (unsigned long long) rs->catchup_served,
+				 (unsigned long long) st.catchup_seq, st.retained_batches,
+				 (unsigned long long) st.retained_bytes);
 	if (n > 0)
 		(void) zz_buf_append(out, text, (size_t) (n < (int) sizeof(text) ? n : (int) sizeof(text) - 1));
 	{

@@ -372,9 +372,11 @@ print_summary(const zz_sim_config *cfg, uint64_t first, uint64_t count, const sw
 		   (ull) s->views, (ull) s->view_changes, (ull) s->i_hates, (ull) s->rollbacks,
 		   (ull) s->poms_sent, (ull) s->poms_replica);
 	printf("  replicas: %llu fill-holes, %llu confirm-reqs, %llu cached replies, "
-		   "%llu stable checkpoints, %llu state transfers\n",
+		   "%llu stable checkpoints, %llu state transfers, %llu catch-ups by replay "
+		   "(%llu batches, %llu chains refused)\n",
 		   (ull) s->fill_holes, (ull) s->confirm_reqs, (ull) s->cached_replies,
-		   (ull) s->checkpoints_stable, (ull) s->state_transfers);
+		   (ull) s->checkpoints_stable, (ull) s->state_transfers, (ull) s->catchup_runs,
+		   (ull) s->catchup_batches, (ull) s->catchup_refusals);
 	printf("  faults: %llu crashes (%llu restarted from the kept checkpoint only), "
 		   "%llu partitions, %llu service stalls (%llu seeds with asynchronous services, "
 		   "%llu batches handed over behind an unfinished one); "

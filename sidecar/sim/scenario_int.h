@@ -203,7 +203,7 @@ typedef struct sc_param_def
 	bool		is_u32;
 } sc_param_def;
 
-#define SC_NPARAMS 10
+#define SC_NPARAMS 12
 extern const sc_param_def sc_params[];
 
 /* The statistics expect stat can read: replica counters, then client ones. */
@@ -214,7 +214,7 @@ typedef struct sc_stat_def
 	size_t		off;
 } sc_stat_def;
 
-#define SC_NSTATS 22
+#define SC_NSTATS 26
 extern const sc_stat_def sc_stats[];
 
 /* The new history of one view as one replica adopted it. */

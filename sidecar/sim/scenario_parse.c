@@ -26,6 +26,8 @@ const sc_param_def sc_params[] = {
 	{"checkpoint_resend", offsetof(zz_params, checkpoint_resend), true, false},
 	{"confirm_timeout", offsetof(zz_params, confirm_timeout), true, false},
 	{"view_change_timeout", offsetof(zz_params, view_change_timeout), true, false},
+	{"retain_batches", offsetof(zz_params, retain_batches), false, true},
+	{"retain_bytes", offsetof(zz_params, retain_bytes), false, false},
 };
 
 _Static_assert(sizeof(sc_params) / sizeof(sc_params[0]) == SC_NPARAMS,
@@ -48,6 +50,10 @@ const sc_stat_def sc_stats[] = {
 	{"i_hates", true, offsetof(zz_replica_stats, i_hates)},
 	{"state_transfers", true, offsetof(zz_replica_stats, state_transfers)},
 	{"rejected", true, offsetof(zz_replica_stats, rejected)},
+	{"catchup_runs", true, offsetof(zz_replica_stats, catchup_runs)},
+	{"catchup_batches", true, offsetof(zz_replica_stats, catchup_batches)},
+	{"catchup_refusals", true, offsetof(zz_replica_stats, catchup_refusals)},
+	{"catchup_served", true, offsetof(zz_replica_stats, catchup_served)},
 	{"submitted", false, offsetof(zz_client_stats, submitted)},
 	{"completed_fast", false, offsetof(zz_client_stats, completed_fast)},
 	{"completed_commit", false, offsetof(zz_client_stats, completed_commit)},
@@ -981,7 +987,7 @@ parse_line(sc_run *r, const char *line, int lineno, const char **err)
 				*err = "expected: param NAME VALUE (NAME: batch_max, batch_timeout, "
 					"cp_interval, commit_timeout, retransmit_timeout, retransmit_max, "
 					"fill_hole_timeout, checkpoint_resend, confirm_timeout, "
-					"view_change_timeout)";
+					"view_change_timeout, retain_batches, retain_bytes)";
 				return false;
 			}
 			if (sc_params[k].is_time ? !parse_time(tk.t[2], &r->param_val[k])

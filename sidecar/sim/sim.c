@@ -1141,6 +1141,16 @@ sim_setup(zz_sim *s)
 	p.order_ahead = (uint32_t) (s->seed % 3);
 	/* batches in an asynchronous service at once (execute.c): 1, 2 or 4 */
 	p.exec_window = 1u << ((s->seed / 3) % 3);
+	/*
+	 * A retained log, and catch-up by replay, in half the seeds (catchup.c);
+	 * the others fetch state as before.  Small bounds in some, so that
+	 * the oldest entries go and a lagging replica may find them gone.
+	 */
+	if ((s->seed / 9) % 2 == 1)
+	{
+		p.retain_batches = (s->seed / 18) % 2 ? 4 * p.cp_interval : ZZ_RETAIN_BATCHES_DEFAULT;
+		p.retain_bytes = ZZ_RETAIN_BYTES_DEFAULT;
+	}
 	k = s->cfg.clients ? s->cfg.clients : (uint32_t) zz_rng_range(&s->rng, 2, 5);
 	s->params = p;
 	s->n = p.n;
@@ -1149,10 +1159,10 @@ sim_setup(zz_sim *s)
 		return false;
 	s->check_liveness = true;
 	sim_trace(s, "seed %llu: f=%u n=%u clients=%u cp_interval=%u batch_max=%u order_ahead=%u "
-			  "exec_window=%u",
+			  "exec_window=%u retain_batches=%u",
 			  (unsigned long long) s->seed, s->params.f, s->n, s->k,
 			  s->params.cp_interval, s->params.batch_max, s->params.order_ahead,
-			  s->params.exec_window);
+			  s->params.exec_window, s->params.retain_batches);
 
 	for (uint32_t i = 0; i < s->n; i++)
 	{
@@ -1912,6 +1922,9 @@ sim_collect_stats(zz_sim *s)
 			st->view_changes += r->view_changes;
 			st->rollbacks += r->rollbacks;
 			st->state_transfers += r->state_transfers;
+			st->catchup_runs += r->catchup_runs;
+			st->catchup_batches += r->catchup_batches;
+			st->catchup_refusals += r->catchup_refusals;
 			st->cached_replies += r->cached_replies;
 			st->poms_replica += r->poms;
 			st->i_hates += r->i_hates;

@@ -81,6 +81,9 @@ typedef struct zz_sim_stats
 	uint64_t	views;			/* the highest view reached */
 	uint64_t	rollbacks;		/* batches undone */
 	uint64_t	state_transfers;
+	uint64_t	catchup_runs;	/* catch-up by replay (catchup.c) */
+	uint64_t	catchup_batches;
+	uint64_t	catchup_refusals;
 	uint64_t	cached_replies;
 	uint64_t	crashes;
 	uint64_t	amnesia_restarts;	/* restarts from the kept stable checkpoint only */
