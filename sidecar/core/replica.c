@@ -5,9 +5,10 @@
  *	  speculative execution, SPEC-RESPONSE, COMMIT and LOCAL-COMMIT,
  *	  cached replies, CONFIRM-REQ and FILL-HOLE.
  *
- * Checkpoints live in checkpoint.c, the view change in viewchange.c, the
- * log and client table in history.c.  Nothing here does I/O or reads a
- * clock: time arrives as an argument and messages leave through zz_io.
+ * Checkpoints live in checkpoint.c, catch-up by replay in catchup.c, the
+ * view change in viewchange.c and enterview.c, the log and client table
+ * in history.c.  Nothing here does I/O or reads a clock: time arrives as
+ * an argument and messages leave through zz_io.
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -4,7 +4,9 @@
  *	  steps: replica.c (dispatch, REQUEST, ORDER-REQ, execution,
  *	  SPEC-RESPONSE, COMMIT), history.c (the log window, client table,
  *	  Merkle trees), checkpoint.c (CHECKPOINT, stable checkpoints, state
- *	  transfer) and viewchange.c (I-HATE-THE-PRIMARY, VIEW-CHANGE, NEW-VIEW).
+ *	  transfer), catchup.c (the retained log, catch-up by replay),
+ *	  viewchange.c (I-HATE-THE-PRIMARY, VIEW-CHANGE, sending NEW-VIEW) and
+ *	  enterview.c (taking a NEW-VIEW, VIEW-CONFIRM, entering the view).
  *
  * Not part of the core's interface: shells use replica.h.
  */
@@ -416,12 +418,16 @@ extern void zz_vc_free(zz_vc_state *vc);
 extern void zz_on_pom(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_on_i_hate(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_on_view_change(zz_replica *r, const uint8_t *buf, size_t len);
-extern void zz_on_new_view(zz_replica *r, const uint8_t *buf, size_t len);
-extern void zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_hate_primary(zz_replica *r, const char *why);
 extern void zz_hate_primary_again(zz_replica *r, const char *why);
 extern void zz_report_pom(zz_replica *r, const zz_order_hdr *a, const zz_order_hdr *b);
 extern void zz_vc_tick(zz_replica *r);
+extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);
+extern zz_time zz_vc_deadline(const zz_replica *r);
+
+/* enterview.c */
+extern void zz_on_new_view(zz_replica *r, const uint8_t *buf, size_t len);
+extern void zz_on_view_confirm(zz_replica *r, const uint8_t *buf, size_t len);
 extern void zz_vc_progress(zz_replica *r);
 extern bool zz_vc_relabel(zz_replica *r, const zz_order_req *m);
 extern zz_view zz_vc_target(const zz_replica *r);
@@ -429,7 +435,5 @@ extern void zz_vc_after_install(zz_replica *r);
 extern bool zz_vc_transfer_ok(const zz_replica *r, zz_seq seq);
 extern bool zz_vc_history_holds(const zz_replica *r, zz_seq seq, const zz_digest *h);
 extern bool zz_vc_awaiting_transfer(const zz_replica *r);
-extern bool zz_vc_send_new_view_to(zz_replica *r, uint32_t to);
-extern zz_time zz_vc_deadline(const zz_replica *r);
 
 #endif							/* ZZ_REPLICA_INT_H */
