@@ -856,6 +856,10 @@ node_init(node *nd, const char *path)
 		zlog(ZLOG_ERROR, "view_file: %s", err);
 		return false;
 	}
+	if (nd->cfg.view_file[0] == '\0' && nd->cfg.service == SVC_POSTGRES)
+		zlog(ZLOG_WARNING, "view_file is not set: after a restart this replica may come back "
+			 "in a lower view than it committed to, which the protocol counts as a fault; "
+			 "set view_file (docs/durability.md)");
 	nd->replica = svc ? zz_replica_create(&nd->cfg.params, nd->cfg.id, nd->crypto, svc, &nd->io)
 		: NULL;
 	if (nd->replica == NULL)

@@ -80,6 +80,8 @@ zyzzyva.socket_path = '$self->{sock}[$i]'
 		# role
 		$text .= "entrust.$_ = " . ($opt{entrust} ? $opt{entrust}[$_] : 'postgres *') . "\n"
 		  for 0 .. $n - 1;
+		# the view it committed to survives a restart, as in zyzzyva-cluster
+		$text .= "view_file = r$i.view\n" unless exists $opt{settings}{view_file};
 		$text .= "$_ = $opt{settings}{$_}\n" for sort keys %{ $opt{settings} // {} };
 		$self->{conftext}[$i] = $text;
 		_write($self->{conf}[$i], $text);
