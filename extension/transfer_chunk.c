@@ -59,12 +59,12 @@
 
 #include "access/table.h"
 #include "access/xact.h"
-#include "storage/buffile.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/buffile.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
