@@ -6,9 +6,11 @@
  *
  * A serving replica reads the rows as of checkpoint seq exactly as
  * snapshot() does (transfer.c: the current rows and the undo above seq as
- * a multiset), in one REPEATABLE READ transaction, twice: once for the
- * manifest, once to hand out the chunks.  Both passes read the same
- * snapshot in the same order, so they cut the same chunks.
+ * a multiset), in one REPEATABLE READ transaction, once: snapshot_open
+ * cuts the chunks, hashes them for the manifest and spools their bytes to
+ * a temporary file of the backend's, from which snapshot_chunk hands them
+ * out in order.  The rows are read, sorted and hashed once, and what is
+ * served is byte for byte what the manifest describes.
  *
  *	 snapshot_open(seq, chunk_bytes) -> manifest
  *	 snapshot_chunk() -> next chunk, NULL after the last
@@ -40,11 +42,12 @@
  *		replicated table;
  *	 install_chunk(chunk), once per chunk in order
  *		checks the chunk against its manifest entry (ZZ001 if not: a wrong
- *		chunk is refused as it arrives) and inserts its rows;
+ *		chunk is refused as it arrives), inserts its rows and checks that
+ *		they read back, as stored, as the chunk's rows (XX001 if not);
  *	 install_close(proof)
- *		checks that every chunk came and that the rows as stored read back
- *		as the manifest's lanes, then records seq as the last applied batch
- *		and stable checkpoint, as install_snapshot() does.
+ *		checks that every chunk came and that they add up to the
+ *		manifest's lanes, then records seq as the last applied batch and
+ *		stable checkpoint, as install_snapshot() does.
  *
  * All three run in one transaction of the caller's: nothing is visible
  * until the last, and any refusal rolls everything back.  The state of an
@@ -61,11 +64,13 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/buffile.h"
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "reader.h"
@@ -87,7 +92,7 @@ PG_FUNCTION_INFO_V1(zyzzyva_install_close);
 #define ZZ_MIN_CHUNK		1024
 #define ZZ_MAX_CHUNK		(64 * 1024 * 1024)
 
-/* The serving side: where the second pass is. */
+/* The serving side: the rows being cut, then the chunks being served. */
 typedef struct ZzServe
 {
 	LocalTransactionId lxid;	/* the transaction it belongs to */
@@ -102,6 +107,9 @@ typedef struct ZzServe
 	int			ncarry;
 	int			carry_at;
 	uint32		next;			/* index of the next chunk */
+	BufFile    *spool;			/* the chunks' bytes, in order */
+	uint32	   *lens;			/* each chunk's length in spool */
+	uint32		nchunks;
 } ZzServe;
 
 /* The installing side: the manifest and what came so far. */
@@ -176,12 +184,37 @@ serve_current(void)
 	return serve;
 }
 
+/*
+ * Forget the open transfer; its spool is closed if this transaction still
+ * has it (an ended one's resource owner closed it).
+ */
 static void
 serve_reset(void)
 {
 	if (serve != NULL && serve->lxid == MyProc->lxid)
+	{
+		if (serve->spool != NULL)
+			BufFileClose(serve->spool);
 		MemoryContextDelete(serve->cxt);
+	}
 	serve = NULL;
+}
+
+/*
+ * A transaction that commits with a snapshot open (its last chunk not
+ * asked for) closes the spool itself rather than leave it to the resource
+ * owner, which would warn of a leaked file.
+ */
+static void
+serve_xact_callback(XactEvent event, void *arg)
+{
+	if (serve == NULL)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PARALLEL_PRE_COMMIT ||
+		event == XACT_EVENT_PRE_PREPARE)
+		serve_reset();
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		serve = NULL;			/* the resource owner closes the file */
 }
 
 /*
@@ -330,25 +363,6 @@ done:
 }
 
 /*
- * Start over at the first table (the second pass).
- */
-static void
-serve_rewind(ZzServe *s)
-{
-	if (s->open)
-	{
-		Portal		portal = SPI_cursor_find(ZZ_CURSOR_NAME);
-
-		if (portal != NULL)
-			SPI_cursor_close(portal);
-		s->open = false;
-	}
-	s->table = 0;
-	s->ncarry = s->carry_at = 0;
-	s->next = 0;
-}
-
-/*
  * zyzzyva.snapshot_open(seq bigint, chunk_bytes integer) returns bytea
  *
  * Read the rows as of checkpoint seq once and return the manifest of
@@ -364,7 +378,8 @@ zyzzyva_snapshot_open(PG_FUNCTION_ARGS)
 	int64		last_seq,
 				stable_seq;
 	StringInfoData buf,
-				entries;
+				entries,
+				chunk;
 	ZzLtHash	total,
 				h;
 	uint32		nrows,
@@ -384,6 +399,13 @@ zyzzyva_snapshot_open(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chunk_bytes must be between %d and %d", ZZ_MIN_CHUNK, ZZ_MAX_CHUNK)));
 	serve_reset();
+	{
+		static bool callback = false;
+
+		if (!callback)
+			RegisterXactCallback(serve_xact_callback, NULL);
+		callback = true;
+	}
 	/* outside SPI's memory, which SPI_finish frees */
 	initStringInfo(&buf);
 
@@ -423,25 +445,51 @@ zyzzyva_snapshot_open(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 
-	/* the first pass: the manifest's entries */
-	initStringInfo(&entries);
-	zz_lthash_zero(&total);
-	while (serve_next(serve, NULL, &h, &nrows, &nbytes))
+	/* the chunks, cut, hashed for the manifest and spooled */
 	{
-		uint8		lanes[ZZ_LTHASH_BYTES];
-		uint8		sha[ZZ_SHA256_BYTES];
+		MemoryContext o = MemoryContextSwitchTo(serve->cxt);
+		ResourceOwner owner = CurrentResourceOwner;
+		uint32		room = 64;
 
-		zz_lthash_to_bytes(&h, lanes);
-		zz_sha256(lanes, sizeof(lanes), sha);
-		zz_put_uint32(&entries, nrows);
-		zz_put_uint32(&entries, nbytes);
-		appendBinaryStringInfo(&entries, (const char *) sha, sizeof(sha));
-		zz_lthash_add(&total, &h);
-		nchunks++;
-		rows += nrows;
-		bytes += nbytes;
+		/* the file lives to the end of the transaction, not the statement */
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		serve->spool = BufFileCreateTemp(false);
+		CurrentResourceOwner = owner;
+		serve->lens = palloc(sizeof(uint32) * room);
+		MemoryContextSwitchTo(o);
+		initStringInfo(&entries);
+		initStringInfo(&chunk);
+		zz_lthash_zero(&total);
+		while (serve_next(serve, &chunk, &h, &nrows, &nbytes))
+		{
+			uint8		lanes[ZZ_LTHASH_BYTES];
+			uint8		sha[ZZ_SHA256_BYTES];
+
+			zz_lthash_to_bytes(&h, lanes);
+			zz_sha256(lanes, sizeof(lanes), sha);
+			zz_put_uint32(&entries, nrows);
+			zz_put_uint32(&entries, nbytes);
+			appendBinaryStringInfo(&entries, (const char *) sha, sizeof(sha));
+			zz_lthash_add(&total, &h);
+			if (nchunks == room)
+			{
+				room *= 2;
+				serve->lens = repalloc_huge(serve->lens, sizeof(uint32) * (Size) room);
+			}
+			serve->lens[nchunks++] = (uint32) chunk.len;
+			BufFileWrite(serve->spool, chunk.data, chunk.len);
+			resetStringInfo(&chunk);
+			rows += nrows;
+			bytes += nbytes;
+		}
+		pfree(chunk.data);
+		if (BufFileSeek(serve->spool, 0, 0, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rewind the spool of a chunked snapshot: %m")));
+		serve->nchunks = nchunks;
+		serve->next = 0;
 	}
-	serve_rewind(serve);
 
 	appendStringInfoSpaces(&buf, VARHDRSZ);
 	appendBinaryStringInfo(&buf, ZZ_MANI_MAGIC, ZZ_XFER_MAGIC_LEN);
@@ -475,22 +523,27 @@ Datum
 zyzzyva_snapshot_chunk(PG_FUNCTION_ARGS)
 {
 	ZzServe    *s = serve_current();
-	StringInfoData buf;
-	ZzLtHash	h;
-	uint32		nrows,
-				nbytes;
-	bool		more;
+	uint32		len;
+	bytea	   *out;
 
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
-	zz_enter_mode(ZZ_MODE_DIGEST, "zyzzyva.snapshot_chunk()");
-	SPI_connect();
-	more = serve_next(s, &buf, &h, &nrows, &nbytes);
-	SPI_finish();
-	zz_leave_mode();
-	if (!more)
+	if (s->next >= s->nchunks)
+	{
+		if (s->spool != NULL)
+		{
+			BufFileClose(s->spool);
+			s->spool = NULL;
+		}
 		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(finish_bytea(&buf));
+	}
+	len = s->lens[s->next];
+	out = palloc(VARHDRSZ + (Size) len);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	if (BufFileRead(s->spool, VARDATA(out), len) != len)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read chunk %u of a chunked snapshot from its spool: %m", s->next)));
+	s->next++;
+	PG_RETURN_BYTEA_P(out);
 }
 
 /* ------------------------------------------------------------------------
@@ -757,21 +810,50 @@ zyzzyva_install_chunk(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {TEXTARRAYOID};
 		Datum		values[1];
 
+		ZzLtHash	stored;
+
+		/*
+		 * The rows as stored come back in their canonical text, the text
+		 * the digest reads (digest.c): they must hash as the chunk did.  A
+		 * type whose input does not give back its output would otherwise
+		 * install a state other than the certified one.  This is the
+		 * read-back of the whole table install_snapshot() does, done on
+		 * the rows as they go in.
+		 */
 		initStringInfo(&sql);
-		appendStringInfo(&sql, "INSERT INTO %s (", name);
+		appendStringInfo(&sql, "INSERT INTO %s AS zz_stored (", name);
 		zz_append_columns(&sql, RelationGetDescr(rel), NULL);
 		appendStringInfoString(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
 		zz_append_columns(&sql, RelationGetDescr(rel), "o");
 		appendStringInfo(&sql, " FROM (SELECT (x).* FROM (SELECT u::%s AS x FROM "
-						 "pg_catalog.unnest($1) AS u OFFSET 0) AS s) AS o", name);
+						 "pg_catalog.unnest($1) AS u OFFSET 0) AS s) AS o "
+						 "RETURNING (zz_stored.*)::text", name);
 		table_close(rel, NoLock);
 		for (uint64 i = 0; i < nrows; i++)
 			elems[i] = CStringGetTextDatum(rows[i]);
 		arr = construct_array(elems, (int) nrows, TEXTOID, -1, false, TYPALIGN_INT);
 		values[0] = PointerGetDatum(arr);
-		if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT ||
-			SPI_processed != nrows)
+		if (SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0) !=
+			SPI_OK_INSERT_RETURNING || SPI_processed != nrows)
 			elog(ERROR, "could not insert the rows of chunk %u into %s", in->next, name);
+		zz_lthash_zero(&stored);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			if (text == NULL)
+				elog(ERROR, "a row of chunk %u read back as null", in->next);
+			zz_row_hash(&rh, name, text);
+			zz_lthash_add(&stored, &rh);
+			pfree(text);
+		}
+		if (memcmp(&stored, &h, sizeof(stored)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the installed rows of chunk %u do not read back as the snapshot's rows",
+							in->next),
+					 errdetail("A row's text in table %s is not the canonical text of the row it reads as.",
+							   name)));
 	}
 	SPI_finish();
 	zz_leave_mode();
@@ -796,9 +878,6 @@ Datum
 zyzzyva_install_close(PG_FUNCTION_ARGS)
 {
 	ZzInstall  *in = install_current();
-	ZzLocalTable *ltabs;
-	int			nltabs;
-	ZzLtHash	check;
 	Datum		values[1];
 	char		nulls[1] = {' '};
 	ZzSavedUser saved;
@@ -813,17 +892,9 @@ zyzzyva_install_close(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ZZ_DIGEST_MISMATCH),
 				 errmsg("the chunks of the snapshot of batch " INT64_FORMAT " do not add up to its manifest",
 						in->seq)));
+	/* (install_chunk read every chunk's rows back as they were stored) */
 	zz_enter_mode(ZZ_MODE_INSTALL, "zyzzyva.install_close()");
 	SPI_connect();
-	ltabs = zz_local_tables(&nltabs);
-	zz_lthash_zero(&check);
-	for (int i = 0; i < nltabs; i++)
-		zz_digest_table_rows(ltabs[i].qualname, &check, true);
-	if (memcmp(&check, &in->lanes, sizeof(check)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the installed rows do not read back as the snapshot's rows"),
-				 errdetail("A row's text is not the canonical text of the row it reads as.")));
 	zz_exec.lanes = in->lanes;
 	zz_exec.lanes_dirty = true;
 

@@ -49,6 +49,12 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT try('SELECT zyzzyva.snapshot_open(5, 10)');
 SELECT try('SELECT zyzzyva.snapshot_open(9, 1024)');
 COMMIT;
+-- the digest of batch 5 with a trigger that changes a row as it goes in
+\set mangle_setup :abs_srcdir '/sql/transfer_mangle.psql'
+\set QUIET on
+\i :mangle_setup
+\set QUIET off
+SELECT zyzzyva.state_digest() AS digest_5m \gset
 
 \c zz_xfc_b
 \set QUIET on
@@ -90,6 +96,20 @@ SELECT try(format('SELECT install_all(5, h(5), %L, %L, %L)', :'digest_5',
 -- malformed manifest
 SELECT try(format('SELECT install_all(5, h(5), %L, %L, %L)', :'digest_5',
        substr(:'mani'::bytea, 1, 100), :'chunks'));
+-- rows that do not read back as they were sent (as a type whose input
+-- does not give back its output would): a trigger that fires even while
+-- installing changes an owner as it goes in; refused at that chunk.  (The
+-- trigger is part of the replicated definitions: both databases have it,
+-- and the certified digest is taken with it.)
+\set QUIET on
+\i :mangle_setup
+\set QUIET off
+SELECT regexp_replace(try(format('SELECT install_all(5, h(5), %L, %L, %L)', :'digest_5m', :'mani', :'chunks')),
+                      'chunk [0-9]+', 'chunk N');
+SET zyzzyva.repair_mode = on;
+DROP TRIGGER mangle ON acct;
+RESET zyzzyva.repair_mode;
+DROP FUNCTION mangle();
 -- a chunk without an open install
 SELECT try(format('SELECT zyzzyva.install_chunk(%L)', (:'chunks'::bytea[])[1]));
 SELECT zyzzyva.state_digest() = :'digest_b' AS unchanged, last_applied_seq, transfers_installed

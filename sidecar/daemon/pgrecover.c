@@ -495,6 +495,8 @@ pgsvc_set_transfer(pgsvc *ps, zz_seq transfer_seq, zz_seq last_executed)
 		c = PGSVC_STALLED;
 		snprintf(detail, sizeof(detail), "%.190s", ps->failure_reason);
 	}
+	else if (pgx_install_blocked(ps, transfer_seq, detail, sizeof(detail)))
+		c = PGSVC_STALLED;
 	else if (ps->halted)
 	{
 		c = PGSVC_DIVERGED;

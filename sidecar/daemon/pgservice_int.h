@@ -188,6 +188,13 @@ extern bool pgx_create(pgsvc *ps);
 extern void pgx_start(pgsvc *ps);
 extern void pgx_status(const pgsvc *ps, zz_buf *out);
 extern void pgx_free(pgsvc *ps);
+
+/*
+ * While transfer_seq is fetched: whether this database cannot install the
+ * chunked transfers it is sent (its extension is 0.1), with the reason in
+ * why.
+ */
+extern bool pgx_install_blocked(pgsvc *ps, zz_seq transfer_seq, char *why, size_t len);
 extern int	pgx_serve(void *ctx, uint32_t to, zz_seq seq);
 extern int	pgx_install_start(void *ctx, uint32_t from, zz_seq seq, const zz_digest *history,
 							  const uint8_t *data, size_t len, const zz_digest *expect);

@@ -45,6 +45,7 @@
 #define XF_PROGRESS_EVERY	(500 * 1000ULL)
 #define XF_REQ_LEN			12	/* seq u64, index u32 */
 #define XF_REAP_MAX			(2 * ZZ_MAX_N + 4)
+#define XF_TOO_OLD_EVERY	(10 * 1000000ULL)	/* the error of a 0.1 database, at most */
 
 #define XF_SQL_PROBE		"SELECT pg_catalog.to_regprocedure('zyzzyva.snapshot_open(bigint,integer)') IS NOT NULL"
 #define XF_SQL_OPEN_SNAP	"SELECT zyzzyva.snapshot_open($1, $2)"
@@ -142,10 +143,17 @@ struct pgxfer
 	uint64_t	bytes_installed;
 	zz_time		drop_logged;
 	uint64_t	drops_unlogged;
+
+	/* manifests this 0.1 database could not install (a rolling upgrade) */
+	bool		too_old;
+	uint64_t	too_old_refused;
+	uint64_t	too_old_unlogged;
+	zz_time		too_old_logged;
 };
 
 static void xf_tick(ev_loop *loop, uint64_t id, void *arg);
 static void xf_progress(pgxfer *x, const xf_job *j, bool force);
+static void xf_probe(pgxfer *x);
 
 static void
 put_be32(uint8_t *p, uint32_t v)
@@ -682,6 +690,57 @@ xf_inst_done(void *arg, pgpipe_op *o)
 }
 
 /*
+ * A manifest came, and this database is on 0.1, which has no chunk
+ * functions: during a rolling upgrade the replicas already on 0.2 serve
+ * only manifests, so this replica asks one signer after another and
+ * never installs.  Say so, as an error at most every XF_TOO_OLD_EVERY, in
+ * the condition while it lasts, and look at the database again (the
+ * update may have run since it was connected).
+ */
+static void
+xf_refuse_too_old(pgxfer *x, uint32_t from, zz_seq seq)
+{
+	bool		was = x->too_old;
+
+	x->too_old = true;
+	x->too_old_refused++;
+	x->too_old_unlogged++;
+	if (x->too_old_logged == 0 || ev_now() - x->too_old_logged >= XF_TOO_OLD_EVERY)
+	{
+		zlog(ZLOG_ERROR, "postgres: cannot install checkpoint %llu from replica %u: it came as a "
+			 "chunked state transfer, and this database's extension (zyzzyva 0.1) is too old to "
+			 "install one; run ALTER EXTENSION zyzzyva UPDATE in it (%llu such transfer(s) "
+			 "refused since the last message)", (unsigned long long) seq, from,
+			 (unsigned long long) x->too_old_unlogged);
+		x->too_old_logged = ev_now();
+		x->too_old_unlogged = 0;
+		xf_probe(x);
+	}
+	if (!was)
+		pg_update_condition(x->ps);
+}
+
+/*
+ * pgx_install_blocked: see pgservice_int.h.
+ */
+bool
+pgx_install_blocked(pgsvc *ps, zz_seq transfer_seq, char *why, size_t len)
+{
+	pgxfer	   *x = ps->xfer;
+
+	if (x == NULL || !x->too_old)
+		return false;
+	if (transfer_seq == 0)
+	{
+		x->too_old = false;		/* no longer fetching: it found another way */
+		return false;
+	}
+	snprintf(why, len, "this database's extension (zyzzyva 0.1) cannot install the chunked "
+			 "state transfers the other replicas send: run ALTER EXTENSION zyzzyva UPDATE");
+	return true;
+}
+
+/*
  * zz_service.install_start: see service.h.
  */
 int
@@ -694,6 +753,11 @@ pgx_install_start(void *ctx, uint32_t from, zz_seq seq, const zz_digest *history
 
 	if (x == NULL || len < 40 || memcmp(data, "ZZMANI", 6) != 0)
 		return -1;				/* a single snapshot: installed as before */
+	if (x->chunked == 0)
+	{
+		xf_refuse_too_old(x, from, seq);
+		return 0;
+	}
 	if (x->chunked != 1 || x->inst != NULL || from >= ZZ_MAX_N)
 		return 0;
 	free(ps->snap);				/* (our state changes: serve nothing stale) */
@@ -791,17 +855,29 @@ pgsvc_transfer_frame(pgsvc *ps, uint32_t from, uint8_t type, const uint8_t *p, s
  * Progress, the probe, the tick
  * ------------------------------------------------------------------------ */
 
+/*
+ * Ask the database whether it has the chunk functions (unless a statement
+ * of this connection is in flight: the next refusal asks again).
+ */
+static void
+xf_probe(pgxfer *x)
+{
+	PGconn	   *conn = pgpipe_conn(x->prog);
+
+	if (conn == NULL || x->prog_inflight ||
+		PQsendQueryParams(conn, XF_SQL_PROBE, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+		pgpipe_push(x->prog, XK_PROBE, 0, 0, 1) == NULL)
+		return;
+	x->prog_inflight = true;
+}
+
 static void
 xf_prog_connected(void *arg)
 {
 	pgxfer	   *x = arg;
-	PGconn	   *conn = pgpipe_conn(x->prog);
 
 	x->prog_inflight = false;
-	if (PQsendQueryParams(conn, XF_SQL_PROBE, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-		pgpipe_push(x->prog, XK_PROBE, 0, 0, 1) == NULL)
-		return;
-	x->prog_inflight = true;
+	xf_probe(x);
 }
 
 static void
@@ -820,6 +896,13 @@ xf_prog_done(void *arg, pgpipe_op *o)
 			zlog(ZLOG_INFO, "postgres: state transfer %s", x->chunked ?
 				 "in chunks (zyzzyva.snapshot_open)" :
 				 "as one snapshot (the database's extension is 0.1)");
+		if (x->chunked == 1 && x->too_old)
+		{
+			x->too_old = false;
+			zlog(ZLOG_INFO, "postgres: the database's extension was updated: "
+				 "chunked state transfers install now");
+			pg_update_condition(x->ps);
+		}
 	}
 	else if (o->failed)
 		pgpipe_log(x->prog, ZLOG_WARNING, "recording the transfer's progress failed: %s: %s",
@@ -1016,14 +1099,16 @@ pgx_status(const pgsvc *ps, zz_buf *out)
 				 "pg_transfer_serve_failed: %llu\npg_transfer_requests_dropped: %llu\n"
 				 "pg_transfer_chunks_sent: %llu\npg_transfer_bytes_sent: %llu\n"
 				 "pg_transfer_installs: %llu\npg_transfer_install_failed: %llu\n"
-				 "pg_transfer_chunks_installed: %llu\npg_transfer_bytes_installed: %llu\n",
+				 "pg_transfer_chunks_installed: %llu\npg_transfer_bytes_installed: %llu\n"
+				 "pg_transfer_refused_too_old: %llu\n",
 				 x->chunked < 0 ? "unknown" : x->chunked ? "chunked" : "single",
 				 serving, (unsigned long long) x->serves_started, (unsigned long long) x->served,
 				 (unsigned long long) x->serve_failed, (unsigned long long) x->requests_dropped,
 				 (unsigned long long) x->chunks_sent, (unsigned long long) x->bytes_sent,
 				 (unsigned long long) x->installs, (unsigned long long) x->install_failed,
 				 (unsigned long long) x->chunks_installed,
-				 (unsigned long long) x->bytes_installed);
+				 (unsigned long long) x->bytes_installed,
+				 (unsigned long long) x->too_old_refused);
 	if (x->inst != NULL && n > 0 && (size_t) n < sizeof(text))
 		n += snprintf(text + n, sizeof(text) - n,
 					  "pg_transfer_installing: checkpoint %llu from R%u chunks %u/%u rows %llu/%llu "
