@@ -28,7 +28,8 @@ use ZZPG;
 my $zz = ZZPG->new(
 	name => 'oldext',
 	ext_version => '0.1',
-	settings => { checkpoint_interval => 4, checkpoint_resend => '300ms' },
+	# no retained log: replica 3 must need a state transfer, not a replay
+	settings => { checkpoint_interval => 4, retain_batches => 0, checkpoint_resend => '300ms' },
 	sql => [ ZZPG::ledger_sql() ]);
 my $version = q{SELECT extversion FROM pg_extension WHERE extname = 'zyzzyva'};
 my $too_old = qr/cannot install checkpoint \d+ from replica \d+: it came as a chunked state transfer, and this database's extension \(zyzzyva 0\.1\) is too old to install one; run ALTER EXTENSION zyzzyva UPDATE in it/;
