@@ -91,7 +91,9 @@ for my $round (@rounds)
 		  . ($what eq 'cut' ? "cut replica ${victim}'s database connections" : "restart replica ${victim}'s server")
 		  . " under load on replicas @load and $victim");
 	my $connects = $zz->status($victim)->{pg_connects} // 0;
-	my @runs = map { $zz->pay_start($_, $zz->take_ids(30), 30) } @load, $victim;
+	# enough calls that the load still runs at the third cut on a fast
+	# machine (30 a replica were done before it, and nothing waited)
+	my @runs = map { $zz->pay_start($_, $zz->take_ids(120), 120) } @load, $victim;
 
 	if ($what eq 'cut')
 	{
