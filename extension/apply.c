@@ -431,25 +431,33 @@ seed_builtin_random(void)
 }
 
 /*
- * Read last_seq and view of the last applied batch (the state row is
- * already locked by zz_enter_mode).
+ * Read last_seq and view of the last applied batch, locking the state row
+ * first.  A plain read would see the position before a concurrent install
+ * (a state transfer runs on a connection of its own) commits; the batch
+ * would pass the order check, wait for the row later, and then write its
+ * older position over the installed one.  FOR UPDATE waits for that
+ * transaction and reads the row it left.
  */
 static void
 read_position(int64 *last_seq, int64 *last_view)
 {
 	bool		isnull;
+	ZzSavedUser saved;
 
+	zz_as_owner(&saved);		/* (the lock needs UPDATE on the row) */
 	SPI_connect();
 	if (SPI_execute_plan(zz_keep_plan(&position_plan,
-									  "SELECT last_seq, view FROM zyzzyva.replica_state WHERE id = 1",
+									  "SELECT last_seq, view FROM zyzzyva.replica_state "
+									  "WHERE id = 1 FOR UPDATE",
 									  0, NULL),
-						 NULL, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+						 NULL, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read zyzzyva.replica_state");
 	*last_seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
 	*last_view = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											 SPI_tuptable->tupdesc, 2, &isnull));
 	SPI_finish();
+	zz_restore_user(&saved);
 }
 
 /*
