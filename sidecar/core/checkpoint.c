@@ -608,6 +608,40 @@ collect_proof(const zz_replica *r, const zz_cp_votes *v, const zz_checkpoint *c,
  * hide the current one for good: the replica never certified, never made
  * the checkpoint before stable, and its log window closed.
  */
+/*
+ * A replica, other than us, that voted for a checkpoint beyond our log
+ * (after *after, rotating), if f+1 replicas did: at least one correct
+ * replica executed that far.  UINT32_MAX if none.  Without a certificate
+ * nothing else tells an idle cluster's lagging replica that its last
+ * ORDER-REQs were lost: no more come, and a certified vote is not resent.
+ */
+static uint32_t
+voter_beyond_log(const zz_replica *r, const uint32_t *after)
+{
+	for (int i = 0; i < ZZ_CP_SLOTS; i++)
+	{
+		const zz_cp_votes *v = &r->votes[i];
+		uint32_t	count = 0,
+					pick = UINT32_MAX;
+
+		if (v->seq <= r->max_seq)
+			continue;
+		for (uint32_t k = 0; k < r->p.n; k++)
+		{
+			uint32_t	j = (after ? *after + 1 + k : k) % r->p.n;
+
+			if (j == r->id || v->nvotes[j] == 0)
+				continue;
+			count++;
+			if (pick == UINT32_MAX)
+				pick = j;
+		}
+		if (count >= r->p.f + 1)
+			return pick;
+	}
+	return UINT32_MAX;
+}
+
 static void
 check_stable(zz_replica *r, zz_seq seq)
 {
@@ -651,6 +685,8 @@ check_stable(zz_replica *r, zz_seq seq)
 	}
 	if (!found)
 	{
+		if (seq > r->max_seq && r->behind_since == 0 && voter_beyond_log(r, NULL) != UINT32_MAX)
+			r->behind_since = r->now ? r->now : 1;
 		check_diverged(r, v);
 		return;
 	}
@@ -1647,6 +1683,14 @@ zz_checkpoint_deadline(const zz_replica *r)
 		t = r->cp_resend_deadline;
 	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline < t)
 		t = r->transfer_deadline;
+	if (r->behind_since != 0)
+	{
+		zz_time		b = (r->behind_ask_at > r->behind_since ? r->behind_ask_at : r->behind_since) +
+			r->p.fill_hole_timeout;
+
+		if (b < t)
+			t = b;
+	}
 	return t;
 }
 
@@ -1700,6 +1744,30 @@ zz_checkpoint_tick(zz_replica *r)
 		zz_encode_checkpoint(&r->out, &r->my_cp);
 		zz_broadcast(r, &r->out);
 		r->cp_resend_deadline = r->now + r->p.checkpoint_resend;
+	}
+	if (r->behind_since != 0)
+	{
+		uint32_t	peer = voter_beyond_log(r, &r->behind_peer);
+		zz_time		due = (r->behind_ask_at > r->behind_since ? r->behind_ask_at :
+						   r->behind_since) + r->p.fill_hole_timeout;
+
+		if (peer == UINT32_MAX)
+			r->behind_since = r->behind_ask_at = 0;
+		else if (due <= r->now)
+		{
+			/*
+			 * Still behind what f+1 replicas voted for, and nothing came:
+			 * ask one of them what follows our log (each in turn).
+			 */
+			if (r->mode == ZZ_MODE_NORMAL && !zz_is_primary(r))
+			{
+				zz_replica_trace(r, "behind checkpoint votes beyond %llu: asking replica %u",
+								 (unsigned long long) r->max_seq, peer);
+				zz_fetch_after_log(r, peer);
+			}
+			r->behind_peer = peer;
+			r->behind_ask_at = r->now;
+		}
 	}
 	if (r->mode == ZZ_MODE_STATE_TRANSFER && r->transfer_deadline <= r->now &&
 		!r->install_pending)

@@ -240,6 +240,9 @@ struct zz_replica
 	/* what a STATE-REQUEST the service serves later is answered with */
 	struct zz_serve_slot *serving[ZZ_MAX_N];
 	bool		repairing;		/* the service's state is corrupt (zz_replica_repair) */
+	zz_time		behind_since;	/* f+1 voted beyond our log, and nothing came */
+	zz_time		behind_ask_at;	/* when we last asked one of them */
+	uint32_t	behind_peer;	/* whom we asked last */
 	zz_time		stable_retry_deadline;	/* resend the vote of a checkpoint we
 										 * cannot make stable (checkpoint.c) */
 	uint32_t	announce_left;	/* restart announcements still to send */
