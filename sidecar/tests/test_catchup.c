@@ -187,10 +187,18 @@ net_new(zz_crypto_mode mode, uint32_t retain_batches, uint64_t retain_bytes)
 }
 
 static void
-net_free(net *g)
+net_drop_queue(net *g)
 {
 	for (size_t i = 0; i < g->qlen; i++)
 		free(g->q[(g->qhead + i) % g->qcap].buf);
+	g->qlen = 0;
+	g->qhead = 0;
+}
+
+static void
+net_free(net *g)
+{
+	net_drop_queue(g);
 	free(g->q);
 	zz_client_free(g->client);
 	for (uint32_t i = 0; i < N; i++)
@@ -476,8 +484,7 @@ test_catchup_answer_from_retained_log(void **state)
 	assert_int_equal(zz_replica_get_stats(g->r[1])->catchup_served, 1);
 
 	/* below the retained log (the oldest went): the stable checkpoint only */
-	g->qlen = 0;
-	g->qhead = 0;
+	net_drop_queue(g);
 	g->cut[LAG] = true;
 	fill_hole_as_lag(g, 1, 1, CP);
 	answer_to_lag(g, &cp, &votes, &lo, &hi, &orders);
